@@ -1,0 +1,51 @@
+// What checks produce. A Finding is one line of `check` output; a Candidate is one passable
+// device (a slot: all its functions) with its isolation verdict. Both appear in
+// `check --json` under the names below (a public contract: README "JSON output").
+
+import type { PciAddress } from "../host/types.js";
+
+export type FindingStatus = "pass" | "warn" | "fail" | "info" | "skip";
+
+export interface Finding {
+  /** Stable id, dotted: "iommu.enabled", "modprobe.wildcard". `passthrough explain ID` documents it. */
+  id: string;
+  status: FindingStatus;
+  /** What it is about: a device address, a file:line, or null for the host as a whole. */
+  subject: string | null;
+  /** One line. */
+  summary: string;
+  /** The concrete fix: the exact file line or command, firmware menu names; null when nothing to do. */
+  fix: string | null;
+  /** Extra lines for people (evidence, the lines of a file). */
+  detail?: string[];
+}
+
+export interface CandidateFunction {
+  address: PciAddress;
+  classCode: string;
+  vendorId: string;
+  deviceId: string;
+  driver: string | null;
+  /** Native driver module(s) that would claim it on the host (for softdep), from driver/modules.alias. */
+  nativeModules: string[];
+}
+
+export interface Candidate {
+  /** The slot, "0000:01:00" (every function of the device). */
+  address: string;
+  kind: "gpu" | "audio" | "usb" | "network" | "storage" | "other";
+  title: string;
+  functions: CandidateFunction[];
+  iommuGroup: number | null;
+  /** Group holds only this slot's functions (and bridges). */
+  isolated: boolean;
+  /** Non-bridge devices in the group that are not functions of this slot. */
+  groupMates: PciAddress[];
+  bootVga: boolean;
+  /** The host needs it (root filesystem, default route). */
+  hostCritical: boolean;
+  /** Every function has a reset method the kernel can use. */
+  resettable: boolean | null;
+  /** VMs (Proxmox) whose config already passes it. */
+  assignedTo: number[];
+}

@@ -1,0 +1,5 @@
+// Every command, in the order `passthrough --help` lists them. One file per command.
+import type { CommandRegistration } from "../program.js";
+import { registerList } from "./list.js";
+
+export const COMMANDS: CommandRegistration[] = [registerList];

@@ -1,0 +1,62 @@
+// What every command gets: where to write, how to style, and how to read the host the same
+// way for a live host and a snapshot (`--snapshot PATH`).
+
+import type { Command } from "commander";
+import { openHostRoot, type OpenedRoot } from "../host/open-root.js";
+import { readHostState } from "../host/read-host.js";
+import type { HostState } from "../host/types.js";
+import { wantsColor, type CliIo } from "./io.js";
+import { makeStyle, type Style } from "./render/style.js";
+
+export interface CommandContext {
+  io: CliIo;
+  /** Write one or more lines to stdout. */
+  out(...lines: string[]): void;
+  /** Write one or more lines to stderr. */
+  err(...lines: string[]): void;
+  style: Style;
+}
+
+export interface GlobalOptions {
+  color?: boolean;
+}
+
+export function makeContext(io: CliIo, globals: GlobalOptions): CommandContext {
+  return {
+    io,
+    out: (...lines) => {
+      for (const l of lines) io.stdout.write(`${l}\n`);
+    },
+    err: (...lines) => {
+      for (const l of lines) io.stderr.write(`${l}\n`);
+    },
+    style: makeStyle(wantsColor(io, globals.color)),
+  };
+}
+
+export interface HostOptions {
+  snapshot?: string;
+  json?: boolean;
+}
+
+/** --snapshot and --json, shared by every command that reads a host. */
+export function addHostOptions(cmd: Command): Command {
+  return cmd
+    .option("--snapshot <path>", "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host")
+    .option("--json", "print one JSON object instead of text (fields: README, \"JSON output\")");
+}
+
+export interface LoadedHost {
+  opened: OpenedRoot;
+  state: HostState;
+}
+
+export function loadHost(opts: HostOptions): LoadedHost {
+  const opened = openHostRoot(opts.snapshot);
+  const state = readHostState(opened.root, { manifest: opened.manifest });
+  return { opened, state };
+}
+
+export function printJson(ctx: CommandContext, value: unknown): void {
+  ctx.out(JSON.stringify(value, null, 2));
+}

@@ -1,0 +1,13 @@
+// Entry point of the bundled CLI (dist/passthrough.cjs).
+import { processIo } from "./io.js";
+import { runCli } from "./program.js";
+
+runCli(process.argv.slice(2), processIo()).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`error: internal error: ${String(err)}\n`);
+    process.exitCode = 70;
+  },
+);

@@ -1,0 +1,74 @@
+// The command-line program: builds the commander tree, runs one command, and turns every
+// outcome into an exit code (README "Exit codes"). Runs in-process so tests can drive it.
+
+import { Command, CommanderError } from "commander";
+import { EXIT, UserError, errorMessage } from "../errors.js";
+import { COMMANDS } from "./commands/index.js";
+import { makeContext, type CommandContext, type GlobalOptions } from "./context.js";
+import type { CliIo } from "./io.js";
+
+declare const PASSTHROUGH_VERSION: string;
+export const VERSION = typeof PASSTHROUGH_VERSION === "string" ? PASSTHROUGH_VERSION : "dev";
+
+/** Exit code for a bug in passthrough itself (EX_SOFTWARE): never one of the contract codes. */
+export const EXIT_INTERNAL = 70;
+
+export interface CommandRegistration {
+  (program: Command, run: RunAction): void;
+}
+
+/** Wraps a command's action: gives it a context, records its exit code. */
+export type RunAction = <O>(fn: (ctx: CommandContext, opts: O, ...args: string[]) => Promise<number> | number) => (...args: unknown[]) => Promise<void>;
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command("passthrough");
+  program
+    .description("Take a KVM host from \"a GPU is installed\" to \"a VM runs with it passed through\", safely, proving each step.")
+    .version(VERSION, "-V, --version")
+    .option("--no-color", "never colour the output (also: NO_COLOR=1)")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(s.startsWith("error:") ? s : `error: ${s}`),
+    })
+    .exitOverride();
+  program.addHelpText(
+    "after",
+    `
+The flow: check / list  ->  plan  ->  apply  ->  reboot  ->  verify  ->  vm configure  ->  guest setup
+Every read-only command also works on a snapshot: --snapshot FILE.tar.gz
+
+Exit codes: 0 ready / nothing to do, 1 problems found, 2 usage or input error,
+            3 refused for safety, 4 apply failed.`,
+  );
+
+  const run: RunAction = (fn) => async (...args: unknown[]) => {
+    // commander passes positional args, then the options object, then the command.
+    const cmd = args[args.length - 1] as Command;
+    const opts = cmd.opts();
+    const positional = args.slice(0, -2) as string[];
+    const ctx = makeContext(io, program.opts<GlobalOptions>());
+    exitCode = await fn(ctx, opts as never, ...positional);
+  };
+  for (const register of COMMANDS) register(program, run);
+  for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
+
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
+      return EXIT.usage; // commander already printed the message
+    }
+    if (err instanceof UserError) {
+      io.stderr.write(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`error: internal error: ${errorMessage(err)} (a bug in passthrough; rerun with DEBUG=passthrough for the stack)\n`);
+    if (io.env.DEBUG?.includes("passthrough") && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return EXIT_INTERNAL;
+  }
+}

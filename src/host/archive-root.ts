@@ -1,0 +1,227 @@
+// A snapshot .tar.gz read in place: every entry is held in memory (a host snapshot is a few
+// hundred KB) and links are resolved by walking the archive's own tree. Nothing is written
+// to disk, and nothing outside the archive can be reached: a link whose target leaves the
+// archive (absolute, or too many "..") resolves to nothing, as snapshot-format.md requires.
+
+import * as path from "node:path";
+import * as tar from "tar";
+import { InputError, errorMessage } from "../errors.js";
+import type { CapturedCommand } from "./commands.js";
+import { normalizeRel, type HostRoot, type ReadResult } from "./root.js";
+
+type Node = { type: "file"; data: Buffer } | { type: "dir"; children: Set<string> } | { type: "link"; target: string };
+
+const MAX_LINK_HOPS = 40;
+
+export class ArchiveRoot implements HostRoot {
+  readonly kind = "snapshot" as const;
+  readonly dir: string;
+  private readonly nodes = new Map<string, Node>([["", { type: "dir", children: new Set() }]]);
+  private readonly tools: Set<string>;
+
+  private constructor(
+    readonly label: string,
+    tools: readonly string[] = [],
+  ) {
+    this.dir = label;
+    this.tools = new Set(tools);
+  }
+
+  /** Read an archive; entries are re-rooted below its single top folder when it has one. */
+  static load(file: string, label = file): ArchiveRoot {
+    const raw = new Map<string, Node>();
+    const refused: string[] = [];
+    try {
+      tar.t({
+        file,
+        sync: true,
+        strict: true,
+        onReadEntry: (e: tar.ReadEntry) => {
+          const p = e.path.replace(/\/+$/, "");
+          const problem = archiveEntryProblem(e.path, e);
+          if (problem) {
+            refused.push(problem);
+            e.resume();
+            return;
+          }
+          if (e.type === "Directory") {
+            raw.set(p, { type: "dir", children: new Set() });
+            e.resume();
+          } else if (e.type === "SymbolicLink") {
+            raw.set(p, { type: "link", target: e.linkpath ?? "" });
+            e.resume();
+          } else if (e.type === "Link") {
+            // A hard link shares the bytes of an earlier entry.
+            const src = raw.get((e.linkpath ?? "").replace(/\/+$/, ""));
+            if (src?.type === "file") raw.set(p, src);
+            e.resume();
+          } else {
+            const chunks: Buffer[] = [];
+            e.on("data", (c: Buffer) => chunks.push(c));
+            e.on("end", () => raw.set(p, { type: "file", data: Buffer.concat(chunks) }));
+          }
+        },
+      });
+    } catch (err) {
+      throw new InputError(`snapshot ${label} is not a valid .tar.gz (${errorMessage(err).split("\n")[0]}); capture it again with \`passthrough snapshot\``);
+    }
+    if (refused.length > 0) {
+      throw new InputError(`snapshot ${label} refused: ${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ""}`);
+    }
+    const prefix = topFolderPrefix(raw);
+    if (prefix === null) throw new InputError(`snapshot ${label} has no sys/, proc/ or etc/ folder; it does not look like a host snapshot`);
+    const root = new ArchiveRoot(label);
+    for (const [p, node] of raw) {
+      if (prefix && !p.startsWith(prefix)) continue;
+      const rel = prefix ? p.slice(prefix.length) : p;
+      if (rel === "" || rel === ".") continue;
+      root.add(rel.replace(/^\.\//, ""), node);
+    }
+    return root;
+  }
+
+  /** Tools recorded in the manifest count as installed. */
+  withTools(tools: readonly string[]): this {
+    for (const t of tools) this.tools.add(t);
+    return this;
+  }
+
+  private add(rel: string, node: Node): void {
+    const parts = rel.split("/");
+    let cur = "";
+    for (let i = 0; i < parts.length - 1; i++) {
+      const next = cur ? `${cur}/${parts[i]}` : parts[i]!;
+      if (!this.nodes.has(next)) {
+        this.nodes.set(next, { type: "dir", children: new Set() });
+        (this.nodes.get(cur) as { children: Set<string> } | undefined)?.children?.add(parts[i]!);
+      }
+      cur = next;
+    }
+    const existing = this.nodes.get(rel);
+    if (existing?.type === "dir" && node.type === "dir") return;
+    this.nodes.set(rel, node);
+    const parent = this.nodes.get(cur);
+    if (parent?.type === "dir") parent.children.add(parts[parts.length - 1]!);
+  }
+
+  /**
+   * Resolve a path, following links in every component (and the last one when
+   * `followLast`). Returns the canonical in-archive path, or null when absent/escaping.
+   */
+  private walk(rel: string, followLast: boolean, hops = { n: 0 }): string | null {
+    const n = normalizeRel(rel);
+    if (n === null) return null;
+    if (n === "") return "";
+    const parts = n.split("/");
+    let cur = "";
+    for (let i = 0; i < parts.length; i++) {
+      const candidate = cur ? `${cur}/${parts[i]}` : parts[i]!;
+      const node = this.nodes.get(candidate);
+      if (!node) return null;
+      const last = i === parts.length - 1;
+      if (node.type === "link" && (!last || followLast)) {
+        if (++hops.n > MAX_LINK_HOPS) return null;
+        if (node.target.startsWith("/")) return null; // absolute: points outside the snapshot
+        const joined = path.posix.join(cur, node.target);
+        if (joined === ".." || joined.startsWith("../")) return null;
+        const resolved = this.walk(joined, true, hops);
+        if (resolved === null) return null;
+        cur = resolved;
+      } else {
+        cur = candidate;
+      }
+    }
+    return cur;
+  }
+
+  readText(rel: string): ReadResult<string> {
+    const r = this.readBytes(rel);
+    return r.ok ? { ok: true, value: r.value.toString("utf8") } : r;
+  }
+
+  readBytes(rel: string, maxBytes?: number): ReadResult<Buffer> {
+    const p = this.walk(rel, true);
+    const node = p === null ? undefined : this.nodes.get(p);
+    if (!node) return { ok: false, reason: `${rel}: does not exist` };
+    if (node.type !== "file") return { ok: false, reason: `${rel}: is a folder, not a file` };
+    return { ok: true, value: maxBytes === undefined ? node.data : node.data.subarray(0, maxBytes) };
+  }
+
+  readLink(rel: string): string | null {
+    const p = this.walk(rel, false);
+    const node = p === null ? undefined : this.nodes.get(p);
+    return node?.type === "link" ? node.target : null;
+  }
+
+  resolve(rel: string): string | null {
+    const p = this.walk(rel, true);
+    return p !== null && this.nodes.has(p) ? p : null;
+  }
+
+  list(rel: string): string[] | null {
+    const p = this.walk(rel, true);
+    const node = p === null ? undefined : this.nodes.get(p);
+    return node?.type === "dir" ? [...node.children].sort() : null;
+  }
+
+  exists(rel: string): boolean {
+    return this.walk(rel, false) !== null;
+  }
+
+  isDir(rel: string): boolean {
+    const p = this.walk(rel, true);
+    return p !== null && this.nodes.get(p)?.type === "dir";
+  }
+
+  isLink(rel: string): boolean {
+    const p = this.walk(rel, false);
+    return p !== null && this.nodes.get(p)?.type === "link";
+  }
+
+  command(name: CapturedCommand): ReadResult<string> {
+    const r = this.readText(`cmd/${name}`);
+    return r.ok ? r : { ok: false, reason: `cmd/${name} is not in the snapshot` };
+  }
+
+  hasTool(name: string): boolean {
+    if (this.tools.has(name)) return true;
+    return ["usr/sbin", "usr/bin", "sbin", "bin", "usr/local/sbin", "usr/local/bin"].some((d) => this.exists(`${d}/${name}`));
+  }
+}
+
+/** "top/" when every entry sits below one folder that is not itself a snapshot folder. */
+function topFolderPrefix(raw: Map<string, Node>): string | null {
+  const markers = new Set(["sys", "proc", "etc", "cmd", "manifest.json"]);
+  const firsts = new Set([...raw.keys()].map((k) => k.replace(/^\.\//, "").split("/")[0]!).filter((k) => k !== "" && k !== "."));
+  if ([...firsts].some((f) => markers.has(f))) return "";
+  if (firsts.size === 1) {
+    const top = [...firsts][0]!;
+    const seconds = new Set([...raw.keys()].map((k) => k.replace(/^\.\//, "").split("/")[1]).filter((x): x is string => !!x));
+    if ([...seconds].some((s) => markers.has(s))) return `${top}/`;
+  }
+  return null;
+}
+
+/** Why an archive entry is unsafe to read, or null when it is fine. */
+export function archiveEntryProblem(p: string, entry: { type: string; linkpath?: string }): string | null {
+  if (p.startsWith("/") || /^[A-Za-z]:/.test(p)) return `entry ${p} has an absolute path`;
+  if (p.split("/").includes("..")) return `entry ${p} climbs out of the snapshot with ".."`;
+  switch (entry.type) {
+    case "File":
+    case "OldFile":
+    case "ContiguousFile":
+    case "Directory":
+      return null;
+    case "SymbolicLink":
+      // Link targets are kept as they are; reads resolve them inside the archive and
+      // treat a target outside it as absent (snapshot-format.md, "Rules").
+      return null;
+    case "Link": {
+      const lp = entry.linkpath ?? "";
+      if (lp.startsWith("/") || lp.split("/").includes("..")) return `hard link ${p} points outside the snapshot (${lp})`;
+      return null;
+    }
+    default:
+      return `entry ${p} is a ${entry.type}, which a snapshot never contains`;
+  }
+}

@@ -1,0 +1,71 @@
+// The few read-only commands discovery may run on a live host, and that `snapshot` saves
+// under cmd/NAME. Each runs from an argv array (never a shell), with a short timeout, C
+// locale, and no stdin. Anything that changes state (proxmox-boot-tool status mounts ESPs)
+// is deliberately not here.
+
+import { execFileSync } from "node:child_process";
+import { errorMessage } from "../errors.js";
+
+export interface CommandSpec {
+  /** Candidate argv lists, tried in order until one succeeds. */
+  argv: string[][];
+  /** Discovery reads it (true) or it is only kept for people reading a snapshot (false). */
+  usedByDiscovery: boolean;
+  why: string;
+}
+
+export const CAPTURED_COMMANDS = {
+  dmesg: {
+    argv: [["dmesg"], ["journalctl", "-k", "-b", "--no-pager", "-q", "-o", "short-monotonic"]],
+    usedByDiscovery: true,
+    why: "IOMMU, interrupt remapping and default domain messages from the kernel log",
+  },
+  uname: { argv: [["uname", "-a"]], usedByDiscovery: false, why: "running kernel" },
+  pveversion: { argv: [["pveversion"]], usedByDiscovery: true, why: "Proxmox VE version" },
+  "efibootmgr-v": { argv: [["efibootmgr", "-v"]], usedByDiscovery: true, why: "UEFI boot entries: which loader the firmware starts" },
+  "zpool-status": { argv: [["zpool", "status", "-P"]], usedByDiscovery: true, why: "disks under a ZFS root pool" },
+  "proxmox-boot-tool-status": {
+    argv: [],
+    usedByDiscovery: true,
+    why: "ESPs managed by proxmox-boot-tool (only in snapshots users add by hand; it mounts ESPs, so we never run it)",
+  },
+  "lspci-nnk": { argv: [["lspci", "-nnk"]], usedByDiscovery: false, why: "for people reading the snapshot" },
+  "nvidia-smi-q": { argv: [["nvidia-smi", "-q"]], usedByDiscovery: false, why: "for people reading the snapshot" },
+} satisfies Record<string, CommandSpec>;
+
+export type CapturedCommand = keyof typeof CAPTURED_COMMANDS;
+
+export const COMMAND_TIMEOUT_MS = 3000;
+
+export function runCapturedCommand(
+  name: CapturedCommand,
+  hasTool: (tool: string) => boolean,
+): { ok: true; value: string } | { ok: false; reason: string } {
+  const spec: CommandSpec = CAPTURED_COMMANDS[name];
+  const reasons: string[] = [];
+  for (const argv of spec.argv) {
+    const [file, ...args] = argv as [string, ...string[]];
+    if (!hasTool(file)) {
+      reasons.push(`${file} is not installed`);
+      continue;
+    }
+    try {
+      const out = execFileSync(file, args, {
+        encoding: "utf8",
+        timeout: COMMAND_TIMEOUT_MS,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, LC_ALL: "C", LANG: "C" },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      return { ok: true, value: out };
+    } catch (err) {
+      const e = err as { code?: string; status?: number; stderr?: string };
+      if (e.code === "ETIMEDOUT") reasons.push(`${argv.join(" ")} timed out after ${COMMAND_TIMEOUT_MS} ms`);
+      else if (typeof e.status === "number") {
+        const first = (e.stderr ?? "").trim().split("\n")[0] ?? "";
+        reasons.push(`${argv.join(" ")} exited ${e.status}${first ? `: ${first}` : ""}`);
+      } else reasons.push(`${argv.join(" ")}: ${errorMessage(err)}`);
+    }
+  }
+  return { ok: false, reason: reasons.join("; ") || `${name} is not run on a live host` };
+}

@@ -1,0 +1,189 @@
+// PCI functions from sysfs: sys/bus/pci/devices/ADDR links into the sys/devices tree, whose
+// folder chain is the topology (root bus, then every bridge down to the function).
+
+import { builtinClassName, type PciIdsDb } from "../../formats/pci-ids.js";
+import { linkName, readAttr, type HostRoot } from "../root.js";
+import type { PciBar, PciDevice, SriovInfo, Unknown } from "../types.js";
+import { parseConfigSpace } from "./config-space.js";
+import type { ModuleAliases } from "./modules-alias.js";
+
+export const PCI_ADDRESS = /^[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+
+export interface ReadPciOptions {
+  ids: PciIdsDb | null;
+  aliases: ModuleAliases | null;
+  unknowns: Unknown[];
+}
+
+export function readPciDevices(root: HostRoot, opts: ReadPciOptions): PciDevice[] {
+  const names = root.list("sys/bus/pci/devices");
+  if (names === null) {
+    opts.unknowns.push({ field: "pci", reason: "sys/bus/pci/devices is missing: no PCI bus visible" });
+    return [];
+  }
+  const moduleOfDriver = new Map<string, string | null>();
+  const devices: PciDevice[] = [];
+  for (const address of names) {
+    if (!PCI_ADDRESS.test(address)) continue;
+    const dev = readOne(root, address, opts, moduleOfDriver);
+    if (dev) devices.push(dev);
+  }
+  return devices.sort((a, b) => comparePciAddress(a.address, b.address));
+}
+
+function hex(root: HostRoot, dir: string, attr: string, digits: number): string | null {
+  const v = readAttr(root, `${dir}/${attr}`);
+  if (v === null) return null;
+  const m = /^0x([0-9a-fA-F]+)$/.exec(v);
+  return m ? m[1]!.toLowerCase().padStart(digits, "0").slice(-digits) : null;
+}
+
+function intAttr(root: HostRoot, dir: string, attr: string): number | null {
+  const v = readAttr(root, `${dir}/${attr}`);
+  if (v === null || v === "") return null;
+  const n = Number.parseInt(v, 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOfDriver: Map<string, string | null>): PciDevice | null {
+  const link = `sys/bus/pci/devices/${address}`;
+  const dir = root.resolve(link);
+  if (dir === null) {
+    opts.unknowns.push({ field: `pci.${address}`, reason: `${link} does not resolve inside the root` });
+    return null;
+  }
+  const vendorId = hex(root, dir, "vendor", 4);
+  const deviceId = hex(root, dir, "device", 4);
+  const classRaw = hex(root, dir, "class", 6);
+  if (vendorId === null || deviceId === null || classRaw === null) {
+    opts.unknowns.push({ field: `pci.${address}`, reason: `${dir}: vendor, device or class attribute missing or malformed` });
+    return null;
+  }
+  const subVendor = hex(root, dir, "subsystem_vendor", 4);
+  const subDevice = hex(root, dir, "subsystem_device", 4);
+  const subsystem = subVendor !== null && subDevice !== null ? { vendorId: subVendor, deviceId: subDevice } : null;
+  const revision = hex(root, dir, "revision", 2);
+
+  const driver = linkName(root, `${dir}/driver`);
+  let driverModule: string | null = null;
+  if (driver !== null) {
+    if (!moduleOfDriver.has(driver)) moduleOfDriver.set(driver, linkName(root, `sys/bus/pci/drivers/${driver}/module`));
+    driverModule = moduleOfDriver.get(driver) ?? null;
+  }
+  const groupName = linkName(root, `${dir}/iommu_group`);
+  const iommuGroup = groupName !== null && /^\d+$/.test(groupName) ? Number(groupName) : null;
+
+  const bootVgaRaw = readAttr(root, `${dir}/boot_vga`);
+  const resetRaw = root.readText(`${dir}/reset_method`);
+  const resetMethods = resetRaw.ok ? resetRaw.value.trim().split(/\s+/).filter(Boolean) : null;
+  const numa = intAttr(root, dir, "numa_node");
+  const override = readAttr(root, `${dir}/driver_override`);
+
+  const curSpeed = readAttr(root, `${dir}/current_link_speed`);
+  const maxSpeed = readAttr(root, `${dir}/max_link_speed`);
+  const curWidth = intAttr(root, dir, "current_link_width");
+  const maxWidth = intAttr(root, dir, "max_link_width");
+  const link_ = curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null
+    ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth }
+    : null;
+
+  let sriov: SriovInfo | null = null;
+  const entries = root.list(dir) ?? [];
+  if (entries.includes("sriov_totalvfs")) {
+    const vfs = entries
+      .filter((e) => /^virtfn\d+$/.test(e))
+      .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
+      .map((e) => linkName(root, `${dir}/${e}`))
+      .filter((x): x is string => x !== null);
+    sriov = { totalVfs: intAttr(root, dir, "sriov_totalvfs"), numVfs: intAttr(root, dir, "sriov_numvfs"), vfs };
+  }
+  const physfn = entries.includes("physfn") ? linkName(root, `${dir}/physfn`) : null;
+
+  const chain = dir.split("/").filter((c) => PCI_ADDRESS.test(c));
+  const bridgeChain = chain.slice(0, -1);
+
+  const cfg = root.readBytes(`${dir}/config`, 4096);
+  const capabilities = cfg.ok ? parseConfigSpace(cfg.value) : null;
+  if (!cfg.ok) opts.unknowns.push({ field: `pci.${address}.capabilities`, reason: cfg.reason });
+  const isBridge = classRaw.startsWith("0604") || classRaw.startsWith("0609") || capabilities?.headerType === 1;
+
+  const names = opts.ids;
+  const modalias = readAttr(root, `${dir}/modalias`);
+  const kernelModules = modalias && opts.aliases ? opts.aliases.modulesFor(modalias) : [];
+
+  return {
+    address,
+    sysfsPath: dir,
+    vendorId,
+    deviceId,
+    subsystem,
+    classCode: classRaw,
+    className: names?.className(classRaw) ?? builtinClassName(classRaw),
+    revision,
+    vendorName: names?.vendorName(vendorId) ?? null,
+    deviceName: names?.deviceName(vendorId, deviceId) ?? null,
+    subsystemName: names && subsystem ? names.subsystemName(vendorId, deviceId, subsystem.vendorId, subsystem.deviceId) : null,
+    driver,
+    driverModule,
+    kernelModules,
+    driverOverride: override === null || override === "(null)" || override === "" ? null : override,
+    iommuGroup,
+    bootVga: bootVgaRaw === null ? null : bootVgaRaw === "1",
+    resetMethods,
+    numaNode: numa,
+    powerState: readAttr(root, `${dir}/power_state`),
+    link: link_,
+    sriov,
+    physfn,
+    parent: bridgeChain.length ? bridgeChain[bridgeChain.length - 1]! : null,
+    bridgeChain,
+    isBridge,
+    capabilities,
+    bars: parseResource(readAttr(root, `${dir}/resource`)),
+  };
+}
+
+/** sysfs `resource`: one "start end flags" line per region; lines 0-5 are the BARs. */
+export function parseResource(text: string | null): PciBar[] {
+  if (!text) return [];
+  const out: PciBar[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < Math.min(6, lines.length); i++) {
+    const parts = lines[i]!.trim().split(/\s+/);
+    if (parts.length < 3) continue;
+    const start = BigInt(parts[0]!);
+    const end = BigInt(parts[1]!);
+    const flags = BigInt(parts[2]!);
+    if (start === 0n && end === 0n) continue;
+    const IORESOURCE_PREFETCH = 0x2000n;
+    const IORESOURCE_MEM_64 = 0x100000n;
+    out.push({
+      index: i,
+      start: parts[0]!,
+      sizeBytes: Number(end - start + 1n),
+      flags: parts[2]!,
+      prefetchable: (flags & IORESOURCE_PREFETCH) !== 0n,
+      is64bit: (flags & IORESOURCE_MEM_64) !== 0n,
+    });
+  }
+  return out;
+}
+
+export function comparePciAddress(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** "0000:01:00.0" -> "0000:01:00" (the slot: every function of one device). */
+export function slotOf(address: string): string {
+  return address.replace(/\.[0-7]$/, "");
+}
+
+/** Accept "01:00.0", "0000:01:00", "1:0.1" and return the canonical full form(s) prefix. */
+export function normalizePciAddress(input: string): string | null {
+  const m = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})(?:\.([0-7]))?$/.exec(input.trim());
+  if (!m) return null;
+  const dom = (m[1] ?? "0000").toLowerCase().padStart(4, "0");
+  const bus = m[2]!.toLowerCase().padStart(2, "0");
+  const slot = m[3]!.toLowerCase().padStart(2, "0");
+  return m[4] !== undefined ? `${dom}:${bus}:${slot}.${m[4]}` : `${dom}:${bus}:${slot}`;
+}

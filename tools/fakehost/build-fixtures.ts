@@ -1,0 +1,36 @@
+// Regenerate the fixture snapshots and the bundled example host from their specs:
+//   npm run fixtures
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeSnapshotArchive } from "../../src/host/snapshot-archive.js";
+import { EXAMPLE_SPEC, FIXTURE_SPECS } from "../../test/fixtures/specs/index.js";
+import type { FakeHostSpec } from "./spec.js";
+import { writeFakeHost } from "./write-tree.js";
+
+const here = fileURLToPath(import.meta.url);
+const repo = path.resolve(path.dirname(here), "../..");
+
+export function buildArchive(spec: FakeHostSpec, outFile: string): void {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-fixture-"));
+  try {
+    const dir = path.join(tmp, spec.name);
+    writeFakeHost(spec, dir);
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    writeSnapshotArchive(dir, outFile, spec.name);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(here)) {
+  for (const spec of FIXTURE_SPECS) {
+    const out = path.join(repo, "test/fixtures/hosts", `${spec.name}.tar.gz`);
+    buildArchive(spec, out);
+    console.log(`wrote ${path.relative(repo, out)}`);
+  }
+  const example = path.join(repo, "examples/seed-host.tar.gz");
+  buildArchive(EXAMPLE_SPEC, example);
+  console.log(`wrote ${path.relative(repo, example)}`);
+}
