@@ -49,3 +49,26 @@ export interface Candidate {
   /** VMs (Proxmox) whose config already passes it. */
   assignedTo: number[];
 }
+
+/**
+ * A mistake in existing configuration, found by the config lint (src/checks/config-lint.ts).
+ * `check` reports each as a Finding; `plan` repairs each as its own step.
+ */
+export interface ConfigProblem {
+  kind:
+    | "blacklist-wildcard" // `blacklist nvidia*`: kmod takes exact names, matches nothing
+    | "blacklist-unknown-module" // misspelt or nonexistent module name
+    | "amd-iommu-on" // `amd_iommu=on`: not a valid value
+    | "vfio-virqfd-merged" // vfio_virqfd listed to load on a kernel >= 6.2
+    | "modprobe-not-conf" // file in modprobe.d not ending in .conf: ignored by modprobe
+    | "vfio-ids-absent" // vfio-pci ids= names a device that is not present
+    | "cmdline-pending" // configured for the boot loader in use but not in /proc/cmdline
+    | "cmdline-wrong-bootloader"; // set in the config of a boot loader this host does not boot with
+  /** Host-relative path without leading slash ("etc/modprobe.d/blacklist.conf"). */
+  file: string;
+  line: number | null;
+  /** The offending text (the line, or the parameter). */
+  text: string;
+  /** Human explanation, one line. */
+  message: string;
+}
