@@ -54,3 +54,26 @@ export interface Plan {
   /** Two-phase plans: this phase only enables the IOMMU; binding is planned after the reboot. */
   phase: "enable-iommu" | "bind" | "complete";
 }
+
+/** What the user asked `plan`/`apply` for (flags of those commands). */
+export interface PlanOptions {
+  /** --device: slots ("0000:01:00", selects every function) or functions ("0000:01:00.1"). */
+  devices: string[];
+  /** --group N: every endpoint of these IOMMU groups. */
+  groups: number[];
+  /** Add iommu=pt (default true; --no-iommu-pt). */
+  iommuPt: boolean;
+  /** --allow-partial-group: pass part of a group, leaving other endpoints on host drivers. */
+  allowPartialGroup: boolean;
+  /** --headless-ok: allow passing the only GPU of a host with a console. */
+  headlessOk: boolean;
+  /** --allow-unsafe-interrupts: proceed without interrupt remapping (writes allow_unsafe_interrupts=1). */
+  allowUnsafeInterrupts: boolean;
+  /** --acs-override VALUE: add pcie_acs_override=VALUE (security warning). */
+  acsOverride: string | null;
+  /** --blacklist: also blacklist the native drivers (never one another host device uses). */
+  blacklist: boolean;
+}
+
+/** The planner's signature: pure, HostState in, Plan out (throws RefusedError when unsafe). */
+export type Planner = (state: import("../host/types.js").HostState, opts: PlanOptions) => Plan;
