@@ -12,6 +12,7 @@ import { parseInitramfsModules } from "../formats/initramfs-conf.js";
 import { evaluateShellFiles, parseShellFile, type ParsedShellFile } from "../formats/shell-assignments.js";
 import type { HostRoot } from "./root.js";
 import type {
+  CmdlineParam,
   BootloaderInfo,
   BootloaderKind,
   ConfiguredCmdline,
@@ -221,8 +222,8 @@ export function readConfiguredCmdline(
     case "grub": {
       const g = readGrubDefaults(root, files, unknowns);
       if (g.files.length === 0) return null;
-      const linux = parseCmdline(g.vars.GRUB_CMDLINE_LINUX ?? "");
-      const linuxDefault = parseCmdline(g.vars.GRUB_CMDLINE_LINUX_DEFAULT ?? "");
+      const linux = withGrubOrigins(parseCmdline(g.vars.GRUB_CMDLINE_LINUX ?? ""), g.files, "GRUB_CMDLINE_LINUX");
+      const linuxDefault = withGrubOrigins(parseCmdline(g.vars.GRUB_CMDLINE_LINUX_DEFAULT ?? ""), g.files, "GRUB_CMDLINE_LINUX_DEFAULT");
       return { source, files: g.files.map((f) => f.file), params: [...linux, ...linuxDefault], detail: { linux, linuxDefault } };
     }
     case "kernel-cmdline": {
@@ -232,8 +233,10 @@ export function readConfiguredCmdline(
         unknowns.push({ field: f, reason: r.reason });
         return null;
       }
-      const firstLine = r.value.split("\n").find((l) => l.trim() !== "") ?? "";
-      return { source, files: [f], params: parseCmdline(firstLine) };
+      const lines = r.value.split("\n");
+      const idx = lines.findIndex((l) => l.trim() !== "");
+      const params = parseCmdline(idx === -1 ? "" : lines[idx]!).map((p) => ({ ...p, origin: { file: f, line: idx + 1 } }));
+      return { source, files: [f], params };
     }
     case "kernelstub": {
       const f = "etc/kernelstub/configuration";
@@ -241,7 +244,7 @@ export function readConfiguredCmdline(
       if (!r.ok) return null;
       try {
         const cfg = JSON.parse(r.value) as { user?: { kernel_options?: string[] } };
-        return { source, files: [f], params: parseCmdline((cfg.user?.kernel_options ?? []).join(" ")) };
+        return { source, files: [f], params: parseCmdline((cfg.user?.kernel_options ?? []).join(" ")).map((p) => ({ ...p, origin: { file: f, line: null } })) };
       } catch {
         unknowns.push({ field: f, reason: "not valid JSON" });
         return null;
@@ -249,18 +252,35 @@ export function readConfiguredCmdline(
     }
     case "loader-entries": {
       // Pick the entry for the running kernel when there is one, else the first.
-      let chosen: { file: string; options: string } | null = null;
+      let chosen: { file: string; options: string; line: number } | null = null;
       for (const f of files) {
         const r = root.readText(f);
         if (!r.ok) continue;
-        const options = r.value.split("\n").filter((l) => /^options\s/.test(l)).map((l) => l.replace(/^options\s+/, "")).join(" ");
+        const lines = r.value.split("\n");
+        const idx = lines.findIndex((l) => /^options\s/.test(l));
+        const options = idx === -1 ? "" : lines[idx]!.replace(/^options\s+/, "");
         const isRunning = runningRelease !== null && r.value.includes(runningRelease);
-        if (!chosen || isRunning) chosen = { file: f, options };
+        if (!chosen || isRunning) chosen = { file: f, options, line: idx + 1 };
         if (isRunning) break;
       }
-      return chosen ? { source, files: [chosen.file], params: parseCmdline(chosen.options) } : null;
+      if (!chosen) return null;
+      const origin = { file: chosen.file, line: chosen.line || null };
+      return { source, files: [chosen.file], params: parseCmdline(chosen.options).map((p) => ({ ...p, origin })) };
     }
   }
+}
+
+/** The assignment (file:line) whose literal text holds each parameter: the last one wins. */
+function withGrubOrigins(params: CmdlineParam[], files: readonly ParsedShellFile[], variable: string): CmdlineParam[] {
+  const assignments = files.flatMap((f) => f.assignments.filter((a) => a.name === variable));
+  return params.map((p) => {
+    for (let i = assignments.length - 1; i >= 0; i--) {
+      const a = assignments[i]!;
+      const literal = a.pieces.filter((x) => x.kind === "literal").map((x) => x.text).join(" ");
+      if (literal.split(/\s+/).includes(p.raw)) return { ...p, origin: { file: a.file, line: a.line } };
+    }
+    return p;
+  });
 }
 
 export function configuredSourceFor(kind: BootloaderKind, cmdlineFiles: readonly string[]): ConfiguredCmdline["source"] | null {

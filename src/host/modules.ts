@@ -32,6 +32,22 @@ export function readModules(root: HostRoot, release: string | null, initramfs: M
   }
   if (builtin === null) unknowns.push({ field: "modules.builtin", reason: `modules.builtin of kernel ${release ?? "?"} not found` });
 
+  // Loadable modules: modules.order lists every module built for the kernel (path per line);
+  // modules.dep has the same names as "path: deps". Either is enough to spot a misspelt name.
+  let available: string[] | null = null;
+  if (modDir) {
+    for (const f of ["modules.order", "modules.dep"]) {
+      const r = root.readText(`${modDir}/${f}`);
+      if (!r.ok) continue;
+      available = r.value
+        .split("\n")
+        .map((l) => l.split(":")[0]!.trim())
+        .filter(Boolean)
+        .map((p) => normalizeModuleName(p.split("/").pop()!.replace(/\.ko(\.\w+)?$/, "")));
+      break;
+    }
+  }
+
   const filesByDir = MODPROBE_DIRS.map((dir) => ({ dir, names: root.list(dir) ?? [] }));
   const ignoredModprobeFiles: string[] = [];
   for (const { dir, names } of filesByDir) {
@@ -69,5 +85,5 @@ export function readModules(root: HostRoot, release: string | null, initramfs: M
       if (r.ok) parameters[m]![p] = r.value.trim();
     }
   }
-  return { loaded, builtin, modprobe, ignoredModprobeFiles, loadAtBoot, parameters, initramfs };
+  return { loaded, builtin, modprobe, ignoredModprobeFiles, loadAtBoot, parameters, initramfs, available };
 }

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import { parseCmdline } from "../formats/kernel-cmdline.js";
 import { PciIdsDb } from "../formats/pci-ids.js";
 import { configuredSourceFor, detectBootloader, detectInitramfs, grubConfigFiles, readConfiguredCmdline, readInitramfsModules } from "./boot.js";
+import { readConfigFiles } from "./config-files.js";
 import { readHostCritical } from "./host-critical.js";
 import { readIommu } from "./iommu.js";
 import { analyseKernelLog } from "./kernel-log.js";
@@ -91,6 +92,7 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
     hostCritical: readHostCritical(root, unknowns),
     vms: readProxmoxVms(root),
     kernelLog: { available: log.ok, lines: log.ok ? log.value.split("\n").length : 0 },
+    configFiles: readConfigFiles(root),
     unknowns,
   };
 }

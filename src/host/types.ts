@@ -200,6 +200,8 @@ export interface CmdlineParam {
   key: string;
   value: string | null;
   raw: string;
+  /** Where a configured parameter was written (file and 1-based line), when known. */
+  origin?: { file: string; line: number | null };
 }
 
 export interface ConfiguredCmdline {
@@ -255,6 +257,8 @@ export interface ModulesState {
   parameters: Record<string, Record<string, string>>;
   /** Modules listed in the initramfs config (initramfs-tools modules, dracut force_drivers, mkinitcpio MODULES). */
   initramfs: ModuleLoadEntry[];
+  /** Loadable modules of the running kernel (modules.order / modules.dep); null when not visible. */
+  available: string[] | null;
 }
 
 export interface UsbDevice {
@@ -317,5 +321,11 @@ export interface HostState {
   vms: VmConfigRef[];
   /** Kernel log availability: null when no log could be read. */
   kernelLog: { available: boolean; lines: number };
+  /**
+   * Raw text of the configuration files passthrough may read or change (host-relative paths,
+   * "etc/default/grub"), so planning is a pure function: a file's presence here with its
+   * exact contents is the "before" of a plan step; absence means the file does not exist.
+   */
+  configFiles: Record<string, string>;
   unknowns: Unknown[];
 }
