@@ -1,5 +1,6 @@
 // Every command, in the order `passthrough --help` lists them. One file per command.
 import type { CommandRegistration } from "../program.js";
 import { registerList } from "./list.js";
+import { registerVmMapping } from "./vm-mapping.js";
 
-export const COMMANDS: CommandRegistration[] = [registerList];
+export const COMMANDS: CommandRegistration[] = [registerList, registerVmMapping];

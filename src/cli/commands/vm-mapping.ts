@@ -1,0 +1,381 @@
+// `passthrough vm mapping list|create|check`: cluster PCI resource mappings over the REST API.
+//
+// An API token may not put a raw PCI address into hostpciN (root@pam only), but it may use a
+// cluster resource mapping: `hostpciN: mapping=gpu0`. These commands manage those mappings for
+// every node of the cluster and find entries that no longer match a node's hardware (a card
+// moved to another slot, a BIOS update renumbered IOMMU groups): Proxmox would refuse to start
+// VMs using them with "PCI device mapping invalid (hardware probably changed)".
+
+import type { Command } from "commander";
+import { EXIT, InputError } from "../../errors.js";
+import type { PciMapping, PveHardwarePci } from "../../vm/types.js";
+import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
+import { addApiOptions, connectApi, connectionFlags, type ApiOptions } from "../../vm/proxmox/connect.js";
+import {
+  buildMapEntry,
+  compareMapEntry,
+  mapEntries,
+  MAPPING_ID_RE,
+  normalizePciPath,
+  printMapEntry,
+  type MapEntryProblem,
+  type PciMapEntry,
+} from "../../vm/proxmox/mappings.js";
+import { printJson, type CommandContext } from "../context.js";
+import type { RunAction } from "../program.js";
+import { renderTable } from "../render/table.js";
+import { padEnd } from "../render/style.js";
+import { vmCommand } from "./vm-group.js";
+
+interface ListOptions extends ApiOptions {
+  json?: boolean;
+}
+
+interface CreateOptions extends ApiOptions {
+  name: string;
+  device?: string;
+  map: string[];
+  allNodes?: boolean;
+  description?: string;
+  replace?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+interface CheckOptions extends ApiOptions {
+  name?: string;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerVmMapping(program: Command, run: RunAction): void {
+  const group = vmCommand(program)
+    .command("mapping")
+    .description("cluster PCI resource mappings (/cluster/mapping/pci): how an API token passes a device through")
+    .addHelpText(
+      "after",
+      `
+Proxmox lets only root@pam write a raw PCI address (hostpci0: 0000:01:00); an API token uses a
+mapping instead (hostpci0: mapping=gpu0). A mapping names one device per node, with the ids and
+IOMMU group Proxmox checks before it starts a VM. The token comes from $PASSTHROUGH_PVE_TOKEN or
+--token-file, never from the command line.`,
+    );
+
+  addApiOptions(
+    group
+      .command("list")
+      .description("list the cluster's PCI mappings and their per-node entries")
+      .option("--json", "print one JSON object")
+      .addHelpText(
+        "after",
+        `
+Examples:
+  export PASSTHROUGH_PVE_TOKEN='passthrough@pve!cli=8f2c...'
+  passthrough vm mapping list --api https://pve1:8006 --fingerprint AB:CD:...
+  passthrough vm mapping list --api https://pve1:8006 --ca-file pve-root-ca.pem --json`,
+      ),
+  ).action(run<ListOptions>(listCommand));
+
+  addApiOptions(
+    group
+      .command("create")
+      .description("create a PCI mapping, or add/refresh nodes' entries in an existing one")
+      .requiredOption("--name <id>", "the mapping's name, used as hostpciN: mapping=<id>")
+      .option("--device <address>", "the device on --node, 0000:01:00 (all functions) or 0000:01:00.0")
+      .option("--map <node=address>", "the device on another node (repeatable)", collect, [])
+      .option("--all-nodes", "also map --device's address on every other online node that has the same vendor:device there")
+      .option("--description <text>", "a description for the mapping")
+      .option("--replace", "replace a node's existing entry that names a different device")
+      .option("--dry-run", "show the entries without writing")
+      .option("--json", "print one JSON object")
+      .addHelpText(
+        "after",
+        `
+Each entry's vendor:device id, subsystem id and IOMMU group are read from the node
+(GET /nodes/NODE/hardware/pci), as the web UI does; Proxmox compares them at every VM start.
+Entries of nodes not named are kept. Needs Mapping.Modify on /mapping/pci and Sys.Audit on /.
+
+Examples:
+  passthrough vm mapping create --api https://pve1:8006 --node pve1 --name gpu0 --device 0000:01:00
+  passthrough vm mapping create --api https://pve1:8006 --node pve1 --name gpu0 --device 0000:01:00 --all-nodes
+  passthrough vm mapping create --api https://pve1:8006 --name gpu0 --map pve2=0000:41:00 --map pve3=0000:02:00`,
+      ),
+  ).action(run<CreateOptions>(createCommand));
+
+  addApiOptions(
+    group
+      .command("check")
+      .description("check every mapping against every node's hardware (Proxmox's own check-node) and say what to fix")
+      .option("--name <id>", "check only this mapping")
+      .option("--json", "print one JSON object")
+      .addHelpText(
+        "after",
+        `
+Exit code 1 when an entry no longer matches its node's hardware (a VM using it on that node
+would not start), 0 otherwise. Offline nodes are reported and skipped.
+
+Examples:
+  passthrough vm mapping check --api https://pve1:8006 --fingerprint AB:CD:...
+  passthrough vm mapping check --api https://pve1:8006 --name gpu0 --json`,
+      ),
+  ).action(run<CheckOptions>(checkCommand));
+}
+
+function connect(ctx: CommandContext, opts: ApiOptions, needNode: boolean): ApiBackend {
+  return connectApi(opts, { env: ctx.io.env, warn: (l) => ctx.err(l) }, { node: needNode });
+}
+
+function entryJson(text: string, entry: PciMapEntry | null, error?: string) {
+  return {
+    text,
+    node: entry?.node ?? null,
+    path: entry?.path ?? null,
+    id: entry?.id ?? null,
+    iommugroup: entry?.iommugroup ?? null,
+    subsystemId: entry?.subsystemId ?? null,
+    ...(error ? { error } : {}),
+  };
+}
+
+function mappingJson(m: PciMapping) {
+  return {
+    id: m.id,
+    description: m.description ?? null,
+    mdev: m.mdev ?? false,
+    entries: mapEntries(m).map((e) => entryJson(e.text, e.entry, e.error)),
+  };
+}
+
+async function listCommand(ctx: CommandContext, opts: ListOptions): Promise<number> {
+  const backend = connect(ctx, opts, false);
+  const mappings = await backend.listPciMappings();
+  if (opts.json) {
+    printJson(ctx, { api: backend.client.origin, mappings: mappings.map(mappingJson) });
+    return EXIT.ok;
+  }
+  const { style } = ctx;
+  ctx.out(style.bold(`passthrough vm mapping list — ${backend.client.origin} · ${mappings.length} PCI mapping${mappings.length === 1 ? "" : "s"}`), "");
+  if (mappings.length === 0) {
+    ctx.out("No PCI mappings (or none this token may see: it needs Mapping.Audit, .Use or .Modify on /mapping/pci/<id>).");
+    ctx.out("Create one: passthrough vm mapping create --api URL --node NODE --name gpu0 --device 0000:01:00");
+    return EXIT.ok;
+  }
+  const rows: string[][] = [["MAPPING", "NODE", "PATH", "ID", "GROUP", "SUBSYSTEM", "DESCRIPTION"].map(style.dim)];
+  for (const m of mappings) {
+    const entries = mapEntries(m);
+    if (entries.length === 0) rows.push([m.id, "-", "-", "-", "-", "-", m.description ?? ""]);
+    entries.forEach((e, i) => {
+      const desc = i === 0 ? (m.description ?? "") : "";
+      if (!e.entry) rows.push([m.id, "?", style.red(`unreadable entry: ${e.text}`), "", "", "", desc]);
+      else rows.push([m.id, e.entry.node, e.entry.path, e.entry.id, e.entry.iommugroup === undefined ? "-" : String(e.entry.iommugroup), e.entry.subsystemId ?? "-", desc]);
+    });
+  }
+  ctx.out(...renderTable(rows));
+  ctx.out("", `Check them against each node's hardware: passthrough vm mapping check ${connectionFlags(opts)}`.trimEnd());
+  return EXIT.ok;
+}
+
+interface PlannedEntry {
+  node: string;
+  address: string;
+}
+
+async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<number> {
+  if (!MAPPING_ID_RE.test(opts.name)) {
+    throw new InputError(`--name ${opts.name}: a mapping name starts with a letter and has at least 2 characters of a-z, 0-9, '-' and '_' (Proxmox's configid)`);
+  }
+  if (opts.device === undefined && opts.map.length === 0) throw new InputError("nothing to map: give --device ADDRESS (on --node) and/or --map NODE=ADDRESS");
+  if (opts.allNodes && opts.device === undefined) throw new InputError("--all-nodes maps --device's address on the other nodes: give --device too");
+  const planned: PlannedEntry[] = [];
+  if (opts.device !== undefined) planned.push({ node: opts.node ?? "", address: opts.device });
+  for (const m of opts.map) {
+    const eq = m.indexOf("=");
+    if (eq <= 0 || eq === m.length - 1) throw new InputError(`--map ${m}: expected NODE=ADDRESS, like pve2=0000:41:00`);
+    planned.push({ node: m.slice(0, eq), address: m.slice(eq + 1) });
+  }
+  for (const p of planned) normalizePciPath(p.address); // fail on a bad address before connecting
+  const backend = connect(ctx, opts, opts.device !== undefined);
+  if (opts.device !== undefined) planned[0]!.node = backend.node;
+  const seen = new Set<string>();
+  for (const p of planned) {
+    if (seen.has(p.node)) throw new InputError(`node ${p.node} is given twice: one device per node and call (a second would be an alternative for the same VM slot)`);
+    seen.add(p.node);
+  }
+
+  const nodes = await backend.clusterNodes();
+  const known = new Set(nodes.map((n) => n.node));
+  for (const p of planned) {
+    if (!known.has(p.node)) throw new InputError(`node ${p.node} is not in the cluster (nodes: ${[...known].join(", ") || "none visible"})`);
+  }
+
+  const hardware = new Map<string, PveHardwarePci[]>();
+  const hw = async (node: string) => {
+    if (!hardware.has(node)) hardware.set(node, await backend.hardwarePci(node));
+    return hardware.get(node)!;
+  };
+  const entries: PciMapEntry[] = [];
+  for (const p of planned) entries.push(buildMapEntry(p.node, p.address, await hw(p.node)));
+
+  const skipped: Array<{ node: string; reason: string }> = [];
+  if (opts.allNodes) {
+    const ref = entries[0]!;
+    for (const n of nodes) {
+      if (seen.has(n.node)) continue;
+      if (!n.online) {
+        skipped.push({ node: n.node, reason: "offline" });
+        continue;
+      }
+      let entry: PciMapEntry;
+      try {
+        entry = buildMapEntry(n.node, ref.path, await hw(n.node));
+      } catch {
+        skipped.push({ node: n.node, reason: `no PCI device ${ref.path}${/\.[0-7]$/.test(ref.path) ? "" : ".0"}` });
+        continue;
+      }
+      if (entry.id !== ref.id) {
+        skipped.push({ node: n.node, reason: `${ref.path} is ${entry.id} there, not ${ref.id}: map it explicitly with --map ${n.node}=ADDRESS` });
+        continue;
+      }
+      entries.push(entry);
+    }
+  }
+  const warnings = entries
+    .filter((e) => e.iommugroup === undefined)
+    .map((e) => `warning: ${e.node} reports no IOMMU group for ${e.path}: the IOMMU is off there and a VM using ${opts.name} cannot start on it (run \`passthrough check\` on ${e.node})`);
+
+  const mapping: PciMapping = { id: opts.name, map: entries.map(printMapEntry), ...(opts.description !== undefined ? { description: opts.description } : {}) };
+  if (opts.dryRun) {
+    if (opts.json) {
+      printJson(ctx, { mapping: opts.name, action: "dry-run", entries: mapping.map.map((entry, i) => ({ node: entries[i]!.node, action: "planned", entry })), skipped, warnings });
+      return EXIT.ok;
+    }
+    ctx.out(ctx.style.bold(`passthrough vm mapping create — ${opts.name} (dry run, nothing written)`), "");
+    ctx.out(...renderTable([...entries.map((e, i) => ["planned", e.node, mapping.map[i]!]), ...skipped.map((s) => ["skipped", s.node, s.reason])], "  "));
+    if (warnings.length) ctx.out("", ...warnings);
+    return EXIT.ok;
+  }
+
+  const result = await backend.putPciMapping(mapping, { replace: opts.replace === true });
+  if (opts.json) {
+    printJson(ctx, {
+      mapping: opts.name,
+      action: result.action,
+      entries: result.changes.map((c) => ({ node: c.node, action: c.action, entry: c.entry, ...(c.previous ? { previous: c.previous } : {}) })),
+      skipped,
+      warnings,
+      map: result.map,
+    });
+    return EXIT.ok;
+  }
+  const { style } = ctx;
+  ctx.out(style.bold(`passthrough vm mapping create — ${opts.name} · ${result.action}`), "");
+  const rows: string[][] = [];
+  for (const c of result.changes) {
+    const label = c.action === "unchanged" ? style.dim(c.action) : style.green(c.action);
+    rows.push([label, c.node, c.entry]);
+    for (const prev of c.previous ?? []) rows.push(["", "", style.dim(`was ${prev}`)]);
+  }
+  for (const s of skipped) rows.push([style.yellow("skipped"), s.node, s.reason]);
+  ctx.out(...renderTable(rows, "  "));
+  if (warnings.length) ctx.out("", ...warnings);
+  ctx.out(
+    "",
+    result.action === "unchanged" ? `Mapping ${opts.name} already had these entries; nothing written.` : `Mapping ${opts.name} ${result.action}.`,
+    `A VM uses it as hostpciN: mapping=${opts.name} (with pcie=1 on a q35 machine); the token then needs Mapping.Use on /mapping/pci/${opts.name}.`,
+  );
+  return EXIT.ok;
+}
+
+type CheckStatus = "ok" | "warning" | "error" | "skipped";
+
+interface CheckRow {
+  mapping: string;
+  node: string;
+  status: CheckStatus;
+  /** Proxmox's own verdict (GET /cluster/mapping/pci?check-node=NODE). */
+  checks: Array<{ severity: "warning" | "error"; message: string }>;
+  entries: Array<{ text: string; problems: MapEntryProblem[]; error?: string }>;
+  fix: string[];
+}
+
+async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<number> {
+  const backend = connect(ctx, opts, false);
+  const nodes = await backend.clusterNodes();
+  let all = await backend.listPciMappings();
+  if (opts.name !== undefined) {
+    all = all.filter((m) => m.id === opts.name);
+    if (all.length === 0) throw new InputError(`no PCI mapping ${opts.name} (or the token may not see it): \`passthrough vm mapping list\` shows them`);
+  }
+  const flags = connectionFlags(opts);
+  const rows: CheckRow[] = [];
+  const skippedNodes: string[] = [];
+  for (const n of nodes) {
+    if (!n.online) {
+      skippedNodes.push(n.node);
+      continue;
+    }
+    const server = new Map((await backend.checkPciMappings(n.node)).map((m) => [m.id, m]));
+    const hardware = await backend.hardwarePci(n.node);
+    for (const m of all) {
+      const checks = server.get(m.id)?.checks ?? [];
+      const entries = mapEntries(m)
+        .filter((e) => e.entry === null || e.entry.node === n.node)
+        .map((e) => (e.entry ? { text: e.text, problems: compareMapEntry(e.entry, hardware, m.mdev ?? false) } : { text: e.text, problems: [], error: e.error! }));
+      const broken = entries.some((e) => e.problems.length > 0 || e.error);
+      const status: CheckStatus = checks.some((c) => c.severity === "error") || broken ? "error" : checks.some((c) => c.severity === "warning") ? "warning" : "ok";
+      const fix: string[] = [];
+      for (const e of entries) {
+        if (e.problems.length === 0) continue;
+        const path = e.problems[0]!.path;
+        const gone = e.problems.some((p) => p.field === "device");
+        if (gone) fix.push(`fix: find where the device went (\`passthrough list\` on ${n.node}), then: passthrough vm mapping create ${flags} --name ${m.id} --map ${n.node}=NEW_ADDRESS --replace`.replace(/ {2,}/g, " "));
+        else if (e.problems.some((p) => p.field === "id")) fix.push(`fix (if the device now at ${path} is the one to use): passthrough vm mapping create ${flags} --name ${m.id} --map ${n.node}=${path}`.replace(/ {2,}/g, " "));
+        else fix.push(`fix: passthrough vm mapping create ${flags} --name ${m.id} --map ${n.node}=${path}`.replace(/ {2,}/g, " "));
+      }
+      rows.push({ mapping: m.id, node: n.node, status, checks, entries, fix });
+    }
+  }
+  const errors = rows.filter((r) => r.status === "error").length;
+  const warnings = rows.filter((r) => r.status === "warning").length;
+  if (opts.json) {
+    printJson(ctx, {
+      api: backend.client.origin,
+      nodes: nodes.map((n) => ({ node: n.node, online: n.online, checked: n.online })),
+      results: rows,
+      summary: { errors, warnings, skippedNodes },
+    });
+    return errors > 0 ? EXIT.problems : EXIT.ok;
+  }
+  const { style } = ctx;
+  ctx.out(
+    style.bold(`passthrough vm mapping check — ${backend.client.origin} · ${nodes.length} node${nodes.length === 1 ? "" : "s"} · ${all.length} PCI mapping${all.length === 1 ? "" : "s"}`),
+    "",
+  );
+  const label: Record<CheckStatus, string> = { ok: style.green("OK  "), warning: style.yellow("WARN"), error: style.red("FAIL"), skipped: style.dim("SKIP") };
+  const wMap = Math.max(1, ...rows.map((r) => r.mapping.length));
+  const wNode = Math.max(...nodes.map((n) => n.node.length), 1);
+  const indent = " ".repeat(2 + 4 + 2 + wMap + 2 + wNode + 2);
+  for (const r of rows) {
+    const head = `  ${label[r.status]}  ${padEnd(r.mapping, wMap)}  ${padEnd(r.node, wNode)}  `;
+    const m = all.find((x) => x.id === r.mapping)!;
+    const mine = mapEntries(m).filter((e) => e.entry?.node === r.node);
+    const summary =
+      r.status === "ok"
+        ? mine.map((e) => `${e.entry!.path} (${e.entry!.id}${e.entry!.iommugroup !== undefined ? `, group ${e.entry!.iommugroup}` : ""})`).join("; ") || "ok"
+        : (r.checks[0]?.message ?? r.entries.find((e) => e.problems.length > 0)?.problems[0]?.message ?? "");
+    ctx.out(head + summary);
+    const extra = [
+      ...r.checks.slice(r.status === "ok" ? 0 : 1).map((c) => c.message),
+      ...r.entries.flatMap((e) => (e.error ? [`unreadable entry '${e.text}': ${e.error}`] : e.problems.map((p) => p.message))).filter((msg) => msg !== summary),
+      ...r.fix,
+    ];
+    for (const l of extra) ctx.out(indent + l);
+  }
+  for (const n of skippedNodes) ctx.out(`  ${label.skipped}  ${padEnd("-", wMap)}  ${padEnd(n, wNode)}  node offline: not checked`);
+  ctx.out("");
+  if (rows.length === 0 && skippedNodes.length === 0) ctx.out("No PCI mappings to check.");
+  else if (errors > 0) ctx.out(`${errors} mapping entr${errors === 1 ? "y does" : "ies do"} not match the node's hardware: VMs using ${errors === 1 ? "it" : "them"} there will not start until fixed.`);
+  else ctx.out(`Every mapping matches its nodes' hardware${warnings > 0 ? ` (${warnings} node${warnings === 1 ? " has" : "s have"} no entry for a mapping: VMs using it cannot start there)` : ""}.`);
+  return errors > 0 ? EXIT.problems : EXIT.ok;
+}

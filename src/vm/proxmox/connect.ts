@@ -1,0 +1,148 @@
+// From command-line options and the environment to a connected ApiBackend.
+//
+// The token never travels in argv (every local user sees argv in `ps`, and shells keep it in
+// their history): it comes from PASSTHROUGH_PVE_TOKEN or a file (--token-file), and a --token
+// flag is refused with a pointer to both. It is never printed; the client redacts it from any
+// error text.
+
+import { readFileSync, statSync } from "node:fs";
+import { Option, type Command } from "commander";
+import { describeFsError, InputError } from "../../errors.js";
+import { ApiBackend } from "./api-backend.js";
+import { normalizeFingerprint, parseToken, PveApiClient, type PveApiClientOptions, type PveToken } from "./api-client.js";
+
+export const TOKEN_ENV = "PASSTHROUGH_PVE_TOKEN";
+
+export interface ApiOptions {
+  api?: string;
+  node?: string;
+  tokenFile?: string;
+  fingerprint?: string;
+  caFile?: string;
+  taskTimeout?: string;
+  /** Only ever set to be refused. */
+  token?: string;
+}
+
+/** --api, --node, --token-file, --fingerprint, --ca-file, --task-timeout (and a refused --token). */
+export function addApiOptions(cmd: Command): Command {
+  return cmd
+    .option("--api <url>", "Proxmox VE API of any cluster node, https://HOST:8006 (the token comes from $PASSTHROUGH_PVE_TOKEN or --token-file)")
+    .option("--node <name>", "the node whose devices and VMs this is about (its name as in the web UI)")
+    .option("--token-file <path>", "read the API token USER@REALM!TOKENID=SECRET from this file instead of $PASSTHROUGH_PVE_TOKEN")
+    .option("--fingerprint <sha256>", "pin the node's TLS certificate by its SHA-256 fingerprint (`pvenode cert info`) instead of trusting CAs")
+    .option("--ca-file <path>", "also trust this CA, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem")
+    .option("--task-timeout <seconds>", "how long to wait for a Proxmox task (config write, VM creation)", "120")
+    .addOption(new Option("--token <secret>").hideHelp());
+}
+
+export interface ConnectDeps {
+  env: NodeJS.ProcessEnv;
+  /** One-line warnings (stderr). */
+  warn?: (line: string) => void;
+  /** Test hooks: client timings and body encoding. */
+  client?: Partial<Pick<PveApiClientOptions, "taskPollMs" | "retryDelayMs" | "requestTimeoutMs" | "bodyEncoding" | "getRetries">>;
+}
+
+export function refuseTokenFlag(opts: ApiOptions): void {
+  if (opts.token !== undefined) {
+    throw new InputError(
+      `--token is refused: a secret on the command line is visible to every user in \`ps\` and stays in shell history. Put it in ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or in a file (chmod 600) passed with --token-file`,
+    );
+  }
+}
+
+export function readToken(opts: ApiOptions, deps: ConnectDeps): { token: PveToken; source: string } {
+  refuseTokenFlag(opts);
+  if (opts.tokenFile !== undefined) {
+    const source = `--token-file ${opts.tokenFile}`;
+    let text: string;
+    try {
+      text = readFileSync(opts.tokenFile, "utf8");
+    } catch (err) {
+      throw new InputError(`${opts.tokenFile}: ${describeFsError(err)} (--token-file)`);
+    }
+    try {
+      const mode = statSync(opts.tokenFile).mode;
+      if ((mode & 0o077) !== 0) deps.warn?.(`warning: ${opts.tokenFile} is readable by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 ${opts.tokenFile}`);
+    } catch {
+      // The read above worked; the mode is advice only.
+    }
+    const line = text.split("\n").find((l) => l.trim() !== "" && !l.trim().startsWith("#")) ?? "";
+    return { token: parseToken(line, opts.tokenFile), source };
+  }
+  const env = deps.env[TOKEN_ENV];
+  if (env !== undefined && env.trim() !== "") return { token: parseToken(env, TOKEN_ENV), source: TOKEN_ENV };
+  throw new InputError(`no API token: set ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or pass --token-file FILE (README "Proxmox API token" shows how to create one)`);
+}
+
+/** "https://pve1" → "https://pve1:8006": pveproxy's port unless one is given. */
+export function parseApiUrl(raw: string): string {
+  const text = raw.trim();
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InputError(`--api ${raw}: not a URL; give it as https://HOST:8006`);
+  }
+  if (url.protocol === "http:") throw new InputError(`--api ${raw}: Proxmox serves its API over https only (the token must not travel in clear text); use https://${url.host}`);
+  if (url.protocol !== "https:") throw new InputError(`--api ${raw}: give it as https://HOST:8006`);
+  if (url.username || url.password) throw new InputError(`--api: no user or password in the URL; the token comes from ${TOKEN_ENV} or --token-file`);
+  const explicitPort = /^https:\/\/(\[[^\]]+\]|[^/:?#]+):\d+/i.test(text);
+  const path = url.pathname.replace(/\/+$/, "");
+  if (path !== "" && path !== "/api2/json") throw new InputError(`--api ${raw}: give only the server, https://HOST:8006 (passthrough adds /api2/json)`);
+  return `https://${url.hostname.includes(":") && !url.hostname.startsWith("[") ? `[${url.hostname}]` : url.hostname}:${explicitPort ? url.port || "443" : "8006"}`;
+}
+
+export function connectApi(opts: ApiOptions, deps: ConnectDeps, need: { node: boolean }): ApiBackend {
+  refuseTokenFlag(opts);
+  if (opts.api === undefined) throw new InputError("--api https://HOST:8006 is needed to talk to Proxmox over its REST API");
+  const baseUrl = parseApiUrl(opts.api);
+  if (need.node && (opts.node === undefined || opts.node.trim() === "")) throw new InputError("--node NAME is needed: the node the devices and VMs are on (as the web UI names it)");
+  if (opts.node !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(opts.node)) throw new InputError(`--node ${opts.node}: not a node name`);
+  let fingerprint: string | undefined;
+  if (opts.fingerprint !== undefined) {
+    const fp = normalizeFingerprint(opts.fingerprint);
+    if (!fp) throw new InputError(`--fingerprint ${opts.fingerprint}: expected a SHA-256 fingerprint, 32 hex bytes like AB:CD:...:EF, as \`pvenode cert info\` shows`);
+    fingerprint = fp;
+  }
+  let ca: string[] | undefined;
+  if (opts.caFile !== undefined) {
+    try {
+      ca = [readFileSync(opts.caFile, "utf8")];
+    } catch (err) {
+      throw new InputError(`${opts.caFile}: ${describeFsError(err)} (--ca-file)`);
+    }
+    if (!ca[0]!.includes("-----BEGIN CERTIFICATE-----")) throw new InputError(`${opts.caFile}: not a PEM certificate (--ca-file expects e.g. a copy of /etc/pve/pve-root-ca.pem)`);
+  }
+  const taskTimeout = Number(opts.taskTimeout ?? "120");
+  if (!Number.isFinite(taskTimeout) || taskTimeout <= 0) throw new InputError(`--task-timeout ${opts.taskTimeout}: expected a number of seconds`);
+  const { token, source } = readToken(opts, deps);
+  const client = new PveApiClient({
+    baseUrl,
+    token,
+    tokenSource: source,
+    tls: { ...(fingerprint ? { fingerprint } : {}), ...(ca ? { ca } : {}) },
+    taskTimeoutMs: taskTimeout * 1000,
+    ...pollFromEnv(deps.env),
+    ...deps.client,
+  });
+  return new ApiBackend(client, opts.node ?? "");
+}
+
+// Tests (here and in other suites driving the CLI against the simulator) poll faster than the
+// 1 s that suits a real server.
+function pollFromEnv(env: NodeJS.ProcessEnv): { taskPollMs?: number } {
+  const ms = Number(env.PASSTHROUGH_PVE_TASK_POLL_MS);
+  return Number.isFinite(ms) && ms > 0 ? { taskPollMs: ms } : {};
+}
+
+/** The flags to repeat in a suggested command (nothing secret). */
+export function connectionFlags(opts: ApiOptions): string {
+  const parts: string[] = [];
+  if (opts.api) parts.push(`--api ${opts.api}`);
+  if (opts.fingerprint) parts.push(`--fingerprint ${opts.fingerprint}`);
+  if (opts.caFile) parts.push(`--ca-file ${opts.caFile}`);
+  if (opts.tokenFile) parts.push(`--token-file ${opts.tokenFile}`);
+  return parts.join(" ");
+}

@@ -1,0 +1,258 @@
+// Cluster PCI resource mappings (/cluster/mapping/pci), pure.
+//
+// A mapping is a cluster-wide name ("gpu0") with one `map` entry per node (or several: each is an
+// alternative the node may use): `node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,
+// subsystem-id=1462:3880`. VMs then say `hostpciN: mapping=gpu0`, which an API token may set
+// (raw `hostpciN: 0000:01:00` is root@pam only; proxmox-api.md §1.9).
+//
+// At VM start (and for `GET /cluster/mapping/pci?check-node=N`) Proxmox compares each entry with
+// the node's sysfs (pve-guest-common:src/PVE/Mapping/PCI.pm assert_valid): the device must exist;
+// `id`, `subsystem-id` and (for the first path only) `iommugroup` must equal what sysfs reports, and
+// a property sysfs has but the entry lacks is an error ("missing expected property"), so although
+// the schema marks subsystem-id and iommugroup optional, they must be filled whenever the node
+// reports them. The comparison is a plain string compare after removing "0x", so "10DE:2204"
+// does not match "10de:2204": we always write lower case.
+
+import { InputError } from "../../errors.js";
+import { parsePropertyString, printPropertyString, PropertyStringError, type PropertyEntry } from "../../formats/proxmox-property-string.js";
+import type { PciMapping, PveHardwarePci } from "../types.js";
+
+export interface PciMapEntry {
+  node: string;
+  /** "0000:01:00" (whole device, all functions) or "0000:01:00.0"; several joined by ";". */
+  path: string;
+  /** vendor:device without 0x, "10de:2204". */
+  id: string;
+  iommugroup?: number;
+  /** subsystem vendor:device without 0x. */
+  subsystemId?: string;
+  description?: string;
+}
+
+// The map-entry format's own patterns (pve-guest-common $map_fmt): the domain is mandatory in
+// `path`, ids are 4+4 hex digits.
+const PCI_PATH_RE = "[a-f0-9]{4,}:[a-f0-9]{2}:[a-f0-9]{2}(?:\\.[a-f0-9])?";
+const PATH_RE = new RegExp(`^(?:${PCI_PATH_RE};)*${PCI_PATH_RE}$`);
+const ID_RE = /^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}$/;
+const NODE_RE = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
+/** pve-configid: what a mapping name may look like (JSONSchema.pm $CONFIGID_RE). */
+export const MAPPING_ID_RE = /^[a-z][a-z0-9_-]+$/i;
+
+export function parseMapEntry(text: string): PciMapEntry {
+  let entries: PropertyEntry[];
+  try {
+    entries = parsePropertyString(text);
+  } catch (err) {
+    throw new PropertyStringError(`map entry '${text}': ${(err as Error).message}`);
+  }
+  const rec: Record<string, string> = {};
+  for (const e of entries) {
+    if (!["node", "path", "id", "iommugroup", "subsystem-id", "description"].includes(e.key)) {
+      throw new PropertyStringError(`map entry '${text}': invalid key in comma-separated list property: ${e.key}`);
+    }
+    rec[e.key] = e.value;
+  }
+  for (const k of ["node", "path", "id"]) if (rec[k] === undefined) throw new PropertyStringError(`map entry '${text}': property '${k}' is missing`);
+  const entry: PciMapEntry = { node: rec.node!, path: rec.path!, id: rec.id! };
+  if (rec.iommugroup !== undefined) {
+    if (!/^[+-]?\d+$/.test(rec.iommugroup)) throw new PropertyStringError(`map entry '${text}': iommugroup '${rec.iommugroup}' is not an integer`);
+    entry.iommugroup = Number(rec.iommugroup);
+  }
+  if (rec["subsystem-id"] !== undefined) entry.subsystemId = rec["subsystem-id"];
+  if (rec.description !== undefined) entry.description = rec.description;
+  return entry;
+}
+
+/** The order the Proxmox web UI writes and the docs show: node, path, id, iommugroup, subsystem-id. */
+export function printMapEntry(e: PciMapEntry): string {
+  const entries: PropertyEntry[] = [
+    { key: "node", value: e.node },
+    { key: "path", value: e.path },
+    { key: "id", value: e.id },
+  ];
+  if (e.iommugroup !== undefined) entries.push({ key: "iommugroup", value: String(e.iommugroup) });
+  if (e.subsystemId !== undefined) entries.push({ key: "subsystem-id", value: e.subsystemId });
+  if (e.description !== undefined) entries.push({ key: "description", value: e.description });
+  return printPropertyString(entries);
+}
+
+/** Problems with an entry's syntax that the server would answer with HTTP 400. */
+export function mapEntrySyntaxProblems(e: PciMapEntry): string[] {
+  const p: string[] = [];
+  if (!NODE_RE.test(e.node)) p.push(`node '${e.node}' is not a node name`);
+  if (!PATH_RE.test(e.path)) p.push(`path '${e.path}' must be a full lower-case PCI address with domain, like 0000:01:00 or 0000:01:00.0`);
+  if (!ID_RE.test(e.id)) p.push(`id '${e.id}' must be vendor:device, like 10de:2204`);
+  if (e.subsystemId !== undefined && !ID_RE.test(e.subsystemId)) p.push(`subsystem-id '${e.subsystemId}' must be vendor:device, like 1462:3880`);
+  return p;
+}
+
+/**
+ * "01:00" → "0000:01:00", "0000:01:00.0" stays; lower case. The map entry's `path` needs the
+ * domain, unlike hostpciN's `host`.
+ */
+export function normalizePciPath(address: string): string {
+  const a = address.trim().toLowerCase();
+  const m = /^(?:([0-9a-f]{4,}):)?([0-9a-f]{2}):([0-9a-f]{2})(?:\.([0-7]))?$/.exec(a);
+  if (!m) throw new InputError(`'${address}' is not a PCI address: give it as 0000:01:00 (whole device) or 0000:01:00.0 (one function), as \`passthrough list\` shows`);
+  return `${m[1] ?? "0000"}:${m[2]}:${m[3]}${m[4] !== undefined ? `.${m[4]}` : ""}`;
+}
+
+function hex(v: string | undefined): string | undefined {
+  return v === undefined ? undefined : v.replace(/^0x/i, "");
+}
+
+/** The function whose attributes describe `path`: the function itself, or .0 for a whole device. */
+function deviceFor(path: string, hardware: readonly PveHardwarePci[]): PveHardwarePci | undefined {
+  const fn = /\.[0-9a-f]$/i.test(path) ? path : `${path}.0`;
+  return hardware.find((d) => d.id.toLowerCase() === fn.toLowerCase());
+}
+
+/**
+ * One map entry for `address` on `node`, every checked attribute taken from that node's
+ * GET /nodes/{node}/hardware/pci answer (as Proxmox's own UI does).
+ */
+export function buildMapEntry(node: string, address: string, hardware: readonly PveHardwarePci[]): PciMapEntry {
+  const path = normalizePciPath(address);
+  const dev = deviceFor(path, hardware);
+  if (!dev) {
+    throw new InputError(
+      `node ${node} has no PCI device ${path}${/\.[0-7]$/.test(path) ? "" : ".0"}: check the address with \`pvesh get /nodes/${node}/hardware/pci --pci-class-blacklist ""\``,
+    );
+  }
+  const entry: PciMapEntry = { node, path, id: `${hex(dev.vendor)}:${hex(dev.device)}`.toLowerCase() };
+  if (dev.iommugroup >= 0) entry.iommugroup = dev.iommugroup;
+  const sv = hex(dev.subsystem_vendor);
+  const sd = hex(dev.subsystem_device);
+  if (sv !== undefined && sd !== undefined) entry.subsystemId = `${sv}:${sd}`.toLowerCase();
+  return entry;
+}
+
+export interface MapEntryProblem {
+  path: string;
+  field: "device" | "id" | "subsystem-id" | "iommugroup" | "mdev";
+  /** What the node's hardware says (null: the node reports nothing). */
+  actual: string | null;
+  /** What the entry says (null: not configured). */
+  configured: string | null;
+  message: string;
+}
+
+/**
+ * Every difference between an entry and its node's hardware, by assert_valid's rules (Proxmox
+ * stops at the first; we list all so one fix covers them). `mappingMdev` is the mapping's mdev
+ * flag when it should be compared too (check-node does).
+ */
+export function compareMapEntry(entry: PciMapEntry, hardware: readonly PveHardwarePci[], mappingMdev?: boolean): MapEntryProblem[] {
+  const problems: MapEntryProblem[] = [];
+  entry.path.split(";").forEach((path, idx) => {
+    const fn = /\.[0-9a-f]$/i.test(path) ? path : `${path}.0`;
+    const dev = deviceFor(path, hardware);
+    if (!dev) {
+      problems.push({ path, field: "device", actual: null, configured: fn, message: `pci device '${fn}' not found` });
+      return;
+    }
+    const sv = hex(dev.subsystem_vendor);
+    const sd = hex(dev.subsystem_device);
+    const expected: Array<[MapEntryProblem["field"], string | null, string | null]> = [
+      ["id", `${hex(dev.vendor)}:${hex(dev.device)}`, entry.id.replace(/0x/g, "")],
+      ["subsystem-id", sv !== undefined && sd !== undefined ? `${sv}:${sd}` : null, entry.subsystemId?.replace(/0x/g, "") ?? null],
+    ];
+    // Only the first device's group is checked (the others share it or are not compared).
+    if (idx === 0) expected.push(["iommugroup", dev.iommugroup >= 0 ? String(dev.iommugroup) : null, entry.iommugroup === undefined ? null : String(entry.iommugroup)]);
+    if (mappingMdev !== undefined) expected.push(["mdev", dev.mdev ? "1" : "0", mappingMdev ? "1" : "0"]);
+    for (const [field, actual, configured] of expected) {
+      if (actual === configured) continue;
+      let message: string;
+      if (configured === null) message = `missing expected property '${field}' for device '${fn}' (the node reports ${actual})`;
+      else if (actual === null) message = `unexpected property '${field}' configured for device '${fn}'`;
+      else if (actual.toLowerCase() === configured.toLowerCase()) message = `'${field}' of '${fn}' is ${configured}, the node reports ${actual} (Proxmox compares case-sensitively: write it in lower case)`;
+      else message = `'${field}' of '${fn}' is ${configured}, the node reports ${actual}`;
+      problems.push({ path, field, actual, configured, message });
+    }
+  });
+  return problems;
+}
+
+function normalizedPaths(path: string): string {
+  return path
+    .split(";")
+    .map((p) => p.toLowerCase())
+    .join(";");
+}
+
+export function sameMapEntry(a: PciMapEntry, b: PciMapEntry): boolean {
+  return printMapEntry({ ...a, path: normalizedPaths(a.path) }) === printMapEntry({ ...b, path: normalizedPaths(b.path) });
+}
+
+export interface MapChange {
+  node: string;
+  action: "added" | "updated" | "replaced" | "unchanged";
+  entry: string;
+  /** The entry (or entries) it replaced. */
+  previous?: string[];
+}
+
+export interface MapConflict {
+  node: string;
+  wanted: string;
+  existing: string[];
+}
+
+export interface MergedMap {
+  map: string[];
+  changes: MapChange[];
+  conflicts: MapConflict[];
+}
+
+/**
+ * Put `wanted` entries into an existing `map`, keeping every other node's entries as they are.
+ * Same node and same path: the entry is refreshed (hardware attributes may have changed). Same
+ * node, other path: that would change what other VMs using the mapping get on that node, so it is
+ * a conflict unless `replace` is set (then the node's old entries go).
+ */
+export function mergeMapEntries(existing: readonly string[], wanted: readonly PciMapEntry[], opts: { replace?: boolean } = {}): MergedMap {
+  const map = [...existing];
+  const changes: MapChange[] = [];
+  const conflicts: MapConflict[] = [];
+  const parsed = (s: string): PciMapEntry | null => {
+    try {
+      return parseMapEntry(s);
+    } catch {
+      return null;
+    }
+  };
+  for (const w of wanted) {
+    const text = printMapEntry(w);
+    const onNode = map.map((s, i) => ({ s, i, e: parsed(s) })).filter((x) => x.e?.node === w.node);
+    const samePath = onNode.find((x) => normalizedPaths(x.e!.path) === normalizedPaths(w.path));
+    if (samePath) {
+      if (sameMapEntry(samePath.e!, w)) changes.push({ node: w.node, action: "unchanged", entry: samePath.s });
+      else {
+        map[samePath.i] = text;
+        changes.push({ node: w.node, action: "updated", entry: text, previous: [samePath.s] });
+      }
+    } else if (onNode.length === 0) {
+      map.push(text);
+      changes.push({ node: w.node, action: "added", entry: text });
+    } else if (opts.replace) {
+      const drop = new Set(onNode.map((x) => x.i));
+      const kept = map.filter((_, i) => !drop.has(i));
+      map.length = 0;
+      map.push(...kept, text);
+      changes.push({ node: w.node, action: "replaced", entry: text, previous: onNode.map((x) => x.s) });
+    } else {
+      conflicts.push({ node: w.node, wanted: text, existing: onNode.map((x) => x.s) });
+    }
+  }
+  return { map, changes, conflicts };
+}
+
+export function mapEntries(mapping: PciMapping): Array<{ text: string; entry: PciMapEntry | null; error?: string }> {
+  return mapping.map.map((text) => {
+    try {
+      return { text, entry: parseMapEntry(text) };
+    } catch (err) {
+      return { text, entry: null, error: (err as Error).message };
+    }
+  });
+}
