@@ -37,10 +37,18 @@ function openssl(args: string[], cwd: string): void {
 
 const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
-let cache: { selfSigned: TestCert; other: TestCert; caSigned: TestCert } | null = null;
+export interface TestCerts {
+  selfSigned: TestCert;
+  other: TestCert;
+  caSigned: TestCert;
+  /** Same CA, but issued for pve1.sim only: fails the host-name check at 127.0.0.1. */
+  caSignedOtherName: TestCert;
+}
 
-/** Three certificates: two unrelated self-signed ones and a CA-signed one. Made once per process. */
-export function testCerts(): { selfSigned: TestCert; other: TestCert; caSigned: TestCert } {
+let cache: TestCerts | null = null;
+
+/** Two unrelated self-signed certificates and two CA-signed ones. Made once per process. */
+export function testCerts(): TestCerts {
   if (cache) return cache;
   const dir = mkdtempSync(join(tmpdir(), "pve-sim-certs-"));
   try {
@@ -53,17 +61,14 @@ export function testCerts(): { selfSigned: TestCert; other: TestCert; caSigned: 
     const other = self("pve-other");
 
     openssl(["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Proxmox Virtual Environment/OU=sim/O=PVE Cluster Manager CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
-    openssl(["req", "-new", ...EC, "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=pve1.sim"], dir);
-    writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
-    openssl(["x509", "-req", "-in", "node.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "node.pem", "-days", "2", "-extfile", "ext.cnf"], dir);
-    const nodeCert = readFileSync(join(dir, "node.pem"), "utf8");
-    const caSigned: TestCert = {
-      key: readFileSync(join(dir, "node.key"), "utf8"),
-      cert: nodeCert,
-      fingerprint: new X509Certificate(nodeCert).fingerprint256,
-      ca: readFileSync(join(dir, "ca.pem"), "utf8"),
+    const signed = (name: string, san: string): TestCert => {
+      openssl(["req", "-new", ...EC, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", "/CN=pve1.sim"], dir);
+      writeFileSync(join(dir, `${name}.cnf`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+      openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.cnf`], dir);
+      const cert = readFileSync(join(dir, `${name}.pem`), "utf8");
+      return { key: readFileSync(join(dir, `${name}.key`), "utf8"), cert, fingerprint: new X509Certificate(cert).fingerprint256, ca: readFileSync(join(dir, "ca.pem"), "utf8") };
     };
-    cache = { selfSigned, other, caSigned };
+    cache = { selfSigned, other, caSigned: signed("node", "IP:127.0.0.1,DNS:localhost"), caSignedOtherName: signed("named", "DNS:pve1.sim") };
     return cache;
   } finally {
     rmSync(dir, { recursive: true, force: true });

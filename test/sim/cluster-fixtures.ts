@@ -103,3 +103,4 @@ export function threeNodeCluster(): SimCluster {
     ],
   };
 }
+export type SimClusterToken = keyof typeof SECRETS;

@@ -315,8 +315,8 @@ export class PveApiClient {
           port: this.port,
           path: fullPath,
           headers,
-          agent: false,
-          // The socket is already connected and verified (connect below); nothing was sent yet.
+          // No agent: with `createConnection` and no agent, Node uses this socket, already
+          // connected and verified (connect below), with nothing sent on it yet.
           createConnection: () => socket,
         },
         (r) => {
