@@ -3,6 +3,7 @@ import { InputError } from "../../src/errors.js";
 import {
   buildMapEntry,
   compareMapEntry,
+  findMovedDevice,
   mapEntrySyntaxProblems,
   mergeMapEntries,
   normalizePciPath,
@@ -92,6 +93,20 @@ describe("comparing an entry with a node's hardware (assert_valid's rules)", () 
     expect(fields).toEqual(["0000:04:00.0:id", "0000:04:00.0:subsystem-id"]);
     expect(compareMapEntry(buildMapEntry("pve1", "0000:04:00", hw), hw, false).map((p) => p.field)).toEqual(["mdev"]);
     expect(compareMapEntry(buildMapEntry("pve1", "0000:04:00", hw), hw, true)).toEqual([]);
+  });
+});
+
+describe("finding a device that moved", () => {
+  const moved: PveHardwarePci[] = [
+    { ...hw[0]!, id: "0000:02:00.0", iommugroup: 15 },
+    { ...hw[1]!, id: "0000:02:00.1", iommugroup: 15 },
+    { id: "0000:01:00.0", class: "0x030000", vendor: "0x10de", device: "0x2206", subsystem_vendor: "0x1462", subsystem_device: "0x3897", iommugroup: 13 },
+  ];
+  it("finds the card by vendor:device and subsystem id, spelled like the entry's path", () => {
+    expect(findMovedDevice(buildMapEntry("pve1", "0000:01:00", hw), moved)).toEqual(["0000:02:00"]);
+    expect(findMovedDevice(buildMapEntry("pve1", "0000:01:00.1", hw), moved)).toEqual(["0000:02:00.1"]);
+    expect(findMovedDevice({ ...buildMapEntry("pve1", "0000:01:00", hw), subsystemId: "1043:87b3" }, moved)).toEqual([]);
+    expect(findMovedDevice(buildMapEntry("pve1", "0000:01:00", hw), hw)).toEqual([]);
   });
 });
 

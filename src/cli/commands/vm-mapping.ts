@@ -14,6 +14,7 @@ import { addApiOptions, connectApi, connectionFlags, type ApiOptions } from "../
 import {
   buildMapEntry,
   compareMapEntry,
+  findMovedDevice,
   mapEntries,
   MAPPING_ID_RE,
   normalizePciPath,
@@ -325,13 +326,21 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
       const broken = entries.some((e) => e.problems.length > 0 || e.error);
       const status: CheckStatus = checks.some((c) => c.severity === "error") || broken ? "error" : checks.some((c) => c.severity === "warning") ? "warning" : "ok";
       const fix: string[] = [];
-      for (const e of entries) {
-        if (e.problems.length === 0) continue;
-        const path = e.problems[0]!.path;
-        const gone = e.problems.some((p) => p.field === "device");
-        if (gone) fix.push(`fix: find where the device went (\`passthrough list\` on ${n.node}), then: passthrough vm mapping create ${flags} --name ${m.id} --map ${n.node}=NEW_ADDRESS --replace`.replace(/ {2,}/g, " "));
-        else if (e.problems.some((p) => p.field === "id")) fix.push(`fix (if the device now at ${path} is the one to use): passthrough vm mapping create ${flags} --name ${m.id} --map ${n.node}=${path}`.replace(/ {2,}/g, " "));
-        else fix.push(`fix: passthrough vm mapping create ${flags} --name ${m.id} --map ${n.node}=${path}`.replace(/ {2,}/g, " "));
+      const create = (node: string, path: string, replace: boolean) =>
+        `passthrough vm mapping create ${flags} --name ${m.id} --map ${node}=${path}${replace ? " --replace" : ""}`.replace(/ {2,}/g, " ");
+      for (const e of mapEntries(m).filter((x) => x.entry?.node === n.node)) {
+        const problems = compareMapEntry(e.entry!, hardware, m.mdev ?? false);
+        if (problems.length === 0) continue;
+        const path = problems[0]!.path;
+        const moved = findMovedDevice(e.entry!, hardware);
+        const gone = problems.some((p) => p.field === "device");
+        const swapped = problems.some((p) => p.field === "id");
+        if (moved.length > 0 && (gone || swapped)) {
+          fix.push(`fix: the mapped device (${e.entry!.id}) is now at ${moved.join(" and ")}: ${create(n.node, moved[0]!, true)}`);
+        }
+        if (gone && moved.length === 0) fix.push(`fix: find where the device went (\`passthrough list\` on ${n.node}), then: ${create(n.node, "NEW_ADDRESS", true)}`);
+        else if (swapped) fix.push(`fix (to use the device now at ${path} instead): ${create(n.node, path, false)}`);
+        else if (!gone) fix.push(`fix: ${create(n.node, path, false)}`);
       }
       rows.push({ mapping: m.id, node: n.node, status, checks, entries, fix });
     }

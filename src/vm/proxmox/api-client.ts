@@ -405,7 +405,7 @@ export class PveApiClient {
       probe.once("secureConnect", () => done(probe.getPeerCertificate().fingerprint256 ?? null));
       probe.once("error", () => done(null));
     });
-    const why = err.code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `its certificate is not for ${host}` : `its certificate is not trusted (${err.code ?? err.message})`;
+    const why = err.code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `its certificate is not for ${host}` : `its certificate is not trusted (${err.message})`;
     return new PveApiError(
       `${this.origin}: ${why}. Proxmox signs node certificates with its own cluster CA. Either pass --ca-file with a copy of /etc/pve/pve-root-ca.pem, or pin the certificate with --fingerprint${fp ? ` ${fp}` : ""} after checking that \`pvenode cert info\` on the node shows the same fingerprint`,
       "tls",
@@ -522,6 +522,20 @@ function permissionError(message: string, where: string, tokenId: string, detail
     const which = privs.length > 1 ? `one of ${privs.join(", ")}` : privs[0]!;
     return new PveApiError(
       `token ${tokenId} lacks ${which} on ${m[1]} (${where}): grant it, e.g. \`pveum acl modify ${m[1]} --tokens '${tokenId}' --roles Passthrough\` (README "Proxmox API token"); a privilege-separated token needs it on its user too`,
+      "permission",
+      EXIT.usage,
+      details,
+    );
+  }
+  // Checks with several alternatives ('or') fail with a bare "Permission check failed": name
+  // what the endpoint wants (pve-manager API2/Cluster/Mapping/PCI.pm, qemu-server create_vm).
+  const mapping = /^GET \/cluster\/mapping\/pci\/([^/]+)$/.exec(where);
+  const create = /^POST \/nodes\/[^/]+\/qemu$/.test(where);
+  if (mapping || create) {
+    const acl = mapping ? `/mapping/pci/${decodeURIComponent(mapping[1]!)}` : "/vms/VMID";
+    const what = mapping ? `Mapping.Audit, Mapping.Use or Mapping.Modify on ${acl}` : `VM.Allocate on ${acl} (or on the VM's pool)`;
+    return new PveApiError(
+      `token ${tokenId} lacks ${what} (${where}: ${message.trim()}): grant it, e.g. \`pveum acl modify ${mapping ? "/mapping/pci" : "/vms"} --tokens '${tokenId}' --roles Passthrough\` (README "Proxmox API token")`,
       "permission",
       EXIT.usage,
       details,

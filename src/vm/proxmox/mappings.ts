@@ -173,6 +173,25 @@ export function compareMapEntry(entry: PciMapEntry, hardware: readonly PveHardwa
   return problems;
 }
 
+/**
+ * Where the device an entry describes is now, when it is no longer at its path: the node's
+ * functions with the entry's vendor:device (and subsystem id, when the entry has one), as the
+ * entry would spell the path (whole device or that function). Several matches: all of them.
+ */
+export function findMovedDevice(entry: PciMapEntry, hardware: readonly PveHardwarePci[]): string[] {
+  const first = entry.path.split(";")[0]!;
+  const fn = /\.([0-9a-f])$/i.exec(first)?.[1] ?? "0";
+  const whole = !/\.[0-9a-f]$/i.test(first);
+  const wantId = entry.id.replace(/0x/g, "").toLowerCase();
+  const wantSub = entry.subsystemId?.replace(/0x/g, "").toLowerCase();
+  return hardware
+    .filter((d) => d.id.toLowerCase().endsWith(`.${fn}`))
+    .filter((d) => `${hex(d.vendor)}:${hex(d.device)}`.toLowerCase() === wantId)
+    .filter((d) => wantSub === undefined || `${hex(d.subsystem_vendor)}:${hex(d.subsystem_device)}`.toLowerCase() === wantSub)
+    .map((d) => (whole ? d.id.replace(/\.[0-9a-f]$/i, "") : d.id).toLowerCase())
+    .filter((p) => p !== first.toLowerCase());
+}
+
 function normalizedPaths(path: string): string {
   return path
     .split(";")
