@@ -14,7 +14,7 @@
 // does not match "10de:2204": we always write lower case.
 
 import { InputError } from "../../errors.js";
-import { parsePropertyString, printPropertyString, PropertyStringError, type PropertyEntry } from "../../formats/proxmox-property-string.js";
+import { parsePropertyString, printPropertyString } from "../../formats/proxmox-property-string.js";
 import type { PciMapping, PveHardwarePci } from "../types.js";
 
 export interface PciMapEntry {
@@ -38,24 +38,38 @@ const NODE_RE = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 /** pve-configid: what a mapping name may look like (JSONSchema.pm $CONFIGID_RE). */
 export const MAPPING_ID_RE = /^[a-z][a-z0-9_-]+$/i;
 
+/** A map entry Proxmox would not accept, in Proxmox's words where it has them. */
+export class MapEntryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MapEntryError";
+  }
+}
+
+const MAP_KEYS = ["node", "path", "id", "iommugroup", "subsystem-id", "description"];
+
 export function parseMapEntry(text: string): PciMapEntry {
-  let entries: PropertyEntry[];
+  const fail = (why: string) => new MapEntryError(`map entry '${text}': ${why}`);
+  let entries: Array<[string, string]>;
   try {
-    entries = parsePropertyString(text);
-  } catch (err) {
-    throw new PropertyStringError(`map entry '${text}': ${(err as Error).message}`);
+    // The map format has no default key: a part without "=" is an error.
+    entries = parsePropertyString(text, null).entries;
+  } catch {
+    throw fail("value without key, but schema does not define a default key");
   }
   const rec: Record<string, string> = {};
-  for (const e of entries) {
-    if (!["node", "path", "id", "iommugroup", "subsystem-id", "description"].includes(e.key)) {
-      throw new PropertyStringError(`map entry '${text}': invalid key in comma-separated list property: ${e.key}`);
-    }
-    rec[e.key] = e.value;
+  for (const [key, value] of entries) {
+    // parse_property_string's rules (pve-common JSONSchema.pm), which the shared parser leaves to
+    // its callers: no key twice, no empty value, only the format's keys.
+    if (rec[key] !== undefined) throw fail(`duplicate key in comma-separated list property: ${key}`);
+    if (key === "" || value === "") throw fail("missing key in comma-separated list property");
+    if (!MAP_KEYS.includes(key)) throw fail(`invalid key in comma-separated list property: ${key}`);
+    rec[key] = value;
   }
-  for (const k of ["node", "path", "id"]) if (rec[k] === undefined) throw new PropertyStringError(`map entry '${text}': property '${k}' is missing`);
+  for (const k of ["node", "path", "id"]) if (rec[k] === undefined) throw fail(`property '${k}' is missing`);
   const entry: PciMapEntry = { node: rec.node!, path: rec.path!, id: rec.id! };
   if (rec.iommugroup !== undefined) {
-    if (!/^[+-]?\d+$/.test(rec.iommugroup)) throw new PropertyStringError(`map entry '${text}': iommugroup '${rec.iommugroup}' is not an integer`);
+    if (!/^[+-]?\d+$/.test(rec.iommugroup)) throw fail(`iommugroup '${rec.iommugroup}' is not an integer`);
     entry.iommugroup = Number(rec.iommugroup);
   }
   if (rec["subsystem-id"] !== undefined) entry.subsystemId = rec["subsystem-id"];
@@ -65,15 +79,19 @@ export function parseMapEntry(text: string): PciMapEntry {
 
 /** The order the Proxmox web UI writes and the docs show: node, path, id, iommugroup, subsystem-id. */
 export function printMapEntry(e: PciMapEntry): string {
-  const entries: PropertyEntry[] = [
-    { key: "node", value: e.node },
-    { key: "path", value: e.path },
-    { key: "id", value: e.id },
+  const entries: Array<[string, string]> = [
+    ["node", e.node],
+    ["path", e.path],
+    ["id", e.id],
   ];
-  if (e.iommugroup !== undefined) entries.push({ key: "iommugroup", value: String(e.iommugroup) });
-  if (e.subsystemId !== undefined) entries.push({ key: "subsystem-id", value: e.subsystemId });
-  if (e.description !== undefined) entries.push({ key: "description", value: e.description });
-  return printPropertyString(entries);
+  if (e.iommugroup !== undefined) entries.push(["iommugroup", String(e.iommugroup)]);
+  if (e.subsystemId !== undefined) entries.push(["subsystem-id", e.subsystemId]);
+  if (e.description !== undefined) entries.push(["description", e.description]);
+  for (const [k, v] of entries) {
+    // Property strings have no quoting: Proxmox's own printer refuses these too.
+    if (v === "" || /[,\n\r]/.test(v)) throw new MapEntryError(`illegal value for ${k} in a map entry: '${v}' (no commas, newlines or empty values)`);
+  }
+  return printPropertyString({ entries }, null);
 }
 
 /** Problems with an entry's syntax that the server would answer with HTTP 400. */
