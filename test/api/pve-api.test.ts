@@ -414,6 +414,21 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     });
   });
 
+  it("connects for the vm commands: --node defaults to the only node of a one-node cluster", async () => {
+    const { apiConnector } = await import("../../src/vm/proxmox/connect.js");
+    const env = { PASSTHROUGH_PVE_TOKEN: `${TOKENS.admin.id}=${SECRETS.admin}` };
+    const flags = { api: sim.url, fingerprint: certs.selfSigned.fingerprint };
+    await expect(apiConnector(flags, env)).rejects.toThrow("--node NAME is needed: the node the VM is (or will be) on; this cluster has pve1, pve2, pve3");
+    expect((await apiConnector({ ...flags, node: "pve2" }, env)).node).toBe("pve2");
+    const single = await PveSimulator.start({ ...threeNodeCluster(), nodes: [threeNodeCluster().nodes[0]!] }, { cert: certs.selfSigned, schema });
+    try {
+      const b = await apiConnector({ api: single.url, fingerprint: certs.selfSigned.fingerprint }, env);
+      expect([b.kind, b.node, b.canSetRawHostpci]).toEqual(["api", "pve1", false]);
+    } finally {
+      await single.stop();
+    }
+  });
+
   it("every request above was checked against Proxmox's API schema", () => {
     if (!schema) {
       console.warn(EXTRACT_MISSING_MESSAGE);

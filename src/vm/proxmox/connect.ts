@@ -130,6 +130,18 @@ export function connectApi(opts: ApiOptions, deps: ConnectDeps, need: { node: bo
   return new ApiBackend(client, opts.node ?? "");
 }
 
+/**
+ * The API backend for `vm plan|configure|create --api` (the shape of the vm commands'
+ * ApiConnector): like connectApi, and without --node on a single-node cluster that node.
+ */
+export async function apiConnector(flags: ApiOptions, env: NodeJS.ProcessEnv, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ApiBackend> {
+  const backend = connectApi(flags, { env, warn }, { node: false });
+  if (backend.node !== "") return backend;
+  const nodes = await backend.clusterNodes();
+  if (nodes.length === 1) return new ApiBackend(backend.client, nodes[0]!.node);
+  throw new InputError(`--node NAME is needed: the node the VM is (or will be) on; this cluster has ${nodes.map((n) => n.node).join(", ") || "no nodes this token may see"}`);
+}
+
 // Tests (here and in other suites driving the CLI against the simulator) poll faster than the
 // 1 s that suits a real server.
 function pollFromEnv(env: NodeJS.ProcessEnv): { taskPollMs?: number } {
