@@ -105,7 +105,9 @@ describe.skipIf(!openssl)("vm mapping commands", () => {
     expect(r.stderr).toMatch(/^error: mapping gpu0 already maps node pve2 to 0000:01:00; .*--replace/);
     const dry = await run(["create", "--node", "pve1", "--name", "gpu9", "--device", "0000:01:00", "--dry-run"]);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/planned\s+pve1\s+node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880/);
+    expect(dry.stdout).toMatch(/added\s+pve1\s+node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880/);
+    const dryConflict = await run(["create", "--name", "gpu0", "--map", "pve2=0000:00:01.1", "--dry-run", "--json"]);
+    expect(JSON.parse(dryConflict.stdout)).toMatchObject({ action: "dry-run", exists: true, entries: [{ node: "pve2", action: "conflict", previous: ["node=pve2,path=0000:01:00,id=10de:2204,iommugroup=12,subsystem-id=1462:3880"] }] });
     expect(sim.mappings().map((m) => m.id)).toEqual(["gpu0"]);
     expect(sim.requests.filter((x) => x.method !== "GET")).toEqual([]);
   });

@@ -17,6 +17,7 @@ import {
   findMovedDevice,
   mapEntries,
   MAPPING_ID_RE,
+  mergeMapEntries,
   normalizePciPath,
   printMapEntry,
   type MapEntryProblem,
@@ -247,12 +248,28 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
 
   const mapping: PciMapping = { id: opts.name, map: entries.map(printMapEntry), ...(opts.description !== undefined ? { description: opts.description } : {}) };
   if (opts.dryRun) {
+    // What putPciMapping would do, computed against the mapping as it is now; nothing written.
+    const existing = await backend.getPciMapping(opts.name);
+    const merged = mergeMapEntries(existing?.map ?? [], entries, { replace: opts.replace === true });
+    const rows = [
+      ...merged.changes.map((c) => ({ node: c.node, action: c.action as string, entry: c.entry, ...(c.previous ? { previous: c.previous } : {}) })),
+      ...merged.conflicts.map((c) => ({ node: c.node, action: "conflict", entry: c.wanted, previous: c.existing })),
+    ];
     if (opts.json) {
-      printJson(ctx, { mapping: opts.name, action: "dry-run", entries: mapping.map.map((entry, i) => ({ node: entries[i]!.node, action: "planned", entry })), skipped, warnings });
+      printJson(ctx, { mapping: opts.name, action: "dry-run", exists: existing !== null, entries: rows, skipped, warnings });
       return EXIT.ok;
     }
     ctx.out(ctx.style.bold(`passthrough vm mapping create — ${opts.name} (dry run, nothing written)`), "");
-    ctx.out(...renderTable([...entries.map((e, i) => ["planned", e.node, mapping.map[i]!]), ...skipped.map((s) => ["skipped", s.node, s.reason])], "  "));
+    ctx.out(
+      ...renderTable(
+        [
+          ...rows.flatMap((r) => [[r.action === "conflict" ? ctx.style.red(r.action) : r.action, r.node, r.entry], ...(r.previous ?? []).map((p) => ["", "", ctx.style.dim(`was ${p}`)])]),
+          ...skipped.map((x) => ["skipped", x.node, x.reason]),
+        ],
+        "  ",
+      ),
+    );
+    if (merged.conflicts.length) ctx.out("", `A conflict: the node already maps ${opts.name} to another device; --replace would change it.`);
     if (warnings.length) ctx.out("", ...warnings);
     return EXIT.ok;
   }
