@@ -1,0 +1,29 @@
+// Asking before changing something: on a terminal the user answers y/N; without one, --yes
+// must say so up front (a script that pipes into passthrough never gets a silent yes).
+
+import * as readline from "node:readline";
+import { InputError } from "../errors.js";
+import { isInteractive, type CliIo } from "./io.js";
+
+export interface ConfirmOptions {
+  yes?: boolean;
+}
+
+/** true to go ahead; false when the user said no. Throws when there is nobody to ask. */
+export async function confirm(io: CliIo, question: string, opts: ConfirmOptions, what: string): Promise<boolean> {
+  if (opts.yes) return true;
+  if (!isInteractive(io) || !io.stdin) {
+    throw new InputError(`not ${what} without confirmation: there is no terminal to ask on; pass --yes to go ahead, or --dry-run to only show the change`);
+  }
+  const rl = readline.createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream, terminal: false });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      io.stdout.write(`${question} [y/N] `);
+      rl.once("line", resolve);
+      rl.once("close", () => resolve(""));
+    });
+    return /^(y|yes)$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}

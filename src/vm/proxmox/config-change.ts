@@ -1,0 +1,332 @@
+// VmSpec -> a Proxmox VM config change (keys to set and delete), against the VM's config as it
+// is now. Pure. Keys the spec does not own are never touched; a key that already has the
+// wanted meaning keeps its exact text (so a correct config gives an empty change, and
+// applying twice changes nothing). Semantics from qemu-server (proxmox-api.md §1).
+
+import { hostpciAddresses } from "../../checks/candidates.js";
+import { getProperty, parsePropertyString, printPropertyString, propertyBoolean, setProperty, type PropertyString } from "../../formats/proxmox-property-string.js";
+import type { VmConfig, VmConfigChange } from "../types.js";
+import type { VmSpec } from "../spec.js";
+
+/** qemu-server: $MAX_HOSTPCI_DEVICES = 16, $MAX_USB_DEVICES = 14. */
+export const MAX_HOSTPCI = 16;
+export const MAX_USB = 14;
+/** qemu-server's memory default (Memory.pm $memory_fmt current default). */
+export const DEFAULT_MEMORY_MIB = 512;
+
+export interface OtherVm {
+  vmid: number;
+  node: string | null;
+  config: VmConfig;
+}
+
+export interface ProxmoxPlanInput {
+  spec: VmSpec;
+  /** The VM's config now (main section, pending values applied); null for `vm create`. */
+  current: VmConfig | null;
+  /** Every other VM's config the backend can see, for "already assigned". */
+  others: OtherVm[];
+  /** PCI addresses present on the host: qemu-server resolves hostpci ids by prefix against them. */
+  present: string[];
+  /**
+   * false when the backend may not write raw `hostpciN: <address>` (API tokens: root@pam only,
+   * proxmox-api.md §1.9); devices then go in as `mapping=ID` from `mappings`. Default true.
+   */
+  rawHostpci?: boolean;
+  /** Cluster PCI mappings usable on this node, each resolved to the host functions it names. */
+  mappings?: Array<{ id: string; addresses: string[] }>;
+}
+
+export interface ProxmoxPlan {
+  change: VmConfigChange;
+  before: VmConfig;
+  after: VmConfig;
+  /** Why each key in the change is set or deleted, for people. */
+  why: Record<string, string>;
+  refusals: string[];
+  warnings: string[];
+}
+
+/** Memory (MiB) of a config: `memory: [current=]N`, qemu-server's default when absent. */
+export function configMemoryMiB(config: VmConfig): number {
+  const v = config.memory;
+  if (v === undefined) return DEFAULT_MEMORY_MIB;
+  const n = Number(getProperty(parsePropertyString(v, "current"), "current"));
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_MEMORY_MIB;
+}
+
+/** The machine type is q35 (qemu-server Machine.pm: a type matching /q35/; none = i440fx). */
+export function isQ35(config: VmConfig): boolean {
+  const v = config.machine;
+  if (v === undefined) return false;
+  return /q35/.test(getProperty(parsePropertyString(v, "type"), "type") ?? "");
+}
+
+function ps(value: string | undefined, defaultKey: string): PropertyString {
+  try {
+    return parsePropertyString(value ?? "", defaultKey);
+  } catch {
+    return { entries: [] };
+  }
+}
+
+/** Set a boolean property to 1 unless it already says yes (keeps "on"/"true" as written). */
+function setTrue(p: PropertyString, key: string): PropertyString {
+  return propertyBoolean(getProperty(p, key)) === true ? p : setProperty(p, key, "1");
+}
+
+const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$/;
+
+/** Storage of the VM's boot disk ("local-lvm" of "local-lvm:vm-100-disk-1,size=32G"), for a new efidisk0. */
+export function bootDiskStorage(config: VmConfig): string | null {
+  const order = /(?:^|,)order=([^,]+)/.exec(config.boot ?? "")?.[1]?.split(";") ?? [];
+  const keys = [...order, ...Object.keys(config).filter((k) => DISK_KEY.test(k)).sort()];
+  for (const k of keys) {
+    const v = config[k];
+    if (!v || !DISK_KEY.test(k)) continue;
+    const p = ps(v, "file");
+    if (getProperty(p, "media") === "cdrom") continue;
+    const m = /^([a-zA-Z][a-zA-Z0-9._-]*):/.exec(getProperty(p, "file") ?? "");
+    if (m) return m[1]!;
+  }
+  return null;
+}
+
+export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
+  const { spec, present } = input;
+  const vmid = spec.vmid ?? 0;
+  const mappings = input.mappings ?? [];
+  /** Functions a hostpci value takes: raw ids by prefix, or what its mapping names on this node. */
+  const resolve = (value: string): string[] => {
+    const id = getProperty(ps(value, "host"), "mapping");
+    if (id !== undefined) return mappings.find((m) => m.id === id)?.addresses ?? [];
+    return hostpciAddresses(value, present);
+  };
+  const creating = input.current === null;
+  const before: VmConfig = { ...(input.current ?? {}) };
+  const set: VmConfig = {};
+  const del: string[] = [];
+  const why: Record<string, string> = {};
+  const refusals: string[] = [];
+  const warnings: string[] = [];
+  const put = (key: string, value: string, reason: string) => {
+    if (before[key] === value) return;
+    set[key] = value;
+    why[key] = reason;
+  };
+
+  if (creating && spec.create) {
+    const c = spec.create;
+    put("name", c.name, "the VM's name");
+    put("memory", String(c.memoryMiB), "guest RAM in MiB (all of it is pinned while a device is passed through)");
+    put("cores", String(c.cores), "vCPU cores");
+    put("sockets", String(c.sockets), "one virtual socket");
+    put("ostype", c.ostype, "guest OS type: Proxmox picks timers and Hyper-V enlightenments from it");
+    put("scsihw", "virtio-scsi-single", "VirtIO SCSI, one controller per disk (allows iothread)");
+    put("scsi0", `${c.disk.storage}:${c.disk.sizeGiB},iothread=1`, `a new ${c.disk.sizeGiB} GiB disk on ${c.disk.storage}`);
+    if (c.iso) put("ide2", `${c.iso},media=cdrom`, "the installer ISO as a CD-ROM");
+    put("net0", `virtio,bridge=${c.bridge ?? "vmbr0"}`, "a VirtIO NIC on the host bridge");
+    put("boot", `order=${["scsi0", ...(c.iso ? ["ide2"] : []), "net0"].join(";")}`, "boot the disk, then the installer");
+    put("agent", "1", "QEMU guest agent channel (clean shutdown, IP addresses in the UI)");
+    if (/^win1[1-9]$/.test(c.ostype)) {
+      put("tpmstate0", `${spec.firmware.efiDisk.storage ?? c.disk.storage}:1,version=v2.0`, "Windows 11 requires a TPM 2.0");
+    }
+  }
+
+  // Machine: q35 gives PCIe root ports; pcie=1 needs it (qemu-server dies "q35 machine model is
+  // not enabled" at start otherwise). Switching an installed guest changes its whole device
+  // layout, so an existing i440fx VM is only converted when asked.
+  if (spec.machine === "q35" && !isQ35(before)) {
+    if (creating) put("machine", "q35", "q35: PCIe root ports, needed for pcie=1");
+    else if (spec.convertQ35) {
+      const p = setProperty(ps(before.machine, "type"), "type", "q35");
+      put("machine", printPropertyString(p, "type"), "q35: PCIe root ports, needed for pcie=1 (--convert-q35)");
+    } else {
+      const now = before.machine === undefined ? "i440fx (no machine: line)" : before.machine;
+      refusals.push(
+        `VM ${vmid} uses machine ${now}, and pcie=1 needs q35: pass --convert-q35 to switch it (the guest sees a new chipset; Windows re-detects devices, Linux may rename its NIC), or --no-pcie to pass the device as conventional PCI`,
+      );
+    }
+  }
+
+  // Firmware: OVMF (UEFI). A guest installed in BIOS mode does not boot under OVMF.
+  if (before.bios !== "ovmf") {
+    put("bios", "ovmf", "OVMF (UEFI) firmware: GPUs initialise through their UEFI option ROM (GOP)");
+    if (!creating) warnings.push(`VM ${vmid} boots with SeaBIOS now; an OS installed in BIOS mode does not boot under OVMF (reinstall in UEFI mode, or convert the disk to GPT/UEFI first)`);
+  }
+  const ed = spec.firmware.efiDisk;
+  if (before.efidisk0 === undefined) {
+    const storage = ed.storage ?? (creating ? spec.create?.disk.storage ?? null : bootDiskStorage(before));
+    if (storage === null) {
+      warnings.push(`VM ${vmid} has no efidisk0 and no disk to take the storage from: give --efidisk STORAGE (e.g. local-lvm), or OVMF forgets its settings (boot order, Secure Boot keys) at every start`);
+    } else {
+      const value = `${storage}:1,efitype=4m${ed.preEnrolledKeys ? ",pre-enrolled-keys=1" : ""}`;
+      const from = ed.storage !== null ? "" : creating ? " (the disk's storage; --efidisk to choose)" : " (the boot disk's storage; --efidisk to choose)";
+      put("efidisk0", value, `EFI variables disk on ${storage}${from}: keeps OVMF's settings; 4m is required for Secure Boot${ed.preEnrolledKeys ? "; pre-enrolled keys turn Secure Boot on" : ""}`);
+    }
+  } else {
+    const cur = ps(before.efidisk0, "file");
+    if (ed.storage !== null && !(getProperty(cur, "file") ?? "").startsWith(`${ed.storage}:`)) {
+      warnings.push(`efidisk0 exists already (${before.efidisk0}); --efidisk ${ed.storage} is ignored`);
+    }
+    if (ed.preEnrolledKeys && getProperty(cur, "efitype") !== "4m") {
+      warnings.push(`efidisk0 uses efitype=2m, which cannot hold Secure Boot keys; to enable them, remove it (\`qm set ${vmid} --delete efidisk0\`) and run again (the EFI settings start over)`);
+    }
+  }
+
+  // CPU: host model; hiding the hypervisor only on request.
+  let cpu = ps(before.cpu, "cputype");
+  if (getProperty(cpu, "cputype") !== "host") cpu = setProperty(cpu, "cputype", "host");
+  if (spec.cpu.hidden) cpu = setTrue(cpu, "hidden");
+  if (spec.cpu.hvVendorId !== null) cpu = setProperty(cpu, "hv-vendor-id", spec.cpu.hvVendorId);
+  put(
+    "cpu",
+    printPropertyString(cpu, "cputype"),
+    `host: the guest sees the real CPU (features drivers and games check for)${spec.cpu.hidden ? "; hidden=1 hides KVM from NVIDIA drivers older than R465" : ""}${spec.cpu.hvVendorId ? "; hv-vendor-id replaces Hyper-V's vendor id for the same old drivers" : ""}`,
+  );
+
+  // Memory: no ballooning (the balloon target would be ignored: vfio pins every page).
+  if (before.balloon !== "0") put("balloon", "0", "0: guest RAM is pinned for DMA while a device is passed through; a balloon cannot reclaim any");
+  const onboot = spec.onboot ? "1" : "0";
+  if ((before.onboot ?? "0") !== onboot || creating) {
+    put("onboot", onboot, spec.onboot ? "start with the host (--onboot)" : "0: not at host boot until you have seen it start cleanly (a VM that hangs the host would do so at every boot); --onboot to keep it on");
+  }
+  if (spec.headless && getProperty(ps(before.vga, "type"), "type") !== "none") {
+    put("vga", "none", "none: no emulated display, the passed GPU is the display (the Proxmox console shows nothing); --keep-display to keep it");
+  }
+
+  // PCI devices: reuse the hostpciN that has the device already, else the first free one.
+  const existing = Object.keys(before)
+    .filter((k) => /^hostpci\d+$/.test(k))
+    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))
+    .map((key) => ({ key, value: before[key]!, addresses: resolve(before[key]!) }));
+  const claimed = new Set<string>();
+  const usedIndex = new Set(existing.map((e) => e.key));
+  for (const d of spec.pci) {
+    const fns = new Set(d.functions.map((f) => f.address));
+    const sameSet = (addrs: string[]) => addrs.length === fns.size && addrs.every((a) => fns.has(a));
+    // Without root@pam, the device must go in through a cluster mapping that names exactly it.
+    let mapping: string | null = null;
+    if (input.rawHostpci === false) {
+      mapping = mappings.find((m) => sameSet(m.addresses))?.id ?? null;
+      if (mapping === null) {
+        refusals.push(
+          `${d.host}: API tokens may not set raw hostpci addresses (root@pam only), and no PCI resource mapping on this node names exactly ${[...fns].join(", ")}; create one with \`passthrough vm mapping create\` and run again`,
+        );
+        continue;
+      }
+    }
+    const overlapping = existing.filter((e) => !claimed.has(e.key) && e.addresses.some((a) => fns.has(a)));
+    let key: string;
+    let p: PropertyString;
+    if (overlapping.length > 0) {
+      key = overlapping[0]!.key;
+      p = ps(overlapping[0]!.value, "host");
+      const same = sameSet(overlapping[0]!.addresses) && (mapping === null ? getProperty(p, "mapping") === undefined : getProperty(p, "mapping") === mapping);
+      if (!same) p = hostOrMapping(p, d.host, mapping);
+      for (const extra of overlapping.slice(1)) {
+        claimed.add(extra.key);
+        del.push(extra.key);
+        why[extra.key] = `its functions are part of ${key} now (Proxmox refuses a device assigned twice)`;
+      }
+    } else {
+      const free = Array.from({ length: MAX_HOSTPCI }, (_, i) => `hostpci${i}`).find((k) => !usedIndex.has(k));
+      if (!free) {
+        refusals.push(`VM ${vmid} has all ${MAX_HOSTPCI} hostpci slots in use; remove one (\`qm set ${vmid} --delete hostpciN\`) to add ${d.host}`);
+        continue;
+      }
+      key = free;
+      p = hostOrMapping({ entries: [] }, d.host, mapping);
+    }
+    claimed.add(key);
+    usedIndex.add(key);
+    p = d.pcie ? setTrue(p, "pcie") : setProperty(p, "pcie", null);
+    p = d.primaryGpu ? setTrue(p, "x-vga") : setProperty(p, "x-vga", null);
+    const all = !/\.[0-7]$/.test(d.host);
+    put(
+      key,
+      printPropertyString(p, "host"),
+      `${d.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${all ? `${d.host} without a function passes all ${d.functions.length} function${d.functions.length === 1 ? "" : "s"} as one multifunction device` : `function ${d.host} only`}${d.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${d.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}`,
+    );
+  }
+
+  // Devices already in another VM's config: Proxmox only notices at start.
+  for (const d of spec.pci) {
+    const fns = new Set(d.functions.map((f) => f.address));
+    for (const vm of input.others) {
+      if (vm.vmid === spec.vmid) continue;
+      for (const [k, v] of Object.entries(vm.config)) {
+        if (!/^hostpci\d+$/.test(k)) continue;
+        const hit = resolve(v).filter((a) => fns.has(a));
+        if (hit.length === 0) continue;
+        const name = vm.config.name ? ` "${vm.config.name}"` : "";
+        refusals.push(
+          `${hit.join(", ")} already belong${hit.length === 1 ? "s" : ""} to VM ${vm.vmid}${name}${vm.node ? ` on ${vm.node}` : ""} (${k}: ${v}); only one running VM can have a device — remove it there first (\`qm set ${vm.vmid} --delete ${k}\`) or pick another device`,
+        );
+      }
+    }
+  }
+
+  // USB devices by id: reuse a usbN that has the id, else the first free one.
+  for (const u of spec.usb) {
+    const id = `${u.vendorId}:${u.productId}`;
+    if (input.rawHostpci === false) {
+      refusals.push(`USB ${id}: API tokens may not pass USB devices by id (\`only root can set 'usbN' config for real devices\`); run on the node (--backend qm), or add it through a Proxmox USB resource mapping in the web UI`);
+      continue;
+    }
+    const usbKeys = Object.keys(before).filter((k) => /^usb\d+$/.test(k));
+    const has = usbKeys.find((k) => normalizeUsbHost(getProperty(ps(before[k], "host"), "host")) === id);
+    if (has) continue;
+    const free = Array.from({ length: MAX_USB }, (_, i) => `usb${i}`).find((k) => before[k] === undefined && set[k] === undefined);
+    if (!free) {
+      refusals.push(`VM ${vmid} has all ${MAX_USB} USB slots in use; remove one (\`qm set ${vmid} --delete usbN\`) to add ${id}`);
+      continue;
+    }
+    put(free, `host=${id}`, `${u.name ?? "USB device"} ${id} by vendor:product id: it follows the device to any port`);
+    for (const vm of input.others) {
+      if (vm.vmid === spec.vmid) continue;
+      const k = Object.keys(vm.config).find((key) => /^usb\d+$/.test(key) && normalizeUsbHost(getProperty(ps(vm.config[key], "host"), "host")) === id);
+      if (k) warnings.push(`USB ${id} is also in VM ${vm.vmid}'s config (${k}); whichever VM starts first gets it`);
+    }
+  }
+
+  const change: VmConfigChange = { set: sortKeys(set), delete: del.sort() };
+  return { change, before, after: applyChange(before, change), why, refusals, warnings };
+}
+
+/** Functions a cluster mapping names on `node` (its `path`, `;`-separated, prefix-matched like hostpci ids). */
+export function mappingAddresses(map: string[], node: string, present: string[]): string[] {
+  for (const entry of map) {
+    const p = ps(entry, "node");
+    if (getProperty(p, "node") !== node) continue;
+    const path = getProperty(p, "path");
+    if (path) return hostpciAddresses(path, present);
+  }
+  return [];
+}
+
+/** The device reference of a hostpci value: `host=` (first, bare) or `mapping=` (raw ids need root@pam). */
+function hostOrMapping(p: PropertyString, host: string, mapping: string | null): PropertyString {
+  const rest = p.entries.filter(([k]) => k !== "host" && k !== "mapping");
+  return { entries: mapping === null ? [["host", host], ...rest] : [["mapping", mapping], ...rest] };
+}
+
+/** "0x046D:0xC31C" -> "046d:c31c"; anything else (bus-port, spice, mapping) -> null. */
+export function normalizeUsbHost(host: string | undefined): string | null {
+  const m = /^(?:0x)?([0-9a-fA-F]{4}):(?:0x)?([0-9a-fA-F]{4})$/.exec(host ?? "");
+  return m ? `${m[1]!.toLowerCase()}:${m[2]!.toLowerCase()}` : null;
+}
+
+export function applyChange(config: VmConfig, change: VmConfigChange): VmConfig {
+  const out: VmConfig = { ...config, ...change.set };
+  for (const k of change.delete) delete out[k];
+  return sortKeys(out);
+}
+
+export function isEmptyChange(change: VmConfigChange): boolean {
+  return Object.keys(change.set).length === 0 && change.delete.length === 0;
+}
+
+function sortKeys(c: VmConfig): VmConfig {
+  return Object.fromEntries(Object.entries(c).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
