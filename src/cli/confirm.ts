@@ -15,7 +15,7 @@ export async function confirm(io: CliIo, question: string, opts: ConfirmOptions,
   if (!isInteractive(io) || !io.stdin) {
     throw new InputError(`not ${what} without confirmation: there is no terminal to ask on; pass --yes to go ahead, or --dry-run to only show the change`);
   }
-  const rl = readline.createInterface({ input: io.stdin, output: io.stdout as NodeJS.WritableStream, terminal: false });
+  const rl = readline.createInterface({ input: io.stdin, terminal: false });
   try {
     const answer = await new Promise<string>((resolve) => {
       io.stdout.write(`${question} [y/N] `);

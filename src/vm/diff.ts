@@ -28,7 +28,9 @@ export function unifiedDiff(oldName: string, newName: string, before: string, af
   const patch = structuredPatch(oldName, newName, before, after, undefined, undefined, { context });
   const out = [style.bold(`--- ${oldName}`), style.bold(`+++ ${newName}`)];
   for (const h of patch.hunks) {
-    out.push(style.cyan(`@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@`));
+    // An empty range starts at the line before it ("@@ -0,0 +1,19 @@" for a new file), as diff(1) prints it.
+    const range = (start: number, lines: number) => `${lines === 0 ? start - 1 : start},${lines}`;
+    out.push(style.cyan(`@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`));
     for (const line of h.lines) {
       if (line.startsWith("\\")) continue; // "\ No newline at end of file": every text here ends with one
       out.push(line.startsWith("+") ? style.green(line) : line.startsWith("-") ? style.red(line) : line);

@@ -213,7 +213,7 @@ export function buildVmSpec(input: SpecInput): SpecResult {
   if (unprepared.length > 0) {
     const slots = [...new Set(pci.map((d) => d.host))].join(" --device ");
     const what = `${unprepared.join(", ")} ${unprepared.length === 1 ? "is" : "are"} not on vfio-pci and no applied host plan binds ${unprepared.length === 1 ? "it" : "them"}`;
-    if (options.force) warnings.push(`${what}; going ahead (--force): the host driver is unbound at VM start, which some GPUs do not survive`);
+    if (options.force) warnings.push(`${what}; going ahead (--force): the host driver is unbound at VM start, which some devices (GPUs especially) do not survive`);
     else refusals.push(`${what}: prepare the host first (\`passthrough plan --device ${slots}\`, \`passthrough apply\`, reboot, \`passthrough verify\`), or pass --force to let the VM start rebind it`);
   }
 

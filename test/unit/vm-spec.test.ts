@@ -7,24 +7,7 @@ import { applyChange, bootDiskStorage, isEmptyChange, planProxmoxChange, type Ot
 import { buildVmSpec, type VmOptions } from "../../src/vm/spec.js";
 import type { VmConfig } from "../../src/vm/types.js";
 import { fixtureState } from "../helpers/fixtures.js";
-
-/** A VM as the Proxmox VE 8 web UI creates it (i440fx: no machine line). */
-export const GUI_VM_101 = `boot: order=scsi0;ide2;net0
-cores: 4
-cpu: x86-64-v2-AES
-ide2: local:iso/debian-12.5.0-amd64-netinst.iso,media=cdrom,size=629M
-memory: 8192
-meta: creation-qemu=8.1.5,ctime=1710000000
-name: media
-net0: virtio=BC:24:11:2B:7E:10,bridge=vmbr0,firewall=1
-numa: 0
-ostype: l26
-scsi0: local-lvm:vm-101-disk-0,iothread=1,size=32G
-scsihw: virtio-scsi-single
-smbios1: uuid=0b6f3c52-7d8e-4a1b-9c2d-3e4f5a6b7c8d
-sockets: 1
-vmgenid: 5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
-`;
+import { GUI_VM_101 } from "../helpers/vm-configs.js";
 
 const opts = (o: Partial<VmOptions> = {}): VmOptions => ({
   vmid: 101,
@@ -78,7 +61,7 @@ describe("vm spec -> Proxmox config change", () => {
   });
 
   it("gives a new q35 VM every passthrough key, hostpci with the slot (all functions) and pcie=1", () => {
-    const current = { ...conf(GUI_VM_101), machine: "q35" };
+    const current: VmConfig = { ...conf(GUI_VM_101), machine: "q35" };
     const p = plan(seed(), { usb: ["046D:C31C"] }, current);
     expect(p.refusals).toEqual([]);
     expect(p.change.set).toEqual({
@@ -136,7 +119,7 @@ describe("vm spec -> Proxmox config change", () => {
   });
 
   it("takes the first free hostpciN and usbN", () => {
-    const current = { ...vm100(), hostpci0: "0000:10:00.3", usb0: "host=1-4", usb1: "spice" };
+    const current: VmConfig = { ...vm100(), hostpci0: "0000:10:00.3", usb0: "host=1-4", usb1: "spice" };
     delete current.hostpci1;
     const p = plan(seed(), { vmid: 100, usb: ["046d:c092"] }, current);
     expect(p.change.set.hostpci1).toBe("0000:01:00,pcie=1");
@@ -145,7 +128,7 @@ describe("vm spec -> Proxmox config change", () => {
   });
 
   it("sets x-vga only with --primary-gpu, vga none only when headless, hidden/hv-vendor-id only on request", () => {
-    const current = { ...conf(GUI_VM_101), machine: "q35" };
+    const current: VmConfig = { ...conf(GUI_VM_101), machine: "q35" };
     const primary = plan(seed(), { primaryGpu: true, hidden: true, hvVendorId: "NV43FIX" }, current);
     expect(primary.change.set.hostpci0).toBe("0000:01:00,pcie=1,x-vga=1");
     expect(primary.change.set.cpu).toBe("host,hidden=1,hv-vendor-id=NV43FIX");

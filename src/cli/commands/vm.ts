@@ -14,7 +14,7 @@ import { findOvmf, ovmfWarning } from "../../vm/firmware.js";
 import { readHostPrep } from "../../vm/host-prep.js";
 import { buildDomainXml, diskVolumeName, domainMemoryMiB, hostdevAddresses, modifyDomainXml } from "../../vm/libvirt/domain-xml.js";
 import { parseXml } from "../../vm/libvirt/xml.js";
-import { configMemoryMiB, isEmptyChange, mappingAddresses, planProxmoxChange, type OtherVm } from "../../vm/proxmox/config-change.js";
+import { configMemoryMiB, isEmptyChange, mappingAddresses, planProxmoxChange, writtenMatches, type OtherVm } from "../../vm/proxmox/config-change.js";
 import { formatCommand, qemuArgv } from "../../vm/qemu/argv.js";
 import { selectBackend, type BackendFlags, type VmTarget } from "../../vm/select-backend.js";
 import { buildVmSpec, refusalMessage, type CreateOptions, type SpecResult, type VmOptions } from "../../vm/spec.js";
@@ -351,16 +351,13 @@ async function proxmoxFlow(c: Common, target: Extract<VmTarget, { kind: "proxmox
   if (mode === "create") await backend.createVm(vmid, plan.change.set);
   else await backend.updateConfig(vmid, plan.change, current!.digest);
 
-  // Read back: every key we set is there (allocations like "local-lvm:1" come back as the new
-  // volume, so only presence is checked for them), every key we deleted is gone.
+  // Read back: every key we set says what we wrote (writtenMatches), every key we deleted is gone.
   const written = await backend.getConfig(vmid);
   const mismatch: string[] = [];
   if (!written) mismatch.push(`VM ${vmid} is not there`);
   else {
     for (const [k, v] of Object.entries(plan.change.set)) {
-      const got = written.config[k];
-      const allocation = /^[a-zA-Z][a-zA-Z0-9._-]*:\d+(,|$)/.test(v);
-      if (got === undefined || (!allocation && got !== v)) mismatch.push(`${k}: expected ${v}, found ${got ?? "nothing"}`);
+      if (!writtenMatches(k, v, written.config[k])) mismatch.push(`${k}: expected ${v}, found ${written.config[k] ?? "nothing"}`);
     }
     for (const k of plan.change.delete) if (written.config[k] !== undefined) mismatch.push(`${k}: still present`);
   }
@@ -527,7 +524,7 @@ function qemuFlow(c: Common): number {
   });
   if (c.create) cmd.prepare.push(["qemu-img", "create", "-f", "qcow2", `${name}.qcow2`, `${c.create.disk.sizeGiB}G`]);
   const warnings = [...result.warnings, ...(ovmfWarning(fw) ? [ovmfWarning(fw)!] : [])];
-  if (!c.create) warnings.push("disks and NICs of an existing VM are not part of this command line; add your own -drive/-nic options (on Proxmox, `qm showcmd VMID --pretty` shows the full one)");
+  if (!c.create) warnings.push(`this command line has no disk: add the guest's own -drive${vm ? ` (\`qm showcmd ${vm.vmid} --pretty\` shows VM ${vm.vmid}'s full command line)` : ""}`);
   const json = { backend: "qemu", spec: result.spec, argv: cmd.argv, prepare: cmd.prepare, warnings };
   if (!flags.json) for (const w of warnLines(c, warnings)) ctx.err(w);
   if (result.refusals.length > 0) return refuse(c, "emit a QEMU command line", result.refusals, json);

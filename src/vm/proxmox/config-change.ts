@@ -246,7 +246,7 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
     put(
       key,
       printPropertyString(p, "host"),
-      `${d.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${all ? `${d.host} without a function passes all ${d.functions.length} function${d.functions.length === 1 ? "" : "s"} as one multifunction device` : `function ${d.host} only`}${d.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${d.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}`,
+      `${d.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${!all ? `function ${d.host} only` : d.functions.length === 1 ? `${d.host}, the whole device` : `${d.host} without a function passes all ${d.functions.length} functions as one multifunction device`}${d.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${d.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}`,
     );
   }
 
@@ -315,6 +315,20 @@ function hostOrMapping(p: PropertyString, host: string, mapping: string | null):
 export function normalizeUsbHost(host: string | undefined): string | null {
   const m = /^(?:0x)?([0-9a-fA-F]{4}):(?:0x)?([0-9a-fA-F]{4})$/.exec(host ?? "");
   return m ? `${m[1]!.toLowerCase()}:${m[2]!.toLowerCase()}` : null;
+}
+
+/**
+ * Whether a value read back after `qm set`/`qm create` is what was written: Proxmox replaces
+ * "STORAGE:SIZE" allocations with the new volume ("local-lvm:vm-101-disk-0,...,size=4M") and
+ * gives a NIC without a MAC a generated one ("virtio" -> "virtio=BC:24:11:..").
+ */
+export function writtenMatches(key: string, planned: string, got: string | undefined): boolean {
+  if (got === undefined) return false;
+  if (got === planned) return true;
+  const alloc = /^([a-zA-Z][a-zA-Z0-9._-]*):\d+(,.*)?$/.exec(planned);
+  if (alloc) return got.startsWith(`${alloc[1]}:`);
+  if (/^net\d+$/.test(key)) return got.replace(/^([a-z0-9-]+)=(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, "$1") === planned;
+  return false;
 }
 
 export function applyChange(config: VmConfig, change: VmConfigChange): VmConfig {
