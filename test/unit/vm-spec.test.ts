@@ -132,6 +132,7 @@ describe("vm spec -> Proxmox config change", () => {
     const primary = plan(seed(), { primaryGpu: true, hidden: true, hvVendorId: "NV43FIX" }, current);
     expect(primary.change.set.hostpci0).toBe("0000:01:00,pcie=1,x-vga=1");
     expect(primary.change.set.cpu).toBe("host,hidden=1,hv-vendor-id=NV43FIX");
+    expect(plan(seed(), {}, { ...current, vga: "serial0" }).change.set.vga).toBeUndefined();
     const keep = plan(seed(), { keepDisplay: true }, current);
     expect(keep.change.set.vga).toBeUndefined();
     // x-vga is removed again when --primary-gpu is not given.

@@ -191,7 +191,8 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   if ((before.onboot ?? "0") !== onboot || creating) {
     put("onboot", onboot, spec.onboot ? "start with the host (--onboot)" : "0: not at host boot until you have seen it start cleanly (a VM that hangs the host would do so at every boot); --onboot to keep it on");
   }
-  if (spec.headless && getProperty(ps(before.vga, "type"), "type") !== "none") {
+  // serial0..3 is no emulated display either (the console is a serial terminal): kept.
+  if (spec.headless && !/^(none|serial[0-3])$/.test(getProperty(ps(before.vga, "type"), "type") ?? "")) {
     put("vga", "none", "none: no emulated display, the passed GPU is the display (the Proxmox console shows nothing); --keep-display to keep it");
   }
 
