@@ -156,6 +156,14 @@ describe("passthrough vm ... --backend libvirt", () => {
     if (VALIDATOR) validate(r.stdout);
   });
 
+  it("vm plan --emit libvirt prints the complete XML too", async () => {
+    const file = path.join(REPO, "test/fixtures/libvirt/debian12-spice.xml");
+    const r = await cli(["vm", "plan", "--emit", "libvirt", "--domain-xml", file, "--snapshot", SNAP, "--device", "01:00"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith("<domain")).toBe(true);
+    expect(r.stdout).toContain("<hostdev");
+  });
+
   it("vm configure --libvirt DOMAIN --yes defines the changed domain with virsh, and a second run changes nothing", async () => {
     virsh = fakeVirsh({ debian12: DEBIAN12 });
     const r = await cli(["vm", "configure", "--libvirt", "debian12", "--snapshot", SNAP, "--device", "01:00", "--usb", "046d:c31c", "--yes"], virsh.env);

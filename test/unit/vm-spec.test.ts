@@ -4,6 +4,7 @@ import { parseVmConfig } from "../../src/formats/proxmox-vm-config.js";
 import type { HostState } from "../../src/host/types.js";
 import { configText } from "../../src/vm/diff.js";
 import { applyChange, bootDiskStorage, isEmptyChange, planProxmoxChange, type OtherVm } from "../../src/vm/proxmox/config-change.js";
+import { hardwareMismatches } from "../../src/vm/proxmox/hardware-check.js";
 import { buildVmSpec, type VmOptions } from "../../src/vm/spec.js";
 import type { VmConfig } from "../../src/vm/types.js";
 import { fixtureState } from "../helpers/fixtures.js";
@@ -213,5 +214,19 @@ describe("vm spec -> Proxmox config change", () => {
     expect(bootDiskStorage(conf(GUI_VM_101))).toBe("local-lvm");
     expect(bootDiskStorage({ boot: "order=virtio0;ide2", virtio0: "ceph-pool:vm-5-disk-0,size=8G", ide2: "local:iso/x.iso,media=cdrom" })).toBe("ceph-pool");
     expect(bootDiskStorage({ ide2: "local:iso/x.iso,media=cdrom" })).toBeNull();
+  });
+
+  it("with the REST API, refuses when the node's hardware is not the host that was read", () => {
+    const spec = buildVmSpec({ state: seed(), options: opts({ vmid: 100 }), prep: { journaled: {} }, memory: null, guestMemoryMiB: 16384, create: null }).spec;
+    const same = [
+      { id: "0000:01:00.0", class: "0x030000", vendor: "0x10de", device: "0x2206", iommugroup: 12 },
+      { id: "0000:01:00.1", class: "0x040300", vendor: "0x10de", device: "0x1aef", iommugroup: 12 },
+    ];
+    expect(hardwareMismatches(spec, same, "pve", "this machine")).toEqual([]);
+    const other = [{ ...same[0]!, device: "0x2204" }];
+    expect(hardwareMismatches(spec, other, "pve2", "host.tar.gz")).toEqual([
+      "0000:01:00.0 is 10de:2206 in host.tar.gz but 10de:2204 on node pve2: the host read here is not pve2; run on pve2, or give --snapshot of it",
+      "node pve2 has no PCI device 0000:01:00.1, but host.tar.gz has one there: the host read here is not pve2; run on pve2, or give --snapshot of it",
+    ]);
   });
 });

@@ -15,6 +15,7 @@ import { readHostPrep } from "../../vm/host-prep.js";
 import { buildDomainXml, diskVolumeName, domainMemoryMiB, hostdevAddresses, modifyDomainXml } from "../../vm/libvirt/domain-xml.js";
 import { parseXml } from "../../vm/libvirt/xml.js";
 import { configMemoryMiB, isEmptyChange, mappingAddresses, planProxmoxChange, writtenMatches, type OtherVm } from "../../vm/proxmox/config-change.js";
+import { hardwareMismatches } from "../../vm/proxmox/hardware-check.js";
 import { formatCommand, qemuArgv } from "../../vm/qemu/argv.js";
 import { selectBackend, type BackendFlags, type VmTarget } from "../../vm/select-backend.js";
 import { buildVmSpec, refusalMessage, type CreateOptions, type SpecResult, type VmOptions } from "../../vm/spec.js";
@@ -58,6 +59,15 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** Proxmox ostype values (qemu-server $confdesc ostype enum). */
 const OSTYPES = ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"];
 
+/** How to reach Proxmox: --node also names the node for the local backend. */
+function addApiFlags(cmd: Command): void {
+  cmd
+    .option("--api <url>", "Proxmox REST API of a node, https://NODE:8006 (token: PASSTHROUGH_PVE_TOKEN or --token-file)")
+    .option("--node <name>", "Proxmox node the VM lives on (default: this node)")
+    .option("--token-file <path>", "file with the API token USER@REALM!TOKENID=UUID")
+    .option("--fingerprint <sha256>", "pin the API's TLS certificate (AA:BB:... as `pvenode cert info` shows it)");
+}
+
 function addVmOptions(cmd: Command, mode: Mode): Command {
   addHostOptions(cmd)
     .option("--vmid <id>", "Proxmox VM id (100-999999999)")
@@ -76,11 +86,8 @@ function addVmOptions(cmd: Command, mode: Mode): Command {
     .option("--backend <name>", "qm | api | libvirt | qemu (default: qm on a Proxmox node, api with --api)")
     .option("--emit <what>", "print libvirt domain XML (libvirt) or a QEMU command line (qemu) instead of changing anything")
     .option("--libvirt <domain>", "the libvirt domain to configure (virsh dumpxml --inactive)")
-    .option("--domain-xml <file>", "a libvirt domain's XML from a file instead of virsh")
-    .option("--api <url>", "Proxmox REST API of a node, https://NODE:8006 (token: PASSTHROUGH_PVE_TOKEN or --token-file)")
-    .option("--node <name>", "Proxmox node the VM lives on (default: this node)")
-    .option("--token-file <path>", "file with the API token USER@REALM!TOKENID=UUID")
-    .option("--fingerprint <sha256>", "pin the API's TLS certificate (AA:BB:... as `pvenode cert info` shows it)");
+    .option("--domain-xml <file>", "a libvirt domain's XML from a file instead of virsh");
+  addApiFlags(cmd);
   if (mode === "create") {
     cmd
       .option("--name <name>", "the VM's name")
@@ -303,8 +310,12 @@ async function proxmoxFlow(c: Common, target: Extract<VmTarget, { kind: "proxmox
   if (backend && !backend.canSetRawHostpci && backend.listPciMappings) {
     mappings = (await backend.listPciMappings()).map((m) => ({ id: m.id, addresses: mappingAddresses(m.map, backend.node, present) }));
   }
+  // Through the API the node can be another machine than the one read: its devices must match.
+  const hwRefusals = backend?.hardwarePci
+    ? hardwareMismatches(result.spec, await backend.hardwarePci(backend.node), backend.node, state.source.kind === "live" ? "this machine" : state.source.path)
+    : [];
   const plan = planProxmoxChange({ spec: result.spec, current: current?.config ?? null, others: [...others.values()], present, rawHostpci: backend?.canSetRawHostpci ?? true, mappings });
-  const refusals = [...result.refusals, ...plan.refusals];
+  const refusals = [...hwRefusals, ...result.refusals, ...plan.refusals];
   const warnings = [...result.warnings, ...plan.warnings];
   const json = {
     backend: backend?.kind ?? "snapshot",
@@ -369,7 +380,7 @@ async function proxmoxFlow(c: Common, target: Extract<VmTarget, { kind: "proxmox
     const n = Object.keys(plan.change.set).length;
     ctx.out(
       mode === "create"
-        ? `Created ${label} on ${backend.node}. Start it with \`qm start ${vmid}\`; then install the guest and run \`passthrough guest setup\`.`
+        ? `Created ${label} on ${backend.node}. Start it (\`qm start ${vmid}\` on ${backend.node}, or the web UI), install the guest, then run \`passthrough guest setup\`.`
         : `Updated ${label}: ${n} key${n === 1 ? "" : "s"} set, ${plan.change.delete.length} removed (read back and checked). Hardware changes take effect at the VM's next start (stop it, then start it; a reboot inside the guest is not enough).`,
     );
   }
@@ -473,7 +484,7 @@ async function libvirtFlow(c: Common, target: Extract<VmTarget, { kind: "libvirt
   }
   if (mode === "plan" || dryRun || diff.length === 0) {
     if (flags.json) printJson(ctx, { ...json, refused: [], applied: false });
-    else if (dryRun && mode === "configure") ctx.io.stdout.write(mod.xml);
+    else if (dryRun) ctx.io.stdout.write(mod.xml);
     else if (mode === "plan" && diff.length > 0) ctx.out("", `Next: ${nextCommand(c, "configure")}`);
     return EXIT.ok;
   }

@@ -126,7 +126,7 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
     put("scsi0", `${c.disk.storage}:${c.disk.sizeGiB},iothread=1`, `a new ${c.disk.sizeGiB} GiB disk on ${c.disk.storage}`);
     if (c.iso) put("ide2", `${c.iso},media=cdrom`, "the installer ISO as a CD-ROM");
     put("net0", `virtio,bridge=${c.bridge ?? "vmbr0"}`, "a VirtIO NIC on the host bridge");
-    put("boot", `order=${["scsi0", ...(c.iso ? ["ide2"] : []), "net0"].join(";")}`, "boot the disk, then the installer");
+    put("boot", `order=${["scsi0", ...(c.iso ? ["ide2"] : []), "net0"].join(";")}`, c.iso ? "boot the disk; while it is empty, the installer" : "boot the disk, then the network");
     put("agent", "1", "QEMU guest agent channel (clean shutdown, IP addresses in the UI)");
     if (/^win1[1-9]$/.test(c.ostype)) {
       put("tpmstate0", `${spec.firmware.efiDisk.storage ?? c.disk.storage}:1,version=v2.0`, "Windows 11 requires a TPM 2.0");
@@ -137,7 +137,7 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   // not enabled" at start otherwise). Switching an installed guest changes its whole device
   // layout, so an existing i440fx VM is only converted when asked.
   if (spec.machine === "q35" && !isQ35(before)) {
-    if (creating) put("machine", "q35", "q35: PCIe root ports, needed for pcie=1");
+    if (creating) put("machine", "q35", "q35: PCIe root ports for passed-through devices (pcie=1 needs it)");
     else if (spec.convertQ35) {
       const p = setProperty(ps(before.machine, "type"), "type", "q35");
       put("machine", printPropertyString(p, "type"), "q35: PCIe root ports, needed for pcie=1 (--convert-q35)");
