@@ -36,15 +36,15 @@ export type VmTarget =
   | { kind: "libvirt"; domain: string | null; domainXmlFile: string | null; virsh: Virsh; emitOnly: boolean }
   | { kind: "qemu" };
 
-/** Builds an API backend from --api/--node/--token-file/--fingerprint and the environment. */
+/** Builds the API backend from --api/--node/--token-file/--fingerprint and the environment. */
 export type ApiConnector = (flags: BackendFlags, env: NodeJS.ProcessEnv) => Promise<ProxmoxBackend>;
 
 export interface SelectContext {
   state: HostState;
   runner: CommandRunner;
   env: NodeJS.ProcessEnv;
-  /** The REST API client; absent in builds without it. */
-  connectApi?: ApiConnector;
+  /** Connects the REST API backend (src/vm/proxmox/connect.ts) when it is chosen. */
+  connectApi: ApiConnector;
 }
 
 /** A program on this machine's PATH (the one the commands will run with). */
@@ -84,9 +84,6 @@ export async function selectBackend(flags: BackendFlags, ctx: SelectContext): Pr
     case "libvirt":
       return { kind: "libvirt", domain: flags.libvirt ?? null, domainXmlFile: flags.domainXml ?? null, virsh, emitOnly: emit === "libvirt" };
     case "api":
-      if (!ctx.connectApi) {
-        throw new InputError("the Proxmox REST API backend is not available in this build; on the Proxmox node itself use the local backend (--backend qm)");
-      }
       if (flags.api === undefined) throw new InputError("--backend api needs --api https://NODE:8006 (and a token: PASSTHROUGH_PVE_TOKEN or --token-file)");
       return { kind: "proxmox", backend: await ctx.connectApi(flags, env) };
     case "qm":

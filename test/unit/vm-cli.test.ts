@@ -120,12 +120,6 @@ describe("passthrough vm plan", () => {
     expect(r.stderr).toMatch(/a snapshot cannot be changed/);
   });
 
-  it("the REST API backend says it is not available in this build", async () => {
-    const r = await cli(["vm", "plan", "--snapshot", SNAP, "--vmid", "100", "--device", "01:00", "--api", "https://pve:8006"]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/REST API backend is not available in this build/);
-  });
-
   it("a snapshot of a host that is not a Proxmox node needs --libvirt or --emit", async () => {
     const { dir, cleanup } = writeSpec({ ...seedAfter, name: "plain", proxmox: undefined, kernel: { ...seedAfter.kernel, release: "6.1.0-18-amd64" }, tools: ["lspci", "update-grub"] });
     cleanups.push(cleanup);

@@ -15,6 +15,7 @@ import { readHostPrep } from "../../vm/host-prep.js";
 import { buildDomainXml, diskVolumeName, domainMemoryMiB, hostdevAddresses, modifyDomainXml } from "../../vm/libvirt/domain-xml.js";
 import { parseXml } from "../../vm/libvirt/xml.js";
 import { configMemoryMiB, isEmptyChange, mappingAddresses, planProxmoxChange, writtenMatches, type OtherVm } from "../../vm/proxmox/config-change.js";
+import { addApiOptions, apiConnector, connectionFlags, refuseTokenFlag, type ApiOptions } from "../../vm/proxmox/connect.js";
 import { hardwareMismatches } from "../../vm/proxmox/hardware-check.js";
 import { formatCommand, qemuArgv } from "../../vm/qemu/argv.js";
 import { selectBackend, type BackendFlags, type VmTarget } from "../../vm/select-backend.js";
@@ -28,7 +29,7 @@ import { vmCommand } from "./vm-group.js";
 
 type Mode = "plan" | "configure" | "create";
 
-interface VmFlags extends HostOptions, BackendFlags {
+interface VmFlags extends HostOptions, BackendFlags, ApiOptions {
   vmid?: string;
   device: string[];
   usb: string[];
@@ -59,15 +60,6 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** Proxmox ostype values (qemu-server $confdesc ostype enum). */
 const OSTYPES = ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"];
 
-/** How to reach Proxmox: --node also names the node for the local backend. */
-function addApiFlags(cmd: Command): void {
-  cmd
-    .option("--api <url>", "Proxmox REST API of a node, https://NODE:8006 (token: PASSTHROUGH_PVE_TOKEN or --token-file)")
-    .option("--node <name>", "Proxmox node the VM lives on (default: this node)")
-    .option("--token-file <path>", "file with the API token USER@REALM!TOKENID=UUID")
-    .option("--fingerprint <sha256>", "pin the API's TLS certificate (AA:BB:... as `pvenode cert info` shows it)");
-}
-
 function addVmOptions(cmd: Command, mode: Mode): Command {
   addHostOptions(cmd)
     .option("--vmid <id>", "Proxmox VM id (100-999999999)")
@@ -87,7 +79,7 @@ function addVmOptions(cmd: Command, mode: Mode): Command {
     .option("--emit <what>", "print libvirt domain XML (libvirt) or a QEMU command line (qemu) instead of changing anything")
     .option("--libvirt <domain>", "the libvirt domain to configure (virsh dumpxml --inactive)")
     .option("--domain-xml <file>", "a libvirt domain's XML from a file instead of virsh");
-  addApiFlags(cmd);
+  addApiOptions(cmd);
   if (mode === "create") {
     cmd
       .option("--name <name>", "the VM's name")
@@ -226,10 +218,11 @@ function createOptions(flags: VmFlags, target: VmTarget): CreateOptions {
 }
 
 async function vmAction(mode: Mode, ctx: CommandContext, flags: VmFlags): Promise<number> {
+  refuseTokenFlag(flags);
   const { opened, state } = loadHost(flags);
   const options = vmOptions(flags);
   const runner = new ProcessRunner(ctx.io.env);
-  const target = await selectBackend(flags, { state, runner, env: ctx.io.env });
+  const target = await selectBackend(flags, { state, runner, env: ctx.io.env, connectApi: () => apiConnector(flags, ctx.io.env, (l) => ctx.err(l)) });
   const create = mode === "create" ? createOptions(flags, target) : null;
   const common: Common = {
     mode,
@@ -406,9 +399,9 @@ function nextCommand(c: Common, sub: "configure"): string {
   if (o.convertQ35) parts.push("--convert-q35");
   if (o.force) parts.push("--force");
   if (f.libvirt) parts.push("--libvirt", f.libvirt);
-  if (f.api) parts.push("--api", f.api);
   if (f.node) parts.push("--node", f.node);
-  return parts.join(" ");
+  const conn = connectionFlags(f);
+  return [...parts, ...(conn ? [conn] : [])].join(" ");
 }
 
 // ---------------------------------------------------------------------------------------------
