@@ -1,7 +1,7 @@
 // Is the host prepared for the devices a VM is about to get? A function is prepared when it
 // is bound to vfio-pci now, or when a host plan that binds it was applied (the journal
-// `apply` keeps under /var/lib/passthrough/journal/<id>/plan.json, design.md) and only the
-// reboot is pending. Read at the edge; the spec (src/vm/spec.ts) gets plain data.
+// `apply` keeps under /var/lib/passthrough/journal/<id>/, design.md) and only the reboot is
+// pending. Read at the edge; the spec (src/vm/spec.ts) gets plain data.
 
 import type { HostRoot } from "../host/root.js";
 
@@ -13,22 +13,41 @@ export interface HostPrep {
 }
 
 /**
- * Applied plans, newest last (journal ids sort by time). A journal that was rolled back no
- * longer prepares anything: `rollback` marks it (a `rolled-back` file, or state "rolled-back"
- * in state.json); either marker is honoured. Unreadable or foreign entries are skipped.
+ * Journals of `apply` (format 1, src/apply/journal.ts on the apply layer): a folder per run with
+ * plan.json (the Plan), steps.log (JSON lines, `{"event":"end","status":"ok"}` once every step
+ * ran) and, after `rollback`, rollback.log (the same `end` line once restored). A plan prepares
+ * its functions when its apply ended ok and no rollback of it ended ok. Folders still being
+ * assembled (".<id>.partial") and unreadable entries are skipped.
  */
 export function readHostPrep(root: HostRoot): HostPrep {
   const journaled: Record<string, string> = {};
   for (const id of root.list(JOURNAL_DIR) ?? []) {
     const dir = `${JOURNAL_DIR}/${id}`;
-    if (!root.isDir(dir) || root.exists(`${dir}/rolled-back`)) continue;
-    const state = root.readText(`${dir}/state.json`);
-    if (state.ok && /"(state|status)"\s*:\s*"rolled-back"/.test(state.value)) continue;
+    if (id.startsWith(".") || !root.isDir(dir)) continue;
+    const steps = root.readText(`${dir}/steps.log`);
+    if (!steps.ok || !endedOk(steps.value)) continue;
+    const rollback = root.readText(`${dir}/rollback.log`);
+    if (rollback.ok && endedOk(rollback.value)) continue;
     const plan = root.readText(`${dir}/plan.json`);
     if (!plan.ok) continue;
     for (const f of selectedFunctions(plan.value)) journaled[f] = id;
   }
   return { journaled };
+}
+
+/** A journal log (JSON lines) whose run ended ok; a torn last line is ignored. */
+export function endedOk(log: string): boolean {
+  let ok = false;
+  for (const line of log.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const e = JSON.parse(line) as { event?: unknown; status?: unknown };
+      if (e.event === "end") ok = e.status === "ok";
+    } catch {
+      // a line cut short by a kill while appending
+    }
+  }
+  return ok;
 }
 
 /** selection.functions of a plan.json (the Plan shape of src/plan/types.ts), [] when absent or malformed. */

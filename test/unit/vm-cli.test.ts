@@ -139,9 +139,13 @@ describe("passthrough vm plan", () => {
     const j = path.join(dir, "var/lib/passthrough/journal/20250101T000000Z");
     fs.mkdirSync(j, { recursive: true });
     fs.writeFileSync(path.join(j, "plan.json"), JSON.stringify({ selection: { requested: ["0000:01:00"], functions: ["0000:01:00.0", "0000:01:00.1"], groups: [12] }, steps: [] }));
+    // An apply that did not end ok prepares nothing.
+    fs.writeFileSync(path.join(j, "steps.log"), '{"at":"t","event":"start","step":0,"kind":"file","what":"x"}\n{"at":"t","event":"end","status":"failed"}\n');
+    expect((await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code).toBe(3);
+    fs.writeFileSync(path.join(j, "steps.log"), '{"at":"t","event":"start","step":0,"kind":"file","what":"x"}\n{"at":"t","event":"end","status":"ok"}\n{"at":"t","ev');
     expect((await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code).toBe(0);
     // A rolled-back plan prepares nothing.
-    fs.writeFileSync(path.join(j, "rolled-back"), "");
+    fs.writeFileSync(path.join(j, "rollback.log"), '{"at":"t","event":"start","force":false,"commands":"this host"}\n{"at":"t","event":"end","status":"ok"}\n');
     expect((await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code).toBe(3);
     expect(readHostPrep(new DirectoryRoot(dir, { kind: "snapshot" })).journaled).toEqual({});
   });
