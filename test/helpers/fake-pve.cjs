@@ -147,6 +147,8 @@ if (tool === "qm") {
     const { set, del, digest } = parseOpts(rest);
     if (digest && digest !== now) die("checksum mismatch (file change by other user?)");
     for (const k of del) delete config[k];
+    // Fault injection: FAKE_PVE_IGNORE=cpu makes `qm set` succeed without writing those keys.
+    for (const k of (process.env.FAKE_PVE_IGNORE || "").split(",").filter(Boolean)) delete set[k];
     for (const [k, v] of Object.entries(set)) config[k] = allocate(vmid, k, v, config);
     write(vmid, config);
   } else if (cmd === "create") {

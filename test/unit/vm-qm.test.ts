@@ -153,6 +153,13 @@ describe("passthrough vm configure --backend qm", () => {
     expect(parseVmConfig(host.conf(100)!).main.cpu).toBe("host");
   });
 
+  it("exit 4 when the config read back is not what was written", async () => {
+    host = fakePve({ 100: VM100 });
+    const r = await cli(args("--vmid", "100", "--device", "01:00", "--yes"), { ...host.env, FAKE_PVE_IGNORE: "cpu" });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^error: qm set reported success, but reading VM 100 back shows cpu: expected host, found x86-64-v2-AES; check it with `qm config 100` on pve/);
+  });
+
   it("says which node has a VM that is not local", async () => {
     host = fakePve({ 100: VM100 });
     fs.mkdirSync(`${host.dir}/nodes/pve2/qemu-server`, { recursive: true });

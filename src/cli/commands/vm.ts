@@ -31,8 +31,8 @@ type Mode = "plan" | "configure" | "create";
 
 interface VmFlags extends HostOptions, BackendFlags, ApiOptions {
   vmid?: string;
-  device: string[];
-  usb: string[];
+  device?: string[];
+  usb?: string[];
   pcie: boolean;
   primaryGpu?: boolean;
   keepDisplay?: boolean;
@@ -55,7 +55,7 @@ interface VmFlags extends HostOptions, BackendFlags, ApiOptions {
   ostype?: string;
 }
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 /** Proxmox ostype values (qemu-server $confdesc ostype enum). */
 const OSTYPES = ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"];
@@ -63,8 +63,8 @@ const OSTYPES = ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8"
 function addVmOptions(cmd: Command, mode: Mode): Command {
   addHostOptions(cmd)
     .option("--vmid <id>", "Proxmox VM id (100-999999999)")
-    .option("--device <addr>", "PCI slot (0000:01:00: every function) or function to pass; repeatable", collect, [])
-    .option("--usb <vid:pid>", "USB device to pass by id (see `passthrough list --usb`); repeatable", collect, [])
+    .option("--device <addr>", "PCI slot (0000:01:00: every function) or function to pass; repeatable", collect)
+    .option("--usb <vid:pid>", "USB device to pass by id (see `passthrough list --usb`); repeatable", collect)
     .option("--no-pcie", "pass devices as conventional PCI instead of behind a PCIe root port (no q35 needed)")
     .option("--primary-gpu", "the GPU is the VM's primary display (Proxmox x-vga=1)")
     .option("--keep-display", "keep the emulated display (vga) instead of setting none")
@@ -178,8 +178,8 @@ function positiveInt(v: string | undefined, flag: string, min = 1, max = Number.
 function vmOptions(flags: VmFlags): VmOptions {
   return {
     vmid: positiveInt(flags.vmid, "--vmid", 100, 999_999_999),
-    devices: flags.device,
-    usb: flags.usb,
+    devices: flags.device ?? [],
+    usb: flags.usb ?? [],
     pcie: flags.pcie !== false,
     primaryGpu: flags.primaryGpu === true,
     keepDisplay: flags.keepDisplay === true,
@@ -274,17 +274,23 @@ async function proxmoxFlow(c: Common, target: Extract<VmTarget, { kind: "proxmox
   const backend = target.kind === "proxmox" ? target.backend : null;
   const where = target.kind === "proxmox" ? `node ${target.backend.node} (${target.backend.kind})` : `snapshot ${target.label}`;
 
+  // Every VM's config, for "already assigned": the host's /etc/pve (live or snapshot) and what
+  // the backend lists (an API token may not see every VM); the backend's copy is the newer one.
+  // Whether the VM itself exists is the backend's word alone.
   let current: { config: VmConfig; digest: string | null } | null;
+  let elsewhere: OtherVm | undefined;
   const others = new Map<number, OtherVm>();
   for (const v of state.vms) others.set(v.vmid, { vmid: v.vmid, node: v.node, config: v.config });
   if (backend) {
     current = await backend.getConfig(vmid);
-    for (const v of await backend.listVms()) others.set(v.vmid, v);
+    const listed = await backend.listVms();
+    for (const v of listed) others.set(v.vmid, v);
+    elsewhere = listed.find((v) => v.vmid === vmid);
   } else {
     const vm = state.vms.find((v) => v.vmid === vmid);
     current = vm ? { config: vm.config, digest: null } : null;
+    elsewhere = vm;
   }
-  const elsewhere = others.get(vmid);
   others.delete(vmid);
   if (mode === "create") {
     if (current || elsewhere) {
@@ -366,7 +372,8 @@ async function proxmoxFlow(c: Common, target: Extract<VmTarget, { kind: "proxmox
     for (const k of plan.change.delete) if (written.config[k] !== undefined) mismatch.push(`${k}: still present`);
   }
   if (mismatch.length > 0) {
-    throw new ApplyError(`${mode === "create" ? "qm create" : "the update"} reported success, but reading VM ${vmid} back shows ${mismatch.join("; ")}; check it with \`qm config ${vmid}\``);
+    const did = backend.kind === "qm" ? (mode === "create" ? "qm create" : "qm set") : mode === "create" ? "creating the VM" : "the config update";
+    throw new ApplyError(`${did} reported success, but reading VM ${vmid} back shows ${mismatch.join("; ")}; check it with \`qm config ${vmid}\` on ${backend.node}`);
   }
   if (flags.json) printJson(ctx, { ...json, after: written!.config, refused: [], applied: true });
   else {
