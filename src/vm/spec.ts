@@ -200,6 +200,17 @@ export function buildVmSpec(input: SpecInput): SpecResult {
     }
   }
 
+  for (const d of pci) {
+    const devs = d.functions.map((f) => byAddress.get(f.address)!);
+    if (devs.some((x) => x.bootVga === true)) {
+      warnings.push(`${d.host} is the host's boot display: the host's console goes dark while the VM has it; manage the host over the network`);
+    }
+    const noReset = devs.filter((x) => x.resetMethods !== null && x.resetMethods.length === 0);
+    if (noReset.length > 0) {
+      warnings.push(`${noReset.map((x) => x.address).join(", ")} ${noReset.length === 1 ? "has" : "have"} no reset method the kernel can use: after the VM stops, the device may not work again until the host reboots (the "reset bug")`);
+    }
+  }
+
   // Unprepared host: a function still on a host driver, with no applied plan that binds it.
   const unprepared: string[] = [];
   for (const d of pci) {

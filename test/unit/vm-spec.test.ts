@@ -229,4 +229,11 @@ describe("vm spec -> Proxmox config change", () => {
       "node pve2 has no PCI device 0000:01:00.1, but host.tar.gz has one there: the host read here is not pve2; run on pve2, or give --snapshot of it",
     ]);
   });
+
+  it("warns about passing the host's boot display and devices without a reset method", () => {
+    const p = plan(seed(), { vmid: 100, devices: ["0000:10:00.0", "0000:10:00.1"], force: true }, vm100());
+    expect(p.warnings.join("\n")).toMatch(/0000:10:00\.0 is the host's boot display/);
+    expect(p.warnings.join("\n")).toMatch(/0000:10:00\.0 has no reset method/);
+    expect(plan(seed(), { vmid: 100 }, vm100()).warnings).toEqual([]);
+  });
 });
