@@ -1,6 +1,7 @@
 // Every command, in the order `passthrough --help` lists them. One file per command.
 import type { CommandRegistration } from "../program.js";
 import { registerList } from "./list.js";
+import { registerPlan } from "./plan.js";
 import { registerVmMapping } from "./vm-mapping.js";
 
-export const COMMANDS: CommandRegistration[] = [registerList, registerVmMapping];
+export const COMMANDS: CommandRegistration[] = [registerList, registerPlan, registerVmMapping];
