@@ -135,6 +135,10 @@ export function wantedCmdline(
       continue;
     }
     if (k === "amd_iommu" && p.value === "on") continue; // repaired, never carried
+    if (k === "intel_iommu" && p.value === "on" && readiness.kind === "on") {
+      findings.push({ id: "cmdline.wrong-bootloader", status: "info", subject: at, summary: `${ignored}; not carried over: the Intel IOMMU is on without it`, fix: null });
+      continue;
+    }
     if (k === "iommu" && p.value === "pt" && !opts.iommuPt) {
       findings.push({ id: "cmdline.wrong-bootloader", status: "info", subject: at, summary: `${ignored}; not carried over (--no-iommu-pt)`, fix: null });
       continue;
@@ -146,6 +150,20 @@ export function wantedCmdline(
     }
     want(p, `${ignored}: carried to where it takes effect`);
     findings.push({ id: "cmdline.wrong-bootloader", status: "warn", subject: at, summary: `${ignored}: the plan carries it to ${state.bootloader.cmdlineFiles.map((f) => `/${f}`).join(", ") || "the boot loader's command line"}`, fix: null });
+  }
+
+  // Configured for the next boot but not running, and not something this plan wants: say so.
+  for (const pr of problems) {
+    if (pr.kind !== "cmdline-pending") continue;
+    const p = parseCmdline(pr.text)[0];
+    if (!p || add.some((w) => satisfied([w.param], p)) || remove.some((r) => r.raw === p.raw)) continue;
+    findings.push({
+      id: "cmdline.pending",
+      status: "info",
+      subject: `/${pr.file}${pr.line ? `:${pr.line}` : ""}`,
+      summary: `${p.raw} is configured but the running kernel did not get it; this plan leaves it as it is, and it takes effect with the next boot loader refresh and reboot`,
+      fix: null,
+    });
   }
 
   // Values we own replace older values of the same parameter.

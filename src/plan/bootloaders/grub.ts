@@ -31,7 +31,11 @@ export function grubFiles(files: PlanFiles, dropins: boolean): string[] {
 
 /** The parameters a set of GRUB default files produce (GRUB_CMDLINE_LINUX then _DEFAULT). */
 export function grubParams(files: PlanFiles, list: readonly string[]): CmdlineParam[] {
-  const { vars } = evaluateShellFiles(list.map((f) => parseShellFile(f, files.read(f) ?? "")));
+  return grubParamsOf(list.map((f) => parseShellFile(f, files.read(f) ?? "")));
+}
+
+function grubParamsOf(parsed: ReturnType<typeof parseShellFile>[]): CmdlineParam[] {
+  const { vars } = evaluateShellFiles(parsed);
   return [...parseCmdline(vars.GRUB_CMDLINE_LINUX ?? ""), ...parseCmdline(vars.GRUB_CMDLINE_LINUX_DEFAULT ?? "")];
 }
 
@@ -119,13 +123,15 @@ export function planGrub(state: HostState, files: PlanFiles, edit: CmdlineEdit, 
     const elsewhere = grubParams(files, others);
     const missing = edit.add.filter((w) => !satisfied(elsewhere, w.param));
     const content = missing.length ? [...DROPIN_HEADER, `GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT ${escapeDq(raws(missing))}"`].join("\n") + "\n" : null;
-    files.write(OWN_DROPIN, content, content ? `add ${raws(missing)} to the kernel command line` : "the kernel command line already gets these parameters from /etc/default/grub");
     // A later drop-in that assigns the variable without "$GRUB_CMDLINE_LINUX_DEFAULT" would drop ours.
-    const all = grubParams(files, grubFiles(files, true));
-    const lost = missing.filter((w) => !satisfied(all, w.param));
+    const order = ["etc/default/grub", ...[...others.filter((f) => f !== "etc/default/grub"), OWN_DROPIN].sort()].filter((f) => f === OWN_DROPIN || others.includes(f));
+    const withOurs = content === null ? [] : grubParamsOf(order.map((f) => parseShellFile(f, f === OWN_DROPIN ? content : files.read(f) ?? "")));
+    const lost = missing.filter((w) => !satisfied(withOurs, w.param));
     if (lost.length) {
-      files.write(OWN_DROPIN, null, "a later /etc/default/grub.d file overrides the drop-in: edit the value in place instead");
-      addInPlace(files, grubFiles(files, true), lost, findings);
+      files.write(OWN_DROPIN, null, "a later /etc/default/grub.d file overrides the drop-in: the value is edited in place instead");
+      addInPlace(files, others, lost, findings);
+    } else {
+      files.write(OWN_DROPIN, content, content ? `add ${raws(missing)} to the kernel command line` : "the kernel command line already gets these parameters from /etc/default/grub");
     }
   } else {
     const list = grubFiles(files, false);
