@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
 import { cli } from "../helpers/cli.js";
 import { fixturePath, writeSpec } from "../helpers/fixtures.js";
-import { appliedFiles, planSpec, rebooted } from "../helpers/plan.js";
+import { planHost } from "../../src/plan/plan.js";
+import { applyToTree, planOpts, readTree, rebootTree } from "../helpers/plan.js";
 
 const spec = (name: string) => FIXTURE_SPECS.find((s) => s.name === name)!;
 
@@ -25,10 +26,11 @@ describe("plan command", () => {
 
   it("says so when the host is already in the desired state", async () => {
     const s = spec("seed-after");
-    const first = planSpec(s, { devices: ["0000:01:00"] });
-    const files = appliedFiles(s, first);
-    const { dir, cleanup } = writeSpec(rebooted(s, files, first, `${s.cmdline} iommu=pt`));
+    const { dir, cleanup } = writeSpec(s);
     try {
+      const first = planHost(readTree(dir), planOpts({ devices: ["0000:01:00"] }));
+      applyToTree(dir, first);
+      rebootTree(dir, first, `${s.cmdline} iommu=pt`);
       const r = await cli(["plan", "--device", "0000:01:00", "--root", dir]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("Nothing to do: this host is already in the desired state for 0000:01:00.0, 0000:01:00.1.");

@@ -14,8 +14,9 @@ import { satisfied } from "../../src/plan/cmdline.js";
 import type { Plan } from "../../src/plan/types.js";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
 import { cli } from "../helpers/cli.js";
-import { REPO, fixturePath, specState } from "../helpers/fixtures.js";
-import { appliedFiles, planOpts, planSpec, rebooted } from "../helpers/plan.js";
+import { planHost } from "../../src/plan/plan.js";
+import { REPO, fixturePath, writeSpec } from "../helpers/fixtures.js";
+import { applyToTree, planOpts, readTree, rebootTree } from "../helpers/plan.js";
 
 const GOLDEN = path.join(REPO, "test/golden/plans");
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
@@ -80,26 +81,31 @@ describe("idempotence: apply the file steps, read the host again, plan again", (
     it(`${c.name}`, () => {
       const spec = FIXTURE_SPECS.find((s) => s.name === c.fixture)!;
       const opts = optsFromArgs(c.args);
-      const first = planSpec(spec, opts);
-      expect(first.steps.length).toBeGreaterThan(0);
-      const files = appliedFiles(spec, first);
-      const applied = { ...spec, files };
-      const again = planSpec(applied, opts);
-      expect(again.steps.filter((s) => s.kind === "file")).toEqual([]);
-      if (first.phase !== "complete") return;
+      const { dir, cleanup } = writeSpec(spec);
+      try {
+        const first = planHost(readTree(dir), opts);
+        expect(first.steps.length).toBeGreaterThan(0);
+        applyToTree(dir, first);
+        const applied = readTree(dir);
+        const again = planHost(applied, opts);
+        expect(again.steps.filter((s) => s.kind === "file")).toEqual([]);
+        if (first.phase !== "complete") return;
 
-      // The boot loader's configuration now carries every wanted parameter, where this host reads it.
-      const configured = specState(applied).cmdline.configured!.params;
-      for (const raw of first.expect.cmdline) expect(satisfied(configured, parseCmdline(raw)[0]!), `${raw} configured`).toBe(true);
-      // Reboot: the kernel gets the configured parameters.
-      const running = parseCmdline(spec.cmdline);
-      const extra = first.expect.cmdline.filter((raw) => !satisfied(running, parseCmdline(raw)[0]!));
-      const after = rebooted(spec, files, first, [spec.cmdline, ...extra].join(" "));
-      const settled = planSpec(after, opts);
-      expect(settled.steps).toEqual([]);
-      expect([...settled.expect.cmdline].sort()).toEqual([...first.expect.cmdline].sort());
-      expect(settled.expect.boundToVfio).toEqual(first.expect.boundToVfio);
-      expect(settled.expect.modulesLoaded).toEqual(first.expect.modulesLoaded);
+        // The boot loader's configuration now carries every wanted parameter, where this host reads it.
+        const configured = applied.cmdline.configured!.params;
+        for (const raw of first.expect.cmdline) expect(satisfied(configured, parseCmdline(raw)[0]!), `${raw} configured`).toBe(true);
+        // Reboot: the kernel gets the configured parameters, vfio-pci the functions.
+        const running = parseCmdline(spec.cmdline);
+        const extra = first.expect.cmdline.filter((raw) => !satisfied(running, parseCmdline(raw)[0]!));
+        rebootTree(dir, first, [spec.cmdline, ...extra].join(" "));
+        const settled = planHost(readTree(dir), opts);
+        expect(settled.steps).toEqual([]);
+        expect([...settled.expect.cmdline].sort()).toEqual([...first.expect.cmdline].sort());
+        expect(settled.expect.boundToVfio).toEqual(first.expect.boundToVfio);
+        expect(settled.expect.modulesLoaded).toEqual(first.expect.modulesLoaded);
+      } finally {
+        cleanup();
+      }
     });
   }
 });
