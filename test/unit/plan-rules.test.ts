@@ -264,4 +264,11 @@ describe("repairs", () => {
     // And the VFIO modules move in front of the KMS driver.
     expect(steps[1]!.after).toContain("MODULES=(vfio_pci vfio vfio_iommu_type1 nvidia)\n");
   });
+
+  it("warns when mkinitcpio's HOOKS lack modconf (modprobe.d would not reach the initramfs)", () => {
+    const s = fixtureState("arch-grub-mkinitcpio");
+    expect(plan(s, { devices: ["0000:01:00"] }).findings.map((f) => f.id)).not.toContain("initramfs.mkinitcpio-modconf");
+    s.configFiles["etc/mkinitcpio.conf"] = s.configFiles["etc/mkinitcpio.conf"]!.replace(" modconf", "");
+    expect(plan(s, { devices: ["0000:01:00"] }).findings.find((f) => f.id === "initramfs.mkinitcpio-modconf")?.fix).toMatch(/add modconf to HOOKS/);
+  });
 });

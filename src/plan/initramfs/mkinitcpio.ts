@@ -26,6 +26,9 @@ export function write(files: PlanFiles, modules: readonly string[], findings: Fi
     files.write(FILE, `MODULES=(${wanted.join(" ")})\n`, `mkinitcpio.conf was missing: create it with the VFIO modules in MODULES`);
     return;
   }
+  if (/^\s*HOOKS=\(/m.test(text) && !/^\s*HOOKS=\([^)]*\bmodconf\b/m.test(text)) {
+    findings.push({ id: "initramfs.mkinitcpio-modconf", status: "warn", subject: `/${FILE}`, summary: "HOOKS has no modconf: /etc/modprobe.d (the vfio-pci ids and softdeps) does not reach the initramfs", fix: `add modconf to HOOKS=(...) in /${FILE}, then run mkinitcpio -P` });
+  }
   const lines = text.split("\n");
   const idx = lines.findIndex((l) => /^\s*MODULES=\(/.test(l));
   if (idx === -1) {
@@ -53,9 +56,6 @@ export function write(files: PlanFiles, modules: readonly string[], findings: Fi
     lines.join("\n"),
     `put ${front.join(", ")} at the front of MODULES so vfio-pci loads before ${kept.length ? kept.join(", ") : "any KMS driver"} in the initramfs`,
   );
-  if (!/^\s*HOOKS=\([^)]*\bmodconf\b/m.test(lines.join("\n"))) {
-    findings.push({ id: "initramfs.mkinitcpio-modconf", status: "warn", subject: `/${FILE}`, summary: "HOOKS has no modconf: /etc/modprobe.d (the vfio-pci ids and softdeps) does not reach the initramfs", fix: `add modconf to HOOKS=(...) in /${FILE}` });
-  }
 }
 
 export function rebuild(why: string): CommandStep {
