@@ -26,6 +26,10 @@ const FOLDERS = [
   "etc/mkinitcpio.conf.d",
   "etc/udev/rules.d",
   "etc/initramfs-tools/scripts/init-top",
+  // Boot Loader Specification entries (systemd-boot): their `options` line is the command line.
+  "boot/loader/entries",
+  "boot/efi/loader/entries",
+  "efi/loader/entries",
   ...MODULES_LOAD_DIRS.filter((d) => d.startsWith("etc/")),
 ];
 

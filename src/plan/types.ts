@@ -22,6 +22,12 @@ export interface CommandStep {
   kind: "command";
   argv: string[];
   why: string;
+  /**
+   * The command that reverses this one, when it changes files the plan has no bytes for
+   * (grubby and kernelstub edit boot entries themselves). Absent: nothing to reverse (a
+   * regeneration such as update-grub is undone by restoring the files and running it again).
+   */
+  undo?: string[];
 }
 
 export interface RebootStep {
@@ -53,6 +59,8 @@ export interface Plan {
   expect: Expectation;
   /** Two-phase plans: this phase only enables the IOMMU; binding is planned after the reboot. */
   phase: "enable-iommu" | "bind" | "complete";
+  /** The kernel parameters this host needs and why (also those already in place), for people. */
+  cmdline?: Array<{ param: string; why: string }>;
 }
 
 /** What the user asked `plan`/`apply` for (flags of those commands). */

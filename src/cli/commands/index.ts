@@ -1,7 +1,8 @@
 // Every command, in the order `passthrough --help` lists them. One file per command.
 import type { CommandRegistration } from "../program.js";
 import { registerList } from "./list.js";
+import { registerPlan } from "./plan.js";
 import { registerVm } from "./vm.js";
 import { registerVmMapping } from "./vm-mapping.js";
 
-export const COMMANDS: CommandRegistration[] = [registerList, registerVm, registerVmMapping];
+export const COMMANDS: CommandRegistration[] = [registerList, registerPlan, registerVm, registerVmMapping];

@@ -1,0 +1,143 @@
+// `passthrough plan`: what would change on this host to pass the selected devices to a VM.
+// Reads the host (or --root DIR / --snapshot PATH), computes the plan (src/plan, pure) and
+// prints it as diffs + commands, or as JSON. Writes nothing; `apply` carries a plan out.
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Command } from "commander";
+import { EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
+import { openHostRoot, type OpenedRoot, type SnapshotManifest } from "../../host/open-root.js";
+import { readHostState } from "../../host/read-host.js";
+import { DirectoryRoot } from "../../host/root.js";
+import type { HostState } from "../../host/types.js";
+import { DEFAULT_PLAN_OPTIONS, planHost } from "../../plan/plan.js";
+import type { Plan, PlanOptions } from "../../plan/types.js";
+import { printJson, type CommandContext } from "../context.js";
+import type { RunAction } from "../program.js";
+import { renderPlanText } from "../render/plan-text.js";
+
+export interface PlanFlags {
+  device?: string[];
+  group?: string[];
+  iommuPt?: boolean;
+  allowPartialGroup?: boolean;
+  headlessOk?: boolean;
+  allowUnsafeInterrupts?: boolean;
+  acsOverride?: string;
+  blacklist?: boolean;
+  root?: string;
+  snapshot?: string;
+  json?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** The flags `plan` and `apply` share (selection, choices, where the host is). */
+export function addPlanFlags(cmd: Command): Command {
+  return cmd
+    .option("--device <addr>", "slot (0000:01:00: every function) or function (0000:01:00.1); repeat or comma-separate", collect)
+    .option("--group <n>", "every endpoint of IOMMU group N; repeatable", collect)
+    .option("--no-iommu-pt", "leave iommu=pt out (by default it is added: the host's own devices skip IOMMU translation)")
+    .option("--allow-partial-group", "pass part of an IOMMU group, leaving its other devices on host drivers")
+    .option("--headless-ok", "allow passing the only GPU (the host loses its local console)")
+    .option("--allow-unsafe-interrupts", "proceed without interrupt remapping (writes allow_unsafe_interrupts=1; a guest can inject interrupts)")
+    .option("--acs-override <value>", "add pcie_acs_override=VALUE (downstream, multifunction, id:VVVV:DDDD): splits groups the hardware does not isolate (security risk)")
+    .option("--blacklist", "also blacklist the native drivers (never one another host device uses)")
+    .option("--root <dir>", "read the host from DIR instead of / (a mounted system or a fixture tree); paths in the plan stay host paths")
+    .option("--snapshot <path>", "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host");
+}
+
+export function planOptionsFrom(flags: PlanFlags): PlanOptions {
+  const groups = (flags.group ?? []).map((g) => {
+    if (!/^\d+$/.test(g.trim())) throw new InputError(`--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`);
+    return Number(g.trim());
+  });
+  return {
+    ...DEFAULT_PLAN_OPTIONS,
+    devices: flags.device ?? [],
+    groups,
+    iommuPt: flags.iommuPt !== false,
+    allowPartialGroup: flags.allowPartialGroup === true,
+    headlessOk: flags.headlessOk === true,
+    allowUnsafeInterrupts: flags.allowUnsafeInterrupts === true,
+    acsOverride: flags.acsOverride ?? null,
+    blacklist: flags.blacklist === true,
+  };
+}
+
+/** --root DIR: a directory read like a snapshot (never the live command runner). */
+export function openPlanRoot(flags: Pick<PlanFlags, "root" | "snapshot">): OpenedRoot {
+  if (flags.root !== undefined && flags.snapshot !== undefined) throw new InputError("give --root or --snapshot, not both");
+  if (flags.root === undefined) return openHostRoot(flags.snapshot);
+  const dir = path.resolve(flags.root);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (err) {
+    throw new InputError(`--root ${flags.root}: ${describeFsError(err)}; give the folder that holds the host's etc/, sys/ and proc/`);
+  }
+  if (!st.isDirectory()) throw new InputError(`--root ${flags.root} is not a folder; for a .tar.gz use --snapshot`);
+  let manifest: SnapshotManifest | null = null;
+  try {
+    manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as SnapshotManifest;
+  } catch {
+    manifest = null;
+  }
+  if (dir === "/") return openHostRoot(undefined);
+  return { root: new DirectoryRoot(dir, { kind: "snapshot", label: flags.root, tools: manifest?.tools }), manifest };
+}
+
+export function loadPlanHost(flags: PlanFlags): HostState {
+  const { root, manifest } = openPlanRoot(flags);
+  return readHostState(root, { manifest });
+}
+
+export function registerPlan(program: Command, run: RunAction): void {
+  const cmd = program
+    .command("plan")
+    .description("show what would change to pass devices to a VM: file diffs, commands, reboot (writes nothing)")
+    .addHelpText(
+      "after",
+      `
+The plan is computed for the boot loader and initramfs generator this host really uses
+(GRUB, proxmox-boot-tool, systemd-boot, kernelstub; initramfs-tools, dracut, mkinitcpio,
+booster). It binds every function of the selected devices to vfio-pci early at boot
+(ids= + softdep, or per-address driver_override when the host keeps an identical device),
+repairs mistakes in existing files, and refuses (exit 3, nothing written) when passing the
+devices would cut the host off its disk or network, split an IOMMU group, take the only
+console, or run without interrupt remapping.
+
+Examples:
+  passthrough plan --device 0000:01:00                 the GPU and its audio function
+  passthrough plan --device 01:00 --no-iommu-pt        without iommu=pt
+  passthrough plan --group 14 --json | jq '.steps[] | select(.kind == "command") | .argv'
+  passthrough plan --device 0000:01:00 --snapshot host.tar.gz
+
+Exit codes: 0 planned (or nothing to do), 1 the plan cannot do everything (see FAIL notes),
+            2 bad input, 3 refused for safety.`,
+    );
+  addPlanFlags(cmd)
+    .option("--json", "print the plan as one JSON object (README, \"plan --json\")")
+    .action(run<PlanFlags>(planCommand));
+}
+
+function planCommand(ctx: CommandContext, flags: PlanFlags): number {
+  const opts = planOptionsFrom(flags);
+  const state = loadPlanHost(flags);
+  let plan: Plan;
+  try {
+    plan = planHost(state, opts);
+  } catch (err) {
+    if (err instanceof RefusedError && flags.json) {
+      printJson(ctx, { refused: true, reasons: err.reasons, steps: [], findings: [] });
+    }
+    if (err instanceof RefusedError && err.reasons.length > 1) {
+      ctx.err(`error: refused for safety, nothing written:`, ...err.reasons.map((r) => `  - ${r}`));
+      return EXIT.refused;
+    }
+    throw err;
+  }
+  if (flags.json) printJson(ctx, plan);
+  else ctx.out(...renderPlanText(state, plan, opts, ctx.style));
+  return plan.findings.some((f) => f.status === "fail") ? EXIT.problems : EXIT.ok;
+}
