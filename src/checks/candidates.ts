@@ -2,6 +2,8 @@
 // VM together (Proxmox "All Functions", domain-facts.md §2), so GPU + HDMI audio (+ USB-C xHCI
 // + UCSI on newer NVIDIA cards) are one candidate. Isolation is judged on IOMMU groups:
 // bridges in a group stay on the host and do not count; any other endpoint does.
+// SR-IOV virtual functions are the exception: each VF is passed on its own (domain-facts.md
+// §2), so each is its own candidate, addressed by its full function address.
 
 import { parsePropertyString } from "../formats/proxmox-property-string.js";
 import { normalizeModuleName } from "../formats/modprobe-conf.js";
@@ -71,7 +73,7 @@ export function findCandidates(state: HostState): Candidate[] {
   const bySlot = new Map<string, PciDevice[]>();
   for (const d of state.pci) {
     if (d.isBridge) continue;
-    const s = slotOf(d.address);
+    const s = d.physfn ? d.address : slotOf(d.address);
     const list = bySlot.get(s) ?? [];
     list.push(d);
     bySlot.set(s, list);

@@ -31,7 +31,7 @@ export interface CandidateFunction {
 }
 
 export interface Candidate {
-  /** The slot, "0000:01:00" (every function of the device). */
+  /** The slot, "0000:01:00" (every function of the device); an SR-IOV VF is its own candidate, "0000:18:02.1". */
   address: string;
   kind: "gpu" | "audio" | "usb" | "network" | "storage" | "other";
   title: string;

@@ -30,6 +30,9 @@ const FOLDERS = [
   "boot/loader/entries",
   "boot/efi/loader/entries",
   "efi/loader/entries",
+  // driverctl's persistent per-address overrides: one file per device ("pci-0000:01:00.0"),
+  // holding the driver name.
+  "etc/driverctl.d",
   ...MODULES_LOAD_DIRS.filter((d) => d.startsWith("etc/")),
 ];
 

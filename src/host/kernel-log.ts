@@ -56,7 +56,7 @@ export function analyseKernelLog(text: string): KernelLogFacts {
   for (const rawLine of text.split("\n")) {
     const l = stripLogPrefix(rawLine).trim();
     if (!l) continue;
-    const isIommuLine = /DMAR|AMD-Vi|IOMMU|iommu|remapping|virtio_iommu|virtio-iommu/.test(l);
+    const isIommuLine = /DMAR|IVRS|AMD-Vi|IOMMU|iommu|remapping|virtio_iommu|virtio-iommu/.test(l);
     if (!isIommuLine) continue;
     if (/^DMAR(-IR)?:/.test(l)) facts.iommuVendor ??= "intel";
     if (/^AMD-Vi:/.test(l)) facts.iommuVendor ??= "amd";
@@ -95,6 +95,10 @@ export function analyseKernelLog(text: string): KernelLogFacts {
       keep(l);
     }
     if (/AMD IOMMUv2 functionality not available/i.test(l)) keep(l);
+    // The ACPI table that describes the IOMMU (DMAR: Intel VT-d, IVRS: AMD-Vi) is there only
+    // when the firmware enables it, whether or not the kernel then turns the IOMMU on. Kept
+    // as evidence so a check can tell "off in the firmware" from "off in the kernel".
+    if (/^ACPI: (DMAR|IVRS) |^DMAR: Host address width|^DMAR: DRHD base/.test(l)) keep(l);
   }
   return facts;
 }

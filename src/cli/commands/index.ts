@@ -1,8 +1,10 @@
 // Every command, in the order `passthrough --help` lists them. One file per command.
 import type { CommandRegistration } from "../program.js";
+import { registerCheck } from "./check.js";
+import { registerExplain } from "./explain.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
 import { registerVm } from "./vm.js";
 import { registerVmMapping } from "./vm-mapping.js";
 
-export const COMMANDS: CommandRegistration[] = [registerList, registerPlan, registerVm, registerVmMapping];
+export const COMMANDS: CommandRegistration[] = [registerCheck, registerList, registerPlan, registerExplain, registerVm, registerVmMapping];

@@ -1,0 +1,131 @@
+// What every check gets: the host, its candidates, and which of them to judge.
+//
+// Host findings (CPU, IOMMU, configuration) always apply. Candidate findings (isolation,
+// drivers, reset, ...) are about the devices a user would pass: the one named by
+// `check --device`, or else the GPUs a host would give to a VM. Judging every USB or SATA
+// controller with fail/warn would bury the answer, so the other candidates are listed with
+// their isolation verdict only (candidates[] in --json, "Other passable devices" in text).
+
+import type { HostState, PciAddress, PciDevice } from "../host/types.js";
+import { normalizePciAddress, slotOf } from "../host/pci/read-pci.js";
+import { classShortName } from "../formats/pci-ids.js";
+import { findCandidates, isGpu } from "./candidates.js";
+import { lintConfiguration } from "./config-lint.js";
+import type { Candidate, ConfigProblem } from "./types.js";
+
+export interface CheckContext {
+  state: HostState;
+  candidates: Candidate[];
+  /** Candidates the candidate checks judge (see the header). */
+  targets: Candidate[];
+  /** `--device` named one function: function-level findings only for it. */
+  functionFilter: PciAddress | null;
+  /** `--device` was given. */
+  selected: boolean;
+  problems: ConfigProblem[];
+  byAddress: Map<PciAddress, PciDevice>;
+}
+
+/**
+ * Display adapters of server management controllers (ASPEED, Matrox G200 on iDRAC/iLO/IPMI
+ * boards): the host's console, never what anyone passes to a VM.
+ */
+export function isManagementGpu(d: Pick<PciDevice, "vendorId" | "classCode">): boolean {
+  return isGpu(d) && (d.vendorId === "1a03" || d.vendorId === "102b");
+}
+
+export type DeviceSelection =
+  | { ok: true; candidate: Candidate; fn: PciAddress | null }
+  | { ok: false; reason: string };
+
+/** Resolve `--device` input ("01:00", "0000:01:00.1") to a candidate, or say why not. */
+export function selectDevice(state: HostState, candidates: readonly Candidate[], input: string): DeviceSelection {
+  const norm = normalizePciAddress(input);
+  if (norm === null) return { ok: false, reason: `--device ${JSON.stringify(input)} is not a PCI address (write it as 0000:01:00 for a slot or 0000:01:00.1 for one function)` };
+  const isFunction = /\.[0-7]$/.test(norm);
+  for (const c of candidates) {
+    if (c.address === norm) return { ok: true, candidate: c, fn: c.functions.length === 1 && isFunction ? null : isFunction ? norm : null };
+    if (isFunction && c.functions.some((f) => f.address === norm)) return { ok: true, candidate: c, fn: norm };
+  }
+  const dev = state.pci.find((d) => d.address === norm || (!isFunction && slotOf(d.address) === norm));
+  if (dev) {
+    return { ok: false, reason: `${dev.address} is a ${classShortName(dev.classCode)} [${dev.classCode.slice(0, 4)}], not a device that can be passed to a VM (bridges and platform functions stay with the host)` };
+  }
+  return { ok: false, reason: `no PCI device ${norm} on this host` };
+}
+
+/** Candidates judged when no --device is given: the GPUs a VM would get. */
+export function defaultTargets(state: HostState, candidates: readonly Candidate[]): Candidate[] {
+  // A guest without a virtual IOMMU cannot pass anything on; its GPU is what the
+  // hypervisor passed in, which host.virtual-machine reports.
+  if (state.system.virtualMachine && !state.iommu.enabled) return [];
+  const byAddress = new Map(state.pci.map((d) => [d.address, d]));
+  const gpus = candidates.filter((c) => c.kind === "gpu" && !c.functions.every((f) => isManagementGpu(byAddress.get(f.address) ?? f) || !isGpu(f)));
+  // The boot GPU usually stays with the host (its console); when there is another GPU, that
+  // one is the VM's. A host with a single GPU can only pass that one.
+  const others = gpus.filter((c) => !c.bootVga);
+  return others.length > 0 ? others : gpus;
+}
+
+export function makeCheckContext(state: HostState, selection: { candidate: Candidate; fn: PciAddress | null } | null = null): CheckContext {
+  const candidates = findCandidates(state);
+  const targets = selection ? [candidates.find((c) => c.address === selection.candidate.address) ?? selection.candidate] : defaultTargets(state, candidates);
+  return {
+    state,
+    candidates,
+    targets,
+    functionFilter: selection?.fn ?? null,
+    selected: selection !== null,
+    problems: lintConfiguration(state),
+    byAddress: new Map(state.pci.map((d) => [d.address, d])),
+  };
+}
+
+/** Host path for people: "etc/default/grub" -> "/etc/default/grub", with ":line" when known. */
+export function hostPath(file: string, line?: number | null): string {
+  const p = file.startsWith("/") ? file : `/${file}`;
+  return line ? `${p}:${line}` : p;
+}
+
+/** "NVIDIA Corporation" -> "NVIDIA", "Advanced Micro Devices, Inc. [AMD/ATI]" -> "AMD/ATI". */
+export function shortVendor(name: string | null, id: string): string {
+  if (!name) return `vendor ${id}`;
+  const bracket = /\[([^\]]+)\]\s*$/.exec(name);
+  if (bracket) return bracket[1]!;
+  return name.replace(/,?\s+(Corporation|Corp\.|Inc\.|Co\.,? Ltd\.?|Technology|Technologies|Semiconductor|Electronics|Systems|Ltd\.?|International|GmbH|Limited|and subsidiaries).*$/i, "").trim() || name;
+}
+
+/** "NVIDIA GA102 [GeForce RTX 3080]" for a PCI function. */
+export function deviceLabel(d: Pick<PciDevice, "vendorName" | "vendorId" | "deviceName" | "deviceId">): string {
+  return `${shortVendor(d.vendorName, d.vendorId)} ${d.deviceName ?? `device ${d.deviceId}`}`;
+}
+
+/** The candidate's main function (the GPU function of a GPU), for its name. */
+export function primaryFunction(ctx: Pick<CheckContext, "byAddress">, c: Candidate): PciDevice | undefined {
+  const devs = c.functions.map((f) => ctx.byAddress.get(f.address)).filter((d): d is PciDevice => d !== undefined);
+  return devs.find(isGpu) ?? devs[0];
+}
+
+export function candidateLabel(ctx: Pick<CheckContext, "byAddress">, c: Candidate): string {
+  const f = primaryFunction(ctx, c);
+  return f ? deviceLabel(f) : c.title;
+}
+
+/** Functions of a target candidate that function-level checks look at. */
+export function targetFunctions(ctx: CheckContext, c: Candidate): PciDevice[] {
+  return c.functions
+    .filter((f) => ctx.functionFilter === null || f.address === ctx.functionFilter)
+    .map((f) => ctx.byAddress.get(f.address))
+    .filter((d): d is PciDevice => d !== undefined);
+}
+
+/** ".1" for a function of a slot, the full address otherwise. */
+export function shortFunction(address: PciAddress): string {
+  return address.slice(address.lastIndexOf("."));
+}
+
+/** "0000:01:00.0, 0000:01:00.1" -> "0000:01:00.0 and 0000:01:00.1". */
+export function joinList(items: readonly string[], last = "and"): string {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} ${last} ${items[items.length - 1]}`;
+}

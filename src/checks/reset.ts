@@ -1,0 +1,73 @@
+// Can the kernel reset each function of a target between VM runs (domain-facts.md §5)?
+// `reset_method` (kernel >= 5.15) lists what it can do: flr, pm, bus, device_specific; an
+// empty list means a VM restart may find the device in whatever state the guest left it.
+// AMD Polaris, Vega and Navi 1x cards have the well-known "reset bug": they need the
+// out-of-tree vendor-reset module, which adds a device_specific method. Device ids: the
+// Polaris 10/11/12, Vega 10/20 and Navi 10/12/14 tables of gnif/vendor-reset
+// (src/device-db.h).
+
+import { kernelAtLeast } from "../host/system.js";
+import type { PciDevice } from "../host/types.js";
+import type { CheckContext } from "./context.js";
+import { deviceLabel, joinList, shortFunction, targetFunctions } from "./context.js";
+import { finding } from "./finding.js";
+import type { Finding } from "./types.js";
+
+const VENDOR_RESET_FAMILIES: Array<{ family: string; ids: string[] }> = [
+  { family: "Polaris", ids: ["67c0", "67c1", "67c2", "67c4", "67c7", "67d0", "67df", "67c8", "67c9", "67ca", "67cc", "67cf", "6fdf", "67e0", "67e3", "67e8", "67eb", "67ef", "67ff", "67e1", "67e7", "67e9", "6980", "6981", "6985", "6986", "6987", "6995", "6997", "699f"] },
+  { family: "Vega", ids: ["6860", "6861", "6862", "6863", "6864", "6867", "6868", "6869", "686a", "686b", "686c", "686d", "686e", "686f", "687f", "66a0", "66a1", "66a2", "66a3", "66a4", "66a7", "66af"] },
+  { family: "Navi 1x", ids: ["7310", "7312", "7318", "7319", "731a", "731b", "731e", "731f", "7340", "7341", "7347", "734f", "7360", "7362"] },
+];
+
+/** "Navi 1x" when the device is an AMD GPU that needs vendor-reset, else null. */
+export function vendorResetFamily(d: Pick<PciDevice, "vendorId" | "deviceId">): string | null {
+  if (d.vendorId !== "1002") return null;
+  return VENDOR_RESET_FAMILIES.find((f) => f.ids.includes(d.deviceId))?.family ?? null;
+}
+
+export function checkReset(ctx: CheckContext): Finding[] {
+  const out: Finding[] = [];
+  for (const c of ctx.targets) {
+    const devs = targetFunctions(ctx, c);
+    const subject = ctx.functionFilter ?? c.address;
+    const needy = devs.filter((d) => vendorResetFamily(d) !== null);
+    for (const d of needy) {
+      const family = vendorResetFamily(d)!;
+      if (d.resetMethods?.includes("device_specific")) {
+        out.push(finding("reset.vendor-reset", "pass", `${deviceLabel(d)} (${family}): vendor-reset provides its device_specific reset`, { subject: d.address }));
+      } else {
+        out.push(
+          finding("reset.vendor-reset", "warn", `${deviceLabel(d)} is an AMD ${family} card: without vendor-reset it does not come back after the VM stops (the next start hangs or shows no picture)`, {
+            subject: d.address,
+            fix: "install the vendor-reset module (github.com/gnif/vendor-reset, built with dkms against your kernel headers), load it at boot (add vendor-reset to /etc/modules) and install its udev rule so reset_method becomes device_specific",
+          }),
+        );
+      }
+    }
+    const rest = devs.filter((d) => !needy.includes(d));
+    if (rest.length === 0) continue;
+    // From 5.15 the kernel hides reset_method when a device has no method at all
+    // (pci_dev_reset_method_attr_is_visible), so a missing file then means "none".
+    const hidesEmpty = kernelAtLeast(ctx.state.system.kernelVersion, 5, 15) === true;
+    const unknown = rest.filter((d) => d.resetMethods === null && !hidesEmpty);
+    const none = rest.filter((d) => (d.resetMethods === null && hidesEmpty) || d.resetMethods?.length === 0);
+    const fn = (d: PciDevice) => (c.functions.length > 1 ? shortFunction(d.address) : d.address);
+    if (none.length > 0) {
+      out.push(
+        finding("reset.method", "warn", `${joinList(none.map(fn))} ${none.length === 1 ? "has" : "have"} no reset method: the device may not work again after a VM restart`, {
+          subject,
+          fix: "test a VM stop/start cycle before relying on it; a host reboot recovers the device; some devices reset only with their whole slot passed (all functions)",
+        }),
+      );
+    } else if (unknown.length > 0) {
+      const flr = unknown.filter((d) => d.capabilities?.flr === true);
+      out.push(
+        finding("reset.method", "skip", `the kernel does not report reset_method (it appeared in 5.15)${flr.length ? `; ${joinList(flr.map(fn))} advertise${flr.length === 1 ? "s" : ""} Function Level Reset` : ""}`, { subject }),
+      );
+    } else {
+      const methods = [...new Set(rest.flatMap((d) => d.resetMethods ?? []))];
+      out.push(finding("reset.method", "pass", `${rest.length === 1 ? "resettable" : rest.length === 2 ? "both functions resettable" : `all ${rest.length} functions resettable`} (${methods.join(", ")})`, { subject }));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+// All checks, in report order: the host first (CPU, IOMMU, boot loader, configuration),
+// then each target candidate. Pure: HostState in, findings and candidates out.
+
+import type { HostState, PciAddress } from "../host/types.js";
+import { checkAssignment } from "./assignment.js";
+import { checkBootloader } from "./bootloader.js";
+import { checkConfig } from "./config.js";
+import { makeCheckContext, type CheckContext } from "./context.js";
+import { checkCpu } from "./cpu.js";
+import { checkDrivers } from "./drivers.js";
+import { checkGpu, checkNoGpu } from "./gpu.js";
+import { checkHostCritical } from "./host-critical.js";
+import { checkInterruptRemapping } from "./interrupt-remapping.js";
+import { checkIommu } from "./iommu.js";
+import { checkIsolation } from "./isolation.js";
+import { checkReset } from "./reset.js";
+import { checkSriov } from "./sriov.js";
+import type { Candidate, Finding, FindingStatus } from "./types.js";
+import { checkVmGuest } from "./vm-guest.js";
+
+export interface CheckReport {
+  findings: Finding[];
+  candidates: Candidate[];
+  /** Addresses of the candidates the candidate checks judged. */
+  targets: string[];
+  counts: Record<FindingStatus, number>;
+  /** No finding is `fail`. */
+  ready: boolean;
+}
+
+type Check = (ctx: CheckContext) => Finding[];
+
+/** Host-wide checks, then candidate checks, in the order the report prints them. */
+export const CHECKS: Check[] = [
+  checkCpu,
+  checkIommu,
+  checkInterruptRemapping,
+  checkVmGuest,
+  checkBootloader,
+  checkConfig,
+  checkNoGpu,
+  checkIsolation,
+  checkHostCritical,
+  checkAssignment,
+  checkDrivers,
+  checkReset,
+  checkGpu,
+  checkSriov,
+];
+
+export function runChecks(state: HostState, selection: { candidate: Candidate; fn: PciAddress | null } | null = null): CheckReport {
+  const ctx = makeCheckContext(state, selection);
+  const findings = CHECKS.flatMap((check) => check(ctx));
+  const counts: Record<FindingStatus, number> = { pass: 0, warn: 0, fail: 0, info: 0, skip: 0 };
+  for (const f of findings) counts[f.status]++;
+  return { findings, candidates: ctx.candidates, targets: ctx.targets.map((c) => c.address), counts, ready: counts.fail === 0 };
+}

@@ -1,0 +1,58 @@
+// `passthrough check`: the read-only diagnosis. Reads the host (or a snapshot), runs every
+// check (src/checks), prints the report, and exits 0 when no finding is `fail`, 1 otherwise
+// (README "Exit codes").
+
+import type { Command } from "commander";
+import { selectDevice } from "../../checks/context.js";
+import { findCandidates } from "../../checks/candidates.js";
+import { runChecks } from "../../checks/run-checks.js";
+import { EXIT, InputError } from "../../errors.js";
+import { addHostOptions, loadHost, printJson, type CommandContext, type HostOptions } from "../context.js";
+import type { RunAction } from "../program.js";
+import { candidateList, checkJson, renderCheck } from "../render/check-report.js";
+
+interface CheckOptions extends HostOptions {
+  device?: string;
+}
+
+export function registerCheck(program: Command, run: RunAction): void {
+  const cmd = program
+    .command("check")
+    .description("diagnose the host for PCI passthrough: CPU, IOMMU, interrupt remapping, groups, drivers, configuration mistakes")
+    .option("--device <address>", "judge this device (slot 0000:01:00 or function 0000:01:00.1) instead of the GPUs")
+    .addHelpText(
+      "after",
+      `
+One line per check: PASS, WARN, FAIL, INFO or SKIP, a stable id, what was found, and
+for every problem the exact fix (firmware menu, file:line, command). Then the devices
+that can be passed, each with its functions, ids, drivers and IOMMU group verdict.
+Nothing is changed; run it as root for the full picture (config space, kernel log).
+
+Exit codes: 0 no failures (warnings allowed), 1 at least one FAIL, 2 bad input.
+
+Examples:
+  passthrough check                              this host
+  passthrough check --device 01:00               judge one device (all its functions)
+  passthrough check --snapshot host.tar.gz       a snapshot made with \`passthrough snapshot\`
+  passthrough check --json | jq '.findings[] | select(.status == "fail")'
+  passthrough explain cmdline.pending            what a finding means and how to fix it`,
+    );
+  addHostOptions(cmd).action(run<CheckOptions>(checkCommand));
+}
+
+function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
+  const { state } = loadHost(opts);
+  let selection = null;
+  if (opts.device !== undefined) {
+    const candidates = findCandidates(state);
+    const sel = selectDevice(state, candidates, opts.device);
+    if (!sel.ok) throw new InputError(`${sel.reason}; devices that can be passed: ${candidateList(state, candidates)}`);
+    selection = { candidate: sel.candidate, fn: sel.fn };
+  }
+  const report = runChecks(state, selection);
+  const device = selection ? selection.fn ?? selection.candidate.address : null;
+  const view = { state, report, device };
+  if (opts.json) printJson(ctx, checkJson(view));
+  else ctx.out(...renderCheck(view, ctx.style));
+  return report.ready ? EXIT.ok : EXIT.problems;
+}
