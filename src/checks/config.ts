@@ -72,10 +72,13 @@ export function problemFinding(state: HostState, p: ConfigProblem): Finding {
       fix = `${suggestion ? `write "blacklist ${suggestion}"` : "correct the module name (lsmod / modinfo show real names)"} in ${at}, then ${rebuild}`;
       break;
     }
-    case "amd-iommu-on":
-      summary = `${at} sets amd_iommu=on, which is not a valid value (the kernel logs "AMD-Vi: Unknown option - 'on'")`;
-      fix = `remove amd_iommu=on from ${at} (the AMD IOMMU is on by default), then ${cmdlineApplySteps(state)}; ${PLAN}`;
+    case "amd-iommu-on": {
+      const booted = (state.cmdline.running ?? []).some((x) => x.raw === p.text);
+      const used = state.cmdline.configured?.files.includes(p.file) === true;
+      summary = `${at} sets amd_iommu=on, which is not a valid value (the kernel ${booted ? "logs" : "would log"} "AMD-Vi: Unknown option - 'on'")`;
+      fix = `remove amd_iommu=on from ${at} (the AMD IOMMU is on by default)${used ? `, then ${cmdlineApplySteps(state)}` : ""}; ${PLAN}`;
       break;
+    }
     case "vfio-virqfd-merged":
       summary = `${at} loads vfio_virqfd, which kernel ${state.system.kernelRelease ?? "6.2+"} no longer has (merged into vfio in 6.2)`;
       fix = `delete the vfio_virqfd line (${at})${/initramfs|dracut|mkinitcpio|booster/.test(p.file) ? `, then ${rebuild}` : ""}; ${PLAN}`;

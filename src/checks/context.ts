@@ -92,12 +92,15 @@ export function shortVendor(name: string | null, id: string): string {
   if (!name) return `vendor ${id}`;
   const bracket = /\[([^\]]+)\]\s*$/.exec(name);
   if (bracket) return bracket[1]!;
-  return name.replace(/,?\s+(Corporation|Corp\.|Inc\.|Co\.,? Ltd\.?|Technology|Technologies|Semiconductor|Electronics|Systems|Ltd\.?|International|GmbH|Limited|and subsidiaries).*$/i, "").trim() || name;
+  return name.replace(/,?\s+(Corporation|Corp\.?|Inc\.|Co\.,? Ltd\.?|Technology|Technologies|Semiconductor|Electronics|Systems|Ltd\.?|International|GmbH|Limited|and subsidiaries).*$/i, "").trim() || name;
 }
 
 /** "NVIDIA GA102 [GeForce RTX 3080]" for a PCI function. */
 export function deviceLabel(d: Pick<PciDevice, "vendorName" | "vendorId" | "deviceName" | "deviceId">): string {
-  return `${shortVendor(d.vendorName, d.vendorId)} ${d.deviceName ?? `device ${d.deviceId}`}`;
+  const vendor = shortVendor(d.vendorName, d.vendorId);
+  const device = d.deviceName ?? `device ${d.deviceId}`;
+  // "ASPEED Graphics Family" already names its vendor.
+  return device.toLowerCase().startsWith(vendor.toLowerCase()) ? device : `${vendor} ${device}`;
 }
 
 /** The candidate's main function (the GPU function of a GPU), for its name. */

@@ -96,5 +96,14 @@ function driverFinding(ctx: CheckContext, c: Candidate, d: PciDevice): Finding {
       fix: `reboot if you have not since the change; otherwise add "softdep ${d.driverModule ?? d.driver} pre: vfio-pci" to a file in /etc/modprobe.d and rebuild the initramfs (\`passthrough plan --device ${c.address}\` writes both)`,
     });
   }
+  // The other functions of the card are bound at boot but this one is not: the card is only
+  // partly reserved, and the VM start has to unbind a live host driver from this function.
+  const siblings = targetFunctions({ ...ctx, functionFilter: null }, c).filter((x) => x.address !== d.address && bootTimeVfioBinding(state, x) !== null);
+  if (siblings.length > 0) {
+    return finding("driver.native", "warn", `${fn}on ${d.driver} while ${joinList(siblings.map((x) => shortFunction(x.address)))} ${siblings.length === 1 ? "is" : "are"} bound to vfio-pci at boot: the card is only partly reserved`, {
+      subject,
+      fix: `add ${d.vendorId}:${d.deviceId} to the vfio-pci ids= list and "softdep ${d.driverModule ?? d.driver} pre: vfio-pci" to /etc/modprobe.d, then rebuild the initramfs (\`passthrough plan --device ${c.address}\` writes both)`,
+    });
+  }
   return finding("driver.native", "info", `${fn}on ${d.driver} (host driver)`, { subject, fix: planFix });
 }

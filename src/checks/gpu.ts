@@ -9,7 +9,7 @@
 
 import { isGpu } from "./candidates.js";
 import type { CheckContext } from "./context.js";
-import { candidateLabel, joinList, targetFunctions } from "./context.js";
+import { joinList, targetFunctions } from "./context.js";
 import { bootTimeVfioBinding } from "./drivers.js";
 import { finding } from "./finding.js";
 import type { Finding } from "./types.js";
@@ -31,7 +31,7 @@ export function checkGpu(ctx: CheckContext): Finding[] {
     const otherGpus = state.pci.filter((d) => isGpu(d) && !own.has(d.address));
     if (otherGpus.length === 0) {
       out.push(
-        finding("gpu.only-gpu", "warn", `${candidateLabel(ctx, c)} is the host's only GPU: passing it leaves the host without a local console`, {
+        finding("gpu.only-gpu", "warn", "the host's only GPU: passing it leaves the host without a local console", {
           subject,
           fix: "make sure SSH (or IPMI/BMC) access to the host works before `apply`; `passthrough plan --headless-ok` acknowledges it",
         }),

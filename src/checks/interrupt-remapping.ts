@@ -73,7 +73,7 @@ export function checkInterruptRemapping(ctx: CheckContext): Finding[] {
       finding("iommu.irq-remapping", "fail", byCmdline ? "interrupt remapping is off (intremap=off on the kernel command line): vfio will refuse to assign devices" : "interrupt remapping is not available: vfio will refuse to assign devices", {
         fix: byCmdline
           ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
-          : `update the system firmware (some firmware disables remapping for a chipset erratum) and check that x2APIC is enabled in it; ${OPT_IN}`,
+          : `update the system firmware (the kernel turns remapping off on chipsets with a known erratum, and says so in the log); ${OPT_IN}`,
         detail: evidence,
       }),
     );

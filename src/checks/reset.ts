@@ -5,11 +5,16 @@
 // out-of-tree vendor-reset module, which adds a device_specific method. Device ids: the
 // Polaris 10/11/12, Vega 10/20 and Navi 10/12/14 tables of gnif/vendor-reset
 // (src/device-db.h).
+//
+// A multi-function card (GPU + HDMI audio + USB-C) usually lists no method per function:
+// the kernel's "bus" method needs the function to be alone on its bus. vfio then resets the
+// whole slot with a secondary bus reset, which works when every device on that bus goes to
+// the VM, i.e. the card's own functions fill the bus below its bridge.
 
 import { kernelAtLeast } from "../host/system.js";
 import type { PciDevice } from "../host/types.js";
 import type { CheckContext } from "./context.js";
-import { deviceLabel, joinList, shortFunction, targetFunctions } from "./context.js";
+import { joinList, shortFunction, targetFunctions } from "./context.js";
 import { finding } from "./finding.js";
 import type { Finding } from "./types.js";
 
@@ -31,13 +36,16 @@ export function checkReset(ctx: CheckContext): Finding[] {
     const devs = targetFunctions(ctx, c);
     const subject = ctx.functionFilter ?? c.address;
     const needy = devs.filter((d) => vendorResetFamily(d) !== null);
+    // A card with the reset bug is not helped by a bus reset of its slot either: the
+    // vendor-reset finding is the whole story then.
+    const broken = needy.some((d) => !d.resetMethods?.includes("device_specific"));
     for (const d of needy) {
       const family = vendorResetFamily(d)!;
       if (d.resetMethods?.includes("device_specific")) {
-        out.push(finding("reset.vendor-reset", "pass", `${deviceLabel(d)} (${family}): vendor-reset provides its device_specific reset`, { subject: d.address }));
+        out.push(finding("reset.vendor-reset", "pass", `AMD ${family} card (${d.vendorId}:${d.deviceId}): vendor-reset provides its device_specific reset`, { subject: d.address }));
       } else {
         out.push(
-          finding("reset.vendor-reset", "warn", `${deviceLabel(d)} is an AMD ${family} card: without vendor-reset it does not come back after the VM stops (the next start hangs or shows no picture)`, {
+          finding("reset.vendor-reset", "warn", `AMD ${family} card (${d.vendorId}:${d.deviceId}): without vendor-reset it does not come back after the VM stops (the next start hangs or shows no picture)`, {
             subject: d.address,
             fix: "install the vendor-reset module (github.com/gnif/vendor-reset, built with dkms against your kernel headers), load it at boot (add vendor-reset to /etc/modules) and install its udev rule so reset_method becomes device_specific",
           }),
@@ -45,14 +53,20 @@ export function checkReset(ctx: CheckContext): Finding[] {
       }
     }
     const rest = devs.filter((d) => !needy.includes(d));
-    if (rest.length === 0) continue;
+    if (rest.length === 0 || broken) continue;
     // From 5.15 the kernel hides reset_method when a device has no method at all
     // (pci_dev_reset_method_attr_is_visible), so a missing file then means "none".
     const hidesEmpty = kernelAtLeast(ctx.state.system.kernelVersion, 5, 15) === true;
     const unknown = rest.filter((d) => d.resetMethods === null && !hidesEmpty);
     const none = rest.filter((d) => (d.resetMethods === null && hidesEmpty) || d.resetMethods?.length === 0);
     const fn = (d: PciDevice) => (c.functions.length > 1 ? shortFunction(d.address) : d.address);
-    if (none.length > 0) {
+    const busDevices = (d: PciDevice) => ctx.state.pci.filter((x) => x.parent !== null && x.parent === d.parent && x.address.slice(0, 7) === d.address.slice(0, 7));
+    const slotResettable = none.length > 0 && none.every((d) => d.parent !== null && busDevices(d).every((x) => c.functions.some((f) => f.address === x.address)));
+    if (slotResettable) {
+      out.push(
+        finding("reset.method", "pass", `no function resets on its own; vfio resets the whole slot through bridge ${none[0]!.parent} (secondary bus reset) when ${c.functions.length === 2 ? "both functions go" : c.functions.length === 1 ? "it goes" : `all ${c.functions.length} functions go`} to the VM`, { subject }),
+      );
+    } else if (none.length > 0) {
       out.push(
         finding("reset.method", "warn", `${joinList(none.map(fn))} ${none.length === 1 ? "has" : "have"} no reset method: the device may not work again after a VM restart`, {
           subject,

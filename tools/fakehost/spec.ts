@@ -118,5 +118,6 @@ export interface FakeHostSpec {
   pciIds?: string;
   /** Config space bytes visible: 4096 (captured as root, default), 256, or 64 (unprivileged). */
   configSize?: 64 | 256 | 4096;
-  dmi?: { sysVendor: string; productName: string; boardVendor: string; boardName: string; biosVendor: string; biosVersion: string };
+  /** DMI identity; board fields absent = no SMBIOS type 2 table (QEMU guests have none). */
+  dmi?: { sysVendor: string; productName: string; boardVendor?: string; boardName?: string; biosVendor: string; biosVersion: string };
 }

@@ -219,8 +219,8 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
   }
   if (spec.dmi) {
     const d = spec.dmi;
-    const dmi: Record<string, string> = { sys_vendor: d.sysVendor, product_name: d.productName, board_vendor: d.boardVendor, board_name: d.boardName, bios_vendor: d.biosVendor, bios_version: d.biosVersion };
-    for (const [k, v] of Object.entries(dmi)) w.file(`sys/devices/virtual/dmi/id/${k}`, `${v}\n`);
+    const dmi: Record<string, string | undefined> = { sys_vendor: d.sysVendor, product_name: d.productName, board_vendor: d.boardVendor, board_name: d.boardName, bios_vendor: d.biosVendor, bios_version: d.biosVersion };
+    for (const [k, v] of Object.entries(dmi)) if (v !== undefined) w.file(`sys/devices/virtual/dmi/id/${k}`, `${v}\n`);
     w.link("sys/class/dmi/id", "sys/devices/virtual/dmi/id");
   }
 

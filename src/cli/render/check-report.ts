@@ -145,12 +145,20 @@ export function renderCheck(view: CheckView, style: Style): string[] {
     for (const c of targets) {
       const facts = [groupsText(c, ctx.byAddress), verdict(c, state), ...notes(c, state)];
       lines.push(`  ${style.bold(c.address)}  ${candidateLabel(ctx, c)}  ${style.dim(facts.join(" · "))}`);
+      const own = report.findings.filter((x) => candidateOf(x, targets) === c);
+      // A passing or informational finding about one function reads best as a note on that
+      // function's row; problems get their own lines with the fix.
+      const inline = (x: Finding) => x.subject !== c.address && (x.status === "pass" || x.status === "info") && c.functions.some((fn) => fn.address === x.subject);
       const rows = c.functions.map((f) => {
         const d = ctx.byAddress.get(f.address);
-        return [c.functions.length > 1 ? shortFunction(f.address) : f.address, classShortName(f.classCode), `${f.vendorId}:${f.deviceId}`, f.driver ?? "(none)", d?.deviceName ?? ""];
+        const note = own
+          .filter((x) => inline(x) && x.subject === f.address && x.id !== "driver.native")
+          .map((x) => x.summary.replace(/^\.[0-7] /, ""))
+          .join("; ");
+        return [c.functions.length > 1 ? shortFunction(f.address) : f.address, classShortName(f.classCode), `${f.vendorId}:${f.deviceId}`, f.driver ?? "(none)", d?.deviceName ?? "", note ? style.dim(note) : ""];
       });
       lines.push(...renderTable(rows, "     "));
-      for (const f of report.findings.filter((x) => candidateOf(x, targets) === c)) lines.push(...findingLines(f, idWidth, "     ", style));
+      for (const f of own.filter((x) => !inline(x))) lines.push(...findingLines(f, idWidth, "     ", style));
       lines.push("");
     }
     lines.pop();
