@@ -166,7 +166,7 @@ export const CATALOG = {
     title: "On vfio-pci, bound at boot",
     meaning: "The function is bound to vfio-pci, and the host's configuration binds it at boot (vfio-pci ids=, or driver_override by address).",
     why: "This is the state a VM needs, and it survives reboots.",
-    fix: "Nothing to do.",
+    fix: "Nothing to do. After changing modprobe files later, rebuild the initramfs so the early-boot copy keeps binding it.",
     sources: ["domain-facts §3", PVE_PASSTHROUGH],
   },
   "driver.vfio-runtime": {
