@@ -59,8 +59,7 @@ export function defaultTargets(state: HostState, candidates: readonly Candidate[
   // A guest without a virtual IOMMU cannot pass anything on; its GPU is what the
   // hypervisor passed in, which host.virtual-machine reports.
   if (state.system.virtualMachine && !state.iommu.enabled) return [];
-  const byAddress = new Map(state.pci.map((d) => [d.address, d]));
-  const gpus = candidates.filter((c) => c.kind === "gpu" && !c.functions.every((f) => isManagementGpu(byAddress.get(f.address) ?? f) || !isGpu(f)));
+  const gpus = candidates.filter((c) => c.functions.some((f) => isGpu(f) && !isManagementGpu(f)));
   // The boot GPU usually stays with the host (its console); when there is another GPU, that
   // one is the VM's. A host with a single GPU can only pass that one.
   const others = gpus.filter((c) => !c.bootVga);

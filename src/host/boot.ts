@@ -204,7 +204,12 @@ export function readGrubDefaults(root: HostRoot, files: readonly string[], unkno
       continue;
     }
     const p = parseShellFile(f, r.value);
-    for (const u of p.unsupported) unknowns.push({ field: `${f}:${u.line}`, reason: `not a plain assignment, not taken into account: ${u.text.trim()}` });
+    // Only lines that may touch the kernel command line matter: Debian's and Ubuntu's own
+    // GRUB_DISTRIBUTOR=`lsb_release ...` is a command substitution on every such host.
+    for (const u of p.unsupported) {
+      if (!/GRUB_CMDLINE_LINUX/.test(u.text)) continue;
+      unknowns.push({ field: `${f}:${u.line}`, reason: `not a plain assignment, not taken into account: ${u.text.trim()}` });
+    }
     parsed.push(p);
   }
   return { files: parsed, vars: evaluateShellFiles(parsed).vars };

@@ -172,6 +172,11 @@ export function renderCheck(view: CheckView, style: Style): string[] {
     lines.push(...renderTable(rows, "  "));
   }
 
+  if (state.unknowns.length > 0) {
+    // What discovery could not see (unprivileged reads, a rotated log, a file it could not parse).
+    const fields = [...new Set(state.unknowns.map((u) => u.field))];
+    lines.push("", style.dim(`Not visible: ${fields.slice(0, 4).join(", ")}${fields.length > 4 ? ` and ${fields.length - 4} more` : ""} (reasons: check --json, "unknowns")`));
+  }
   const c = report.counts;
   const problems = [c.fail ? `${c.fail} fail` : "", c.warn ? `${c.warn} warn` : ""].filter(Boolean).join(", ");
   lines.push("", `${style.bold("Result:")} ${report.ready ? style.green("ready") : style.red("not ready")}${problems ? ` (${problems})` : ""}`);
