@@ -44,7 +44,7 @@ export function selectDevice(state: HostState, candidates: readonly Candidate[],
   if (norm === null) return { ok: false, reason: `--device ${JSON.stringify(input)} is not a PCI address (write it as 0000:01:00 for a slot or 0000:01:00.1 for one function)` };
   const isFunction = /\.[0-7]$/.test(norm);
   for (const c of candidates) {
-    if (c.address === norm) return { ok: true, candidate: c, fn: c.functions.length === 1 && isFunction ? null : isFunction ? norm : null };
+    if (c.address === norm) return { ok: true, candidate: c, fn: null };
     if (isFunction && c.functions.some((f) => f.address === norm)) return { ok: true, candidate: c, fn: norm };
   }
   const dev = state.pci.find((d) => d.address === norm || (!isFunction && slotOf(d.address) === norm));

@@ -5,7 +5,7 @@
 
 import type { PciDevice } from "../host/types.js";
 import type { CheckContext } from "./context.js";
-import { candidateLabel, deviceLabel, joinList } from "./context.js";
+import { deviceLabel, joinList } from "./context.js";
 import { finding } from "./finding.js";
 import type { Candidate, Finding } from "./types.js";
 

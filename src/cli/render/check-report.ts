@@ -110,7 +110,9 @@ function groupsText(c: Candidate, byAddress: Map<string, PciDevice>): string {
 function verdict(c: Candidate, state: HostState): string {
   if (!state.iommu.enabled || c.iommuGroup === null) return "IOMMU off";
   if (c.isolated) return "isolated";
-  return `shared with ${c.groupMates.length} device${c.groupMates.length === 1 ? "" : "s"}`;
+  const short = (a: string) => a.replace(/^0000:/, "");
+  const more = c.groupMates.length > 3 ? ` +${c.groupMates.length - 3}` : "";
+  return `shared with ${c.groupMates.slice(0, 3).map(short).join(", ")}${more}`;
 }
 
 function notes(c: Candidate, state: HostState): string[] {
