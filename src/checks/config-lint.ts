@@ -128,7 +128,7 @@ export function lintConfiguration(state: HostState): ConfigProblem[] {
       if (hasParam(running, p)) continue;
       if (active) {
         problems.push({ kind: "cmdline-pending", ...at, text: p.raw, message: `${p.raw} is configured in ${at.file} but the running kernel did not get it` });
-      } else if (!INSTALLER_BOILERPLATE.has(normalizeParamName(p.key)) && (!state.cmdline.configured || !hasParam(state.cmdline.configured.params, p))) {
+      } else if (!state.cmdline.configured || !hasParam(state.cmdline.configured.params, p)) {
         problems.push({
           kind: "cmdline-wrong-bootloader",
           ...at,
@@ -140,13 +140,6 @@ export function lintConfiguration(state: HostState): ConfigProblem[] {
   }
   return problems;
 }
-
-/**
- * Parameters every installer writes into a boot loader config (root device, quiet boot,
- * splash). In the config of a boot loader the host does not use they are leftovers of the
- * install, not a user's change that silently failed, so the lint leaves them alone.
- */
-const INSTALLER_BOILERPLATE = new Set(["quiet", "splash", "ro", "rw", "root", "boot", "rootfstype", "rootflags", "initrd", "BOOT_IMAGE", "resume"]);
 
 function vfioIdsParam(p: CmdlineParam): boolean {
   return normalizeParamName(p.key) === "vfio_pci.ids" && p.value !== null;

@@ -2,6 +2,7 @@
 // config lint finds (src/checks/config-lint.ts), with the exact file:line and the command
 // that fixes it. `passthrough plan` repairs the same problems as steps of its plan.
 
+import { normalizeParamName } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName } from "../formats/modprobe-conf.js";
 import type { HostState } from "../host/types.js";
 import { cmdlineApplySteps, cmdlineLocation, cmdlineRefreshCommand } from "./cmdline-commands.js";
@@ -48,8 +49,17 @@ const KIND: Record<ConfigProblem["kind"], { id: CheckId; status: FindingStatus }
   "cmdline-wrong-bootloader": { id: "cmdline.wrong-bootloader", status: "warn" },
 };
 
+/**
+ * Parameters every installer writes into a boot loader config (root device, quiet boot,
+ * splash). Left in the config of a boot loader the host does not use, they are leftovers of
+ * the install, not a change that silently failed: `plan` notes them, `check` stays quiet.
+ */
+const INSTALLER_BOILERPLATE = new Set(["quiet", "splash", "ro", "rw", "root", "boot", "rootfstype", "rootflags", "initrd", "BOOT_IMAGE", "resume"]);
+
 export function checkConfig(ctx: CheckContext): Finding[] {
-  return ctx.problems.map((p) => problemFinding(ctx.state, p));
+  return ctx.problems
+    .filter((p) => !(p.kind === "cmdline-wrong-bootloader" && INSTALLER_BOILERPLATE.has(normalizeParamName(p.text.split("=")[0]!))))
+    .map((p) => problemFinding(ctx.state, p));
 }
 
 export function problemFinding(state: HostState, p: ConfigProblem): Finding {

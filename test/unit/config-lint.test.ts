@@ -42,8 +42,7 @@ describe("config lint", () => {
     const s = fixtureState("seed-after");
     s.cmdline.inactive.push({ source: "kernel-cmdline", files: ["etc/kernel/cmdline"], params: parseCmdline("root=/dev/x intel_iommu=on").map((p) => ({ ...p, origin: { file: "etc/kernel/cmdline", line: 1 } })) });
     const wrong = lintConfiguration(s).filter((p) => p.kind === "cmdline-wrong-bootloader").map((p) => p.text);
-    // root= is installer boilerplate: only the user's own change is reported.
-    expect(wrong).toEqual(["intel_iommu=on"]);
+    expect(wrong).toEqual(["root=/dev/x", "intel_iommu=on"]);
   });
 
   it("suggests the closest module name for a typo", () => {
