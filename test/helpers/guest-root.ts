@@ -1,0 +1,99 @@
+// A throw-away Debian root for running generated guest scripts for real: `debootstrap
+// --variant=minbase bookworm`, cached under .cache/ (git-ignored) so it is built once per
+// machine (~1-2 min). The mirror comes from this machine's own apt configuration; no package
+// host is written into the repository.
+//
+// Each test copies the cached root to a private folder (`cp -a`), runs in it with chroot, and
+// removes it.
+
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { REPO } from "./fixtures.js";
+
+export const GUEST_ROOT_SUITE = "bookworm";
+const CACHE = path.join(REPO, ".cache/guest-root");
+const ROOT = path.join(CACHE, `${GUEST_ROOT_SUITE}-minbase`);
+const MARKER = ".passthrough-root-complete";
+
+/** The first Debian archive URI (not -security) from /etc/apt/sources.list{,.d/*.sources,.d/*.list}. */
+export function aptMirror(etcApt = "/etc/apt"): string | null {
+  const candidates: Array<{ uri: string; suites: string[] }> = [];
+  const deb822 = (text: string) => {
+    for (const stanza of text.split(/\n\s*\n/)) {
+      const field = (name: string) => stanza.match(new RegExp(`^${name}:\\s*(.+)$`, "mi"))?.[1]?.trim();
+      const types = field("Types") ?? "";
+      const enabled = (field("Enabled") ?? "yes").toLowerCase() !== "no";
+      const uris = field("URIs");
+      if (!enabled || !uris || !types.split(/\s+/).includes("deb")) continue;
+      for (const uri of uris.split(/\s+/)) candidates.push({ uri, suites: (field("Suites") ?? "").split(/\s+/) });
+    }
+  };
+  const oneLine = (text: string) => {
+    for (const line of text.split("\n")) {
+      const m = line.match(/^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/);
+      if (m) candidates.push({ uri: m[1]!, suites: [m[2]!] });
+    }
+  };
+  const read = (p: string) => {
+    try {
+      return fs.readFileSync(p, "utf8");
+    } catch {
+      return null;
+    }
+  };
+  const main = read(path.join(etcApt, "sources.list"));
+  if (main) oneLine(main);
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync(path.join(etcApt, "sources.list.d")).sort();
+  } catch {
+    // no folder
+  }
+  for (const e of entries) {
+    const text = read(path.join(etcApt, "sources.list.d", e));
+    if (!text) continue;
+    if (e.endsWith(".sources")) deb822(text);
+    else if (e.endsWith(".list")) oneLine(text);
+  }
+  const debian = candidates.find((c) => /^https?:\/\//.test(c.uri) && c.suites.some((s) => /^[a-z]+$/.test(s)) && !/security/.test(c.uri));
+  return debian?.uri ?? null;
+}
+
+export type GuestRoot = { ok: true; dir: string } | { ok: false; reason: string };
+
+function have(tool: string): boolean {
+  try {
+    execFileSync("sh", ["-c", 'command -v "$1"', "sh", tool], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The cached minbase root, built if missing. Returns why not when this machine cannot build one. */
+export function ensureGuestRoot(): GuestRoot {
+  if (process.getuid?.() !== 0) return { ok: false, reason: "needs root (debootstrap and chroot)" };
+  if (fs.existsSync(path.join(ROOT, MARKER))) return { ok: true, dir: ROOT };
+  for (const t of ["debootstrap", "chroot"]) if (!have(t)) return { ok: false, reason: `${t} is not installed (apt-get install debootstrap)` };
+  const mirror = aptMirror();
+  if (!mirror) return { ok: false, reason: "no Debian mirror in /etc/apt/sources.list{,.d}" };
+  fs.mkdirSync(CACHE, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(CACHE, "build-"));
+  try {
+    execFileSync("debootstrap", ["--variant=minbase", GUEST_ROOT_SUITE, tmp, mirror], { stdio: ["ignore", "pipe", "pipe"], timeout: 900_000 });
+    fs.writeFileSync(path.join(tmp, MARKER), `${new Date().toISOString()} ${mirror}\n`);
+    fs.rmSync(ROOT, { recursive: true, force: true });
+    fs.renameSync(tmp, ROOT);
+    return { ok: true, dir: ROOT };
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    const e = err as { stderr?: Buffer; message: string };
+    return { ok: false, reason: `debootstrap failed: ${(e.stderr?.toString() ?? e.message).trim().split("\n").slice(-3).join(" / ")}` };
+  }
+}
+
+/** A private copy of the cached root (cp -a keeps device nodes, owners and links). */
+export function copyGuestRoot(from: string, to: string): void {
+  execFileSync("cp", ["-a", `${from}/.`, to], { stdio: "ignore" });
+}
