@@ -31,6 +31,14 @@ export const CAPTURED_COMMANDS = {
   },
   "lspci-nnk": { argv: [["lspci", "-nnk"]], usedByDiscovery: false, why: "for people reading the snapshot" },
   "nvidia-smi-q": { argv: [["nvidia-smi", "-q"]], usedByDiscovery: false, why: "for people reading the snapshot" },
+  // `guest check` (src/host/guest-facts.ts): proof from inside a VM.
+  "nvidia-smi-L": { argv: [["nvidia-smi", "-L"]], usedByDiscovery: true, why: "guest check: the NVIDIA driver answers for the passed GPU" },
+  "tailscale-status-json": {
+    // --peers=false: a snapshot should not carry the names and addresses of the whole tailnet.
+    argv: [["tailscale", "status", "--json", "--peers=false"]],
+    usedByDiscovery: true,
+    why: "guest check: Tailscale connected (BackendState, own name and addresses)",
+  },
 } satisfies Record<string, CommandSpec>;
 
 export type CapturedCommand = keyof typeof CAPTURED_COMMANDS;
