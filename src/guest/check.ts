@@ -145,7 +145,6 @@ function driverFinding(state: HostState, gpu: PciDevice): Finding {
       fix: where.length
         ? `remove the guest's own binding (${where.join("; ")}), then \`sudo update-initramfs -u\` and reboot the VM`
         : `the guest hands it to ${drv} itself (modprobe.d, initramfs or driver_override): remove that, \`sudo update-initramfs -u\`, reboot the VM`,
-      detail: where.length ? where : undefined,
     };
   }
   if (drv) {

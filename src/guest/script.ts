@@ -148,7 +148,7 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
   if (o.tailscale) {
     out.push(
       "# Tailscale auth key, read at run time and never put on a command line:",
-      "#   TS_AUTHKEY_FILE=/path/to/key  (a file holding the key), or TS_AUTHKEY=tskey-...",
+      "#   TS_AUTHKEY_FILE=/path/to/key  (a file holding the key), or TS_AUTHKEY=<key> in the environment",
       "#   e.g.  sudo TS_AUTHKEY_FILE=/root/ts.key bash guest-setup.sh",
     );
     if (o.tailscale.embeddedKey) out.push("# This file embeds a Tailscale auth key (--embed-secrets): keep it private, delete it after use.");
@@ -165,7 +165,11 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
     `PT_USER=\${PT_USER:-${o.user ? shq(o.user) : "${SUDO_USER:-root}"}}`,
   );
   if (o.tailscale?.keyFile) out.push(`TS_AUTHKEY_FILE=\${TS_AUTHKEY_FILE:-${shq(o.tailscale.keyFile)}}`);
-  for (const [name, value] of stepConstants(o)) out.push(`${name}=${value}`);
+  for (const [name, value] of stepConstants(o)) {
+    // Key comments may hold "$" or backticks: they are literal text, single quotes are the point.
+    if (name === "PT_SSH_KEYS") out.push("# shellcheck disable=SC2016");
+    out.push(`${name}=${value}`);
+  }
   out.push("", HELPERS, "");
 
   for (const s of steps) out.push(...renderStep(s), "");

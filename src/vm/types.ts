@@ -60,6 +60,12 @@ export interface ProxmoxBackend {
   ensurePciMapping?(mapping: PciMapping): Promise<void>;
   hardwarePci?(node: string): Promise<PveHardwarePci[]>;
   listNodes?(): Promise<string[]>;
+  /**
+   * Store a snippet (cloud-init user-data for `cicustom`) on a storage whose content types
+   * include "snippets"; returns where it landed on the node. Only a backend running on the node
+   * can: Proxmox's upload API takes iso, vztmpl and import only (guest setup --cloud-init).
+   */
+  writeSnippet?(storage: string, filename: string, content: string): Promise<string>;
 }
 
 export interface VmSelection {

@@ -2,9 +2,11 @@
 import type { CommandRegistration } from "../program.js";
 import { registerCheck } from "./check.js";
 import { registerExplain } from "./explain.js";
+import { registerGuestCheck } from "./guest-check.js";
+import { registerGuestSetup } from "./guest-setup.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
 import { registerVm } from "./vm.js";
 import { registerVmMapping } from "./vm-mapping.js";
 
-export const COMMANDS: CommandRegistration[] = [registerCheck, registerList, registerPlan, registerExplain, registerVm, registerVmMapping];
+export const COMMANDS: CommandRegistration[] = [registerCheck, registerList, registerPlan, registerExplain, registerVm, registerVmMapping, registerGuestSetup, registerGuestCheck];

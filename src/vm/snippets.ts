@@ -1,0 +1,52 @@
+// Writing a snippet on the Proxmox node itself, for backends that run there (qm): Proxmox
+// tells where a volume lives (`pvesm path STORAGE:snippets/NAME`) and which storages take
+// snippets (`pvesm status --content snippets`); the file is written atomically, root-only
+// (user-data can hold an embedded Tailscale key). The REST API has no way to do this: its
+// upload endpoint accepts iso, vztmpl and import only (pve-storage API2/Storage/Status.pm).
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import writeFileAtomic from "write-file-atomic";
+import { ApplyError, RefusedError, describeFsError } from "../errors.js";
+
+/** Runs one argv (never a shell): the qm backend's own command runner fits this shape. */
+export interface SnippetRunner {
+  run(argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+function firstLine(s: string): string {
+  return s.trim().split("\n")[0] ?? "";
+}
+
+/** Storage names in `pvesm status --content snippets` (a header line, then one storage per line). */
+export function parsePvesmStatus(text: string): string[] {
+  return text
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[0] ?? "")
+    .filter(Boolean);
+}
+
+export async function writeLocalSnippet(runner: SnippetRunner, storage: string, filename: string, content: string): Promise<string> {
+  if (!/^[a-z][a-z0-9_.-]*$/i.test(storage)) throw new RefusedError(`--snippet-storage ${storage}: not a Proxmox storage id`);
+  if (!/^[\w.-]+$/.test(filename)) throw new RefusedError(`snippet name ${filename}: only letters, digits, ., _ and -`);
+  const status = await runner.run(["pvesm", "status", "--content", "snippets"]);
+  if (status.code !== 0) throw new ApplyError(`pvesm status --content snippets failed: ${firstLine(status.stderr) || `exit ${status.code}`}`);
+  const storages = parsePvesmStatus(status.stdout);
+  if (!storages.includes(storage)) {
+    throw new RefusedError(
+      `storage ${storage} does not take snippets${storages.length ? ` (these do: ${storages.join(", ")}; pass --snippet-storage NAME)` : ""}; allow them in Datacenter -> Storage -> ${storage} -> Content, or \`pvesm set ${storage} --content <its current types>,snippets\``,
+    );
+  }
+  const volume = `${storage}:snippets/${filename}`;
+  const where = await runner.run(["pvesm", "path", volume]);
+  const file = where.stdout.trim();
+  if (where.code !== 0 || !path.isAbsolute(file)) throw new ApplyError(`pvesm path ${volume} failed: ${firstLine(where.stderr) || `printed "${firstLine(where.stdout)}"`}`);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, content, { mode: 0o600 });
+  } catch (err) {
+    throw new ApplyError(`could not write the snippet ${file}: ${describeFsError(err)}; nothing in the VM config was changed`);
+  }
+  return file;
+}
