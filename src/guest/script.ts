@@ -65,18 +65,21 @@ user_home() {
 # components the GPU packages live in: add the missing ones to every entry for this release
 # that has "main".
 debian_components_edit() {
+  # Two passes over the file: the first finds the deb822 stanzas for this release (their
+  # Suites: line may come before or after Components:), the second edits.
   awk -v comps="$PT_DEBIAN_COMPONENTS" -v suite="$PT_CODENAME" '
     function add(line,   n, c, i) {
       n = split(comps, c, " ")
       for (i = 1; i <= n; i++) if (line !~ ("[[:space:]]" c[i] "([[:space:]]|$)")) line = line " " c[i]
       return line
     }
-    /^[[:space:]]*Suites:/ { insuite = ($0 ~ ("[[:space:]]" suite "(-[a-z]+)?([[:space:]]|$)")) }
-    /^[[:space:]]*$/ { insuite = 0 }
-    /^[[:space:]]*Components:/ && insuite && /[[:space:]]main([[:space:]]|$)/ { $0 = add($0) }
+    FNR == 1 { stanza = 0; pass++ }
+    /^[[:space:]]*$/ { stanza++ }
+    pass == 1 { if ($0 ~ /^[[:space:]]*Suites:/ && $0 ~ ("[[:space:]]" suite "(-[a-z]+)?([[:space:]]|$)")) ours[stanza] = 1; next }
+    /^[[:space:]]*Components:/ && (stanza in ours) && /[[:space:]]main([[:space:]]|$)/ { $0 = add($0) }
     /^[[:space:]]*deb(-src)?[[:space:]]/ && $0 ~ ("[[:space:]]" suite "(-[a-z]+)?[[:space:]]") && /[[:space:]]main([[:space:]]|$)/ { $0 = add($0) }
     { print }
-  ' "$1"
+  ' "$1" "$1"
 }
 
 # Debian's own files only (the installer's sources.list, the deb822 debian.sources of newer

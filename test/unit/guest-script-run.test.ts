@@ -198,6 +198,17 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
     if (!guestRoot.ok) return ctx.skip();
     const root = freshRoot();
     chroot(root, ["useradd", "-m", "-s", "/bin/bash", "debian"]);
+    // A cloud image's deb822 sources (mirror kept from debootstrap's list), Components before
+    // Suites in the first stanza; a third-party .sources file must stay untouched.
+    const mirror = /^deb (\S+) bookworm main$/m.exec(read(root, "etc/apt/sources.list"))![1]!;
+    fs.rmSync(path.join(root, "etc/apt/sources.list"));
+    const sources = [
+      `Types: deb\nComponents: main\nURIs: ${mirror}\nSuites: bookworm bookworm-updates\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+      `Types: deb\nURIs: ${mirror}-security\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
+      "Types: deb\nURIs: https://pkgs.tailscale.com/stable/debian\nSuites: bookworm\nComponents: main\n",
+    ];
+    fs.writeFileSync(path.join(root, "etc/apt/sources.list.d/debian.sources"), sources.slice(0, 2).join("\n"));
+    fs.writeFileSync(path.join(root, "etc/apt/sources.list.d/other.sources"), sources[2]!);
     const options = { ...combo(bookworm, { ssh: { keys: [TEST_PUBKEY] }, tailscale: true, gpu: "amd", streaming: false, embeddedKey: MARKER_AUTHKEY }).options };
     const doc = parse(renderCloudConfig(options, META)) as { write_files: Array<{ path: string; permissions: string; content: string }>; runcmd: string[][] };
     for (const f of doc.write_files) {
@@ -209,7 +220,11 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
     expect(outputs.map((o) => o.code)).toEqual([0, 0]);
     expect(outputs[0]!.stdout).toMatch(/change {3}Tailscale is connected/);
     expect(read(root, "home/debian/.ssh/authorized_keys")).toBe(`${TEST_PUBKEY}\n`);
-    expect(read(root, "etc/apt/sources.list")).toMatch(/bookworm main non-free-firmware$/m);
+    expect(read(root, "etc/apt/sources.list.d/debian.sources").split("\n").filter((l) => l.startsWith("Components:"))).toEqual([
+      "Components: main non-free-firmware",
+      "Components: main non-free-firmware",
+    ]);
+    expect(read(root, "etc/apt/sources.list.d/other.sources")).toBe(sources[2]);
     expect(installed(root, "firmware-amd-graphics")).toBe(true);
     expect(fs.existsSync(path.join(root, "run/passthrough/tailscale-authkey"))).toBe(false);
     expect(stubLog(root)).toContain("tailscale up --auth-key=file:/run/passthrough/tailscale-authkey");
