@@ -150,6 +150,11 @@ export function buildGuestSetup(f: GuestSetupFlags, ctx: BuildContext): GuestSet
   };
   if (f.tailscaleHostname !== undefined && !f.tailscale) throw new InputError("--tailscale-hostname is for --tailscale; add it");
   if (wantSsh && f.sshKey === undefined) warnings.push("note: no --ssh-key: password logins stay on (give your .pub file to turn them off)");
+  if (format === "cloud-init" && f.sshKey === undefined) {
+    // Proxmox's ciuser/cipassword/sshkeys only reach the guest through the user-data it builds,
+    // which cicustom user= replaces.
+    warnings.push(`note: this user-data sets no password and no SSH key for ${user ?? distro.cloudUser}: add --ssh-key FILE, or you can only log in on a console`);
+  }
 
   const meta = { version: ctx.version, command: commandLine(f, distro, format) };
   const content = format === "script" ? renderScript(options, meta) : renderCloudConfig(options, meta);
