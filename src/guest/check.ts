@@ -31,14 +31,14 @@ export function parseExpect(text: string): GpuExpectation | null {
 
 function machine(state: HostState): string {
   const d = state.system.dmi;
-  return [d.sysVendor, d.productName].filter((x) => x && x !== "To Be Filled By O.E.M.").join(" ") || "unknown machine";
+  return [d.sysVendor, d.productName].filter((x) => x && x !== "To Be Filled By O.E.M.").join(" ") || "no DMI identity";
 }
 
 export function checkGuest(state: HostState, facts: GuestFacts, expect: GpuExpectation | null = null): GuestCheckResult {
   const findings: Finding[] = [];
   findings.push(
     state.system.virtualMachine
-      ? { id: "guest.hypervisor", status: "pass", subject: null, summary: `running under a hypervisor (${machine(state)})`, fix: null }
+      ? { id: "guest.hypervisor", status: "pass", subject: null, summary: `running under a hypervisor (CPU "hypervisor" flag; ${machine(state)})`, fix: null }
       : {
           id: "guest.hypervisor",
           status: "fail",

@@ -209,6 +209,15 @@ describe("passthrough guest check (CLI)", () => {
     expect(bad.json.ok).toBe(false);
   });
 
+  it("runs on this machine itself and answers in JSON, whatever it is", async () => {
+    const r = await cliJson(["guest", "check"]);
+    expect([0, 1]).toContain(r.code);
+    expect(r.json.ok).toBe(r.code === 0);
+    expect(r.json.host.source.kind).toBe("live");
+    expect(r.json.findings[0].id).toBe("guest.hypervisor");
+    expect(r.json.findings[0].status).toBe(r.json.host.virtualMachine ? "pass" : "fail");
+  });
+
   it("rejects a malformed --expect", async () => {
     const r = await cli(["guest", "check", "--snapshot", fixturePath("guest-nvidia-ok"), "--expect", "rtx3080"]);
     expect(r.code).toBe(2);
