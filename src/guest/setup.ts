@@ -134,9 +134,9 @@ export function buildGuestSetup(f: GuestSetupFlags, ctx: BuildContext): GuestSet
     if (f.tailscaleAuthkeyFile === undefined) throw new InputError("--embed-secrets needs --tailscale-authkey-file FILE (the key is never taken from the command line)");
     if (f.output === undefined && f.cloudInit === undefined) throw new InputError("--embed-secrets needs -o FILE (or --cloud-init VMID): the key is never printed to the terminal");
     embeddedKey = readAuthKey(f.tailscaleAuthkeyFile);
-    const where = f.cloudInit !== undefined ? `the cloud-init snippet for VM ${f.cloudInit}` : f.output!;
+    const where = [f.output, f.cloudInit !== undefined ? `the cloud-init snippet for VM ${f.cloudInit}` : undefined].filter(Boolean).join(" and ");
     warnings.push(
-      `warning: ${where} embeds the Tailscale auth key from ${f.tailscaleAuthkeyFile}: keep it private and delete it after the first run (a one-off, ephemeral, pre-approved key limits the damage)`,
+      `warning: ${where} embed${f.output !== undefined && f.cloudInit !== undefined ? "" : "s"} the Tailscale auth key from ${f.tailscaleAuthkeyFile}: keep it private and delete it after the first run (a one-off, ephemeral, pre-approved key limits the damage)`,
     );
   }
 

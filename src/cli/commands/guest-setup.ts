@@ -6,8 +6,8 @@ import type { Command } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import writeFileAtomic from "write-file-atomic";
-import { EXIT, InputError, describeFsError } from "../../errors.js";
-import { attachCloudInit } from "../../guest/cloud-init-attach.js";
+import { EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
+import { attachCloudInit, snippetFilename } from "../../guest/cloud-init-attach.js";
 import { supportedDistroList } from "../../guest/distros.js";
 import { buildGuestSetup, needsHostModel, type GuestSetupFlags } from "../../guest/setup.js";
 import { openHostRoot } from "../../host/open-root.js";
@@ -87,8 +87,17 @@ async function guestSetupCommand(ctx: CommandContext, opts: GuestSetupCliOptions
   if (vmid !== null) {
     const backend = await resolveGuestBackend(ctx, opts);
     if (opts.output !== undefined) writeOutput(opts.output, doc.content, doc.options.tailscale?.embeddedKey ? 0o600 : 0o644);
-    const result = await attachCloudInit(backend, doc.content, { vmid, snippetStorage: opts.snippetStorage, driveStorage: opts.cloudInitDrive ?? null });
     ctx.err(...doc.warnings);
+    if (!backend.writeSnippet) {
+      const volume = `${opts.snippetStorage}:snippets/${snippetFilename(vmid)}`;
+      const file = opts.output ?? "user-data.yaml";
+      throw new RefusedError(
+        `the ${backend.kind} backend cannot store snippets (Proxmox's upload API takes only iso, vztmpl and import), so VM ${vmid} was not changed; ${
+          opts.output === undefined ? "save the user-data with -o user-data.yaml, " : `${file} is written; `
+        }copy it to the node as the file \`pvesm path ${volume}\` names there (/var/lib/vz/snippets/ for "local"), then run on the node: qm set ${vmid} --cicustom user=${volume}`,
+      );
+    }
+    const result = await attachCloudInit(backend, doc.content, { vmid, snippetStorage: opts.snippetStorage, driveStorage: opts.cloudInitDrive ?? null });
     ctx.out(
       `VM ${vmid} on ${result.node}: ${doc.summary}`,
       `  snippet  ${result.volume}  (${result.snippetLocation})`,
