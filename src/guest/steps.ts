@@ -119,6 +119,9 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
         apply: [
           `install -d -m 0755 /etc/ssh/sshd_config.d`,
           `write_file ${SSHD_DROPIN} 0644 "$PT_SSHD_KEY_ONLY"`,
+          // sshd -t wants its privilege separation folder, which ssh.service creates when it
+          // starts; with socket activation (Ubuntu 24.04) it may not have started yet.
+          `install -d -m 0755 /run/sshd`,
           `if ! sshd -t; then`,
           `  rm -f ${SSHD_DROPIN}`,
           `  echo "sshd -t rejected the configuration; ${SSHD_DROPIN} removed again" >&2`,
