@@ -93,6 +93,8 @@ const VALIDATORS = [
   [/^efidisk0$/, (v) => props(v, "file", ["file", "efitype", "pre-enrolled-keys", "size", "format"], { efitype: /^(2m|4m)$/, "pre-enrolled-keys": BOOL })],
   [/^tpmstate0$/, (v) => props(v, "file", ["file", "version", "size"], { version: /^v(1\.2|2\.0)$/ })],
   [/^(scsi\d+|ide\d+|sata\d+|virtio\d+)$/, () => {}],
+  // qemu-server pve-qm-cicustom: meta/network/user/vendor volumes, no default key.
+  [/^cicustom$/, (v) => props(v, "", ["meta", "network", "user", "vendor"], { meta: /^[^,]+:snippets\/[^,]+$/, network: /^[^,]+:snippets\/[^,]+$/, user: /^[^,]+:snippets\/[^,]+$/, vendor: /^[^,]+:snippets\/[^,]+$/ })],
   [/^(name|ostype|scsihw|boot|net\d+|description|numa|smbios1|vmgenid|meta)$/, () => {}],
 ];
 function validate(key, value) {

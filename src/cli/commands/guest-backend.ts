@@ -1,10 +1,15 @@
-// Which Proxmox backend `guest setup --cloud-init` uses: the same ones as the `vm` commands
-// (local qm/pvesh on the node, or the REST API with --api). Only the local one can store a
-// snippet; the API backend is still chosen when asked for, so the refusal says exactly why.
+// Which Proxmox backend `guest setup --cloud-init` uses: the same selection as the `vm`
+// commands (src/vm/select-backend.ts): local qm/pvesh on the node, or the REST API with --api.
+// Only the local one can store a snippet; the API backend is still chosen when asked for, so
+// the refusal can say exactly why and what to do instead.
 
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
+import { openLiveRoot } from "../../host/open-root.js";
+import { readHostState } from "../../host/read-host.js";
+import { ProcessRunner } from "../../vm/command-runner.js";
 import { addApiOptions, apiConnector, type ApiOptions } from "../../vm/proxmox/connect.js";
+import { selectBackend } from "../../vm/select-backend.js";
 import type { ProxmoxBackend } from "../../vm/types.js";
 import type { CommandContext } from "../context.js";
 
@@ -18,11 +23,18 @@ export function addGuestBackendOptions(cmd: Command): Command {
 }
 
 export async function resolveGuestBackend(ctx: CommandContext, opts: GuestBackendOptions): Promise<ProxmoxBackend> {
-  const wanted = opts.backend ?? (opts.api !== undefined ? "api" : "qm");
-  if (wanted !== "qm" && wanted !== "api") throw new InputError(`--backend ${opts.backend}: --cloud-init works with qm (on the node) or api`);
-  if (wanted === "api") {
-    if (opts.api === undefined) throw new InputError("--backend api needs --api https://NODE:8006 (and a token: PASSTHROUGH_PVE_TOKEN or --token-file)");
-    return apiConnector(opts, ctx.io.env, (l) => ctx.err(l));
+  if (opts.backend !== undefined && opts.backend !== "qm" && opts.backend !== "api") {
+    throw new InputError(`--backend ${opts.backend}: --cloud-init works with qm (on the node) or api (--api https://NODE:8006)`);
   }
-  throw new InputError("--cloud-init on the node needs the local qm backend, which this build does not have yet; use -o FILE");
+  // The node is this machine (never a snapshot: a snapshot cannot be changed).
+  const opened = openLiveRoot();
+  const state = readHostState(opened.root, { manifest: null });
+  const target = await selectBackend(opts, {
+    state,
+    runner: new ProcessRunner(ctx.io.env),
+    env: ctx.io.env,
+    connectApi: () => apiConnector(opts, ctx.io.env, (l) => ctx.err(l)),
+  });
+  if (target.kind !== "proxmox") throw new InputError("--cloud-init attaches to a Proxmox VM: run it on the node (qm), or give --api https://NODE:8006");
+  return target.backend;
 }

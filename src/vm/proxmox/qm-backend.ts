@@ -10,6 +10,7 @@
 
 import { ApplyError, InputError } from "../../errors.js";
 import { firstErrorLine, formatArgv, type CommandRunner } from "../command-runner.js";
+import { writeLocalSnippet } from "../snippets.js";
 import type { ProxmoxBackend, VmConfig, VmConfigChange, VmRef } from "../types.js";
 
 export class QmBackend implements ProxmoxBackend {
@@ -57,6 +58,11 @@ export class QmBackend implements ProxmoxBackend {
     if (r.code !== 0) {
       throw new ApplyError(`\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; qm set writes the config in one step, so VM ${vmid} is unchanged — run \`passthrough vm plan --vmid ${vmid}\` again to see why`);
     }
+  }
+
+  /** On the node itself: the file `pvesm path STORAGE:snippets/NAME` names (guest setup --cloud-init). */
+  writeSnippet(storage: string, filename: string, content: string): Promise<string> {
+    return writeLocalSnippet(this.runner, storage, filename, content);
   }
 
   async createVm(vmid: number, config: VmConfig): Promise<void> {
