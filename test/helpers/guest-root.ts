@@ -6,7 +6,8 @@
 // Each test copies the cached root to a private folder (`cp -a`), runs in it with chroot, and
 // removes it.
 
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO } from "./fixtures.js";
@@ -71,8 +72,13 @@ function have(tool: string): boolean {
   }
 }
 
-/** The cached minbase root, built if missing. Returns why not when this machine cannot build one. */
-export function ensureGuestRoot(): GuestRoot {
+const run = promisify(execFile);
+
+/**
+ * The cached minbase root, built if missing. Returns why not when this machine cannot build one.
+ * Asynchronous: a test worker that blocks for a minute loses its connection to vitest.
+ */
+export async function ensureGuestRoot(): Promise<GuestRoot> {
   if (process.getuid?.() !== 0) return { ok: false, reason: "needs root (debootstrap and chroot)" };
   if (fs.existsSync(path.join(ROOT, MARKER))) return { ok: true, dir: ROOT };
   for (const t of ["debootstrap", "chroot"]) if (!have(t)) return { ok: false, reason: `${t} is not installed (apt-get install debootstrap)` };
@@ -81,19 +87,19 @@ export function ensureGuestRoot(): GuestRoot {
   fs.mkdirSync(CACHE, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(CACHE, "build-"));
   try {
-    execFileSync("debootstrap", ["--variant=minbase", GUEST_ROOT_SUITE, tmp, mirror], { stdio: ["ignore", "pipe", "pipe"], timeout: 900_000 });
+    await run("debootstrap", ["--variant=minbase", GUEST_ROOT_SUITE, tmp, mirror], { timeout: 900_000, maxBuffer: 64 * 1024 * 1024 });
     fs.writeFileSync(path.join(tmp, MARKER), `${new Date().toISOString()} ${mirror}\n`);
     fs.rmSync(ROOT, { recursive: true, force: true });
     fs.renameSync(tmp, ROOT);
     return { ok: true, dir: ROOT };
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    const e = err as { stderr?: Buffer; message: string };
-    return { ok: false, reason: `debootstrap failed: ${(e.stderr?.toString() ?? e.message).trim().split("\n").slice(-3).join(" / ")}` };
+    const e = err as { stderr?: string; message: string };
+    return { ok: false, reason: `debootstrap failed: ${(e.stderr || e.message).trim().split("\n").slice(-3).join(" / ")}` };
   }
 }
 
 /** A private copy of the cached root (cp -a keeps device nodes, owners and links). */
-export function copyGuestRoot(from: string, to: string): void {
-  execFileSync("cp", ["-a", `${from}/.`, to], { stdio: "ignore" });
+export async function copyGuestRoot(from: string, to: string): Promise<void> {
+  await run("cp", ["-a", `${from}/.`, to]);
 }
