@@ -172,6 +172,8 @@ function driverProof(facts: GuestFacts, gpu: PciDevice): Finding[] {
     const smi = facts.nvidiaSmi;
     if (!smi.installed) {
       out.push({ id: "guest.gpu.nvidia-smi", status: "warn", subject: gpu.address, summary: "nvidia-smi is not installed, so the driver's own view is not checked", fix: "install it with the driver's utilities (Ubuntu: nvidia-utils-NNN; Debian: nvidia-smi)" });
+    } else if (smi.ok === null) {
+      out.push({ id: "guest.gpu.nvidia-smi", status: "skip", subject: gpu.address, summary: `not checked: ${smi.reason}`, fix: null });
     } else if (!smi.ok) {
       out.push({ id: "guest.gpu.nvidia-smi", status: "fail", subject: gpu.address, summary: `nvidia-smi fails although nvidia is bound: ${smi.reason}`, fix: "see `sudo dmesg | grep -i nvrm` (a driver/kernel mismatch after an upgrade wants a reboot; GSP or ROM errors want a VM power-cycle)" });
     } else {
@@ -218,6 +220,7 @@ function sshFinding(facts: GuestFacts): Finding {
 function tailscaleFinding(facts: GuestFacts): Finding {
   const ts = facts.tailscale;
   if (!ts.installed) return { id: "guest.tailscale", status: "info", subject: null, summary: "Tailscale is not installed", fix: null };
+  if (ts.ok === null) return { id: "guest.tailscale", status: "skip", subject: null, summary: `not checked: ${ts.reason}`, fix: null };
   if (!ts.ok) return { id: "guest.tailscale", status: "warn", subject: null, summary: `tailscale status failed: ${ts.reason}`, fix: "`sudo systemctl enable --now tailscaled`, then `sudo tailscale up`" };
   const s = ts.value;
   if (s.backendState === "Running") {

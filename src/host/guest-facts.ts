@@ -24,7 +24,9 @@ export interface ListeningSocket {
 export type ToolOutput<T> =
   | { installed: false }
   | { installed: true; ok: true; value: T }
-  | { installed: true; ok: false; reason: string };
+  | { installed: true; ok: false; reason: string }
+  /** Installed, but a snapshot without its output: unknown, not a failure. */
+  | { installed: true; ok: null; reason: string };
 
 export interface TailscaleStatus {
   backendState: string | null;
@@ -72,6 +74,7 @@ function readDrm(root: HostRoot): DrmNode[] | null {
 function toolOutput<T>(root: HostRoot, tool: string, cmd: "nvidia-smi-L" | "tailscale-status-json", parse: (text: string) => T | string): ToolOutput<T> {
   const saved = root.kind === "snapshot" && root.exists(`cmd/${cmd}`);
   if (!root.hasTool(tool) && !saved) return { installed: false };
+  if (root.kind === "snapshot" && !saved) return { installed: true, ok: null, reason: `${tool} is installed, but cmd/${cmd} is not in the snapshot` };
   const r = root.command(cmd);
   if (!r.ok) return { installed: true, ok: false, reason: r.reason };
   const parsed = parse(r.value);

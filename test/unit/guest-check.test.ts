@@ -159,6 +159,13 @@ describe("guest check rules", () => {
     expect(noDrm.findings.find((x) => x.id === "guest.gpu.drm")).toMatchObject({ status: "warn", fix: expect.stringContaining("nvidia_drm modeset=1") });
   });
 
+  it("passes the check helper's guest fixture, leaving what its snapshot did not capture unchecked", () => {
+    const r = check("guest-nvidia");
+    expect(r.ok).toBe(true);
+    expect(r.findings.find((f) => f.id === "guest.gpu.nvidia-smi")).toMatchObject({ status: "skip", summary: "not checked: nvidia-smi is installed, but cmd/nvidia-smi-L is not in the snapshot" });
+    expect(status(r, "guest.gpu.driver")).toEqual(["pass"]);
+  });
+
   it("treats SSH on loopback only, and Tailscale needing login, as warnings", () => {
     const state = fixtureState("guest-nvidia-ok");
     const f = facts("guest-nvidia-ok");
