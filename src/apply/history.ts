@@ -1,0 +1,104 @@
+// What happened to each journal, read from its logs alone (so a journal a kill cut short is
+// described as exactly that): `passthrough history`, the default journal of `rollback`, and
+// the expectation `verify` checks.
+
+import { errorMessage } from "../errors.js";
+import { listJournalIds, readJournal, type JournalSource, type LoadedJournal } from "./journal.js";
+
+export type JournalStatus =
+  /** Every step ran. */
+  | "applied"
+  /** A step failed; the run stopped there. */
+  | "failed"
+  /** No end marker: the run was killed or the machine went down mid-run. */
+  | "interrupted"
+  | "rolled-back"
+  | "rollback-failed"
+  | "rollback-interrupted";
+
+export interface JournalSummary {
+  id: string;
+  createdAt: string;
+  /** "/" or the --root folder it was applied to. */
+  root: string;
+  status: JournalStatus;
+  /** One line for people: "applied", "failed at step 4 of 6: update-grub exited 1", ... */
+  statusText: string;
+  /** Functions the plan binds to vfio-pci. */
+  devices: string[];
+  files: string[];
+  commands: string[];
+  stepsTotal: number;
+  stepsDone: number;
+  failure: { step: number; error: string } | null;
+  finishedAt: string | null;
+  rolledBackAt: string | null;
+}
+
+export function summarizeJournal(j: LoadedJournal): JournalSummary {
+  const total = j.plan.steps.length;
+  const done = new Set(j.events.filter((e) => e.event === "done").map((e) => (e as { step: number }).step));
+  const end = [...j.events].reverse().find((e) => e.event === "end") as { status: "ok" | "failed"; at: string } | undefined;
+  const failed = j.events.find((e) => e.event === "failed") as { step: number; error: string } | undefined;
+  const rbStart = [...j.rollbackEvents].reverse().findIndex((e) => e.event === "start");
+  const rbEnd = [...j.rollbackEvents].reverse().findIndex((e) => e.event === "end");
+  const lastRbEnd = [...j.rollbackEvents].reverse().find((e) => e.event === "end") as { status: "ok" | "failed"; at: string; error?: string } | undefined;
+
+  let status: JournalStatus;
+  let statusText: string;
+  if (rbStart !== -1 && (rbEnd === -1 || rbEnd > rbStart)) {
+    status = "rollback-interrupted";
+    statusText = "rollback interrupted: run `passthrough rollback` again to finish it";
+  } else if (lastRbEnd?.status === "ok") {
+    status = "rolled-back";
+    statusText = `rolled back ${lastRbEnd.at}`;
+  } else if (lastRbEnd?.status === "failed") {
+    status = "rollback-failed";
+    statusText = `rollback failed: ${lastRbEnd.error ?? "see rollback.log"}`;
+  } else if (end?.status === "ok") {
+    status = "applied";
+    statusText = "applied";
+  } else if (failed) {
+    status = "failed";
+    statusText = `failed at step ${failed.step + 1} of ${total}: ${failed.error}`;
+  } else {
+    status = "interrupted";
+    statusText = `interrupted after ${done.size} of ${total} steps (killed or power lost)`;
+  }
+  return {
+    id: j.id,
+    createdAt: j.meta.createdAt,
+    root: j.meta.root,
+    status,
+    statusText,
+    devices: j.plan.selection?.functions ?? [],
+    files: j.before.map((b) => b.path),
+    commands: j.plan.steps.filter((s) => s.kind === "command").map((s) => (s.kind === "command" ? s.argv.join(" ") : "")),
+    stepsTotal: total,
+    stepsDone: done.size,
+    failure: failed ? { step: failed.step, error: failed.error } : null,
+    finishedAt: end?.at ?? null,
+    rolledBackAt: lastRbEnd?.status === "ok" ? lastRbEnd.at : null,
+  };
+}
+
+export type HistoryEntry = { ok: true; journal: LoadedJournal; summary: JournalSummary } | { ok: false; id: string; error: string };
+
+/** Every journal, newest first; a damaged one is listed with its problem instead of failing the list. */
+export function listJournals(source: JournalSource): HistoryEntry[] {
+  return listJournalIds(source)
+    .reverse()
+    .map((id): HistoryEntry => {
+      try {
+        const journal = readJournal(source, id);
+        return { ok: true, journal, summary: summarizeJournal(journal) };
+      } catch (err) {
+        return { ok: false, id, error: errorMessage(err) };
+      }
+    });
+}
+
+/** Journals whose changes may still be on the host: not rolled back. */
+export function isActive(s: JournalSummary): boolean {
+  return s.status !== "rolled-back";
+}

@@ -1,0 +1,244 @@
+// Undoing one journal: every file back to its saved bytes, mode and owner (or removed when
+// the run created it), folders the run created removed when empty, leftovers of a killed
+// write removed, then the refresh commands re-run so the boot loader and the initramfs are
+// rebuilt from the restored files.
+//
+// Each file is classified against the journal before anything is written:
+//   original  its bytes are the saved ones (never touched, or already restored): skipped
+//   applied   its bytes are what the plan wrote: restored
+//   changed   neither: someone else edited it since — refused unless --force, and then the
+//             displaced bytes are kept in the journal (displaced/)
+// Because of that, a rollback is idempotent: a killed rollback is finished by running it again.
+
+import * as path from "node:path";
+import { RefusedError, UserError, describeFsError } from "../errors.js";
+import type { FileStep } from "../plan/types.js";
+import { commandSucceeded, describeOutcome, formatArgv, type CommandResult, type CommandRunner } from "./command-runner.js";
+import { commandFields } from "./executor.js";
+import { sameContent, type FileState, type FileWriter } from "./file-writer.js";
+import { JournalWriter, type BeforeImage, type LoadedJournal } from "./journal.js";
+
+export type FileRollbackState = "original" | "applied" | "changed";
+
+export interface FileRollbackItem {
+  record: BeforeImage;
+  step: FileStep | null;
+  state: FileRollbackState;
+  current: FileState;
+}
+
+export interface RollbackPlan {
+  journal: LoadedJournal;
+  /** In reverse plan order: the last change is undone first. */
+  files: FileRollbackItem[];
+  /** Commands to run after the files are back (refreshes, and inverses of direct edits). */
+  commands: string[][];
+  /** Plan commands that cannot be undone by re-running anything: said, not hidden. */
+  notUndone: Array<{ argv: string[]; why: string }>;
+  /** Folders the run created (host paths), deepest first: removed when empty. */
+  dirs: string[];
+  /** True when there is nothing left to do (every file original and a rollback already finished). */
+  nothingToDo: boolean;
+}
+
+/**
+ * Tools that regenerate boot files from configuration: re-running them after the
+ * configuration is restored rebuilds the original boot files.
+ */
+const REGENERATORS = new Set(["update-grub", "update-grub2", "grub-mkconfig", "grub2-mkconfig", "update-initramfs", "dracut", "mkinitcpio", "booster", "kernel-install", "bootctl"]);
+
+function isRegenerator(argv: readonly string[]): boolean {
+  const tool = path.posix.basename(argv[0] ?? "");
+  if (tool === "proxmox-boot-tool") return argv[1] === "refresh";
+  return REGENERATORS.has(tool);
+}
+
+/**
+ * Tools that edit boot entries directly (no configuration file to restore): undone by their
+ * inverse option. grubby(8): --args / --remove-args; kernelstub: -a/--add-options / -d/--delete-options.
+ */
+export function inverseCommand(argv: readonly string[]): string[] | null {
+  const tool = path.posix.basename(argv[0] ?? "");
+  if (tool === "grubby") {
+    const kernel = argv.find((a) => a.startsWith("--update-kernel=")) ?? "--update-kernel=ALL";
+    const i = argv.findIndex((a) => a === "--args" || a.startsWith("--args="));
+    if (i === -1) return null;
+    const value = argv[i]!.startsWith("--args=") ? argv[i]!.slice("--args=".length) : argv[i + 1];
+    if (value === undefined) return null;
+    return [argv[0]!, kernel, `--remove-args=${value}`];
+  }
+  if (tool === "kernelstub") {
+    const i = argv.findIndex((a) => a === "-a" || a === "--add-options");
+    if (i === -1 || argv[i + 1] === undefined) return null;
+    return [argv[0]!, "--delete-options", argv[i + 1]!];
+  }
+  return null;
+}
+
+function stateOf(current: FileState, bytes: Buffer | null): boolean {
+  return sameContent(current, bytes);
+}
+
+export function planRollback(journal: LoadedJournal, writer: FileWriter): RollbackPlan {
+  const files: FileRollbackItem[] = [];
+  for (const record of [...journal.before].sort((a, b) => b.step - a.step)) {
+    const s = journal.plan.steps[record.step];
+    const step = s && s.kind === "file" && s.path === record.path ? s : null;
+    const current = writer.read(record.path);
+    let state: FileRollbackState;
+    if (stateOf(current, record.bytes)) state = "original";
+    else if (step && sameContent(current, step.after)) state = "applied";
+    else state = "changed";
+    files.push({ record, step, state, current });
+  }
+
+  const startedCommands = new Set(journal.events.filter((e) => e.event === "start" && e.kind === "command").map((e) => (e as { step: number }).step));
+  const commands: string[][] = [];
+  const notUndone: RollbackPlan["notUndone"] = [];
+  const key = (a: readonly string[]) => JSON.stringify(a);
+  const seen = new Set<string>();
+  journal.plan.steps.forEach((s, i) => {
+    if (s.kind !== "command") return;
+    let cmd: string[] | null = null;
+    if (isRegenerator(s.argv)) cmd = [...s.argv];
+    else {
+      const inv = inverseCommand(s.argv);
+      if (inv && startedCommands.has(i)) cmd = inv;
+      else if (!inv && startedCommands.has(i)) notUndone.push({ argv: [...s.argv], why: "passthrough knows no inverse for it; check what it changed by hand" });
+    }
+    if (cmd && !seen.has(key(cmd))) {
+      seen.add(key(cmd));
+      commands.push(cmd);
+    }
+  });
+
+  const dirs = [...new Set(journal.before.flatMap((r) => r.createdDirs))].sort((a, b) => b.split("/").length - a.split("/").length || (a < b ? 1 : -1));
+  const filesToRestore = files.some((f) => f.state !== "original");
+  const anyCommandRan = startedCommands.size > 0;
+  const finished = journal.rollbackEvents.some((e) => e.event === "end" && e.status === "ok");
+  const lastRollback = [...journal.rollbackEvents].reverse().find((e) => e.event === "start" || e.event === "end");
+  const interrupted = lastRollback?.event === "start";
+  // Refresh only when it can matter: a file comes back, or boot files may have been rebuilt
+  // from the changed config (a command of the run started) and no rollback has finished since.
+  const needCommands = filesToRestore || (anyCommandRan && (!finished || interrupted));
+  return {
+    journal,
+    files,
+    commands: needCommands ? commands : [],
+    notUndone,
+    dirs,
+    nothingToDo:
+      !filesToRestore &&
+      !needCommands &&
+      journal.before.every((r) => writer.leftovers(r.path).length === 0) &&
+      dirs.every((d) => (writer.list(d)?.length ?? 1) > 0),
+  };
+}
+
+export function conflicts(rp: RollbackPlan): FileRollbackItem[] {
+  return rp.files.filter((f) => f.state === "changed");
+}
+
+export function assertNoConflicts(rp: RollbackPlan, force: boolean, rollbackCommand: string): void {
+  const changed = conflicts(rp);
+  if (changed.length === 0 || force) return;
+  const names = changed.map((f) => f.record.path).join(", ");
+  throw new RefusedError(
+    `${names} ${changed.length === 1 ? "was" : "were"} changed by someone else since journal ${rp.journal.id}; nothing was restored — review ${changed.length === 1 ? "it" : "them"}, then \`${rollbackCommand} --force\` to overwrite (the current content is kept in the journal)`,
+    changed.map((f) => f.record.path),
+  );
+}
+
+export type RollbackFileAction = "restored" | "removed" | "unchanged" | "overwritten" | "temp-removed" | "dir-removed";
+
+export interface RollbackResult {
+  status: "ok" | "failed";
+  files: Array<{ path: string; action: RollbackFileAction; displaced?: string }>;
+  commands: CommandResult[];
+  failure: string | null;
+  journalProblem: string | null;
+}
+
+export type RollbackProgress = { phase: "file"; path: string; action: RollbackFileAction } | { phase: "command-start"; argv: string[] } | { phase: "command-done"; result: CommandResult };
+
+export interface ExecuteRollbackOptions {
+  writer: FileWriter;
+  runner: CommandRunner;
+  force: boolean;
+  /** The command a person would type, for the refusal message. */
+  rollbackCommand: string;
+  now?: () => Date;
+  onProgress?: (p: RollbackProgress) => void;
+}
+
+/** Restore; the caller holds the lock. */
+export function executeRollback(rp: RollbackPlan, opts: ExecuteRollbackOptions): RollbackResult {
+  assertNoConflicts(rp, opts.force, opts.rollbackCommand);
+  const { writer, runner } = opts;
+  const now = opts.now ?? (() => new Date());
+  const journal = new JournalWriter(writer, rp.journal.id, now);
+  const result: RollbackResult = { status: "ok", files: [], commands: [], failure: null, journalProblem: null };
+  const note = (p: string, action: RollbackFileAction, displaced?: string) => {
+    journal.rollback({ event: "file", path: p, action, ...(displaced ? { displaced } : {}) });
+    result.files.push({ path: p, action, ...(displaced ? { displaced } : {}) });
+    opts.onProgress?.({ phase: "file", path: p, action });
+  };
+  try {
+    journal.rollback({ event: "start", force: opts.force, commands: runner.description });
+    for (const f of rp.files) {
+      for (const t of writer.removeLeftovers(f.record.path)) note(t, "temp-removed");
+      // Re-read: the classification may be minutes old (a confirmation prompt in between).
+      const current = writer.read(f.record.path);
+      if (stateOf(current, f.record.bytes)) {
+        note(f.record.path, "unchanged");
+        continue;
+      }
+      const applied = f.step !== null && sameContent(current, f.step.after);
+      if (!applied && !opts.force) {
+        throw new RefusedError(`${f.record.path} was changed by someone else just now; stopped — run \`${opts.rollbackCommand}\` again to see the state`);
+      }
+      const displaced = !applied && current.exists ? journal.displace(f.record.path, current.bytes) : undefined;
+      if (f.record.existed) {
+        writer.write(f.record.path, f.record.bytes!, { mode: f.record.mode!, uid: f.record.uid!, gid: f.record.gid! });
+        note(f.record.path, applied ? "restored" : "overwritten", displaced);
+      } else {
+        writer.remove(f.record.path);
+        note(f.record.path, applied ? "removed" : "overwritten", displaced);
+      }
+    }
+    for (const d of rp.dirs) if (writer.removeEmptyDir(d)) note(d, "dir-removed");
+    for (const argv of rp.commands) {
+      opts.onProgress?.({ phase: "command-start", argv });
+      const r = runner.run(argv);
+      result.commands.push(r);
+      journal.rollback({ event: "command", ...commandFields(r) });
+      opts.onProgress?.({ phase: "command-done", result: r });
+      if (!commandSucceeded(r)) throw new RollbackStepFailed(`${formatArgv(argv)} ${describeOutcome(r)}${tail(r)}`);
+    }
+    journal.rollback({ event: "end", status: "ok" });
+  } catch (err) {
+    if (err instanceof RefusedError) {
+      tryLog(journal, result, "refused: " + err.message);
+      throw err;
+    }
+    result.status = "failed";
+    result.failure = err instanceof RollbackStepFailed || err instanceof UserError ? err.message : describeFsError(err);
+    tryLog(journal, result, result.failure);
+  }
+  return result;
+}
+
+function tryLog(journal: JournalWriter, result: RollbackResult, error: string): void {
+  try {
+    journal.rollback({ event: "end", status: "failed", error });
+  } catch (jerr) {
+    result.journalProblem = `the journal could not record this (${describeFsError(jerr)})`;
+  }
+}
+
+class RollbackStepFailed extends Error {}
+
+function tail(r: CommandResult): string {
+  const text = (r.stderr.trim() || r.stdout.trim()).split("\n").pop();
+  return text ? `: ${text.slice(0, 200)}` : "";
+}

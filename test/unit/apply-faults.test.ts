@@ -1,0 +1,252 @@
+// Fault injection: a failing refresh command, ENOSPC and EACCES on write, a full disk under
+// the journal, and a kill at every single file-system call of an apply and of a rollback.
+// In every case no file is half-written and rollback brings back the original tree.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { RecordingRunner, type CommandRunner } from "../../src/apply/command-runner.js";
+import { applyPlan } from "../../src/apply/executor.js";
+import { FileWriter, sameContent } from "../../src/apply/file-writer.js";
+import { listJournals } from "../../src/apply/history.js";
+import { writerSource } from "../../src/apply/journal.js";
+import { ApplyLock } from "../../src/apply/lock.js";
+import { executeRollback, planRollback } from "../../src/apply/rollback.js";
+import { ApplyError } from "../../src/errors.js";
+import type { FileStep } from "../../src/plan/types.js";
+import { FaultFs, Killed, deadPid, makeRoot, read, samplePlan, tempFiles, treeState } from "../helpers/apply.js";
+
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()!();
+});
+function root() {
+  const r = makeRoot();
+  cleanups.push(r.cleanup);
+  return r.dir;
+}
+
+const fileSteps = () => samplePlan().steps.filter((s): s is FileStep => s.kind === "file");
+
+/** Every planned file is exactly its before or its after: never anything in between. */
+function assertNoHalfWrittenFile(dir: string): void {
+  const w = new FileWriter(dir);
+  for (const s of fileSteps()) {
+    const st = w.read(s.path);
+    expect(sameContent(st, s.before) || sameContent(st, s.after), `${s.path} is neither before nor after`).toBe(true);
+  }
+}
+
+/** A kill leaves the lock behind with a pid that no longer runs. */
+function markLockStale(dir: string): void {
+  const p = path.join(dir, "var/lib/passthrough/lock");
+  if (fs.existsSync(p)) fs.writeFileSync(p, JSON.stringify({ pid: deadPid(), command: "apply", startedAt: "killed" }));
+}
+
+function rollbackLatest(dir: string, runner: CommandRunner = new RecordingRunner()) {
+  const writer = new FileWriter(dir);
+  const lock = ApplyLock.acquire(writer, "rollback");
+  try {
+    const entries = listJournals(writerSource(writer));
+    if (entries.length === 0) return null;
+    const e = entries[0]!;
+    if (!e.ok) throw new Error(e.error);
+    return executeRollback(planRollback(e.journal, writer), { writer, runner, force: false, rollbackCommand: "passthrough rollback" });
+  } finally {
+    lock.release();
+  }
+}
+
+/** A runner that belongs to the same (possibly killed) process as the file-system layer. */
+function runnerOf(fault: FaultFs, inner = new RecordingRunner()): CommandRunner {
+  return {
+    description: inner.description,
+    run: (argv) => {
+      if (fault.dead) throw new Killed("killed during a command");
+      return inner.run(argv);
+    },
+  };
+}
+
+describe("a failing step stops the run, the journal says so, rollback restores", () => {
+  it("a refresh command that fails (update-initramfs exits 1)", () => {
+    const dir = root();
+    const original = treeState(dir);
+    const runner = new RecordingRunner((a) => (a[0] === "update-initramfs" ? { exitCode: 1, stderr: "update-initramfs: failed for /boot/initrd.img-6.8.12-4-pve with 1.\n" } : undefined));
+    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner, version: "t" });
+    expect(res.status).toBe("failed");
+    expect(res.failure).toMatchObject({ step: 5, error: "update-initramfs -u -k all exited 1: update-initramfs: failed for /boot/initrd.img-6.8.12-4-pve with 1." });
+    expect(res.notRun).toEqual([6]);
+    expect(res.outcomes.map((o) => o.step)).toEqual([0, 1, 2, 3, 4]);
+    const [h] = listJournals(writerSource(new FileWriter(dir)));
+    expect(h).toMatchObject({ ok: true, summary: { status: "failed", statusText: expect.stringMatching(/^failed at step 6 of 7: update-initramfs/) } });
+    const cmd = (h as any).journal.events.filter((e: any) => e.event === "command");
+    expect(cmd.map((e: any) => [e.argv[0], e.exitCode])).toEqual([["update-grub", 0], ["update-initramfs", 1]]);
+    expect(cmd[1].stderr).toMatch(/failed for/);
+    expect(fs.existsSync(path.join(dir, "var/lib/passthrough/lock"))).toBe(false);
+
+    const rb = rollbackLatest(dir)!;
+    expect(rb.status).toBe("ok");
+    expect(treeState(dir)).toEqual(original);
+  });
+
+  it("ENOSPC while writing a file: the target is untouched, no temp file is left", () => {
+    const dir = root();
+    const original = treeState(dir);
+    const fault = new FaultFs().failOn("writeSync", (p) => p.includes("/etc/modules-load.d/"), "ENOSPC");
+    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: new RecordingRunner(), version: "t" });
+    expect(res.status).toBe("failed");
+    expect(res.failure!.step).toBe(2);
+    expect(res.failure!.error).toMatch(/create \/etc\/modules-load.d\/passthrough.conf: no space left on device/);
+    expect(read(dir, "etc/modules-load.d/passthrough.conf")).toBeNull();
+    expect(tempFiles(dir)).toEqual([]);
+    assertNoHalfWrittenFile(dir);
+    rollbackLatest(dir);
+    expect(treeState(dir)).toEqual(original); // the folder made for the file is gone too
+  });
+
+  it("EACCES when creating the temporary file: nothing is changed", () => {
+    const dir = root();
+    const original = treeState(dir);
+    const fault = new FaultFs().failOn("openSync", (p) => p.includes("/etc/default/.grub.passthrough-tmp-"), "EACCES");
+    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: new RecordingRunner(), version: "t" });
+    expect(res.status).toBe("failed");
+    expect(res.failure).toMatchObject({ step: 0, error: "edit /etc/default/grub: permission denied" });
+    expect(treeState(dir)).toEqual(original);
+    const rb = rollbackLatest(dir)!;
+    expect(rb.status).toBe("ok");
+    expect(treeState(dir)).toEqual(original);
+  });
+
+  it("EACCES on the rename: the original stays, the temporary file is removed", () => {
+    const dir = root();
+    const original = treeState(dir);
+    const fault = new FaultFs().failOn("renameSync", (p) => p.endsWith("/etc/modprobe.d/passthrough.conf"), "EACCES");
+    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: new RecordingRunner(), version: "t" });
+    expect(res.failure!.step).toBe(1);
+    expect(tempFiles(dir)).toEqual([]);
+    assertNoHalfWrittenFile(dir);
+    rollbackLatest(dir);
+    expect(treeState(dir)).toEqual(original);
+  });
+
+  it("a full disk under the journal: refused before any change, the half-made journal is cleared next time", () => {
+    const dir = root();
+    const original = treeState(dir);
+    const fault = new FaultFs().failOn("writeSync", (p) => p.includes("plan.json"), "ENOSPC");
+    const runner = new RecordingRunner();
+    expect(() => applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner, version: "t" })).toThrow(ApplyError);
+    expect(() => applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner, version: "t" })).toThrow(/could not write the journal .*no space left on device; nothing was changed/);
+    expect(runner.calls).toEqual([]);
+    expect(treeState(dir)).toEqual(original);
+    expect(listJournals(writerSource(new FileWriter(dir)))).toEqual([]);
+    // The next healthy run removes the leftovers of the failed ones.
+    applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner, version: "t" });
+    expect(fs.readdirSync(path.join(dir, "var/lib/passthrough/journal")).filter((n) => n.endsWith(".partial"))).toEqual([]);
+  });
+});
+
+describe("a kill at any point", () => {
+  it("after every single file-system call of an apply: no half-written file, and rollback restores the original", () => {
+    const probe = root();
+    const counter = new FaultFs();
+    applyPlan({ plan: samplePlan(), writer: new FileWriter(probe, counter), runner: new RecordingRunner(), version: "t" });
+    const total = counter.calls;
+    expect(total).toBeGreaterThan(50);
+
+    const stepsDoneSeen = new Set<number>();
+    for (let n = 0; n <= total; n++) {
+      const dir = root();
+      const original = treeState(dir);
+      const fault = new FaultFs().dieAfter(n);
+      try {
+        applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: runnerOf(fault), version: "t" });
+      } catch {
+        // the "process" died
+      }
+      assertNoHalfWrittenFile(dir);
+      markLockStale(dir);
+      const entries = listJournals(writerSource(new FileWriter(dir)));
+      if (entries.length === 0) {
+        // Killed before the journal was complete: then nothing on the host had changed.
+        expect(treeState(dir), `kill after call ${n}`).toEqual(original);
+        stepsDoneSeen.add(0);
+        continue;
+      }
+      const e = entries[0]!;
+      expect(e.ok, `kill after call ${n}: ${(e as { error?: string }).error}`).toBe(true);
+      if (e.ok) {
+        stepsDoneSeen.add(e.summary.stepsDone);
+        if (n < total) expect(["interrupted", "failed", "applied"]).toContain(e.summary.status);
+      }
+      const rb = rollbackLatest(dir)!;
+      expect(rb.status, `rollback after a kill after call ${n}: ${rb.failure}`).toBe("ok");
+      expect(treeState(dir), `kill after call ${n}`).toEqual(original);
+    }
+    // The sweep passed through every boundary between steps: after step k for every k.
+    expect([...stepsDoneSeen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it("after every single file-system call of a rollback: running rollback again finishes it", () => {
+    const probeDir = root();
+    applyPlan({ plan: samplePlan(), writer: new FileWriter(probeDir), runner: new RecordingRunner(), version: "t" });
+    const counter = new FaultFs();
+    {
+      const writer = new FileWriter(probeDir, counter);
+      const e = listJournals(writerSource(writer))[0]!;
+      if (!e.ok) throw new Error(e.error);
+      executeRollback(planRollback(e.journal, writer), { writer, runner: new RecordingRunner(), force: false, rollbackCommand: "x" });
+    }
+    const total = counter.calls;
+
+    for (let n = 0; n <= total; n++) {
+      const dir = root();
+      const original = treeState(dir);
+      applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner: new RecordingRunner(), version: "t" });
+      const fault = new FaultFs().dieAfter(n);
+      try {
+        const writer = new FileWriter(dir, fault);
+        const e = listJournals(writerSource(writer))[0]!;
+        if (e.ok) executeRollback(planRollback(e.journal, writer), { writer, runner: runnerOf(fault), force: false, rollbackCommand: "x" });
+      } catch {
+        // killed
+      }
+      assertNoHalfWrittenFile(dir);
+      const rb = rollbackLatest(dir)!;
+      expect(rb.status, `second rollback after a kill after call ${n}: ${rb.failure}`).toBe("ok");
+      expect(treeState(dir), `rollback killed after call ${n}`).toEqual(original);
+    }
+  });
+
+  it("inside a write, between the temporary file and the rename: the leftover is removed by rollback", () => {
+    const dir = root();
+    const original = treeState(dir);
+    // Let everything through up to the rename of the new modprobe file, then die.
+    const counter = new FaultFs();
+    let renameAt = -1;
+    const spy = new Proxy(counter, {
+      get(t, k) {
+        if (k === "renameSync") return (a: string, b: string) => {
+          if (b.endsWith("/etc/modprobe.d/passthrough.conf") && renameAt < 0) renameAt = t.calls;
+          return t.renameSync(a, b);
+        };
+        const v = Reflect.get(t, k);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+    applyPlan({ plan: samplePlan(), writer: new FileWriter(root(), spy), runner: new RecordingRunner(), version: "t" });
+    expect(renameAt).toBeGreaterThan(0);
+
+    const fault = new FaultFs().dieAfter(renameAt);
+    try {
+      applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: runnerOf(fault), version: "t" });
+    } catch {
+      // killed
+    }
+    expect(tempFiles(dir)).toHaveLength(1);
+    expect(read(dir, "etc/modprobe.d/passthrough.conf")).toBeNull();
+    markLockStale(dir);
+    const rb = rollbackLatest(dir)!;
+    expect(rb.files.filter((f) => f.action === "temp-removed")).toHaveLength(1);
+    expect(treeState(dir)).toEqual(original);
+  });
+});
