@@ -27,3 +27,17 @@ export async function confirm(io: CliIo, question: string, opts: ConfirmOptions,
     rl.close();
   }
 }
+
+/**
+ * apply / rollback: fail early (exit 2), before anything is read or locked, when no answer is
+ * possible — a script must pass --yes explicitly, never hang on a prompt nobody sees.
+ */
+export function requireAnswerable(io: CliIo, yes: boolean | undefined, what: string): void {
+  if (yes || isInteractive(io)) return;
+  throw new InputError(`${what} needs a confirmation and there is no terminal to ask on; pass --yes to ${what} without a terminal`);
+}
+
+/** Ask (or take --yes) after requireAnswerable has ruled out the no-terminal case. */
+export async function confirmed(io: CliIo, yes: boolean | undefined, question: string, what: string): Promise<boolean> {
+  return confirm(io, question, { yes }, what);
+}

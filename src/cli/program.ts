@@ -20,7 +20,8 @@ export interface CommandRegistration {
 /** Wraps a command's action: gives it a context, records its exit code. */
 export type RunAction = <O>(fn: (ctx: CommandContext, opts: O, ...args: string[]) => Promise<number> | number) => (...args: unknown[]) => Promise<void>;
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+/** `commands`: the registrations to build (tests pass their own, e.g. apply with a hand-built planner). */
+export async function runCli(argv: readonly string[], io: CliIo, commands: readonly CommandRegistration[] = COMMANDS): Promise<number> {
   let exitCode: number = EXIT.ok;
   const program = new Command("passthrough");
   program
@@ -52,7 +53,7 @@ Exit codes: 0 ready / nothing to do, 1 problems found, 2 usage or input error,
     const ctx = makeContext(io, program.opts<GlobalOptions>());
     exitCode = await fn(ctx, opts as never, ...positional);
   };
-  for (const register of COMMANDS) register(program, run);
+  for (const register of commands) register(program, run);
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
 
   try {

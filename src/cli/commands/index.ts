@@ -4,9 +4,11 @@ import { registerCheck } from "./check.js";
 import { registerExplain } from "./explain.js";
 import { registerGuestCheck } from "./guest-check.js";
 import { registerGuestSetup } from "./guest-setup.js";
+import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
+import { registerRollback } from "./rollback.js";
 import { registerVm } from "./vm.js";
 import { registerVmMapping } from "./vm-mapping.js";
 
-export const COMMANDS: CommandRegistration[] = [registerCheck, registerList, registerPlan, registerExplain, registerVm, registerVmMapping, registerGuestSetup, registerGuestCheck];
+export const COMMANDS: CommandRegistration[] = [registerCheck, registerList, registerPlan, registerRollback, registerHistory, registerExplain, registerVm, registerVmMapping, registerGuestSetup, registerGuestCheck];

@@ -1,0 +1,149 @@
+// `passthrough apply`: plan from the host as it is now, show the plan, ask, and run exactly
+// that plan with a journal (src/apply/executor.ts). Nothing to do -> exit 0 without a journal,
+// so running apply twice changes nothing the second time.
+
+import type { Command } from "commander";
+import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
+import { describeStep, executePlan, type ExecuteResult, type Progress } from "../../apply/executor.js";
+import { ApplyLock } from "../../apply/lock.js";
+import { ApplyError, EXIT } from "../../errors.js";
+import { openLiveRoot, openSnapshot } from "../../host/open-root.js";
+import { readHostState } from "../../host/read-host.js";
+import type { HostState } from "../../host/types.js";
+import type { Plan, Planner } from "../../plan/types.js";
+import { addTargetOptions, applyTarget, type ApplyTarget, type TargetOptions } from "../apply-target.js";
+import { confirmed, requireAnswerable } from "../confirm.js";
+import type { CommandContext } from "../context.js";
+import { isInteractive } from "../io.js";
+import { addPlanFlags, planOptionsFrom, type PlanFlags } from "../plan-flags.js";
+import { VERSION, type CommandRegistration } from "../program.js";
+import { changeCount, renderFinding, renderPlanSteps } from "../render/plan-steps.js";
+
+interface ApplyOptions extends PlanFlags, TargetOptions {
+  yes?: boolean;
+}
+
+export function registerApplyWith(planner: Planner): CommandRegistration {
+  return (program, run) => {
+    const cmd = program
+      .command("apply")
+      .description("plan from this host as it is now, show the plan, and (after confirmation) make the changes with a journal")
+      .addHelpText(
+        "after",
+        `
+Runs exactly the plan it shows, re-made from the host at this moment. Before any change it
+writes a journal to /var/lib/passthrough/journal/<id>/ (the plan, the exact bytes, mode and
+owner of every file it will touch, and a log of every step and command), so
+\`passthrough rollback\` can undo it — also after a failure, a kill or a power cut.
+Files are replaced atomically; commands run from argv, never through a shell. One run at a
+time (a lock). Needs root, except with --root.
+
+Exit codes: 0 done or nothing to do, 2 usage (no terminal and no --yes, not root),
+            3 refused for safety (nothing written), 4 a step failed (journal says what ran).
+
+Examples:
+  sudo passthrough apply --device 0000:01:00
+  sudo passthrough apply --device 0000:01:00 --yes          (no terminal: scripts, Ansible)
+  passthrough apply --device 0000:01:00 --root /mnt/image   (files only; commands listed)`,
+      );
+    addTargetOptions(addPlanFlags(cmd)).option("-y, --yes", "answer the confirmation (required without a terminal)");
+    cmd.action(run<ApplyOptions>((ctx, opts) => applyCommand(ctx, opts, planner)));
+  };
+}
+
+/** The host the plan is made from: this host, or the tree under --root. */
+export function readTargetHost(target: ApplyTarget): HostState {
+  const opened = target.live ? openLiveRoot() : openSnapshot(target.rootDir);
+  return readHostState(opened.root, { manifest: opened.manifest });
+}
+
+export function rollbackHint(id: string, target: ApplyTarget, interactive: boolean): string {
+  return ["passthrough", "rollback", id, ...target.flags, ...(interactive ? [] : ["--yes"])].join(" ");
+}
+
+async function applyCommand(ctx: CommandContext, opts: ApplyOptions, planner: Planner): Promise<number> {
+  const planOpts = planOptionsFrom(opts);
+  const target = applyTarget(opts, "apply");
+  requireAnswerable(ctx.io, opts.yes, "apply");
+  const { style } = ctx;
+  const lock = ApplyLock.acquire(target.writer, "apply");
+  try {
+    const state = readTargetHost(target);
+    const plan = planner(state, planOpts);
+    const where = target.live ? state.system.hostname ?? "this host" : target.rootDir;
+    const notes = plan.findings.filter((f) => f.status === "warn" || f.status === "fail" || f.status === "info");
+    if (changeCount(plan) === 0) {
+      ctx.out(`Nothing to do: ${where} is already configured for ${plan.selection.functions.join(", ") || planOpts.devices.join(", ")}.`);
+      for (const f of notes) ctx.out(...renderFinding(f, style));
+      ctx.out(`Next: ${plan.steps.some((s) => s.kind === "reboot") ? "reboot, then " : ""}passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`);
+      return EXIT.ok;
+    }
+    ctx.out(style.bold(`passthrough apply — ${where} · ${plan.selection.functions.join(", ")}${plan.selection.groups.length ? ` (IOMMU group ${plan.selection.groups.join(", ")})` : ""}`), "");
+    ctx.out(...renderPlanSteps(plan, style));
+    if (notes.length) ctx.out("", ...notes.flatMap((f) => renderFinding(f, style)));
+    if (!target.live) ctx.out("", `Files go under ${target.rootDir}; commands ${target.runner.description}.`);
+    ctx.out("");
+    const n = changeCount(plan);
+    if (!(await confirmed(ctx.io, opts.yes, `Apply these ${n} change${n === 1 ? "" : "s"}?`, "applying"))) {
+      ctx.out("Not applied; nothing was changed.");
+      return EXIT.ok;
+    }
+    const result = executePlan({ plan, writer: target.writer, runner: target.runner, version: VERSION, onProgress: (p) => progress(ctx, p) });
+    return report(ctx, plan, result, target);
+  } finally {
+    lock.release();
+  }
+}
+
+function progress(ctx: CommandContext, p: Progress): void {
+  const { style } = ctx;
+  const n = `[${p.step + 1}/${p.total}]`;
+  if (p.phase === "start" && p.kind === "command") ctx.out(`${style.dim(n)} ${p.what} ...`);
+  if (p.phase === "done") {
+    const o = p.outcome;
+    const mark = style.green("✓");
+    if (o.kind === "command") ctx.out(`${style.dim(n)} ${mark} ${o.what}: ${o.command ? describeOutcome(o.command) : "ok"}${o.command?.ran ? ` (${(o.command.durationMs / 1000).toFixed(1)} s)` : ""}`);
+    else if (o.kind === "reboot") ctx.out(`${style.dim(n)} ${style.yellow("…")} reboot: yours to do (passthrough never reboots on its own)`);
+    else ctx.out(`${style.dim(n)} ${mark} ${o.what}${o.result === "unchanged" ? " (already as planned)" : ""}`);
+  }
+  if (p.phase === "failed") ctx.out(`${style.dim(n)} ${style.red("✗")} ${p.error}`);
+}
+
+function report(ctx: CommandContext, plan: Plan, r: ExecuteResult, target: ApplyTarget): number {
+  const { style } = ctx;
+  const restore = rollbackHint(r.journalId, target, isInteractive(ctx.io));
+  ctx.out("");
+  if (r.status === "failed") {
+    const f = r.failure!;
+    ctx.out(style.red(`Stopped at step ${f.step + 1} of ${plan.steps.length}: ${f.what}`));
+    if (f.command && (f.command.stderr || f.command.stdout)) {
+      const out = (f.command.stderr.trim() || f.command.stdout.trim()).split("\n").slice(-8);
+      ctx.out("  last output:", ...out.map((l) => `    ${l}`));
+    }
+    ctx.out(`Done before it: ${r.outcomes.length ? r.outcomes.map((o) => o.what).join("; ") : "nothing"}.`);
+    if (r.notRun.length) ctx.out(`Not run: ${r.notRun.map((k) => `${k + 1}. ${describeStep(plan.steps[k]!)}`).join("; ")}.`);
+    ctx.out(`Journal: ${r.journalPath}`);
+    if (r.journalProblem) ctx.out(style.yellow(r.journalProblem));
+    ctx.out(`To restore every file as it was: ${restore}`);
+    throw new ApplyError(`apply failed at step ${f.step + 1} of ${plan.steps.length} (${f.error}); restore with \`${restore}\``);
+  }
+  ctx.out(style.green(`Applied ${r.outcomes.length} step${r.outcomes.length === 1 ? "" : "s"}.`) + ` Journal ${r.journalId}: ${r.journalPath}`);
+  if (r.journalProblem) ctx.out(style.yellow(r.journalProblem));
+  const listed = r.outcomes.filter((o) => o.command && !o.command.ran);
+  if (listed.length) {
+    ctx.out("", `Commands not run (--root without --run-commands); run them inside ${target.rootDir} (e.g. chroot ${target.rootDir} ...):`);
+    for (const o of listed) ctx.out(`  ${formatArgv(o.command!.argv)}`);
+  }
+  const { expect } = plan;
+  ctx.out("", style.bold("Reboot required:") + " the kernel command line, module loading and driver binding take effect at the next boot.");
+  ctx.out("After the reboot, `passthrough verify` checks:");
+  if (expect.cmdline.length) ctx.out(`  /proc/cmdline has      ${expect.cmdline.join(" ")}`);
+  ctx.out("  IOMMU                  on, with interrupt remapping (or the opted-in unsafe mode)");
+  if (expect.modulesLoaded.length) ctx.out(`  modules loaded         ${expect.modulesLoaded.join(", ")}`);
+  if (expect.boundToVfio.length) ctx.out(`  on vfio-pci            ${expect.boundToVfio.join(", ")} and every other endpoint of their IOMMU group${plan.selection.groups.length === 1 ? "" : "s"}`);
+  if (plan.phase === "enable-iommu") {
+    ctx.out("", style.bold("This was phase 1 of 2:") + " it only turns the IOMMU on. After the reboot, run the same `passthrough apply` again to bind the device.");
+  }
+  ctx.out(`To undo: ${restore}`);
+  return EXIT.ok;
+}
