@@ -14,7 +14,7 @@
 //   - interrupt remapping off, allow_unsafe_interrupts not set       -> firmware / opt-in
 
 import type { Finding } from "../checks/types.js";
-import { formatParam, hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
+import { hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
 import type { BootloaderInfo, CmdlineParam, HostState, InitramfsKind, PciAddress, PciDevice } from "../host/types.js";
 import type { Expectation } from "../plan/types.js";
@@ -75,6 +75,13 @@ export function bootRefreshCommand(b: BootloaderInfo, params: readonly string[])
     default:
       return "your boot loader's update command";
   }
+}
+
+/** How to take a parameter off the command line for this boot loader. */
+export function removeParamCommand(b: BootloaderInfo, raw: string, where: string): string {
+  if (b.kind === "grub" && b.grubFlavor === "grubby") return `grubby --update-kernel=ALL --remove-args="${raw}"`;
+  if (b.kind === "kernelstub") return `kernelstub -d "${raw}"`;
+  return `remove ${raw} from ${where}, run ${bootRefreshCommand(b, [])}`;
 }
 
 /** The command that rebuilds the initramfs so its modprobe.d copy and module list match /etc. */
@@ -158,11 +165,8 @@ export function verifyHost(input: VerifyInput): VerifyReport {
     findings.push(finding("verify.modules", "fail", "/proc/modules", "cannot read /proc/modules, so the vfio modules cannot be confirmed", "run verify on the host itself"));
   } else {
     const have = new Set(loaded ?? []);
-    for (const m of wantedModules) {
-      if (have.has(m) || builtin.has(m)) continue;
-      missingModules.push(m);
-      findings.push(moduleCause(state, m, noReboot));
-    }
+    for (const m of wantedModules) if (!have.has(m) && !builtin.has(m)) missingModules.push(m);
+    findings.push(...moduleFindings(state, missingModules, noReboot));
     if (wantedModules.length > 0 && missingModules.length === 0) {
       findings.push(finding("verify.modules", "pass", null, `loaded: ${wantedModules.join(", ")}`, null));
     }
@@ -192,9 +196,11 @@ export function verifyHost(input: VerifyInput): VerifyReport {
       functions.push({ address: t.address, role: t.role, iommuGroup: null, driver: null, ok: false });
       continue;
     }
-    const ok = d.driver === null || d.driver === VFIO_DRIVER;
+    const ok = d.driver === VFIO_DRIVER || (d.driver === null && iommuOn);
     functions.push({ address: d.address, role: t.role, iommuGroup: d.iommuGroup, driver: d.driver, ok });
-    if (ok) {
+    if (d.driver === null && !iommuOn) {
+      findings.push(finding("verify.binding", "fail", d.address, `${d.address} has no driver, but without an IOMMU vfio-pci cannot take it (see verify.iommu)`, "turn the IOMMU on first (verify.iommu), then reboot"));
+    } else if (ok) {
       const what = t.role === "group-mate" ? ` (group ${d.iommuGroup} mate)` : "";
       findings.push(
         finding("verify.binding", "pass", d.address, d.driver ? `${d.address}${what} bound to vfio-pci, no host driver` : `${d.address}${what} has no driver (vfio-pci takes it at VM start)`, null),
@@ -300,6 +306,18 @@ function irqRemappingFinding(input: VerifyInput): Finding {
       "check `options vfio_iommu_type1 allow_unsafe_interrupts=1` in /etc/modprobe.d/passthrough.conf, rebuild the initramfs, reboot",
     );
   }
+  const intremapOff = (input.state.cmdline.running ?? []).filter((p) => normalizeParamName(p.key) === "intremap" && p.value === "off");
+  if (intremapOff.length > 0) {
+    const cfg = (input.state.cmdline.configured?.params ?? []).find((p) => normalizeParamName(p.key) === "intremap" && p.value === "off");
+    const where = cfg?.origin ? `${abs(cfg.origin.file)}${cfg.origin.line ? `:${cfg.origin.line}` : ""}` : (input.state.cmdline.configured?.files.map(abs).join(", ") ?? "the boot loader config");
+    return finding(
+      "verify.irq-remapping",
+      "fail",
+      "intremap=off",
+      "interrupt remapping is off because the kernel command line says intremap=off: VFIO refuses MSI interrupts for the device without it",
+      `${removeParamCommand(input.state.bootloader, "intremap=off", where)}, reboot (or keep it and accept the risk: plan with --allow-unsafe-interrupts)`,
+    );
+  }
   if (iommu.interruptRemapping === false) {
     return finding(
       "verify.irq-remapping",
@@ -319,28 +337,42 @@ function irqRemappingFinding(input: VerifyInput): Finding {
   );
 }
 
-function moduleCause(state: HostState, m: string, noReboot: boolean): Finding {
+/** Missing modules, one finding per cause (configured but not loaded / not configured at all). */
+function moduleFindings(state: HostState, missing: readonly string[], noReboot: boolean): Finding[] {
+  if (missing.length === 0) return [];
   const initramfsCmd = initramfsRefreshCommand(state.initramfs.kind);
-  const atBoot = state.modules.loadAtBoot.find((e) => normalizeModuleName(e.module) === m);
-  const inInitramfs = state.modules.initramfs.find((e) => normalizeModuleName(e.module) === m);
-  if (noReboot) return finding("verify.modules", "fail", m, `${m} is not loaded: the host has not rebooted since the apply`, "reboot, then run `passthrough verify` again");
-  if (atBoot || inInitramfs) {
-    const where = [atBoot, inInitramfs].filter(Boolean).map((e) => `${abs(e!.file)}:${e!.line}`).join(", ");
-    return finding(
-      "verify.modules",
-      "fail",
-      m,
-      `${m} is configured to load (${where}) but is not loaded: the initramfs was not rebuilt, or the module failed to load`,
-      `${initramfsCmd}, reboot; if it still fails: \`journalctl -b -u systemd-modules-load\` and \`modprobe ${m}\``,
+  const list = (ms: readonly string[]) => ms.join(", ");
+  const are = (ms: readonly string[]) => (ms.length === 1 ? "is" : "are");
+  if (noReboot) return [finding("verify.modules", "fail", list(missing), `${list(missing)} ${are(missing)} not loaded: the host has not rebooted since the apply`, "reboot, then run `passthrough verify` again")];
+  const whereConfigured = (m: string) =>
+    [...state.modules.loadAtBoot, ...state.modules.initramfs].filter((e) => normalizeModuleName(e.module) === m).map((e) => `${abs(e.file)}:${e.line}`);
+  const configured = missing.filter((m) => whereConfigured(m).length > 0);
+  const unconfigured = missing.filter((m) => whereConfigured(m).length === 0);
+  const out: Finding[] = [];
+  if (configured.length) {
+    const where = [...new Set(configured.flatMap(whereConfigured))].join(", ");
+    out.push(
+      finding(
+        "verify.modules",
+        "fail",
+        list(configured),
+        `${list(configured)} ${are(configured)} configured to load (${where}) but not loaded: the initramfs was not rebuilt, or loading failed`,
+        `${initramfsCmd}, reboot; if still missing: \`journalctl -b -u systemd-modules-load\` and \`modprobe ${configured[0]}\``,
+      ),
     );
   }
-  return finding(
-    "verify.modules",
-    "fail",
-    m,
-    `${m} is not loaded and nothing loads it at boot (no /etc/modules or modules-load.d entry)`,
-    `add ${m} to /etc/modules-load.d/passthrough.conf (\`passthrough apply\` does), ${initramfsCmd}, reboot`,
-  );
+  if (unconfigured.length) {
+    out.push(
+      finding(
+        "verify.modules",
+        "fail",
+        list(unconfigured),
+        `${list(unconfigured)} ${are(unconfigured)} not loaded and nothing loads ${unconfigured.length === 1 ? "it" : "them"} at boot (no /etc/modules or modules-load.d entry)`,
+        `list ${unconfigured.length === 1 ? "it" : "them"} in /etc/modules-load.d/passthrough.conf (\`passthrough apply\` does), ${initramfsCmd}, reboot`,
+      ),
+    );
+  }
+  return out;
 }
 
 function vfioClaims(state: HostState, d: PciDevice): boolean {
@@ -364,7 +396,8 @@ function bindingCause(state: HostState, d: PciDevice, role: VerifiedFunction["ro
   const summary = (cause: string) => `${d.address}${mate} is bound to ${driver}: ${cause}`;
   const id = "verify.binding";
   if (noReboot) return finding(id, "fail", d.address, summary("the host has not rebooted since the apply"), "reboot, then run `passthrough verify` again");
-  if (vfioMissing) return finding(id, "fail", d.address, summary("vfio-pci is not loaded (see verify.modules)"), "fix verify.modules first");
+  if (!state.iommu.enabled) return finding(id, "fail", d.address, summary("vfio-pci cannot take a device without an IOMMU group (see verify.iommu)"), "turn the IOMMU on first (verify.iommu), then reboot");
+  if (vfioMissing) return finding(id, "fail", d.address, summary("vfio-pci is not loaded (see verify.modules)"), "fix verify.modules first, then reboot");
   const builtIn = d.driverModule === null && (state.modules.builtin ?? []).includes(normalizeModuleName(driver));
   if (builtIn) {
     return finding(
@@ -401,9 +434,4 @@ function bindingCause(state: HostState, d: PciDevice, role: VerifiedFunction["ro
     summary(`softdep and ids are configured, so ${module} was loaded first from an initramfs built before them: the initramfs was not rebuilt`),
     `${initramfsCmd}, then reboot`,
   );
-}
-
-/** The parameter as a person writes it (for lists). */
-export function showParam(p: CmdlineParam): string {
-  return formatParam(p.key, p.value);
 }

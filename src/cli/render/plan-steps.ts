@@ -51,7 +51,8 @@ export function renderFinding(f: Finding, style: Style, idWidth = 22): string[] 
   const colour = f.status === "fail" ? style.red : f.status === "warn" ? style.yellow : f.status === "pass" ? style.green : style.dim;
   const word = colour(STATUS_WORD[f.status].padEnd(4));
   const pad = " ".repeat(2 + 4 + 2 + idWidth + 2);
-  const lines = [`  ${word}  ${f.id.padEnd(idWidth)}  ${f.subject ? `${f.subject}: ` : ""}${f.summary}`];
+  // The subject is part of every summary already (style.md: the line names the file/device).
+  const lines = [`  ${word}  ${f.id.padEnd(idWidth)}  ${f.summary}`];
   for (const d of f.detail ?? []) lines.push(`${pad}${style.dim(d)}`);
   if (f.fix) lines.push(`${pad}fix: ${f.fix}`);
   return lines;
