@@ -105,10 +105,13 @@ type Rule = { op: keyof FsLayer; match: (p: string) => boolean; code: string };
 /**
  * The real file system, except: `failOn` makes matching calls throw an errno error, and
  * `dieAfter(n)` lets n calls through and then fails every later one — a process killed at that
- * point does nothing more, including its own cleanup.
+ * point does nothing more, including its own cleanup. Wraps the real file system or a MemFs.
  */
 export class FaultFs implements FsLayer {
   calls = 0;
+
+  constructor(private readonly inner: FsLayer = nodeFs) {}
+
   private limit = Infinity;
   private rules: Rule[] = [];
 
@@ -142,13 +145,13 @@ export class FaultFs implements FsLayer {
 
   openSync(p: string, flags: string, mode?: number) {
     this.gate("openSync", p);
-    const fd = nodeFs.openSync(p, flags, mode);
+    const fd = this.inner.openSync(p, flags, mode);
     this.fdPaths.set(fd, p);
     return fd;
   }
   writeSync(fd: number, buf: Uint8Array, off: number, len: number) {
     this.gate("writeSync", this.fdPaths.get(fd) ?? fd);
-    return nodeFs.writeSync(fd, buf, off, len);
+    return this.inner.writeSync(fd, buf, off, len);
   }
   fsyncSync(fd: number) {
     // Counted and gated like every call; the flush itself is skipped (a test never loses power,
@@ -157,62 +160,62 @@ export class FaultFs implements FsLayer {
   }
   fstatSync(fd: number) {
     this.gate("fstatSync", this.fdPaths.get(fd) ?? fd);
-    return nodeFs.fstatSync(fd);
+    return this.inner.fstatSync(fd);
   }
   fchmodSync(fd: number, mode: number) {
     this.gate("fchmodSync", this.fdPaths.get(fd) ?? fd);
-    nodeFs.fchmodSync(fd, mode);
+    this.inner.fchmodSync(fd, mode);
   }
   fchownSync(fd: number, uid: number, gid: number) {
     this.gate("fchownSync", this.fdPaths.get(fd) ?? fd);
-    nodeFs.fchownSync(fd, uid, gid);
+    this.inner.fchownSync(fd, uid, gid);
   }
   closeSync(fd: number) {
     // A kill closes every descriptor: never leak them across tests.
     if (this.calls >= this.limit) {
-      nodeFs.closeSync(fd);
+      this.inner.closeSync(fd);
       this.fdPaths.delete(fd);
       throw new Killed("killed before closeSync");
     }
     this.gate("closeSync", this.fdPaths.get(fd) ?? fd);
     this.fdPaths.delete(fd);
-    nodeFs.closeSync(fd);
+    this.inner.closeSync(fd);
   }
   renameSync(a: string, b: string) {
     this.gate("renameSync", b);
-    nodeFs.renameSync(a, b);
+    this.inner.renameSync(a, b);
   }
   linkSync(a: string, b: string) {
     this.gate("linkSync", b);
-    nodeFs.linkSync(a, b);
+    this.inner.linkSync(a, b);
   }
   unlinkSync(p: string) {
     this.gate("unlinkSync", p);
-    nodeFs.unlinkSync(p);
+    this.inner.unlinkSync(p);
   }
   mkdirSync(p: string, mode: number) {
     this.gate("mkdirSync", p);
-    nodeFs.mkdirSync(p, mode);
+    this.inner.mkdirSync(p, mode);
   }
   rmdirSync(p: string) {
     this.gate("rmdirSync", p);
-    nodeFs.rmdirSync(p);
+    this.inner.rmdirSync(p);
   }
   readFileSync(p: string) {
     this.gate("readFileSync", p);
-    return nodeFs.readFileSync(p);
+    return this.inner.readFileSync(p);
   }
   readdirSync(p: string) {
     this.gate("readdirSync", p);
-    return nodeFs.readdirSync(p);
+    return this.inner.readdirSync(p);
   }
   lstatSync(p: string) {
     this.gate("lstatSync", p);
-    return nodeFs.lstatSync(p);
+    return this.inner.lstatSync(p);
   }
   realpathSync(p: string) {
     this.gate("realpathSync", p);
-    return nodeFs.realpathSync(p);
+    return this.inner.realpathSync(p);
   }
 }
 

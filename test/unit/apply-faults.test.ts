@@ -6,14 +6,15 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RecordingRunner, type CommandRunner } from "../../src/apply/command-runner.js";
 import { applyPlan } from "../../src/apply/executor.js";
-import { FileWriter, sameContent } from "../../src/apply/file-writer.js";
+import { FileWriter, sameContent, type FsLayer } from "../../src/apply/file-writer.js";
 import { listJournals } from "../../src/apply/history.js";
 import { writerSource } from "../../src/apply/journal.js";
 import { ApplyLock } from "../../src/apply/lock.js";
 import { executeRollback, planRollback } from "../../src/apply/rollback.js";
 import { ApplyError } from "../../src/errors.js";
 import type { FileStep } from "../../src/plan/types.js";
-import { FaultFs, Killed, deadPid, makeRoot, read, samplePlan, tempFiles, treeState } from "../helpers/apply.js";
+import { BLACKLIST, FaultFs, GRUB_BEFORE, Killed, deadPid, makeRoot, read, samplePlan, tempFiles, treeState } from "../helpers/apply.js";
+import { MemFs } from "../helpers/memfs.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -146,29 +147,69 @@ describe("a failing step stops the run, the journal says so, rollback restores",
 });
 
 describe("a kill at any point", () => {
+  const R = "/r";
+  /** The same tree as makeRoot(), in memory. */
+  function memRoot(): MemFs {
+    const m = new MemFs();
+    m.put(`${R}/etc/default/grub`, GRUB_BEFORE, 0o640);
+    m.put(`${R}/etc/modprobe.d/blacklist.conf`, BLACKLIST);
+    m.put(`${R}/etc/modprobe.d/pve-blacklist.conf`, "blacklist nvidiafb\n");
+    m.put(`${R}/etc/modules`, "# /etc/modules\n");
+    m.put(`${R}/var/lib/.keep`, "");
+    return m;
+  }
+  function noHalfWritten(m: MemFs, where: string): void {
+    const w = new FileWriter(R, m);
+    for (const s of fileSteps()) {
+      const st = w.read(s.path);
+      expect(sameContent(st, s.before) || sameContent(st, s.after), `${where}: ${s.path} is neither before nor after`).toBe(true);
+    }
+  }
+  function staleLock(m: MemFs): void {
+    try {
+      m.lstatSync(`${R}/var/lib/passthrough/lock`);
+    } catch {
+      return;
+    }
+    m.unlinkSync(`${R}/var/lib/passthrough/lock`);
+    m.put(`${R}/var/lib/passthrough/lock`, JSON.stringify({ pid: deadPid(), command: "apply", startedAt: "killed" }));
+  }
+  function rollbackMem(m: MemFs, fsl: FsLayer = m, runner: CommandRunner = new RecordingRunner()) {
+    const writer = new FileWriter(R, fsl);
+    const lock = ApplyLock.acquire(writer, "rollback");
+    try {
+      const e = listJournals(writerSource(writer))[0];
+      if (!e) return null;
+      if (!e.ok) throw new Error(e.error);
+      return executeRollback(planRollback(e.journal, writer), { writer, runner, force: false, rollbackCommand: "passthrough rollback" });
+    } finally {
+      lock.release();
+    }
+  }
+
   it("after every single file-system call of an apply: no half-written file, and rollback restores the original", () => {
-    const probe = root();
-    const counter = new FaultFs();
-    applyPlan({ plan: samplePlan(), writer: new FileWriter(probe, counter), runner: new RecordingRunner(), version: "t" });
+    const base = memRoot();
+    const original = base.tree(R);
+    const counter = new FaultFs(base.clone());
+    applyPlan({ plan: samplePlan(), writer: new FileWriter(R, counter), runner: new RecordingRunner(), version: "t" });
     const total = counter.calls;
-    expect(total).toBeGreaterThan(50);
+    expect(total).toBeGreaterThan(100);
 
     const stepsDoneSeen = new Set<number>();
     for (let n = 0; n <= total; n++) {
-      const dir = root();
-      const original = treeState(dir);
-      const fault = new FaultFs().dieAfter(n);
+      const m = base.clone();
+      const fault = new FaultFs(m).dieAfter(n);
       try {
-        applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: runnerOf(fault), version: "t" });
+        applyPlan({ plan: samplePlan(), writer: new FileWriter(R, fault), runner: runnerOf(fault), version: "t" });
       } catch {
         // the "process" died
       }
-      assertNoHalfWrittenFile(dir);
-      markLockStale(dir);
-      const entries = listJournals(writerSource(new FileWriter(dir)));
+      noHalfWritten(m, `kill after call ${n}`);
+      staleLock(m);
+      const entries = listJournals(writerSource(new FileWriter(R, m)));
       if (entries.length === 0) {
         // Killed before the journal was complete: then nothing on the host had changed.
-        expect(treeState(dir), `kill after call ${n}`).toEqual(original);
+        expect(m.tree(R), `kill after call ${n}`).toEqual(original);
         stepsDoneSeen.add(0);
         continue;
       }
@@ -176,45 +217,66 @@ describe("a kill at any point", () => {
       expect(e.ok, `kill after call ${n}: ${(e as { error?: string }).error}`).toBe(true);
       if (e.ok) {
         stepsDoneSeen.add(e.summary.stepsDone);
-        if (n < total) expect(["interrupted", "failed", "applied"]).toContain(e.summary.status);
+        // "applied" only once the end line is on disk (a kill while releasing the lock).
+        if (e.summary.status === "applied") expect(e.summary.stepsDone, `kill after call ${n}`).toBe(7);
+        else expect(["interrupted", "failed"], `kill after call ${n}`).toContain(e.summary.status);
       }
-      const rb = rollbackLatest(dir)!;
+      const rb = rollbackMem(m)!;
       expect(rb.status, `rollback after a kill after call ${n}: ${rb.failure}`).toBe("ok");
-      expect(treeState(dir), `kill after call ${n}`).toEqual(original);
+      expect(m.tree(R), `kill after call ${n}`).toEqual(original);
     }
     // The sweep passed through every boundary between steps: after step k for every k.
     expect([...stepsDoneSeen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("after every single file-system call of a rollback: running rollback again finishes it", () => {
-    const probeDir = root();
-    applyPlan({ plan: samplePlan(), writer: new FileWriter(probeDir), runner: new RecordingRunner(), version: "t" });
-    const counter = new FaultFs();
-    {
-      const writer = new FileWriter(probeDir, counter);
-      const e = listJournals(writerSource(writer))[0]!;
-      if (!e.ok) throw new Error(e.error);
-      executeRollback(planRollback(e.journal, writer), { writer, runner: new RecordingRunner(), force: false, rollbackCommand: "x" });
-    }
+    const applied = memRoot();
+    const original = applied.tree(R);
+    applyPlan({ plan: samplePlan(), writer: new FileWriter(R, applied), runner: new RecordingRunner(), version: "t" });
+    const counter = new FaultFs(applied.clone());
+    rollbackMem(applied.clone(), counter);
     const total = counter.calls;
+    expect(total).toBeGreaterThan(50);
 
     for (let n = 0; n <= total; n++) {
-      const dir = root();
-      const original = treeState(dir);
-      applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner: new RecordingRunner(), version: "t" });
-      const fault = new FaultFs().dieAfter(n);
+      const m = applied.clone();
+      const fault = new FaultFs(m).dieAfter(n);
       try {
-        const writer = new FileWriter(dir, fault);
-        const e = listJournals(writerSource(writer))[0]!;
-        if (e.ok) executeRollback(planRollback(e.journal, writer), { writer, runner: runnerOf(fault), force: false, rollbackCommand: "x" });
+        rollbackMem(m, fault, runnerOf(fault));
       } catch {
         // killed
       }
-      assertNoHalfWrittenFile(dir);
-      const rb = rollbackLatest(dir)!;
+      noHalfWritten(m, `rollback killed after call ${n}`);
+      staleLock(m);
+      const rb = rollbackMem(m)!;
       expect(rb.status, `second rollback after a kill after call ${n}: ${rb.failure}`).toBe("ok");
-      expect(treeState(dir), `rollback killed after call ${n}`).toEqual(original);
+      expect(m.tree(R), `rollback killed after call ${n}`).toEqual(original);
+      expect(listJournals(writerSource(new FileWriter(R, m)))[0]).toMatchObject({ ok: true, summary: { status: "rolled-back" } });
     }
+  });
+
+  it("on the real file system, after each step k for every k: rollback restores the original", () => {
+    // Where each step's "done" line lands, counted on a probe run.
+    const probe = new FaultFs();
+    const boundaries: number[] = [];
+    applyPlan({ plan: samplePlan(), writer: new FileWriter(root(), probe), runner: new RecordingRunner(), version: "t", onProgress: (p) => (p.phase === "done" ? boundaries.push(probe.calls) : undefined) });
+    expect(boundaries).toHaveLength(samplePlan().steps.length);
+    boundaries.forEach((n, k) => {
+      const dir = root();
+      const original = treeState(dir);
+      const fault = new FaultFs().dieAfter(n);
+      try {
+        applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: runnerOf(fault), version: "t" });
+      } catch {
+        // killed right after step k
+      }
+      assertNoHalfWrittenFile(dir);
+      markLockStale(dir);
+      const [e] = listJournals(writerSource(new FileWriter(dir)));
+      expect(e, `after step ${k}`).toMatchObject({ ok: true, summary: { stepsDone: k + 1 } });
+      expect(rollbackLatest(dir)!.status).toBe("ok");
+      expect(treeState(dir), `killed after step ${k}`).toEqual(original);
+    });
   });
 
   it("inside a write, between the temporary file and the rename: the leftover is removed by rollback", () => {
