@@ -2,7 +2,7 @@
 // described as exactly that): `passthrough history`, the default journal of `rollback`, and
 // the expectation `verify` checks.
 
-import { errorMessage } from "../errors.js";
+import { UserError, describeFsError } from "../errors.js";
 import { listJournalIds, readJournal, type JournalSource, type LoadedJournal } from "./journal.js";
 
 export type JournalStatus =
@@ -93,7 +93,8 @@ export function listJournals(source: JournalSource): HistoryEntry[] {
         const journal = readJournal(source, id);
         return { ok: true, journal, summary: summarizeJournal(journal) };
       } catch (err) {
-        return { ok: false, id, error: errorMessage(err) };
+        // A journal is root's (0600): reading one as another user is "permission denied", not damage.
+        return { ok: false, id, error: err instanceof UserError ? err.message : `${describeFsError(err)}${(err as NodeJS.ErrnoException).code === "EACCES" ? " (journals are readable by root only)" : ""}` };
       }
     });
 }

@@ -124,7 +124,9 @@ export function hostRootSource(root: HostRoot): JournalSource {
     list: (d) => root.list(d.replace(/^\//, "")),
     read: (p) => {
       const r = root.readBytes(p.replace(/^\//, ""));
-      return r.ok ? r.value : null;
+      if (r.ok) return r.value;
+      if (/permission denied/.test(r.reason)) throw Object.assign(new Error(r.reason), { code: "EACCES" });
+      return null;
     },
     where: (p) => (root.kind === "live" ? p : `${root.label}:${p}`),
   };

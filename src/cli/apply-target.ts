@@ -56,5 +56,5 @@ export function applyTarget(opts: TargetOptions, command: "apply" | "rollback"):
 export function addTargetOptions<T extends { option(flags: string, description: string): T }>(cmd: T): T {
   return cmd
     .option("--root <dir>", "work on another root (an image, a chroot, a test tree): files under DIR, journal in DIR/var/lib/passthrough; commands are listed, not run")
-    .option("--run-commands", "with --root: run the commands chrooted into DIR (needs root)");
+    .option("--run-commands", "with --root: run the commands chrooted into DIR (needs root; mount proc, sys and dev inside DIR first — update-grub and update-initramfs use them)");
 }

@@ -55,7 +55,7 @@ function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
   const rows: string[][] = [["ID", "WHEN", "STATUS", "DEVICES", "CHANGES"].map(style.dim)];
   for (const e of entries) {
     if (!e.ok) {
-      rows.push([e.id, "?", style.red("damaged"), "", e.error]);
+      rows.push([e.id, "?", style.red("unreadable"), "", e.error]);
       continue;
     }
     const s = e.summary;

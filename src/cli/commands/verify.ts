@@ -67,9 +67,10 @@ interface ExpectationSource {
   allowUnsafe: boolean;
 }
 
-function fromJournal(root: HostRoot, devices: string[], groups: number[]): ExpectationSource | null {
+function fromJournal(root: HostRoot, devices: string[], groups: number[], unreadable: string[]): ExpectationSource | null {
   const source = hostRootSource(root);
   for (const e of listJournals(source)) {
+    if (!e.ok) unreadable.push(`${e.id}: ${e.error}`);
     if (!e.ok || e.summary.status !== "applied") continue;
     if (!journalCovers(e.journal, devices, groups)) continue;
     const j = e.journal;
@@ -103,10 +104,12 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
   const devices = deviceList(opts);
   const groups = groupList(opts);
 
-  let exp = fromJournal(opened.root, devices, groups);
+  const unreadable: string[] = [];
+  let exp = fromJournal(opened.root, devices, groups, unreadable);
   if (!exp) {
     if (devices.length === 0 && groups.length === 0) {
-      throw new InputError(`no applied journal in ${hostRootSource(opened.root).where("/var/lib/passthrough/journal")}; pass --device 0000:01:00 (with the flags you applied with) to verify against a fresh plan`);
+      const why = unreadable.length ? ` (could not read ${unreadable.join("; ")})` : "";
+      throw new InputError(`no applied journal in ${hostRootSource(opened.root).where("/var/lib/passthrough/journal")}${why}; pass --device 0000:01:00 (with the flags you applied with) to verify against a fresh plan`);
     }
     const plan = planner(state, planOptionsFrom(opts));
     exp = { expect: plan.expect, source: { kind: "plan" }, allowUnsafe: opts.allowUnsafeInterrupts === true };
