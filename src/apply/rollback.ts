@@ -102,7 +102,9 @@ export function planRollback(journal: LoadedJournal, writer: FileWriter): Rollba
     let cmd: string[] | null = null;
     if (isRegenerator(s.argv)) cmd = [...s.argv];
     else {
-      const inv = inverseCommand(s.argv);
+      // The plan names the inverse of a direct boot-entry edit (CommandStep.undo); journals of
+      // plans without it fall back to the known inverses.
+      const inv = s.undo && s.undo.length ? [...s.undo] : inverseCommand(s.argv);
       if (inv && startedCommands.has(i)) cmd = inv;
       else if (!inv && startedCommands.has(i)) notUndone.push({ argv: [...s.argv], why: "passthrough knows no inverse for it; check what it changed by hand" });
     }

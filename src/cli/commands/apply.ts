@@ -6,8 +6,8 @@ import type { Command } from "commander";
 import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
 import { describeStep, executePlan, type ExecuteResult, type Progress } from "../../apply/executor.js";
 import { ApplyLock } from "../../apply/lock.js";
-import { ApplyError, EXIT } from "../../errors.js";
-import { openLiveRoot, openSnapshot } from "../../host/open-root.js";
+import { ApplyError, EXIT, InputError } from "../../errors.js";
+import { openHostRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostState } from "../../host/types.js";
 import type { Plan, Planner } from "../../plan/types.js";
@@ -15,9 +15,10 @@ import { addTargetOptions, applyTarget, type ApplyTarget, type TargetOptions } f
 import { confirmed, requireAnswerable } from "../confirm.js";
 import type { CommandContext } from "../context.js";
 import { isInteractive } from "../io.js";
-import { addPlanFlags, planOptionsFrom, type PlanFlags } from "../plan-flags.js";
 import { VERSION, type CommandRegistration } from "../program.js";
-import { changeCount, renderFinding, renderPlanSteps } from "../render/plan-steps.js";
+import { renderFinding } from "../render/finding-line.js";
+import { renderPlanText } from "../render/plan-text.js";
+import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";
 
 interface ApplyOptions extends PlanFlags, TargetOptions {
   yes?: boolean;
@@ -46,15 +47,20 @@ Examples:
   sudo passthrough apply --device 0000:01:00 --yes          (no terminal: scripts, Ansible)
   passthrough apply --device 0000:01:00 --root /mnt/image   (files only; commands listed)`,
       );
-    addTargetOptions(addPlanFlags(cmd)).option("-y, --yes", "answer the confirmation (required without a terminal)");
+    addTargetOptions(addPlanChoiceFlags(cmd)).option("-y, --yes", "answer the confirmation (required without a terminal)");
     cmd.action(run<ApplyOptions>((ctx, opts) => applyCommand(ctx, opts, planner)));
   };
 }
 
-/** The host the plan is made from: this host, or the tree under --root. */
+/** The host the plan is made from: this host, or the tree under --root (read as `plan --root` reads it). */
 export function readTargetHost(target: ApplyTarget): HostState {
-  const opened = target.live ? openLiveRoot() : openSnapshot(target.rootDir);
+  const opened = target.live ? openHostRoot(undefined) : openPlanRoot({ root: target.rootDir });
   return readHostState(opened.root, { manifest: opened.manifest });
+}
+
+/** Steps that change something (the reboot is the user's to do). */
+export function changeCount(plan: Plan): number {
+  return plan.steps.filter((s) => s.kind !== "reboot").length;
 }
 
 export function rollbackHint(id: string, target: ApplyTarget, interactive: boolean): string {
@@ -62,6 +68,9 @@ export function rollbackHint(id: string, target: ApplyTarget, interactive: boole
 }
 
 async function applyCommand(ctx: CommandContext, opts: ApplyOptions, planner: Planner): Promise<number> {
+  if ((opts.device ?? []).length === 0 && (opts.group ?? []).length === 0) {
+    throw new InputError("nothing selected: give --device ADDR (a slot like 0000:01:00 or a function like 0000:01:00.1) or --group N; `passthrough check` lists the candidates");
+  }
   const planOpts = planOptionsFrom(opts);
   const target = applyTarget(opts, "apply");
   requireAnswerable(ctx.io, opts.yes, "apply");
@@ -78,9 +87,10 @@ async function applyCommand(ctx: CommandContext, opts: ApplyOptions, planner: Pl
       ctx.out(`Next: ${plan.steps.some((s) => s.kind === "reboot") ? "reboot, then " : ""}passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`);
       return EXIT.ok;
     }
-    ctx.out(style.bold(`passthrough apply — ${where} · ${plan.selection.functions.join(", ")}${plan.selection.groups.length ? ` (IOMMU group ${plan.selection.groups.join(", ")})` : ""}`), "");
-    ctx.out(...renderPlanSteps(plan, style));
-    if (notes.length) ctx.out("", ...notes.flatMap((f) => renderFinding(f, style)));
+    // Exactly what `plan` shows for the same flags, without its "Next: passthrough apply" line.
+    const shown = renderPlanText(state, plan, planOpts, style).filter((l) => !l.startsWith("Next: "));
+    while (shown.length && shown[shown.length - 1] === "") shown.pop();
+    ctx.out(...shown);
     if (!target.live) ctx.out("", `Files go under ${target.rootDir}; commands ${target.runner.description}.`);
     ctx.out("");
     const n = changeCount(plan);

@@ -1,5 +1,7 @@
 // Every command, in the order `passthrough --help` lists them. One file per command.
+import { planHost } from "../../plan/plan.js";
 import type { CommandRegistration } from "../program.js";
+import { registerApplyWith } from "./apply.js";
 import { registerCheck } from "./check.js";
 import { registerExplain } from "./explain.js";
 import { registerGuestCheck } from "./guest-check.js";
@@ -8,7 +10,21 @@ import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
 import { registerRollback } from "./rollback.js";
+import { registerVerifyWith } from "./verify.js";
 import { registerVm } from "./vm.js";
 import { registerVmMapping } from "./vm-mapping.js";
 
-export const COMMANDS: CommandRegistration[] = [registerCheck, registerList, registerPlan, registerRollback, registerHistory, registerExplain, registerVm, registerVmMapping, registerGuestSetup, registerGuestCheck];
+export const COMMANDS: CommandRegistration[] = [
+  registerCheck,
+  registerList,
+  registerPlan,
+  registerApplyWith(planHost),
+  registerVerifyWith(planHost),
+  registerRollback,
+  registerHistory,
+  registerExplain,
+  registerVm,
+  registerVmMapping,
+  registerGuestSetup,
+  registerGuestCheck,
+];

@@ -34,6 +34,13 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** The flags `plan` and `apply` share (selection, choices, where the host is). */
 export function addPlanFlags(cmd: Command): Command {
+  return addPlanChoiceFlags(cmd)
+    .option("--root <dir>", "read the host from DIR instead of / (a mounted system or a fixture tree); paths in the plan stay host paths")
+    .option("--snapshot <path>", "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host");
+}
+
+/** What to pass and how (no "where"): `apply` and `verify` add their own --root/--snapshot. */
+export function addPlanChoiceFlags(cmd: Command): Command {
   return cmd
     .option("--device <addr>", "slot (0000:01:00: every function) or function (0000:01:00.1); repeat or comma-separate", collect)
     .option("--group <n>", "every endpoint of IOMMU group N; repeatable", collect)
@@ -42,9 +49,7 @@ export function addPlanFlags(cmd: Command): Command {
     .option("--headless-ok", "allow passing the only GPU (the host loses its local console)")
     .option("--allow-unsafe-interrupts", "proceed without interrupt remapping (writes allow_unsafe_interrupts=1; a guest can inject interrupts)")
     .option("--acs-override <value>", "add pcie_acs_override=VALUE (downstream, multifunction, id:VVVV:DDDD): splits groups the hardware does not isolate (security risk)")
-    .option("--blacklist", "also blacklist the native drivers (never one another host device uses)")
-    .option("--root <dir>", "read the host from DIR instead of / (a mounted system or a fixture tree); paths in the plan stay host paths")
-    .option("--snapshot <path>", "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host");
+    .option("--blacklist", "also blacklist the native drivers (never one another host device uses)");
 }
 
 export function planOptionsFrom(flags: PlanFlags): PlanOptions {

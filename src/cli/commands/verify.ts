@@ -7,20 +7,33 @@ import { listJournals } from "../../apply/history.js";
 import { hostRootSource, type LoadedJournal } from "../../apply/journal.js";
 import { verifyHost } from "../../apply/verify.js";
 import { EXIT, InputError } from "../../errors.js";
-import { openHostRoot, openSnapshot, type OpenedRoot } from "../../host/open-root.js";
+import { openHostRoot, type OpenedRoot } from "../../host/open-root.js";
+import { normalizePciAddress } from "../../host/pci/read-pci.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostRoot } from "../../host/root.js";
 import type { HostState } from "../../host/types.js";
 import type { Expectation, Planner } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
-import { addPlanFlags, deviceList, groupList, planOptionsFrom, type PlanFlags } from "../plan-flags.js";
 import type { CommandRegistration } from "../program.js";
-import { renderFinding } from "../render/plan-steps.js";
+import { renderFinding } from "../render/finding-line.js";
+import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";
 
-interface VerifyOptions extends PlanFlags {
-  snapshot?: string;
-  root?: string;
-  json?: boolean;
+type VerifyOptions = PlanFlags;
+
+/** --device values as full addresses (slots or functions), for matching a journal's selection. */
+function deviceList(flags: Pick<PlanFlags, "device">): string[] {
+  return (flags.device ?? []).flatMap((d) => d.split(",")).map((d) => d.trim()).filter(Boolean).map((d) => {
+    const a = normalizePciAddress(d);
+    if (a === null) throw new InputError(`--device ${d}: not a PCI address; write it like 0000:01:00 (a slot) or 0000:01:00.0 (a function)`);
+    return a;
+  });
+}
+
+function groupList(flags: Pick<PlanFlags, "group">): number[] {
+  return (flags.group ?? []).map((g) => {
+    if (!/^\d+$/.test(g.trim())) throw new InputError(`--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`);
+    return Number(g.trim());
+  });
 }
 
 export function registerVerifyWith(planner: Planner): CommandRegistration {
@@ -47,7 +60,7 @@ Examples:
   passthrough verify --device 0000:01:00 --json
   passthrough verify --snapshot after-reboot.tar.gz`,
       );
-    addPlanFlags(cmd)
+    addPlanChoiceFlags(cmd)
       .option("--snapshot <path>", "verify a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host")
       .option("--root <dir>", "verify the tree an apply --root wrote to (its journal and files)")
       .option("--json", "print one JSON object: {ok, source, expect, rebooted, findings[], functions[]}");
@@ -99,7 +112,7 @@ function grubCfg(root: HostRoot, state: HostState): string | null {
 
 function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planner): number {
   if (opts.snapshot !== undefined && opts.root !== undefined) throw new InputError("give --snapshot or --root, not both");
-  const opened: OpenedRoot = opts.root !== undefined ? openSnapshot(opts.root) : openHostRoot(opts.snapshot);
+  const opened: OpenedRoot = opts.root !== undefined ? openPlanRoot({ root: opts.root }) : openHostRoot(opts.snapshot);
   const state = readHostState(opened.root, { manifest: opened.manifest });
   const devices = deviceList(opts);
   const groups = groupList(opts);
