@@ -17,6 +17,7 @@ import type { Finding } from "../checks/types.js";
 import { hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
 import type { BootloaderInfo, CmdlineParam, HostState, InitramfsKind, PciAddress, PciDevice } from "../host/types.js";
+import { rebuildCommand } from "../plan/initramfs/index.js";
 import type { Expectation } from "../plan/types.js";
 
 export interface VerifyInput {
@@ -84,20 +85,10 @@ export function removeParamCommand(b: BootloaderInfo, raw: string, where: string
   return `remove ${raw} from ${where}, run ${bootRefreshCommand(b, [])}`;
 }
 
-/** The command that rebuilds the initramfs so its modprobe.d copy and module list match /etc. */
+/** The command that rebuilds the initramfs so its modprobe.d copy and module list match /etc (the planner's own). */
 export function initramfsRefreshCommand(kind: InitramfsKind): string {
-  switch (kind) {
-    case "initramfs-tools":
-      return "update-initramfs -u -k all";
-    case "dracut":
-      return "dracut -f --regenerate-all";
-    case "mkinitcpio":
-      return "mkinitcpio -P";
-    case "booster":
-      return "/usr/lib/booster/regenerate_images";
-    default:
-      return "rebuild the initramfs (update-initramfs -u -k all / dracut -f --regenerate-all / mkinitcpio -P)";
-  }
+  const step = rebuildCommand(kind, "");
+  return step ? step.argv.join(" ") : "rebuild the initramfs (update-initramfs -u -k all / dracut -f --regenerate-all / mkinitcpio -P)";
 }
 
 const abs = (rel: string) => (rel.startsWith("/") ? rel : `/${rel}`);
