@@ -5,7 +5,10 @@
 import type { Command } from "commander";
 import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
 import { describeStep, executePlan, type ExecuteResult, type Progress } from "../../apply/executor.js";
+import { listJournals } from "../../apply/history.js";
+import { writerSource } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
+import { alreadyAppliedAwaitingReboot, bootTimeOf } from "../../apply/pending-reboot.js";
 import { ApplyError, EXIT, InputError } from "../../errors.js";
 import { openHostRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
@@ -58,6 +61,11 @@ export function readTargetHost(target: ApplyTarget): HostState {
   return readHostState(opened.root, { manifest: opened.manifest });
 }
 
+function readProcStat(target: ApplyTarget): string | null {
+  const b = writerSource(target.writer).read("/proc/stat");
+  return b === null ? null : b.toString("utf8");
+}
+
 /** Steps that change something (the reboot is the user's to do). */
 export function changeCount(plan: Plan): number {
   return plan.steps.filter((s) => s.kind !== "reboot").length;
@@ -81,6 +89,12 @@ async function applyCommand(ctx: CommandContext, opts: ApplyOptions, planner: Pl
     const plan = planner(state, planOpts);
     const where = target.live ? state.system.hostname ?? "this host" : target.rootDir;
     const notes = plan.findings.filter((f) => f.status === "warn" || f.status === "fail" || f.status === "info");
+    const awaiting = changeCount(plan) > 0 ? alreadyAppliedAwaitingReboot(plan, state, listJournals(writerSource(target.writer)), bootTimeOf(readProcStat(target))) : null;
+    if (awaiting) {
+      ctx.out(`Nothing to do: journal ${awaiting.journalId} applied this at ${awaiting.appliedAt} and the files still hold what it wrote; only the reboot is pending.`);
+      ctx.out(`Next: reboot, then passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`);
+      return EXIT.ok;
+    }
     if (changeCount(plan) === 0) {
       ctx.out(`Nothing to do: ${where} is already configured for ${plan.selection.functions.join(", ") || planOpts.devices.join(", ")}.`);
       for (const f of notes) ctx.out(...renderFinding(f, style));

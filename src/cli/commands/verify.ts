@@ -3,6 +3,7 @@
 // planning for --device on the host as it is.
 
 import type { Command } from "commander";
+import { bootTimeOf } from "../../apply/pending-reboot.js";
 import { listJournals } from "../../apply/history.js";
 import { hostRootSource, type LoadedJournal } from "../../apply/journal.js";
 import { verifyHost } from "../../apply/verify.js";
@@ -96,9 +97,7 @@ function fromJournal(root: HostRoot, devices: string[], groups: number[], unread
 
 function bootTime(root: HostRoot): Date | null {
   const r = root.readText("proc/stat");
-  if (!r.ok) return null;
-  const m = /^btime\s+(\d+)\s*$/m.exec(r.value);
-  return m ? new Date(Number(m[1]) * 1000) : null;
+  return bootTimeOf(r.ok ? r.value : null);
 }
 
 function grubCfg(root: HostRoot, state: HostState): string | null {
