@@ -4,9 +4,8 @@
 // (user-data can hold an embedded Tailscale key). The REST API has no way to do this: its
 // upload endpoint accepts iso, vztmpl and import only (pve-storage API2/Storage/Status.pm).
 
-import * as fs from "node:fs";
 import * as path from "node:path";
-import writeFileAtomic from "write-file-atomic";
+import { FileWriter } from "../apply/file-writer.js";
 import { ApplyError, RefusedError, describeFsError } from "../errors.js";
 
 /** Runs one argv (never a shell): the qm backend's own command runner fits this shape. */
@@ -43,8 +42,7 @@ export async function writeLocalSnippet(runner: SnippetRunner, storage: string, 
   const file = where.stdout.trim();
   if (where.code !== 0 || !path.isAbsolute(file)) throw new ApplyError(`pvesm path ${volume} failed: ${firstLine(where.stderr) || `printed "${firstLine(where.stdout)}"`}`);
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    await writeFileAtomic(file, content, { mode: 0o600 });
+    new FileWriter("/").write(file, content, { mode: 0o600 });
   } catch (err) {
     throw new ApplyError(`could not write the snippet ${file}: ${describeFsError(err)}; nothing in the VM config was changed`);
   }

@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import writeFileAtomic from "write-file-atomic";
+import { FileWriter } from "../../apply/file-writer.js";
 import { EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
 import { attachCloudInit, snippetFilename } from "../../guest/cloud-init-attach.js";
 import { supportedDistroList } from "../../guest/distros.js";
@@ -137,9 +137,8 @@ function writeOutput(file: string, content: string, mode: number): void {
   try {
     const dir = path.dirname(path.resolve(file));
     if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
-    writeFileAtomic.sync(file, content, { mode });
-    // write-file-atomic keeps an existing file's mode; a key must not stay world-readable.
-    fs.chmodSync(file, mode);
+    // The mode is set explicitly (not kept from an old file): a key must not stay world-readable.
+    new FileWriter("/").write(path.resolve(file), content, { mode });
   } catch (err) {
     throw new InputError(`-o ${file}: ${describeFsError(err)}; nothing was written`);
   }
