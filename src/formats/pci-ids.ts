@@ -147,3 +147,70 @@ export function classShortName(classCode: string): string {
   };
   return table[c] ?? builtinClassName(classCode).toLowerCase();
 }
+
+export interface PciIdsWanted {
+  vendor: string;
+  device: string;
+  subVendor?: string | null;
+  subDevice?: string | null;
+}
+
+/**
+ * The part of pci.ids a snapshot needs: the header comment, the vendor, device and
+ * subsystem lines of the devices present (and the subsystem vendors' own lines, which name
+ * them), and the whole class section (a few KB). Names then travel with the snapshot and
+ * read the same on any machine, without carrying the 1.3 MB file.
+ */
+export function pciIdsSubset(text: string, wanted: readonly PciIdsWanted[]): { text: string; vendors: number; keptVendors: number } {
+  const vendors = new Set<string>();
+  const devices = new Set<string>();
+  const subsystems = new Set<string>();
+  for (const w of wanted) {
+    const v = w.vendor.toLowerCase();
+    const d = w.device.toLowerCase();
+    vendors.add(v);
+    devices.add(`${v}:${d}`);
+    if (w.subVendor && w.subDevice) {
+      vendors.add(w.subVendor.toLowerCase());
+      subsystems.add(`${v}:${d}:${w.subVendor.toLowerCase()} ${w.subDevice.toLowerCase()}`);
+    }
+  }
+  const out: string[] = [];
+  const lines = text.split("\n");
+  let i = 0;
+  for (; i < lines.length && (lines[i]!.startsWith("#") || lines[i] === ""); i++) out.push(lines[i]!);
+  out.push("#", "# Subset: only the devices of one host (passthrough snapshot).", "#", "");
+  let vendor: string | null = null;
+  let device: string | null = null;
+  let total = 0;
+  let kept = 0;
+  for (; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.startsWith("C ")) {
+      out.push(...lines.slice(i).filter((l) => l !== "" && !l.startsWith("#")));
+      break;
+    }
+    if (line === "" || line.startsWith("#")) continue;
+    if (line[0] !== "\t") {
+      vendor = line.slice(0, 4).toLowerCase();
+      device = null;
+      total++;
+      if (vendors.has(vendor)) {
+        kept++;
+        out.push(line);
+      } else vendor = null;
+    } else if (line[1] !== "\t") {
+      device = null;
+      if (vendor === null) continue;
+      const d = line.slice(1, 5).toLowerCase();
+      if (devices.has(`${vendor}:${d}`)) {
+        device = d;
+        out.push(line);
+      }
+    } else if (vendor !== null && device !== null) {
+      const sub = line.slice(2, 11).toLowerCase();
+      if (subsystems.has(`${vendor}:${device}:${sub}`)) out.push(line);
+    }
+  }
+  return { text: `${out.join("\n")}\n`, vendors: total, keptVendors: kept };
+}

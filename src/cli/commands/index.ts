@@ -10,6 +10,7 @@ import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
 import { registerRollback } from "./rollback.js";
+import { registerSnapshot } from "./snapshot.js";
 import { registerVerifyWith } from "./verify.js";
 import { registerVm } from "./vm.js";
 import { registerVmMapping } from "./vm-mapping.js";
@@ -17,6 +18,7 @@ import { registerVmMapping } from "./vm-mapping.js";
 export const COMMANDS: CommandRegistration[] = [
   registerCheck,
   registerList,
+  registerSnapshot,
   registerPlan,
   registerApplyWith(planHost),
   registerVerifyWith(planHost),

@@ -64,3 +64,41 @@ export function globToRegExp(glob: string): RegExp {
   }
   return new RegExp(re + "$");
 }
+
+/**
+ * The lines of modules.alias that match at least one of `modaliases` (PCI and USB devices
+ * present), plus its header comment: a snapshot keeps what `lspci -k` and discovery would
+ * find for its own devices, not the whole 1-2 MB file.
+ */
+export function filterModulesAlias(text: string, modaliases: readonly string[]): { text: string; kept: number; total: number } {
+  const byBus = new Map<string, string[]>();
+  for (const m of modaliases) {
+    const bus = m.slice(0, m.indexOf(":") + 1);
+    if (!bus) continue;
+    const list = byBus.get(bus) ?? [];
+    list.push(m);
+    byBus.set(bus, list);
+  }
+  const out: string[] = [];
+  let kept = 0;
+  let total = 0;
+  let header = true;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) {
+      if (header) out.push(line);
+      continue;
+    }
+    header = false;
+    if (!line.startsWith("alias ")) continue;
+    total++;
+    const pattern = line.split(/\s+/)[1] ?? "";
+    const candidates = byBus.get(pattern.slice(0, pattern.indexOf(":") + 1));
+    if (!candidates) continue;
+    const re = globToRegExp(pattern);
+    if (candidates.some((m) => re.test(m))) {
+      out.push(line);
+      kept++;
+    }
+  }
+  return { text: out.length ? `${out.join("\n")}\n` : "", kept, total };
+}
