@@ -8,6 +8,10 @@
 
 export class PciIdsDb {
   private readonly vendorBlocks = new Map<string, string | null>();
+  // Lookups repeat (a server has hundreds of identical functions): each answer is computed once.
+  private readonly deviceLines = new Map<string, { name: string; start: number; block: string } | null>();
+  private readonly subsystemNames = new Map<string, string | null>();
+  private readonly classNames = new Map<string, string | null>();
   constructor(
     private readonly text: string,
     /** Where it came from, for the README/--json "names from" field. */
@@ -48,6 +52,13 @@ export class PciIdsDb {
   }
 
   private deviceLine(vendor: string, device: string): { name: string; start: number; block: string } | null {
+    const k = `${vendor}:${device}`.toLowerCase();
+    let line = this.deviceLines.get(k);
+    if (line === undefined) this.deviceLines.set(k, (line = this.findDeviceLine(vendor, device)));
+    return line;
+  }
+
+  private findDeviceLine(vendor: string, device: string): { name: string; start: number; block: string } | null {
     const b = this.vendorBlock(vendor);
     if (!b) return null;
     const key = `\n\t${device.toLowerCase()}  `;
@@ -63,6 +74,13 @@ export class PciIdsDb {
 
   /** "ZOTAC International (MCO) Ltd. GA102 [GeForce RTX 3080]", as lspci prints "Subsystem:". */
   subsystemName(vendor: string, device: string, subVendor: string, subDevice: string): string | null {
+    const k = `${vendor}:${device}:${subVendor}:${subDevice}`.toLowerCase();
+    let name = this.subsystemNames.get(k);
+    if (name === undefined) this.subsystemNames.set(k, (name = this.findSubsystemName(vendor, device, subVendor, subDevice)));
+    return name;
+  }
+
+  private findSubsystemName(vendor: string, device: string, subVendor: string, subDevice: string): string | null {
     const subVendorName = this.vendorName(subVendor);
     const dev = this.deviceLine(vendor, device);
     let subDeviceName: string | null = null;
@@ -87,6 +105,13 @@ export class PciIdsDb {
   }
 
   className(classCode: string): string | null {
+    const k = classCode.slice(0, 4).toLowerCase();
+    let name = this.classNames.get(k);
+    if (name === undefined) this.classNames.set(k, (name = this.findClassName(classCode)));
+    return name;
+  }
+
+  private findClassName(classCode: string): string | null {
     const base = classCode.slice(0, 2).toLowerCase();
     const sub = classCode.slice(2, 4).toLowerCase();
     const at = this.text.indexOf(`\nC ${base}  `);

@@ -65,17 +65,42 @@ export class DirectoryRoot implements HostRoot {
     this.tools = options.tools ? new Set(options.tools) : null;
   }
 
+  /** `rel` is normalized (normalizeRel), so plain concatenation is exact. */
   private abs(rel: string): string {
-    return path.join(this.realDir, rel);
+    if (rel === "") return this.realDir;
+    return this.realDir === "/" ? `/${rel}` : `${this.realDir}/${rel}`;
   }
 
-  /** Absolute path that is safe to open for `rel`, or null when it resolves outside the root. */
-  private safePath(input: string): string | null {
+  /**
+   * Whether `dir` is a real folder inside the root with no link anywhere on its path, so its
+   * absolute path is its real path. One lstat per new folder once its parent is known: far
+   * cheaper than realpath(3), which re-reads every component (discovery visits a folder per
+   * PCI function).
+   */
+  private isPlainDir(dir: string): boolean {
+    if (this.plainDirs.has(dir)) return true;
+    const parent = path.posix.dirname(dir) === "." ? "" : path.posix.dirname(dir);
+    if (parent === dir || !this.isPlainDir(parent)) return false;
+    try {
+      if (!fs.lstatSync(this.abs(dir)).isDirectory()) return false;
+    } catch {
+      return false;
+    }
+    this.plainDirs.add(dir);
+    return true;
+  }
+
+  /**
+   * Absolute path that is safe to open for `rel`, or null when it resolves outside the root.
+   * With `followFinal` false the last component is not checked: the caller opens it with
+   * O_NOFOLLOW and comes back through finalComponent only when it is a link.
+   */
+  private safePath(input: string, followFinal = true): string | null {
     const rel = normalizeRel(input);
     if (rel === null) return null;
     if (!this.checked) return this.abs(rel);
     const dir = path.posix.dirname(rel) === "." ? "" : path.posix.dirname(rel);
-    if (!this.plainDirs.has(dir)) {
+    if (!this.isPlainDir(dir)) {
       let real: string;
       try {
         real = fs.realpathSync.native(this.abs(dir));
@@ -89,7 +114,7 @@ export class DirectoryRoot implements HostRoot {
         return this.finalComponent(path.join(real, path.posix.basename(rel)));
       }
     }
-    return this.finalComponent(this.abs(rel));
+    return followFinal ? this.finalComponent(this.abs(rel)) : this.abs(rel);
   }
 
   /** The last component may itself be a link: follow it only if it stays inside. */
@@ -110,25 +135,41 @@ export class DirectoryRoot implements HostRoot {
   }
 
   readText(rel: string): ReadResult<string> {
-    const r = this.readBytes(rel);
-    return r.ok ? { ok: true, value: r.value.toString("utf8") } : r;
+    return this.read(rel, undefined, true);
   }
 
   readBytes(rel: string, maxBytes?: number): ReadResult<Buffer> {
-    const p = this.safePath(rel);
-    if (p === null) return { ok: false, reason: `${rel}: link points outside the ${this.kind === "live" ? "root" : "snapshot"}` };
+    return this.read(rel, maxBytes, false);
+  }
+
+  private read(rel: string, maxBytes: number | undefined, text: true): ReadResult<string>;
+  private read(rel: string, maxBytes: number | undefined, text: false): ReadResult<Buffer>;
+  private read(rel: string, maxBytes: number | undefined, text: boolean): ReadResult<string> | ReadResult<Buffer> {
+    const escaped = { ok: false as const, reason: `${rel}: link points outside the ${this.kind === "live" ? "root" : "snapshot"}` };
+    const p = this.safePath(rel, false);
+    if (p === null) return escaped;
+    let fd: number;
     try {
-      if (maxBytes === undefined) return { ok: true, value: fs.readFileSync(p) };
-      const fd = fs.openSync(p, "r");
+      // O_NOFOLLOW: a final component that is a link fails with ELOOP instead of being opened,
+      // and only then is it checked against the root (most files are not links: no lstat each).
+      fd = fs.openSync(p, this.checked ? fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW : fs.constants.O_RDONLY);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ELOOP" || !this.checked) return { ok: false, reason: `${rel}: ${describeFsError(err)}` };
+      const real = this.finalComponent(p);
+      if (real === null) return escaped;
       try {
-        const buf = Buffer.alloc(maxBytes);
-        const n = fs.readSync(fd, buf, 0, maxBytes, 0);
-        return { ok: true, value: buf.subarray(0, n) };
-      } finally {
-        fs.closeSync(fd);
+        fd = fs.openSync(real, fs.constants.O_RDONLY);
+      } catch (err2) {
+        return { ok: false, reason: `${rel}: ${describeFsError(err2)}` };
       }
+    }
+    try {
+      const value = readAll(fd, maxBytes ?? Infinity, this.kind === "snapshot", text);
+      return { ok: true, value } as ReadResult<string> | ReadResult<Buffer>;
     } catch (err) {
       return { ok: false, reason: `${rel}: ${describeFsError(err)}` };
+    } finally {
+      fs.closeSync(fd);
     }
   }
 
@@ -149,6 +190,10 @@ export class DirectoryRoot implements HostRoot {
   resolve(rel: string): string | null {
     const n = normalizeRel(rel);
     if (n === null) return null;
+    if (this.checked) {
+      const fast = this.resolveRelativeLink(n);
+      if (fast !== undefined) return fast;
+    }
     try {
       const real = fs.realpathSync.native(this.abs(n));
       if (!this.inside(real)) return null;
@@ -156,6 +201,26 @@ export class DirectoryRoot implements HostRoot {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * The common case of resolve() without realpath(3): `n` is a link in a plain folder whose
+   * relative target, joined lexically (exact, since every folder on the way is real), is a
+   * plain folder. undefined: not that case, use realpath.
+   */
+  private resolveRelativeLink(n: string): string | null | undefined {
+    const dir = path.posix.dirname(n) === "." ? "" : path.posix.dirname(n);
+    if (!this.isPlainDir(dir)) return undefined;
+    let target: string;
+    try {
+      target = fs.readlinkSync(this.abs(n));
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "ENOENT" ? null : undefined;
+    }
+    if (target.startsWith("/")) return undefined;
+    const joined = path.posix.normalize(path.posix.join(dir === "" ? "." : dir, target));
+    if (joined === ".." || joined.startsWith("../")) return null; // climbs out of the root
+    return this.isPlainDir(joined === "." ? "" : joined) ? (joined === "." ? "" : joined) : undefined;
   }
 
   list(rel: string): string[] | null {
@@ -213,8 +278,41 @@ export class DirectoryRoot implements HostRoot {
   }
 }
 
+/** A leading or trailing "/", "//", or a "." / ".." component. */
+const NOT_NORMAL = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)/;
+
+/** Reused for every read: most host files are a few bytes; the result is copied out. */
+const SCRATCH = Buffer.alloc(64 * 1024);
+
+/**
+ * Read an open file to its end (or `max` bytes) without an fstat per file. On a snapshot (a
+ * regular file on disk) a short read means end of file; live /proc files may return less
+ * than asked before the end, so those are read until read(2) returns 0.
+ */
+function readAll(fd: number, max: number, regularFile: boolean, text: boolean): Buffer | string {
+  // The usual case, a small file read whole: decode straight from the scratch buffer.
+  const first = fs.readSync(fd, SCRATCH, 0, Math.min(SCRATCH.length, max), null);
+  const whole = first < SCRATCH.length && (first === 0 || first >= max || regularFile || fs.readSync(fd, SCRATCH, first, 1, null) === 0);
+  if (whole) return text ? SCRATCH.toString("utf8", 0, first) : Buffer.from(SCRATCH.subarray(0, first));
+  const chunks: Buffer[] = [Buffer.from(SCRATCH.subarray(0, first === SCRATCH.length ? first : first + 1))];
+  let total = chunks[0]!.length;
+  for (;;) {
+    const want = Math.min(SCRATCH.length, max - total);
+    if (want <= 0) break;
+    const n = fs.readSync(fd, SCRATCH, 0, want, null);
+    if (n === 0) break;
+    chunks.push(Buffer.from(SCRATCH.subarray(0, n)));
+    total += n;
+    if (regularFile && n < want) break;
+  }
+  const all = Buffer.concat(chunks, total);
+  return text ? all.toString("utf8") : all;
+}
+
 /** "a/./b/../c" -> "a/c"; leading "/" dropped; null when it climbs above the root. */
 export function normalizeRel(rel: string): string | null {
+  // Already normal (the common case: paths built by discovery itself): nothing to do.
+  if (rel !== "" && !NOT_NORMAL.test(rel)) return rel;
   const n = path.posix.normalize(rel.replace(/^\/+/, ""));
   if (n === "." || n === "") return "";
   if (n === ".." || n.startsWith("../")) return null;

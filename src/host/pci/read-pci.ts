@@ -52,6 +52,14 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     opts.unknowns.push({ field: `pci.${address}`, reason: `${link} does not resolve inside the root` });
     return null;
   }
+  // One listing of the folder says which optional attributes exist (boot_vga only on display
+  // devices, link attributes only on PCIe, ...), so absent ones cost no failed open each.
+  const listing = root.list(dir);
+  const entries = listing ?? [];
+  const present = listing ? new Set(listing) : null;
+  const has = (name: string) => present === null || present.has(name);
+  const opt = <T>(name: string, read: () => T | null): T | null => (has(name) ? read() : null);
+
   const vendorId = hex(root, dir, "vendor", 4);
   const deviceId = hex(root, dir, "device", 4);
   const classRaw = hex(root, dir, "class", 6);
@@ -59,36 +67,35 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     opts.unknowns.push({ field: `pci.${address}`, reason: `${dir}: vendor, device or class attribute missing or malformed` });
     return null;
   }
-  const subVendor = hex(root, dir, "subsystem_vendor", 4);
-  const subDevice = hex(root, dir, "subsystem_device", 4);
+  const subVendor = opt("subsystem_vendor", () => hex(root, dir, "subsystem_vendor", 4));
+  const subDevice = opt("subsystem_device", () => hex(root, dir, "subsystem_device", 4));
   const subsystem = subVendor !== null && subDevice !== null ? { vendorId: subVendor, deviceId: subDevice } : null;
-  const revision = hex(root, dir, "revision", 2);
+  const revision = opt("revision", () => hex(root, dir, "revision", 2));
 
-  const driver = linkName(root, `${dir}/driver`);
+  const driver = opt("driver", () => linkName(root, `${dir}/driver`));
   let driverModule: string | null = null;
   if (driver !== null) {
     if (!moduleOfDriver.has(driver)) moduleOfDriver.set(driver, linkName(root, `sys/bus/pci/drivers/${driver}/module`));
     driverModule = moduleOfDriver.get(driver) ?? null;
   }
-  const groupName = linkName(root, `${dir}/iommu_group`);
+  const groupName = opt("iommu_group", () => linkName(root, `${dir}/iommu_group`));
   const iommuGroup = groupName !== null && /^\d+$/.test(groupName) ? Number(groupName) : null;
 
-  const bootVgaRaw = readAttr(root, `${dir}/boot_vga`);
-  const resetRaw = root.readText(`${dir}/reset_method`);
-  const resetMethods = resetRaw.ok ? resetRaw.value.trim().split(/\s+/).filter(Boolean) : null;
-  const numa = intAttr(root, dir, "numa_node");
-  const override = readAttr(root, `${dir}/driver_override`);
+  const bootVgaRaw = opt("boot_vga", () => readAttr(root, `${dir}/boot_vga`));
+  const resetRaw = has("reset_method") ? root.readText(`${dir}/reset_method`) : null;
+  const resetMethods = resetRaw?.ok ? resetRaw.value.trim().split(/\s+/).filter(Boolean) : null;
+  const numa = opt("numa_node", () => intAttr(root, dir, "numa_node"));
+  const override = opt("driver_override", () => readAttr(root, `${dir}/driver_override`));
 
-  const curSpeed = readAttr(root, `${dir}/current_link_speed`);
-  const maxSpeed = readAttr(root, `${dir}/max_link_speed`);
-  const curWidth = intAttr(root, dir, "current_link_width");
-  const maxWidth = intAttr(root, dir, "max_link_width");
+  const curSpeed = opt("current_link_speed", () => readAttr(root, `${dir}/current_link_speed`));
+  const maxSpeed = opt("max_link_speed", () => readAttr(root, `${dir}/max_link_speed`));
+  const curWidth = opt("current_link_width", () => intAttr(root, dir, "current_link_width"));
+  const maxWidth = opt("max_link_width", () => intAttr(root, dir, "max_link_width"));
   const link_ = curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null
     ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth }
     : null;
 
   let sriov: SriovInfo | null = null;
-  const entries = root.list(dir) ?? [];
   if (entries.includes("sriov_totalvfs")) {
     const vfs = entries
       .filter((e) => /^virtfn\d+$/.test(e))
@@ -102,13 +109,13 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
   const chain = dir.split("/").filter((c) => PCI_ADDRESS.test(c));
   const bridgeChain = chain.slice(0, -1);
 
-  const cfg = root.readBytes(`${dir}/config`, 4096);
+  const cfg = has("config") ? root.readBytes(`${dir}/config`, 4096) : { ok: false as const, reason: `${dir}/config: does not exist` };
   const capabilities = cfg.ok ? parseConfigSpace(cfg.value) : null;
   if (!cfg.ok) opts.unknowns.push({ field: `pci.${address}.capabilities`, reason: cfg.reason });
   const isBridge = classRaw.startsWith("0604") || classRaw.startsWith("0609") || capabilities?.headerType === 1;
 
   const names = opts.ids;
-  const modalias = readAttr(root, `${dir}/modalias`);
+  const modalias = opt("modalias", () => readAttr(root, `${dir}/modalias`));
   const kernelModules = modalias && opts.aliases ? opts.aliases.modulesFor(modalias) : [];
 
   return {
@@ -131,7 +138,7 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     bootVga: bootVgaRaw === null ? null : bootVgaRaw === "1",
     resetMethods,
     numaNode: numa,
-    powerState: readAttr(root, `${dir}/power_state`),
+    powerState: opt("power_state", () => readAttr(root, `${dir}/power_state`)),
     link: link_,
     sriov,
     physfn,
@@ -139,7 +146,7 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     bridgeChain,
     isBridge,
     capabilities,
-    bars: parseResource(readAttr(root, `${dir}/resource`)),
+    bars: parseResource(opt("resource", () => readAttr(root, `${dir}/resource`))),
   };
 }
 
