@@ -3,11 +3,12 @@
 // to disk, and nothing outside the archive can be reached: a link whose target leaves the
 // archive (absolute, or too many "..") resolves to nothing, as snapshot-format.md requires.
 
+import * as fs from "node:fs";
 import * as path from "node:path";
-import * as tar from "tar";
 import { InputError, errorMessage } from "../errors.js";
 import type { CapturedCommand } from "./commands.js";
 import { normalizeRel, type HostRoot, type ReadResult } from "./root.js";
+import { gunzipTar, type TarEntry } from "./tar-format.js";
 
 type Node = { type: "file"; data: Buffer } | { type: "dir"; children: Set<string> } | { type: "link"; target: string };
 
@@ -31,39 +32,26 @@ export class ArchiveRoot implements HostRoot {
   static load(file: string, label = file): ArchiveRoot {
     const raw = new Map<string, Node>();
     const refused: string[] = [];
+    let entries: TarEntry[];
     try {
-      tar.t({
-        file,
-        sync: true,
-        strict: true,
-        onReadEntry: (e: tar.ReadEntry) => {
-          const p = e.path.replace(/\/+$/, "");
-          const problem = archiveEntryProblem(e.path, e);
-          if (problem) {
-            refused.push(problem);
-            e.resume();
-            return;
-          }
-          if (e.type === "Directory") {
-            raw.set(p, { type: "dir", children: new Set() });
-            e.resume();
-          } else if (e.type === "SymbolicLink") {
-            raw.set(p, { type: "link", target: e.linkpath ?? "" });
-            e.resume();
-          } else if (e.type === "Link") {
-            // A hard link shares the bytes of an earlier entry.
-            const src = raw.get((e.linkpath ?? "").replace(/\/+$/, ""));
-            if (src?.type === "file") raw.set(p, src);
-            e.resume();
-          } else {
-            const chunks: Buffer[] = [];
-            e.on("data", (c: Buffer) => chunks.push(c));
-            e.on("end", () => raw.set(p, { type: "file", data: Buffer.concat(chunks) }));
-          }
-        },
-      });
+      entries = gunzipTar(fs.readFileSync(file));
     } catch (err) {
       throw new InputError(`snapshot ${label} is not a valid .tar.gz (${errorMessage(err).split("\n")[0]}); capture it again with \`passthrough snapshot\``);
+    }
+    for (const e of entries) {
+      const p = e.path.replace(/\/+$/, "");
+      const problem = archiveEntryProblem(e.path, e);
+      if (problem) {
+        refused.push(problem);
+        continue;
+      }
+      if (e.type === "Directory") raw.set(p, { type: "dir", children: new Set() });
+      else if (e.type === "SymbolicLink") raw.set(p, { type: "link", target: e.linkpath });
+      else if (e.type === "Link") {
+        // A hard link shares the bytes of an earlier entry.
+        const src = raw.get(e.linkpath.replace(/\/+$/, ""));
+        if (src?.type === "file") raw.set(p, src);
+      } else raw.set(p, { type: "file", data: e.data });
     }
     if (refused.length > 0) {
       throw new InputError(`snapshot ${label} refused: ${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ""}`);

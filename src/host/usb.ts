@@ -60,5 +60,23 @@ export function readUsbDevices(root: HostRoot): UsbDevice[] {
       controller: pciParts.length ? pciParts[pciParts.length - 1]! : null,
     });
   }
-  return out.sort((a, b) => (a.busnum ?? 0) - (b.busnum ?? 0) || a.name.localeCompare(b.name, "en", { numeric: true }));
+  return out.sort((a, b) => (a.busnum ?? 0) - (b.busnum ?? 0) || compareUsbNames(a.name, b.name));
+}
+
+/**
+ * "1-2" < "1-2.3" < "1-10", "usb1" < "usb2": numbers compared as numbers. (Not
+ * localeCompare's numeric collation: creating the first Intl collator costs ~20 ms of ICU
+ * start-up, a tenth of a cold run.)
+ */
+export function compareUsbNames(a: string, b: string): number {
+  const pa = a.split(/(\d+)/);
+  const pb = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    if (i % 2 === 1) return Number(x) - Number(y) || (x < y ? -1 : 1);
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
 }

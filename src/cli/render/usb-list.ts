@@ -23,7 +23,7 @@ export function busPort(u: UsbDevice): string | null {
 /** Specific kinds first: "keyboard, hid" rather than "hid, keyboard". */
 function kindOrder(kinds: readonly string[]): string[] {
   const rank = (k: string) => (k === "keyboard" ? 0 : k === "mouse" ? 1 : k === "hid" ? 3 : 2);
-  return [...kinds].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return [...kinds].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function usbName(u: UsbDevice): string {
