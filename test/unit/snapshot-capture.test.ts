@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { snapshotToFile } from "../../src/cli/commands/snapshot.js";
 import { captureSnapshot, TRACKED_TOOLS } from "../../src/host/capture/capture.js";
 import { openSnapshot } from "../../src/host/open-root.js";
@@ -32,54 +32,60 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(out, { recursive: true, force: true }));
 
 describe.each(FIXTURE_SPECS.map((s) => [s.name, s] as const))("snapshot of fixture %s", (_name, spec) => {
-  it("reads back exactly like the folder it was captured from", async () => {
-    const { dir, cleanup } = writeSpec(spec);
-    try {
-      const w = await snapshotToFile({ source: dir, output: path.join(out, "s.tar.gz"), now: NOW });
-      expect(w.skipped).toEqual([]);
-      // The whole host model, not just the devices: every fact discovery reads was captured.
-      expect(stateOf(w.file)).toEqual(stateOf(dir));
-      // And through the CLI, as a user would compare them.
-      const a = await cliJson(["list", "--snapshot", dir]);
-      const b = await cliJson(["list", "--snapshot", w.file]);
-      expect(b.code).toBe(0);
-      expect(b.json.devices).toEqual(a.json.devices);
-      expect(b.json.groups).toEqual(a.json.groups);
-      // Nothing but the archive was written.
-      expect(fs.readdirSync(out)).toEqual(["s.tar.gz"]);
-      expect(fs.statSync(w.file).mode & 0o777).toBe(0o600);
-    } finally {
-      cleanup();
-    }
+  // One capture per fixture, shared by the tests below (capturing is the slow part).
+  let src: { dir: string; cleanup: () => void };
+  let file: string;
+  let skipped: unknown[];
+  let folder: string;
+  beforeAll(async () => {
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-snapfx-"));
+    src = writeSpec(spec);
+    const w = await snapshotToFile({ source: src.dir, output: path.join(folder, "s.tar.gz"), now: NOW });
+    file = w.file;
+    skipped = w.skipped;
+  }, 60_000);
+  afterAll(() => {
+    src.cleanup();
+    fs.rmSync(folder, { recursive: true, force: true });
   });
 
-  it("keeps sysfs attribute bytes and link texts exactly", async () => {
-    const { dir, cleanup } = writeSpec(spec);
-    try {
-      const w = await snapshotToFile({ source: dir, output: path.join(out, "s.tar.gz"), now: NOW });
-      const entries = new Map(readArchive(w.file).map((e) => [e.path.replace(/^s\//, "").replace(/\/$/, ""), e]));
-      let compared = 0;
-      for (const rel of listTree(dir).filter((p) => p.startsWith("sys/"))) {
-        const st = fs.lstatSync(path.join(dir, rel));
-        const e = entries.get(rel);
-        if (!e) continue; // not on the allow-list
-        if (st.isSymbolicLink()) {
-          expect(e.type, rel).toBe("SymbolicLink");
-          expect(e.linkpath, rel).toBe(fs.readlinkSync(path.join(dir, rel)));
-        } else if (st.isFile()) {
-          expect(e.data.equals(fs.readFileSync(path.join(dir, rel))), rel).toBe(true);
-        }
-        compared++;
+  it("reads back exactly like the folder it was captured from", async () => {
+    expect(skipped).toEqual([]);
+    // The whole host model, not just the devices: every fact discovery reads was captured.
+    expect(stateOf(file)).toEqual(stateOf(src.dir));
+    // And through the CLI, as a user would compare them.
+    const a = await cliJson(["list", "--snapshot", src.dir]);
+    const b = await cliJson(["list", "--snapshot", file]);
+    expect(b.code).toBe(0);
+    expect(b.json.devices).toEqual(a.json.devices);
+    expect(b.json.groups).toEqual(a.json.groups);
+    // Nothing but the archive was written.
+    expect(fs.readdirSync(folder)).toEqual(["s.tar.gz"]);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it("keeps sysfs attribute bytes and link texts exactly", () => {
+    const dir = src.dir;
+    const entries = new Map(readArchive(file).map((e) => [e.path.replace(/^s\//, "").replace(/\/$/, ""), e]));
+    let compared = 0;
+    for (const rel of listTree(dir).filter((p) => p.startsWith("sys/"))) {
+      const st = fs.lstatSync(path.join(dir, rel));
+      const e = entries.get(rel);
+      if (!e) continue; // not on the allow-list
+      if (st.isSymbolicLink()) {
+        expect(e.type, rel).toBe("SymbolicLink");
+        expect(e.linkpath, rel).toBe(fs.readlinkSync(path.join(dir, rel)));
+      } else if (st.isFile()) {
+        expect(e.data.equals(fs.readFileSync(path.join(dir, rel))), rel).toBe(true);
       }
-      expect(compared).toBeGreaterThan(spec.pci.length * 10);
-      // Every PCI function's config space, full 4096 bytes, is there.
-      for (const f of spec.pci) {
-        const link = entries.get(`sys/bus/pci/devices/${f.address}`)!;
-        const target = path.posix.normalize(path.posix.join("sys/bus/pci/devices", link.linkpath));
-        expect(entries.get(`${target}/config`)?.data.length, f.address).toBe(spec.configSize ?? 4096);
-      }
-    } finally {
-      cleanup();
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(spec.pci.length * 10);
+    // Every PCI function's config space, all of it, is there.
+    for (const f of spec.pci) {
+      const link = entries.get(`sys/bus/pci/devices/${f.address}`)!;
+      const target = path.posix.normalize(path.posix.join("sys/bus/pci/devices", link.linkpath));
+      expect(entries.get(`${target}/config`)?.data.length, f.address).toBe(spec.configSize ?? 4096);
     }
   });
 });

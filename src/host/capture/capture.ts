@@ -125,8 +125,19 @@ const CONFIG_FILES = [
 /** Folders whose regular files are all configuration (one level deep). */
 const CONFIG_DIRS = [
   "etc/default/grub.d", ...MODPROBE_DIRS, ...MODULES_LOAD_DIRS, "etc/initramfs-tools/conf.d", "etc/dracut.conf.d", "etc/mkinitcpio.conf.d",
-  "boot/loader/entries", "boot/efi/loader/entries", "efi/loader/entries",
+  "boot/loader/entries", "boot/efi/loader/entries", "efi/loader/entries", "etc/initramfs-tools/scripts/init-top",
+  "etc/udev/rules.d",
 ];
+
+/**
+ * Which files of a configuration folder to keep. udev rules: only those that bind drivers
+ * (what src/host/config-files.ts reads); others, like 70-persistent-net.rules, hold MAC
+ * addresses and say nothing about passthrough.
+ */
+function wantedConfig(dir: string, name: string): boolean {
+  if (dir === "etc/udev/rules.d") return /vfio|passthrough|driver_override|driverctl/i.test(name);
+  return true;
+}
 
 export interface CaptureOptions {
   /** Tool version for the manifest. */
@@ -439,7 +450,7 @@ class Capturer {
         this.entries.dir(dir);
         await Promise.all(
           entries
-            .filter((e) => e.kind === "file" || (e.kind === "link" && e.targetKind === "file"))
+            .filter((e) => (e.kind === "file" || (e.kind === "link" && e.targetKind === "file")) && wantedConfig(dir, e.name))
             .map((e) => this.file(`${dir}/${e.name}`, TEXT_MAX)),
         );
       }),
@@ -507,7 +518,8 @@ class Capturer {
     }
     this.entries.dir(dir);
     await this.file(`${dir}/modules.builtin`, TEXT_MAX);
-    await this.file(`${dir}/modules.order`, TEXT_MAX);
+    // The loadable modules: modules.order, or modules.dep where a distribution ships no order file.
+    if ((await this.file(`${dir}/modules.order`, TEXT_MAX)) === null) await this.file(`${dir}/modules.dep`, TEXT_MAX);
     const r = await this.reader.read(`${dir}/modules.alias`, BIG_MAX);
     if (!r.ok) {
       this.skip(`${dir}/modules.alias`, r.code);
