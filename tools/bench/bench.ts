@@ -5,7 +5,8 @@
 //   lspci:        lspci -nnk -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci
 //                 (pciutils' sysfs access method; `lspci -O help` lists sysfs.path, whose
 //                 default is /sys/bus/pci)
-// Each is run REPS times per size, alternating, and the median wall time is reported.
+// Each is run REPS times per size, alternating; the medians of wall time and of CPU time
+// (user + system, from GNU time when installed) are reported.
 // Options: --sizes 100,1000,10000  --reps 7  --keep (leave the generated trees in the temp folder)
 
 import { spawnSync } from "node:child_process";
@@ -27,11 +28,30 @@ const sizes = arg("sizes", "100,1000,10000").split(",").map(Number);
 const reps = Number(arg("reps", "7"));
 const keep = process.argv.includes("--keep");
 
-function time(argv: string[]): { ms: number; status: number | null; err: string } {
+/** GNU time (Debian package "time") reports the child's CPU time, which a busy machine distorts far less than wall time. */
+const GNU_TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+
+interface Sample {
+  ms: number;
+  /** user + system CPU time, ms (10 ms resolution); null without GNU time. */
+  cpu: number | null;
+  status: number | null;
+  err: string;
+}
+
+function time(argv: string[]): Sample {
+  const full = GNU_TIME ? [GNU_TIME, "-f", "@@cpu %U %S", ...argv] : argv;
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+  const r = spawnSync(full[0]!, full.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_ALL: "C" } });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { ms, status: r.status, err: r.stderr?.toString() ?? "" };
+  const err = r.stderr?.toString() ?? "";
+  const m = /@@cpu ([\d.]+) ([\d.]+)\s*$/.exec(err);
+  return { ms, cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : null, status: r.status, err: err.replace(/@@cpu .*\s*$/, "") };
+}
+
+function medianOf(samples: Sample[], key: "ms" | "cpu"): number | null {
+  const xs = samples.map((s) => s[key]).filter((x): x is number => x !== null);
+  return xs.length ? median(xs) : null;
 }
 
 function median(xs: number[]): number {
@@ -57,7 +77,8 @@ function main(): void {
   console.log(`node ${process.version}; ${lspci ?? "no lspci"}; ${reps} runs each, median\n`);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-bench-"));
-  const rows: Array<{ n: number; pt: number; ls: number | null }> = [];
+  type Row = { n: number; pt: number; ls: number | null; ptCpu: number | null; lsCpu: number | null };
+  const rows: Row[] = [];
   try {
     for (const n of sizes) {
       const dir = path.join(tmp, `host-${n}`);
@@ -70,29 +91,31 @@ function main(): void {
       const check = time(ptArgv);
       if (check.status !== 0) throw new Error(`passthrough list failed on ${dir}: ${check.err}`);
       if (lspci) time(lsArgv);
-      const pt: number[] = [];
-      const ls: number[] = [];
+      const pt: Sample[] = [];
+      const ls: Sample[] = [];
       for (let i = 0; i < reps; i++) {
-        pt.push(time(ptArgv).ms);
-        if (lspci) ls.push(time(lsArgv).ms);
+        pt.push(time(ptArgv));
+        if (lspci) ls.push(time(lsArgv));
       }
-      rows.push({ n, pt: median(pt), ls: lspci ? median(ls) : null });
+      rows.push({ n, pt: medianOf(pt, "ms")!, ls: lspci ? medianOf(ls, "ms") : null, ptCpu: medianOf(pt, "cpu"), lsCpu: lspci ? medianOf(ls, "cpu") : null });
       if (!keep) fs.rmSync(dir, { recursive: true, force: true });
     }
   } finally {
     if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  console.log("| PCI functions | passthrough list --json | lspci -nnk | ratio | passthrough per 1 000 functions |");
-  console.log("| ---: | ---: | ---: | ---: | ---: |");
+  const ratio = (a: number | null, b: number | null) => (a !== null && b ? `${(a / b).toFixed(2)}×` : "-");
+  const f = (x: number | null) => (x === null ? "-" : fmt(x));
+  console.log("| PCI functions | passthrough wall | lspci wall | ratio | passthrough CPU | lspci CPU | ratio (CPU) | passthrough CPU per 1 000 functions |");
+  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
-    const ratio = r.ls ? `${(r.pt / r.ls).toFixed(2)}×` : "-";
-    console.log(`| ${r.n.toLocaleString("en")} | ${fmt(r.pt)} | ${r.ls ? fmt(r.ls) : "-"} | ${ratio} | ${fmt((r.pt / r.n) * 1000)} |`);
+    console.log(`| ${r.n.toLocaleString("en")} | ${fmt(r.pt)} | ${f(r.ls)} | ${ratio(r.pt, r.ls)} | ${f(r.ptCpu)} | ${f(r.lsCpu)} | ${ratio(r.ptCpu, r.lsCpu)} | ${r.ptCpu === null ? "-" : fmt((r.ptCpu / r.n) * 1000)} |`);
   }
-  if (rows.length >= 2) {
-    const a = rows[rows.length - 2]!;
-    const b = rows[rows.length - 1]!;
-    console.log(`\ngrowth ${a.n} -> ${b.n} functions (${(b.n / a.n).toFixed(0)}×): passthrough ${(b.pt / a.pt).toFixed(1)}×${a.ls && b.ls ? `, lspci ${(b.ls / a.ls).toFixed(1)}×` : ""}`);
+  for (let i = 1; i < rows.length; i++) {
+    const a = rows[i - 1]!;
+    const b = rows[i]!;
+    const g = (x: number | null, y: number | null) => (x !== null && y !== null ? `${(y / x).toFixed(1)}×` : "-");
+    console.log(`growth ${a.n} -> ${b.n} functions (${(b.n / a.n).toFixed(0)}×): passthrough wall ${g(a.pt, b.pt)}, CPU ${g(a.ptCpu, b.ptCpu)}; lspci wall ${g(a.ls, b.ls)}, CPU ${g(a.lsCpu, b.lsCpu)}`);
   }
 
   // Cold start of a full diagnosis of the bundled example host (a fresh process every run).
@@ -100,10 +123,16 @@ function main(): void {
   const hasCheck = /^\s+check\b/m.test(help);
   const example = path.join(repo, "examples/seed-host.tar.gz");
   const cmd = hasCheck ? "check" : "list";
-  const cold: number[] = [];
-  for (let i = 0; i < reps; i++) cold.push(time([process.execPath, cliPath, cmd, "--snapshot", example]).ms);
-  const node = median(Array.from({ length: reps }, () => time([process.execPath, "-e", "0"]).ms));
-  console.log(`\ncold start: passthrough ${cmd} --snapshot examples/seed-host.tar.gz: ${fmt(median(cold))} (node -e 0 alone: ${fmt(node)})`);
+  const cold: Sample[] = [];
+  const bare: Sample[] = [];
+  for (let i = 0; i < Math.max(reps, 11); i++) {
+    cold.push(time([process.execPath, cliPath, cmd, "--snapshot", example]));
+    bare.push(time([process.execPath, "-e", "0"]));
+  }
+  console.log(
+    `\ncold start: passthrough ${cmd} --snapshot examples/seed-host.tar.gz: wall ${fmt(medianOf(cold, "ms")!)}, CPU ${f(medianOf(cold, "cpu"))}` +
+      ` (node -e 0 alone: wall ${fmt(medianOf(bare, "ms")!)}, CPU ${f(medianOf(bare, "cpu"))})`,
+  );
   if (!hasCheck) console.log("(`check` is not on this branch yet: timed `list` instead)");
 }
 
