@@ -99,6 +99,8 @@ export class DirectoryRoot implements HostRoot {
     const rel = normalizeRel(input);
     if (rel === null) return null;
     if (!this.checked) return this.abs(rel);
+    // A folder already known to be real and inside (every PCI function's, once resolved).
+    if (this.plainDirs.has(rel)) return this.abs(rel);
     const dir = path.posix.dirname(rel) === "." ? "" : path.posix.dirname(rel);
     if (!this.isPlainDir(dir)) {
       let real: string;

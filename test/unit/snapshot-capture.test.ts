@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { snapshotToFile } from "../../src/cli/commands/snapshot.js";
 import { captureSnapshot, TRACKED_TOOLS } from "../../src/host/capture/capture.js";
+import { CAPTURED_COMMANDS } from "../../src/host/commands.js";
 import { openSnapshot } from "../../src/host/open-root.js";
 import { readHostState } from "../../src/host/read-host.js";
 import type { HostState } from "../../src/host/types.js";
@@ -177,6 +178,8 @@ describe("snapshot capture safety", () => {
     };
     walk(path.join(REPO, "src"));
     expect(asked.size).toBeGreaterThan(5);
+    // The programs behind captured commands count too: a snapshot's cmd/NAME needs them installed.
+    for (const spec of Object.values(CAPTURED_COMMANDS)) for (const argv of spec.argv) asked.add(argv[0]!);
     for (const t of asked) expect(TRACKED_TOOLS, t).toContain(t);
   });
 });

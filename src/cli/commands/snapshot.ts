@@ -65,6 +65,7 @@ export interface SnapshotWritten {
   redacted: string[];
   skipped: CapturedSnapshot["manifest"]["skipped"];
   notes: string[];
+  capturedAsRoot: boolean;
 }
 
 async function snapshotCommand(ctx: CommandContext, opts: SnapshotOptions): Promise<number> {
@@ -76,6 +77,7 @@ async function snapshotCommand(ctx: CommandContext, opts: SnapshotOptions): Prom
   const { style } = ctx;
   ctx.out(`${style.green("wrote")} ${w.file} (${formatBytes(w.bytes)}, ${w.entries} entries)`);
   if (w.redacted.length) ctx.out(`  redacted: ${w.redacted.join(", ")}`);
+  if (!w.capturedAsRoot) ctx.out(`  ${style.yellow("not run as root")}: PCI config space is cut to 64 bytes (no capabilities, ACS, reset support); run it with sudo for a complete snapshot`);
   if (w.skipped.length) {
     ctx.out(`  ${style.yellow(`${w.skipped.length} file(s) not captured`)}, listed in manifest.json "skipped"; first: ${w.skipped[0]!.path} (${w.skipped[0]!.reason})`);
   }
@@ -109,7 +111,15 @@ export async function snapshotToFile(o: SnapshotToFileOptions): Promise<Snapshot
   } catch (err) {
     throw new InputError(`cannot write ${file}: ${describeFsError(err)}; choose another place with -o`);
   }
-  return { file, bytes: data.length, entries: entries.size, redacted: manifest.redacted ?? [], skipped: manifest.skipped, notes: manifest.notes };
+  return {
+    file,
+    bytes: data.length,
+    entries: entries.size,
+    redacted: manifest.redacted,
+    skipped: manifest.skipped,
+    notes: manifest.notes,
+    capturedAsRoot: manifest.capturedAsRoot,
+  };
 }
 
 /** The host name for the default file name, read before the capture (which may take seconds). */

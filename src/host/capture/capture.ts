@@ -586,7 +586,7 @@ class Capturer {
     const installed = new Set(tools);
     for (const name of names) {
       if (CAPTURED_COMMANDS[name].argv.length === 0) {
-        this.notes.push(`cmd/${name}: never run by passthrough (${CAPTURED_COMMANDS[name].why})`);
+        this.notes.push(`cmd/${name}: never run by passthrough (it changes state); add its output by hand when it matters`);
         continue;
       }
       const r = runCapturedCommand(name, (tool) => installed.has(tool));

@@ -158,6 +158,8 @@ export function parseResource(text: string | null): PciBar[] {
   for (let i = 0; i < Math.min(6, lines.length); i++) {
     const parts = lines[i]!.trim().split(/\s+/);
     if (parts.length < 3) continue;
+    // Unused BARs are all zeros: skip them without BigInt arithmetic (most of the 13 lines).
+    if (/^0x0*$/.test(parts[0]!) && /^0x0*$/.test(parts[1]!)) continue;
     const start = BigInt(parts[0]!);
     const end = BigInt(parts[1]!);
     const flags = BigInt(parts[2]!);
