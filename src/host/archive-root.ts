@@ -75,6 +75,17 @@ export class ArchiveRoot implements HostRoot {
   }
 
   private add(rel: string, node: Node): void {
+    const slash = rel.lastIndexOf("/");
+    const parentPath = slash === -1 ? "" : rel.slice(0, slash);
+    const known = this.nodes.get(parentPath);
+    if (known?.type === "dir") {
+      // The usual case (archives list folders before their contents): no walk from the top.
+      const existing = this.nodes.get(rel);
+      if (existing?.type === "dir" && node.type === "dir") return;
+      this.nodes.set(rel, node);
+      known.children.add(rel.slice(slash + 1));
+      return;
+    }
     const parts = rel.split("/");
     let cur = "";
     for (let i = 0; i < parts.length - 1; i++) {

@@ -77,9 +77,11 @@ export function parseTar(buf: Buffer): TarEntry[] {
         continue;
     }
     const name = cString(h.subarray(0, 100));
-    const prefix = h.toString("latin1", 257, 262) === "ustar" ? cString(h.subarray(345, 500)) : "";
+    // ustar magic ("ustar" at 257) and a non-empty prefix field.
+    const prefix = h[257] === 0x75 && h[345] !== 0 && h.toString("latin1", 257, 262) === "ustar" ? cString(h.subarray(345, 500)) : "";
     const path = pax.path ?? globalPax.path ?? longPath ?? (prefix ? `${prefix}/${name}` : name);
-    const linkpath = pax.linkpath ?? globalPax.linkpath ?? longLink ?? cString(h.subarray(157, 257));
+    const isLink = typeflag === "1" || typeflag === "2";
+    const linkpath = isLink ? (pax.linkpath ?? globalPax.linkpath ?? longLink ?? cString(h.subarray(157, 257))) : "";
     const type = TYPE_NAMES[typeflag] ?? "Unsupported";
     const hasData = type === "File" || type === "OldFile" || type === "ContiguousFile";
     entries.push({ path, type, linkpath, data: hasData ? data : Buffer.alloc(0) });

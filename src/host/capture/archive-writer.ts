@@ -6,7 +6,7 @@
 // interrupted capture never leaves a half-written archive under the user's name.
 
 import * as zlib from "node:zlib";
-import writeFileAtomic from "write-file-atomic";
+import type WriteFileAtomic from "write-file-atomic";
 import { encodeTar, type TarInput } from "../tar-format.js";
 import type { SnapshotEntries } from "./entries.js";
 
@@ -24,5 +24,8 @@ export function encodeSnapshotArchive(entries: SnapshotEntries, topFolder: strin
 
 /** Write atomically; the file is readable by its owner only (a snapshot describes the machine). */
 export function writeArchiveFile(outFile: string, data: Buffer): void {
+  // Required here, not at the top: it installs signal handlers (signal-exit) and costs a few
+  // ms of every command's start-up, and only `snapshot` writes.
+  const writeFileAtomic = require("write-file-atomic") as typeof WriteFileAtomic;
   writeFileAtomic.sync(outFile, data, { mode: 0o600, fsync: true });
 }

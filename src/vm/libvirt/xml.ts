@@ -3,14 +3,22 @@
 // are added or removed (so the diff shows only what changed). XML is only ever built through
 // the DOM, never by string concatenation.
 
-import { DOMImplementation, DOMParser, XMLSerializer, type Document, type Element, type Node } from "@xmldom/xmldom";
+import type * as Xmldom from "@xmldom/xmldom";
+import type { Document, Element, Node } from "@xmldom/xmldom";
 import { InputError } from "../../errors.js";
+
+// Loaded on first use, not at start-up: evaluating the library costs ~17 ms of every run's
+// cold start (BENCHMARKS.md), and only the libvirt commands need it.
+let xmldom: typeof Xmldom | null = null;
+function lib(): typeof Xmldom {
+  return (xmldom ??= require("@xmldom/xmldom") as typeof Xmldom);
+}
 
 const ELEMENT_NODE = 1;
 const TEXT_NODE = 3;
 
 export function parseXml(text: string, what: string): Document {
-  const parser = new DOMParser({
+  const parser = new (lib().DOMParser)({
     onError: (level: string, message: string) => {
       if (level !== "warning") throw new InputError(`${what} is not well-formed XML: ${message.split("\n")[0]}`);
     },
@@ -24,12 +32,12 @@ export function parseXml(text: string, what: string): Document {
 }
 
 export function serializeXml(doc: Document): string {
-  const s = new XMLSerializer().serializeToString(doc);
+  const s = new (lib().XMLSerializer)().serializeToString(doc);
   return s.endsWith("\n") ? s : `${s}\n`;
 }
 
 export function newDocument(rootName: string): Document {
-  return new DOMImplementation().createDocument(null, rootName, null);
+  return new (lib().DOMImplementation)().createDocument(null, rootName, null);
 }
 
 export function childElements(parent: Node, name?: string): Element[] {
