@@ -18,10 +18,16 @@
 //   - Retries: only GETs are idempotent. A POST that timed out may have run, so it is never
 //     resent (the npm package resends any request once, POSTs included).
 
-import https from "node:https";
-import { isIP } from "node:net";
-import tls from "node:tls";
+import type * as Https from "node:https";
+import type * as Net from "node:net";
+import type * as Tls from "node:tls";
 import { EXIT, InputError, UserError, type ExitCode } from "../../errors.js";
+
+// https/tls/net are required on first use, not at start-up: they pull in http, crypto and
+// OpenSSL set-up (~7 ms of every command's cold start, BENCHMARKS.md), and only `--api` needs them.
+const https = (): typeof Https => require("node:https") as typeof Https;
+const tls = (): typeof Tls => require("node:tls") as typeof Tls;
+const isIP = (host: string): number => (require("node:net") as typeof Net).isIP(host);
 
 export interface PveToken {
   /** "user@realm!tokenid" */
@@ -308,7 +314,7 @@ export class PveApiClient {
 
     const socket = await this.connect(method, path);
     const res = await new Promise<{ status: number; reason: string; text: string }>((resolve, reject) => {
-      const req = https.request(
+      const req = https().request(
         {
           method,
           host: this.baseUrl.hostname,
@@ -346,11 +352,11 @@ export class PveApiClient {
   }
 
   /** A TLS connection that passed our policy, before anything is written to it. */
-  private connect(method: string, path: string): Promise<tls.TLSSocket> {
+  private connect(method: string, path: string): Promise<Tls.TLSSocket> {
     const host = this.baseUrl.hostname.replace(/^\[|\]$/g, "");
     const pin = this.tlsPolicy.fingerprint;
     return new Promise((resolve, reject) => {
-      const sock = tls.connect({
+      const sock = tls().connect({
         host,
         port: this.port,
         servername: isIP(host) ? undefined : host,
@@ -359,7 +365,7 @@ export class PveApiClient {
         // certificate is signed by a per-cluster CA nobody else trusts). Otherwise Node's own chain
         // and host-name verification, against the system CAs plus --ca-file.
         rejectUnauthorized: pin === undefined,
-        ca: this.tlsPolicy.ca && this.tlsPolicy.ca.length > 0 ? [...tls.rootCertificates, ...this.tlsPolicy.ca] : undefined,
+        ca: this.tlsPolicy.ca && this.tlsPolicy.ca.length > 0 ? [...tls().rootCertificates, ...this.tlsPolicy.ca] : undefined,
       });
       const timer = setTimeout(() => sock.destroy(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })), this.requestTimeoutMs);
       sock.once("secureConnect", () => {
@@ -396,7 +402,7 @@ export class PveApiClient {
    */
   private async describeUntrusted(host: string, err: NodeJS.ErrnoException): Promise<PveApiError> {
     const fp = await new Promise<string | null>((resolve) => {
-      const probe = tls.connect({ host, port: this.port, servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
+      const probe = tls().connect({ host, port: this.port, servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
       const done = (v: string | null) => {
         probe.destroy();
         resolve(v);
