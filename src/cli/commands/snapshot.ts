@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { EXIT, InputError, describeFsError } from "../../errors.js";
-import { encodeSnapshotArchive, writeArchiveFile } from "../../host/capture/archive-writer.js";
+import { FileWriter } from "../../apply/file-writer.js";
+import { encodeSnapshotArchive } from "../../host/capture/archive-writer.js";
 import { captureSnapshot, type CapturedSnapshot } from "../../host/capture/capture.js";
 import { redactSnapshot } from "../../host/capture/redact.js";
 import { printJson, type CommandContext } from "../context.js";
@@ -107,7 +108,9 @@ export async function snapshotToFile(o: SnapshotToFileOptions): Promise<Snapshot
   const top = path.basename(file).replace(/\.(tar\.gz|tgz)$/, "");
   const data = encodeSnapshotArchive(entries, top, now);
   try {
-    writeArchiveFile(file, data);
+    // The one atomic writer (temporary file beside the target, fsync, rename, folder fsync);
+    // owner-only, since a snapshot describes the machine.
+    new FileWriter("/").write(file, data, { mode: 0o600 });
   } catch (err) {
     throw new InputError(`cannot write ${file}: ${describeFsError(err)}; choose another place with -o`);
   }

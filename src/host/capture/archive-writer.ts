@@ -1,12 +1,11 @@
 // An in-memory snapshot as a .tar.gz: one top folder, entries sorted (folders before their
 // contents), no owner names, one modification time. Built in memory (tar-format.ts: ustar,
 // plus a pax record when a path or link text is longer than ustar holds, as deep sysfs paths
-// are), so capture never stages files anywhere on disk. The file is
-// written with write-file-atomic: a temporary file beside the target, fsync, rename, so an
-// interrupted capture never leaves a half-written archive under the user's name.
+// are), so capture never stages files anywhere on disk. The command writes the result with
+// apply's FileWriter (temporary file beside the target, fsync, rename), so an interrupted
+// capture never leaves a half-written archive under the user's name.
 
 import * as zlib from "node:zlib";
-import type WriteFileAtomic from "write-file-atomic";
 import { encodeTar, type TarInput } from "../tar-format.js";
 import type { SnapshotEntries } from "./entries.js";
 
@@ -20,12 +19,4 @@ export function encodeSnapshotArchive(entries: SnapshotEntries, topFolder: strin
     else items.push({ path: p, type: "File", data: e.data, mode: 0o644, mtime });
   }
   return zlib.gzipSync(encodeTar(items), { level: 9 });
-}
-
-/** Write atomically; the file is readable by its owner only (a snapshot describes the machine). */
-export function writeArchiveFile(outFile: string, data: Buffer): void {
-  // Required here, not at the top: it installs signal handlers (signal-exit) and costs a few
-  // ms of every command's start-up, and only `snapshot` writes.
-  const writeFileAtomic = require("write-file-atomic") as typeof WriteFileAtomic;
-  writeFileAtomic.sync(outFile, data, { mode: 0o600, fsync: true });
 }
