@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ArchiveRoot } from "../../src/host/archive-root.js";
-import { listTree } from "../../src/host/snapshot-archive.js";
+import { listTree } from "../../tools/fakehost/archive.js";
 import { EXAMPLE_SPEC, FIXTURE_SPECS } from "../fixtures/specs/index.js";
 import { REPO, fixturePath, writeSpec } from "../helpers/fixtures.js";
 

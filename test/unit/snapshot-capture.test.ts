@@ -11,7 +11,7 @@ import { CAPTURED_COMMANDS } from "../../src/host/commands.js";
 import { openSnapshot } from "../../src/host/open-root.js";
 import { readHostState } from "../../src/host/read-host.js";
 import type { HostState } from "../../src/host/types.js";
-import { listTree } from "../../src/host/snapshot-archive.js";
+import { listTree } from "../../tools/fakehost/archive.js";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
 import { seedAfter } from "../fixtures/specs/seed.js";
 import { readArchive } from "../helpers/archive.js";

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeSnapshotArchive } from "../../src/host/snapshot-archive.js";
+import { writeSnapshotArchive } from "./archive.js";
 import { EXAMPLE_SPEC, FIXTURE_SPECS } from "../../test/fixtures/specs/index.js";
 import type { FakeHostSpec } from "./spec.js";
 import { writeFakeHost } from "./write-tree.js";
