@@ -51,7 +51,12 @@ export interface PciCapabilities {
   configSize: number;
   headerType: number;
   multifunction: boolean;
-  pcie: { type: PcieType; version: number } | null;
+  pcie: {
+    type: PcieType;
+    version: number;
+    /** Link Capabilities / Link Status: speed as the kernel prints it ("16.0 GT/s PCIe"), width in lanes. */
+    link: { maxSpeed: string; maxWidth: number; currentSpeed: string; currentWidth: number } | null;
+  } | null;
   /** Function Level Reset (PCIe Device Capabilities bit 28, or the PCI AF capability). */
   flr: boolean | null;
   /** null when the extended config space (>= 256 bytes) was not readable. */

@@ -78,7 +78,7 @@ function runFakeCommand(io: FileAccess, argv: readonly string[]): void {
   }
 }
 
-/** The host after the reboot, in place on a written tree: proc/cmdline, proc/modules and the functions' driver links. */
+/** The host after the reboot, in place on a written tree: proc/cmdline, proc/modules and the functions' driver links and uevents. */
 export function rebootTree(dir: string, plan: Plan, cmdline: string): void {
   fs.writeFileSync(path.join(dir, "proc/cmdline"), `${cmdline}\n`);
   const mods = fs.readFileSync(path.join(dir, "proc/modules"), "utf8");
@@ -93,6 +93,12 @@ export function rebootTree(dir: string, plan: Plan, cmdline: string): void {
     const link = path.join(devDir, "driver");
     fs.rmSync(link, { force: true });
     fs.symlinkSync(path.relative(devDir, drv), link);
+    // The kernel's uevent names the bound driver too (DRIVER= comes first).
+    const uevent = path.join(devDir, "uevent");
+    if (fs.existsSync(uevent)) {
+      const lines = fs.readFileSync(uevent, "utf8").split("\n").filter((l) => !l.startsWith("DRIVER="));
+      fs.writeFileSync(uevent, ["DRIVER=vfio-pci", ...lines].join("\n"));
+    }
   }
 }
 

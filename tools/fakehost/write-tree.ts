@@ -130,6 +130,20 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
     w.file(`${p}/power_state`, `${f.powerState ?? "D0"}\n`);
     w.file(`${p}/driver_override`, `${f.driverOverride ?? "(null)"}\n`);
     w.file(`${p}/modalias`, `pci:v0000${f.vendor.toUpperCase()}d0000${f.device.toUpperCase()}sv0000${(isBridge ? "0000" : f.subVendor ?? f.vendor).toUpperCase()}sd0000${(isBridge ? "0000" : f.subDevice ?? f.device).toUpperCase()}bc${f.class.slice(0, 2).toUpperCase()}sc${f.class.slice(2, 4).toUpperCase()}i${f.class.slice(4, 6).toUpperCase()}\n`);
+    // pci_uevent(): DRIVER (when bound) from the driver core, then PCI_CLASS as %04X.
+    const subV = (isBridge ? "0000" : f.subVendor ?? f.vendor).toUpperCase();
+    const subD = (isBridge ? "0000" : f.subDevice ?? f.device).toUpperCase();
+    w.file(
+      `${p}/uevent`,
+      [
+        ...(f.driver ? [`DRIVER=${f.driver}`] : []),
+        `PCI_CLASS=${parseInt(f.class, 16).toString(16).toUpperCase().padStart(4, "0")}`,
+        `PCI_ID=${f.vendor.toUpperCase()}:${f.device.toUpperCase()}`,
+        `PCI_SUBSYS_ID=${subV}:${subD}`,
+        `PCI_SLOT_NAME=${f.address}`,
+        `MODALIAS=pci:v0000${f.vendor.toUpperCase()}d0000${f.device.toUpperCase()}sv0000${subV}sd0000${subD}bc${f.class.slice(0, 2).toUpperCase()}sc${f.class.slice(2, 4).toUpperCase()}i${f.class.slice(4, 6).toUpperCase()}`,
+      ].join("\n") + "\n",
+    );
     if (f.class.startsWith("03")) w.file(`${p}/boot_vga`, f.bootVga ? "1\n" : "0\n");
     if (f.resetMethod !== undefined) w.file(`${p}/reset_method`, f.resetMethod === "" ? "" : `${f.resetMethod}\n`);
     if (!f.conventional) {

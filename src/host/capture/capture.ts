@@ -63,7 +63,7 @@ const all: NamePredicate = () => true;
  * `reset`, `rescan`, `bind`/`unbind`, `new_id`/`remove_id` (write-only actions).
  */
 const PCI_FILES = oneOf(
-  "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision", "config", "modalias",
+  "uevent", "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision", "config", "modalias",
   "boot_vga", "numa_node", "reset_method", "driver_override", "enable", "irq", "power_state", "local_cpulist",
   "current_link_speed", "max_link_speed", "current_link_width", "max_link_width", "resource", "label", "acpi_index",
   "sriov_totalvfs", "sriov_numvfs", "sriov_offset", "sriov_stride", "sriov_vf_device", "d3cold_allowed", "ari_enabled",

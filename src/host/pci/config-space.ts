@@ -23,6 +23,11 @@ const PCIE_TYPES: Record<number, PcieType> = {
   0x7: "pcie-to-pci-bridge", 0x8: "pci-to-pcie-bridge", 0x9: "rc-integrated-endpoint", 0xa: "rc-event-collector",
 };
 
+/** The kernel's pci_speed_string() for a Link Speeds encoding (PCIe 6.0 §7.5.3.6). */
+export function linkSpeed(code: number): string {
+  return ["Unknown", "2.5 GT/s PCIe", "5.0 GT/s PCIe", "8.0 GT/s PCIe", "16.0 GT/s PCIe", "32.0 GT/s PCIe", "64.0 GT/s PCIe"][code] ?? "Unknown";
+}
+
 export const PCI_CAP_ID = { pm: 0x01, msi: 0x05, pcie: 0x10, msix: 0x11, af: 0x13 } as const;
 export const PCI_EXT_CAP_ID = { acs: 0x000d, sriov: 0x0010, rebar: 0x0015 } as const;
 
@@ -67,7 +72,13 @@ export function parseConfigSpace(buf: Buffer): PciCapabilities | null {
       result.list.push(CAP_NAMES[id] ?? `cap-${id.toString(16).padStart(2, "0")}`);
       if (id === PCI_CAP_ID.pcie && ptr + 0x14 <= buf.length) {
         const flags = buf.readUInt16LE(ptr + 2);
-        result.pcie = { type: PCIE_TYPES[(flags >> 4) & 0xf] ?? "unknown", version: flags & 0xf };
+        const linkCap = ptr + 0x14 <= buf.length ? buf.readUInt32LE(ptr + 0x0c) : 0;
+        const linkStatus = ptr + 0x14 <= buf.length ? buf.readUInt16LE(ptr + 0x12) : 0;
+        result.pcie = {
+          type: PCIE_TYPES[(flags >> 4) & 0xf] ?? "unknown",
+          version: flags & 0xf,
+          link: linkCap === 0 ? null : { maxSpeed: linkSpeed(linkCap & 0xf), maxWidth: (linkCap >> 4) & 0x3f, currentSpeed: linkSpeed(linkStatus & 0xf), currentWidth: (linkStatus >> 4) & 0x3f },
+        };
         const devCap = buf.readUInt32LE(ptr + 4);
         flrFromPcie = (devCap & (1 << 28)) !== 0;
       } else if (id === PCI_CAP_ID.af && ptr + 4 <= buf.length) {

@@ -60,19 +60,22 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
   const has = (name: string) => present === null || present.has(name);
   const opt = <T>(name: string, read: () => T | null): T | null => (has(name) ? read() : null);
 
-  const vendorId = hex(root, dir, "vendor", 4);
-  const deviceId = hex(root, dir, "device", 4);
-  const classRaw = hex(root, dir, "class", 6);
+  // The kernel's uevent file carries driver, class, ids, subsystem ids and modalias in one read
+  // (pci_uevent() in drivers/pci/pci-driver.c: the same pci_dev fields the single attributes
+  // print). Snapshots without it fall back to the single attributes.
+  const uevent = opt("uevent", () => parseUevent(readAttr(root, `${dir}/uevent`)));
+  const vendorId = uevent?.vendorId ?? hex(root, dir, "vendor", 4);
+  const deviceId = uevent?.deviceId ?? hex(root, dir, "device", 4);
+  const classRaw = uevent?.classCode ?? hex(root, dir, "class", 6);
   if (vendorId === null || deviceId === null || classRaw === null) {
     opts.unknowns.push({ field: `pci.${address}`, reason: `${dir}: vendor, device or class attribute missing or malformed` });
     return null;
   }
-  const subVendor = opt("subsystem_vendor", () => hex(root, dir, "subsystem_vendor", 4));
-  const subDevice = opt("subsystem_device", () => hex(root, dir, "subsystem_device", 4));
+  const subVendor = uevent ? uevent.subVendorId : opt("subsystem_vendor", () => hex(root, dir, "subsystem_vendor", 4));
+  const subDevice = uevent ? uevent.subDeviceId : opt("subsystem_device", () => hex(root, dir, "subsystem_device", 4));
   const subsystem = subVendor !== null && subDevice !== null ? { vendorId: subVendor, deviceId: subDevice } : null;
-  const revision = opt("revision", () => hex(root, dir, "revision", 2));
 
-  const driver = opt("driver", () => linkName(root, `${dir}/driver`));
+  const driver = uevent ? uevent.driver : opt("driver", () => linkName(root, `${dir}/driver`));
   let driverModule: string | null = null;
   if (driver !== null) {
     if (!moduleOfDriver.has(driver)) moduleOfDriver.set(driver, linkName(root, `sys/bus/pci/drivers/${driver}/module`));
@@ -86,14 +89,6 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
   const resetMethods = resetRaw?.ok ? resetRaw.value.trim().split(/\s+/).filter(Boolean) : null;
   const numa = opt("numa_node", () => intAttr(root, dir, "numa_node"));
   const override = opt("driver_override", () => readAttr(root, `${dir}/driver_override`));
-
-  const curSpeed = opt("current_link_speed", () => readAttr(root, `${dir}/current_link_speed`));
-  const maxSpeed = opt("max_link_speed", () => readAttr(root, `${dir}/max_link_speed`));
-  const curWidth = opt("current_link_width", () => intAttr(root, dir, "current_link_width"));
-  const maxWidth = opt("max_link_width", () => intAttr(root, dir, "max_link_width"));
-  const link_ = curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null
-    ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth }
-    : null;
 
   let sriov: SriovInfo | null = null;
   if (entries.includes("sriov_totalvfs")) {
@@ -113,9 +108,20 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
   const capabilities = cfg.ok ? parseConfigSpace(cfg.value) : null;
   if (!cfg.ok) opts.unknowns.push({ field: `pci.${address}.capabilities`, reason: cfg.reason });
   const isBridge = classRaw.startsWith("0604") || classRaw.startsWith("0609") || capabilities?.headerType === 1;
+  // Revision and link state are config-space registers; the attributes print the same values
+  // and are only read when the config space was not (fully) readable.
+  const revision = cfg.ok && cfg.value.length > 8 ? cfg.value[8]!.toString(16).padStart(2, "0") : opt("revision", () => hex(root, dir, "revision", 2));
+  const pcieLink = capabilities?.pcie?.link ?? null;
+  const curSpeed = pcieLink ? pcieLink.currentSpeed : opt("current_link_speed", () => readAttr(root, `${dir}/current_link_speed`));
+  const maxSpeed = pcieLink ? pcieLink.maxSpeed : opt("max_link_speed", () => readAttr(root, `${dir}/max_link_speed`));
+  const curWidth = pcieLink ? pcieLink.currentWidth : opt("current_link_width", () => intAttr(root, dir, "current_link_width"));
+  const maxWidth = pcieLink ? pcieLink.maxWidth : opt("max_link_width", () => intAttr(root, dir, "max_link_width"));
+  const link_ = curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null
+    ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth }
+    : null;
 
   const names = opts.ids;
-  const modalias = opt("modalias", () => readAttr(root, `${dir}/modalias`));
+  const modalias = uevent?.modalias ?? opt("modalias", () => readAttr(root, `${dir}/modalias`));
   const kernelModules = modalias && opts.aliases ? opts.aliases.modulesFor(modalias) : [];
 
   return {
@@ -147,6 +153,43 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     isBridge,
     capabilities,
     bars: parseResource(opt("resource", () => readAttr(root, `${dir}/resource`))),
+  };
+}
+
+export interface PciUevent {
+  driver: string | null;
+  classCode: string | null;
+  vendorId: string | null;
+  deviceId: string | null;
+  subVendorId: string | null;
+  subDeviceId: string | null;
+  modalias: string | null;
+}
+
+/**
+ * A PCI function's uevent: "DRIVER=vfio-pci", "PCI_CLASS=30000" (%04X: no leading zeros),
+ * "PCI_ID=10DE:2206", "PCI_SUBSYS_ID=19DA:1612", "PCI_SLOT_NAME=...", "MODALIAS=pci:v...".
+ * null when it lacks the ids (not a PCI uevent): the caller then reads the single attributes.
+ */
+export function parseUevent(text: string | null): PciUevent | null {
+  if (text === null) return null;
+  const v: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) v[line.slice(0, eq)] = line.slice(eq + 1).trim();
+  }
+  const id = /^([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})$/.exec(v.PCI_ID ?? "");
+  const cls = /^[0-9A-Fa-f]{1,6}$/.test(v.PCI_CLASS ?? "") ? v.PCI_CLASS!.toLowerCase().padStart(6, "0") : null;
+  if (!id || !cls) return null;
+  const sub = /^([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})$/.exec(v.PCI_SUBSYS_ID ?? "");
+  return {
+    driver: v.DRIVER || null,
+    classCode: cls,
+    vendorId: id[1]!.toLowerCase(),
+    deviceId: id[2]!.toLowerCase(),
+    subVendorId: sub ? sub[1]!.toLowerCase() : null,
+    subDeviceId: sub ? sub[2]!.toLowerCase() : null,
+    modalias: v.MODALIAS || null,
   };
 }
 
