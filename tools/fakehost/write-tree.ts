@@ -110,12 +110,19 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
   const size = spec.configSize ?? 4096;
   const drivers = new Map<string, string | null>();
 
+  // Indexes instead of scans per function: the benchmark writes hosts with 10 000 functions.
+  const bySlot = new Map<string, number>();
+  const childrenOf = new Map<string, PciFunctionSpec[]>();
+  for (const f of spec.pci) {
+    bySlot.set(slot(f.address), (bySlot.get(slot(f.address)) ?? 0) + 1);
+    if (f.behind) childrenOf.set(f.behind, [...(childrenOf.get(f.behind) ?? []), f]);
+  }
+  const maxBusBelow = (addr: string): number => Math.max(busOf(addr), ...(childrenOf.get(addr) ?? []).map((c) => maxBusBelow(c.address)));
   for (const f of spec.pci) {
     const p = paths.get(f.address)!;
-    const siblings = spec.pci.filter((o) => slot(o.address) === slot(f.address));
-    const children = spec.pci.filter((o) => o.behind === f.address);
+    const children = childrenOf.get(f.address) ?? [];
     const secondary = children.length ? Math.min(...children.map((c) => busOf(c.address))) : undefined;
-    const subordinate = children.length ? Math.max(...spec.pci.filter((o) => paths.get(o.address)!.startsWith(p + "/")).map((c) => busOf(c.address))) : undefined;
+    const subordinate = children.length ? Math.max(...children.map((c) => maxBusBelow(c.address))) : undefined;
     w.file(`${p}/vendor`, `0x${f.vendor}\n`);
     w.file(`${p}/device`, `0x${f.device}\n`);
     const isBridge = f.class.startsWith("0604");
@@ -123,7 +130,7 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
     w.file(`${p}/subsystem_device`, `0x${isBridge ? "0000" : f.subDevice ?? f.device}\n`);
     w.file(`${p}/class`, `0x${f.class}\n`);
     w.file(`${p}/revision`, `0x${f.revision ?? "00"}\n`);
-    w.file(`${p}/config`, buildConfigSpace(f, { multifunction: siblings.length > 1, size, secondaryBus: secondary, subordinateBus: subordinate }));
+    w.file(`${p}/config`, buildConfigSpace(f, { multifunction: bySlot.get(slot(f.address))! > 1, size, secondaryBus: secondary, subordinateBus: subordinate }));
     w.file(`${p}/numa_node`, `${f.numaNode ?? -1}\n`);
     w.file(`${p}/enable`, f.driver ? "1\n" : "0\n");
     w.file(`${p}/irq`, "0\n");
