@@ -8,24 +8,7 @@
 import type { CmdlineParam } from "../host/types.js";
 
 export function parseCmdline(line: string): CmdlineParam[] {
-  const out: CmdlineParam[] = [];
-  let i = 0;
-  const s = line.replace(/\n+$/, "");
-  while (i < s.length) {
-    while (i < s.length && isSpace(s[i]!)) i++;
-    if (i >= s.length) break;
-    const start = i;
-    let inQuote = false;
-    while (i < s.length) {
-      const c = s[i]!;
-      if (!inQuote && isSpace(c)) break;
-      if (c === '"') inQuote = !inQuote;
-      i++;
-    }
-    const raw = s.slice(start, i);
-    out.push(splitParam(raw));
-  }
-  return out;
+  return tokenSpans(line.replace(/\n+$/, "")).map((t) => splitParam(t.raw));
 }
 
 function splitParam(raw: string): CmdlineParam {
@@ -129,6 +112,7 @@ export function editCmdline(line: string, edit: { add?: readonly CmdlineParam[];
   return text;
 }
 
+/** Where each parameter starts and ends: whitespace separates, except inside double quotes. */
 function tokenSpans(s: string): Array<{ start: number; end: number; raw: string }> {
   const spans: Array<{ start: number; end: number; raw: string }> = [];
   let i = 0;
