@@ -76,6 +76,17 @@ function parseWord(s: string, pos: number): { pieces: ValuePiece[]; end: number 
     if (lit) pieces.push({ kind: "literal", text: lit });
     lit = "";
   };
+  /** "$NAME" / "${NAME}" at i becomes a variable piece; a lone "$" stays literal. Returns the next index. */
+  const expandAt = (at: number): number => {
+    const v = readVar(s, at);
+    if (!v) {
+      lit += "$";
+      return at + 1;
+    }
+    flush();
+    pieces.push({ kind: "variable", text: v.name });
+    return v.end;
+  };
   let i = pos;
   while (i < s.length) {
     const c = s[i]!;
@@ -99,15 +110,7 @@ function parseWord(s: string, pos: number): { pieces: ValuePiece[]; end: number 
           lit += s[i + 1];
           i += 2;
         } else if (d === "$") {
-          const v = readVar(s, i);
-          if (v) {
-            flush();
-            pieces.push({ kind: "variable", text: v.name });
-            i = v.end;
-          } else {
-            lit += d;
-            i++;
-          }
+          i = expandAt(i);
         } else {
           lit += d;
           i++;
@@ -118,15 +121,7 @@ function parseWord(s: string, pos: number): { pieces: ValuePiece[]; end: number 
       lit += s[i + 1];
       i += 2;
     } else if (c === "$") {
-      const v = readVar(s, i);
-      if (v) {
-        flush();
-        pieces.push({ kind: "variable", text: v.name });
-        i = v.end;
-      } else {
-        lit += c;
-        i++;
-      }
+      i = expandAt(i);
     } else if (c === "`" || c === "(" || c === ")") {
       return null; // command substitution or subshell: not a plain value
     } else {
