@@ -5,7 +5,7 @@ import { Command, CommanderError } from "commander";
 import { EXIT, UserError, errorMessage } from "../errors.js";
 import { COMMANDS } from "./commands/index.js";
 import { makeContext, type CommandContext, type GlobalOptions } from "./context.js";
-import type { CliIo } from "./io.js";
+import { isInteractive, type CliIo } from "./io.js";
 
 declare const PASSTHROUGH_VERSION: string;
 export const VERSION = typeof PASSTHROUGH_VERSION === "string" ? PASSTHROUGH_VERSION : "dev";
@@ -14,7 +14,8 @@ export const VERSION = typeof PASSTHROUGH_VERSION === "string" ? PASSTHROUGH_VER
 export const EXIT_INTERNAL = 70;
 
 export interface CommandRegistration {
-  (program: Command, run: RunAction): void;
+  /** `sub` runs another command of the same program on the same terminal (the guide uses it). */
+  (program: Command, run: RunAction, sub: (argv: string[]) => Promise<number>): void;
 }
 
 /** Wraps a command's action: gives it a context, records its exit code. */
@@ -53,11 +54,15 @@ Exit codes: 0 ready / nothing to do, 1 problems found, 2 usage or input error,
     const ctx = makeContext(io, program.opts<GlobalOptions>());
     exitCode = await fn(ctx, opts as never, ...positional);
   };
-  for (const register of commands) register(program, run);
+  const sub = (sa: string[]) => runCli(sa, io, commands);
+  for (const register of commands) register(program, run, sub);
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
 
   try {
-    await program.parseAsync([...argv], { from: "user" });
+    // `passthrough` alone on a terminal walks the flow (design.md); elsewhere it prints help.
+    const guided = argv.length === 0 && isInteractive(io) && program.commands.some((c) => c.name() === "guide");
+    const args = guided ? ["guide"] : argv.length === 0 ? ["--help"] : [...argv];
+    await program.parseAsync(args, { from: "user" });
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {

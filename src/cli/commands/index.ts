@@ -6,6 +6,7 @@ import { registerCheck } from "./check.js";
 import { registerExplain } from "./explain.js";
 import { registerGuestCheck } from "./guest-check.js";
 import { registerGuestSetup } from "./guest-setup.js";
+import { registerGuide } from "./guide.js";
 import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
@@ -29,4 +30,5 @@ export const COMMANDS: CommandRegistration[] = [
   registerVmMapping,
   registerGuestSetup,
   registerGuestCheck,
+  registerGuide,
 ];
