@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds the raw disk of an e2e guest from Debian packages, without loop devices or mounts
+# (docs: e2e-lab.md): debootstrap a Debian 12 root, configure it for unattended runs, make the
+# filesystems from the folder (mkfs.ext4 -d) and lay them into a partitioned image.
+# The boot loader is NOT installed here: the harness boots the disk once with -kernel/-initrd
+# and the guest installs it itself (grub-install / bootctl), exactly as on real hardware.
+#
+#   build-disk.sh VARIANT MIRROR WORKDIR
+#     VARIANT  bios (MBR, GRUB for BIOS) | uefi (GPT + EFI system partition, systemd-boot)
+#     MIRROR   Debian mirror URL, taken by the caller from this machine's apt configuration
+#     WORKDIR  empty folder; on success holds disk.raw, vmlinuz, initrd.img
+#
+# Needs root (debootstrap, chroot, device nodes) and: debootstrap e2fsprogs dosfstools fdisk.
+set -euo pipefail
+
+VARIANT=$1 MIRROR=$2 WORK=$3
+SUITE=bookworm
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOTFS=$WORK/rootfs
+DEBS=${E2E_DEB_CACHE:-$WORK/debs}
+
+log() { printf '[image %s %s] %s\n' "$VARIANT" "$(date +%T)" "$*"; }
+
+# nodejs: Debian 12's own Node.js 18 runs the bundle in the guest (and proves it runs on 18).
+COMMON=linux-image-amd64,initramfs-tools,kmod,udev,systemd-sysv,pciutils,e2fsprogs,procps,zstd,nodejs
+case $VARIANT in
+  bios) PKGS=$COMMON,grub-pc ;;
+  uefi) PKGS=$COMMON,systemd-boot,dosfstools ;;
+  *) echo "build-disk.sh: unknown variant '$VARIANT' (bios or uefi)" >&2; exit 2 ;;
+esac
+
+mkdir -p "$WORK" "$DEBS"
+rm -rf "$ROOTFS"
+log "debootstrap $SUITE from $MIRROR"
+DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include="$PKGS" \
+  --cache-dir="$DEBS" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
+
+log "configure"
+R=$ROOTFS
+echo e2e-guest >"$R/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\te2e-guest\n' >"$R/etc/hosts"
+# A fixed machine id: kernel-install names the systemd-boot entry folder after it.
+od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$R/etc/machine-id"; echo >>"$R/etc/machine-id"
+
+{
+  echo "LABEL=labroot / ext4 errors=remount-ro 0 1"
+  if [ "$VARIANT" = uefi ]; then echo "LABEL=ESP /boot/efi vfat umask=0077 0 2"; fi
+} >"$R/etc/fstab"
+mkdir -p "$R/boot/efi" "$R/mnt/lab"
+
+# MODULES=most makes update-initramfs take ~9 min under emulation, dep ~1 min (e2e-lab.md).
+sed -i 's/^MODULES=.*/MODULES=dep/' "$R/etc/initramfs-tools/initramfs.conf"
+grep -q '^MODULES=dep' "$R/etc/initramfs-tools/initramfs.conf"
+
+CONSOLE="console=ttyS0,115200n8"
+if [ "$VARIANT" = bios ]; then
+  # Edit Debian's own /etc/default/grub (the file passthrough edits) rather than replacing it.
+  # No "quiet": the serial log is the diagnosis.
+  G=$R/etc/default/grub
+  sed -i -e 's/^GRUB_TIMEOUT=.*/GRUB_TIMEOUT=1/' \
+         -e 's/^GRUB_CMDLINE_LINUX_DEFAULT=.*/GRUB_CMDLINE_LINUX_DEFAULT=""/' \
+         -e "s/^GRUB_CMDLINE_LINUX=.*/GRUB_CMDLINE_LINUX=\"$CONSOLE\"/" "$G"
+  printf '%s\n' 'GRUB_TERMINAL="serial console"' 'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"' >>"$G"
+else
+  # kernel-install (and so systemd-boot's hooks) take the command line from this file.
+  echo "root=LABEL=labroot ro $CONSOLE" >"$R/etc/kernel/cmdline"
+fi
+
+# The harness's boot hook, and quiet, deterministic boots.
+install -m 0755 "$HERE/e2e-lab-boot" "$R/usr/local/sbin/e2e-lab-boot"
+install -m 0644 "$HERE/e2e-lab.service" "$R/etc/systemd/system/e2e-lab.service"
+ln -sf /etc/systemd/system/e2e-lab.service "$R/etc/systemd/system/multi-user.target.wants/e2e-lab.service"
+for u in serial-getty@ttyS0.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer \
+         e2scrub_all.timer fstrim.timer systemd-timesyncd.service; do
+  ln -sf /dev/null "$R/etc/systemd/system/$u"
+done
+mkdir -p "$R/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=volatile\n' >"$R/etc/systemd/journald.conf.d/e2e.conf"
+
+cp "$R/boot/vmlinuz-"* "$WORK/vmlinuz"
+cp "$R/boot/initrd.img-"* "$WORK/initrd.img"
+rm -rf "$R/var/cache/apt/archives/"*.deb
+
+log "filesystems and disk"
+rm -f "$WORK/root.ext4" "$WORK/esp.vfat" "$WORK/disk.raw"
+mkfs.ext4 -q -L labroot -d "$R" "$WORK/root.ext4" 3072M
+if [ "$VARIANT" = bios ]; then
+  truncate -s $((1 + 3072))M "$WORK/disk.raw"
+  printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$WORK/disk.raw"
+  dd if="$WORK/root.ext4" of="$WORK/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+else
+  mkfs.vfat -C -n ESP "$WORK/esp.vfat" $((256 * 1024)) >/dev/null
+  truncate -s $((1 + 256 + 3072 + 1))M "$WORK/disk.raw"
+  printf 'label: gpt\nstart=2048, size=256MiB, type=U, name=ESP\nsize=3072MiB, type=L, name=root\n' \
+    | sfdisk -q "$WORK/disk.raw"
+  dd if="$WORK/esp.vfat" of="$WORK/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+  dd if="$WORK/root.ext4" of="$WORK/disk.raw" bs=1M seek=$((1 + 256)) conv=notrunc,sparse status=none
+fi
+rm -rf "$R" "$WORK/root.ext4" "$WORK/esp.vfat"
+log "disk ready: $WORK/disk.raw"

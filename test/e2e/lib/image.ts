@@ -1,0 +1,159 @@
+// The guest base images, built from Debian packages and cached by a hash of their recipe.
+//
+// 1. image/build-disk.sh (debootstrap, configuration, filesystems and partitions as files);
+// 2. a provisioning boot with -kernel/-initrd from the new root, in which the guest installs
+//    its own boot loader the way a Debian installer would (grub-install + update-grub, or
+//    bootctl install + kernel-install through the systemd-boot package's hooks) and rebuilds
+//    its initramfs with MODULES=dep;
+// 3. the disk flattened into base-<variant>-<key>.qcow2; scenarios boot throw-away overlays.
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, closeSync } from "node:fs";
+import { join } from "node:path";
+import { OVMF_VARS, qemuArgs, runQemu } from "./qemu.js";
+
+export type Variant = "bios" | "uefi";
+
+/** Bump when something outside the hashed files changes what an image contains. */
+const RECIPE_VERSION = "1";
+
+const CONSOLE = "console=ttyS0,115200n8";
+
+/** What the guest runs in its provisioning boot (from the share, as root). */
+export function provisionScript(variant: Variant): string {
+  const common = `set -x
+exec 2>&1
+echo "e2e: provisioning ${variant}: $(cat /proc/cmdline)"
+`;
+  const end = `
+sync
+echo ok >/mnt/lab/provisioned
+sync
+systemctl poweroff
+`;
+  if (variant === "bios") {
+    return `${common}set -e
+grub-install --target=i386-pc /dev/vda
+update-initramfs -u -k all
+update-grub
+grep -q 'root=' /boot/grub/grub.cfg
+${end}`;
+  }
+  // What the systemd-boot package's postinst does on a machine with an ESP mounted
+  // (bookworm: bootctl install, then kernel-install add for each kernel). --no-variables:
+  // the base image must boot on a fresh OVMF variable store through the removable path
+  // EFI/BOOT/BOOTX64.EFI, which bootctl installs too. update-initramfs then runs the
+  // package's post-update hook, which installs the rebuilt initrd with kernel-install.
+  return `${common}set -e
+findmnt /boot/efi
+bootctl install --no-variables --make-machine-id-directory=yes
+for k in /boot/vmlinuz-*; do kernel-install add "\${k#/boot/vmlinuz-}" "$k"; done
+update-initramfs -u -k all
+test -f /boot/efi/EFI/BOOT/BOOTX64.EFI
+ls -R /boot/efi
+cat /boot/efi/loader/entries/*.conf
+grep -q "root=LABEL=labroot" /boot/efi/loader/entries/*.conf
+bootctl status --no-pager || true
+${end}`;
+}
+
+export function imageKey(variant: Variant, recipeDir: string): string {
+  const h = createHash("sha256");
+  h.update(`${RECIPE_VERSION}\n${variant}\n`);
+  for (const f of ["build-disk.sh", "e2e-lab-boot", "e2e-lab.service"]) {
+    h.update(`${f}\n`);
+    h.update(readFileSync(join(recipeDir, f)));
+  }
+  h.update(provisionScript(variant));
+  return h.digest("hex").slice(0, 16);
+}
+
+export interface ImageResult {
+  variant: Variant;
+  path: string;
+  cached: boolean;
+  seconds: number;
+  parts: Record<string, number>;
+}
+
+function run(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fd = openSync(logFile, "a");
+    const child = spawn(cmd, args, { stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
+    closeSync(fd);
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}; see ${logFile}`))));
+  });
+}
+
+export async function ensureImage(o: {
+  variant: Variant;
+  mirror: string;
+  recipeDir: string;
+  cacheDir: string;
+  logDir: string;
+  bootTimeoutS: number;
+  log: (line: string) => void;
+}): Promise<ImageResult> {
+  const t0 = Date.now();
+  const key = imageKey(o.variant, o.recipeDir);
+  const imagesDir = join(o.cacheDir, "images");
+  const path = join(imagesDir, `base-${o.variant}-${key}.qcow2`);
+  if (existsSync(path)) return { variant: o.variant, path, cached: true, seconds: 0, parts: {} };
+
+  mkdirSync(imagesDir, { recursive: true });
+  // Older images of this variant are stale once the recipe changed.
+  for (const n of readdirSync(imagesDir)) if (n.startsWith(`base-${o.variant}-`)) rmSync(join(imagesDir, n), { force: true });
+
+  const work = join(o.cacheDir, `build-${o.variant}`);
+  const logDir = join(o.logDir, `image-${o.variant}`);
+  rmSync(work, { recursive: true, force: true });
+  rmSync(logDir, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  mkdirSync(logDir, { recursive: true });
+  const parts: Record<string, number> = {};
+  const buildLog = join(logDir, "build-disk.log");
+
+  let t = Date.now();
+  o.log(`image ${o.variant}: debootstrap and disk (log ${buildLog})`);
+  await run("bash", [join(o.recipeDir, "build-disk.sh"), o.variant, o.mirror, work], buildLog, {
+    E2E_DEB_CACHE: join(o.cacheDir, `debs-${o.variant}`),
+  });
+  parts["debootstrap+disk"] = (Date.now() - t) / 1000;
+
+  t = Date.now();
+  const share = join(logDir, "share");
+  mkdirSync(share, { recursive: true });
+  writeFileSync(join(share, "boot.sh"), provisionScript(o.variant));
+  const vars = join(work, "OVMF_VARS.fd");
+  if (o.variant === "uefi") copyFileSync(OVMF_VARS, vars);
+  const serial = join(logDir, "provision.serial.log");
+  o.log(`image ${o.variant}: provisioning boot (serial log ${serial})`);
+  const r = await runQemu(
+    qemuArgs({
+      firmware: o.variant,
+      iommu: "none",
+      gpu: false,
+      disk: join(work, "disk.raw"),
+      diskFormat: "raw",
+      share,
+      serialLog: serial,
+      ...(o.variant === "uefi" ? { ovmfVars: vars } : {}),
+      directKernel: { kernel: join(work, "vmlinuz"), initrd: join(work, "initrd.img"), append: `root=LABEL=labroot ro ${CONSOLE}` },
+    }),
+    { timeoutS: o.bootTimeoutS, stderrLog: join(logDir, "provision.qemu-stderr.log") },
+  );
+  parts["provisioning boot"] = (Date.now() - t) / 1000;
+  const ok = existsSync(join(share, "provisioned"));
+  if (r.timedOut || !ok) {
+    throw new Error(`image ${o.variant}: the provisioning boot ${r.timedOut ? "timed out" : "failed"}; serial log: ${serial}`);
+  }
+
+  t = Date.now();
+  const tmp = `${path}.tmp`;
+  execFileSync("qemu-img", ["convert", "-O", "qcow2", join(work, "disk.raw"), tmp]);
+  renameSync(tmp, path);
+  parts["flatten"] = (Date.now() - t) / 1000;
+  rmSync(work, { recursive: true, force: true });
+  return { variant: o.variant, path, cached: false, seconds: (Date.now() - t0) / 1000, parts };
+}

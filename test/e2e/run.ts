@@ -1,0 +1,229 @@
+// `npm run test:e2e`: passthrough on a real Linux kernel with a virtual IOMMU (issue 5).
+//
+//   npm run test:e2e                    # everything: host packages, images, all scenarios
+//   npm run test:e2e -- --only 1,4      # some scenarios (4 brings 1, which it continues)
+//   npm run test:e2e -- --images-only   # build (or find cached) guest images and stop
+//   npm run test:e2e -- --jobs 1        # one guest at a time (default 2, -smp 1 each)
+//
+// Prints one line per scenario (PASS/FAIL and its time) and the time of each part. Serial
+// logs, QEMU argv, the guest's reports and passthrough's output stay in e2e-logs/ (git
+// ignores it); images are cached in .cache/e2e/ by a hash of their recipe.
+import { spawnSync } from "node:child_process";
+import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { debianMirror, readAptSources } from "./lib/apt-sources.js";
+import { ensureImage, type ImageResult, type Variant } from "./lib/image.js";
+import { BootError, Machine } from "./lib/machine.js";
+import { killAll } from "./lib/qemu.js";
+import { ScenarioAbort, Verdict } from "./lib/verdict.js";
+import { SCENARIOS, SLOT, type ChainState, type Scenario } from "./scenarios.js";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, "../..");
+const CACHE = join(REPO, ".cache/e2e");
+const LOGS = join(REPO, "e2e-logs");
+const BUNDLE = join(REPO, "dist/passthrough.cjs");
+
+/** Host packages the lab needs (Debian names; e2e-lab.md). */
+const HOST_PACKAGES = ["qemu-system-x86", "qemu-utils", "debootstrap", "ovmf", "e2fsprogs", "dosfstools", "fdisk", "kmod"];
+/** Rough minutes per scenario under emulation, to start the longest first. */
+const WEIGHT: Record<string, number> = { "1": 4, "4": 3, "2": 4, "3": 4, "5": 6, "6": 6, "7": 6 };
+
+interface Options {
+  only: Set<string> | null;
+  jobs: number;
+  imagesOnly: boolean;
+  bootTimeoutS: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { only: null, jobs: 2, imagesOnly: false, bootTimeoutS: 1200 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) fail(`${a} needs a value`);
+      return v!;
+    };
+    if (a === "--only") o.only = new Set(val().split(",").map((s) => s.trim()).filter(Boolean));
+    else if (a === "--jobs") o.jobs = Math.max(1, Number(val()) || 1);
+    else if (a === "--images-only") o.imagesOnly = true;
+    else if (a === "--boot-timeout") o.bootTimeoutS = Number(val());
+    else if (a === "--help" || a === "-h") {
+      process.stdout.write(readHeader());
+      process.exit(0);
+    } else fail(`unknown option ${a} (see npm run test:e2e -- --help)`);
+  }
+  if (o.only) for (const id of o.only) if (!SCENARIOS.some((s) => s.id === id)) fail(`--only: no scenario "${id}" (there are ${SCENARIOS.map((s) => s.id).join(", ")})`);
+  return o;
+}
+
+function readHeader(): string {
+  return "npm run test:e2e [-- --only 1,4] [--jobs N] [--images-only] [--boot-timeout SECONDS]\n";
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`test:e2e: ${msg}\n`);
+  process.exit(2);
+}
+
+const fmt = (s: number) => `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+const stamp = () => new Date().toISOString().slice(11, 19);
+
+function ensureHostPackages(): void {
+  const missing = HOST_PACKAGES.filter((p) => spawnSync("dpkg-query", ["-W", "-f=${Status}", p], { encoding: "utf8" }).stdout !== "install ok installed");
+  if (missing.length === 0) return;
+  console.log(`[${stamp()}] installing host packages: ${missing.join(" ")}`);
+  const sudo = process.getuid?.() === 0 ? [] : ["sudo"];
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const run = (args: string[]) => {
+    const r = spawnSync(sudo[0] ?? args[0]!, sudo.length ? args : args.slice(1), { stdio: "inherit", env });
+    if (r.status !== 0) fail(`${args.join(" ")} failed`);
+  };
+  run(["apt-get", "update", "-qq"]);
+  run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...missing]);
+}
+
+interface Outcome {
+  scenario: Scenario;
+  passed: boolean;
+  seconds: number;
+  reason: string;
+}
+
+async function runChain(chain: Scenario[], images: Map<Variant, ImageResult>, o: Options): Promise<Outcome[]> {
+  const head = chain[0]!;
+  const name = `scenario-${chain.map((s) => s.id).join("+")}`;
+  const machineLog = (line: string) => console.log(`[${stamp()}] [${chain.map((s) => s.id).join("+")}] ${line}`);
+  const m = new Machine({
+    name,
+    baseImage: images.get(head.image)!.path,
+    firmware: head.image,
+    iommu: head.iommu,
+    logDir: join(LOGS, name),
+    runDir: join(CACHE, "run", name),
+    bundle: BUNDLE,
+    guestLib: join(HERE, "guest/lib.sh"),
+    bootTimeoutS: o.bootTimeoutS,
+    log: machineLog,
+  });
+  const state: ChainState = {};
+  const outcomes: Outcome[] = [];
+  let previousPassed = true;
+  try {
+    for (const s of chain) {
+      const logFile = join(LOGS, `scenario-${s.id}.log`);
+      writeFileSync(logFile, `scenario ${s.id}: ${s.title}\nmachine: ${m.o.logDir} (${s.image}, ${s.iommu} vIOMMU)\n`);
+      const v = new Verdict((line) => appendFileSync(logFile, `${line}\n`));
+      const t0 = Date.now();
+      machineLog(`scenario ${s.id} starts: ${s.title}`);
+      let reason = "";
+      if (!previousPassed) {
+        reason = `scenario ${s.continues} it continues failed`;
+        v.check(false, reason);
+      } else {
+        try {
+          await s.run(m, v, state);
+        } catch (e) {
+          if (e instanceof ScenarioAbort) reason = `stopped: ${e.message}`;
+          else if (e instanceof BootError) reason = e.message;
+          else reason = `harness error: ${(e as Error).stack ?? String(e)}`;
+          if (!(e instanceof ScenarioAbort)) v.check(false, reason);
+        }
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const passed = v.passed;
+      if (!passed && !reason) reason = v.failures[0] ?? "";
+      appendFileSync(logFile, `${passed ? "PASS" : "FAIL"} in ${fmt(seconds)}\n`);
+      outcomes.push({ scenario: s, passed, seconds, reason });
+      machineLog(`scenario ${s.id} ${passed ? "PASS" : "FAIL"} (${fmt(seconds)})${passed ? "" : `: ${v.failures.length} failed check(s), first: ${reason}`}`);
+      previousPassed = passed;
+    }
+  } finally {
+    m.dispose();
+  }
+  return outcomes;
+}
+
+/** Scenarios grouped into chains (one that continues another runs after it on its disk). */
+function chains(selected: Scenario[]): Scenario[][] {
+  const out: Scenario[][] = [];
+  for (const s of selected) {
+    if (s.continues) continue;
+    const chain = [s];
+    for (let next = selected.find((x) => x.continues === s.id); next; next = selected.find((x) => x.continues === next!.id)) chain.push(next);
+    out.push(chain);
+  }
+  const w = (c: Scenario[]) => c.reduce((n, s) => n + (WEIGHT[s.id] ?? 4), 0);
+  return out.sort((a, b) => w(b) - w(a));
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const parts: Array<[string, number]> = [];
+  if (process.getuid?.() !== 0) fail("run as root: debootstrap, chroot and mknod build the guest image (CI runs as root)");
+
+  let t = Date.now();
+  ensureHostPackages();
+  parts.push(["host packages", (Date.now() - t) / 1000]);
+  if (!existsSync(BUNDLE)) fail(`${BUNDLE} is missing: run npm run build (npm run test:e2e does)`);
+
+  const mirror = debianMirror(readAptSources(), "bookworm");
+  if (!mirror) fail("no Debian bookworm mirror with 'main' in /etc/apt/sources.list or /etc/apt/sources.list.d/: add one (sources.list(5))");
+
+  // Scenario selection (a continuation brings the scenario it continues).
+  const wanted = new Set(o.only ?? SCENARIOS.map((s) => s.id));
+  for (const s of SCENARIOS) if (wanted.has(s.id) && s.continues) wanted.add(s.continues);
+  const selected = SCENARIOS.filter((s) => wanted.has(s.id));
+  const variants = o.imagesOnly ? (["bios", "uefi"] as Variant[]) : ([...new Set(selected.map((s) => s.image))] as Variant[]);
+
+  mkdirSync(LOGS, { recursive: true });
+  for (const s of selected) rmSync(join(LOGS, `scenario-${s.id}.log`), { force: true });
+  t = Date.now();
+  console.log(`[${stamp()}] guest images (${variants.join(", ")}) from ${mirror}`);
+  const built = await Promise.all(
+    variants.map((variant) =>
+      ensureImage({ variant, mirror: mirror!, recipeDir: join(HERE, "image"), cacheDir: CACHE, logDir: LOGS, bootTimeoutS: o.bootTimeoutS, log: (l) => console.log(`[${stamp()}] ${l}`) }),
+    ),
+  );
+  const images = new Map(built.map((b) => [b.variant, b]));
+  for (const b of built) {
+    const detail = b.cached ? "cached" : `built in ${fmt(b.seconds)}: ${Object.entries(b.parts).map(([k, s]) => `${k} ${fmt(s)}`).join(", ")}`;
+    console.log(`[${stamp()}] image ${b.variant}: ${b.path} (${detail})`);
+  }
+  parts.push([`guest images (${built.map((b) => `${b.variant}${b.cached ? " cached" : ""}`).join(", ")})`, (Date.now() - t) / 1000]);
+
+  const outcomes: Outcome[] = [];
+  if (!o.imagesOnly) {
+    t = Date.now();
+    const queue = chains(selected);
+    console.log(`[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`);
+    const worker = async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(...(await runChain(c, images, o)));
+    };
+    await Promise.all(Array.from({ length: o.jobs }, worker));
+    parts.push(["scenarios", (Date.now() - t) / 1000]);
+  }
+
+  const lines: string[] = [];
+  for (const s of selected) {
+    const r = outcomes.find((x) => x.scenario.id === s.id);
+    if (!r) continue;
+    lines.push(`${r.passed ? "PASS" : "FAIL"}  ${s.id}  ${fmt(r.seconds).padStart(6)}  ${s.title}${r.passed ? "" : `\n         ${r.reason.split("\n")[0]}  (e2e-logs/scenario-${s.id}.log)`}`);
+  }
+  for (const [k, s] of parts) lines.push(`time  ${k}: ${fmt(s)}`);
+  lines.push(`time  test:e2e total: ${fmt((Date.now() - t0) / 1000)}`);
+  const summary = lines.join("\n") + "\n";
+  writeFileSync(join(LOGS, "summary.txt"), summary);
+  console.log(`\n${summary}logs: ${LOGS}`);
+  const failed = outcomes.filter((x) => !x.passed).length;
+  process.exitCode = failed > 0 ? 1 : 0;
+}
+
+main().catch((e: unknown) => {
+  killAll();
+  process.stderr.write(`test:e2e: ${(e as Error).message ?? String(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,333 @@
+// The end-to-end scenarios (issue 5). Each runs in its own guest from a fresh overlay and
+// asserts on what the guest kernel reports (/proc/cmdline, sysfs driver links and IOMMU
+// groups, /dev/vfio, dmesg), not on what passthrough says about itself; passthrough's own
+// output is checked as well, against those kernel facts.
+import type { Boot, Machine } from "./lib/machine.js";
+import type { Iommu } from "./lib/qemu.js";
+import type { Variant } from "./lib/image.js";
+import type { Verdict } from "./lib/verdict.js";
+
+export const SLOT = "0000:01:00";
+export const FN_DISPLAY = "0000:01:00.0";
+export const FN_AUDIO = "0000:01:00.1";
+/** The functions' native drivers in the guest (sysfs names) and their modules. */
+const NATIVE: Record<string, { driver: string; module: string }> = {
+  [FN_DISPLAY]: { driver: "bochs-drm", module: "bochs" },
+  [FN_AUDIO]: { driver: "snd_hda_intel", module: "snd_hda_intel" },
+};
+
+export interface Scenario {
+  id: string;
+  title: string;
+  image: Variant;
+  iommu: Iommu;
+  /** Runs on the machine (and state) the scenario with this id left behind, after it passed. */
+  continues?: string;
+  run(m: Machine, v: Verdict, state: ChainState): Promise<void>;
+}
+
+/** What one scenario hands to the scenario that continues it on the same disk. */
+export interface ChainState {
+  before?: Boot;
+  after?: Boot;
+  plan?: PlanJson;
+}
+
+interface PlanJson {
+  steps: Array<{ kind: string; path?: string; before?: string | null; after?: string | null; argv?: string[] }>;
+  findings?: Array<{ id: string; status: string }>;
+  expect?: { cmdline?: string[]; boundToVfio?: string[]; modulesLoaded?: string[] };
+  phase?: string;
+}
+
+interface CheckJson {
+  host?: { bootloader?: string; cpuVendor?: string };
+  iommu?: { enabled?: boolean; interruptRemapping?: boolean | null; vendor?: string | null };
+  candidates?: Array<{ address: string; functions?: Array<string | { address: string }>; iommuGroup?: number | string; isolated?: boolean; groupMates?: string[] }>;
+  findings?: Array<{ id: string; status: string; subject?: string; summary?: string }>;
+}
+
+// --- guest scripts --------------------------------------------------------------------------
+
+const CHECK_PLAN_APPLY = `
+facts before
+pt check check --json
+pt plan plan --device "$SLOT" --json
+pt apply apply --device "$SLOT" --yes
+`;
+
+const AFTER_REBOOT = `
+facts after
+pt verify verify --device "$SLOT"
+pt verify_json verify --device "$SLOT" --json
+pt check check --json
+`;
+
+// --- shared assertions --------------------------------------------------------------------
+
+/** The lab's premise, from the kernel: IOMMU and interrupt remapping on, the slot alone in its group, native drivers. */
+function kernelBaseline(v: Verdict, b: Boot, iommu: Iommu): string | null {
+  const units = (b.text("iommu-units") ?? "").split("\n").filter(Boolean);
+  if (iommu === "intel") {
+    v.check(units.some((u) => u.startsWith("dmar")), "kernel: an Intel IOMMU unit in /sys/class/iommu", units);
+    v.check(/DMAR-IR: Enabled IRQ remapping/.test(b.dmesg), "kernel log: DMAR-IR: Enabled IRQ remapping");
+  } else {
+    v.check(units.some((u) => u.startsWith("ivhd")), "kernel: an AMD IOMMU unit in /sys/class/iommu", units);
+    v.check(/AMD-Vi: Interrupt remapping enabled/.test(b.dmesg), "kernel log: AMD-Vi: Interrupt remapping enabled");
+  }
+  const d = b.fn(FN_DISPLAY);
+  const a = b.fn(FN_AUDIO);
+  v.must(!!d && !!a, "kernel: both functions of 0000:01:00 are present", b.functions);
+  v.check(d!.iommuGroup !== null && d!.iommuGroup === a!.iommuGroup, "kernel: both functions share one IOMMU group", b.functions);
+  const members = b.iommuGroups.get(d!.iommuGroup ?? "") ?? [];
+  v.eq([...members].sort(), [FN_DISPLAY, FN_AUDIO], "kernel: members of that group");
+  for (const f of [FN_DISPLAY, FN_AUDIO]) v.eq(b.fn(f)?.driver ?? null, NATIVE[f]!.driver, `kernel: ${f} driver before apply`);
+  return d!.iommuGroup;
+}
+
+/** check --json agrees with the kernel. */
+function checkSeesSlot(v: Verdict, b: Boot, kernelGroup: string | null): CheckJson | null {
+  const r = b.run("check");
+  const c = b.json<CheckJson>("check");
+  v.check(!!r && (r.rc === 0 || r.rc === 1), "check --json exits 0 or 1", r && { rc: r.rc, stderr: r.stderr.slice(0, 400) });
+  if (!v.check(c !== null, "check --json prints JSON", r?.stdout.slice(0, 200))) return null;
+  v.eq(c!.iommu?.enabled, true, "check: iommu.enabled");
+  v.eq(c!.iommu?.interruptRemapping, true, "check: iommu.interruptRemapping");
+  const cand = c!.candidates?.find((x) => x.address === SLOT);
+  if (!v.check(!!cand, `check: candidate ${SLOT}`, c!.candidates?.map((x) => x.address))) return c;
+  const fns = (cand!.functions ?? []).map((f) => (typeof f === "string" ? f : f.address));
+  v.eq(fns.sort(), [FN_DISPLAY, FN_AUDIO], "check: candidate functions");
+  v.eq(String(cand!.iommuGroup), String(kernelGroup), "check: candidate iommuGroup (kernel's group)");
+  v.eq(cand!.isolated, true, "check: candidate isolated");
+  v.eq(cand!.groupMates ?? null, [], "check: candidate groupMates");
+  return c;
+}
+
+function planOf(v: Verdict, b: Boot): PlanJson {
+  const r = b.run("plan");
+  const p = b.json<PlanJson>("plan");
+  v.must(!!r && r.rc === 0 && p !== null, `plan --device ${SLOT} --json exits 0 with JSON`, r && { rc: r.rc, stderr: r.stderr.slice(0, 400) });
+  v.must(Array.isArray(p!.steps) && p!.steps.length > 0, "plan: has steps", p!.steps?.length);
+  v.must(Array.isArray(p!.expect?.cmdline) && p!.expect!.cmdline!.length > 0, "plan: expect.cmdline lists the planned parameters", p!.expect);
+  v.note(`planned parameters: ${p!.expect!.cmdline!.join(" ")}`);
+  v.note(`planned steps: ${p!.steps.map((s) => (s.kind === "file" ? `file ${s.path}` : s.kind === "command" ? s.argv?.join(" ") : s.kind)).join("; ")}`);
+  return p!;
+}
+
+function applied(v: Verdict, b: Boot): void {
+  const r = b.run("apply");
+  v.must(!!r && r.rc === 0, `apply --device ${SLOT} --yes exits 0`, r && { rc: r.rc, stderr: r.stderr.slice(-600) });
+}
+
+/** Boot 2 of an apply: the kernel runs with the planned parameters and both functions on vfio-pci. */
+function boundAfterReboot(v: Verdict, before: Boot, after: Boot, plan: PlanJson, group: string | null): void {
+  const have = new Set(after.cmdlineTokens);
+  for (const t of plan.expect!.cmdline!) v.check(have.has(t), `kernel: /proc/cmdline carries ${t}`, after.cmdline);
+  v.check(after.cmdline !== before.cmdline, "kernel: /proc/cmdline changed across the reboot", after.cmdline);
+  for (const f of [FN_DISPLAY, FN_AUDIO]) v.eq(after.fn(f)?.driver ?? null, "vfio-pci", `kernel: ${f} driver`);
+  const inUse = after.lspci.split("\n").filter((l) => /Kernel driver in use: vfio-pci/.test(l)).length;
+  v.eq(inUse, 2, "lspci -k: functions with 'Kernel driver in use: vfio-pci'");
+  v.check(group !== null && after.devVfio.includes(group), `kernel: /dev/vfio/${group} exists`, after.devVfio);
+  v.check(/vfio_pci/.test(after.text("lsmod") ?? ""), "kernel: vfio_pci module loaded");
+  const r = after.run("verify");
+  v.check(!!r && r.rc === 0, `verify --device ${SLOT} exits 0`, r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 600) });
+}
+
+// --- scenarios ------------------------------------------------------------------------------
+
+function applyScenario(id: string, title: string, iommu: Iommu, extra?: (v: Verdict, s: ChainState) => void): Scenario {
+  return {
+    id,
+    title,
+    image: "bios",
+    iommu,
+    async run(m, v, state) {
+      const before = await m.boot("check, plan, apply", CHECK_PLAN_APPLY);
+      const group = kernelBaseline(v, before, iommu);
+      const check = checkSeesSlot(v, before, group);
+      if (check) v.eq(check.host?.bootloader, "grub", "check: host.bootloader");
+      const plan = planOf(v, before);
+      applied(v, before);
+      const after = await m.boot("verify after reboot", AFTER_REBOOT);
+      boundAfterReboot(v, before, after, plan, group);
+      Object.assign(state, { before, after, plan });
+      extra?.(v, state);
+    },
+  };
+}
+
+function noAmdIommuOn(v: Verdict, s: ChainState): void {
+  const after = s.after!;
+  v.check(!after.cmdlineTokens.some((t) => /^amd_iommu=on$/.test(t)), "kernel: no amd_iommu=on in /proc/cmdline", after.cmdline);
+  v.check(!/amd_iommu=on/.test(JSON.stringify(s.plan)), "plan: no amd_iommu=on anywhere");
+  const files = ["/etc/default/grub", "/boot/grub/grub.cfg", ...[...after.fileHashes.keys()].filter((p) => p.startsWith("/etc/default/grub.d/"))];
+  for (const f of files) v.check(!/amd_iommu=on/.test(after.file(f) ?? ""), `${f}: no amd_iommu=on`);
+  v.check(!/AMD-Vi: Unknown option/.test(after.dmesg), "kernel log: no 'AMD-Vi: Unknown option'");
+}
+
+const grubIntel = applyScenario("1", "GRUB/BIOS, Intel vIOMMU: check, apply, reboot, verify", "intel");
+const grubAmd = applyScenario("2", "GRUB/BIOS, AMD vIOMMU: apply without amd_iommu=on", "amd", noAmdIommuOn);
+
+const rollbackAfter1: Scenario = {
+  id: "4",
+  title: "rollback after scenario 1: original command line and drivers back",
+  image: "bios",
+  iommu: "intel",
+  continues: "1",
+  async run(m, v, state) {
+    const first = state.before!;
+    const r3 = await m.boot("rollback", `facts applied\npt rollback rollback --yes`);
+    const rb = r3.run("rollback");
+    v.must(!!rb && rb.rc === 0, "rollback --yes exits 0", rb && { rc: rb.rc, stderr: rb.stderr.slice(-600) });
+    const back = await m.boot("after rollback", `facts rolled-back\npt verify verify --device "$SLOT"\npt check check --json`);
+    restoredLike(v, first, back);
+  },
+};
+
+/** After a rollback: the kernel and every config file are as they were before apply. */
+function restoredLike(v: Verdict, original: Boot, back: Boot): void {
+  v.eq(back.cmdline, original.cmdline, "kernel: /proc/cmdline is the original");
+  for (const f of [FN_DISPLAY, FN_AUDIO]) v.eq(back.fn(f)?.driver ?? null, NATIVE[f]!.driver, `kernel: ${f} driver`);
+  v.eq(back.devVfio.filter((x) => x !== "vfio"), [], "kernel: no VFIO group nodes in /dev/vfio");
+  const a = original.fileHashes;
+  const b = back.fileHashes;
+  v.eq([...b.keys()].sort(), [...a.keys()].sort(), "config files present (same set as before apply)");
+  for (const [path, hash] of a) v.check(b.get(path) === hash, `${path}: byte-identical to before apply`);
+  const r = back.run("verify");
+  v.check(!!r && r.rc === 1, `verify --device ${SLOT} exits 1 (nothing bound any more)`, r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 400) });
+}
+
+const systemdBoot: Scenario = {
+  id: "3",
+  title: "UEFI (OVMF), systemd-boot, /etc/kernel/cmdline through kernel-install",
+  image: "uefi",
+  iommu: "intel",
+  async run(m, v, state) {
+    const before = await m.boot("check, plan, apply", CHECK_PLAN_APPLY);
+    v.eq(before.text("firmware")?.trim(), "uefi", "kernel: booted through UEFI (/sys/firmware/efi)");
+    v.check(/systemd-boot/.test(before.text("bootctl-status") ?? ""), "bootctl status: booted by systemd-boot", before.text("bootctl-status")?.slice(0, 300));
+    v.check(before.file("/etc/default/grub") === null, "no /etc/default/grub on this host");
+    const group = kernelBaseline(v, before, "intel");
+    const check = checkSeesSlot(v, before, group);
+    if (check) v.eq(check.host?.bootloader, "systemd-boot", "check: host.bootloader");
+    const plan = planOf(v, before);
+    v.check(plan.steps.some((s) => s.kind === "file" && s.path === "/etc/kernel/cmdline"), "plan: edits /etc/kernel/cmdline");
+    v.check(!plan.steps.some((s) => s.kind === "file" && /^\/etc\/default\/grub/.test(s.path ?? "")), "plan: does not touch /etc/default/grub*");
+    applied(v, before);
+    const after = await m.boot("verify after reboot", AFTER_REBOOT);
+    boundAfterReboot(v, before, after, plan, group);
+    const kc = (after.file("/etc/kernel/cmdline") ?? "").split(/\s+/);
+    for (const t of plan.expect!.cmdline!) v.check(kc.includes(t), `/etc/kernel/cmdline carries ${t}`);
+    const entries = [...after.fileHashes.keys()].filter((p) => p.startsWith("/boot/efi/loader/entries/"));
+    v.check(entries.length > 0 && entries.every((e) => plan.expect!.cmdline!.every((t) => (after.file(e) ?? "").includes(t))), "the systemd-boot entries on the ESP carry the parameters", entries);
+    Object.assign(state, { before, after, plan });
+  },
+};
+
+/** The write-up's own steps, adapted to the lab's device (docs seed gpu-passthrough-proxmox.md). */
+const SEED_MISTAKES = `
+facts pristine
+# "I added iommu=pt to the GRUB_CMDLINE_LINUX_DEFAULT variable in /etc/default/grub" (no update-grub)
+sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT="\\(.*\\)"/GRUB_CMDLINE_LINUX_DEFAULT="\\1 iommu=pt"/' /etc/default/grub
+grep -n GRUB_CMDLINE_LINUX_DEFAULT /etc/default/grub | sed 's/^/e2e: /'
+# "/etc/modules: vfio vfio_iommu_type1 vfio_pci"
+printf '%s\\n' vfio vfio_iommu_type1 vfio_pci >>/etc/modules
+# "blacklist nouveau", "blacklist nvidia*" - and the same wildcard for this card's driver
+printf '%s\\n' 'blacklist nouveau' 'blacklist nvidia*' 'blacklist bochs*' >>/etc/modprobe.d/blacklist.conf
+# "I ran update-initramfs -u -k all to load this changes."
+sh_step user_update_initramfs update-initramfs -u -k all
+`;
+
+const seedMistakes: Scenario = {
+  id: "5",
+  title: "the write-up's mistakes for real: iommu=pt without update-grub, blacklist wildcards",
+  image: "bios",
+  iommu: "intel",
+  async run(m, v) {
+    const pristine = await m.boot("the user's steps", SEED_MISTAKES);
+    const group = kernelBaseline(v, pristine, "intel");
+    v.eq(pristine.run("user_update_initramfs")?.rc, 0, "update-initramfs -u -k all (the user's step) exits 0");
+    const mistaken = await m.boot("check, plan, apply on the mistaken host", CHECK_PLAN_APPLY);
+    // What the kernel did with the mistakes.
+    v.check(!mistaken.cmdlineTokens.includes("iommu=pt"), "kernel: iommu=pt is NOT active (no update-grub was run)", mistaken.cmdline);
+    v.check(/iommu=pt/.test(mistaken.file("/etc/default/grub") ?? ""), "/etc/default/grub has iommu=pt (the user's edit)");
+    v.eq(mistaken.fn(FN_DISPLAY)?.driver ?? null, NATIVE[FN_DISPLAY]!.driver, `kernel: ${FN_DISPLAY} still on its driver despite 'blacklist bochs*'`);
+    v.check(/^vfio_pci\b/m.test(mistaken.text("lsmod") ?? ""), "kernel: vfio_pci loaded from /etc/modules (the user's lsmod check)");
+    // What check says about them.
+    const c = checkSeesSlot(v, mistaken, group);
+    const bad = (c?.findings ?? []).filter((f) => f.status === "fail" || f.status === "warn");
+    v.note(`check findings (fail/warn): ${bad.map((f) => `${f.id}:${f.status}`).join(", ")}`);
+    v.check(bad.some((f) => /wildcard/i.test(f.id)), "check: flags the blacklist wildcard", bad.map((f) => f.id));
+    v.check(bad.some((f) => /pending/i.test(f.id) && /cmdline|grub|iommu/i.test(f.id)), "check: flags the command line edit that was never applied", bad.map((f) => f.id));
+    const plan = planOf(v, mistaken);
+    applied(v, mistaken);
+    const after = await m.boot("verify after reboot", AFTER_REBOOT);
+    boundAfterReboot(v, mistaken, after, plan, group);
+    v.check(after.cmdlineTokens.includes("iommu=pt"), "kernel: iommu=pt active now", after.cmdline);
+    v.check(/Default domain type: Passthrough/.test(after.dmesg), "kernel log: iommu: Default domain type: Passthrough");
+    const c2 = after.json<CheckJson>("check");
+    const still = (c2?.findings ?? []).filter((f) => (f.status === "fail" || f.status === "warn") && (/wildcard/i.test(f.id) || /pending/i.test(f.id)));
+    v.eq(still.map((f) => f.id), [], "check after apply: no wildcard or pending-command-line findings left");
+  },
+};
+
+const badMoment: Scenario = {
+  id: "6",
+  title: "power cut in the middle of apply (before update-grub): the host boots, rollback restores it",
+  image: "bios",
+  iommu: "intel",
+  async run(m, v) {
+    const first = await m.boot(
+      "apply, power cut before update-grub",
+      `facts before\npt check check --json\nhang_at update-grub grub-mkconfig\npt apply apply --device "$SLOT" --yes\nsay "apply returned without reaching update-grub"`,
+      { powerCutOn: "hung-at" },
+    );
+    kernelBaseline(v, first, "intel");
+    v.must(first.text("hung-at") !== null, "apply reached update-grub and the power was cut there", first.outputs());
+    v.note(`cut at: ${first.text("hung-at")?.trim()}`);
+    const second = await m.boot("after the power cut: check, rollback", `facts after-cut\npt check check --json\npt rollback rollback --yes`);
+    v.check(second.cmdline.length > 0, "kernel: the host boots after the power cut");
+    v.note(`after the cut: cmdline "${second.cmdline}", drivers ${second.functions.map((f) => `${f.address}=${f.driver}`).join(" ")}`);
+    v.check(second.journalFiles().some((f) => f.startsWith("./journal/")), "a journal under /var/lib/passthrough/journal survived the cut", second.journalFiles());
+    const rb = second.run("rollback");
+    v.must(!!rb && rb.rc === 0, "rollback --yes exits 0", rb && { rc: rb.rc, stderr: rb.stderr.slice(-600) });
+    const back = await m.boot("after rollback", `facts rolled-back\npt verify verify --device "$SLOT"`);
+    restoredLike(v, first, back);
+  },
+};
+
+const driverRace: Scenario = {
+  id: "7",
+  title: "the driver race: the plan wins it; ids= alone loses it and verify says so",
+  image: "bios",
+  iommu: "intel",
+  async run(m, v) {
+    const before = await m.boot("check, plan, apply", CHECK_PLAN_APPLY);
+    const group = kernelBaseline(v, before, "intel");
+    const plan = planOf(v, before);
+    const conf = plan.steps.filter((s) => s.kind === "file" && (s.path ?? "").startsWith("/etc/modprobe.d/"));
+    v.check(conf.some((s) => /^softdep\s+bochs\s+pre:.*vfio[-_]pci/m.test(s.after ?? "")), "plan: softdep bochs pre: vfio-pci (module name, not bochs-drm)");
+    applied(v, before);
+    // Boot 2: the plan won the race. Then remove the softdeps by hand, leaving ids= only.
+    const won = await m.boot(
+      "verify, then remove the softdeps by hand",
+      `${AFTER_REBOOT}
+for f in /etc/modprobe.d/*.conf; do sed -i '/^[[:space:]]*softdep[[:space:]]/d' "$f"; done
+grep -rh '^options vfio.pci' /etc/modprobe.d/ | sed 's/^/e2e: left: /'
+grep -rqh '^options vfio.pci.*ids=' /etc/modprobe.d/ || echo "options vfio-pci ids=1234:1111,8086:293e" >>/etc/modprobe.d/vfio.conf
+sh_step hand_update_initramfs update-initramfs -u -k all
+`,
+    );
+    boundAfterReboot(v, before, won, plan, group);
+    v.eq(won.run("hand_update_initramfs")?.rc, 0, "update-initramfs after removing the softdeps exits 0");
+    const lost = await m.boot("verify with ids= only", `facts ids-only\npt verify verify --device "$SLOT"\npt verify_json verify --device "$SLOT" --json`);
+    v.check(/^options vfio.pci.*ids=/m.test(Object.values(Object.fromEntries([...lost.fileHashes.keys()].filter((p) => p.startsWith("/etc/modprobe.d/")).map((p) => [p, lost.file(p) ?? ""]))).join("\n")), "modprobe.d: ids= left, no softdep");
+    v.eq(lost.fn(FN_DISPLAY)?.driver ?? null, NATIVE[FN_DISPLAY]!.driver, `kernel: ${FN_DISPLAY} lost the race to its native driver`);
+    v.note(`${FN_AUDIO} with ids= only: ${lost.fn(FN_AUDIO)?.driver}`);
+    const r = lost.run("verify");
+    v.check(!!r && r.rc === 1, "verify exits 1", r && { rc: r.rc });
+    v.check(!!r && (r.stdout + r.stderr).includes(FN_DISPLAY), `verify names ${FN_DISPLAY}`, r && (r.stdout + r.stderr).slice(0, 600));
+  },
+};
+
+export const SCENARIOS: Scenario[] = [grubIntel, grubAmd, systemdBoot, rollbackAfter1, seedMistakes, badMoment, driverRace];
