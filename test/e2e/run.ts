@@ -9,7 +9,7 @@
 // logs, QEMU argv, the guest's reports and passthrough's output stay in e2e-logs/ (git
 // ignores it); images are cached in .cache/e2e/ by a hash of their recipe.
 import { spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { debianMirror, readAptSources } from "./lib/apt-sources.js";
@@ -24,6 +24,8 @@ const REPO = resolve(HERE, "../..");
 const CACHE = join(REPO, ".cache/e2e");
 const LOGS = join(REPO, "e2e-logs");
 const BUNDLE = join(REPO, "dist/passthrough.cjs");
+/** A real capture of the lab guest (Intel vIOMMU, before apply), written by --capture-fixture. */
+const FIXTURE = join(REPO, "test/fixtures/hosts/e2e-qemu-intel.tar.gz");
 
 /** Host packages the lab needs (Debian names; e2e-lab.md). */
 const HOST_PACKAGES = ["qemu-system-x86", "qemu-utils", "debootstrap", "ovmf", "e2fsprogs", "dosfstools", "fdisk", "kmod"];
@@ -35,10 +37,12 @@ interface Options {
   jobs: number;
   imagesOnly: boolean;
   bootTimeoutS: number;
+  /** --capture-fixture: save scenario 1's pristine guest as a snapshot fixture. */
+  captureFixture: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { only: null, jobs: 2, imagesOnly: false, bootTimeoutS: 1200 };
+  const o: Options = { only: null, jobs: 2, imagesOnly: false, bootTimeoutS: 1200, captureFixture: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -50,6 +54,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--jobs") o.jobs = Math.max(1, Number(val()) || 1);
     else if (a === "--images-only") o.imagesOnly = true;
     else if (a === "--boot-timeout") o.bootTimeoutS = Number(val());
+    else if (a === "--capture-fixture") o.captureFixture = true;
     else if (a === "--help" || a === "-h") {
       process.stdout.write(readHeader());
       process.exit(0);
@@ -60,7 +65,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function readHeader(): string {
-  return "npm run test:e2e [-- --only 1,4] [--jobs N] [--images-only] [--boot-timeout SECONDS]\n";
+  return "npm run test:e2e [-- --only 1,4] [--jobs N] [--images-only] [--boot-timeout SECONDS] [--capture-fixture]\n";
 }
 
 function fail(msg: string): never {
@@ -108,7 +113,7 @@ async function runChain(chain: Scenario[], images: Map<Variant, ImageResult>, o:
     bootTimeoutS: o.bootTimeoutS,
     log: machineLog,
   });
-  const state: ChainState = {};
+  const state: ChainState = o.captureFixture ? { captureSnapshotTo: FIXTURE } : {};
   const outcomes: Outcome[] = [];
   let previousPassed = true;
   try {
@@ -159,6 +164,21 @@ function chains(selected: Scenario[]): Scenario[][] {
   return out.sort((a, b) => w(b) - w(a));
 }
 
+/**
+ * The proof in one place: the kernel's own "Command line:" and the guest's sysfs/lspci lines
+ * from the boot after apply of scenario 1, cut from its serial log into e2e-logs/evidence.txt.
+ */
+function evidence(): string | null {
+  const dir = readdirSync(LOGS).find((n) => /^scenario-1(\+|$)/.test(n));
+  const serial = dir ? join(LOGS, dir, "boot-2.serial.log") : null;
+  if (!serial || !existsSync(serial)) return null;
+  const wanted = /Linux version|Command line:|DMAR-IR: Enabled|e2e: (boot 2|\/proc\/cmdline|sysfs|lspci|\/dev\/vfio|passthrough verify)/;
+  const picked = readFileSync(serial, "latin1").split(/\r?\n/).filter((l) => wanted.test(l));
+  const text = `scenario 1, boot 2 (after apply), from ${serial.slice(REPO.length + 1)}:\n${picked.join("\n")}\n`;
+  writeFileSync(join(LOGS, "evidence.txt"), text);
+  return text;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
@@ -206,6 +226,9 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: o.jobs }, worker));
     parts.push(["scenarios", (Date.now() - t) / 1000]);
   }
+
+  const ev = wanted.has("1") && !o.imagesOnly ? evidence() : null;
+  if (ev) console.log(`\n${ev}`);
 
   const lines: string[] = [];
   for (const s of selected) {
