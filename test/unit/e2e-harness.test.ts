@@ -80,9 +80,9 @@ describe("e2e: the QEMU machine", () => {
   const base: MachineSpec = { firmware: "bios", iommu: "intel", disk: "/d.qcow2", diskFormat: "qcow2", share: "/s", serialLog: "/l" };
   const devices = (a: string[]) => a.flatMap((x, i) => (a[i - 1] === "-device" ? [x.split(",")[0]!] : []));
 
-  it("puts the IOMMU before the devices it translates, and the two-function card behind a root port", () => {
+  it("puts the IOMMU before the devices it translates, the host's own display, and the two-function card behind a root port", () => {
     const a = qemuArgs(base);
-    expect(devices(a)).toEqual(["intel-iommu", "virtio-blk-pci", "pcie-root-port", "bochs-display", "ich9-intel-hda"]);
+    expect(devices(a)).toEqual(["intel-iommu", "virtio-blk-pci", "cirrus-vga", "pcie-root-port", "bochs-display", "ich9-intel-hda"]);
     expect(a).toContain("intel-iommu,intremap=on,caching-mode=on");
     expect(a).toContain("bochs-display,bus=rp1,addr=00.0,multifunction=on");
     expect(a).toContain("ich9-intel-hda,bus=rp1,addr=00.1");

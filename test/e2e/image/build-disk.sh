@@ -53,7 +53,11 @@ mkdir -p "$R/boot/efi" "$R/mnt/lab"
 sed -i 's/^MODULES=.*/MODULES=dep/' "$R/etc/initramfs-tools/initramfs.conf"
 grep -q '^MODULES=dep' "$R/etc/initramfs-tools/initramfs.conf"
 
-CONSOLE="console=ttyS0,115200n8"
+# The guest's own command line: the serial console, and no_timer_check. Without it, on a busy
+# host, the kernel's early check that the timer interrupt arrives through the (interrupt-
+# remapped) IO-APIC can see too few ticks under emulation and panics: "timer doesn't work
+# through Interrupt-remapped IO-APIC" (arch/x86/kernel/apic/io_apic.c, timer_irq_works()).
+CONSOLE="console=ttyS0,115200n8 no_timer_check"
 if [ "$VARIANT" = bios ]; then
   # Edit Debian's own /etc/default/grub (the file passthrough edits) rather than replacing it.
   # No "quiet": the serial log is the diagnosis.

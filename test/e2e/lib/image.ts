@@ -17,7 +17,8 @@ export type Variant = "bios" | "uefi";
 /** Bump when something outside the hashed files changes what an image contains. */
 const RECIPE_VERSION = "1";
 
-const CONSOLE = "console=ttyS0,115200n8";
+/** As build-disk.sh sets it for the installed system (no_timer_check: see there). */
+const CONSOLE = "console=ttyS0,115200n8 no_timer_check";
 
 /** What the guest runs in its provisioning boot (from the share, as root). */
 export function provisionScript(variant: Variant): string {

@@ -76,13 +76,19 @@ export class Machine {
     });
     writeFileSync(join(this.o.logDir, `boot-${n}.qemu-argv`), args.join("\n") + "\n");
     const cut = opts.powerCutOn ? join(out, opts.powerCutOn) : null;
+    // A panicked kernel just sits there: stop at once instead of waiting for the timeout.
+    let panicked = false;
     const r = await runQemu(args, {
       timeoutS: this.o.bootTimeoutS,
       stderrLog: join(this.o.logDir, `boot-${n}.qemu-stderr.log`),
-      ...(cut ? { stopWhen: () => existsSync(cut) } : {}),
+      stopWhen: () => {
+        if (serialShows(serial, "Kernel panic - not syncing")) return (panicked = true);
+        return cut !== null && existsSync(cut);
+      },
     });
     const boot = new Boot(n, label, out, serial, r.seconds);
-    this.o.log(`boot ${n} (${label}): ${r.seconds.toFixed(0)} s${r.stopped ? ", power cut" : ""}${r.timedOut ? ", TIMED OUT" : ""}`);
+    this.o.log(`boot ${n} (${label}): ${r.seconds.toFixed(0)} s${panicked ? ", KERNEL PANIC" : r.stopped ? ", power cut" : ""}${r.timedOut ? ", TIMED OUT" : ""}`);
+    if (panicked) throw new BootError(`boot ${n} (${label}): kernel panic; serial log: ${serial}`);
     if (r.timedOut) throw new BootError(`boot ${n} (${label}) timed out after ${this.o.bootTimeoutS} s; serial log: ${serial}`);
     if (r.stopped) return boot;
     if (r.code !== 0) throw new BootError(`boot ${n} (${label}): QEMU exited ${r.code}; see ${this.o.logDir}`);
@@ -92,6 +98,15 @@ export class Machine {
 
   dispose(): void {
     rmSync(this.o.runDir, { recursive: true, force: true });
+  }
+}
+
+/** Whether the serial log has `text` (read in full: a boot's log is some 100 KB). */
+function serialShows(path: string, text: string): boolean {
+  try {
+    return readFileSync(path, "latin1").includes(text);
+  } catch {
+    return false;
   }
 }
 

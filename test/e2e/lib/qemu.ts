@@ -4,6 +4,7 @@
 // - No usable KVM here: software emulation, `-accel tcg,thread=multi -cpu max`.
 // - The IOMMU device must come before the devices it translates, with interrupt remapping
 //   (intremap=on needs the split irqchip).
+// - The host keeps a display of its own (cirrus-vga on the root bus, the boot VGA).
 // - The "GPU": a PCIe root port with a two-function device behind it, 01:00.0 bochs-display
 //   (1234:1111, module bochs) and 01:00.1 ich9-intel-hda (8086:293e, snd_hda_intel): the shape
 //   of a graphics card and its HDMI audio, alone together in one IOMMU group.
@@ -66,6 +67,9 @@ export function qemuArgs(spec: MachineSpec): string[] {
   );
   if (spec.gpu ?? true) {
     a.push(
+      // The host's own display (boot VGA, module cirrus), so the card below is not the host's
+      // only GPU: the common passthrough host (an iGPU or a second card keeps the console).
+      "-device", "cirrus-vga,bus=pcie.0",
       "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
       "-device", "bochs-display,bus=rp1,addr=00.0,multifunction=on",
       "-device", "ich9-intel-hda,bus=rp1,addr=00.1",
