@@ -111,10 +111,12 @@ facts() {
 
 # Replace a command by one that marks the share and hangs, so the harness can cut the power
 # at that exact moment (scenario "a bad moment"). A bind mount over the real binary catches
-# the call however it is made (PATH lookup or absolute path); nothing on disk changes.
+# the call however it is made (PATH lookup or absolute path); the real binary is untouched.
+# The script lives on the root filesystem: /run is mounted noexec, and a bind mount keeps the
+# flags of the mount it comes from (exec would fail with "permission denied").
 hang_at() {
-  local cmd
-  cat >/run/e2e-hang <<EOF
+  local cmd hang=/var/tmp/e2e-hang
+  cat >"$hang" <<EOF
 #!/bin/sh
 # e2e: the power is about to be cut here
 sync
@@ -122,12 +124,12 @@ echo "\$0 \$*" >"$OUT/hung-at"
 echo "e2e: hanging at \$0 \$* for the power cut" >/dev/console
 exec sleep infinity
 EOF
-  chmod 0755 /run/e2e-hang
+  chmod 0755 "$hang"
   for cmd in "$@"; do
     local p
     p=$(command -v "$cmd") || { say "hang_at: $cmd not found"; continue; }
     p=$(readlink -f "$p")
-    mount --bind /run/e2e-hang "$p" && say "hang_at: $p"
+    mount --bind "$hang" "$p" && say "hang_at: $p"
   done
 }
 

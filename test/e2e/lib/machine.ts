@@ -204,6 +204,27 @@ export class Boot {
     return this.text(join("files", path));
   }
 
+  /**
+   * The plan the newest apply journal recorded (/var/lib/passthrough/journal/<id>/plan.json,
+   * copied at this boot): what apply actually carried out.
+   */
+  journalPlan<T = any>(): { id: string; plan: T } | null {
+    const dir = join(this.dir, "var-lib-passthrough", "journal");
+    let ids: string[];
+    try {
+      ids = readdirSync(dir).sort();
+    } catch {
+      return null;
+    }
+    const id = ids[ids.length - 1];
+    if (!id) return null;
+    try {
+      return { id, plan: JSON.parse(readFileSync(join(dir, id, "plan.json"), "utf8")) as T };
+    } catch {
+      return null;
+    }
+  }
+
   journalFiles(): string[] {
     return (this.text("journal-files") ?? "").split("\n").filter(Boolean);
   }
