@@ -1,7 +1,7 @@
 // The planner's view of the host's configuration files: HostState.configFiles (the exact text
-// discovery read) plus every edit planned so far. Each edit becomes one FileStep whose
-// `before` is the text at that moment, so several steps on one file chain (step 2's before is
-// step 1's after) and each keeps its own reason. Pure: nothing here touches a disk.
+// discovery read) plus every edit planned so far. Each file gets one FileStep: its `before` is
+// the text on disk, its `after` the text once every planned edit is made, and its `why` lists
+// each edit's reason in order. Pure: nothing here touches a disk.
 
 import type { FileStep } from "./types.js";
 
@@ -44,12 +44,31 @@ export class PlanFiles {
     return [...names].sort();
   }
 
-  /** Plan a new content (null = remove). No step when nothing changes. */
+  /**
+   * Plan a new content (null = remove). No step when nothing changes. A second edit of a file
+   * joins the step already planned for it (its `before` stays the text on disk, the reasons are
+   * kept in order): apply journals and checks one `before` per path and refuses a plan that
+   * names a path twice. Seen on a real guest (test/e2e scenario 5): two `blacklist ...*` lines
+   * in one blacklist.conf made two steps and apply refused the plan.
+   */
   write(rel: string, after: string | null, why: string, mode?: number): FileStep | null {
     const before = this.read(rel);
     if (before === after) return null;
     this.current.set(rel, after);
-    const step: FileStep = { kind: "file", path: hostPath(rel), before, after, why };
+    const path = hostPath(rel);
+    const earlier = this.steps.find((s) => s.path === path);
+    if (earlier) {
+      earlier.after = after;
+      earlier.why = `${earlier.why}; ${why}`;
+      if (earlier.before === null && after !== null) earlier.mode = earlier.mode ?? mode ?? 0o644;
+      else delete earlier.mode;
+      if (earlier.before === earlier.after) {
+        this.steps.splice(this.steps.indexOf(earlier), 1);
+        return null;
+      }
+      return earlier;
+    }
+    const step: FileStep = { kind: "file", path, before, after, why };
     if (before === null && after !== null) step.mode = mode ?? 0o644;
     this.steps.push(step);
     return step;

@@ -7,6 +7,7 @@ import type { HostState } from "../../src/host/types.js";
 import { kmodNameMatches } from "../../src/plan/modprobe-view.js";
 import { planHost } from "../../src/plan/plan.js";
 import { removeListWord } from "../../src/plan/repairs.js";
+import { validatePlan } from "../../src/apply/executor.js";
 import { resolveSelection } from "../../src/plan/selection.js";
 import type { FileStep, Plan } from "../../src/plan/types.js";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
@@ -257,12 +258,26 @@ describe("repairs", () => {
   it("removes vfio_virqfd from an mkinitcpio MODULES array on >= 6.2", () => {
     const s = spec("arch-grub-mkinitcpio");
     const p = planSpec({ ...s, files: { ...s.files, "etc/mkinitcpio.conf": s.files["etc/mkinitcpio.conf"]!.replace("MODULES=()", "MODULES=(nvidia vfio_pci vfio vfio_iommu_type1 vfio_virqfd)") } }, { devices: ["0000:01:00"] });
+    // One step per file (apply journals one `before` per path), with both reasons in order.
     const steps = p.steps.filter((st): st is FileStep => st.kind === "file" && st.path === "/etc/mkinitcpio.conf");
-    expect(steps).toHaveLength(2);
-    expect(steps[0]!.why).toMatch(/vfio_virqfd was merged into vfio in kernel 6.2/);
-    expect(steps[0]!.after).toContain("MODULES=(nvidia vfio_pci vfio vfio_iommu_type1)\n");
+    expect(steps).toHaveLength(1);
+    expect(steps[0]!.why).toMatch(/vfio_virqfd was merged into vfio in kernel 6.2.*; /);
+    expect(steps[0]!.before).toContain("MODULES=(nvidia vfio_pci vfio vfio_iommu_type1 vfio_virqfd)\n");
     // And the VFIO modules move in front of the KMS driver.
-    expect(steps[1]!.after).toContain("MODULES=(vfio_pci vfio vfio_iommu_type1 nvidia)\n");
+    expect(steps[0]!.after).toContain("MODULES=(vfio_pci vfio vfio_iommu_type1 nvidia)\n");
+  });
+
+  it("joins several repairs of one file into one step that apply accepts (two blacklist wildcards)", () => {
+    const s = spec("seed-after");
+    const file = "etc/modprobe.d/blacklist.conf";
+    const text = `${s.files[file]!}blacklist nvidia_*\n`;
+    const p = planSpec({ ...s, files: { ...s.files, [file]: text } }, { devices: ["0000:01:00"] });
+    const steps = p.steps.filter((st): st is FileStep => st.kind === "file" && st.path === `/${file}`);
+    expect(steps).toHaveLength(1);
+    expect(steps[0]!.before).toBe(text);
+    expect(steps[0]!.after).not.toMatch(/\*/);
+    expect(steps[0]!.why.split("; the line is removed").length - 1).toBe(2);
+    expect(() => validatePlan(p)).not.toThrow();
   });
 
   it("warns when mkinitcpio's HOOKS lack modconf (modprobe.d would not reach the initramfs)", () => {
