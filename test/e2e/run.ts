@@ -53,10 +53,13 @@ function parseArgs(argv: string[]): Options {
     if (a === "--only") o.only = new Set(val().split(",").map((s) => s.trim()).filter(Boolean));
     else if (a === "--jobs") o.jobs = Math.max(1, Number(val()) || 1);
     else if (a === "--images-only") o.imagesOnly = true;
-    else if (a === "--boot-timeout") o.bootTimeoutS = Number(val());
+    else if (a === "--boot-timeout") {
+      o.bootTimeoutS = Number(val());
+      if (!(o.bootTimeoutS > 0)) fail(`--boot-timeout: a number of seconds, not "${argv[i]}"`);
+    }
     else if (a === "--capture-fixture") o.captureFixture = true;
     else if (a === "--help" || a === "-h") {
-      process.stdout.write(readHeader());
+      process.stdout.write(usage());
       process.exit(0);
     } else fail(`unknown option ${a} (see npm run test:e2e -- --help)`);
   }
@@ -64,8 +67,24 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-function readHeader(): string {
-  return "npm run test:e2e [-- --only 1,4] [--jobs N] [--images-only] [--boot-timeout SECONDS] [--capture-fixture]\n";
+function usage(): string {
+  const list = SCENARIOS.map((s) => `  ${s.id}  ${s.title}${s.continues ? ` (continues ${s.continues})` : ""}`).join("\n");
+  return `usage: npm run test:e2e [-- OPTIONS]   (as root)
+
+passthrough on a real kernel under QEMU: builds (or reuses) the Debian 12 guest images, boots
+each scenario from a fresh overlay and asserts on what the guest kernel reports.
+
+  --only 1,4            run these scenarios (one that continues another brings it along)
+  --jobs N              guests at a time, one emulated CPU each (default 2)
+  --images-only         build or find the cached guest images, then stop
+  --boot-timeout S      hard limit for one boot, in seconds (default 1200)
+  --capture-fixture     save scenario 1's pristine guest as test/fixtures/hosts/e2e-qemu-intel.tar.gz
+
+scenarios:
+${list}
+
+Logs: e2e-logs/ (summary.txt, scenario-N.log, serial logs and guest reports per boot).
+`;
 }
 
 function fail(msg: string): never {
@@ -73,7 +92,10 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-const fmt = (s: number) => `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+const fmt = (seconds: number) => {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+};
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 function ensureHostPackages(): void {
