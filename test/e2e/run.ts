@@ -114,6 +114,8 @@ function ensureHostPackages(): void {
 
 interface Outcome {
   scenario: Scenario;
+  /** The machine's folder under e2e-logs/ (serial logs, guest reports). */
+  logDir: string;
   passed: boolean;
   seconds: number;
   reason: string;
@@ -163,7 +165,7 @@ async function runChain(chain: Scenario[], images: Map<Variant, ImageResult>, o:
       const passed = v.passed;
       if (!passed && !reason) reason = v.failures[0] ?? "";
       appendFileSync(logFile, `${passed ? "PASS" : "FAIL"} in ${fmt(seconds)}\n`);
-      outcomes.push({ scenario: s, passed, seconds, reason });
+      outcomes.push({ scenario: s, logDir: m.o.logDir, passed, seconds, reason });
       machineLog(`scenario ${s.id} ${passed ? "PASS" : "FAIL"} (${fmt(seconds)})${passed ? "" : `: ${v.failures.length} failed check(s), first: ${reason}`}`);
       previousPassed = passed;
     }
@@ -190,10 +192,9 @@ function chains(selected: Scenario[]): Scenario[][] {
  * The proof in one place: the kernel's own "Command line:" and the guest's sysfs/lspci lines
  * from the boot after apply of scenario 1, cut from its serial log into e2e-logs/evidence.txt.
  */
-function evidence(): string | null {
-  const dir = readdirSync(LOGS).find((n) => /^scenario-1(\+|$)/.test(n));
-  const serial = dir ? join(LOGS, dir, "boot-2.serial.log") : null;
-  if (!serial || !existsSync(serial)) return null;
+function evidence(logDir: string): string | null {
+  const serial = join(logDir, "boot-2.serial.log");
+  if (!existsSync(serial)) return null;
   const wanted = /Linux version|Command line:|DMAR-IR: Enabled|e2e: (boot 2|\/proc\/cmdline|sysfs|lspci|\/dev\/vfio|passthrough verify)/;
   const picked = readFileSync(serial, "latin1").split(/\r?\n/).filter((l) => wanted.test(l));
   const text = `scenario 1, boot 2 (after apply), from ${serial.slice(REPO.length + 1)}:\n${picked.join("\n")}\n`;
@@ -221,8 +222,9 @@ async function main(): Promise<void> {
   const selected = SCENARIOS.filter((s) => wanted.has(s.id));
   const variants = o.imagesOnly ? (["bios", "uefi"] as Variant[]) : ([...new Set(selected.map((s) => s.image))] as Variant[]);
 
+  // This run's results only: earlier scenario folders and logs go (image build logs stay).
   mkdirSync(LOGS, { recursive: true });
-  for (const s of selected) rmSync(join(LOGS, `scenario-${s.id}.log`), { force: true });
+  for (const n of readdirSync(LOGS)) if (/^scenario-|^summary\.txt$|^evidence\.txt$/.test(n)) rmSync(join(LOGS, n), { recursive: true, force: true });
   t = Date.now();
   console.log(`[${stamp()}] guest images (${variants.join(", ")}) from ${mirror}`);
   const built = await Promise.all(
@@ -249,7 +251,8 @@ async function main(): Promise<void> {
     parts.push(["scenarios", (Date.now() - t) / 1000]);
   }
 
-  const ev = wanted.has("1") && !o.imagesOnly ? evidence() : null;
+  const first = outcomes.find((x) => x.scenario.id === "1");
+  const ev = first ? evidence(first.logDir) : null;
   if (ev) console.log(`\n${ev}`);
 
   const lines: string[] = [];
