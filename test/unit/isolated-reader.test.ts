@@ -1,11 +1,11 @@
 // The capture's reader: reads in a child process, so a read that never returns (here a FIFO
 // without a writer, which blocks open(2) like a wedged device attribute) costs one timeout.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IsolatedReader } from "../../src/host/capture/isolated-reader.js";
+import { IsolatedReader, WORKER_SOURCE } from "../../src/host/capture/isolated-reader.js";
 
 let dir: string;
 beforeAll(() => {
@@ -60,6 +60,29 @@ describe("IsolatedReader", () => {
       expect((await r.read("ok/inside", 64)).ok).toBe(true);
     } finally {
       r.close();
+    }
+  });
+
+  it("does not count a slow start of the child as a read's time (a slow host, QEMU in test/e2e)", async () => {
+    // The child takes 600 ms to start; each read may take 150 ms once it is ready.
+    const slow = (root: string) =>
+      spawn(process.execPath, ["-e", `setTimeout(() => eval(${JSON.stringify(WORKER_SOURCE)}), 600)`, root], { stdio: ["pipe", "pipe", "ignore"], env: {} });
+    const r = new IsolatedReader(dir, { timeoutMs: 150, spawnWorker: slow });
+    try {
+      const [a, b] = await Promise.all([r.read("ok/config", 64), r.scan("ok")]);
+      expect(a.ok).toBe(true);
+      expect(b.ok).toBe(true);
+      expect(r.timedOut).toEqual([]);
+    } finally {
+      r.close();
+    }
+    // A child that never gets ready is given up after the start limit, like a hung read.
+    const never = (root: string) => spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", root], { stdio: ["pipe", "pipe", "ignore"], env: {} });
+    const q = new IsolatedReader(dir, { timeoutMs: 150, startTimeoutMs: 300, spawnWorker: never });
+    try {
+      expect(await q.read("ok/config", 64)).toEqual({ ok: false, code: "ETIMEDOUT" });
+    } finally {
+      q.close();
     }
   });
 

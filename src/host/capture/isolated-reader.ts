@@ -12,6 +12,10 @@
 // `node -e`). The parent sends requests one per line and gets one framed answer per
 // request; a watchdog kills the child when the oldest pending request has waited longer
 // than the timeout, records that path as timed out, and starts a fresh child for the rest.
+// The watchdog counts only once the child says it is ready: starting Node.js takes seconds on a
+// slow host (10+ s under emulation in test/e2e, where counting it made every read "time out",
+// each fresh child timing out in turn, and the snapshot came out nearly empty); the start has
+// its own, generous limit.
 // A child stuck in an uninterruptible kernel read cannot even be killed, so it is detached
 // (unref'd, pipes destroyed) and left to the kernel: the capture goes on without it.
 // After one attribute of a folder hangs, the rest of that folder is skipped rather than
@@ -128,6 +132,7 @@ process.stdin.on("data", (chunk) => {
   }
 });
 process.stdin.on("end", () => process.exit(0));
+send({ ready: true });
 `;
 
 interface Request {
@@ -137,11 +142,15 @@ interface Request {
   resolve: (v: { head: Record<string, unknown>; data: Buffer }) => void;
 }
 
-type Worker = ChildProcessByStdio<Writable, Readable, null>;
+export type Worker = ChildProcessByStdio<Writable, Readable, null>;
 
 export interface IsolatedReaderOptions {
-  /** Milliseconds one request may take before its child is killed. */
+  /** Milliseconds one request may take, once the child is ready, before the child is killed. */
   timeoutMs?: number;
+  /** Milliseconds a child may take to start and say it is ready (default 120 s). */
+  startTimeoutMs?: number;
+  /** How the child is started (default: this Node.js running WORKER_SOURCE); tests start slow ones. */
+  spawnWorker?: (root: string) => Worker;
 }
 
 export class IsolatedReader {
@@ -151,6 +160,10 @@ export class IsolatedReader {
   private buffer: Buffer = Buffer.alloc(0);
   private timer: NodeJS.Timeout | null = null;
   private readonly timeoutMs: number;
+  private readonly startTimeoutMs: number;
+  private readonly spawnWorker: (root: string) => Worker;
+  /** The current child has said it is ready (its start-up is not a read's time). */
+  private ready = false;
   /** Folders (source-relative) where a read hung: their other files are skipped. */
   readonly hungFolders = new Set<string>();
   /** Paths that timed out, in order. */
@@ -163,6 +176,8 @@ export class IsolatedReader {
     options: IsolatedReaderOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? 2000;
+    this.startTimeoutMs = options.startTimeoutMs ?? 120_000;
+    this.spawnWorker = options.spawnWorker ?? spawnNodeWorker;
   }
 
   read(rel: string, max: number): Promise<ReadOutcome> {
@@ -204,9 +219,9 @@ export class IsolatedReader {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    // An empty environment: no NODE_OPTIONS (loaders, inspectors) from the caller's shell.
-    const w = spawn(process.execPath, ["-e", WORKER_SOURCE, this.root], { stdio: ["pipe", "pipe", "ignore"], env: {} });
+    const w = this.spawnWorker(this.root);
     this.buffer = Buffer.alloc(0);
+    this.ready = false;
     w.stdout.on("data", (chunk: Buffer) => {
       if (this.worker !== w) return;
       this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
@@ -234,6 +249,12 @@ export class IsolatedReader {
       if (this.buffer.length < nl + 1 + n) return;
       const data = Buffer.from(this.buffer.subarray(nl + 1, nl + 1 + n));
       this.buffer = this.buffer.subarray(nl + 1 + n);
+      if (head.ready === true) {
+        // Start-up done: from now on the oldest request's own time counts.
+        this.ready = true;
+        if (this.inFlight.length) this.armTimer();
+        continue;
+      }
       const req = this.inFlight.shift();
       this.stopTimer();
       if (this.inFlight.length) this.armTimer();
@@ -243,7 +264,7 @@ export class IsolatedReader {
 
   private armTimer(): void {
     this.stopTimer();
-    this.timer = setTimeout(() => this.onTimeout(), this.timeoutMs);
+    this.timer = setTimeout(() => this.onTimeout(), this.ready ? this.timeoutMs : this.startTimeoutMs);
   }
 
   private stopTimer(): void {
@@ -279,6 +300,11 @@ export class IsolatedReader {
       else this.send(r);
     }
   }
+}
+
+function spawnNodeWorker(root: string): Worker {
+  // An empty environment: no NODE_OPTIONS (loaders, inspectors) from the caller's shell.
+  return spawn(process.execPath, ["-e", WORKER_SOURCE, root], { stdio: ["pipe", "pipe", "ignore"], env: {} });
 }
 
 /** The folder a request belongs to: a file's parent, or the folder being listed. */
