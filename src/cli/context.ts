@@ -51,9 +51,10 @@ export interface LoadedHost {
   state: HostState;
 }
 
-export function loadHost(opts: HostOptions): LoadedHost {
+/** `pciDetail: "summary"` reads only what `list` shows of each PCI function (read-host.ts). */
+export function loadHost(opts: HostOptions, read: { pciDetail?: "full" | "summary" } = {}): LoadedHost {
   const opened = openHostRoot(opts.snapshot);
-  const state = readHostState(opened.root, { manifest: opened.manifest });
+  const state = readHostState(opened.root, { manifest: opened.manifest, pciDetail: read.pciDetail });
   return { opened, state };
 }
 

@@ -8,9 +8,16 @@
 // the tests, and it stays idempotent if the user runs it again by hand. cloud-init does only
 // what it alone can do before first login: create the user (users:) and deliver files.
 
-import { stringify } from "yaml";
+import type * as Yaml from "yaml";
 import { renderScript, type ScriptMeta } from "./script.js";
 import type { GuestSetupOptions } from "./steps.js";
+
+// Loaded on first use, not at start-up: evaluating the library costs ~4 ms of every command's
+// cold start (BENCHMARKS.md), and only `guest setup --format cloud-init` needs it.
+let yaml: typeof Yaml | null = null;
+function toYaml(doc: unknown): string {
+  return (yaml ??= require("yaml") as typeof Yaml).stringify(doc, { lineWidth: 0 });
+}
 
 export const CLOUD_SCRIPT_PATH = "/var/lib/passthrough/guest-setup.sh";
 /** tmpfs: an embedded key does not outlive the first boot on the VM's disk (cloud-init keeps the user-data itself, root-only). */
@@ -44,5 +51,5 @@ export function renderCloudConfig(o: GuestSetupOptions, meta: ScriptMeta): strin
     `# Runs ${CLOUD_SCRIPT_PATH} once at first boot; its output is in /var/log/cloud-init-output.log.`,
   ];
   if (o.tailscale && !embedded) header.push("# No Tailscale auth key inside: after boot run  sudo tailscale up  (or the script with TS_AUTHKEY_FILE=...).");
-  return `${header.join("\n")}\n${stringify(doc, { lineWidth: 0 })}`;
+  return `${header.join("\n")}\n${toYaml(doc)}`;
 }

@@ -20,12 +20,12 @@ export function readIommuGroups(root: HostRoot): IommuGroup[] {
 
 export function readIommu(
   root: HostRoot,
+  groups: IommuGroup[],
   log: KernelLogFacts | null,
   running: CmdlineParam[] | null,
   modprobe: readonly ModprobeDirective[],
   unknowns: Unknown[],
 ): IommuState {
-  const groups = readIommuGroups(root);
   const units = root.list("sys/class/iommu") ?? [];
   const vendor = vendorFromUnits(units) ?? log?.iommuVendor ?? null;
 

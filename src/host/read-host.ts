@@ -8,7 +8,7 @@ import { PciIdsDb } from "../formats/pci-ids.js";
 import { configuredSourceFor, detectBootloader, detectInitramfs, grubConfigFiles, readConfiguredCmdline, readInitramfsModules } from "./boot.js";
 import { readConfigFiles } from "./config-files.js";
 import { readHostCritical } from "./host-critical.js";
-import { readIommu } from "./iommu.js";
+import { readIommu, readIommuGroups } from "./iommu.js";
 import { analyseKernelLog } from "./kernel-log.js";
 import { kernelModulesDir, readModules } from "./modules.js";
 import type { SnapshotManifest } from "./open-root.js";
@@ -30,17 +30,19 @@ export interface ReadHostOptions {
    * elsewhere). Tests turn it off so names do not depend on the machine running them.
    */
   systemPciIds?: boolean;
+  /** How much of each PCI function to read: see ReadPciOptions.detail (`list` needs the summary). */
+  pciDetail?: "full" | "summary";
 }
 
 export function loadPciIds(root: HostRoot, systemFallback: boolean): PciIdsDb | null {
   for (const p of PCI_IDS_PATHS) {
-    const r = root.readText(p);
-    if (r.ok) return new PciIdsDb(r.value, root.kind === "live" ? `/${p}` : `${root.label}:/${p}`);
+    const r = root.readBytes(p);
+    if (r.ok) return PciIdsDb.fromBytes(r.value, root.kind === "live" ? `/${p}` : `${root.label}:/${p}`);
   }
   if (systemFallback && root.kind !== "live") {
     for (const p of PCI_IDS_PATHS) {
       try {
-        return new PciIdsDb(fs.readFileSync(`/${p}`, "utf8"), `/${p}`);
+        return PciIdsDb.fromBytes(fs.readFileSync(`/${p}`), `/${p}`);
       } catch {
         // try the next location
       }
@@ -71,8 +73,11 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
   const aliasText = modDir ? root.readText(`${modDir}/modules.alias`) : null;
   const aliases = aliasText?.ok ? new ModuleAliases(aliasText.value) : null;
 
-  const pci = readPciDevices(root, { ids, aliases, unknowns });
-  const iommu = readIommu(root, logFacts, running, modules.modprobe, unknowns);
+  // Groups first: their listings say each function's group, which spares a readlink per function.
+  const groups = readIommuGroups(root);
+  const groupOf = new Map(groups.flatMap((g) => g.devices.map((d) => [d, g.id] as const)));
+  const pci = readPciDevices(root, { ids, aliases, unknowns, detail: options.pciDetail ?? "full", groupOf });
+  const iommu = readIommu(root, groups, logFacts, running, modules.modprobe, unknowns);
 
   return {
     source: {

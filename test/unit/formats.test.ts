@@ -88,6 +88,16 @@ describe("pci.ids", () => {
     expect(builtinClassName("0c0330")).toBe("USB controller");
     expect(builtinClassName("ab1234")).toBe("Class ab12");
   });
+  it("reads the file's bytes and gives names with non-ASCII letters back as UTF-8 text", () => {
+    const file = "1002  Advanced Micro Devices, Inc. [AMD/ATI]\n\t67b0  Hawaii XT / Grenada XT [Radeon R9 290X/390X]\n\t\t1787 2020  R9 290X IceQ X² Turbo\n1787  Hightech Information System Ltd.\nC 03  Display controller\n\t00  VGA compatible controller\nC 0c  Serial bus controller\n\t03  USB controller\n";
+    const fromBytes = PciIdsDb.fromBytes(Buffer.from(file, "utf8"), "bytes");
+    expect(fromBytes.subsystemName("1002", "67b0", "1787", "2020")).toBe("Hightech Information System Ltd. R9 290X IceQ X² Turbo");
+    expect(fromBytes.deviceName("1002", "67b0")).toBe("Hawaii XT / Grenada XT [Radeon R9 290X/390X]");
+    // Class lookups search the class section at the end; a vendor id never reads "C 0c".
+    expect(fromBytes.className("0c0330")).toBe("USB controller");
+    expect(fromBytes.className("030000")).toBe("VGA compatible controller");
+    expect(fromBytes.className("ff0000")).toBeNull();
+  });
 });
 
 describe("Proxmox formats", () => {

@@ -13,6 +13,15 @@ export interface ReadPciOptions {
   ids: PciIdsDb | null;
   aliases: ModuleAliases | null;
   unknowns: Unknown[];
+  /**
+   * "full" (default): every attribute the checks and the planner use. "summary": only what
+   * `list` shows (ids, class, names, driver, modules, group, boot VGA, reset methods,
+   * topology), two or three files per function like `lspci -nnk` instead of ten; the other
+   * fields are left empty (null, [] for bars) and not reported as unknown.
+   */
+  detail?: "full" | "summary";
+  /** Function address -> IOMMU group, from the groups' own listings; others read their link. */
+  groupOf?: ReadonlyMap<string, number>;
 }
 
 export function readPciDevices(root: HostRoot, opts: ReadPciOptions): PciDevice[] {
@@ -52,10 +61,11 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     opts.unknowns.push({ field: `pci.${address}`, reason: `${link} does not resolve inside the root` });
     return null;
   }
+  const full = opts.detail !== "summary";
   // One listing of the folder says which optional attributes exist (boot_vga only on display
-  // devices, link attributes only on PCIe, ...), so absent ones cost no failed open each.
-  const listing = root.list(dir);
-  const entries = listing ?? [];
+  // devices, link attributes only on PCIe, ...), so absent ones cost no failed open each. The
+  // summary reads too few attributes for the listing to pay off.
+  const listing = full ? root.list(dir) : null;
   const present = listing ? new Set(listing) : null;
   const has = (name: string) => present === null || present.has(name);
   const opt = <T>(name: string, read: () => T | null): T | null => (has(name) ? read() : null);
@@ -81,13 +91,67 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     if (!moduleOfDriver.has(driver)) moduleOfDriver.set(driver, linkName(root, `sys/bus/pci/drivers/${driver}/module`));
     driverModule = moduleOfDriver.get(driver) ?? null;
   }
-  const groupName = opt("iommu_group", () => linkName(root, `${dir}/iommu_group`));
+  const listed = opts.groupOf?.get(address);
+  const groupName = listed === undefined ? opt("iommu_group", () => linkName(root, `${dir}/iommu_group`)) : String(listed);
   const iommuGroup = groupName !== null && /^\d+$/.test(groupName) ? Number(groupName) : null;
 
-  const bootVgaRaw = opt("boot_vga", () => readAttr(root, `${dir}/boot_vga`));
+  // The kernel shows boot_vga on VGA devices only (pci_is_vga(): class 0300, or 0001 from
+  // before class codes), so the summary does not try it elsewhere.
+  const bootVgaRaw = full || classRaw.startsWith("0300") || classRaw.startsWith("0001") ? opt("boot_vga", () => readAttr(root, `${dir}/boot_vga`)) : null;
   const resetRaw = has("reset_method") ? root.readText(`${dir}/reset_method`) : null;
   const resetMethods = resetRaw?.ok ? resetRaw.value.trim().split(/\s+/).filter(Boolean) : null;
-  const numa = opt("numa_node", () => intAttr(root, dir, "numa_node"));
+
+  const chain = dir.split("/").filter((c) => PCI_ADDRESS.test(c));
+  const bridgeChain = chain.slice(0, -1);
+  const modalias = uevent?.modalias ?? opt("modalias", () => readAttr(root, `${dir}/modalias`));
+  const kernelModules = modalias && opts.aliases ? opts.aliases.modulesFor(modalias) : [];
+  const names = opts.ids;
+
+  const summary: PciDevice = {
+    address,
+    sysfsPath: dir,
+    vendorId,
+    deviceId,
+    subsystem,
+    classCode: classRaw,
+    className: names?.className(classRaw) ?? builtinClassName(classRaw),
+    revision: null,
+    vendorName: names?.vendorName(vendorId) ?? null,
+    deviceName: names?.deviceName(vendorId, deviceId) ?? null,
+    subsystemName: names && subsystem ? names.subsystemName(vendorId, deviceId, subsystem.vendorId, subsystem.deviceId) : null,
+    driver,
+    driverModule,
+    kernelModules,
+    driverOverride: null,
+    iommuGroup,
+    bootVga: bootVgaRaw === null ? null : bootVgaRaw === "1",
+    resetMethods,
+    numaNode: null,
+    powerState: null,
+    link: null,
+    sriov: null,
+    physfn: null,
+    parent: bridgeChain.length ? bridgeChain[bridgeChain.length - 1]! : null,
+    bridgeChain,
+    isBridge: isBridgeClass(classRaw),
+    capabilities: null,
+    bars: [],
+  };
+  return full ? { ...summary, ...readDetails(root, dir, listing ?? [], opt, opts.unknowns, address, classRaw) } : summary;
+}
+
+const isBridgeClass = (classCode: string) => classCode.startsWith("0604") || classCode.startsWith("0609");
+
+/** The attributes beyond the summary: config space, link, SR-IOV, BARs, power, NUMA, override. */
+function readDetails(
+  root: HostRoot,
+  dir: string,
+  entries: readonly string[],
+  opt: <T>(name: string, read: () => T | null) => T | null,
+  unknowns: Unknown[],
+  address: string,
+  classRaw: string,
+): Partial<PciDevice> {
   const override = opt("driver_override", () => readAttr(root, `${dir}/driver_override`));
 
   let sriov: SriovInfo | null = null;
@@ -99,15 +163,10 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
       .filter((x): x is string => x !== null);
     sriov = { totalVfs: intAttr(root, dir, "sriov_totalvfs"), numVfs: intAttr(root, dir, "sriov_numvfs"), vfs };
   }
-  const physfn = entries.includes("physfn") ? linkName(root, `${dir}/physfn`) : null;
 
-  const chain = dir.split("/").filter((c) => PCI_ADDRESS.test(c));
-  const bridgeChain = chain.slice(0, -1);
-
-  const cfg = has("config") ? root.readBytes(`${dir}/config`, 4096) : { ok: false as const, reason: `${dir}/config: does not exist` };
+  const cfg = opt("config", () => root.readBytes(`${dir}/config`, 4096)) ?? { ok: false as const, reason: `${dir}/config: does not exist` };
   const capabilities = cfg.ok ? parseConfigSpace(cfg.value) : null;
-  if (!cfg.ok) opts.unknowns.push({ field: `pci.${address}.capabilities`, reason: cfg.reason });
-  const isBridge = classRaw.startsWith("0604") || classRaw.startsWith("0609") || capabilities?.headerType === 1;
+  if (!cfg.ok) unknowns.push({ field: `pci.${address}.capabilities`, reason: cfg.reason });
   // Revision and link state are config-space registers; the attributes print the same values
   // and are only read when the config space was not (fully) readable.
   const revision = cfg.ok && cfg.value.length > 8 ? cfg.value[8]!.toString(16).padStart(2, "0") : opt("revision", () => hex(root, dir, "revision", 2));
@@ -116,41 +175,16 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
   const maxSpeed = pcieLink ? pcieLink.maxSpeed : opt("max_link_speed", () => readAttr(root, `${dir}/max_link_speed`));
   const curWidth = pcieLink ? pcieLink.currentWidth : opt("current_link_width", () => intAttr(root, dir, "current_link_width"));
   const maxWidth = pcieLink ? pcieLink.maxWidth : opt("max_link_width", () => intAttr(root, dir, "max_link_width"));
-  const link_ = curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null
-    ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth }
-    : null;
-
-  const names = opts.ids;
-  const modalias = uevent?.modalias ?? opt("modalias", () => readAttr(root, `${dir}/modalias`));
-  const kernelModules = modalias && opts.aliases ? opts.aliases.modulesFor(modalias) : [];
 
   return {
-    address,
-    sysfsPath: dir,
-    vendorId,
-    deviceId,
-    subsystem,
-    classCode: classRaw,
-    className: names?.className(classRaw) ?? builtinClassName(classRaw),
     revision,
-    vendorName: names?.vendorName(vendorId) ?? null,
-    deviceName: names?.deviceName(vendorId, deviceId) ?? null,
-    subsystemName: names && subsystem ? names.subsystemName(vendorId, deviceId, subsystem.vendorId, subsystem.deviceId) : null,
-    driver,
-    driverModule,
-    kernelModules,
     driverOverride: override === null || override === "(null)" || override === "" ? null : override,
-    iommuGroup,
-    bootVga: bootVgaRaw === null ? null : bootVgaRaw === "1",
-    resetMethods,
-    numaNode: numa,
+    numaNode: opt("numa_node", () => intAttr(root, dir, "numa_node")),
     powerState: opt("power_state", () => readAttr(root, `${dir}/power_state`)),
-    link: link_,
+    link: curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth } : null,
     sriov,
-    physfn,
-    parent: bridgeChain.length ? bridgeChain[bridgeChain.length - 1]! : null,
-    bridgeChain,
-    isBridge,
+    physfn: entries.includes("physfn") ? linkName(root, `${dir}/physfn`) : null,
+    isBridge: isBridgeClass(classRaw) || capabilities?.headerType === 1,
     capabilities,
     bars: parseResource(opt("resource", () => readAttr(root, `${dir}/resource`))),
   };
