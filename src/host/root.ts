@@ -228,11 +228,19 @@ export class DirectoryRoot implements HostRoot {
   list(rel: string): string[] | null {
     const p = this.safePath(rel);
     if (p === null) return null;
+    let entries: fs.Dirent[];
     try {
-      return fs.readdirSync(p).sort();
+      entries = fs.readdirSync(p, { withFileTypes: true });
     } catch {
       return null;
     }
+    // A listed plain folder vouches for its sub-folders (the entry type is the lstat's): no
+    // lstat each later (one per IOMMU group folder).
+    const n = this.checked ? normalizeRel(rel) : null;
+    if (n !== null && p === this.abs(n)) {
+      for (const e of entries) if (e.isDirectory()) this.plainDirs.add(n === "" ? e.name : `${n}/${e.name}`);
+    }
+    return entries.map((e) => e.name).sort();
   }
 
   exists(rel: string): boolean {
