@@ -1,16 +1,18 @@
 // One catalog of every finding id a command prints, for `passthrough explain`: the check
-// catalog (src/checks/catalog.ts), verify's (src/apply/verify-catalog.ts) and guest check's
-// (src/guest/guest-catalog.ts). Each lives next to the code that emits its ids, which is
-// typed by its keys; here they are only put side by side, in the order of the flow.
+// catalog (src/checks/catalog.ts), plan's (src/plan/plan-catalog.ts; apply shows the same
+// plan), verify's (src/apply/verify-catalog.ts) and guest check's (src/guest/guest-catalog.ts).
+// Each lives next to the code that emits its ids, which is typed by its keys; here they are
+// only put side by side, in the order of the flow.
 
 import { CATALOG, type CatalogEntry, type CheckId } from "../checks/catalog.js";
 import { VERIFY_CATALOG, type VerifyId } from "../apply/verify-catalog.js";
 import { GUEST_CATALOG, type GuestId } from "../guest/guest-catalog.js";
+import { PLAN_CATALOG, type PlanId } from "../plan/plan-catalog.js";
 
-export type FindingId = CheckId | VerifyId | GuestId;
+export type FindingId = CheckId | PlanId | VerifyId | GuestId;
 
-/** The command whose output carries the id. */
-export type FindingCommand = "check" | "verify" | "guest check";
+/** The command whose output carries the id ("plan": plan and apply). */
+export type FindingCommand = "check" | "plan" | "verify" | "guest check";
 
 export interface ExplainedFinding extends CatalogEntry {
   id: FindingId;
@@ -19,11 +21,12 @@ export interface ExplainedFinding extends CatalogEntry {
 
 const GROUPS: ReadonlyArray<readonly [FindingCommand, Readonly<Record<string, CatalogEntry>>]> = [
   ["check", CATALOG],
+  ["plan", PLAN_CATALOG],
   ["verify", VERIFY_CATALOG],
   ["guest check", GUEST_CATALOG],
 ];
 
-/** Every entry: check's, then verify's, then guest check's, each in its catalog's order. */
+/** Every entry: check's, plan's, verify's, then guest check's, each in its catalog's order. */
 export const FINDINGS: readonly ExplainedFinding[] = GROUPS.flatMap(([command, catalog]) =>
   Object.entries(catalog).map(([id, e]) => ({ id: id as FindingId, command, ...e })),
 );
@@ -34,4 +37,9 @@ const BY_ID = new Map<string, ExplainedFinding>(FINDINGS.map((f) => [f.id, f]));
 
 export function findingEntry(id: string): ExplainedFinding | null {
   return BY_ID.get(id) ?? null;
+}
+
+/** Who prints an entry's id, in words for people. */
+export function reportedBy(command: FindingCommand): string {
+  return command === "plan" ? "passthrough plan and apply" : `passthrough ${command}`;
 }

@@ -16,7 +16,11 @@ describe("explain", () => {
     for (const l of r.stdout.split("\n")) expect(l.length).toBeLessThanOrEqual(90);
   });
 
-  it("explains verify's and guest check's findings too", async () => {
+  it("explains plan's, verify's and guest check's findings too", async () => {
+    const p = await cli(["explain", "plan.partial-group"]);
+    expect(p.code).toBe(0);
+    expect(p.stdout).toMatch(/^plan\.partial-group — Group passed only in part \(--allow-partial-group\)\nReported by: passthrough plan and apply\n/);
+    expect(p.stdout).toContain("group N is not viable");
     const v = await cli(["explain", "verify.cmdline"]);
     expect(v.code).toBe(0);
     expect(v.stderr).toBe("");
@@ -37,7 +41,8 @@ describe("explain", () => {
     const lines = r.stdout.trimEnd().split("\n");
     const ids = lines.filter((l) => l.startsWith("  ")).map((l) => l.trim().split(/\s+/)[0]);
     expect(ids).toEqual(FINDING_IDS);
-    expect(lines.filter((l) => l && !l.startsWith("  "))).toEqual(["passthrough check", "passthrough verify", "passthrough guest check"]);
+    expect(lines.filter((l) => l && !l.startsWith("  "))).toEqual(["passthrough check", "passthrough plan and apply", "passthrough verify", "passthrough guest check"]);
+    expect(lines[lines.indexOf("passthrough plan and apply") + 1]).toMatch(/^ {2}iommu\.off +IOMMU off: the plan only turns it on$/);
     expect(lines[lines.indexOf("passthrough verify") + 1]).toMatch(/^ {2}verify\.reboot +Rebooted since the apply$/);
     expect(lines[lines.indexOf("passthrough guest check") - 1]).toBe("");
     const j = await cliJson(["explain", "--list"]);

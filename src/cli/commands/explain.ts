@@ -1,12 +1,12 @@
 // `passthrough explain ID`: what a finding means, why it matters, how to fix it, and the
-// sources, for every id `check`, `verify` and `guest check` print (one merged catalog:
-// src/cli/finding-catalog.ts). `--list` prints every id, grouped by the command.
+// sources, for every id `check`, `plan`/`apply`, `verify` and `guest check` print (one
+// merged catalog: src/cli/finding-catalog.ts). `--list` prints every id, grouped by command.
 
 import type { Command } from "commander";
 import { editDistance } from "../../checks/config-lint.js";
 import { EXIT, InputError } from "../../errors.js";
 import { printJson, type CommandContext } from "../context.js";
-import { FINDINGS, FINDING_IDS, findingEntry, type FindingId } from "../finding-catalog.js";
+import { FINDINGS, FINDING_IDS, findingEntry, reportedBy, type FindingId } from "../finding-catalog.js";
 import type { RunAction } from "../program.js";
 import { renderTable } from "../render/table.js";
 
@@ -18,8 +18,8 @@ interface ExplainOptions {
 export function registerExplain(program: Command, run: RunAction): void {
   program
     .command("explain")
-    .description("explain a finding id from `check`, `verify` or `guest check`: what it means, why, and how to fix it")
-    .argument("[id]", "finding id from check, verify or guest check, e.g. iommu.enabled, verify.cmdline, guest.gpu.driver")
+    .description("explain a finding id from `check`, `plan`/`apply`, `verify` or `guest check`: what it means, why, and how to fix it")
+    .argument("[id]", "finding id from check, plan, apply, verify or guest check, e.g. iommu.enabled, plan.partial-group, verify.cmdline, guest.gpu.driver")
     .option("--list", "list every finding id with its title, grouped by the command that prints it")
     .option("--json", "print the catalog entry (or, with --list, every entry) as JSON")
     .addHelpText(
@@ -27,6 +27,7 @@ export function registerExplain(program: Command, run: RunAction): void {
       `
 Examples:
   passthrough explain cmdline.pending          a finding of \`passthrough check\`
+  passthrough explain binding.per-address      of \`passthrough plan\` / \`apply\`
   passthrough explain verify.cmdline           of \`passthrough verify\`, after the reboot
   passthrough explain guest.gpu.driver         of \`passthrough guest check\`, inside the VM
   passthrough explain --list
@@ -72,7 +73,7 @@ function listLines(): string[] {
   for (const f of FINDINGS) {
     if (f.command !== command) {
       if (command !== null) rows.push([""]);
-      rows.push([`passthrough ${f.command}`]);
+      rows.push([reportedBy(f.command)]);
       command = f.command;
     }
     rows.push([`  ${f.id}`, f.title]);
@@ -98,7 +99,7 @@ function explainCommand(ctx: CommandContext, opts: ExplainOptions, id?: string):
   }
   const { style } = ctx;
   const width = 88;
-  const lines = [style.bold(`${e.id} — ${e.title}`), style.dim(`Reported by: passthrough ${e.command}`), ""];
+  const lines = [style.bold(`${e.id} — ${e.title}`), style.dim(`Reported by: ${reportedBy(e.command)}`), ""];
   lines.push(style.bold("What it means"), ...wrap(e.meaning, width, "  "), "");
   lines.push(style.bold("Why it matters"), ...wrap(e.why, width, "  "), "");
   lines.push(style.bold("How to fix it"), ...wrap(e.fix, width, "  "));
