@@ -19,6 +19,7 @@ import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modpr
 import type { BootloaderInfo, CmdlineParam, HostState, InitramfsKind, PciAddress, PciDevice } from "../host/types.js";
 import { rebuildCommand } from "../plan/initramfs/index.js";
 import type { Expectation } from "../plan/types.js";
+import type { VerifyId } from "./verify-catalog.js";
 
 export interface VerifyInput {
   state: HostState;
@@ -46,7 +47,7 @@ export interface VerifyReport {
   ok: boolean;
   /** false: the kernel booted before the apply finished; null: unknown. */
   rebooted: boolean | null;
-  findings: Finding[];
+  findings: Array<Finding<VerifyId>>;
   functions: VerifiedFunction[];
 }
 
@@ -93,7 +94,8 @@ export function initramfsRefreshCommand(kind: InitramfsKind): string {
 
 const abs = (rel: string) => (rel.startsWith("/") ? rel : `/${rel}`);
 
-function finding(id: string, status: Finding["status"], subject: string | null, summary: string, fix: string | null, detail?: string[]): Finding {
+/** The one way verify makes a Finding: the id is a key of VERIFY_CATALOG, so `passthrough explain` documents it. */
+function finding(id: VerifyId, status: Finding["status"], subject: string | null, summary: string, fix: string | null, detail?: string[]): Finding<VerifyId> {
   return { id, status, subject, summary, fix, ...(detail && detail.length ? { detail } : {}) };
 }
 
@@ -107,7 +109,7 @@ function grubCfgHas(grubCfg: string, wanted: CmdlineParam): boolean {
 
 export function verifyHost(input: VerifyInput): VerifyReport {
   const { state, expect } = input;
-  const findings: Finding[] = [];
+  const findings: Array<Finding<VerifyId>> = [];
   const rebooted = input.bootedAt && input.appliedAt ? input.bootedAt.getTime() > input.appliedAt.getTime() : null;
   const noReboot = rebooted === false;
   const reboot = "reboot, then run `passthrough verify` again";
@@ -205,7 +207,7 @@ export function verifyHost(input: VerifyInput): VerifyReport {
   return { ok, rebooted, findings, functions };
 }
 
-function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): Finding {
+function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): Finding<VerifyId> {
   const { state } = input;
   const configured = state.cmdline.configured;
   const refresh = bootRefreshCommand(state.bootloader, [w.raw]);
@@ -257,7 +259,7 @@ function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): F
   );
 }
 
-function iommuCause(state: HostState, missingParams: readonly CmdlineParam[], noReboot: boolean): Finding {
+function iommuCause(state: HostState, missingParams: readonly CmdlineParam[], noReboot: boolean): Finding<VerifyId> {
   const iommuParam = missingParams.find((p) => /^(intel_iommu|amd_iommu)$/.test(normalizeParamName(p.key)));
   if (noReboot) return finding("verify.iommu", "fail", null, "no IOMMU groups: the host has not rebooted since the apply", "reboot, then run `passthrough verify` again");
   if (iommuParam) {
@@ -273,7 +275,7 @@ function iommuCause(state: HostState, missingParams: readonly CmdlineParam[], no
   return finding("verify.iommu", "fail", null, "no IOMMU groups: the IOMMU is off in the firmware", `enable ${where} in the firmware setup, then boot again`);
 }
 
-function irqRemappingFinding(input: VerifyInput): Finding {
+function irqRemappingFinding(input: VerifyInput): Finding<VerifyId> {
   const { iommu } = input.state;
   const unsafeActive = iommu.allowUnsafeInterrupts === true;
   if (iommu.interruptRemapping === true) {
@@ -329,7 +331,7 @@ function irqRemappingFinding(input: VerifyInput): Finding {
 }
 
 /** Missing modules, one finding per cause (configured but not loaded / not configured at all). */
-function moduleFindings(state: HostState, missing: readonly string[], noReboot: boolean): Finding[] {
+function moduleFindings(state: HostState, missing: readonly string[], noReboot: boolean): Array<Finding<VerifyId>> {
   if (missing.length === 0) return [];
   const initramfsCmd = initramfsRefreshCommand(state.initramfs.kind);
   const list = (ms: readonly string[]) => ms.join(", ");
@@ -339,7 +341,7 @@ function moduleFindings(state: HostState, missing: readonly string[], noReboot: 
     [...state.modules.loadAtBoot, ...state.modules.initramfs].filter((e) => normalizeModuleName(e.module) === m).map((e) => `${abs(e.file)}:${e.line}`);
   const configured = missing.filter((m) => whereConfigured(m).length > 0);
   const unconfigured = missing.filter((m) => whereConfigured(m).length === 0);
-  const out: Finding[] = [];
+  const out: Array<Finding<VerifyId>> = [];
   if (configured.length) {
     const where = [...new Set(configured.flatMap(whereConfigured))].join(", ");
     out.push(
@@ -379,7 +381,7 @@ function vfioClaims(state: HostState, d: PciDevice): boolean {
   return cfg.some((p) => normalizeParamName(p.key) === "vfio_pci.ids" && idsFrom(p.value));
 }
 
-function bindingCause(state: HostState, d: PciDevice, role: VerifiedFunction["role"], noReboot: boolean, vfioMissing: boolean): Finding {
+function bindingCause(state: HostState, d: PciDevice, role: VerifiedFunction["role"], noReboot: boolean, vfioMissing: boolean): Finding<VerifyId> {
   const driver = d.driver!;
   const module = d.driverModule ?? normalizeModuleName(driver);
   const initramfsCmd = initramfsRefreshCommand(state.initramfs.kind);

@@ -6,9 +6,10 @@ import type { PciAddress } from "../host/types.js";
 
 export type FindingStatus = "pass" | "warn" | "fail" | "info" | "skip";
 
-export interface Finding {
+/** Id is narrowed by each emitter to the keys of its catalog (check, verify, guest check), so an undocumented id does not compile. */
+export interface Finding<Id extends string = string> {
   /** Stable id, dotted: "iommu.enabled", "modprobe.wildcard". `passthrough explain ID` documents it. */
-  id: string;
+  id: Id;
   status: FindingStatus;
   /** What it is about: a device address, a file:line, or null for the host as a whole. */
   subject: string | null;

@@ -7,6 +7,7 @@
 import type { Finding } from "../checks/types.js";
 import type { GuestFacts } from "../host/guest-facts.js";
 import type { HostState, ModprobeDirective, PciDevice } from "../host/types.js";
+import type { GuestId } from "./guest-catalog.js";
 import { REAL_GPU_DRIVERS, describeGpu, gpuVendor, isDisplay, realGpus, EMULATED_DISPLAY_VENDORS } from "./gpu.js";
 
 export interface GpuExpectation {
@@ -14,8 +15,11 @@ export interface GpuExpectation {
   deviceId: string | null;
 }
 
+/** A guest check finding: its id is a key of GUEST_CATALOG, so `passthrough explain` documents it. */
+export type GuestFinding = Finding<GuestId>;
+
 export interface GuestCheckResult {
-  findings: Finding[];
+  findings: GuestFinding[];
   /** The GPUs the verdict is about (the expected one, or every real GPU). */
   gpus: Array<{ address: string; vendorId: string; deviceId: string; name: string; driver: string | null }>;
   /** GPU present, driven, and we are a guest. */
@@ -35,7 +39,7 @@ function machine(state: HostState): string {
 }
 
 export function checkGuest(state: HostState, facts: GuestFacts, expect: GpuExpectation | null = null): GuestCheckResult {
-  const findings: Finding[] = [];
+  const findings: GuestFinding[] = [];
   findings.push(
     state.system.virtualMachine
       ? { id: "guest.hypervisor", status: "pass", subject: null, summary: `running under a hypervisor (CPU "hypervisor" flag; ${machine(state)})`, fix: null }
@@ -128,7 +132,7 @@ function stubBindings(state: HostState, gpu: PciDevice): string[] {
   return hits;
 }
 
-function driverFinding(state: HostState, gpu: PciDevice): Finding {
+function driverFinding(state: HostState, gpu: PciDevice): GuestFinding {
   const title = describeGpu(gpu);
   const drv = gpu.driver;
   if (drv && REAL_GPU_DRIVERS.has(drv)) {
@@ -164,8 +168,8 @@ function driverFinding(state: HostState, gpu: PciDevice): Finding {
 }
 
 /** The driver answers: nvidia-smi for NVIDIA's driver, DRM nodes for every DRM driver. */
-function driverProof(facts: GuestFacts, gpu: PciDevice): Finding[] {
-  const out: Finding[] = [];
+function driverProof(facts: GuestFacts, gpu: PciDevice): GuestFinding[] {
+  const out: GuestFinding[] = [];
   const drv = gpu.driver;
   if (!drv || !REAL_GPU_DRIVERS.has(drv)) return out;
   if (drv === "nvidia") {
@@ -203,7 +207,7 @@ function driverProof(facts: GuestFacts, gpu: PciDevice): Finding[] {
   return out;
 }
 
-function sshFinding(facts: GuestFacts): Finding {
+function sshFinding(facts: GuestFacts): GuestFinding {
   const { ssh, listening } = facts;
   if (listening === null) return { id: "guest.ssh", status: "skip", subject: null, summary: "proc/net/tcp not readable: SSH not checked", fix: null };
   const socks = listening.filter((s) => ssh.ports.includes(s.port));
@@ -217,7 +221,7 @@ function sshFinding(facts: GuestFacts): Finding {
   return { id: "guest.ssh", status: "warn", subject: null, summary: `sshd is installed but nothing listens on port ${ssh.ports.join(", ")} (${ssh.portSource})`, fix: "`sudo systemctl enable --now ssh` (Ubuntu 24.04: `ssh.socket`)" };
 }
 
-function tailscaleFinding(facts: GuestFacts): Finding {
+function tailscaleFinding(facts: GuestFacts): GuestFinding {
   const ts = facts.tailscale;
   if (!ts.installed) return { id: "guest.tailscale", status: "info", subject: null, summary: "Tailscale is not installed", fix: null };
   if (ts.ok === null) return { id: "guest.tailscale", status: "skip", subject: null, summary: `not checked: ${ts.reason}`, fix: null };

@@ -23,7 +23,7 @@
 // kernel command line (`vfio-pci.ids=`), and per-address binding hooks the native modules.
 
 import { nativeModulesOf } from "../checks/candidates.js";
-import type { Finding } from "../checks/types.js";
+import type { PlanFinding } from "./plan-catalog.js";
 import { param } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
 import { kernelAtLeast } from "../host/system.js";
@@ -53,7 +53,7 @@ export interface BindingPlan {
   vfioModules: string[];
   /** Parameters the command line must carry (vfio-pci.ids= when built in, ...). */
   cmdline: Array<{ param: CmdlineParam; why: string }>;
-  findings: Finding[];
+  findings: PlanFinding[];
 }
 
 export function isBuiltin(state: HostState, module: string): boolean {
@@ -61,10 +61,10 @@ export function isBuiltin(state: HostState, module: string): boolean {
 }
 
 /** vfio, vfio_iommu_type1, vfio_pci, and vfio_virqfd only before 6.2 (merged into vfio then). */
-export function vfioModulesFor(state: HostState): { modules: string[]; finding: Finding | null } {
+export function vfioModulesFor(state: HostState): { modules: string[]; finding: PlanFinding | null } {
   const mods = ["vfio", "vfio_iommu_type1", "vfio_pci"];
   const atLeast62 = kernelAtLeast(state.system.kernelVersion, 6, 2);
-  let finding: Finding | null = null;
+  let finding: PlanFinding | null = null;
   if (atLeast62 === false) mods.push("vfio_virqfd");
   if (atLeast62 === null) {
     finding = {
@@ -79,7 +79,7 @@ export function vfioModulesFor(state: HostState): { modules: string[]; finding: 
 }
 
 export function planBinding(state: HostState, sel: ResolvedSelection, opts: PlanOptions): BindingPlan {
-  const findings: Finding[] = [];
+  const findings: PlanFinding[] = [];
   const selected = new Set(sel.selection.functions);
   const ids: string[] = [];
   for (const d of sel.devices) {
@@ -178,7 +178,7 @@ function optionsLineWithIds(raw: string, ids: string[] | null): string | null {
  * Plan /etc/modprobe.d/passthrough.conf (ours) and the minimal edits to other /etc/modprobe.d
  * files that would otherwise defeat it. Returns nothing; steps land in `files`.
  */
-export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedSelection, opts: PlanOptions, b: BindingPlan, findings: Finding[]): void {
+export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedSelection, opts: PlanOptions, b: BindingPlan, findings: PlanFinding[]): void {
   const lines: string[] = [];
   const idsList = b.ids.join(",");
   const existing = () => effectiveModprobe(state, files);

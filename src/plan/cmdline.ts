@@ -5,7 +5,8 @@
 // on request. Parameters a user left in the config of a boot loader this host does not use are
 // carried over when they concern passthrough.
 
-import type { ConfigProblem, Finding } from "../checks/types.js";
+import type { ConfigProblem } from "../checks/types.js";
+import type { PlanFinding } from "./plan-catalog.js";
 import { findParams, hasParam, normalizeParamName, param, parseCmdline } from "../formats/kernel-cmdline.js";
 import { InputError } from "../errors.js";
 import { kernelAtLeast } from "../host/system.js";
@@ -24,7 +25,7 @@ export interface CmdlineWants {
   add: WantedParam[];
   /** Raw tokens to take out of the active config, with the reason. */
   remove: Array<{ raw: string; why: string }>;
-  findings: Finding[];
+  findings: PlanFinding[];
 }
 
 /** Parameters that mean the same to the kernel count as present. */
@@ -56,7 +57,7 @@ export function wantedCmdline(
 ): CmdlineWants {
   const add: WantedParam[] = [];
   const remove: CmdlineWants["remove"] = [];
-  const findings: Finding[] = [];
+  const findings: PlanFinding[] = [];
   const running = state.cmdline.running ?? [];
   const configured = state.cmdline.configured?.params ?? [];
   const want = (p: CmdlineParam, why: string) => {

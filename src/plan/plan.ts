@@ -11,7 +11,7 @@
 // function not yet on vfio-pci (the initramfs may predate the config). Then the reboot follows.
 
 import { lintConfiguration } from "../checks/config-lint.js";
-import type { Finding } from "../checks/types.js";
+import type { PlanFinding } from "./plan-catalog.js";
 import { RefusedError } from "../errors.js";
 import type { HostState } from "../host/types.js";
 import { planBinding, writeModprobe, type BindingPlan } from "./binding.js";
@@ -49,7 +49,7 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
       gate.reasons,
     );
   }
-  const findings: Finding[] = [...gate.findings];
+  const findings: PlanFinding[] = [...gate.findings];
   const files = new PlanFiles(state.configFiles);
   const phase: Plan["phase"] = readiness.kind === "enable" ? "enable-iommu" : "complete";
 

@@ -7,7 +7,7 @@
 
 import { VFIO_DRIVERS, isGpu } from "../checks/candidates.js";
 import { nativeModulesOf } from "../checks/candidates.js";
-import type { Finding } from "../checks/types.js";
+import type { PlanFinding } from "./plan-catalog.js";
 import { classShortName } from "../formats/pci-ids.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { ResolvedSelection } from "./selection.js";
@@ -46,7 +46,7 @@ export function iommuReadiness(state: HostState): IommuReadiness {
 
 export interface RefusalCheck {
   reasons: string[];
-  findings: Finding[];
+  findings: PlanFinding[];
 }
 
 function describe(d: PciDevice): string {
@@ -62,7 +62,7 @@ function onHostDriver(d: PciDevice): boolean {
 
 export function checkRefusals(state: HostState, sel: ResolvedSelection, opts: PlanOptions, readiness: IommuReadiness): RefusalCheck {
   const reasons: string[] = [];
-  const findings: Finding[] = [];
+  const findings: PlanFinding[] = [];
   const byAddress = new Map(state.pci.map((d) => [d.address, d]));
   const selected = new Set(sel.selection.functions);
 

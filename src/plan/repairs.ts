@@ -6,7 +6,8 @@
 //   vfio-virqfd-merged   vfio_virqfd is part of vfio since 6.2; loading it fails at boot: the entry goes
 //   modprobe-not-conf    modprobe reads only *.conf: the file is renamed (unless it looks like a backup)
 
-import type { ConfigProblem, Finding } from "../checks/types.js";
+import type { ConfigProblem } from "../checks/types.js";
+import type { PlanFinding } from "./plan-catalog.js";
 import type { HostState } from "../host/types.js";
 import { removeGrubToken } from "./bootloaders/grub.js";
 import { FILE as KERNEL_CMDLINE, removeKernelCmdlineToken } from "./bootloaders/kernel-cmdline.js";
@@ -22,7 +23,7 @@ function located(p: ConfigProblem): string {
   return `/${p.file}${p.line ? `:${p.line}` : ""}`;
 }
 
-export function planRepairs(state: HostState, files: PlanFiles, problems: readonly ConfigProblem[], edit: CmdlineEdit, findings: Finding[]): void {
+export function planRepairs(state: HostState, files: PlanFiles, problems: readonly ConfigProblem[], edit: CmdlineEdit, findings: PlanFinding[]): void {
   const active = new Set(state.cmdline.configured?.files ?? []);
   // Bottom-up within a file, so deleting a line does not move the ones still to repair.
   const ordered = [...problems].sort((a, b) => (a.file === b.file ? (b.line ?? 0) - (a.line ?? 0) : 0));
@@ -77,7 +78,8 @@ export function planRepairs(state: HostState, files: PlanFiles, problems: readon
       }
       case "blacklist-unknown-module":
       case "vfio-ids-absent":
-        findings.push({ id: `lint.${p.kind}`, status: "warn", subject: located(p), summary: `${p.message} (not changed by this plan)`, fix: null });
+        // Reported under check's ids for the same problem, so `passthrough explain` documents them.
+        findings.push({ id: p.kind === "vfio-ids-absent" ? "vfio.ids-absent" : "modprobe.unknown-module", status: "warn", subject: located(p), summary: `${p.message} (not changed by this plan)`, fix: null });
         break;
       case "cmdline-pending":
       case "cmdline-wrong-bootloader":
@@ -87,7 +89,7 @@ export function planRepairs(state: HostState, files: PlanFiles, problems: readon
   }
 }
 
-function repairCmdlineToken(state: HostState, files: PlanFiles, p: ConfigProblem, active: Set<string>, edit: CmdlineEdit, findings: Finding[]): void {
+function repairCmdlineToken(state: HostState, files: PlanFiles, p: ConfigProblem, active: Set<string>, edit: CmdlineEdit, findings: PlanFinding[]): void {
   const isActive = active.has(p.file);
   const why = `${p.message}; the token is removed`;
   const flavor = state.bootloader.grubFlavor;

@@ -2,7 +2,7 @@
 // diff and a byte-exact rollback are both trivial), commands (argv arrays, never shell
 // strings), and a reboot. `plan --json` prints it in this shape (design.md, README).
 
-import type { Finding } from "../checks/types.js";
+import type { PlanFinding } from "./plan-catalog.js";
 import type { PciAddress } from "../host/types.js";
 
 export interface FileStep {
@@ -55,7 +55,7 @@ export interface Expectation {
 export interface Plan {
   selection: Selection;
   steps: Step[];
-  findings: Finding[];
+  findings: PlanFinding[];
   expect: Expectation;
   /** Two-phase plans: this phase only enables the IOMMU; binding is planned after the reboot. */
   phase: "enable-iommu" | "bind" | "complete";

@@ -10,7 +10,7 @@
 // We add to GRUB_CMDLINE_LINUX_DEFAULT so the recovery entries stay without our parameters:
 // a way back in if a passed device breaks the boot.
 
-import type { Finding } from "../../checks/types.js";
+import type { PlanFinding } from "../plan-catalog.js";
 import { editCmdline, parseCmdline, printCmdline } from "../../formats/kernel-cmdline.js";
 import { evaluateShellFiles, parseShellFile, replaceAssignmentValue, type ShellAssignment, type ValuePiece } from "../../formats/shell-assignments.js";
 import type { CmdlineParam, HostState } from "../../host/types.js";
@@ -110,7 +110,7 @@ const DROPIN_HEADER = [
   "# Undo with `passthrough rollback` (or delete this file and run update-grub).",
 ];
 
-export function planGrub(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: Finding[]): BootResult {
+export function planGrub(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
   const running = state.cmdline.running;
   if (state.bootloader.grubFlavor === "grubby") return planGrubby(state, edit);
   const debian = state.bootloader.grubFlavor === "update-grub" || state.bootloader.kind === "proxmox-boot-tool/grub";
@@ -156,7 +156,7 @@ export function planGrub(state: HostState, files: PlanFiles, edit: CmdlineEdit, 
 }
 
 /** Add tokens to the last GRUB_CMDLINE_LINUX_DEFAULT assignment (or a new one in /etc/default/grub). */
-function addInPlace(files: PlanFiles, list: readonly string[], add: ReadonlyArray<{ param: CmdlineParam }>, findings: Finding[]): void {
+function addInPlace(files: PlanFiles, list: readonly string[], add: ReadonlyArray<{ param: CmdlineParam }>, findings: PlanFinding[]): void {
   let target: ShellAssignment | null = null;
   for (const f of list) {
     const text = files.read(f);

@@ -1,6 +1,6 @@
 // One entry point: plan the command line change for the boot loader this host boots with.
 
-import type { Finding } from "../../checks/types.js";
+import type { PlanFinding } from "../plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import type { PlanFiles } from "../files.js";
 import { notRunning, type BootResult, type CmdlineEdit } from "./common.js";
@@ -11,7 +11,7 @@ import { planSystemdBoot } from "./systemd-boot.js";
 
 export type { BootResult, CmdlineEdit } from "./common.js";
 
-export function planBootloader(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: Finding[]): BootResult {
+export function planBootloader(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
   switch (state.bootloader.kind) {
     case "grub":
       return planGrub(state, files, edit, findings);

@@ -2,13 +2,13 @@
 // options live in /etc/kernelstub/configuration (user.kernel_options) and are changed with
 // `kernelstub --add-options "..."` / `--delete-options "..."`, which also rewrites the entry.
 
-import type { Finding } from "../../checks/types.js";
+import type { PlanFinding } from "../plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";
 import type { CommandStep } from "../types.js";
 import { notRunning, raws, type BootResult, type CmdlineEdit } from "./common.js";
 
-export function planKernelstub(state: HostState, edit: CmdlineEdit, _findings: Finding[]): BootResult {
+export function planKernelstub(state: HostState, edit: CmdlineEdit, _findings: PlanFinding[]): BootResult {
   const configured = state.cmdline.configured?.params ?? [];
   const running = state.cmdline.running ?? [];
   const commands: CommandStep[] = [];

@@ -5,7 +5,7 @@
 // boot loader config there; /etc/default/grub is ignored on the systemd-boot ones
 // (proxmox-api.md §4.1).
 
-import type { Finding } from "../../checks/types.js";
+import type { PlanFinding } from "../plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import type { PlanFiles } from "../files.js";
 import type { CommandStep } from "../types.js";
@@ -17,7 +17,7 @@ export function refresh(why: string): CommandStep {
   return { kind: "command", argv: ["proxmox-boot-tool", "refresh"], why };
 }
 
-export function planProxmoxBootTool(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: Finding[]): BootResult {
+export function planProxmoxBootTool(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
   if (state.bootloader.kind === "proxmox-boot-tool/grub") return planGrub(state, files, edit, findings);
   const changed = editKernelCmdline(state, files, edit, true) || edit.repaired.length > 0;
   const pending = notRunning(state.cmdline.running, edit.add);

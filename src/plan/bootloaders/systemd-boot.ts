@@ -4,7 +4,7 @@
 // kernel-install builds new entries from /etc/kernel/cmdline when it exists (else from
 // /proc/cmdline, which has our parameters after the reboot), so that file is edited too.
 
-import type { Finding } from "../../checks/types.js";
+import type { PlanFinding } from "../plan-catalog.js";
 import { editCmdline, parseCmdline } from "../../formats/kernel-cmdline.js";
 import type { HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";
@@ -40,7 +40,7 @@ export function editEntry(files: PlanFiles, entry: string, edit: CmdlineEdit, wh
   return files.write(entry, lines.join("\n"), why) !== null;
 }
 
-export function planSystemdBoot(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: Finding[]): BootResult {
+export function planSystemdBoot(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
   const entries = loaderEntries(files);
   if (files.exists(FILE)) editKernelCmdline(state, files, edit, false);
   const adding = edit.add.map((w) => w.param.raw).join(" ");

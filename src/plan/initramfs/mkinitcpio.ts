@@ -3,7 +3,7 @@
 // because mkinitcpio loads them in order; the `modconf` hook copies /etc/modprobe.d into the image.
 // Only our tokens are added to this shared file.
 
-import type { Finding } from "../../checks/types.js";
+import type { PlanFinding } from "../plan-catalog.js";
 import { normalizeModuleName } from "../../formats/modprobe-conf.js";
 import type { PlanFiles } from "../files.js";
 import type { CommandStep } from "../types.js";
@@ -19,7 +19,7 @@ export function order(modules: readonly string[]): string[] {
   return [...modules].sort((a, b) => rank.indexOf(a) - rank.indexOf(b));
 }
 
-export function write(files: PlanFiles, modules: readonly string[], findings: Finding[]): void {
+export function write(files: PlanFiles, modules: readonly string[], findings: PlanFinding[]): void {
   const text = files.read(FILE);
   const wanted = order(modules);
   if (text === null) {

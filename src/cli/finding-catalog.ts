@@ -1,0 +1,45 @@
+// One catalog of every finding id a command prints, for `passthrough explain`: the check
+// catalog (src/checks/catalog.ts), plan's (src/plan/plan-catalog.ts; apply shows the same
+// plan), verify's (src/apply/verify-catalog.ts) and guest check's (src/guest/guest-catalog.ts).
+// Each lives next to the code that emits its ids, which is typed by its keys; here they are
+// only put side by side, in the order of the flow.
+
+import { CATALOG, type CatalogEntry, type CheckId } from "../checks/catalog.js";
+import { VERIFY_CATALOG, type VerifyId } from "../apply/verify-catalog.js";
+import { GUEST_CATALOG, type GuestId } from "../guest/guest-catalog.js";
+import { PLAN_CATALOG, type PlanId } from "../plan/plan-catalog.js";
+
+export type FindingId = CheckId | PlanId | VerifyId | GuestId;
+
+/** The command whose output carries the id ("plan": plan and apply). */
+export type FindingCommand = "check" | "plan" | "verify" | "guest check";
+
+export interface ExplainedFinding extends CatalogEntry {
+  id: FindingId;
+  command: FindingCommand;
+}
+
+const GROUPS: ReadonlyArray<readonly [FindingCommand, Readonly<Record<string, CatalogEntry>>]> = [
+  ["check", CATALOG],
+  ["plan", PLAN_CATALOG],
+  ["verify", VERIFY_CATALOG],
+  ["guest check", GUEST_CATALOG],
+];
+
+/** Every entry: check's, plan's, verify's, then guest check's, each in its catalog's order. */
+export const FINDINGS: readonly ExplainedFinding[] = GROUPS.flatMap(([command, catalog]) =>
+  Object.entries(catalog).map(([id, e]) => ({ id: id as FindingId, command, ...e })),
+);
+
+export const FINDING_IDS: readonly FindingId[] = FINDINGS.map((f) => f.id);
+
+const BY_ID = new Map<string, ExplainedFinding>(FINDINGS.map((f) => [f.id, f]));
+
+export function findingEntry(id: string): ExplainedFinding | null {
+  return BY_ID.get(id) ?? null;
+}
+
+/** Who prints an entry's id, in words for people. */
+export function reportedBy(command: FindingCommand): string {
+  return command === "plan" ? "passthrough plan and apply" : `passthrough ${command}`;
+}
