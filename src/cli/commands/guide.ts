@@ -83,7 +83,7 @@ async function guide(ctx: CommandContext, opts: GuideOptions, sub: SubCommandRun
   step(3, `the plan for ${chosen.address}`, planArgv);
   const planCode = await sub(planArgv);
   if (planCode === EXIT.refused) {
-    ctx.out("", "The plan was refused for safety (the reasons are above); nothing was changed. `passthrough explain ID` says more about each.");
+    ctx.out("", `The plan was refused for safety (the reason is above, with the flag that overrides it where one exists); nothing was changed. \`passthrough check --device ${chosen.address}\` shows the device's isolation and drivers.`);
     return planCode;
   }
 
