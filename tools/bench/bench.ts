@@ -2,7 +2,10 @@
 // the same run, and the cold start of a diagnosis of the bundled example host.
 //
 //   passthrough:  node dist/passthrough.cjs list --json --snapshot DIR
+//                 (list reads what it shows of each function, as lspci -nnk does)
 //   lspci:        lspci -nnk -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci
+//   check:        node dist/passthrough.cjs check --json --snapshot DIR, for scale: the full
+//                 read of every function (config space, BARs, link, ...) and every check
 //                 (pciutils' sysfs access method; `lspci -O help` lists sysfs.path, whose
 //                 default is /sys/bus/pci)
 // Each is run REPS times per size, alternating; the medians of wall time and of CPU time
@@ -77,7 +80,7 @@ function main(): void {
   console.log(`node ${process.version}; ${lspci ?? "no lspci"}; ${reps} runs each, median\n`);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-bench-"));
-  type Row = { n: number; pt: number; ls: number | null; ptCpu: number | null; lsCpu: number | null };
+  type Row = { n: number; pt: number; ls: number | null; ptCpu: number | null; lsCpu: number | null; ck: number; ckCpu: number | null };
   const rows: Row[] = [];
   try {
     for (const n of sizes) {
@@ -87,17 +90,30 @@ function main(): void {
       process.stderr.write(`generated ${n} functions in ${Date.now() - t0} ms (${dir})\n`);
       const ptArgv = [process.execPath, cliPath, "list", "--json", "--snapshot", dir];
       const lsArgv = ["lspci", "-nnk", "-A", "linux-sysfs", "-O", `sysfs.path=${dir}/sys/bus/pci`];
+      const ckArgv = [process.execPath, cliPath, "check", "--json", "--snapshot", dir];
       // One untimed run each warms the page cache for both.
       const check = time(ptArgv);
       if (check.status !== 0) throw new Error(`passthrough list failed on ${dir}: ${check.err}`);
       if (lspci) time(lsArgv);
       const pt: Sample[] = [];
       const ls: Sample[] = [];
+      const ck: Sample[] = [];
       for (let i = 0; i < reps; i++) {
         pt.push(time(ptArgv));
         if (lspci) ls.push(time(lsArgv));
+        ck.push(time(ckArgv));
       }
-      rows.push({ n, pt: medianOf(pt, "ms")!, ls: lspci ? medianOf(ls, "ms") : null, ptCpu: medianOf(pt, "cpu"), lsCpu: lspci ? medianOf(ls, "cpu") : null });
+      // check exits 1 when it finds problems (the synthetic host has some); 2+ is an error.
+      if (ck.some((c) => c.status === null || c.status > 1)) throw new Error(`passthrough check failed on ${dir}: ${ck.find((c) => c.status !== 0 && c.status !== 1)?.err}`);
+      rows.push({
+        n,
+        pt: medianOf(pt, "ms")!,
+        ls: lspci ? medianOf(ls, "ms") : null,
+        ptCpu: medianOf(pt, "cpu"),
+        lsCpu: lspci ? medianOf(ls, "cpu") : null,
+        ck: medianOf(ck, "ms")!,
+        ckCpu: medianOf(ck, "cpu"),
+      });
       if (!keep) fs.rmSync(dir, { recursive: true, force: true });
     }
   } finally {
@@ -106,10 +122,17 @@ function main(): void {
 
   const ratio = (a: number | null, b: number | null) => (a !== null && b ? `${(a / b).toFixed(2)}×` : "-");
   const f = (x: number | null) => (x === null ? "-" : fmt(x));
-  console.log("| PCI functions | passthrough wall | lspci wall | ratio | passthrough CPU | lspci CPU | ratio (CPU) | passthrough CPU per 1 000 functions |");
-  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| PCI functions | list wall | lspci wall | ratio | list CPU | lspci CPU | ratio (CPU) | check wall (full read) | check CPU |");
+  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
-    console.log(`| ${r.n.toLocaleString("en")} | ${fmt(r.pt)} | ${f(r.ls)} | ${ratio(r.pt, r.ls)} | ${f(r.ptCpu)} | ${f(r.lsCpu)} | ${ratio(r.ptCpu, r.lsCpu)} | ${r.ptCpu === null ? "-" : fmt((r.ptCpu / r.n) * 1000)} |`);
+    console.log(`| ${r.n.toLocaleString("en")} | ${fmt(r.pt)} | ${f(r.ls)} | ${ratio(r.pt, r.ls)} | ${f(r.ptCpu)} | ${f(r.lsCpu)} | ${ratio(r.ptCpu, r.lsCpu)} | ${fmt(r.ck)} | ${f(r.ckCpu)} |`);
+  }
+  // Per function, from the two largest sizes: the slope without the fixed start-up cost.
+  if (rows.length >= 2) {
+    const a = rows[rows.length - 2]!;
+    const b = rows[rows.length - 1]!;
+    const per = (x: number | null, y: number | null) => (x !== null && y !== null ? `${(((y - x) / (b.n - a.n)) * 1000).toFixed(0)} µs` : "-");
+    console.log(`per function (${a.n} -> ${b.n}, wall): list ${per(a.pt, b.pt)}, lspci ${per(a.ls, b.ls)}, check ${per(a.ck, b.ck)}`);
   }
   for (let i = 1; i < rows.length; i++) {
     const a = rows[i - 1]!;
@@ -119,10 +142,8 @@ function main(): void {
   }
 
   // Cold start of a full diagnosis of the bundled example host (a fresh process every run).
-  const help = spawnSync(process.execPath, [cliPath, "--help"], { encoding: "utf8" }).stdout;
-  const hasCheck = /^\s+check\b/m.test(help);
   const example = path.join(repo, "examples/seed-host.tar.gz");
-  const cmd = hasCheck ? "check" : "list";
+  const cmd = "check";
   const cold: Sample[] = [];
   const bare: Sample[] = [];
   for (let i = 0; i < Math.max(reps, 11); i++) {
@@ -133,7 +154,6 @@ function main(): void {
     `\ncold start: passthrough ${cmd} --snapshot examples/seed-host.tar.gz: wall ${fmt(medianOf(cold, "ms")!)}, CPU ${f(medianOf(cold, "cpu"))}` +
       ` (node -e 0 alone: wall ${fmt(medianOf(bare, "ms")!)}, CPU ${f(medianOf(bare, "cpu"))})`,
   );
-  if (!hasCheck) console.log("(`check` is not on this branch yet: timed `list` instead)");
 }
 
 main();
