@@ -9,12 +9,8 @@
 // of a binding is the driver link in sysfs (domain-facts §3, §4).
 
 import type { CatalogEntry } from "../checks/catalog.js";
+import { KERNEL_PARAMS, MODPROBE_D, PVE_BOOT, PVE_PASSTHROUGH, VFIO_DOC } from "../checks/sources.js";
 
-const KERNEL_PARAMS = "https://www.kernel.org/doc/html/latest/admin-guide/kernel-parameters.html";
-const PVE_PASSTHROUGH = "https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough";
-const PVE_BOOT = "https://pve.proxmox.com/pve-docs/chapter-sysadmin.html#sysboot";
-const VFIO_DOC = "https://docs.kernel.org/driver-api/vfio.html";
-const MODPROBE_D = "https://man7.org/linux/man-pages/man5/modprobe.d.5.html";
 const PROC_5 = "https://man7.org/linux/man-pages/man5/proc.5.html";
 
 export const VERIFY_CATALOG = {

@@ -7,6 +7,8 @@
 // Sources marked "domain-facts" are the project's own research notes
 // (docs/domain-facts.md, docs/research/anchors.md), which cite the primary texts.
 
+import { ARCH_OVMF, GROUPS_BLOG, KERNEL_PARAMS, MODPROBE_D, PVE_BOOT, PVE_PASSTHROUGH, SYSFS_PCI, VFIO_DOC } from "./sources.js";
+
 export interface CatalogEntry {
   /** Short title, a few words. */
   title: string;
@@ -18,15 +20,6 @@ export interface CatalogEntry {
   fix: string;
   sources: string[];
 }
-
-const KERNEL_PARAMS = "https://www.kernel.org/doc/html/latest/admin-guide/kernel-parameters.html";
-const PVE_PASSTHROUGH = "https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough";
-const PVE_BOOT = "https://pve.proxmox.com/pve-docs/chapter-sysadmin.html#sysboot";
-const ARCH_OVMF = "https://wiki.archlinux.org/title/PCI_passthrough_via_OVMF";
-const VFIO_DOC = "https://docs.kernel.org/driver-api/vfio.html";
-const GROUPS_BLOG = "http://vfio.blogspot.com/2014/08/iommu-groups-inside-and-out.html";
-const MODPROBE_D = "https://man7.org/linux/man-pages/man5/modprobe.d.5.html";
-const SYSFS_PCI = "https://www.kernel.org/doc/Documentation/ABI/testing/sysfs-bus-pci";
 
 export const CATALOG = {
   "cpu.virtualization": {

@@ -9,10 +9,9 @@
 // gone (domain-facts §6, §7).
 
 import type { CatalogEntry } from "../checks/catalog.js";
+import { PVE_PASSTHROUGH, SYSFS_PCI } from "../checks/sources.js";
 
-const PVE_PASSTHROUGH = "https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough";
 const QM_CONF = "https://pve.proxmox.com/pve-docs/qm.conf.5.html";
-const SYSFS_PCI = "https://www.kernel.org/doc/Documentation/ABI/testing/sysfs-bus-pci";
 const NVIDIA_SMI = "https://docs.nvidia.com/deploy/nvidia-smi/index.html";
 const NVIDIA_README = "https://download.nvidia.com/XFree86/Linux-x86_64/latest/README/kms.html";
 const DRM_DOC = "https://docs.kernel.org/gpu/drm-uapi.html";

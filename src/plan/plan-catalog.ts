@@ -12,13 +12,8 @@
 
 import type { CatalogEntry, CheckId } from "../checks/catalog.js";
 import type { Finding } from "../checks/types.js";
+import { ARCH_OVMF, GROUPS_BLOG, KERNEL_PARAMS, MODPROBE_D, PVE_PASSTHROUGH, VFIO_DOC } from "../checks/sources.js";
 
-const KERNEL_PARAMS = "https://www.kernel.org/doc/html/latest/admin-guide/kernel-parameters.html";
-const PVE_PASSTHROUGH = "https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough";
-const ARCH_OVMF = "https://wiki.archlinux.org/title/PCI_passthrough_via_OVMF";
-const VFIO_DOC = "https://docs.kernel.org/driver-api/vfio.html";
-const GROUPS_BLOG = "http://vfio.blogspot.com/2014/08/iommu-groups-inside-and-out.html";
-const MODPROBE_D = "https://man7.org/linux/man-pages/man5/modprobe.d.5.html";
 const MKINITCPIO = "https://wiki.archlinux.org/title/Mkinitcpio";
 const BOOSTER = "https://wiki.archlinux.org/title/Booster";
 const GRUB_CONFIG = "https://www.gnu.org/software/grub/manual/grub/html_node/Simple-configuration.html";
