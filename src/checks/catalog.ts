@@ -1,7 +1,7 @@
 // Every finding id `check` can emit, documented: what it means, why it matters, how to fix
 // it, and where the facts come from. `passthrough explain ID` prints an entry; the README
 // points here. Findings are made through finding() (finding.ts), whose id parameter is a key
-// of this object, so an undocumented id does not compile; test/unit/catalog.test.ts checks
+// of this object, so an undocumented id does not compile; test/unit/checks-catalog.test.ts checks
 // the other direction (every entry is emitted by some check on some fixture host).
 //
 // Sources marked "domain-facts" are the project's own research notes
