@@ -14,9 +14,10 @@
 //   - interrupt remapping off, allow_unsafe_interrupts not set       -> firmware / opt-in
 
 import type { Finding } from "../checks/types.js";
+import { cmdlineRefreshCommand } from "../checks/cmdline-commands.js";
 import { hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
-import type { BootloaderInfo, CmdlineParam, HostState, InitramfsKind, PciAddress, PciDevice } from "../host/types.js";
+import type { CmdlineParam, HostState, InitramfsKind, PciAddress, PciDevice } from "../host/types.js";
 import { rebuildCommand } from "../plan/initramfs/index.js";
 import type { Expectation } from "../plan/types.js";
 import type { VerifyId } from "./verify-catalog.js";
@@ -54,36 +55,16 @@ export interface VerifyReport {
 const VFIO_DRIVER = "vfio-pci";
 
 /** The command that regenerates the boot loader's config from the files passthrough edits. */
-export function bootRefreshCommand(b: BootloaderInfo, params: readonly string[]): string {
-  switch (b.kind) {
-    case "grub":
-      switch (b.grubFlavor) {
-        case "grub-mkconfig":
-          return "grub-mkconfig -o /boot/grub/grub.cfg";
-        case "grub2-mkconfig":
-          return "grub2-mkconfig -o /boot/grub2/grub.cfg";
-        case "grubby":
-          return `grubby --update-kernel=ALL --args="${params.join(" ")}"`;
-        default:
-          return "update-grub";
-      }
-    case "proxmox-boot-tool/grub":
-    case "proxmox-boot-tool/systemd-boot":
-      return "proxmox-boot-tool refresh";
-    case "kernelstub":
-      return `kernelstub -a "${params.join(" ")}"`;
-    case "systemd-boot":
-      return "kernel-install add $(uname -r) /boot/vmlinuz-$(uname -r)";
-    default:
-      return "your boot loader's update command";
-  }
+function bootRefreshCommand(state: HostState, params: readonly string[]): string {
+  return cmdlineRefreshCommand(state, params) ?? "your boot loader's update command";
 }
 
 /** How to take a parameter off the command line for this boot loader. */
-export function removeParamCommand(b: BootloaderInfo, raw: string, where: string): string {
+export function removeParamCommand(state: HostState, raw: string, where: string): string {
+  const b = state.bootloader;
   if (b.kind === "grub" && b.grubFlavor === "grubby") return `grubby --update-kernel=ALL --remove-args="${raw}"`;
   if (b.kind === "kernelstub") return `kernelstub -d "${raw}"`;
-  return `remove ${raw} from ${where}, run ${bootRefreshCommand(b, [])}`;
+  return `remove ${raw} from ${where}, run ${bootRefreshCommand(state, [])}`;
 }
 
 /** The command that rebuilds the initramfs so its modprobe.d copy and module list match /etc (the planner's own). */
@@ -210,7 +191,7 @@ export function verifyHost(input: VerifyInput): VerifyReport {
 function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): Finding<VerifyId> {
   const { state } = input;
   const configured = state.cmdline.configured;
-  const refresh = bootRefreshCommand(state.bootloader, [w.raw]);
+  const refresh = bootRefreshCommand(state, [w.raw]);
   const subject = w.raw;
   const inConfig = configured !== null && hasParam(configured.params, w);
   if (!inConfig) {
@@ -263,7 +244,7 @@ function iommuCause(state: HostState, missingParams: readonly CmdlineParam[], no
   const iommuParam = missingParams.find((p) => /^(intel_iommu|amd_iommu)$/.test(normalizeParamName(p.key)));
   if (noReboot) return finding("verify.iommu", "fail", null, "no IOMMU groups: the host has not rebooted since the apply", "reboot, then run `passthrough verify` again");
   if (iommuParam) {
-    return finding("verify.iommu", "fail", null, `no IOMMU groups: ${iommuParam.raw} is not on the running command line (see verify.cmdline)`, `fix the command line first (${bootRefreshCommand(state.bootloader, [iommuParam.raw])}), then reboot`);
+    return finding("verify.iommu", "fail", null, `no IOMMU groups: ${iommuParam.raw} is not on the running command line (see verify.cmdline)`, `fix the command line first (${bootRefreshCommand(state, [iommuParam.raw])}), then reboot`);
   }
   if (state.system.virtualMachine) {
     return finding("verify.iommu", "fail", null, "no IOMMU groups: this is a virtual machine without a virtual IOMMU", "give the VM a virtual IOMMU (QEMU: -device intel-iommu,intremap=on or amd-iommu on a q35 machine)");
@@ -308,7 +289,7 @@ function irqRemappingFinding(input: VerifyInput): Finding<VerifyId> {
       "fail",
       "intremap=off",
       "interrupt remapping is off because the kernel command line says intremap=off: VFIO refuses MSI interrupts for the device without it",
-      `${removeParamCommand(input.state.bootloader, "intremap=off", where)}, reboot (or keep it and accept the risk: plan with --allow-unsafe-interrupts)`,
+      `${removeParamCommand(input.state, "intremap=off", where)}, reboot (or keep it and accept the risk: plan with --allow-unsafe-interrupts)`,
     );
   }
   if (iommu.interruptRemapping === false) {
