@@ -42,7 +42,9 @@ export function describeOutcome(r: CommandResult): string {
 
 /** Shown to people and in the journal; quoting only where needed to read it back unambiguously. */
 export function formatArgv(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+  return argv
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(" ");
 }
 
 /** Output kept per stream: enough for any refresh tool's error, bounded so a log stays small. */
@@ -76,7 +78,12 @@ export class SpawnRunner implements CommandRunner {
   constructor(opts: SpawnRunnerOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     // LC_ALL=C: tool messages in the journal read the same everywhere; no prompt may wait for a terminal.
-    this.env = { ...(opts.env ?? process.env), PATH: SAFE_PATH, LC_ALL: "C", DEBIAN_FRONTEND: "noninteractive" };
+    this.env = {
+      ...(opts.env ?? process.env),
+      PATH: SAFE_PATH,
+      LC_ALL: "C",
+      DEBIAN_FRONTEND: "noninteractive",
+    };
   }
 
   run(argv: readonly string[]): CommandResult {
@@ -101,7 +108,8 @@ export class SpawnRunner implements CommandRunner {
     if (r.error) {
       const code = (r.error as NodeJS.ErrnoException).code;
       if (code === "ENOENT") error = `${file}: command not found`;
-      else if (code === "ETIMEDOUT") error = `timed out after ${Math.round(this.timeoutMs / 1000)} s`;
+      else if (code === "ETIMEDOUT")
+        error = `timed out after ${Math.round(this.timeoutMs / 1000)} s`;
       else if (code === "EACCES") error = `${file}: permission denied`;
       else error = `${file}: ${r.error.message}`;
     }
@@ -142,7 +150,16 @@ export class ListingRunner implements CommandRunner {
 
   run(argv: readonly string[]): CommandResult {
     this.listed.push([...argv]);
-    return { argv: [...argv], ran: false, exitCode: null, signal: null, stdout: "", stderr: "", durationMs: 0, error: null };
+    return {
+      argv: [...argv],
+      ran: false,
+      exitCode: null,
+      signal: null,
+      stdout: "",
+      stderr: "",
+      durationMs: 0,
+      error: null,
+    };
   }
 }
 
@@ -158,7 +175,10 @@ export class RecordingRunner implements CommandRunner {
   readonly description = "recording runner";
   readonly calls: string[][] = [];
 
-  constructor(private readonly respond: (argv: readonly string[]) => ScriptedResult | undefined = () => undefined) {}
+  constructor(
+    private readonly respond: (argv: readonly string[]) => ScriptedResult | undefined = () =>
+      undefined,
+  ) {}
 
   run(argv: readonly string[]): CommandResult {
     this.calls.push([...argv]);

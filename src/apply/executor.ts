@@ -15,12 +15,19 @@
 
 import { ApplyError, describeFsError, UserError } from "../errors.js";
 import type { FileStep, Plan, Step } from "../plan/types.js";
-import { commandSucceeded, describeOutcome, formatArgv, type CommandResult, type CommandRunner } from "./command-runner.js";
+import {
+  commandSucceeded,
+  describeOutcome,
+  formatArgv,
+  type CommandResult,
+  type CommandRunner,
+} from "./command-runner.js";
 import { checkHostPath, sameContent, type FileState, type FileWriter } from "./file-writer.js";
 import { createJournal, type FileSnapshot, type JournalWriter } from "./journal.js";
 import { ApplyLock } from "./lock.js";
 
-export type StepResult = "written" | "created" | "removed" | "unchanged" | "ran" | "listed" | "reboot-pending";
+export type StepResult =
+  "written" | "created" | "removed" | "unchanged" | "ran" | "listed" | "reboot-pending";
 
 export interface StepOutcome {
   step: number;
@@ -77,11 +84,22 @@ export function validatePlan(plan: Plan): void {
   for (const s of plan.steps) {
     if (s.kind === "file") {
       checkHostPath(s.path);
-      if (seen.has(s.path)) throw new ApplyError(`the plan changes ${s.path} twice; nothing was changed (a bug in the planner: please report it)`);
+      if (seen.has(s.path))
+        throw new ApplyError(
+          `the plan changes ${s.path} twice; nothing was changed (a bug in the planner: please report it)`,
+        );
       seen.add(s.path);
-      if (s.before === s.after) throw new ApplyError(`the plan's step for ${s.path} changes nothing; nothing was changed (a bug in the planner: please report it)`);
-    } else if (s.kind === "command" && (s.argv.length === 0 || s.argv.some((a) => typeof a !== "string" || a.includes("\0")))) {
-      throw new ApplyError(`the plan has an empty or malformed command; nothing was changed (a bug in the planner: please report it)`);
+      if (s.before === s.after)
+        throw new ApplyError(
+          `the plan's step for ${s.path} changes nothing; nothing was changed (a bug in the planner: please report it)`,
+        );
+    } else if (
+      s.kind === "command" &&
+      (s.argv.length === 0 || s.argv.some((a) => typeof a !== "string" || a.includes("\0")))
+    ) {
+      throw new ApplyError(
+        `the plan has an empty or malformed command; nothing was changed (a bug in the planner: please report it)`,
+      );
     }
   }
 }
@@ -101,8 +119,14 @@ export function preflight(plan: Plan, writer: FileWriter): FileSnapshot[] {
       if (err instanceof UserError) throw err;
       throw new ApplyError(`cannot read ${s.path}: ${describeFsError(err)}; nothing was changed`);
     }
-    if (!sameContent(state, s.before) && !sameContent(state, s.after)) throw changedSincePlanning(s, state);
-    snaps.push({ step: i, path: s.path, state, createdDirs: state.exists ? [] : writer.missingParents(s.path) });
+    if (!sameContent(state, s.before) && !sameContent(state, s.after))
+      throw changedSincePlanning(s, state);
+    snaps.push({
+      step: i,
+      path: s.path,
+      state,
+      createdDirs: state.exists ? [] : writer.missingParents(s.path),
+    });
   });
   return snaps;
 }
@@ -110,7 +134,9 @@ export function preflight(plan: Plan, writer: FileWriter): FileSnapshot[] {
 function changedSincePlanning(s: FileStep, state: FileState): ApplyError {
   const now = state.exists ? `${state.bytes.length} bytes that differ from the plan` : "no file";
   const was = s.before === null ? "absent" : `${Buffer.byteLength(s.before)} bytes`;
-  return new ApplyError(`${s.path} changed since the plan was made (planned from ${was}, now ${now}); nothing was changed — run \`passthrough plan\` again and review it`);
+  return new ApplyError(
+    `${s.path} changed since the plan was made (planned from ${was}, now ${now}); nothing was changed — run \`passthrough plan\` again and review it`,
+  );
 }
 
 /** Run the plan; the caller holds the lock. Failures of a step come back as `status: "failed"`. */
@@ -121,10 +147,19 @@ export function executePlan(opts: ExecuteOptions): ExecuteResult {
   const snaps = preflight(plan, writer);
   let journal: JournalWriter;
   try {
-    journal = createJournal(writer, { plan, snapshots: snaps, version: opts.version, root: writer.rootDir, commands: runner.description, now });
+    journal = createJournal(writer, {
+      plan,
+      snapshots: snaps,
+      version: opts.version,
+      root: writer.rootDir,
+      commands: runner.description,
+      now,
+    });
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw new ApplyError(`could not write the journal under ${writer.resolve("/var/lib/passthrough/journal")}: ${describeFsError(err)}; nothing was changed`);
+    throw new ApplyError(
+      `could not write the journal under ${writer.resolve("/var/lib/passthrough/journal")}: ${describeFsError(err)}; nothing was changed`,
+    );
   }
   const snapByStep = new Map(snaps.map((s) => [s.step, s]));
   const total = plan.steps.length;
@@ -151,22 +186,40 @@ export function executePlan(opts: ExecuteOptions): ExecuteResult {
       } else if (step.kind === "command") {
         command = runner.run(step.argv);
         journal.step({ event: "command", step: i, ...commandFields(command) });
-        if (!commandSucceeded(command)) throw new StepFailed(`${formatArgv(step.argv)} ${describeOutcome(command)}${lastLine(command)}`);
+        if (!commandSucceeded(command))
+          throw new StepFailed(
+            `${formatArgv(step.argv)} ${describeOutcome(command)}${lastLine(command)}`,
+          );
         res = command.ran ? "ran" : "listed";
       } else {
         // passthrough never reboots on its own: the user chooses when (`verify` after it).
         res = "reboot-pending";
       }
       journal.step({ event: "done", step: i, result: res });
-      const outcome: StepOutcome = { step: i, kind: step.kind, what, result: res, ...(command ? { command } : {}) };
+      const outcome: StepOutcome = {
+        step: i,
+        kind: step.kind,
+        what,
+        result: res,
+        ...(command ? { command } : {}),
+      };
       result.outcomes.push(outcome);
       opts.onProgress?.({ phase: "done", step: i, total, outcome });
     } catch (err) {
-      const error = err instanceof StepFailed || err instanceof UserError ? err.message : `${what}: ${describeFsError(err)}`;
+      const error =
+        err instanceof StepFailed || err instanceof UserError
+          ? err.message
+          : `${what}: ${describeFsError(err)}`;
       result.status = "failed";
       result.failure = { step: i, what, error, ...(command ? { command } : {}) };
       result.notRun = plan.steps.map((_, k) => k).filter((k) => k > i);
-      opts.onProgress?.({ phase: "failed", step: i, total, error, ...(command ? { command } : {}) });
+      opts.onProgress?.({
+        phase: "failed",
+        step: i,
+        total,
+        error,
+        ...(command ? { command } : {}),
+      });
       try {
         journal.step({ event: "failed", step: i, error });
         journal.step({ event: "end", status: "failed" });
@@ -202,7 +255,9 @@ function applyFileStep(step: FileStep, writer: FileWriter, snap: FileSnapshot): 
   // Compare with what the journal saved, not only with the plan: that is what rollback restores.
   const saved = snap.state.exists ? snap.state.bytes : null;
   if (!sameContent(current, saved)) {
-    throw new StepFailed(`${step.path} was changed by something else while passthrough ran (after its journal entry was written); it was left as it is`);
+    throw new StepFailed(
+      `${step.path} was changed by something else while passthrough ran (after its journal entry was written); it was left as it is`,
+    );
   }
   if (step.after === null) {
     writer.remove(step.path);
@@ -218,6 +273,14 @@ function lastLine(r: CommandResult): string {
 }
 
 export function commandFields(r: CommandResult) {
-  return { argv: r.argv, ran: r.ran, exitCode: r.exitCode, signal: r.signal, error: r.error, durationMs: r.durationMs, stdout: r.stdout, stderr: r.stderr };
+  return {
+    argv: r.argv,
+    ran: r.ran,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    error: r.error,
+    durationMs: r.durationMs,
+    stdout: r.stdout,
+    stderr: r.stderr,
+  };
 }
-

@@ -54,7 +54,8 @@ export const nodeFs: FsLayer = {
 };
 
 /** What a path holds now: the exact bytes with mode and owner, or nothing. */
-export type FileState = { exists: true; bytes: Buffer; mode: number; uid: number; gid: number } | { exists: false };
+export type FileState =
+  { exists: true; bytes: Buffer; mode: number; uid: number; gid: number } | { exists: false };
 
 export interface WriteOptions {
   /** Permission bits for the file; default: the existing file's, else 0644. */
@@ -73,10 +74,15 @@ export function errnoOf(err: unknown): string | undefined {
 
 /** Host path ("/etc/modprobe.d/x.conf") checked: absolute, normalised, no "..". */
 export function checkHostPath(hostPath: string): string {
-  if (!hostPath.startsWith("/")) throw new RefusedError(`plan path ${JSON.stringify(hostPath)} is not absolute; refusing to write it`);
+  if (!hostPath.startsWith("/"))
+    throw new RefusedError(
+      `plan path ${JSON.stringify(hostPath)} is not absolute; refusing to write it`,
+    );
   const norm = path.posix.normalize(hostPath);
   if (norm !== hostPath || hostPath.split("/").includes("..") || hostPath === "/") {
-    throw new RefusedError(`plan path ${JSON.stringify(hostPath)} is not a normalised file path; refusing to write it`);
+    throw new RefusedError(
+      `plan path ${JSON.stringify(hostPath)} is not a normalised file path; refusing to write it`,
+    );
   }
   return norm;
 }
@@ -125,7 +131,9 @@ export class FileWriter {
         throw err;
       }
       if (real !== this.realRoot && !real.startsWith(this.realRoot + path.sep)) {
-        throw new RefusedError(`${hostPath}: a folder on its path under ${this.rootDir} is a link that leaves that root (${real}); refusing to write outside --root`);
+        throw new RefusedError(
+          `${hostPath}: a folder on its path under ${this.rootDir} is a link that leaves that root (${real}); refusing to write outside --root`,
+        );
       }
       return;
     }
@@ -142,10 +150,19 @@ export class FileWriter {
       throw err;
     }
     if (st.isSymbolicLink()) {
-      throw new RefusedError(`${hostPath} is a symbolic link; passthrough replaces only regular files — edit the file it points to, or replace the link with a copy`);
+      throw new RefusedError(
+        `${hostPath} is a symbolic link; passthrough replaces only regular files — edit the file it points to, or replace the link with a copy`,
+      );
     }
-    if (!st.isFile()) throw new RefusedError(`${hostPath} is not a regular file; move it aside and run again`);
-    return { exists: true, bytes: this.fsl.readFileSync(abs), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    if (!st.isFile())
+      throw new RefusedError(`${hostPath} is not a regular file; move it aside and run again`);
+    return {
+      exists: true,
+      bytes: this.fsl.readFileSync(abs),
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+    };
   }
 
   /** Folders (host paths) that writing `hostPath` would create, outermost first. */
@@ -155,7 +172,10 @@ export class FileWriter {
     while (dir !== "/") {
       try {
         const st = this.fsl.lstatSync(path.join(this.rootDir, dir));
-        if (!st.isDirectory() && !st.isSymbolicLink()) throw new RefusedError(`${dir} exists and is not a folder; cannot create ${hostPath} under it`);
+        if (!st.isDirectory() && !st.isSymbolicLink())
+          throw new RefusedError(
+            `${dir} exists and is not a folder; cannot create ${hostPath} under it`,
+          );
         break;
       } catch (err) {
         if (errnoOf(err) !== "ENOENT") throw err;
@@ -172,7 +192,10 @@ export class FileWriter {
     const current = this.read(hostPath);
     const created = this.makeParents(hostPath);
     const abs = this.resolve(hostPath);
-    const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}${TEMP_MARK}${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
+    const tmp = path.join(
+      path.dirname(abs),
+      `.${path.basename(abs)}${TEMP_MARK}${process.pid}-${Math.random().toString(16).slice(2, 10)}`,
+    );
     const mode = opts.mode ?? (current.exists ? current.mode : 0o644);
     const fd = this.fsl.openSync(tmp, "wx", 0o600);
     try {
@@ -237,7 +260,8 @@ export class FileWriter {
       this.fsl.rmdirSync(abs);
     } catch (err) {
       const code = errnoOf(err);
-      if (code === "ENOENT" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR") return false;
+      if (code === "ENOENT" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR")
+        return false;
       throw err;
     }
     this.syncDir(path.dirname(abs));
@@ -274,7 +298,10 @@ export class FileWriter {
     } catch {
       return [];
     }
-    return names.filter((n) => n.startsWith(prefix)).sort().map((n) => path.posix.join(path.posix.dirname(hostPath), n));
+    return names
+      .filter((n) => n.startsWith(prefix))
+      .sort()
+      .map((n) => path.posix.join(path.posix.dirname(hostPath), n));
   }
 
   /** Remove what `leftovers` finds; returns their host paths. */

@@ -37,12 +37,17 @@ export interface JournalSummary {
 
 export function summarizeJournal(j: LoadedJournal): JournalSummary {
   const total = j.plan.steps.length;
-  const done = new Set(j.events.filter((e) => e.event === "done").map((e) => (e as { step: number }).step));
-  const end = [...j.events].reverse().find((e) => e.event === "end") as { status: "ok" | "failed"; at: string } | undefined;
-  const failed = j.events.find((e) => e.event === "failed") as { step: number; error: string } | undefined;
+  const done = new Set(
+    j.events.filter((e) => e.event === "done").map((e) => (e as { step: number }).step),
+  );
+  const end = [...j.events].reverse().find((e) => e.event === "end") as
+    { status: "ok" | "failed"; at: string } | undefined;
+  const failed = j.events.find((e) => e.event === "failed") as
+    { step: number; error: string } | undefined;
   const rbStart = [...j.rollbackEvents].reverse().findIndex((e) => e.event === "start");
   const rbEnd = [...j.rollbackEvents].reverse().findIndex((e) => e.event === "end");
-  const lastRbEnd = [...j.rollbackEvents].reverse().find((e) => e.event === "end") as { status: "ok" | "failed"; at: string; error?: string } | undefined;
+  const lastRbEnd = [...j.rollbackEvents].reverse().find((e) => e.event === "end") as
+    { status: "ok" | "failed"; at: string; error?: string } | undefined;
 
   let status: JournalStatus;
   let statusText: string;
@@ -73,7 +78,9 @@ export function summarizeJournal(j: LoadedJournal): JournalSummary {
     statusText,
     devices: j.plan.selection?.functions ?? [],
     files: j.before.map((b) => b.path),
-    commands: j.plan.steps.filter((s) => s.kind === "command").map((s) => (s.kind === "command" ? s.argv.join(" ") : "")),
+    commands: j.plan.steps
+      .filter((s) => s.kind === "command")
+      .map((s) => (s.kind === "command" ? s.argv.join(" ") : "")),
     stepsTotal: total,
     stepsDone: done.size,
     failure: failed ? { step: failed.step, error: failed.error } : null,
@@ -82,7 +89,9 @@ export function summarizeJournal(j: LoadedJournal): JournalSummary {
   };
 }
 
-export type HistoryEntry = { ok: true; journal: LoadedJournal; summary: JournalSummary } | { ok: false; id: string; error: string };
+export type HistoryEntry =
+  | { ok: true; journal: LoadedJournal; summary: JournalSummary }
+  | { ok: false; id: string; error: string };
 
 /** Every journal, newest first; a damaged one is listed with its problem instead of failing the list. */
 export function listJournals(source: JournalSource): HistoryEntry[] {
@@ -94,7 +103,14 @@ export function listJournals(source: JournalSource): HistoryEntry[] {
         return { ok: true, journal, summary: summarizeJournal(journal) };
       } catch (err) {
         // A journal is root's (0600): reading one as another user is "permission denied", not damage.
-        return { ok: false, id, error: err instanceof UserError ? err.message : `${describeFsError(err)}${(err as NodeJS.ErrnoException).code === "EACCES" ? " (journals are readable by root only)" : ""}` };
+        return {
+          ok: false,
+          id,
+          error:
+            err instanceof UserError
+              ? err.message
+              : `${describeFsError(err)}${(err as NodeJS.ErrnoException).code === "EACCES" ? " (journals are readable by root only)" : ""}`,
+        };
       }
     });
 }

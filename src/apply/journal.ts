@@ -79,7 +79,13 @@ export type StepEvent =
 
 export type RollbackEvent =
   | { at: string; event: "start"; force: boolean; commands: string }
-  | { at: string; event: "file"; path: string; action: "restored" | "removed" | "unchanged" | "overwritten" | "temp-removed" | "dir-removed"; displaced?: string }
+  | {
+      at: string;
+      event: "file";
+      path: string;
+      action: "restored" | "removed" | "unchanged" | "overwritten" | "temp-removed" | "dir-removed";
+      displaced?: string;
+    }
   | ({ at: string; event: "command" } & CommandFields)
   | { at: string; event: "end"; status: "ok" | "failed"; error?: string };
 
@@ -125,7 +131,8 @@ export function hostRootSource(root: HostRoot): JournalSource {
     read: (p) => {
       const r = root.readBytes(p.replace(/^\//, ""));
       if (r.ok) return r.value;
-      if (/permission denied/.test(r.reason)) throw Object.assign(new Error(r.reason), { code: "EACCES" });
+      if (/permission denied/.test(r.reason))
+        throw Object.assign(new Error(r.reason), { code: "EACCES" });
       return null;
     },
     where: (p) => (root.kind === "live" ? p : `${root.label}:${p}`),
@@ -168,11 +175,17 @@ export class JournalWriter {
 
   /** Flushed before returning: the next action may be killed, this line survives. */
   step(e: DistributiveOmit<StepEvent, "at">): void {
-    this.writer.appendLine(`${this.dir}/steps.log`, JSON.stringify({ at: this.now().toISOString(), ...e }));
+    this.writer.appendLine(
+      `${this.dir}/steps.log`,
+      JSON.stringify({ at: this.now().toISOString(), ...e }),
+    );
   }
 
   rollback(e: DistributiveOmit<RollbackEvent, "at">): void {
-    this.writer.appendLine(`${this.dir}/rollback.log`, JSON.stringify({ at: this.now().toISOString(), ...e }));
+    this.writer.appendLine(
+      `${this.dir}/rollback.log`,
+      JSON.stringify({ at: this.now().toISOString(), ...e }),
+    );
   }
 
   /** Keep what `rollback --force` is about to overwrite; returns the journal-relative name. */
@@ -191,7 +204,14 @@ type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : n
  */
 export function createJournal(
   writer: FileWriter,
-  args: { plan: Plan; snapshots: FileSnapshot[]; version: string; root: string; commands: string; now: () => Date },
+  args: {
+    plan: Plan;
+    snapshots: FileSnapshot[];
+    version: string;
+    root: string;
+    commands: string;
+    now: () => Date;
+  },
 ): JournalWriter {
   writer.makeDirs(JOURNAL_ROOT);
   removePartials(writer);
@@ -213,11 +233,34 @@ export function createJournal(
   writer.write(`${partial}/plan.json`, `${JSON.stringify(args.plan, null, 2)}\n`, { mode: 0o600 });
   for (const s of args.snapshots) {
     const rec: BeforeRecord = s.state.exists
-      ? { step: s.step, path: s.path, existed: true, mode: s.state.mode, uid: s.state.uid, gid: s.state.gid, size: s.state.bytes.length, sha256: sha256(s.state.bytes), createdDirs: s.createdDirs }
-      : { step: s.step, path: s.path, existed: false, mode: null, uid: null, gid: null, size: null, sha256: null, createdDirs: s.createdDirs };
+      ? {
+          step: s.step,
+          path: s.path,
+          existed: true,
+          mode: s.state.mode,
+          uid: s.state.uid,
+          gid: s.state.gid,
+          size: s.state.bytes.length,
+          sha256: sha256(s.state.bytes),
+          createdDirs: s.createdDirs,
+        }
+      : {
+          step: s.step,
+          path: s.path,
+          existed: false,
+          mode: null,
+          uid: null,
+          gid: null,
+          size: null,
+          sha256: null,
+          createdDirs: s.createdDirs,
+        };
     // Bytes first, then the record that vouches for them.
-    if (s.state.exists) writer.write(`${partial}/before/${pad(s.step)}.bytes`, s.state.bytes, { mode: 0o600 });
-    writer.write(`${partial}/before/${pad(s.step)}.json`, `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
+    if (s.state.exists)
+      writer.write(`${partial}/before/${pad(s.step)}.bytes`, s.state.bytes, { mode: 0o600 });
+    writer.write(`${partial}/before/${pad(s.step)}.json`, `${JSON.stringify(rec, null, 2)}\n`, {
+      mode: 0o600,
+    });
   }
   writer.write(`${partial}/steps.log`, "", { mode: 0o600 });
   writer.rename(partial, `${JOURNAL_ROOT}/${id}`);
@@ -259,13 +302,18 @@ function parseJson<T>(source: JournalSource, hostPath: string, required: false):
 function parseJson<T>(source: JournalSource, hostPath: string, required: boolean): T | null {
   const b = source.read(hostPath);
   if (b === null) {
-    if (required) throw new InputError(`journal file ${source.where(hostPath)} is missing; the journal is damaged — restore its files by hand from the before/ folder`);
+    if (required)
+      throw new InputError(
+        `journal file ${source.where(hostPath)} is missing; the journal is damaged — restore its files by hand from the before/ folder`,
+      );
     return null;
   }
   try {
     return JSON.parse(b.toString("utf8")) as T;
   } catch (err) {
-    throw new InputError(`journal file ${source.where(hostPath)} is not valid JSON (${errorMessage(err).split("\n")[0]}); the journal is damaged`);
+    throw new InputError(
+      `journal file ${source.where(hostPath)} is not valid JSON (${errorMessage(err).split("\n")[0]}); the journal is damaged`,
+    );
   }
 }
 
@@ -283,33 +331,58 @@ function parseLog<T>(source: JournalSource, hostPath: string): { events: T[]; to
     } catch {
       // Only the last line can be cut short by a kill (every line is flushed before the next one starts).
       if (i === lines.length - 1) torn = true;
-      else throw new InputError(`journal log ${source.where(hostPath)} line ${i + 1} is not valid JSON; the journal is damaged`);
+      else
+        throw new InputError(
+          `journal log ${source.where(hostPath)} line ${i + 1} is not valid JSON; the journal is damaged`,
+        );
     }
   });
   return { events, torn };
 }
 
 export function readJournal(source: JournalSource, id: string): LoadedJournal {
-  if (!ID_PATTERN.test(id)) throw new InputError(`${JSON.stringify(id)} is not a journal id (like 20250301-142233-9f3a); run \`passthrough history\` to list them`);
+  if (!ID_PATTERN.test(id))
+    throw new InputError(
+      `${JSON.stringify(id)} is not a journal id (like 20250301-142233-9f3a); run \`passthrough history\` to list them`,
+    );
   const dir = `${JOURNAL_ROOT}/${id}`;
-  if (source.list(dir) === null) throw new InputError(`no journal ${id} in ${source.where(JOURNAL_ROOT)}; run \`passthrough history\` to list them`);
+  if (source.list(dir) === null)
+    throw new InputError(
+      `no journal ${id} in ${source.where(JOURNAL_ROOT)}; run \`passthrough history\` to list them`,
+    );
   const meta = parseJson<JournalMeta>(source, `${dir}/meta.json`, true);
-  if (meta.format !== JOURNAL_FORMAT) throw new InputError(`journal ${id} has format ${meta.format}; this passthrough reads format ${JOURNAL_FORMAT} — use the version that wrote it (${meta.version})`);
+  if (meta.format !== JOURNAL_FORMAT)
+    throw new InputError(
+      `journal ${id} has format ${meta.format}; this passthrough reads format ${JOURNAL_FORMAT} — use the version that wrote it (${meta.version})`,
+    );
   const plan = parseJson<Plan>(source, `${dir}/plan.json`, true);
   const before: BeforeImage[] = [];
-  for (const n of (source.list(`${dir}/before`) ?? []).filter((x) => /^\d+\.json$/.test(x)).sort()) {
+  for (const n of (source.list(`${dir}/before`) ?? [])
+    .filter((x) => /^\d+\.json$/.test(x))
+    .sort()) {
     const rec = parseJson<BeforeRecord>(source, `${dir}/before/${n}`, true);
     let bytes: Buffer | null = null;
     if (rec.existed) {
       const bytesPath = `${dir}/before/${n.replace(/\.json$/, ".bytes")}`;
       bytes = source.read(bytesPath);
       if (bytes === null || sha256(bytes) !== rec.sha256) {
-        throw new InputError(`journal ${id}: the saved copy of ${rec.path} (${source.where(bytesPath)}) is missing or does not match its checksum; the journal is damaged`);
+        throw new InputError(
+          `journal ${id}: the saved copy of ${rec.path} (${source.where(bytesPath)}) is missing or does not match its checksum; the journal is damaged`,
+        );
       }
     }
     before.push({ ...rec, bytes });
   }
   const steps = parseLog<StepEvent>(source, `${dir}/steps.log`);
   const rb = parseLog<RollbackEvent>(source, `${dir}/rollback.log`);
-  return { id, dir, meta, plan, before, events: steps.events, rollbackEvents: rb.events, tornTail: steps.torn || rb.torn };
+  return {
+    id,
+    dir,
+    meta,
+    plan,
+    before,
+    events: steps.events,
+    rollbackEvents: rb.events,
+    tornTail: steps.torn || rb.torn,
+  };
 }

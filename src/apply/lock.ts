@@ -39,7 +39,11 @@ export class ApplyLock {
     readonly info: LockInfo,
   ) {}
 
-  static acquire(writer: FileWriter, command: string, now: () => Date = () => new Date()): ApplyLock {
+  static acquire(
+    writer: FileWriter,
+    command: string,
+    now: () => Date = () => new Date(),
+  ): ApplyLock {
     const info: LockInfo = { pid: process.pid, command, startedAt: now().toISOString() };
     writer.makeDirs("/var/lib/passthrough");
     const abs = writer.resolve(LOCK_PATH);
@@ -103,7 +107,10 @@ function isStale(_writer: FileWriter, seen: Exclude<Seen, "gone">): boolean {
 
 function busy(writer: FileWriter, seen: Exclude<Seen, "gone">): RefusedError {
   const where = writer.resolve(LOCK_PATH);
-  if (!seen.info) return new RefusedError(`another passthrough run is starting (lock ${where} is being written); wait a moment and try again`);
+  if (!seen.info)
+    return new RefusedError(
+      `another passthrough run is starting (lock ${where} is being written); wait a moment and try again`,
+    );
   return new RefusedError(
     `another passthrough ${seen.info.command} (pid ${seen.info.pid}, started ${seen.info.startedAt}) is running; wait for it to finish — if no such process exists, remove ${where}`,
   );

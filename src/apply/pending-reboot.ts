@@ -14,13 +14,21 @@ export interface PendingReboot {
   appliedAt: string;
 }
 
-export function alreadyAppliedAwaitingReboot(plan: Plan, state: HostState, journals: readonly HistoryEntry[], bootedAt: Date | null): PendingReboot | null {
+export function alreadyAppliedAwaitingReboot(
+  plan: Plan,
+  state: HostState,
+  journals: readonly HistoryEntry[],
+  bootedAt: Date | null,
+): PendingReboot | null {
   if (plan.steps.some((s) => s.kind === "file")) return null;
-  const commands = plan.steps.filter((s) => s.kind === "command").map((s) => (s.kind === "command" ? s.argv.join("\u0000") : ""));
+  const commands = plan.steps
+    .filter((s) => s.kind === "command")
+    .map((s) => (s.kind === "command" ? s.argv.join("\u0000") : ""));
   if (commands.length === 0) return null;
   // The newest journal that is still in effect decides; an older one was superseded.
   const latest = journals.find((e) => e.ok && e.summary.status !== "rolled-back");
-  if (!latest || !latest.ok || latest.summary.status !== "applied" || !latest.summary.finishedAt) return null;
+  if (!latest || !latest.ok || latest.summary.status !== "applied" || !latest.summary.finishedAt)
+    return null;
   const finished = new Date(latest.summary.finishedAt);
   // Rebooted since: the refresh evidently did not take, so running it again is worth it.
   if (bootedAt !== null && bootedAt.getTime() > finished.getTime()) return null;

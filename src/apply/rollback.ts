@@ -13,7 +13,13 @@
 import * as path from "node:path";
 import { RefusedError, UserError, describeFsError } from "../errors.js";
 import type { FileStep } from "../plan/types.js";
-import { commandSucceeded, describeOutcome, formatArgv, type CommandResult, type CommandRunner } from "./command-runner.js";
+import {
+  commandSucceeded,
+  describeOutcome,
+  formatArgv,
+  type CommandResult,
+  type CommandRunner,
+} from "./command-runner.js";
 import { commandFields } from "./executor.js";
 import { sameContent, type FileState, type FileWriter } from "./file-writer.js";
 import { JournalWriter, type BeforeImage, type LoadedJournal } from "./journal.js";
@@ -45,7 +51,18 @@ export interface RollbackPlan {
  * Tools that regenerate boot files from configuration: re-running them after the
  * configuration is restored rebuilds the original boot files.
  */
-const REGENERATORS = new Set(["update-grub", "update-grub2", "grub-mkconfig", "grub2-mkconfig", "update-initramfs", "dracut", "mkinitcpio", "booster", "kernel-install", "bootctl"]);
+const REGENERATORS = new Set([
+  "update-grub",
+  "update-grub2",
+  "grub-mkconfig",
+  "grub2-mkconfig",
+  "update-initramfs",
+  "dracut",
+  "mkinitcpio",
+  "booster",
+  "kernel-install",
+  "bootctl",
+]);
 
 function isRegenerator(argv: readonly string[]): boolean {
   const tool = path.posix.basename(argv[0] ?? "");
@@ -92,7 +109,11 @@ export function planRollback(journal: LoadedJournal, writer: FileWriter): Rollba
     files.push({ record, step, state, current });
   }
 
-  const startedCommands = new Set(journal.events.filter((e) => e.event === "start" && e.kind === "command").map((e) => (e as { step: number }).step));
+  const startedCommands = new Set(
+    journal.events
+      .filter((e) => e.event === "start" && e.kind === "command")
+      .map((e) => (e as { step: number }).step),
+  );
   const commands: string[][] = [];
   const notUndone: RollbackPlan["notUndone"] = [];
   const key = (a: readonly string[]) => JSON.stringify(a);
@@ -106,7 +127,11 @@ export function planRollback(journal: LoadedJournal, writer: FileWriter): Rollba
       // plans without it fall back to the known inverses.
       const inv = s.undo && s.undo.length ? [...s.undo] : inverseCommand(s.argv);
       if (inv && startedCommands.has(i)) cmd = inv;
-      else if (!inv && startedCommands.has(i)) notUndone.push({ argv: [...s.argv], why: "passthrough knows no inverse for it; check what it changed by hand" });
+      else if (!inv && startedCommands.has(i))
+        notUndone.push({
+          argv: [...s.argv],
+          why: "passthrough knows no inverse for it; check what it changed by hand",
+        });
     }
     if (cmd && !seen.has(key(cmd))) {
       seen.add(key(cmd));
@@ -114,11 +139,15 @@ export function planRollback(journal: LoadedJournal, writer: FileWriter): Rollba
     }
   });
 
-  const dirs = [...new Set(journal.before.flatMap((r) => r.createdDirs))].sort((a, b) => b.split("/").length - a.split("/").length || (a < b ? 1 : -1));
+  const dirs = [...new Set(journal.before.flatMap((r) => r.createdDirs))].sort(
+    (a, b) => b.split("/").length - a.split("/").length || (a < b ? 1 : -1),
+  );
   const filesToRestore = files.some((f) => f.state !== "original");
   const anyCommandRan = startedCommands.size > 0;
   const finished = journal.rollbackEvents.some((e) => e.event === "end" && e.status === "ok");
-  const lastRollback = [...journal.rollbackEvents].reverse().find((e) => e.event === "start" || e.event === "end");
+  const lastRollback = [...journal.rollbackEvents]
+    .reverse()
+    .find((e) => e.event === "start" || e.event === "end");
   const interrupted = lastRollback?.event === "start";
   // Refresh only when it can matter: a file comes back, or boot files may have been rebuilt
   // from the changed config (a command of the run started) and no rollback has finished since.
@@ -151,7 +180,8 @@ export function assertNoConflicts(rp: RollbackPlan, force: boolean, rollbackComm
   );
 }
 
-export type RollbackFileAction = "restored" | "removed" | "unchanged" | "overwritten" | "temp-removed" | "dir-removed";
+export type RollbackFileAction =
+  "restored" | "removed" | "unchanged" | "overwritten" | "temp-removed" | "dir-removed";
 
 export interface RollbackResult {
   status: "ok" | "failed";
@@ -161,7 +191,10 @@ export interface RollbackResult {
   journalProblem: string | null;
 }
 
-export type RollbackProgress = { phase: "file"; path: string; action: RollbackFileAction } | { phase: "command-start"; argv: string[] } | { phase: "command-done"; result: CommandResult };
+export type RollbackProgress =
+  | { phase: "file"; path: string; action: RollbackFileAction }
+  | { phase: "command-start"; argv: string[] }
+  | { phase: "command-done"; result: CommandResult };
 
 export interface ExecuteRollbackOptions {
   writer: FileWriter;
@@ -179,7 +212,13 @@ export function executeRollback(rp: RollbackPlan, opts: ExecuteRollbackOptions):
   const { writer, runner } = opts;
   const now = opts.now ?? (() => new Date());
   const journal = new JournalWriter(writer, rp.journal.id, now);
-  const result: RollbackResult = { status: "ok", files: [], commands: [], failure: null, journalProblem: null };
+  const result: RollbackResult = {
+    status: "ok",
+    files: [],
+    commands: [],
+    failure: null,
+    journalProblem: null,
+  };
   const note = (p: string, action: RollbackFileAction, displaced?: string) => {
     journal.rollback({ event: "file", path: p, action, ...(displaced ? { displaced } : {}) });
     result.files.push({ path: p, action, ...(displaced ? { displaced } : {}) });
@@ -197,11 +236,18 @@ export function executeRollback(rp: RollbackPlan, opts: ExecuteRollbackOptions):
       }
       const applied = f.step !== null && sameContent(current, f.step.after);
       if (!applied && !opts.force) {
-        throw new RefusedError(`${f.record.path} was changed by someone else just now; stopped — run \`${opts.rollbackCommand}\` again to see the state`);
+        throw new RefusedError(
+          `${f.record.path} was changed by someone else just now; stopped — run \`${opts.rollbackCommand}\` again to see the state`,
+        );
       }
-      const displaced = !applied && current.exists ? journal.displace(f.record.path, current.bytes) : undefined;
+      const displaced =
+        !applied && current.exists ? journal.displace(f.record.path, current.bytes) : undefined;
       if (f.record.existed) {
-        writer.write(f.record.path, f.record.bytes!, { mode: f.record.mode!, uid: f.record.uid!, gid: f.record.gid! });
+        writer.write(f.record.path, f.record.bytes!, {
+          mode: f.record.mode!,
+          uid: f.record.uid!,
+          gid: f.record.gid!,
+        });
         note(f.record.path, applied ? "restored" : "overwritten", displaced);
       } else {
         writer.remove(f.record.path);
@@ -215,7 +261,8 @@ export function executeRollback(rp: RollbackPlan, opts: ExecuteRollbackOptions):
       result.commands.push(r);
       journal.rollback({ event: "command", ...commandFields(r) });
       opts.onProgress?.({ phase: "command-done", result: r });
-      if (!commandSucceeded(r)) throw new RollbackStepFailed(`${formatArgv(argv)} ${describeOutcome(r)}${tail(r)}`);
+      if (!commandSucceeded(r))
+        throw new RollbackStepFailed(`${formatArgv(argv)} ${describeOutcome(r)}${tail(r)}`);
     }
     journal.rollback({ event: "end", status: "ok" });
   } catch (err) {
@@ -224,7 +271,10 @@ export function executeRollback(rp: RollbackPlan, opts: ExecuteRollbackOptions):
       throw err;
     }
     result.status = "failed";
-    result.failure = err instanceof RollbackStepFailed || err instanceof UserError ? err.message : describeFsError(err);
+    result.failure =
+      err instanceof RollbackStepFailed || err instanceof UserError
+        ? err.message
+        : describeFsError(err);
     tryLog(journal, result, result.failure);
   }
   return result;

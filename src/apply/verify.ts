@@ -17,7 +17,13 @@ import type { Finding } from "../checks/types.js";
 import { cmdlineRefreshCommand } from "../checks/cmdline-commands.js";
 import { hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
-import type { CmdlineParam, HostState, InitramfsKind, PciAddress, PciDevice } from "../host/types.js";
+import type {
+  CmdlineParam,
+  HostState,
+  InitramfsKind,
+  PciAddress,
+  PciDevice,
+} from "../host/types.js";
 import { rebuildCommand } from "../plan/initramfs/index.js";
 import type { Expectation } from "../plan/types.js";
 import type { VerifyId } from "./verify-catalog.js";
@@ -62,7 +68,8 @@ function bootRefreshCommand(state: HostState, params: readonly string[]): string
 /** How to take a parameter off the command line for this boot loader. */
 export function removeParamCommand(state: HostState, raw: string, where: string): string {
   const b = state.bootloader;
-  if (b.kind === "grub" && b.grubFlavor === "grubby") return `grubby --update-kernel=ALL --remove-args="${raw}"`;
+  if (b.kind === "grub" && b.grubFlavor === "grubby")
+    return `grubby --update-kernel=ALL --remove-args="${raw}"`;
   if (b.kind === "kernelstub") return `kernelstub -d "${raw}"`;
   return `remove ${raw} from ${where}, run ${bootRefreshCommand(state, [])}`;
 }
@@ -70,13 +77,22 @@ export function removeParamCommand(state: HostState, raw: string, where: string)
 /** The command that rebuilds the initramfs so its modprobe.d copy and module list match /etc (the planner's own). */
 export function initramfsRefreshCommand(kind: InitramfsKind): string {
   const step = rebuildCommand(kind, "");
-  return step ? step.argv.join(" ") : "rebuild the initramfs (update-initramfs -u -k all / dracut -f --regenerate-all / mkinitcpio -P)";
+  return step
+    ? step.argv.join(" ")
+    : "rebuild the initramfs (update-initramfs -u -k all / dracut -f --regenerate-all / mkinitcpio -P)";
 }
 
 const abs = (rel: string) => (rel.startsWith("/") ? rel : `/${rel}`);
 
 /** The one way verify makes a Finding: the id is a key of VERIFY_CATALOG, so `passthrough explain` documents it. */
-function finding(id: VerifyId, status: Finding["status"], subject: string | null, summary: string, fix: string | null, detail?: string[]): Finding<VerifyId> {
+function finding(
+  id: VerifyId,
+  status: Finding["status"],
+  subject: string | null,
+  summary: string,
+  fix: string | null,
+  detail?: string[],
+): Finding<VerifyId> {
   return { id, status, subject, summary, fix, ...(detail && detail.length ? { detail } : {}) };
 }
 
@@ -91,16 +107,31 @@ function grubCfgHas(grubCfg: string, wanted: CmdlineParam): boolean {
 export function verifyHost(input: VerifyInput): VerifyReport {
   const { state, expect } = input;
   const findings: Array<Finding<VerifyId>> = [];
-  const rebooted = input.bootedAt && input.appliedAt ? input.bootedAt.getTime() > input.appliedAt.getTime() : null;
+  const rebooted =
+    input.bootedAt && input.appliedAt ? input.bootedAt.getTime() > input.appliedAt.getTime() : null;
   const noReboot = rebooted === false;
   const reboot = "reboot, then run `passthrough verify` again";
 
   if (rebooted === false) {
     findings.push(
-      finding("verify.reboot", "fail", null, `the running kernel booted ${input.bootedAt!.toISOString()}, before the apply finished (${input.appliedAt!.toISOString()}): nothing planned is in effect yet`, reboot),
+      finding(
+        "verify.reboot",
+        "fail",
+        null,
+        `the running kernel booted ${input.bootedAt!.toISOString()}, before the apply finished (${input.appliedAt!.toISOString()}): nothing planned is in effect yet`,
+        reboot,
+      ),
     );
   } else if (rebooted === true) {
-    findings.push(finding("verify.reboot", "pass", null, `rebooted since the apply (booted ${input.bootedAt!.toISOString()})`, null));
+    findings.push(
+      finding(
+        "verify.reboot",
+        "pass",
+        null,
+        `rebooted since the apply (booted ${input.bootedAt!.toISOString()})`,
+        null,
+      ),
+    );
   }
 
   // 1. Kernel command line.
@@ -108,7 +139,15 @@ export function verifyHost(input: VerifyInput): VerifyReport {
   const wantedParams = expect.cmdline.flatMap((p) => parseCmdline(p));
   const missingParams: CmdlineParam[] = [];
   if (wantedParams.length > 0 && running === null) {
-    findings.push(finding("verify.cmdline", "fail", "/proc/cmdline", "cannot read /proc/cmdline, so no kernel parameter can be confirmed", "run verify on the host itself (or a snapshot that has proc/cmdline)"));
+    findings.push(
+      finding(
+        "verify.cmdline",
+        "fail",
+        "/proc/cmdline",
+        "cannot read /proc/cmdline, so no kernel parameter can be confirmed",
+        "run verify on the host itself (or a snapshot that has proc/cmdline)",
+      ),
+    );
   } else {
     for (const w of wantedParams) {
       if (hasParam(running!, w)) continue;
@@ -116,7 +155,15 @@ export function verifyHost(input: VerifyInput): VerifyReport {
       findings.push(cmdlineCause(input, w, noReboot));
     }
     if (wantedParams.length > 0 && missingParams.length === 0) {
-      findings.push(finding("verify.cmdline", "pass", "/proc/cmdline", `the running kernel has ${wantedParams.map((p) => p.raw).join(" ")}`, null));
+      findings.push(
+        finding(
+          "verify.cmdline",
+          "pass",
+          "/proc/cmdline",
+          `the running kernel has ${wantedParams.map((p) => p.raw).join(" ")}`,
+          null,
+        ),
+      );
     }
   }
 
@@ -124,7 +171,15 @@ export function verifyHost(input: VerifyInput): VerifyReport {
   const iommuOn = state.iommu.enabled;
   if (iommuOn) {
     const n = state.iommu.groups.length;
-    findings.push(finding("verify.iommu", "pass", null, `IOMMU on (${state.iommu.vendor ?? "unknown vendor"}, ${n} group${n === 1 ? "" : "s"})`, null));
+    findings.push(
+      finding(
+        "verify.iommu",
+        "pass",
+        null,
+        `IOMMU on (${state.iommu.vendor ?? "unknown vendor"}, ${n} group${n === 1 ? "" : "s"})`,
+        null,
+      ),
+    );
   } else {
     findings.push(iommuCause(state, missingParams, noReboot));
   }
@@ -136,20 +191,31 @@ export function verifyHost(input: VerifyInput): VerifyReport {
   const wantedModules = expect.modulesLoaded.map(normalizeModuleName);
   const missingModules: string[] = [];
   if (wantedModules.length > 0 && loaded === null) {
-    findings.push(finding("verify.modules", "fail", "/proc/modules", "cannot read /proc/modules, so the vfio modules cannot be confirmed", "run verify on the host itself"));
+    findings.push(
+      finding(
+        "verify.modules",
+        "fail",
+        "/proc/modules",
+        "cannot read /proc/modules, so the vfio modules cannot be confirmed",
+        "run verify on the host itself",
+      ),
+    );
   } else {
     const have = new Set(loaded ?? []);
     for (const m of wantedModules) if (!have.has(m) && !builtin.has(m)) missingModules.push(m);
     findings.push(...moduleFindings(state, missingModules, noReboot));
     if (wantedModules.length > 0 && missingModules.length === 0) {
-      findings.push(finding("verify.modules", "pass", null, `loaded: ${wantedModules.join(", ")}`, null));
+      findings.push(
+        finding("verify.modules", "pass", null, `loaded: ${wantedModules.join(", ")}`, null),
+      );
     }
   }
 
   // 4. Binding: every selected function, and every other endpoint of their groups.
   const functions: VerifiedFunction[] = [];
   const byAddr = new Map(state.pci.map((d) => [d.address, d]));
-  const targets: Array<{ address: PciAddress; role: VerifiedFunction["role"] }> = expect.boundToVfio.map((a) => ({ address: a, role: "selected" as const }));
+  const targets: Array<{ address: PciAddress; role: VerifiedFunction["role"] }> =
+    expect.boundToVfio.map((a) => ({ address: a, role: "selected" as const }));
   const selected = new Set(expect.boundToVfio);
   for (const a of expect.boundToVfio) {
     const d = byAddr.get(a);
@@ -165,19 +231,53 @@ export function verifyHost(input: VerifyInput): VerifyReport {
     const d = byAddr.get(t.address);
     if (!d) {
       findings.push(
-        finding("verify.binding", "fail", t.address, `${t.address} is not present on this host`, "the card moved to another slot or was removed: `passthrough list`, then plan and apply for its new address"),
+        finding(
+          "verify.binding",
+          "fail",
+          t.address,
+          `${t.address} is not present on this host`,
+          "the card moved to another slot or was removed: `passthrough list`, then plan and apply for its new address",
+        ),
       );
-      functions.push({ address: t.address, role: t.role, iommuGroup: null, driver: null, ok: false });
+      functions.push({
+        address: t.address,
+        role: t.role,
+        iommuGroup: null,
+        driver: null,
+        ok: false,
+      });
       continue;
     }
     const ok = d.driver === VFIO_DRIVER || (d.driver === null && iommuOn);
-    functions.push({ address: d.address, role: t.role, iommuGroup: d.iommuGroup, driver: d.driver, ok });
+    functions.push({
+      address: d.address,
+      role: t.role,
+      iommuGroup: d.iommuGroup,
+      driver: d.driver,
+      ok,
+    });
     if (d.driver === null && !iommuOn) {
-      findings.push(finding("verify.binding", "fail", d.address, `${d.address} has no driver, but without an IOMMU vfio-pci cannot take it (see verify.iommu)`, "turn the IOMMU on first (verify.iommu), then reboot"));
+      findings.push(
+        finding(
+          "verify.binding",
+          "fail",
+          d.address,
+          `${d.address} has no driver, but without an IOMMU vfio-pci cannot take it (see verify.iommu)`,
+          "turn the IOMMU on first (verify.iommu), then reboot",
+        ),
+      );
     } else if (ok) {
       const what = t.role === "group-mate" ? ` (group ${d.iommuGroup} mate)` : "";
       findings.push(
-        finding("verify.binding", "pass", d.address, d.driver ? `${d.address}${what} bound to vfio-pci, no host driver` : `${d.address}${what} has no driver (vfio-pci takes it at VM start)`, null),
+        finding(
+          "verify.binding",
+          "pass",
+          d.address,
+          d.driver
+            ? `${d.address}${what} bound to vfio-pci, no host driver`
+            : `${d.address}${what} has no driver (vfio-pci takes it at VM start)`,
+          null,
+        ),
       );
     } else {
       findings.push(bindingCause(state, d, t.role, noReboot, missingModules.includes("vfio_pci")));
@@ -206,11 +306,23 @@ function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): F
       );
     }
     const where = configured ? configured.files.map(abs).join(", ") : "the boot loader config";
-    return finding("verify.cmdline", "fail", subject, `${w.raw} is neither on the running kernel's command line nor in ${where}: the change is not applied (or was rolled back)`, "`passthrough apply --device ...`, then reboot");
+    return finding(
+      "verify.cmdline",
+      "fail",
+      subject,
+      `${w.raw} is neither on the running kernel's command line nor in ${where}: the change is not applied (or was rolled back)`,
+      "`passthrough apply --device ...`, then reboot",
+    );
   }
   const files = configured!.files.map(abs).join(", ");
   if (noReboot) {
-    return finding("verify.cmdline", "fail", subject, `${w.raw} is configured in ${files} but the host has not rebooted since the apply`, "reboot, then run `passthrough verify` again");
+    return finding(
+      "verify.cmdline",
+      "fail",
+      subject,
+      `${w.raw} is configured in ${files} but the host has not rebooted since the apply`,
+      "reboot, then run `passthrough verify` again",
+    );
   }
   const isGrub = state.bootloader.kind === "grub" && state.bootloader.grubFlavor !== "grubby";
   if (isGrub && input.grubCfg !== null && !grubCfgHas(input.grubCfg, w)) {
@@ -240,27 +352,73 @@ function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): F
   );
 }
 
-function iommuCause(state: HostState, missingParams: readonly CmdlineParam[], noReboot: boolean): Finding<VerifyId> {
-  const iommuParam = missingParams.find((p) => /^(intel_iommu|amd_iommu)$/.test(normalizeParamName(p.key)));
-  if (noReboot) return finding("verify.iommu", "fail", null, "no IOMMU groups: the host has not rebooted since the apply", "reboot, then run `passthrough verify` again");
+function iommuCause(
+  state: HostState,
+  missingParams: readonly CmdlineParam[],
+  noReboot: boolean,
+): Finding<VerifyId> {
+  const iommuParam = missingParams.find((p) =>
+    /^(intel_iommu|amd_iommu)$/.test(normalizeParamName(p.key)),
+  );
+  if (noReboot)
+    return finding(
+      "verify.iommu",
+      "fail",
+      null,
+      "no IOMMU groups: the host has not rebooted since the apply",
+      "reboot, then run `passthrough verify` again",
+    );
   if (iommuParam) {
-    return finding("verify.iommu", "fail", null, `no IOMMU groups: ${iommuParam.raw} is not on the running command line (see verify.cmdline)`, `fix the command line first (${bootRefreshCommand(state, [iommuParam.raw])}), then reboot`);
+    return finding(
+      "verify.iommu",
+      "fail",
+      null,
+      `no IOMMU groups: ${iommuParam.raw} is not on the running command line (see verify.cmdline)`,
+      `fix the command line first (${bootRefreshCommand(state, [iommuParam.raw])}), then reboot`,
+    );
   }
   if (state.system.virtualMachine) {
-    return finding("verify.iommu", "fail", null, "no IOMMU groups: this is a virtual machine without a virtual IOMMU", "give the VM a virtual IOMMU (QEMU: -device intel-iommu,intremap=on or amd-iommu on a q35 machine)");
+    return finding(
+      "verify.iommu",
+      "fail",
+      null,
+      "no IOMMU groups: this is a virtual machine without a virtual IOMMU",
+      "give the VM a virtual IOMMU (QEMU: -device intel-iommu,intremap=on or amd-iommu on a q35 machine)",
+    );
   }
   if (state.system.virtualizationFlag === null) {
-    return finding("verify.iommu", "fail", null, "no IOMMU groups and no svm/vmx CPU flag: virtualization is off in the firmware", "enable SVM (AMD) or VT-x and VT-d (Intel) in the firmware setup, then boot again");
+    return finding(
+      "verify.iommu",
+      "fail",
+      null,
+      "no IOMMU groups and no svm/vmx CPU flag: virtualization is off in the firmware",
+      "enable SVM (AMD) or VT-x and VT-d (Intel) in the firmware setup, then boot again",
+    );
   }
-  const where = state.system.cpuVendor === "intel" ? "VT-d (Intel)" : "IOMMU / AMD-Vi (AMD CBS > NBIO Common Options)";
-  return finding("verify.iommu", "fail", null, "no IOMMU groups: the IOMMU is off in the firmware", `enable ${where} in the firmware setup, then boot again`);
+  const where =
+    state.system.cpuVendor === "intel"
+      ? "VT-d (Intel)"
+      : "IOMMU / AMD-Vi (AMD CBS > NBIO Common Options)";
+  return finding(
+    "verify.iommu",
+    "fail",
+    null,
+    "no IOMMU groups: the IOMMU is off in the firmware",
+    `enable ${where} in the firmware setup, then boot again`,
+  );
 }
 
 function irqRemappingFinding(input: VerifyInput): Finding<VerifyId> {
   const { iommu } = input.state;
   const unsafeActive = iommu.allowUnsafeInterrupts === true;
   if (iommu.interruptRemapping === true) {
-    return finding("verify.irq-remapping", "pass", null, `interrupt remapping on${iommu.interruptRemappingMode ? ` (${iommu.interruptRemappingMode} mode)` : ""}`, null);
+    return finding(
+      "verify.irq-remapping",
+      "pass",
+      null,
+      `interrupt remapping on${iommu.interruptRemappingMode ? ` (${iommu.interruptRemappingMode} mode)` : ""}`,
+      null,
+    );
   }
   if (unsafeActive) {
     return finding(
@@ -280,10 +438,16 @@ function irqRemappingFinding(input: VerifyInput): Finding<VerifyId> {
       "check `options vfio_iommu_type1 allow_unsafe_interrupts=1` in /etc/modprobe.d/passthrough.conf, rebuild the initramfs, reboot",
     );
   }
-  const intremapOff = (input.state.cmdline.running ?? []).filter((p) => normalizeParamName(p.key) === "intremap" && p.value === "off");
+  const intremapOff = (input.state.cmdline.running ?? []).filter(
+    (p) => normalizeParamName(p.key) === "intremap" && p.value === "off",
+  );
   if (intremapOff.length > 0) {
-    const cfg = (input.state.cmdline.configured?.params ?? []).find((p) => normalizeParamName(p.key) === "intremap" && p.value === "off");
-    const where = cfg?.origin ? `${abs(cfg.origin.file)}${cfg.origin.line ? `:${cfg.origin.line}` : ""}` : (input.state.cmdline.configured?.files.map(abs).join(", ") ?? "the boot loader config");
+    const cfg = (input.state.cmdline.configured?.params ?? []).find(
+      (p) => normalizeParamName(p.key) === "intremap" && p.value === "off",
+    );
+    const where = cfg?.origin
+      ? `${abs(cfg.origin.file)}${cfg.origin.line ? `:${cfg.origin.line}` : ""}`
+      : (input.state.cmdline.configured?.files.map(abs).join(", ") ?? "the boot loader config");
     return finding(
       "verify.irq-remapping",
       "fail",
@@ -307,19 +471,34 @@ function irqRemappingFinding(input: VerifyInput): Finding<VerifyId> {
     "fail",
     null,
     "cannot tell whether interrupt remapping is on: the kernel log has no line about it",
-    "run verify as root soon after boot (it reads dmesg); `dmesg | grep -i remapping` should say \"enabled\"",
+    'run verify as root soon after boot (it reads dmesg); `dmesg | grep -i remapping` should say "enabled"',
   );
 }
 
 /** Missing modules, one finding per cause (configured but not loaded / not configured at all). */
-function moduleFindings(state: HostState, missing: readonly string[], noReboot: boolean): Array<Finding<VerifyId>> {
+function moduleFindings(
+  state: HostState,
+  missing: readonly string[],
+  noReboot: boolean,
+): Array<Finding<VerifyId>> {
   if (missing.length === 0) return [];
   const initramfsCmd = initramfsRefreshCommand(state.initramfs.kind);
   const list = (ms: readonly string[]) => ms.join(", ");
   const are = (ms: readonly string[]) => (ms.length === 1 ? "is" : "are");
-  if (noReboot) return [finding("verify.modules", "fail", list(missing), `${list(missing)} ${are(missing)} not loaded: the host has not rebooted since the apply`, "reboot, then run `passthrough verify` again")];
+  if (noReboot)
+    return [
+      finding(
+        "verify.modules",
+        "fail",
+        list(missing),
+        `${list(missing)} ${are(missing)} not loaded: the host has not rebooted since the apply`,
+        "reboot, then run `passthrough verify` again",
+      ),
+    ];
   const whereConfigured = (m: string) =>
-    [...state.modules.loadAtBoot, ...state.modules.initramfs].filter((e) => normalizeModuleName(e.module) === m).map((e) => `${abs(e.file)}:${e.line}`);
+    [...state.modules.loadAtBoot, ...state.modules.initramfs]
+      .filter((e) => normalizeModuleName(e.module) === m)
+      .map((e) => `${abs(e.file)}:${e.line}`);
   const configured = missing.filter((m) => whereConfigured(m).length > 0);
   const unconfigured = missing.filter((m) => whereConfigured(m).length === 0);
   const out: Array<Finding<VerifyId>> = [];
@@ -354,25 +533,58 @@ function vfioClaims(state: HostState, d: PciDevice): boolean {
   if (d.driverOverride === VFIO_DRIVER) return true;
   const idsFrom = (v: string | null | undefined) => (v ?? "").toLowerCase().split(",").includes(id);
   for (const dir of state.modules.modprobe) {
-    if (dir.command === "options" && dir.module === "vfio_pci" && idsFrom(optionsOf(dir).ids)) return true;
+    if (dir.command === "options" && dir.module === "vfio_pci" && idsFrom(optionsOf(dir).ids))
+      return true;
   }
   const running = state.cmdline.running ?? [];
-  if (running.some((p) => normalizeParamName(p.key) === "vfio_pci.ids" && idsFrom(p.value))) return true;
+  if (running.some((p) => normalizeParamName(p.key) === "vfio_pci.ids" && idsFrom(p.value)))
+    return true;
   const cfg = state.cmdline.configured?.params ?? [];
   return cfg.some((p) => normalizeParamName(p.key) === "vfio_pci.ids" && idsFrom(p.value));
 }
 
-function bindingCause(state: HostState, d: PciDevice, role: VerifiedFunction["role"], noReboot: boolean, vfioMissing: boolean): Finding<VerifyId> {
+function bindingCause(
+  state: HostState,
+  d: PciDevice,
+  role: VerifiedFunction["role"],
+  noReboot: boolean,
+  vfioMissing: boolean,
+): Finding<VerifyId> {
   const driver = d.driver!;
   const module = d.driverModule ?? normalizeModuleName(driver);
   const initramfsCmd = initramfsRefreshCommand(state.initramfs.kind);
-  const mate = role === "group-mate" ? ` (in IOMMU group ${d.iommuGroup} with the selected device: the whole group must leave the host)` : "";
+  const mate =
+    role === "group-mate"
+      ? ` (in IOMMU group ${d.iommuGroup} with the selected device: the whole group must leave the host)`
+      : "";
   const summary = (cause: string) => `${d.address}${mate} is bound to ${driver}: ${cause}`;
   const id = "verify.binding";
-  if (noReboot) return finding(id, "fail", d.address, summary("the host has not rebooted since the apply"), "reboot, then run `passthrough verify` again");
-  if (!state.iommu.enabled) return finding(id, "fail", d.address, summary("vfio-pci cannot take a device without an IOMMU group (see verify.iommu)"), "turn the IOMMU on first (verify.iommu), then reboot");
-  if (vfioMissing) return finding(id, "fail", d.address, summary("vfio-pci is not loaded (see verify.modules)"), "fix verify.modules first, then reboot");
-  const builtIn = d.driverModule === null && (state.modules.builtin ?? []).includes(normalizeModuleName(driver));
+  if (noReboot)
+    return finding(
+      id,
+      "fail",
+      d.address,
+      summary("the host has not rebooted since the apply"),
+      "reboot, then run `passthrough verify` again",
+    );
+  if (!state.iommu.enabled)
+    return finding(
+      id,
+      "fail",
+      d.address,
+      summary("vfio-pci cannot take a device without an IOMMU group (see verify.iommu)"),
+      "turn the IOMMU on first (verify.iommu), then reboot",
+    );
+  if (vfioMissing)
+    return finding(
+      id,
+      "fail",
+      d.address,
+      summary("vfio-pci is not loaded (see verify.modules)"),
+      "fix verify.modules first, then reboot",
+    );
+  const builtIn =
+    d.driverModule === null && (state.modules.builtin ?? []).includes(normalizeModuleName(driver));
   if (builtIn) {
     return finding(
       id,
@@ -387,17 +599,26 @@ function bindingCause(state: HostState, d: PciDevice, role: VerifiedFunction["ro
       id,
       "fail",
       d.address,
-      summary(`nothing tells vfio-pci to claim ${d.vendorId}:${d.deviceId} (no vfio-pci ids= entry, no driver_override)`),
+      summary(
+        `nothing tells vfio-pci to claim ${d.vendorId}:${d.deviceId} (no vfio-pci ids= entry, no driver_override)`,
+      ),
       `\`passthrough apply --device ${d.address.replace(/\.[0-7]$/, "")}\`, then reboot`,
     );
   }
-  const softdep = state.modules.modprobe.some((x) => (x.command === "softdep" || x.command === "softdeps") && x.module === module && softdepTargets(x).pre.includes("vfio_pci"));
+  const softdep = state.modules.modprobe.some(
+    (x) =>
+      (x.command === "softdep" || x.command === "softdeps") &&
+      x.module === module &&
+      softdepTargets(x).pre.includes("vfio_pci"),
+  );
   if (!softdep) {
     return finding(
       id,
       "fail",
       d.address,
-      summary(`the native driver loaded before vfio-pci: there is no \`softdep ${module} pre: vfio-pci\``),
+      summary(
+        `the native driver loaded before vfio-pci: there is no \`softdep ${module} pre: vfio-pci\``,
+      ),
       `add "softdep ${module} pre: vfio-pci" to /etc/modprobe.d/passthrough.conf (\`passthrough apply\` does), ${initramfsCmd}, reboot`,
     );
   }
@@ -405,7 +626,9 @@ function bindingCause(state: HostState, d: PciDevice, role: VerifiedFunction["ro
     id,
     "fail",
     d.address,
-    summary(`softdep and ids are configured, so ${module} was loaded first from an initramfs built before them: the initramfs was not rebuilt`),
+    summary(
+      `softdep and ids are configured, so ${module} was loaded first from an initramfs built before them: the initramfs was not rebuilt`,
+    ),
     `${initramfsCmd}, then reboot`,
   );
 }

@@ -21,14 +21,21 @@ export function checkBootloader(ctx: CheckContext): Finding[] {
   const b = state.bootloader;
   if (b.kind === "unknown") {
     return [
-      finding("boot.loader", "warn", "boot loader not recognised: passthrough cannot tell where the kernel command line is configured", {
-        fix: "add kernel parameters by hand where your boot loader keeps them; `passthrough plan` lists the parameters",
-        detail: b.evidence,
-      }),
+      finding(
+        "boot.loader",
+        "warn",
+        "boot loader not recognised: passthrough cannot tell where the kernel command line is configured",
+        {
+          fix: "add kernel parameters by hand where your boot loader keeps them; `passthrough plan` lists the parameters",
+          detail: b.evidence,
+        },
+      ),
     ];
   }
   const cmd = cmdlineRefreshCommand(state);
-  const ignored = state.cmdline.inactive.map((c) => `/${c.files[0]}`).filter((f) => f !== "/undefined");
+  const ignored = state.cmdline.inactive
+    .map((c) => `/${c.files[0]}`)
+    .filter((f) => f !== "/undefined");
   const summary = `${NAMES[b.kind] ?? b.kind}: command line in ${cmdlineLocation(state)}${cmd ? `, applied by ${cmd}` : ""}${ignored.length ? `; ${ignored.join(", ")} not used` : ""}`;
   return [finding("boot.loader", "info", summary, { detail: b.evidence })];
 }

@@ -85,7 +85,9 @@ export function findCandidates(state: HostState): Candidate[] {
   for (const [slot, functions] of bySlot) {
     if (!functions.some((f) => isPassableClass(f.classCode))) continue;
     // Functions of a PF's VF slot etc. all count; platform helper functions in the slot too.
-    const groups = [...new Set(functions.map((f) => f.iommuGroup).filter((g): g is number => g !== null))];
+    const groups = [
+      ...new Set(functions.map((f) => f.iommuGroup).filter((g): g is number => g !== null)),
+    ];
     const slotAddrs = new Set(functions.map((f) => f.address));
     const mates: string[] = [];
     for (const g of groups) {
@@ -117,12 +119,20 @@ export function findCandidates(state: HostState): Candidate[] {
       hostCritical: functions.some((f) => critical.has(f.address)),
       resettable: resets.some((r) => r === null) ? null : resets.every((r) => r!.length > 0),
       assignedTo: state.vms
-        .filter((vm) => Object.entries(vm.config).some(([k, v]) => /^hostpci\d+$/.test(k) && hostpciAddresses(v, present).some((a) => slotAddrs.has(a))))
+        .filter((vm) =>
+          Object.entries(vm.config).some(
+            ([k, v]) =>
+              /^hostpci\d+$/.test(k) && hostpciAddresses(v, present).some((a) => slotAddrs.has(a)),
+          ),
+        )
         .map((vm) => vm.vmid),
     });
   }
   // GPUs first, then by address.
-  return candidates.sort((a, b) => Number(b.kind === "gpu") - Number(a.kind === "gpu") || (a.address < b.address ? -1 : 1));
+  return candidates.sort(
+    (a, b) =>
+      Number(b.kind === "gpu") - Number(a.kind === "gpu") || (a.address < b.address ? -1 : 1),
+  );
 }
 
 /** Display-class functions on the host (the GPUs the host could keep). */

@@ -16,7 +16,9 @@ export function cmdlineLocation(state: Pick<HostState, "bootloader">): string {
     case "proxmox-boot-tool/systemd-boot":
       return "the single line of /etc/kernel/cmdline";
     case "systemd-boot":
-      return b.cmdlineFiles[0] === "etc/kernel/cmdline" || b.cmdlineFiles.length === 0 ? "the single line of /etc/kernel/cmdline" : `the options line of ${hostPath(b.cmdlineFiles[0]!)}`;
+      return b.cmdlineFiles[0] === "etc/kernel/cmdline" || b.cmdlineFiles.length === 0
+        ? "the single line of /etc/kernel/cmdline"
+        : `the options line of ${hostPath(b.cmdlineFiles[0]!)}`;
     case "kernelstub":
       return "kernelstub's kernel options (kernelstub -a PARAM)";
     default:
@@ -28,7 +30,10 @@ export function cmdlineLocation(state: Pick<HostState, "bootloader">): string {
  * The command that makes the configured command line the one the next boot gets, e.g.
  * "update-grub". `params` are the parameters in question (grubby and kernelstub take them).
  */
-export function cmdlineRefreshCommand(state: Pick<HostState, "bootloader" | "system">, params: readonly string[] = []): string | null {
+export function cmdlineRefreshCommand(
+  state: Pick<HostState, "bootloader" | "system">,
+  params: readonly string[] = [],
+): string | null {
   const b = state.bootloader;
   switch (b.kind) {
     case "grub":
@@ -59,15 +64,22 @@ export function cmdlineRefreshCommand(state: Pick<HostState, "bootloader" | "sys
 }
 
 /** "update-grub, then reboot" — the steps between an edited file and a running kernel that has it. */
-export function cmdlineApplySteps(state: Pick<HostState, "bootloader" | "system">, params: readonly string[] = []): string {
+export function cmdlineApplySteps(
+  state: Pick<HostState, "bootloader" | "system">,
+  params: readonly string[] = [],
+): string {
   const cmd = cmdlineRefreshCommand(state, params);
   if (cmd) return `${cmd}, then reboot`;
-  if (state.bootloader.kind === "unknown") return "regenerate your boot loader's configuration, then reboot";
+  if (state.bootloader.kind === "unknown")
+    return "regenerate your boot loader's configuration, then reboot";
   return "reboot";
 }
 
 /** "add intel_iommu=on to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub, run update-grub, then reboot". */
-export function addParamFix(state: Pick<HostState, "bootloader" | "system">, param: string): string {
+export function addParamFix(
+  state: Pick<HostState, "bootloader" | "system">,
+  param: string,
+): string {
   const cmd = cmdlineRefreshCommand(state, [param]);
   return `add ${param} to ${cmdlineLocation(state)}${cmd ? `, run ${cmd}` : ""}, then reboot (\`passthrough plan\` writes it)`;
 }

@@ -10,17 +10,43 @@ import type { ConfigProblem } from "./types.js";
 
 /** Module names people blacklist for GPUs: used to spot typos when the kernel's module list is not visible. */
 export const WELL_KNOWN_MODULES = [
-  "nouveau", "nvidia", "nvidia_drm", "nvidia_modeset", "nvidia_uvm", "nvidiafb", "amdgpu", "radeon", "i915", "xe",
-  "snd_hda_intel", "snd_hda_codec_hdmi", "xhci_pci", "i2c_nvidia_gpu", "vfio", "vfio_pci", "vfio_iommu_type1", "bochs", "efifb", "simplefb", "simpledrm",
+  "nouveau",
+  "nvidia",
+  "nvidia_drm",
+  "nvidia_modeset",
+  "nvidia_uvm",
+  "nvidiafb",
+  "amdgpu",
+  "radeon",
+  "i915",
+  "xe",
+  "snd_hda_intel",
+  "snd_hda_codec_hdmi",
+  "xhci_pci",
+  "i2c_nvidia_gpu",
+  "vfio",
+  "vfio_pci",
+  "vfio_iommu_type1",
+  "bochs",
+  "efifb",
+  "simplefb",
+  "simpledrm",
 ];
 
 /** Levenshtein distance, small strings only. */
 export function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  const dp = Array.from({ length: a.length + 1 }, (_, i) => [
+    i,
+    ...Array<number>(b.length).fill(0),
+  ]);
   for (let j = 1; j <= b.length; j++) dp[0]![j] = j;
   for (let i = 1; i <= a.length; i++)
     for (let j = 1; j <= b.length; j++)
-      dp[i]![j] = Math.min(dp[i - 1]![j]! + 1, dp[i]![j - 1]! + 1, dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      dp[i]![j] = Math.min(
+        dp[i - 1]![j]! + 1,
+        dp[i]![j - 1]! + 1,
+        dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
   return dp[a.length]![b.length]!;
 }
 
@@ -68,7 +94,10 @@ export function lintConfiguration(state: HostState): ConfigProblem[] {
     }
     const known = available ? available.has(d.module) : WELL_KNOWN_MODULES.includes(d.module);
     if (known) continue;
-    const suggestion = closestKnownModule(d.module, available ? [...available] : WELL_KNOWN_MODULES);
+    const suggestion = closestKnownModule(
+      d.module,
+      available ? [...available] : WELL_KNOWN_MODULES,
+    );
     if (available || suggestion) {
       problems.push({
         kind: "blacklist-unknown-module",
@@ -83,7 +112,13 @@ export function lintConfiguration(state: HostState): ConfigProblem[] {
   // modprobe.d files that modprobe never reads.
   for (const f of m.ignoredModprobeFiles) {
     if (!f.startsWith("etc/")) continue;
-    problems.push({ kind: "modprobe-not-conf", file: f, line: null, text: f.split("/").pop()!, message: `${f} is ignored: modprobe reads only files ending in .conf` });
+    problems.push({
+      kind: "modprobe-not-conf",
+      file: f,
+      line: null,
+      text: f.split("/").pop()!,
+      message: `${f} is ignored: modprobe reads only files ending in .conf`,
+    });
   }
 
   // vfio_virqfd on kernels where it no longer exists (merged into vfio in 6.2).
@@ -103,9 +138,18 @@ export function lintConfiguration(state: HostState): ConfigProblem[] {
   // vfio-pci ids= naming devices that are not present.
   const presentIds = new Set(state.pci.map((d) => `${d.vendorId}:${d.deviceId}`));
   const checkIds = (ids: string, file: string, line: number | null, text: string) => {
-    const missing = ids.split(",").map((x) => x.trim().toLowerCase()).filter((x) => x && !presentIds.has(x.split(":").slice(0, 2).join(":")));
+    const missing = ids
+      .split(",")
+      .map((x) => x.trim().toLowerCase())
+      .filter((x) => x && !presentIds.has(x.split(":").slice(0, 2).join(":")));
     if (missing.length) {
-      problems.push({ kind: "vfio-ids-absent", file, line, text, message: `vfio-pci ids= names ${missing.join(", ")}, which no PCI device on this host has` });
+      problems.push({
+        kind: "vfio-ids-absent",
+        file,
+        line,
+        text,
+        message: `vfio-pci ids= names ${missing.join(", ")}, which no PCI device on this host has`,
+      });
     }
   };
   for (const d of m.modprobe) {
@@ -121,13 +165,23 @@ export function lintConfiguration(state: HostState): ConfigProblem[] {
     for (const p of cfg.params) {
       const at = problemAt(p, cfg);
       if (normalizeParamName(p.key) === "amd_iommu" && p.value === "on") {
-        problems.push({ kind: "amd-iommu-on", ...at, text: p.raw, message: `amd_iommu=on is not a valid value (the kernel logs "AMD-Vi: Unknown option - 'on'"); the AMD IOMMU is on by default` });
+        problems.push({
+          kind: "amd-iommu-on",
+          ...at,
+          text: p.raw,
+          message: `amd_iommu=on is not a valid value (the kernel logs "AMD-Vi: Unknown option - 'on'"); the AMD IOMMU is on by default`,
+        });
       }
       if (vfioIdsParam(p)) checkIds(p.value!, at.file, at.line, p.raw);
       if (running === null) continue;
       if (hasParam(running, p)) continue;
       if (active) {
-        problems.push({ kind: "cmdline-pending", ...at, text: p.raw, message: `${p.raw} is configured in ${at.file} but the running kernel did not get it` });
+        problems.push({
+          kind: "cmdline-pending",
+          ...at,
+          text: p.raw,
+          message: `${p.raw} is configured in ${at.file} but the running kernel did not get it`,
+        });
       } else if (!state.cmdline.configured || !hasParam(state.cmdline.configured.params, p)) {
         problems.push({
           kind: "cmdline-wrong-bootloader",

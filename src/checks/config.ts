@@ -33,8 +33,17 @@ export function initramfsRebuildCommand(state: Pick<HostState, "initramfs">): st
 
 /** Modules a blacklist glob was meant to name ("nvidia*" -> nvidia, nvidia_drm, ...). */
 export function globExpansions(state: HostState, glob: string): string[] {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
-  const pool = new Set([...(state.modules.available ?? []), ...(state.modules.loaded ?? []), ...WELL_KNOWN_MODULES]);
+  const re = new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
+  const pool = new Set([
+    ...(state.modules.available ?? []),
+    ...(state.modules.loaded ?? []),
+    ...WELL_KNOWN_MODULES,
+  ]);
   return [...pool].filter((m) => re.test(m)).sort();
 }
 
@@ -54,11 +63,29 @@ const KIND: Record<ConfigProblem["kind"], { id: CheckId; status: FindingStatus }
  * splash). Left in the config of a boot loader the host does not use, they are leftovers of
  * the install, not a change that silently failed: `plan` notes them, `check` stays quiet.
  */
-const INSTALLER_BOILERPLATE = new Set(["quiet", "splash", "ro", "rw", "root", "boot", "rootfstype", "rootflags", "initrd", "BOOT_IMAGE", "resume"]);
+const INSTALLER_BOILERPLATE = new Set([
+  "quiet",
+  "splash",
+  "ro",
+  "rw",
+  "root",
+  "boot",
+  "rootfstype",
+  "rootflags",
+  "initrd",
+  "BOOT_IMAGE",
+  "resume",
+]);
 
 export function checkConfig(ctx: CheckContext): Finding[] {
   return ctx.problems
-    .filter((p) => !(p.kind === "cmdline-wrong-bootloader" && INSTALLER_BOILERPLATE.has(normalizeParamName(p.text.split("=")[0]!))))
+    .filter(
+      (p) =>
+        !(
+          p.kind === "cmdline-wrong-bootloader" &&
+          INSTALLER_BOILERPLATE.has(normalizeParamName(p.text.split("=")[0]!))
+        ),
+    )
     .map((p) => problemFinding(ctx.state, p));
 }
 

@@ -35,21 +35,34 @@ export function isManagementGpu(d: Pick<PciDevice, "vendorId" | "classCode">): b
 }
 
 export type DeviceSelection =
-  | { ok: true; candidate: Candidate; fn: PciAddress | null }
-  | { ok: false; reason: string };
+  { ok: true; candidate: Candidate; fn: PciAddress | null } | { ok: false; reason: string };
 
 /** Resolve `--device` input ("01:00", "0000:01:00.1") to a candidate, or say why not. */
-export function selectDevice(state: HostState, candidates: readonly Candidate[], input: string): DeviceSelection {
+export function selectDevice(
+  state: HostState,
+  candidates: readonly Candidate[],
+  input: string,
+): DeviceSelection {
   const norm = normalizePciAddress(input);
-  if (norm === null) return { ok: false, reason: `--device ${JSON.stringify(input)} is not a PCI address (write it as 0000:01:00 for a slot or 0000:01:00.1 for one function)` };
+  if (norm === null)
+    return {
+      ok: false,
+      reason: `--device ${JSON.stringify(input)} is not a PCI address (write it as 0000:01:00 for a slot or 0000:01:00.1 for one function)`,
+    };
   const isFunction = /\.[0-7]$/.test(norm);
   for (const c of candidates) {
     if (c.address === norm) return { ok: true, candidate: c, fn: null };
-    if (isFunction && c.functions.some((f) => f.address === norm)) return { ok: true, candidate: c, fn: norm };
+    if (isFunction && c.functions.some((f) => f.address === norm))
+      return { ok: true, candidate: c, fn: norm };
   }
-  const dev = state.pci.find((d) => d.address === norm || (!isFunction && slotOf(d.address) === norm));
+  const dev = state.pci.find(
+    (d) => d.address === norm || (!isFunction && slotOf(d.address) === norm),
+  );
   if (dev) {
-    return { ok: false, reason: `${dev.address} is a ${classShortName(dev.classCode)} [${dev.classCode.slice(0, 4)}], not a device that can be passed to a VM (bridges and platform functions stay with the host)` };
+    return {
+      ok: false,
+      reason: `${dev.address} is a ${classShortName(dev.classCode)} [${dev.classCode.slice(0, 4)}], not a device that can be passed to a VM (bridges and platform functions stay with the host)`,
+    };
   }
   return { ok: false, reason: `no PCI device ${norm} on this host` };
 }
@@ -66,9 +79,14 @@ export function defaultTargets(state: HostState, candidates: readonly Candidate[
   return others.length > 0 ? others : gpus;
 }
 
-export function makeCheckContext(state: HostState, selection: { candidate: Candidate; fn: PciAddress | null } | null = null): CheckContext {
+export function makeCheckContext(
+  state: HostState,
+  selection: { candidate: Candidate; fn: PciAddress | null } | null = null,
+): CheckContext {
   const candidates = findCandidates(state);
-  const targets = selection ? [candidates.find((c) => c.address === selection.candidate.address) ?? selection.candidate] : defaultTargets(state, candidates);
+  const targets = selection
+    ? [candidates.find((c) => c.address === selection.candidate.address) ?? selection.candidate]
+    : defaultTargets(state, candidates);
   return {
     state,
     candidates,
@@ -91,11 +109,20 @@ export function shortVendor(name: string | null, id: string): string {
   if (!name) return `vendor ${id}`;
   const bracket = /\[([^\]]+)\]\s*$/.exec(name);
   if (bracket) return bracket[1]!;
-  return name.replace(/,?\s+(Corporation|Corp\.?|Inc\.|Co\.,? Ltd\.?|Technology|Technologies|Semiconductor|Electronics|Systems|Ltd\.?|International|GmbH|Limited|and subsidiaries).*$/i, "").trim() || name;
+  return (
+    name
+      .replace(
+        /,?\s+(Corporation|Corp\.?|Inc\.|Co\.,? Ltd\.?|Technology|Technologies|Semiconductor|Electronics|Systems|Ltd\.?|International|GmbH|Limited|and subsidiaries).*$/i,
+        "",
+      )
+      .trim() || name
+  );
 }
 
 /** "NVIDIA GA102 [GeForce RTX 3080]" for a PCI function. */
-export function deviceLabel(d: Pick<PciDevice, "vendorName" | "vendorId" | "deviceName" | "deviceId">): string {
+export function deviceLabel(
+  d: Pick<PciDevice, "vendorName" | "vendorId" | "deviceName" | "deviceId">,
+): string {
   const vendor = shortVendor(d.vendorName, d.vendorId);
   const device = d.deviceName ?? `device ${d.deviceId}`;
   // "ASPEED Graphics Family" already names its vendor.
@@ -103,8 +130,13 @@ export function deviceLabel(d: Pick<PciDevice, "vendorName" | "vendorId" | "devi
 }
 
 /** The candidate's main function (the GPU function of a GPU), for its name. */
-export function primaryFunction(ctx: Pick<CheckContext, "byAddress">, c: Candidate): PciDevice | undefined {
-  const devs = c.functions.map((f) => ctx.byAddress.get(f.address)).filter((d): d is PciDevice => d !== undefined);
+export function primaryFunction(
+  ctx: Pick<CheckContext, "byAddress">,
+  c: Candidate,
+): PciDevice | undefined {
+  const devs = c.functions
+    .map((f) => ctx.byAddress.get(f.address))
+    .filter((d): d is PciDevice => d !== undefined);
   return devs.find(isGpu) ?? devs[0];
 }
 

@@ -33,45 +33,96 @@ const BOARD_MENUS: BoardMenus[] = [
   {
     match: /gigabyte/i,
     name: "Gigabyte",
-    amd: { virtualization: "Tweaker > Advanced CPU Settings > SVM Mode = Enabled", iommu: "Settings > AMD CBS > NBIO > IOMMU = Enabled, then Settings > Miscellaneous > IOMMU = Enabled" },
-    intel: { virtualization: "Tweaker > Advanced CPU Settings > Intel Virtualization Technology = Enabled", iommu: "Settings > Miscellaneous > VT-d = Enabled" },
+    amd: {
+      virtualization: "Tweaker > Advanced CPU Settings > SVM Mode = Enabled",
+      iommu:
+        "Settings > AMD CBS > NBIO > IOMMU = Enabled, then Settings > Miscellaneous > IOMMU = Enabled",
+    },
+    intel: {
+      virtualization: "Tweaker > Advanced CPU Settings > Intel Virtualization Technology = Enabled",
+      iommu: "Settings > Miscellaneous > VT-d = Enabled",
+    },
   },
   {
     match: /asus/i,
     name: "ASUS",
-    amd: { virtualization: "Advanced > CPU Configuration > SVM Mode = Enabled", iommu: "Advanced > AMD CBS > NBIO Common Options > IOMMU = Enabled" },
-    intel: { virtualization: "Advanced > CPU Configuration > Intel (VMX) Virtualization Technology = Enabled", iommu: "Advanced > System Agent (SA) Configuration > VT-d = Enabled" },
+    amd: {
+      virtualization: "Advanced > CPU Configuration > SVM Mode = Enabled",
+      iommu: "Advanced > AMD CBS > NBIO Common Options > IOMMU = Enabled",
+    },
+    intel: {
+      virtualization:
+        "Advanced > CPU Configuration > Intel (VMX) Virtualization Technology = Enabled",
+      iommu: "Advanced > System Agent (SA) Configuration > VT-d = Enabled",
+    },
   },
   {
     match: /micro-star|\bmsi\b/i,
     name: "MSI",
-    amd: { virtualization: "OC > Advanced CPU Configuration > SVM Mode = Enabled", iommu: "Settings > Advanced > AMD CBS > NBIO Common Options > IOMMU = Enabled" },
-    intel: { virtualization: "OC > CPU Features > Intel Virtualization Tech = Enabled", iommu: "OC > CPU Features > Intel VT-D Tech = Enabled" },
+    amd: {
+      virtualization: "OC > Advanced CPU Configuration > SVM Mode = Enabled",
+      iommu: "Settings > Advanced > AMD CBS > NBIO Common Options > IOMMU = Enabled",
+    },
+    intel: {
+      virtualization: "OC > CPU Features > Intel Virtualization Tech = Enabled",
+      iommu: "OC > CPU Features > Intel VT-D Tech = Enabled",
+    },
   },
   {
     match: /asrock/i,
     name: "ASRock",
-    amd: { virtualization: "Advanced > CPU Configuration > SVM Mode = Enabled", iommu: "Advanced > AMD CBS > NBIO Common Options > IOMMU = Enabled" },
-    intel: { virtualization: "Advanced > CPU Configuration > Intel Virtualization Technology = Enabled", iommu: "Advanced > Chipset Configuration > VT-d = Enabled" },
+    amd: {
+      virtualization: "Advanced > CPU Configuration > SVM Mode = Enabled",
+      iommu: "Advanced > AMD CBS > NBIO Common Options > IOMMU = Enabled",
+    },
+    intel: {
+      virtualization: "Advanced > CPU Configuration > Intel Virtualization Technology = Enabled",
+      iommu: "Advanced > Chipset Configuration > VT-d = Enabled",
+    },
   },
   {
     match: /supermicro/i,
     name: "Supermicro",
-    amd: { virtualization: "Advanced > CPU Configuration > SVM Mode = Enabled", iommu: "Advanced > NB Configuration > IOMMU = Enabled" },
-    intel: { virtualization: "Advanced > CPU Configuration > Intel Virtualization Technology = Enabled", iommu: "Advanced > Chipset Configuration > North Bridge > IIO Configuration > Intel VT for Directed I/O (VT-d) = Enable" },
+    amd: {
+      virtualization: "Advanced > CPU Configuration > SVM Mode = Enabled",
+      iommu: "Advanced > NB Configuration > IOMMU = Enabled",
+    },
+    intel: {
+      virtualization: "Advanced > CPU Configuration > Intel Virtualization Technology = Enabled",
+      iommu:
+        "Advanced > Chipset Configuration > North Bridge > IIO Configuration > Intel VT for Directed I/O (VT-d) = Enable",
+    },
   },
   {
     match: /dell/i,
     name: "Dell",
-    amd: { virtualization: "System BIOS > Processor Settings > Virtualization Technology = Enabled", iommu: "System BIOS > Processor Settings > IOMMU Support = Enabled" },
-    intel: { virtualization: "System BIOS > Processor Settings > Virtualization Technology = Enabled", iommu: "System BIOS > Processor Settings > Virtualization Technology = Enabled (Dell switches VT-d with it)" },
+    amd: {
+      virtualization: "System BIOS > Processor Settings > Virtualization Technology = Enabled",
+      iommu: "System BIOS > Processor Settings > IOMMU Support = Enabled",
+    },
+    intel: {
+      virtualization: "System BIOS > Processor Settings > Virtualization Technology = Enabled",
+      iommu:
+        "System BIOS > Processor Settings > Virtualization Technology = Enabled (Dell switches VT-d with it)",
+    },
   },
 ];
 
 const GENERIC = {
-  amd: { virtualization: "\"SVM Mode\" (usually Advanced > CPU Configuration) = Enabled", iommu: "\"IOMMU\" (usually Advanced > AMD CBS > NBIO Common Options > IOMMU) = Enabled" },
-  intel: { virtualization: "\"Intel Virtualization Technology\" (VT-x, usually Advanced > CPU Configuration) = Enabled", iommu: "\"VT-d\" (Intel Virtualization Technology for Directed I/O, usually under Advanced > System Agent or Chipset) = Enabled" },
-  other: { virtualization: "the CPU virtualization setting (SVM / VT-x)", iommu: "the IOMMU setting (AMD-Vi / VT-d)" },
+  amd: {
+    virtualization: '"SVM Mode" (usually Advanced > CPU Configuration) = Enabled',
+    iommu: '"IOMMU" (usually Advanced > AMD CBS > NBIO Common Options > IOMMU) = Enabled',
+  },
+  intel: {
+    virtualization:
+      '"Intel Virtualization Technology" (VT-x, usually Advanced > CPU Configuration) = Enabled',
+    iommu:
+      '"VT-d" (Intel Virtualization Technology for Directed I/O, usually under Advanced > System Agent or Chipset) = Enabled',
+  },
+  other: {
+    virtualization: "the CPU virtualization setting (SVM / VT-x)",
+    iommu: "the IOMMU setting (AMD-Vi / VT-d)",
+  },
 };
 
 /** Firmware menu names for this host's CPU vendor and, when DMI names it, its board vendor. */
@@ -95,20 +146,39 @@ export function boardNote(s: FirmwareSettings): string {
 export function checkCpu(ctx: CheckContext): Finding[] {
   const s = ctx.state.system;
   if (s.cpuVendor === null) {
-    return [finding("cpu.virtualization", "skip", "/proc/cpuinfo could not be read: CPU virtualization unknown", { fix: "run passthrough as root on the host, or capture a snapshot there" })];
+    return [
+      finding(
+        "cpu.virtualization",
+        "skip",
+        "/proc/cpuinfo could not be read: CPU virtualization unknown",
+        { fix: "run passthrough as root on the host, or capture a snapshot there" },
+      ),
+    ];
   }
-  if (s.virtualizationFlag === "svm") return [finding("cpu.virtualization", "pass", "AMD-V (svm) available")];
-  if (s.virtualizationFlag === "vmx") return [finding("cpu.virtualization", "pass", "Intel VT-x (vmx) available")];
+  if (s.virtualizationFlag === "svm")
+    return [finding("cpu.virtualization", "pass", "AMD-V (svm) available")];
+  if (s.virtualizationFlag === "vmx")
+    return [finding("cpu.virtualization", "pass", "Intel VT-x (vmx) available")];
   const flag = s.cpuVendor === "amd" ? "svm" : s.cpuVendor === "intel" ? "vmx" : "svm/vmx";
   if (s.virtualMachine) {
     return [
-      finding("cpu.virtualization", "warn", `no ${flag} flag: this is a VM without nested virtualization`, {
-        fix: "set up passthrough on the hypervisor host; for nested guests give this VM the host CPU type (Proxmox: cpu: host) with nested virtualization on",
-      }),
+      finding(
+        "cpu.virtualization",
+        "warn",
+        `no ${flag} flag: this is a VM without nested virtualization`,
+        {
+          fix: "set up passthrough on the hypervisor host; for nested guests give this VM the host CPU type (Proxmox: cpu: host) with nested virtualization on",
+        },
+      ),
     ];
   }
   const fw = firmwareSettings(ctx.state);
-  const what = s.cpuVendor === "amd" ? "SVM Mode (AMD-V)" : s.cpuVendor === "intel" ? "Intel Virtualization Technology (VT-x)" : "CPU virtualization";
+  const what =
+    s.cpuVendor === "amd"
+      ? "SVM Mode (AMD-V)"
+      : s.cpuVendor === "intel"
+        ? "Intel Virtualization Technology (VT-x)"
+        : "CPU virtualization";
   return [
     finding("cpu.virtualization", "fail", `no ${flag} flag: ${what} is off in the firmware`, {
       fix: `in the firmware setup: ${fw.virtualization}${boardNote(fw)}; save, reboot`,

@@ -7,7 +7,10 @@ import { joinList } from "./context.js";
 import { finding } from "./finding.js";
 import type { Finding } from "./types.js";
 
-const ROLE: Record<string, string> = { "root-filesystem": "the root filesystem", "default-route": "the default route" };
+const ROLE: Record<string, string> = {
+  "root-filesystem": "the root filesystem",
+  "default-route": "the default route",
+};
 
 export function checkHostCritical(ctx: CheckContext): Finding[] {
   const out: Finding[] = [];
@@ -21,13 +24,18 @@ export function checkHostCritical(ctx: CheckContext): Finding[] {
       ...mates.map((h) => `group-mate ${h.controller} carries ${ROLE[h.role]} (${h.via})`),
     ];
     out.push(
-      finding("candidate.host-critical", "fail", `passing ${c.address} would cut the host off: ${joinList(parts)}`, {
-        subject: c.address,
-        fix:
-          own.length > 0
-            ? "keep this device on the host; pass another one, or first move the host's root filesystem / network to a different controller"
-            : "pass a device whose IOMMU group does not hold the host's disk or network controller (another slot), or move the host's root filesystem / network first",
-      }),
+      finding(
+        "candidate.host-critical",
+        "fail",
+        `passing ${c.address} would cut the host off: ${joinList(parts)}`,
+        {
+          subject: c.address,
+          fix:
+            own.length > 0
+              ? "keep this device on the host; pass another one, or first move the host's root filesystem / network to a different controller"
+              : "pass a device whose IOMMU group does not hold the host's disk or network controller (another slot), or move the host's root filesystem / network first",
+        },
+      ),
     );
   }
   return out;

@@ -16,18 +16,24 @@ import { hostPath } from "./context.js";
 import { finding } from "./finding.js";
 import type { Finding } from "./types.js";
 
-const VERIFY = "journalctl -k -b | grep -i remapping (expect \"AMD-Vi: Interrupt remapping enabled\" or \"DMAR-IR: Enabled IRQ remapping in x2apic mode\")";
-const OPT_IN = "last resort, accepting that a guest can inject interrupts into the host: `passthrough plan --allow-unsafe-interrupts` (writes options vfio_iommu_type1 allow_unsafe_interrupts=1)";
+const VERIFY =
+  'journalctl -k -b | grep -i remapping (expect "AMD-Vi: Interrupt remapping enabled" or "DMAR-IR: Enabled IRQ remapping in x2apic mode")';
+const OPT_IN =
+  "last resort, accepting that a guest can inject interrupts into the host: `passthrough plan --allow-unsafe-interrupts` (writes options vfio_iommu_type1 allow_unsafe_interrupts=1)";
 
 /** Where allow_unsafe_interrupts is switched on: "/etc/modprobe.d/x.conf:3" or a cmdline parameter. */
 export function unsafeInterruptsSource(state: HostState): string | null {
   for (const d of [...state.modules.modprobe].reverse()) {
     if (d.command === "options" && d.module === "vfio_iommu_type1") {
       const v = optionsOf(d).allow_unsafe_interrupts;
-      if (v !== undefined && /^(1|y|yes|on|true)$/i.test(v)) return `${hostPath(d.file, d.line)} (${d.raw})`;
+      if (v !== undefined && /^(1|y|yes|on|true)$/i.test(v))
+        return `${hostPath(d.file, d.line)} (${d.raw})`;
     }
   }
-  const p = findParams(state.cmdline.configured?.params ?? [], "vfio_iommu_type1.allow_unsafe_interrupts").pop();
+  const p = findParams(
+    state.cmdline.configured?.params ?? [],
+    "vfio_iommu_type1.allow_unsafe_interrupts",
+  ).pop();
   if (p?.origin) return `${hostPath(p.origin.file, p.origin.line)} (${p.raw})`;
   return null;
 }
@@ -37,18 +43,35 @@ export function checkInterruptRemapping(ctx: CheckContext): Finding[] {
   const i = state.iommu;
   const out: Finding[] = [];
   if (!i.enabled) {
-    out.push(finding("iommu.irq-remapping", "skip", "interrupt remapping needs the IOMMU (see iommu.enabled)"));
+    out.push(
+      finding(
+        "iommu.irq-remapping",
+        "skip",
+        "interrupt remapping needs the IOMMU (see iommu.enabled)",
+      ),
+    );
     return out;
   }
   const unsafe = i.allowUnsafeInterrupts === true;
   const source = unsafe ? unsafeInterruptsSource(state) : null;
   if (i.interruptRemapping === true) {
-    out.push(finding("iommu.irq-remapping", "pass", `interrupt remapping enabled${i.interruptRemappingMode ? ` (${i.interruptRemappingMode} mode)` : ""}`));
+    out.push(
+      finding(
+        "iommu.irq-remapping",
+        "pass",
+        `interrupt remapping enabled${i.interruptRemappingMode ? ` (${i.interruptRemappingMode} mode)` : ""}`,
+      ),
+    );
     if (unsafe) {
       out.push(
-        finding("iommu.unsafe-interrupts", "warn", "vfio_iommu_type1 allow_unsafe_interrupts is on although interrupt remapping works", {
-          fix: `remove it${source ? ` from ${source}` : ""} and run update-initramfs -u -k all (or your initramfs tool); it only weakens isolation here`,
-        }),
+        finding(
+          "iommu.unsafe-interrupts",
+          "warn",
+          "vfio_iommu_type1 allow_unsafe_interrupts is on although interrupt remapping works",
+          {
+            fix: `remove it${source ? ` from ${source}` : ""} and run update-initramfs -u -k all (or your initramfs tool); it only weakens isolation here`,
+          },
+        ),
       );
     }
     return out;
@@ -56,36 +79,73 @@ export function checkInterruptRemapping(ctx: CheckContext): Finding[] {
   if (i.interruptRemapping === false) {
     const intremap = lastValue(state.cmdline.running ?? [], "intremap");
     const byCmdline = intremap === "off";
-    const at = byCmdline ? findParams(state.cmdline.configured?.params ?? [], "intremap").pop() : undefined;
+    const at = byCmdline
+      ? findParams(state.cmdline.configured?.params ?? [], "intremap").pop()
+      : undefined;
     const evidence = i.logEvidence.filter((l) => /remapping/i.test(l));
     if (unsafe) {
       out.push(
-        finding("iommu.irq-remapping", "warn", "no interrupt remapping; vfio runs with allow_unsafe_interrupts, so a guest can inject interrupts into the host", {
-          fix: byCmdline
-            ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
-            : "update the system firmware (some firmware disables remapping for a chipset erratum); keep the VMs on this host trusted",
-          detail: [...evidence, ...(source ? [`allow_unsafe_interrupts set in ${source}`] : [])],
-        }),
+        finding(
+          "iommu.irq-remapping",
+          "warn",
+          "no interrupt remapping; vfio runs with allow_unsafe_interrupts, so a guest can inject interrupts into the host",
+          {
+            fix: byCmdline
+              ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
+              : "update the system firmware (some firmware disables remapping for a chipset erratum); keep the VMs on this host trusted",
+            detail: [...evidence, ...(source ? [`allow_unsafe_interrupts set in ${source}`] : [])],
+          },
+        ),
       );
       return out;
     }
     out.push(
-      finding("iommu.irq-remapping", "fail", byCmdline ? "interrupt remapping is off (intremap=off on the kernel command line): vfio will refuse to assign devices" : "interrupt remapping is not available: vfio will refuse to assign devices", {
-        fix: byCmdline
-          ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
-          : `update the system firmware (the kernel turns remapping off on chipsets with a known erratum, and says so in the log); ${OPT_IN}`,
-        detail: evidence,
-      }),
+      finding(
+        "iommu.irq-remapping",
+        "fail",
+        byCmdline
+          ? "interrupt remapping is off (intremap=off on the kernel command line): vfio will refuse to assign devices"
+          : "interrupt remapping is not available: vfio will refuse to assign devices",
+        {
+          fix: byCmdline
+            ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
+            : `update the system firmware (the kernel turns remapping off on chipsets with a known erratum, and says so in the log); ${OPT_IN}`,
+          detail: evidence,
+        },
+      ),
     );
     return out;
   }
   if (!state.kernelLog.available) {
-    out.push(finding("iommu.irq-remapping", "skip", "no kernel log could be read, so interrupt remapping is unknown", { fix: `run as root, or check by hand: ${VERIFY}` }));
+    out.push(
+      finding(
+        "iommu.irq-remapping",
+        "skip",
+        "no kernel log could be read, so interrupt remapping is unknown",
+        { fix: `run as root, or check by hand: ${VERIFY}` },
+      ),
+    );
   } else {
-    out.push(finding("iommu.irq-remapping", "warn", "the kernel log says nothing about interrupt remapping (it may have been rotated away)", { fix: `verify: ${VERIFY}` }));
+    out.push(
+      finding(
+        "iommu.irq-remapping",
+        "warn",
+        "the kernel log says nothing about interrupt remapping (it may have been rotated away)",
+        { fix: `verify: ${VERIFY}` },
+      ),
+    );
   }
   if (unsafe) {
-    out.push(finding("iommu.unsafe-interrupts", "warn", "vfio_iommu_type1 allow_unsafe_interrupts is on: a guest can inject interrupts into the host", { fix: `if ${VERIFY.split(" (")[0]} shows remapping enabled, remove it${source ? ` from ${source}` : ""}` }));
+    out.push(
+      finding(
+        "iommu.unsafe-interrupts",
+        "warn",
+        "vfio_iommu_type1 allow_unsafe_interrupts is on: a guest can inject interrupts into the host",
+        {
+          fix: `if ${VERIFY.split(" (")[0]} shows remapping enabled, remove it${source ? ` from ${source}` : ""}`,
+        },
+      ),
+    );
   }
   return out;
 }

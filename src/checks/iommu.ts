@@ -19,11 +19,18 @@ import { boardNote, firmwareSettings } from "./cpu.js";
 import { finding } from "./finding.js";
 import type { Finding } from "./types.js";
 
-const VENDOR_NAME: Record<string, string> = { amd: "AMD-Vi", intel: "Intel VT-d", virtio: "virtio-iommu", "arm-smmu": "ARM SMMU", other: "IOMMU" };
+const VENDOR_NAME: Record<string, string> = {
+  amd: "AMD-Vi",
+  intel: "Intel VT-d",
+  virtio: "virtio-iommu",
+  "arm-smmu": "ARM SMMU",
+  other: "IOMMU",
+};
 
 /** Which ACPI IOMMU table the kernel log shows: the firmware exposes the IOMMU. */
 export function firmwareIommuTable(evidence: readonly string[]): "dmar" | "ivrs" | null {
-  if (evidence.some((l) => /^ACPI: DMAR |^DMAR: Host address width|^DMAR: DRHD base/.test(l))) return "dmar";
+  if (evidence.some((l) => /^ACPI: DMAR |^DMAR: Host address width|^DMAR: DRHD base/.test(l)))
+    return "dmar";
   if (evidence.some((l) => /^ACPI: IVRS /.test(l))) return "ivrs";
   return null;
 }
@@ -45,9 +52,13 @@ function disablingParam(state: HostState): string | null {
   return null;
 }
 
-function configuredAt(state: HostState, key: string, value: string): { file: string; line: number | null } | null {
+function configuredAt(
+  state: HostState,
+  key: string,
+  value: string,
+): { file: string; line: number | null } | null {
   const p = findParams(state.cmdline.configured?.params ?? [], key).find((x) => x.value === value);
-  return p ? p.origin ?? { file: state.cmdline.configured!.files[0] ?? "", line: null } : null;
+  return p ? (p.origin ?? { file: state.cmdline.configured!.files[0] ?? "", line: null }) : null;
 }
 
 export function checkIommu(ctx: CheckContext): Finding[] {
@@ -60,43 +71,74 @@ function iommuEnabled(ctx: CheckContext): Finding {
   const s = state.system;
   if (i.enabled) {
     const name = VENDOR_NAME[i.vendor ?? "other"] ?? "IOMMU";
-    return finding("iommu.enabled", "pass", `${name} on, ${i.groups.length} group${i.groups.length === 1 ? "" : "s"}`, { detail: i.logEvidence.slice(0, 8) });
+    return finding(
+      "iommu.enabled",
+      "pass",
+      `${name} on, ${i.groups.length} group${i.groups.length === 1 ? "" : "s"}`,
+      { detail: i.logEvidence.slice(0, 8) },
+    );
   }
   const evidence = i.logEvidence.slice(0, 8);
   const off = disablingParam(state);
   if (off) {
     const [key] = off.split("=");
-    const at = findParams(state.cmdline.configured?.params ?? [], key!).find((p) => p.value?.split(",").includes("off"));
-    return finding("iommu.enabled", "fail", `IOMMU off: the running kernel was booted with ${off}`, {
-      fix: at?.origin
-        ? `remove ${at.raw} from ${hostPath(at.origin.file, at.origin.line)}, then ${cmdlineApplySteps(state)}`
-        : `remove ${off} from the kernel command line, then ${cmdlineApplySteps(state)}`,
-      detail: evidence,
-    });
+    const at = findParams(state.cmdline.configured?.params ?? [], key!).find((p) =>
+      p.value?.split(",").includes("off"),
+    );
+    return finding(
+      "iommu.enabled",
+      "fail",
+      `IOMMU off: the running kernel was booted with ${off}`,
+      {
+        fix: at?.origin
+          ? `remove ${at.raw} from ${hostPath(at.origin.file, at.origin.line)}, then ${cmdlineApplySteps(state)}`
+          : `remove ${off} from the kernel command line, then ${cmdlineApplySteps(state)}`,
+        detail: evidence,
+      },
+    );
   }
   if (s.virtualMachine) {
-    return finding("iommu.enabled", "fail", "IOMMU off: this VM has no virtual IOMMU, so the kernel makes no groups", {
-      fix: "pass devices on the hypervisor host; to pass them on from inside this VM, give it a virtual IOMMU (Proxmox: qm set VMID --machine q35,viommu=intel; QEMU: -device intel-iommu,intremap=on,caching-mode=on)",
-      detail: evidence,
-    });
+    return finding(
+      "iommu.enabled",
+      "fail",
+      "IOMMU off: this VM has no virtual IOMMU, so the kernel makes no groups",
+      {
+        fix: "pass devices on the hypervisor host; to pass them on from inside this VM, give it a virtual IOMMU (Proxmox: qm set VMID --machine q35,viommu=intel; QEMU: -device intel-iommu,intremap=on,caching-mode=on)",
+        detail: evidence,
+      },
+    );
   }
   const fw = firmwareSettings(state);
   if (s.virtualizationFlag === null && s.cpuVendor !== null) {
-    return finding("iommu.enabled", "fail", "IOMMU off: virtualization is off in the firmware altogether (no svm/vmx flag either)", {
-      fix: `in the firmware setup: ${fw.virtualization}, and ${fw.iommu}${boardNote(fw)}; save, reboot`,
-      detail: evidence,
-    });
+    return finding(
+      "iommu.enabled",
+      "fail",
+      "IOMMU off: virtualization is off in the firmware altogether (no svm/vmx flag either)",
+      {
+        fix: `in the firmware setup: ${fw.virtualization}, and ${fw.iommu}${boardNote(fw)}; save, reboot`,
+        detail: evidence,
+      },
+    );
   }
   const table = firmwareIommuTable(i.logEvidence);
   const logKnown = state.kernelLog.available;
   if (s.cpuVendor === "intel") {
     const running = state.cmdline.running ?? [];
-    const askedOn = typeof lastValue(running, "intel_iommu") === "string" && lastValue(running, "intel_iommu")!.split(",").includes("on");
+    const askedOn =
+      typeof lastValue(running, "intel_iommu") === "string" &&
+      lastValue(running, "intel_iommu")!.split(",").includes("on");
     const defaultOn = intelIommuDefaultOn(state);
     const firmwareFix = `in the firmware setup: ${fw.iommu}${boardNote(fw)}; save, reboot`;
     if (askedOn || defaultOn === true) {
-      const why = askedOn ? "the kernel was booted with intel_iommu=on" : `kernel ${s.kernelRelease} turns the Intel IOMMU on by default`;
-      return finding("iommu.enabled", "fail", `IOMMU off: VT-d is off in the firmware (${why}, but the firmware offers no DMAR table)`, { fix: firmwareFix, detail: evidence });
+      const why = askedOn
+        ? "the kernel was booted with intel_iommu=on"
+        : `kernel ${s.kernelRelease} turns the Intel IOMMU on by default`;
+      return finding(
+        "iommu.enabled",
+        "fail",
+        `IOMMU off: VT-d is off in the firmware (${why}, but the firmware offers no DMAR table)`,
+        { fix: firmwareFix, detail: evidence },
+      );
     }
     const pending = configuredAt(state, "intel_iommu", "on");
     const kernelFix = pending
@@ -104,50 +146,98 @@ function iommuEnabled(ctx: CheckContext): Finding {
       : addParamFix(state, "intel_iommu=on");
     const kernelWhy = `kernel ${s.kernelRelease ?? "?"} does not turn the Intel IOMMU on by default${/-pve$/.test(s.kernelRelease ?? "") ? " (Proxmox kernels do from 6.8)" : ""}`;
     if (table === "dmar") {
-      return finding("iommu.enabled", "fail", `IOMMU off: VT-d is on in the firmware (DMAR table present), but ${kernelWhy}`, { fix: kernelFix, detail: evidence });
+      return finding(
+        "iommu.enabled",
+        "fail",
+        `IOMMU off: VT-d is on in the firmware (DMAR table present), but ${kernelWhy}`,
+        { fix: kernelFix, detail: evidence },
+      );
     }
     if (logKnown) {
-      return finding("iommu.enabled", "fail", `IOMMU off: no DMAR table in the kernel log, so VT-d is off in the firmware; also ${kernelWhy}`, {
+      return finding(
+        "iommu.enabled",
+        "fail",
+        `IOMMU off: no DMAR table in the kernel log, so VT-d is off in the firmware; also ${kernelWhy}`,
+        {
+          fix: `${firmwareFix}; and ${kernelFix}`,
+          detail: evidence,
+        },
+      );
+    }
+    return finding(
+      "iommu.enabled",
+      "fail",
+      `IOMMU off: VT-d is off in the firmware, or ${kernelWhy} (no kernel log to tell which)`,
+      {
         fix: `${firmwareFix}; and ${kernelFix}`,
         detail: evidence,
-      });
-    }
-    return finding("iommu.enabled", "fail", `IOMMU off: VT-d is off in the firmware, or ${kernelWhy} (no kernel log to tell which)`, {
-      fix: `${firmwareFix}; and ${kernelFix}`,
-      detail: evidence,
-    });
+      },
+    );
   }
   if (s.cpuVendor === "amd") {
     if (table === "ivrs") {
-      return finding("iommu.enabled", "fail", "IOMMU off: the firmware offers an IVRS table but AMD-Vi did not start", {
-        fix: "read the AMD-Vi lines of `journalctl -k -b`; update the firmware (a broken IVRS table is a firmware bug)",
-        detail: evidence,
-      });
+      return finding(
+        "iommu.enabled",
+        "fail",
+        "IOMMU off: the firmware offers an IVRS table but AMD-Vi did not start",
+        {
+          fix: "read the AMD-Vi lines of `journalctl -k -b`; update the firmware (a broken IVRS table is a firmware bug)",
+          detail: evidence,
+        },
+      );
     }
-    return finding("iommu.enabled", "fail", `IOMMU off: the IOMMU is disabled in the firmware (AMD's IOMMU is on by default once the firmware enables it)${logKnown ? "" : "; no kernel log to confirm"}`, {
-      fix: `in the firmware setup: ${fw.iommu}${boardNote(fw)}; save, reboot (nothing to add to the kernel command line: amd_iommu=on is not even a valid value)`,
-      detail: evidence,
-    });
+    return finding(
+      "iommu.enabled",
+      "fail",
+      `IOMMU off: the IOMMU is disabled in the firmware (AMD's IOMMU is on by default once the firmware enables it)${logKnown ? "" : "; no kernel log to confirm"}`,
+      {
+        fix: `in the firmware setup: ${fw.iommu}${boardNote(fw)}; save, reboot (nothing to add to the kernel command line: amd_iommu=on is not even a valid value)`,
+        detail: evidence,
+      },
+    );
   }
-  return finding("iommu.enabled", "fail", "IOMMU off: no IOMMU groups and no IOMMU units", { fix: `in the firmware setup: ${fw.iommu}; save, reboot`, detail: evidence });
+  return finding("iommu.enabled", "fail", "IOMMU off: no IOMMU groups and no IOMMU units", {
+    fix: `in the firmware setup: ${fw.iommu}; save, reboot`,
+    detail: evidence,
+  });
 }
 
 function iommuGroups(ctx: CheckContext): Finding {
   const i = ctx.state.iommu;
-  if (!i.enabled) return finding("iommu.groups", "skip", "no IOMMU groups while the IOMMU is off (see iommu.enabled)");
+  if (!i.enabled)
+    return finding(
+      "iommu.groups",
+      "skip",
+      "no IOMMU groups while the IOMMU is off (see iommu.enabled)",
+    );
   if (i.groups.length === 0) {
-    return finding("iommu.groups", "fail", `IOMMU units registered (${i.units.join(", ")}) but no IOMMU groups: no device is behind the IOMMU`, {
-      fix: "check the running command line for iommu=off-like options and the kernel log (journalctl -k -b | grep -i -e DMAR -e AMD-Vi -e iommu); update the firmware",
-    });
+    return finding(
+      "iommu.groups",
+      "fail",
+      `IOMMU units registered (${i.units.join(", ")}) but no IOMMU groups: no device is behind the IOMMU`,
+      {
+        fix: "check the running command line for iommu=off-like options and the kernel log (journalctl -k -b | grep -i -e DMAR -e AMD-Vi -e iommu); update the firmware",
+      },
+    );
   }
   const n = `${i.groups.length} IOMMU group${i.groups.length === 1 ? "" : "s"}`;
   // Ports without ACS are why devices share groups (chipset slots); only visible to root.
-  const ports = ctx.state.pci.filter((d) => d.capabilities?.pcie && (d.capabilities.pcie.type === "root-port" || d.capabilities.pcie.type === "downstream-port"));
+  const ports = ctx.state.pci.filter(
+    (d) =>
+      d.capabilities?.pcie &&
+      (d.capabilities.pcie.type === "root-port" || d.capabilities.pcie.type === "downstream-port"),
+  );
   const readable = ports.filter((d) => (d.capabilities?.configSize ?? 0) >= 4096);
-  if (ports.length === 0 || readable.length < ports.length) return finding("iommu.groups", "pass", `${n} (PCIe ACS not visible: config space needs root)`);
+  if (ports.length === 0 || readable.length < ports.length)
+    return finding("iommu.groups", "pass", `${n} (PCIe ACS not visible: config space needs root)`);
   const noAcs = readable.filter((d) => !d.capabilities!.list.includes("acs"));
   if (noAcs.length === 0) return finding("iommu.groups", "pass", `${n}; every PCIe port has ACS`);
-  return finding("iommu.groups", "pass", `${n}; ${noAcs.length} PCIe port${noAcs.length === 1 ? " lacks" : "s lack"} ACS, so devices below ${noAcs.length === 1 ? "it" : "them"} share a group`, {
-    detail: noAcs.map((d) => `${d.address} ${d.deviceName ?? d.className}: no ACS capability`),
-  });
+  return finding(
+    "iommu.groups",
+    "pass",
+    `${n}; ${noAcs.length} PCIe port${noAcs.length === 1 ? " lacks" : "s lack"} ACS, so devices below ${noAcs.length === 1 ? "it" : "them"} share a group`,
+    {
+      detail: noAcs.map((d) => `${d.address} ${d.deviceName ?? d.className}: no ACS capability`),
+    },
+  );
 }

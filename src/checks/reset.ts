@@ -19,9 +19,87 @@ import { finding } from "./finding.js";
 import type { Finding } from "./types.js";
 
 const VENDOR_RESET_FAMILIES: Array<{ family: string; ids: string[] }> = [
-  { family: "Polaris", ids: ["67c0", "67c1", "67c2", "67c4", "67c7", "67d0", "67df", "67c8", "67c9", "67ca", "67cc", "67cf", "6fdf", "67e0", "67e3", "67e8", "67eb", "67ef", "67ff", "67e1", "67e7", "67e9", "6980", "6981", "6985", "6986", "6987", "6995", "6997", "699f"] },
-  { family: "Vega", ids: ["6860", "6861", "6862", "6863", "6864", "6867", "6868", "6869", "686a", "686b", "686c", "686d", "686e", "686f", "687f", "66a0", "66a1", "66a2", "66a3", "66a4", "66a7", "66af"] },
-  { family: "Navi 1x", ids: ["7310", "7312", "7318", "7319", "731a", "731b", "731e", "731f", "7340", "7341", "7347", "734f", "7360", "7362"] },
+  {
+    family: "Polaris",
+    ids: [
+      "67c0",
+      "67c1",
+      "67c2",
+      "67c4",
+      "67c7",
+      "67d0",
+      "67df",
+      "67c8",
+      "67c9",
+      "67ca",
+      "67cc",
+      "67cf",
+      "6fdf",
+      "67e0",
+      "67e3",
+      "67e8",
+      "67eb",
+      "67ef",
+      "67ff",
+      "67e1",
+      "67e7",
+      "67e9",
+      "6980",
+      "6981",
+      "6985",
+      "6986",
+      "6987",
+      "6995",
+      "6997",
+      "699f",
+    ],
+  },
+  {
+    family: "Vega",
+    ids: [
+      "6860",
+      "6861",
+      "6862",
+      "6863",
+      "6864",
+      "6867",
+      "6868",
+      "6869",
+      "686a",
+      "686b",
+      "686c",
+      "686d",
+      "686e",
+      "686f",
+      "687f",
+      "66a0",
+      "66a1",
+      "66a2",
+      "66a3",
+      "66a4",
+      "66a7",
+      "66af",
+    ],
+  },
+  {
+    family: "Navi 1x",
+    ids: [
+      "7310",
+      "7312",
+      "7318",
+      "7319",
+      "731a",
+      "731b",
+      "731e",
+      "731f",
+      "7340",
+      "7341",
+      "7347",
+      "734f",
+      "7360",
+      "7362",
+    ],
+  },
 ];
 
 /** "Navi 1x" when the device is an AMD GPU that needs vendor-reset, else null. */
@@ -42,13 +120,25 @@ export function checkReset(ctx: CheckContext): Finding[] {
     for (const d of needy) {
       const family = vendorResetFamily(d)!;
       if (d.resetMethods?.includes("device_specific")) {
-        out.push(finding("reset.vendor-reset", "pass", `AMD ${family} card (${d.vendorId}:${d.deviceId}): vendor-reset provides its device_specific reset`, { subject: d.address }));
+        out.push(
+          finding(
+            "reset.vendor-reset",
+            "pass",
+            `AMD ${family} card (${d.vendorId}:${d.deviceId}): vendor-reset provides its device_specific reset`,
+            { subject: d.address },
+          ),
+        );
       } else {
         out.push(
-          finding("reset.vendor-reset", "warn", `AMD ${family} card (${d.vendorId}:${d.deviceId}): without vendor-reset it does not come back after the VM stops (the next start hangs or shows no picture)`, {
-            subject: d.address,
-            fix: "install the vendor-reset module (github.com/gnif/vendor-reset, built with dkms against your kernel headers), load it at boot (add vendor-reset to /etc/modules) and install its udev rule so reset_method becomes device_specific",
-          }),
+          finding(
+            "reset.vendor-reset",
+            "warn",
+            `AMD ${family} card (${d.vendorId}:${d.deviceId}): without vendor-reset it does not come back after the VM stops (the next start hangs or shows no picture)`,
+            {
+              subject: d.address,
+              fix: "install the vendor-reset module (github.com/gnif/vendor-reset, built with dkms against your kernel headers), load it at boot (add vendor-reset to /etc/modules) and install its udev rule so reset_method becomes device_specific",
+            },
+          ),
         );
       }
     }
@@ -58,29 +148,65 @@ export function checkReset(ctx: CheckContext): Finding[] {
     // (pci_dev_reset_method_attr_is_visible), so a missing file then means "none".
     const hidesEmpty = kernelAtLeast(ctx.state.system.kernelVersion, 5, 15) === true;
     const unknown = rest.filter((d) => d.resetMethods === null && !hidesEmpty);
-    const none = rest.filter((d) => (d.resetMethods === null && hidesEmpty) || d.resetMethods?.length === 0);
+    const none = rest.filter(
+      (d) => (d.resetMethods === null && hidesEmpty) || d.resetMethods?.length === 0,
+    );
     const fn = (d: PciDevice) => (c.functions.length > 1 ? shortFunction(d.address) : d.address);
-    const busDevices = (d: PciDevice) => ctx.state.pci.filter((x) => x.parent !== null && x.parent === d.parent && x.address.slice(0, 7) === d.address.slice(0, 7));
-    const slotResettable = none.length > 0 && none.every((d) => d.parent !== null && busDevices(d).every((x) => c.functions.some((f) => f.address === x.address)));
+    const busDevices = (d: PciDevice) =>
+      ctx.state.pci.filter(
+        (x) =>
+          x.parent !== null &&
+          x.parent === d.parent &&
+          x.address.slice(0, 7) === d.address.slice(0, 7),
+      );
+    const slotResettable =
+      none.length > 0 &&
+      none.every(
+        (d) =>
+          d.parent !== null &&
+          busDevices(d).every((x) => c.functions.some((f) => f.address === x.address)),
+      );
     if (slotResettable) {
       out.push(
-        finding("reset.method", "pass", `no function resets on its own; vfio resets the whole slot through bridge ${none[0]!.parent} (secondary bus reset) when ${c.functions.length === 2 ? "both functions go" : c.functions.length === 1 ? "it goes" : `all ${c.functions.length} functions go`} to the VM`, { subject }),
+        finding(
+          "reset.method",
+          "pass",
+          `no function resets on its own; vfio resets the whole slot through bridge ${none[0]!.parent} (secondary bus reset) when ${c.functions.length === 2 ? "both functions go" : c.functions.length === 1 ? "it goes" : `all ${c.functions.length} functions go`} to the VM`,
+          { subject },
+        ),
       );
     } else if (none.length > 0) {
       out.push(
-        finding("reset.method", "warn", `${joinList(none.map(fn))} ${none.length === 1 ? "has" : "have"} no reset method: the device may not work again after a VM restart`, {
-          subject,
-          fix: "test a VM stop/start cycle before relying on it; a host reboot recovers the device; some devices reset only with their whole slot passed (all functions)",
-        }),
+        finding(
+          "reset.method",
+          "warn",
+          `${joinList(none.map(fn))} ${none.length === 1 ? "has" : "have"} no reset method: the device may not work again after a VM restart`,
+          {
+            subject,
+            fix: "test a VM stop/start cycle before relying on it; a host reboot recovers the device; some devices reset only with their whole slot passed (all functions)",
+          },
+        ),
       );
     } else if (unknown.length > 0) {
       const flr = unknown.filter((d) => d.capabilities?.flr === true);
       out.push(
-        finding("reset.method", "skip", `the kernel does not report reset_method (it appeared in 5.15)${flr.length ? `; ${joinList(flr.map(fn))} advertise${flr.length === 1 ? "s" : ""} Function Level Reset` : ""}`, { subject }),
+        finding(
+          "reset.method",
+          "skip",
+          `the kernel does not report reset_method (it appeared in 5.15)${flr.length ? `; ${joinList(flr.map(fn))} advertise${flr.length === 1 ? "s" : ""} Function Level Reset` : ""}`,
+          { subject },
+        ),
       );
     } else {
       const methods = [...new Set(rest.flatMap((d) => d.resetMethods ?? []))];
-      out.push(finding("reset.method", "pass", `${rest.length === 1 ? "resettable" : rest.length === 2 ? "both functions resettable" : `all ${rest.length} functions resettable`} (${methods.join(", ")})`, { subject }));
+      out.push(
+        finding(
+          "reset.method",
+          "pass",
+          `${rest.length === 1 ? "resettable" : rest.length === 2 ? "both functions resettable" : `all ${rest.length} functions resettable`} (${methods.join(", ")})`,
+          { subject },
+        ),
+      );
     }
   }
   return out;

@@ -48,10 +48,19 @@ export const CHECKS: Check[] = [
   checkSriov,
 ];
 
-export function runChecks(state: HostState, selection: { candidate: Candidate; fn: PciAddress | null } | null = null): CheckReport {
+export function runChecks(
+  state: HostState,
+  selection: { candidate: Candidate; fn: PciAddress | null } | null = null,
+): CheckReport {
   const ctx = makeCheckContext(state, selection);
   const findings = CHECKS.flatMap((check) => check(ctx));
   const counts: Record<FindingStatus, number> = { pass: 0, warn: 0, fail: 0, info: 0, skip: 0 };
   for (const f of findings) counts[f.status]++;
-  return { findings, candidates: ctx.candidates, targets: ctx.targets.map((c) => c.address), counts, ready: counts.fail === 0 };
+  return {
+    findings,
+    candidates: ctx.candidates,
+    targets: ctx.targets.map((c) => c.address),
+    counts,
+    ready: counts.fail === 0,
+  };
 }

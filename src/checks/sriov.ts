@@ -24,16 +24,26 @@ export function checkSriov(ctx: CheckContext): Finding[] {
     const of = pf.sriov.totalVfs !== null ? ` of ${pf.sriov.totalVfs}` : "";
     if (targetAddrs.has(pf.address)) {
       out.push(
-        finding("sriov.pf-active", "fail", `${pf.address} is an SR-IOV physical function with ${n}${of} VFs active: passing it removes them all`, {
-          subject: pf.address,
-          fix: `pass a VF instead (${vfRange(pf.sriov.vfs)}: \`passthrough check --device ${pf.sriov.vfs[0] ?? "VF"}\`), or disable the VFs first (echo 0 > /sys/bus/pci/devices/${pf.address}/sriov_numvfs)`,
-        }),
+        finding(
+          "sriov.pf-active",
+          "fail",
+          `${pf.address} is an SR-IOV physical function with ${n}${of} VFs active: passing it removes them all`,
+          {
+            subject: pf.address,
+            fix: `pass a VF instead (${vfRange(pf.sriov.vfs)}: \`passthrough check --device ${pf.sriov.vfs[0] ?? "VF"}\`), or disable the VFs first (echo 0 > /sys/bus/pci/devices/${pf.address}/sriov_numvfs)`,
+          },
+        ),
       );
     } else {
       out.push(
-        finding("sriov.pf-active", "info", `${pf.address} ${deviceLabel(pf)} has ${n}${of} VFs (${vfRange(pf.sriov.vfs)}): pass those one at a time; the PF stays with the host`, {
-          subject: pf.address,
-        }),
+        finding(
+          "sriov.pf-active",
+          "info",
+          `${pf.address} ${deviceLabel(pf)} has ${n}${of} VFs (${vfRange(pf.sriov.vfs)}): pass those one at a time; the PF stays with the host`,
+          {
+            subject: pf.address,
+          },
+        ),
       );
     }
   }
@@ -43,10 +53,15 @@ export function checkSriov(ctx: CheckContext): Finding[] {
       if (!d?.physfn) continue;
       const pf = ctx.byAddress.get(d.physfn);
       out.push(
-        finding("sriov.vf", "info", `virtual function of ${d.physfn}${pf ? ` (${pf.driver ?? "no driver"})` : ""}: passed on its own while the PF keeps working on the host`, {
-          subject: d.address,
-          fix: "the VF exists only while the PF driver keeps it: recreate the VFs at boot (a udev rule or systemd unit writing sriov_numvfs) before VMs that use them start",
-        }),
+        finding(
+          "sriov.vf",
+          "info",
+          `virtual function of ${d.physfn}${pf ? ` (${pf.driver ?? "no driver"})` : ""}: passed on its own while the PF keeps working on the host`,
+          {
+            subject: d.address,
+            fix: "the VF exists only while the PF driver keeps it: recreate the VFs at boot (a udev rule or systemd unit writing sriov_numvfs) before VMs that use them start",
+          },
+        ),
       );
     }
   }

@@ -4,7 +4,12 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ChrootRunner, ListingRunner, SpawnRunner, type CommandRunner } from "../apply/command-runner.js";
+import {
+  ChrootRunner,
+  ListingRunner,
+  SpawnRunner,
+  type CommandRunner,
+} from "../apply/command-runner.js";
 import { FileWriter } from "../apply/file-writer.js";
 import { InputError } from "../errors.js";
 
@@ -29,32 +34,63 @@ export const privileges = {
 
 export function applyTarget(opts: TargetOptions, command: "apply" | "rollback"): ApplyTarget {
   if (opts.runCommands && opts.root === undefined) {
-    throw new InputError(`--run-commands only means something with --root DIR (on this host, ${command} always runs its commands)`);
+    throw new InputError(
+      `--run-commands only means something with --root DIR (on this host, ${command} always runs its commands)`,
+    );
   }
   if (opts.root === undefined) {
     if (privileges.euid() !== 0) {
-      throw new InputError(`${command} changes /etc and the boot configuration and needs root: run \`sudo passthrough ${command} ...\` (or --root DIR to work on another tree)`);
+      throw new InputError(
+        `${command} changes /etc and the boot configuration and needs root: run \`sudo passthrough ${command} ...\` (or --root DIR to work on another tree)`,
+      );
     }
-    return { live: true, rootDir: "/", writer: new FileWriter("/"), runner: new SpawnRunner(), flags: [] };
+    return {
+      live: true,
+      rootDir: "/",
+      writer: new FileWriter("/"),
+      runner: new SpawnRunner(),
+      flags: [],
+    };
   }
   const dir = path.resolve(opts.root);
   let st: fs.Stats;
   try {
     st = fs.statSync(dir);
   } catch {
-    throw new InputError(`--root ${opts.root}: no such folder; give the root of the image or tree to change`);
+    throw new InputError(
+      `--root ${opts.root}: no such folder; give the root of the image or tree to change`,
+    );
   }
-  if (!st.isDirectory()) throw new InputError(`--root ${opts.root} is not a folder; give the root of the image or tree to change`);
+  if (!st.isDirectory())
+    throw new InputError(
+      `--root ${opts.root} is not a folder; give the root of the image or tree to change`,
+    );
   if (dir === "/") return applyTarget({ runCommands: false }, command);
   if (opts.runCommands && privileges.euid() !== 0) {
-    throw new InputError(`--run-commands runs the commands with chroot(8), which needs root: run it with sudo, or drop --run-commands to only list them`);
+    throw new InputError(
+      `--run-commands runs the commands with chroot(8), which needs root: run it with sudo, or drop --run-commands to only list them`,
+    );
   }
   const runner = opts.runCommands ? new ChrootRunner(dir) : new ListingRunner();
-  return { live: false, rootDir: dir, writer: new FileWriter(dir), runner, flags: ["--root", dir, ...(opts.runCommands ? ["--run-commands"] : [])] };
+  return {
+    live: false,
+    rootDir: dir,
+    writer: new FileWriter(dir),
+    runner,
+    flags: ["--root", dir, ...(opts.runCommands ? ["--run-commands"] : [])],
+  };
 }
 
-export function addTargetOptions<T extends { option(flags: string, description: string): T }>(cmd: T): T {
+export function addTargetOptions<T extends { option(flags: string, description: string): T }>(
+  cmd: T,
+): T {
   return cmd
-    .option("--root <dir>", "work on another root (an image, a chroot, a test tree): files under DIR, journal in DIR/var/lib/passthrough; commands are listed, not run")
-    .option("--run-commands", "with --root: run the commands chrooted into DIR (needs root; mount proc, sys and dev inside DIR first — update-grub and update-initramfs use them)");
+    .option(
+      "--root <dir>",
+      "work on another root (an image, a chroot, a test tree): files under DIR, journal in DIR/var/lib/passthrough; commands are listed, not run",
+    )
+    .option(
+      "--run-commands",
+      "with --root: run the commands chrooted into DIR (needs root; mount proc, sys and dev inside DIR first — update-grub and update-initramfs use them)",
+    );
 }

@@ -10,10 +10,17 @@ export interface ConfirmOptions {
 }
 
 /** true to go ahead; false when the user said no. Throws when there is nobody to ask. */
-export async function confirm(io: CliIo, question: string, opts: ConfirmOptions, what: string): Promise<boolean> {
+export async function confirm(
+  io: CliIo,
+  question: string,
+  opts: ConfirmOptions,
+  what: string,
+): Promise<boolean> {
   if (opts.yes) return true;
   if (!isInteractive(io) || !io.stdin) {
-    throw new InputError(`not ${what} without confirmation: there is no terminal to ask on; pass --yes to go ahead, or --dry-run to only show the change`);
+    throw new InputError(
+      `not ${what} without confirmation: there is no terminal to ask on; pass --yes to go ahead, or --dry-run to only show the change`,
+    );
   }
   const rl = readline.createInterface({ input: io.stdin, terminal: false });
   try {
@@ -34,10 +41,17 @@ export async function confirm(io: CliIo, question: string, opts: ConfirmOptions,
  */
 export function requireAnswerable(io: CliIo, yes: boolean | undefined, what: string): void {
   if (yes || isInteractive(io)) return;
-  throw new InputError(`${what} needs a confirmation and there is no terminal to ask on; pass --yes to ${what} without a terminal`);
+  throw new InputError(
+    `${what} needs a confirmation and there is no terminal to ask on; pass --yes to ${what} without a terminal`,
+  );
 }
 
 /** Ask (or take --yes) after requireAnswerable has ruled out the no-terminal case. */
-export async function confirmed(io: CliIo, yes: boolean | undefined, question: string, what: string): Promise<boolean> {
+export async function confirmed(
+  io: CliIo,
+  yes: boolean | undefined,
+  question: string,
+  what: string,
+): Promise<boolean> {
   return confirm(io, question, { yes }, what);
 }

@@ -42,8 +42,11 @@ export interface HostOptions {
 /** --snapshot and --json, shared by every command that reads a host. */
 export function addHostOptions(cmd: Command): Command {
   return cmd
-    .option("--snapshot <path>", "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host")
-    .option("--json", "print one JSON object instead of text (fields: README, \"JSON output\")");
+    .option(
+      "--snapshot <path>",
+      "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host",
+    )
+    .option("--json", 'print one JSON object instead of text (fields: README, "JSON output")');
 }
 
 export interface LoadedHost {
@@ -52,9 +55,15 @@ export interface LoadedHost {
 }
 
 /** `pciDetail: "summary"` reads only what `list` shows of each PCI function (read-host.ts). */
-export function loadHost(opts: HostOptions, read: { pciDetail?: "full" | "summary" } = {}): LoadedHost {
+export function loadHost(
+  opts: HostOptions,
+  read: { pciDetail?: "full" | "summary" } = {},
+): LoadedHost {
   const opened = openHostRoot(opts.snapshot);
-  const state = readHostState(opened.root, { manifest: opened.manifest, pciDetail: read.pciDetail });
+  const state = readHostState(opened.root, {
+    manifest: opened.manifest,
+    pciDetail: read.pciDetail,
+  });
   return { opened, state };
 }
 

@@ -19,14 +19,22 @@ export interface CommandRegistration {
 }
 
 /** Wraps a command's action: gives it a context, records its exit code. */
-export type RunAction = <O>(fn: (ctx: CommandContext, opts: O, ...args: string[]) => Promise<number> | number) => (...args: unknown[]) => Promise<void>;
+export type RunAction = <O>(
+  fn: (ctx: CommandContext, opts: O, ...args: string[]) => Promise<number> | number,
+) => (...args: unknown[]) => Promise<void>;
 
 /** `commands`: the registrations to build (tests pass their own, e.g. apply with a hand-built planner). */
-export async function runCli(argv: readonly string[], io: CliIo, commands: readonly CommandRegistration[] = COMMANDS): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  commands: readonly CommandRegistration[] = COMMANDS,
+): Promise<number> {
   let exitCode: number = EXIT.ok;
   const program = new Command("passthrough");
   program
-    .description("Take a KVM host from \"a GPU is installed\" to \"a VM runs with it passed through\", safely, proving each step.")
+    .description(
+      'Take a KVM host from "a GPU is installed" to "a VM runs with it passed through", safely, proving each step.',
+    )
     .version(VERSION, "-V, --version")
     .option("--no-color", "never colour the output (also: NO_COLOR=1)")
     .showHelpAfterError("(run with --help for usage)")
@@ -46,35 +54,46 @@ Exit codes: 0 ready / nothing to do, 1 problems found, 2 usage or input error,
             3 refused for safety, 4 apply failed.`,
   );
 
-  const run: RunAction = (fn) => async (...args: unknown[]) => {
-    // commander passes positional args, then the options object, then the command.
-    const cmd = args[args.length - 1] as Command;
-    const opts = cmd.opts();
-    const positional = args.slice(0, -2) as string[];
-    const ctx = makeContext(io, program.opts<GlobalOptions>());
-    exitCode = await fn(ctx, opts as never, ...positional);
-  };
+  const run: RunAction =
+    (fn) =>
+    async (...args: unknown[]) => {
+      // commander passes positional args, then the options object, then the command.
+      const cmd = args[args.length - 1] as Command;
+      const opts = cmd.opts();
+      const positional = args.slice(0, -2) as string[];
+      const ctx = makeContext(io, program.opts<GlobalOptions>());
+      exitCode = await fn(ctx, opts as never, ...positional);
+    };
   const sub = (sa: string[]) => runCli(sa, io, commands);
   for (const register of commands) register(program, run, sub);
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
 
   try {
     // `passthrough` alone on a terminal walks the flow (design.md); elsewhere it prints help.
-    const guided = argv.length === 0 && isInteractive(io) && program.commands.some((c) => c.name() === "guide");
+    const guided =
+      argv.length === 0 && isInteractive(io) && program.commands.some((c) => c.name() === "guide");
     const args = guided ? ["guide"] : argv.length === 0 ? ["--help"] : [...argv];
     await program.parseAsync(args, { from: "user" });
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
+      if (
+        err.code === "commander.helpDisplayed" ||
+        err.code === "commander.version" ||
+        err.code === "commander.help"
+      )
+        return EXIT.ok;
       return EXIT.usage; // commander already printed the message
     }
     if (err instanceof UserError) {
       io.stderr.write(`error: ${err.message}\n`);
       return err.exitCode;
     }
-    io.stderr.write(`error: internal error: ${errorMessage(err)} (a bug in passthrough; rerun with DEBUG=passthrough for the stack)\n`);
-    if (io.env.DEBUG?.includes("passthrough") && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    io.stderr.write(
+      `error: internal error: ${errorMessage(err)} (a bug in passthrough; rerun with DEBUG=passthrough for the stack)\n`,
+    );
+    if (io.env.DEBUG?.includes("passthrough") && err instanceof Error && err.stack)
+      io.stderr.write(`${err.stack}\n`);
     return EXIT_INTERNAL;
   }
 }

@@ -12,16 +12,24 @@ import { parseModuleList } from "./module-lists.js";
 type ReadFile = (path: string) => string | null;
 type ListDir = (path: string) => string[] | null;
 
-export function parseInitramfsModules(kind: InitramfsKind, read: ReadFile, list: ListDir): ModuleLoadEntry[] {
+export function parseInitramfsModules(
+  kind: InitramfsKind,
+  read: ReadFile,
+  list: ListDir,
+): ModuleLoadEntry[] {
   switch (kind) {
     case "initramfs-tools": {
       const t = read("etc/initramfs-tools/modules");
       return t === null ? [] : parseModuleList("etc/initramfs-tools/modules", t);
     }
     case "dracut":
-      return confFiles("etc/dracut.conf", "etc/dracut.conf.d", list).flatMap((f) => parseDracutDrivers(f, read(f) ?? ""));
+      return confFiles("etc/dracut.conf", "etc/dracut.conf.d", list).flatMap((f) =>
+        parseDracutDrivers(f, read(f) ?? ""),
+      );
     case "mkinitcpio":
-      return confFiles("etc/mkinitcpio.conf", "etc/mkinitcpio.conf.d", list).flatMap((f) => parseMkinitcpioModules(f, read(f) ?? ""));
+      return confFiles("etc/mkinitcpio.conf", "etc/mkinitcpio.conf.d", list).flatMap((f) =>
+        parseMkinitcpioModules(f, read(f) ?? ""),
+      );
     case "booster": {
       const t = read("etc/booster.yaml");
       return t === null ? [] : parseBoosterModules("etc/booster.yaml", t);
@@ -32,7 +40,10 @@ export function parseInitramfsModules(kind: InitramfsKind, read: ReadFile, list:
 }
 
 function confFiles(main: string, dropinDir: string, list: ListDir): string[] {
-  const dropins = (list(dropinDir) ?? []).filter((n) => n.endsWith(".conf")).sort().map((n) => `${dropinDir}/${n}`);
+  const dropins = (list(dropinDir) ?? [])
+    .filter((n) => n.endsWith(".conf"))
+    .sort()
+    .map((n) => `${dropinDir}/${n}`);
   return [main, ...dropins];
 }
 
@@ -42,7 +53,8 @@ export function parseDracutDrivers(file: string, text: string): ModuleLoadEntry[
   for (let i = 0; i < lines.length; i++) {
     const m = /^\s*(force_drivers|add_drivers)\+?=\s*(["'])(.*?)\2/.exec(lines[i]!);
     if (!m) continue;
-    for (const name of m[3]!.split(/\s+/).filter(Boolean)) out.push({ file, line: i + 1, module: normalizeModuleName(name), args: [m[1]!] });
+    for (const name of m[3]!.split(/\s+/).filter(Boolean))
+      out.push({ file, line: i + 1, module: normalizeModuleName(name), args: [m[1]!] });
   }
   return out;
 }
@@ -53,7 +65,13 @@ export function parseMkinitcpioModules(file: string, text: string): ModuleLoadEn
   for (let i = 0; i < lines.length; i++) {
     const m = /^\s*MODULES\+?=\(([^)]*)\)/.exec(lines[i]!);
     if (!m) continue;
-    for (const name of m[1]!.split(/\s+/).filter(Boolean)) out.push({ file, line: i + 1, module: normalizeModuleName(name.replace(/^["']|["']$/g, "")), args: [] });
+    for (const name of m[1]!.split(/\s+/).filter(Boolean))
+      out.push({
+        file,
+        line: i + 1,
+        module: normalizeModuleName(name.replace(/^["']|["']$/g, "")),
+        args: [],
+      });
   }
   return out;
 }
@@ -64,7 +82,11 @@ export function parseBoosterModules(file: string, text: string): ModuleLoadEntry
   for (let i = 0; i < lines.length; i++) {
     const m = /^\s*modules_force_load:\s*(.*)$/.exec(lines[i]!);
     if (!m) continue;
-    for (const name of m[1]!.split(",").map((s) => s.trim()).filter(Boolean)) out.push({ file, line: i + 1, module: normalizeModuleName(name), args: [] });
+    for (const name of m[1]!
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean))
+      out.push({ file, line: i + 1, module: normalizeModuleName(name), args: [] });
   }
   return out;
 }

@@ -81,7 +81,10 @@ export function printCmdline(params: readonly CmdlineParam[]): string {
  * Edit a command line string in place: drop parameters matched by `remove` (by raw text)
  * and append `add` at the end, keeping every other byte as the user wrote it.
  */
-export function editCmdline(line: string, edit: { add?: readonly CmdlineParam[]; remove?: readonly string[] }): string {
+export function editCmdline(
+  line: string,
+  edit: { add?: readonly CmdlineParam[]; remove?: readonly string[] },
+): string {
   const remove = new Set(edit.remove ?? []);
   let text = line;
   if (remove.size > 0) {

@@ -13,9 +13,23 @@
 import type { ModprobeCommand, ModprobeDirective } from "../host/types.js";
 
 /** Folders kmod reads, highest priority first. */
-export const MODPROBE_DIRS = ["etc/modprobe.d", "run/modprobe.d", "usr/local/lib/modprobe.d", "lib/modprobe.d", "usr/lib/modprobe.d"];
+export const MODPROBE_DIRS = [
+  "etc/modprobe.d",
+  "run/modprobe.d",
+  "usr/local/lib/modprobe.d",
+  "lib/modprobe.d",
+  "usr/lib/modprobe.d",
+];
 
-const COMMANDS = new Set(["alias", "blacklist", "install", "remove", "options", "softdep", "softdeps"]);
+const COMMANDS = new Set([
+  "alias",
+  "blacklist",
+  "install",
+  "remove",
+  "options",
+  "softdep",
+  "softdeps",
+]);
 
 export function normalizeModuleName(name: string): string {
   return name.replace(/-/g, "_");
@@ -38,7 +52,8 @@ export function parseModprobeConf(file: string, text: string): ModprobeDirective
     const command = (COMMANDS.has(cmd) ? cmd : "unknown") as ModprobeCommand;
     const first = words[1] ?? "";
     // alias: the first argument is a wildcard pattern, kept verbatim; everything else a module.
-    const module = command === "alias" || command === "unknown" ? first : normalizeModuleName(first);
+    const module =
+      command === "alias" || command === "unknown" ? first : normalizeModuleName(first);
     out.push({ file, line: startLine, command, module, args: words.slice(2), raw: trimmed });
   }
   return out;
@@ -72,7 +87,9 @@ export function optionsOf(d: ModprobeDirective): Record<string, string> {
  * Order the files kmod would read: by file name across all folders, a name found in a
  * higher-priority folder shadowing the same name in lower ones (kmod conf_files_list).
  */
-export function effectiveConfFiles(filesByDir: ReadonlyArray<{ dir: string; names: readonly string[] }>): string[] {
+export function effectiveConfFiles(
+  filesByDir: ReadonlyArray<{ dir: string; names: readonly string[] }>,
+): string[] {
   const chosen = new Map<string, string>();
   for (const dir of MODPROBE_DIRS) {
     const entry = filesByDir.find((f) => f.dir === dir);

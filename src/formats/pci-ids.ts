@@ -9,7 +9,10 @@
 export class PciIdsDb {
   private readonly vendorBlocks = new Map<string, string | null>();
   // Lookups repeat (a server has hundreds of identical functions): each answer is computed once.
-  private readonly deviceLines = new Map<string, { name: string; start: number; block: string } | null>();
+  private readonly deviceLines = new Map<
+    string,
+    { name: string; start: number; block: string } | null
+  >();
   private readonly subsystemNames = new Map<string, string | null>();
   private readonly classNames = new Map<string, string | null>();
   /** Offset of the class section ("C 00  ..."), which follows every vendor; found on first use. */
@@ -32,7 +35,9 @@ export class PciIdsDb {
 
   /** A name as found in `text`, as real text. */
   private name(raw: string): string {
-    return this.latin1 && /[^\x00-\x7f]/.test(raw) ? Buffer.from(raw, "latin1").toString("utf8") : raw;
+    return this.latin1 && /[^\x00-\x7f]/.test(raw)
+      ? Buffer.from(raw, "latin1").toString("utf8")
+      : raw;
   }
 
   private vendorBlock(vendor: string): string | null {
@@ -68,21 +73,31 @@ export class PciIdsDb {
     return this.name((nl === -1 ? b : b.slice(0, nl)).slice(6).trim()) || null;
   }
 
-  private deviceLine(vendor: string, device: string): { name: string; start: number; block: string } | null {
+  private deviceLine(
+    vendor: string,
+    device: string,
+  ): { name: string; start: number; block: string } | null {
     const k = `${vendor}:${device}`.toLowerCase();
     let line = this.deviceLines.get(k);
     if (line === undefined) this.deviceLines.set(k, (line = this.findDeviceLine(vendor, device)));
     return line;
   }
 
-  private findDeviceLine(vendor: string, device: string): { name: string; start: number; block: string } | null {
+  private findDeviceLine(
+    vendor: string,
+    device: string,
+  ): { name: string; start: number; block: string } | null {
     const b = this.vendorBlock(vendor);
     if (!b) return null;
     const key = `\n\t${device.toLowerCase()}  `;
     const at = b.indexOf(key);
     if (at === -1) return null;
     const nl = b.indexOf("\n", at + 1);
-    return { name: this.name(b.slice(at + key.length, nl === -1 ? undefined : nl).trim()), start: at + 1, block: b };
+    return {
+      name: this.name(b.slice(at + key.length, nl === -1 ? undefined : nl).trim()),
+      start: at + 1,
+      block: b,
+    };
   }
 
   deviceName(vendor: string, device: string): string | null {
@@ -90,14 +105,28 @@ export class PciIdsDb {
   }
 
   /** "ZOTAC International (MCO) Ltd. GA102 [GeForce RTX 3080]", as lspci prints "Subsystem:". */
-  subsystemName(vendor: string, device: string, subVendor: string, subDevice: string): string | null {
+  subsystemName(
+    vendor: string,
+    device: string,
+    subVendor: string,
+    subDevice: string,
+  ): string | null {
     const k = `${vendor}:${device}:${subVendor}:${subDevice}`.toLowerCase();
     let name = this.subsystemNames.get(k);
-    if (name === undefined) this.subsystemNames.set(k, (name = this.findSubsystemName(vendor, device, subVendor, subDevice)));
+    if (name === undefined)
+      this.subsystemNames.set(
+        k,
+        (name = this.findSubsystemName(vendor, device, subVendor, subDevice)),
+      );
     return name;
   }
 
-  private findSubsystemName(vendor: string, device: string, subVendor: string, subDevice: string): string | null {
+  private findSubsystemName(
+    vendor: string,
+    device: string,
+    subVendor: string,
+    subDevice: string,
+  ): string | null {
     const subVendorName = this.vendorName(subVendor);
     const dev = this.deviceLine(vendor, device);
     let subDeviceName: string | null = null;
@@ -114,11 +143,17 @@ export class PciIdsDb {
       }
     }
     // pciutils names a subsystem identical to the device after the device.
-    if (!subDeviceName && vendor.toLowerCase() === subVendor.toLowerCase() && device.toLowerCase() === subDevice.toLowerCase()) {
+    if (
+      !subDeviceName &&
+      vendor.toLowerCase() === subVendor.toLowerCase() &&
+      device.toLowerCase() === subDevice.toLowerCase()
+    ) {
       subDeviceName = dev?.name ?? null;
     }
     if (!subVendorName && !subDeviceName) return null;
-    return [subVendorName ?? `Vendor ${subVendor}`, subDeviceName ?? `Device ${subDevice}`].join(" ");
+    return [subVendorName ?? `Vendor ${subVendor}`, subDeviceName ?? `Device ${subDevice}`].join(
+      " ",
+    );
   }
 
   className(classCode: string): string | null {
@@ -148,30 +183,95 @@ export class PciIdsDb {
 
 /** PCI base class and subclass names (PCI Code and ID Assignment Specification). */
 const CLASS_NAMES: Record<string, string> = {
-  "00": "Unclassified device", "0000": "Non-VGA unclassified device", "0001": "VGA compatible unclassified device",
-  "01": "Mass storage controller", "0100": "SCSI storage controller", "0101": "IDE interface", "0104": "RAID bus controller",
-  "0105": "ATA controller", "0106": "SATA controller", "0107": "Serial Attached SCSI controller", "0108": "Non-Volatile memory controller",
-  "0109": "Universal Flash Storage controller", "0180": "Mass storage controller",
-  "02": "Network controller", "0200": "Ethernet controller", "0207": "Infiniband controller", "0208": "Fabric controller", "0280": "Network controller",
-  "03": "Display controller", "0300": "VGA compatible controller", "0301": "XGA compatible controller", "0302": "3D controller", "0380": "Display controller",
-  "04": "Multimedia controller", "0400": "Multimedia video controller", "0401": "Multimedia audio controller", "0402": "Computer telephony device",
-  "0403": "Audio device", "0480": "Multimedia controller",
-  "05": "Memory controller", "0500": "RAM memory", "0501": "FLASH memory", "0502": "CXL", "0580": "Memory controller",
-  "06": "Bridge", "0600": "Host bridge", "0601": "ISA bridge", "0602": "EISA bridge", "0604": "PCI bridge", "0605": "PCMCIA bridge",
-  "0607": "CardBus bridge", "0609": "Semi-transparent PCI-to-PCI bridge", "0680": "Bridge",
-  "07": "Communication controller", "0700": "Serial controller", "0701": "Parallel controller", "0702": "Multiport serial controller",
-  "0703": "Modem", "0780": "Communication controller",
-  "08": "Generic system peripheral", "0800": "PIC", "0801": "DMA controller", "0802": "Timer", "0803": "RTC", "0804": "PCI Hot-plug controller",
-  "0805": "SD Host controller", "0806": "IOMMU", "0880": "System peripheral",
-  "09": "Input device controller", "0900": "Keyboard controller", "0902": "Mouse controller", "0980": "Input device controller",
-  "0a": "Docking station", "0b": "Processor", "0b40": "Co-processor",
-  "0c": "Serial bus controller", "0c00": "FireWire (IEEE 1394)", "0c03": "USB controller", "0c04": "Fibre Channel", "0c05": "SMBus",
-  "0c06": "InfiniBand", "0c07": "IPMI Interface", "0c09": "CANBUS", "0c80": "Serial bus controller",
-  "0d": "Wireless controller", "0d11": "Bluetooth", "0d80": "Wireless controller",
-  "0e": "Intelligent controller", "0f": "Satellite communications controller",
-  "10": "Encryption controller", "1000": "Network and computing encryption device", "1080": "Encryption controller",
-  "11": "Signal processing controller", "1101": "Performance counters", "1180": "Signal processing controller",
-  "12": "Processing accelerators", "13": "Non-Essential Instrumentation", "40": "Coprocessor", "ff": "Unassigned class",
+  "00": "Unclassified device",
+  "0000": "Non-VGA unclassified device",
+  "0001": "VGA compatible unclassified device",
+  "01": "Mass storage controller",
+  "0100": "SCSI storage controller",
+  "0101": "IDE interface",
+  "0104": "RAID bus controller",
+  "0105": "ATA controller",
+  "0106": "SATA controller",
+  "0107": "Serial Attached SCSI controller",
+  "0108": "Non-Volatile memory controller",
+  "0109": "Universal Flash Storage controller",
+  "0180": "Mass storage controller",
+  "02": "Network controller",
+  "0200": "Ethernet controller",
+  "0207": "Infiniband controller",
+  "0208": "Fabric controller",
+  "0280": "Network controller",
+  "03": "Display controller",
+  "0300": "VGA compatible controller",
+  "0301": "XGA compatible controller",
+  "0302": "3D controller",
+  "0380": "Display controller",
+  "04": "Multimedia controller",
+  "0400": "Multimedia video controller",
+  "0401": "Multimedia audio controller",
+  "0402": "Computer telephony device",
+  "0403": "Audio device",
+  "0480": "Multimedia controller",
+  "05": "Memory controller",
+  "0500": "RAM memory",
+  "0501": "FLASH memory",
+  "0502": "CXL",
+  "0580": "Memory controller",
+  "06": "Bridge",
+  "0600": "Host bridge",
+  "0601": "ISA bridge",
+  "0602": "EISA bridge",
+  "0604": "PCI bridge",
+  "0605": "PCMCIA bridge",
+  "0607": "CardBus bridge",
+  "0609": "Semi-transparent PCI-to-PCI bridge",
+  "0680": "Bridge",
+  "07": "Communication controller",
+  "0700": "Serial controller",
+  "0701": "Parallel controller",
+  "0702": "Multiport serial controller",
+  "0703": "Modem",
+  "0780": "Communication controller",
+  "08": "Generic system peripheral",
+  "0800": "PIC",
+  "0801": "DMA controller",
+  "0802": "Timer",
+  "0803": "RTC",
+  "0804": "PCI Hot-plug controller",
+  "0805": "SD Host controller",
+  "0806": "IOMMU",
+  "0880": "System peripheral",
+  "09": "Input device controller",
+  "0900": "Keyboard controller",
+  "0902": "Mouse controller",
+  "0980": "Input device controller",
+  "0a": "Docking station",
+  "0b": "Processor",
+  "0b40": "Co-processor",
+  "0c": "Serial bus controller",
+  "0c00": "FireWire (IEEE 1394)",
+  "0c03": "USB controller",
+  "0c04": "Fibre Channel",
+  "0c05": "SMBus",
+  "0c06": "InfiniBand",
+  "0c07": "IPMI Interface",
+  "0c09": "CANBUS",
+  "0c80": "Serial bus controller",
+  "0d": "Wireless controller",
+  "0d11": "Bluetooth",
+  "0d80": "Wireless controller",
+  "0e": "Intelligent controller",
+  "0f": "Satellite communications controller",
+  "10": "Encryption controller",
+  "1000": "Network and computing encryption device",
+  "1080": "Encryption controller",
+  "11": "Signal processing controller",
+  "1101": "Performance counters",
+  "1180": "Signal processing controller",
+  "12": "Processing accelerators",
+  "13": "Non-Essential Instrumentation",
+  "40": "Coprocessor",
+  ff: "Unassigned class",
 };
 
 export function builtinClassName(classCode: string): string {
@@ -183,11 +283,37 @@ export function builtinClassName(classCode: string): string {
 export function classShortName(classCode: string): string {
   const c = classCode.toLowerCase().slice(0, 4);
   const table: Record<string, string> = {
-    "0300": "VGA", "0302": "3D", "0380": "display", "0403": "audio", "0401": "audio", "0c03": "USB", "0108": "NVMe", "0106": "SATA",
-    "0104": "RAID", "0107": "SAS", "0200": "ethernet", "0280": "network", "0207": "infiniband", "0600": "host bridge", "0601": "ISA bridge",
-    "0604": "PCI bridge", "0c05": "SMBus", "0c80": "serial bus", "0d11": "bluetooth", "0400": "video", "0480": "multimedia",
-    "0880": "system", "0806": "IOMMU", "1080": "crypto", "1180": "signal proc", "1200": "accelerator", "0500": "RAM", "0580": "memory",
-    "0000": "unclassified", "0700": "serial", "0c07": "IPMI",
+    "0300": "VGA",
+    "0302": "3D",
+    "0380": "display",
+    "0403": "audio",
+    "0401": "audio",
+    "0c03": "USB",
+    "0108": "NVMe",
+    "0106": "SATA",
+    "0104": "RAID",
+    "0107": "SAS",
+    "0200": "ethernet",
+    "0280": "network",
+    "0207": "infiniband",
+    "0600": "host bridge",
+    "0601": "ISA bridge",
+    "0604": "PCI bridge",
+    "0c05": "SMBus",
+    "0c80": "serial bus",
+    "0d11": "bluetooth",
+    "0400": "video",
+    "0480": "multimedia",
+    "0880": "system",
+    "0806": "IOMMU",
+    "1080": "crypto",
+    "1180": "signal proc",
+    "1200": "accelerator",
+    "0500": "RAM",
+    "0580": "memory",
+    "0000": "unclassified",
+    "0700": "serial",
+    "0c07": "IPMI",
   };
   return table[c] ?? builtinClassName(classCode).toLowerCase();
 }
@@ -205,7 +331,10 @@ export interface PciIdsWanted {
  * them), and the whole class section (a few KB). Names then travel with the snapshot and
  * read the same on any machine, without carrying the 1.3 MB file.
  */
-export function pciIdsSubset(text: string, wanted: readonly PciIdsWanted[]): { text: string; vendors: number; keptVendors: number } {
+export function pciIdsSubset(
+  text: string,
+  wanted: readonly PciIdsWanted[],
+): { text: string; vendors: number; keptVendors: number } {
   const vendors = new Set<string>();
   const devices = new Set<string>();
   const subsystems = new Set<string>();
@@ -222,7 +351,8 @@ export function pciIdsSubset(text: string, wanted: readonly PciIdsWanted[]): { t
   const out: string[] = [];
   const lines = text.split("\n");
   let i = 0;
-  for (; i < lines.length && (lines[i]!.startsWith("#") || lines[i] === ""); i++) out.push(lines[i]!);
+  for (; i < lines.length && (lines[i]!.startsWith("#") || lines[i] === ""); i++)
+    out.push(lines[i]!);
   out.push("#", "# Subset: only the devices of one host (passthrough snapshot).", "#", "");
   let vendor: string | null = null;
   let device: string | null = null;

@@ -26,7 +26,9 @@ export function getProperty(ps: PropertyString, key: string): string | undefined
 }
 
 export function setProperty(ps: PropertyString, key: string, value: string | null): PropertyString {
-  const entries = ps.entries.filter(([k]) => k !== key || value !== null).map(([k, v]): [string, string] => (k === key ? [k, value!] : [k, v]));
+  const entries = ps.entries
+    .filter(([k]) => k !== key || value !== null)
+    .map(([k, v]): [string, string] => (k === key ? [k, value!] : [k, v]));
   if (value !== null && !entries.some(([k]) => k === key)) entries.push([key, value]);
   return { entries };
 }

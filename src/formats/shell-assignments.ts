@@ -144,8 +144,11 @@ function readVar(s: string, i: number): { name: string; end: number } | null {
   return m ? { name: m[0], end: i + 1 + m[0].length } : null;
 }
 
-export function evaluatePieces(pieces: readonly ValuePiece[], env: Readonly<Record<string, string>>): string {
-  return pieces.map((p) => (p.kind === "literal" ? p.text : env[p.text] ?? "")).join("");
+export function evaluatePieces(
+  pieces: readonly ValuePiece[],
+  env: Readonly<Record<string, string>>,
+): string {
+  return pieces.map((p) => (p.kind === "literal" ? p.text : (env[p.text] ?? ""))).join("");
 }
 
 /** Source files in order, like grub-mkconfig does, and return the final variables. */

@@ -47,13 +47,25 @@ export function cloudInitDrive(config: VmConfig): string | null {
     const volume = value.split(",")[0] ?? "";
     // Allocated ("local-lvm:vm-100-cloudinit", "local:100/vm-100-cloudinit.qcow2") or still
     // to allocate ("local-lvm:cloudinit").
-    if (/[:/]vm-\d+-cloudinit(\.[a-z0-9]+)?$/.test(volume) || /:cloudinit$/.test(volume)) return key;
+    if (/[:/]vm-\d+-cloudinit(\.[a-z0-9]+)?$/.test(volume) || /:cloudinit$/.test(volume))
+      return key;
   }
   return null;
 }
 
 /** Proxmox puts the GUI's cloud-init drive on ide2 when free; then the other IDE and SATA slots. */
-const DRIVE_SLOTS = ["ide2", "ide0", "ide1", "ide3", "sata0", "sata1", "sata2", "sata3", "sata4", "sata5"];
+const DRIVE_SLOTS = [
+  "ide2",
+  "ide0",
+  "ide1",
+  "ide3",
+  "sata0",
+  "sata1",
+  "sata2",
+  "sata3",
+  "sata4",
+  "sata5",
+];
 
 function parseCicustom(value: string | undefined): Array<[string, string]> {
   if (!value) return [];
@@ -63,11 +75,16 @@ function parseCicustom(value: string | undefined): Array<[string, string]> {
     .filter(Boolean)
     .map((part) => {
       const eq = part.indexOf("=");
-      return eq < 0 ? (["user", part] as [string, string]) : ([part.slice(0, eq), part.slice(eq + 1)] as [string, string]);
+      return eq < 0
+        ? (["user", part] as [string, string])
+        : ([part.slice(0, eq), part.slice(eq + 1)] as [string, string]);
     });
 }
 
-export function planCloudInitAttach(config: VmConfig, opts: CloudInitAttachOptions): CloudInitAttachPlan {
+export function planCloudInitAttach(
+  config: VmConfig,
+  opts: CloudInitAttachOptions,
+): CloudInitAttachPlan {
   const filename = snippetFilename(opts.vmid);
   const volume = `${opts.snippetStorage}:snippets/${filename}`;
   const set: VmConfig = {};
@@ -81,7 +98,11 @@ export function planCloudInitAttach(config: VmConfig, opts: CloudInitAttachOptio
     const order = ["meta", "network", "user", "vendor"];
     next.sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
     set.cicustom = next.map(([k, v]) => `${k}=${v}`).join(",");
-    summary.push(current ? `cicustom: user=${current} -> user=${volume}` : `cicustom: user=${volume}${parts.length ? " (meta/network/vendor kept)" : ""}`);
+    summary.push(
+      current
+        ? `cicustom: user=${current} -> user=${volume}`
+        : `cicustom: user=${volume}${parts.length ? " (meta/network/vendor kept)" : ""}`,
+    );
   } else {
     summary.push(`cicustom already points at ${volume}`);
   }
@@ -91,7 +112,10 @@ export function planCloudInitAttach(config: VmConfig, opts: CloudInitAttachOptio
     summary.push(`cloud-init drive: ${drive} (${config[drive]})`);
   } else if (opts.driveStorage) {
     const slot = DRIVE_SLOTS.find((s) => config[s] === undefined);
-    if (!slot) throw new RefusedError(`VM ${opts.vmid} has no free IDE or SATA slot for a cloud-init drive; free one (qm set ${opts.vmid} --delete ide0) and rerun`);
+    if (!slot)
+      throw new RefusedError(
+        `VM ${opts.vmid} has no free IDE or SATA slot for a cloud-init drive; free one (qm set ${opts.vmid} --delete ide0) and rerun`,
+      );
     set[slot] = `${opts.driveStorage}:cloudinit`;
     summary.push(`cloud-init drive: ${slot} = ${opts.driveStorage}:cloudinit (new)`);
   } else {
@@ -110,9 +134,16 @@ export interface CloudInitAttachResult extends CloudInitAttachPlan {
 }
 
 /** Write the snippet, then change the VM config (only what differs). */
-export async function attachCloudInit(backend: ProxmoxBackend, userData: string, opts: CloudInitAttachOptions): Promise<CloudInitAttachResult> {
+export async function attachCloudInit(
+  backend: ProxmoxBackend,
+  userData: string,
+  opts: CloudInitAttachOptions,
+): Promise<CloudInitAttachResult> {
   const current = await backend.getConfig(opts.vmid);
-  if (!current) throw new InputError(`VM ${opts.vmid} does not exist on node ${backend.node}; \`qm list\` shows the VMs`);
+  if (!current)
+    throw new InputError(
+      `VM ${opts.vmid} does not exist on node ${backend.node}; \`qm list\` shows the VMs`,
+    );
   const plan = planCloudInitAttach(current.config, opts);
   if (!backend.writeSnippet) {
     throw new RefusedError(

@@ -64,7 +64,11 @@ export const TAILSCALE_LIST = "/etc/apt/sources.list.d/tailscale.list";
 
 function tailscale(family: DistroFamily, codename: string): Distro["tailscale"] {
   const base = `https://pkgs.tailscale.com/stable/${family}`;
-  return { keyringUrl: `${base}/${codename}.noarmor.gpg`, listUrl: `${base}/${codename}.tailscale-keyring.list`, repo: base };
+  return {
+    keyringUrl: `${base}/${codename}.noarmor.gpg`,
+    listUrl: `${base}/${codename}.tailscale-keyring.list`,
+    repo: base,
+  };
 }
 
 function ubuntu(version: string, codename: string, sshUnit: string): Distro {
@@ -79,7 +83,10 @@ function ubuntu(version: string, codename: string, sshUnit: string): Distro {
     tailscale: tailscale("ubuntu", codename),
     nvidia: { method: "ubuntu-drivers", packages: ["ubuntu-drivers-common"], encode: [] },
     amd: { firmware: ["linux-firmware"], userspace: ["mesa-vulkan-drivers", "mesa-va-drivers"] },
-    intel: { firmware: ["linux-firmware"], userspace: ["mesa-vulkan-drivers", "intel-media-va-driver"] },
+    intel: {
+      firmware: ["linux-firmware"],
+      userspace: ["mesa-vulkan-drivers", "intel-media-va-driver"],
+    },
     components: [],
     modulesExtra: true,
     sunshine: { tag: "v2025.924.154138", asset: `sunshine-ubuntu-${version}-amd64.deb` },
@@ -96,9 +103,19 @@ function debian(version: string, codename: string, sunshineTag: string): Distro 
     cloudUser: "debian",
     ssh: { package: "openssh-server", unit: "ssh.service" },
     tailscale: tailscale("debian", codename),
-    nvidia: { method: "debian-packages", packages: ["linux-headers-amd64", "nvidia-driver", "firmware-misc-nonfree"], encode: ["libnvidia-encode1"] },
-    amd: { firmware: ["firmware-amd-graphics"], userspace: ["mesa-vulkan-drivers", "mesa-va-drivers"] },
-    intel: { firmware: ["firmware-misc-nonfree"], userspace: ["mesa-vulkan-drivers", "intel-media-va-driver"] },
+    nvidia: {
+      method: "debian-packages",
+      packages: ["linux-headers-amd64", "nvidia-driver", "firmware-misc-nonfree"],
+      encode: ["libnvidia-encode1"],
+    },
+    amd: {
+      firmware: ["firmware-amd-graphics"],
+      userspace: ["mesa-vulkan-drivers", "mesa-va-drivers"],
+    },
+    intel: {
+      firmware: ["firmware-misc-nonfree"],
+      userspace: ["mesa-vulkan-drivers", "intel-media-va-driver"],
+    },
     components: ["contrib", "non-free", "non-free-firmware"],
     modulesExtra: false,
     sunshine: { tag: sunshineTag, asset: `sunshine-debian-${codename}-amd64.deb` },
@@ -133,7 +150,10 @@ export function findDistro(text: string): Distro | null {
   const t = text.trim().toLowerCase();
   const [family, release] = t.split(":");
   if (!family || !release) return null;
-  return DISTROS.find((d) => d.family === family && (d.version === release || d.codename === release)) ?? null;
+  return (
+    DISTROS.find((d) => d.family === family && (d.version === release || d.codename === release)) ??
+    null
+  );
 }
 
 /** The distro an os-release describes (ID + VERSION_ID), or null. */

@@ -7,7 +7,11 @@ import type { HostState, PciDevice } from "../host/types.js";
 
 export type GpuVendor = "nvidia" | "amd" | "intel";
 
-export const GPU_VENDOR_IDS: Record<string, GpuVendor> = { "10de": "nvidia", "1002": "amd", "8086": "intel" };
+export const GPU_VENDOR_IDS: Record<string, GpuVendor> = {
+  "10de": "nvidia",
+  "1002": "amd",
+  "8086": "intel",
+};
 
 /**
  * Display devices a hypervisor emulates (QEMU std VGA/bochs 1234, QXL and virtio-gpu from Red
@@ -51,17 +55,28 @@ function matchAddress(state: HostState, address: string): PciDevice[] {
 export function selectGpu(state: HostState, device: string | undefined, source: string): PciDevice {
   if (device !== undefined) {
     const matches = matchAddress(state, device);
-    if (matches.length === 0) throw new InputError(`--device ${device}: no such PCI device on ${source}; \`passthrough list\` shows the addresses`);
+    if (matches.length === 0)
+      throw new InputError(
+        `--device ${device}: no such PCI device on ${source}; \`passthrough list\` shows the addresses`,
+      );
     const display = matches.find(isDisplay);
-    if (!display) throw new InputError(`--device ${device}: ${matches[0]!.address} is not a display controller (class ${matches[0]!.classCode}); give the GPU's address`);
+    if (!display)
+      throw new InputError(
+        `--device ${device}: ${matches[0]!.address} is not a display controller (class ${matches[0]!.classCode}); give the GPU's address`,
+      );
     return display;
   }
   const gpus = realGpus(state);
-  if (gpus.length === 0) throw new InputError(`no GPU on ${source}; give --gpu-vendor nvidia|amd|intel, or --snapshot of the host that has it`);
+  if (gpus.length === 0)
+    throw new InputError(
+      `no GPU on ${source}; give --gpu-vendor nvidia|amd|intel, or --snapshot of the host that has it`,
+    );
   if (gpus.length === 1) return gpus[0]!;
   const vfio = gpus.filter((d) => d.driver === "vfio-pci");
   if (vfio.length === 1) return vfio[0]!;
   const notBoot = gpus.filter((d) => d.bootVga !== true);
   if (notBoot.length === 1) return notBoot[0]!;
-  throw new InputError(`${gpus.length} GPUs on ${source} (${gpus.map((d) => d.address).join(", ")}); choose one with --device ADDRESS`);
+  throw new InputError(
+    `${gpus.length} GPUs on ${source} (${gpus.map((d) => d.address).join(", ")}); choose one with --device ADDRESS`,
+  );
 }

@@ -18,7 +18,9 @@ const KEY_TYPES = [
 /** Public keys, one per line as in id_ed25519.pub or authorized_keys (options not accepted). */
 export function parsePublicKeys(text: string, file: string): string[] {
   if (/PRIVATE KEY-----/.test(text)) {
-    throw new InputError(`--ssh-key ${file} is a private key; give the public key (${file.endsWith(".pub") ? file : `${file}.pub`}), never the private one`);
+    throw new InputError(
+      `--ssh-key ${file} is a private key; give the public key (${file.endsWith(".pub") ? file : `${file}.pub`}), never the private one`,
+    );
   }
   const keys: string[] = [];
   text.split("\n").forEach((raw, i) => {
@@ -26,11 +28,16 @@ export function parsePublicKeys(text: string, file: string): string[] {
     if (line === "" || line.startsWith("#")) return;
     const [type, blob] = line.split(/\s+/);
     if (!type || !KEY_TYPES.includes(type) || !blob || !/^[A-Za-z0-9+/]+={0,3}$/.test(blob)) {
-      throw new InputError(`--ssh-key ${file}:${i + 1} is not an OpenSSH public key ("ssh-ed25519 AAAA... comment"); give a .pub file`);
+      throw new InputError(
+        `--ssh-key ${file}:${i + 1} is not an OpenSSH public key ("ssh-ed25519 AAAA... comment"); give a .pub file`,
+      );
     }
     keys.push(line);
   });
-  if (keys.length === 0) throw new InputError(`--ssh-key ${file} holds no public key; give the .pub file (ssh-keygen -t ed25519 makes one)`);
+  if (keys.length === 0)
+    throw new InputError(
+      `--ssh-key ${file} holds no public key; give the .pub file (ssh-keygen -t ed25519 makes one)`,
+    );
   return keys;
 }
 
@@ -58,19 +65,25 @@ export function readAuthKey(file: string): string {
   }
   const key = text.trim();
   if (!/^tskey-[A-Za-z0-9_-]+$/.test(key)) {
-    throw new InputError(`--tailscale-authkey-file ${file} does not hold one Tailscale auth key (tskey-...) on its own; make one at https://login.tailscale.com/admin/settings/keys`);
+    throw new InputError(
+      `--tailscale-authkey-file ${file} does not hold one Tailscale auth key (tskey-...) on its own; make one at https://login.tailscale.com/admin/settings/keys`,
+    );
   }
   return key;
 }
 
 /** A Linux account name the script may use unquoted in messages (useradd's rules, roughly). */
 export function checkUserName(name: string): string {
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) throw new InputError(`--user ${name}: not a valid Linux user name (lower-case letters, digits, _ and -)`);
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name))
+    throw new InputError(
+      `--user ${name}: not a valid Linux user name (lower-case letters, digits, _ and -)`,
+    );
   return name;
 }
 
 /** A Tailscale machine name (DNS label). */
 export function checkHostname(name: string): string {
-  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(name)) throw new InputError(`--tailscale-hostname ${name}: use letters, digits and - (a DNS label)`);
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(name))
+    throw new InputError(`--tailscale-hostname ${name}: use letters, digits and - (a DNS label)`);
   return name;
 }

@@ -137,7 +137,14 @@ function fn(name: string, body: string[]): string {
 export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
   const steps = buildSteps(o);
   const d = o.distro;
-  const what = [o.ssh && "ssh", o.tailscale && "tailscale", o.gpu && `gpu driver (${o.gpu.vendor}: ${o.gpu.description})`, o.streaming].filter(Boolean).join(", ");
+  const what = [
+    o.ssh && "ssh",
+    o.tailscale && "tailscale",
+    o.gpu && `gpu driver (${o.gpu.vendor}: ${o.gpu.description})`,
+    o.streaming,
+  ]
+    .filter(Boolean)
+    .join(", ");
   const out: string[] = [];
   out.push(
     "#!/usr/bin/env bash",
@@ -146,7 +153,7 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
     "#",
     "# Run it as root inside the VM:  sudo bash guest-setup.sh",
     "# Safe to run again: every step checks first and only acts when needed; a second run says",
-    "# \"changed: 0\".",
+    '# "changed: 0".',
   );
   if (o.tailscale) {
     out.push(
@@ -154,7 +161,10 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
       "#   TS_AUTHKEY_FILE=/path/to/key  (a file holding the key), or TS_AUTHKEY=<key> in the environment",
       "#   e.g.  sudo TS_AUTHKEY_FILE=/root/ts.key bash guest-setup.sh",
     );
-    if (o.tailscale.embeddedKey) out.push("# This file embeds a Tailscale auth key (--embed-secrets): keep it private, delete it after use.");
+    if (o.tailscale.embeddedKey)
+      out.push(
+        "# This file embeds a Tailscale auth key (--embed-secrets): keep it private, delete it after use.",
+      );
   }
   out.push(
     "set -Eeuo pipefail",
@@ -167,7 +177,8 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
     `PT_CODENAME=${shq(d.codename)}`,
     `PT_USER=\${PT_USER:-${o.user ? shq(o.user) : "${SUDO_USER:-root}"}}`,
   );
-  if (o.tailscale?.keyFile) out.push(`TS_AUTHKEY_FILE=\${TS_AUTHKEY_FILE:-${shq(o.tailscale.keyFile)}}`);
+  if (o.tailscale?.keyFile)
+    out.push(`TS_AUTHKEY_FILE=\${TS_AUTHKEY_FILE:-${shq(o.tailscale.keyFile)}}`);
   for (const [name, value] of stepConstants(o)) {
     // Key comments may hold "$" or backticks: they are literal text, single quotes are the point.
     if (name === "PT_SSH_KEYS") out.push("# shellcheck disable=SC2016");
@@ -191,19 +202,27 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
       "  exit 1",
       "fi",
       ...(o.ssh?.keys.length || o.streaming
-        ? ['if ! getent passwd "$PT_USER" >/dev/null; then say "passthrough: user $PT_USER does not exist; create it, or rerun with PT_USER=NAME" >&2; exit 1; fi']
+        ? [
+            'if ! getent passwd "$PT_USER" >/dev/null; then say "passthrough: user $PT_USER does not exist; create it, or rerun with PT_USER=NAME" >&2; exit 1; fi',
+          ]
         : []),
       ...(o.tailscale || o.streaming
-        ? ["if ! command -v curl >/dev/null; then", '  say "  change   curl is installed (for the vendor downloads)"', "  apt_install curl ca-certificates", "fi"]
+        ? [
+            "if ! command -v curl >/dev/null; then",
+            '  say "  change   curl is installed (for the vendor downloads)"',
+            "  apt_install curl ca-certificates",
+            "fi",
+          ]
         : []),
     ]),
     "",
     `say "passthrough guest setup: ${d.name}"`,
     "preflight",
   );
-  for (const s of steps) out.push(`run_step ${withUser(s.title)} ${s.id}${s.note ? ` ${withUser(s.note)}` : ""}`);
+  for (const s of steps)
+    out.push(`run_step ${withUser(s.title)} ${s.id}${s.note ? ` ${withUser(s.note)}` : ""}`);
   out.push(
-    'PT_STEP=summary',
+    "PT_STEP=summary",
     'say ""',
     'say "changed: $PT_CHANGED, already done: $PT_OK, skipped: $PT_SKIPPED"',
     'for note in "${PT_NOTES[@]}"; do say "next: $note"; done',

@@ -5,7 +5,13 @@
 import { InputError } from "../errors.js";
 import type { HostState } from "../host/types.js";
 import { renderCloudConfig } from "./cloud-init.js";
-import { DISTROS, distroFromOsRelease, findDistro, supportedDistroList, type Distro } from "./distros.js";
+import {
+  DISTROS,
+  distroFromOsRelease,
+  findDistro,
+  supportedDistroList,
+  type Distro,
+} from "./distros.js";
 import { describeGpu, gpuVendor, selectGpu, type GpuVendor } from "./gpu.js";
 import { checkHostname, checkUserName, readAuthKey, readPublicKeys } from "./inputs.js";
 import { renderScript } from "./script.js";
@@ -51,45 +57,77 @@ export function needsHostModel(f: GuestSetupFlags): boolean {
 export function resolveDistro(f: GuestSetupFlags, state: HostState | null): Distro {
   if (f.distro !== undefined) {
     const d = findDistro(f.distro);
-    if (!d) throw new InputError(`--distro ${f.distro} is not supported; supported: ${supportedDistroList()} (or the codename: ${DISTROS.map((x) => `${x.family}:${x.codename}`).join(", ")})`);
+    if (!d)
+      throw new InputError(
+        `--distro ${f.distro} is not supported; supported: ${supportedDistroList()} (or the codename: ${DISTROS.map((x) => `${x.family}:${x.codename}`).join(", ")})`,
+      );
     return d;
   }
   const distro = state?.system.distro;
   if (state?.system.virtualMachine && distro) {
     const d = distroFromOsRelease(distro.id, distro.versionId);
     if (d) return d;
-    throw new InputError(`this guest runs ${distro.prettyName ?? `${distro.id} ${distro.versionId ?? ""}`}, which guest setup does not support; supported: ${supportedDistroList()}`);
+    throw new InputError(
+      `this guest runs ${distro.prettyName ?? `${distro.id} ${distro.versionId ?? ""}`}, which guest setup does not support; supported: ${supportedDistroList()}`,
+    );
   }
-  throw new InputError(`give the guest's release with --distro (supported: ${supportedDistroList()}); it is only detected when guest setup runs inside the guest`);
+  throw new InputError(
+    `give the guest's release with --distro (supported: ${supportedDistroList()}); it is only detected when guest setup runs inside the guest`,
+  );
 }
 
-function resolveGpu(f: GuestSetupFlags, state: HostState | null, source: string, distro: Distro): GuestGpu | null {
+function resolveGpu(
+  f: GuestSetupFlags,
+  state: HostState | null,
+  source: string,
+  distro: Distro,
+): GuestGpu | null {
   if (!f.gpuDriver) {
-    for (const [flag, v] of [["--device", f.device], ["--gpu-vendor", f.gpuVendor], ["--nvidia-driver", f.nvidiaDriver]] as const) {
-      if (v !== undefined) throw new InputError(`${flag} chooses the driver for --gpu-driver; add --gpu-driver`);
+    for (const [flag, v] of [
+      ["--device", f.device],
+      ["--gpu-vendor", f.gpuVendor],
+      ["--nvidia-driver", f.nvidiaDriver],
+    ] as const) {
+      if (v !== undefined)
+        throw new InputError(`${flag} chooses the driver for --gpu-driver; add --gpu-driver`);
     }
     return null;
   }
   let vendor: GpuVendor;
   let description: string;
   if (f.gpuVendor !== undefined) {
-    if (f.device !== undefined) throw new InputError("give --device (the GPU from the host model) or --gpu-vendor, not both");
-    if (!VENDORS.includes(f.gpuVendor as GpuVendor)) throw new InputError(`--gpu-vendor ${f.gpuVendor}: use one of ${VENDORS.join(", ")}`);
+    if (f.device !== undefined)
+      throw new InputError("give --device (the GPU from the host model) or --gpu-vendor, not both");
+    if (!VENDORS.includes(f.gpuVendor as GpuVendor))
+      throw new InputError(`--gpu-vendor ${f.gpuVendor}: use one of ${VENDORS.join(", ")}`);
     vendor = f.gpuVendor as GpuVendor;
     description = `--gpu-vendor ${vendor}`;
   } else {
-    if (!state) throw new InputError("--gpu-driver needs the GPU: give --device ADDRESS (with --snapshot of the host) or --gpu-vendor nvidia|amd|intel");
+    if (!state)
+      throw new InputError(
+        "--gpu-driver needs the GPU: give --device ADDRESS (with --snapshot of the host) or --gpu-vendor nvidia|amd|intel",
+      );
     const gpu = selectGpu(state, f.device, source);
     const v = gpuVendor(gpu);
-    if (!v) throw new InputError(`${describeGpu(gpu)}: no driver recipe for vendor ${gpu.vendorId} (NVIDIA 10de, AMD 1002 and Intel 8086 are supported)`);
+    if (!v)
+      throw new InputError(
+        `${describeGpu(gpu)}: no driver recipe for vendor ${gpu.vendorId} (NVIDIA 10de, AMD 1002 and Intel 8086 are supported)`,
+      );
     vendor = v;
     description = describeGpu(gpu);
   }
   let nvidiaDriver: string | null = null;
   if (f.nvidiaDriver !== undefined) {
-    if (vendor !== "nvidia") throw new InputError(`--nvidia-driver is for NVIDIA GPUs; this one is ${vendor}`);
-    if (distro.nvidia.method !== "ubuntu-drivers") throw new InputError(`--nvidia-driver picks Ubuntu's nvidia-driver-NNN; ${distro.name} has one nvidia-driver package (leave the flag out)`);
-    if (!/^\d{3}(-open|-server|-server-open)?$/.test(f.nvidiaDriver)) throw new InputError(`--nvidia-driver ${f.nvidiaDriver}: give the branch, e.g. 535 or 550-open (apt-cache search nvidia-driver- lists them)`);
+    if (vendor !== "nvidia")
+      throw new InputError(`--nvidia-driver is for NVIDIA GPUs; this one is ${vendor}`);
+    if (distro.nvidia.method !== "ubuntu-drivers")
+      throw new InputError(
+        `--nvidia-driver picks Ubuntu's nvidia-driver-NNN; ${distro.name} has one nvidia-driver package (leave the flag out)`,
+      );
+    if (!/^\d{3}(-open|-server|-server-open)?$/.test(f.nvidiaDriver))
+      throw new InputError(
+        `--nvidia-driver ${f.nvidiaDriver}: give the branch, e.g. 535 or 550-open (apt-cache search nvidia-driver- lists them)`,
+      );
     nvidiaDriver = f.nvidiaDriver;
   }
   return { vendor, description, nvidiaDriver };
@@ -105,12 +143,16 @@ export interface BuildContext {
 export function buildGuestSetup(f: GuestSetupFlags, ctx: BuildContext): GuestSetupDocument {
   const wantSsh = f.ssh === true || f.sshKey !== undefined;
   if (!wantSsh && !f.tailscale && !f.gpuDriver && f.streaming === undefined) {
-    throw new InputError("choose what to set up: --ssh [--ssh-key FILE], --tailscale, --gpu-driver, --streaming sunshine (any together)");
+    throw new InputError(
+      "choose what to set up: --ssh [--ssh-key FILE], --tailscale, --gpu-driver, --streaming sunshine (any together)",
+    );
   }
-  if (f.streaming !== undefined && f.streaming !== "sunshine") throw new InputError(`--streaming ${f.streaming}: only sunshine is supported`);
+  if (f.streaming !== undefined && f.streaming !== "sunshine")
+    throw new InputError(`--streaming ${f.streaming}: only sunshine is supported`);
   let format: "script" | "cloud-init";
   if (f.cloudInit !== undefined) {
-    if (f.format !== undefined && f.format !== "cloud-init") throw new InputError(`--cloud-init writes cloud-init user-data; drop --format ${f.format}`);
+    if (f.format !== undefined && f.format !== "cloud-init")
+      throw new InputError(`--cloud-init writes cloud-init user-data; drop --format ${f.format}`);
     format = "cloud-init";
   } else if (f.format === undefined || f.format === "script" || f.format === "cloud-init") {
     format = (f.format ?? "script") as "script" | "cloud-init";
@@ -125,16 +167,30 @@ export function buildGuestSetup(f: GuestSetupFlags, ctx: BuildContext): GuestSet
   const warnings: string[] = [];
   let embeddedKey: string | null = null;
   if (f.embedSecrets || f.tailscaleAuthkeyFile !== undefined) {
-    if (!f.tailscale) throw new InputError("--embed-secrets and --tailscale-authkey-file are for --tailscale; add it");
+    if (!f.tailscale)
+      throw new InputError(
+        "--embed-secrets and --tailscale-authkey-file are for --tailscale; add it",
+      );
     if (!f.embedSecrets) {
       throw new InputError(
         "--tailscale-authkey-file is read only with --embed-secrets; without it the script reads the key when it runs: sudo TS_AUTHKEY_FILE=/path/to/key bash setup.sh",
       );
     }
-    if (f.tailscaleAuthkeyFile === undefined) throw new InputError("--embed-secrets needs --tailscale-authkey-file FILE (the key is never taken from the command line)");
-    if (f.output === undefined && f.cloudInit === undefined) throw new InputError("--embed-secrets needs -o FILE (or --cloud-init VMID): the key is never printed to the terminal");
+    if (f.tailscaleAuthkeyFile === undefined)
+      throw new InputError(
+        "--embed-secrets needs --tailscale-authkey-file FILE (the key is never taken from the command line)",
+      );
+    if (f.output === undefined && f.cloudInit === undefined)
+      throw new InputError(
+        "--embed-secrets needs -o FILE (or --cloud-init VMID): the key is never printed to the terminal",
+      );
     embeddedKey = readAuthKey(f.tailscaleAuthkeyFile);
-    const where = [f.output, f.cloudInit !== undefined ? `the cloud-init snippet for VM ${f.cloudInit}` : undefined].filter(Boolean).join(" and ");
+    const where = [
+      f.output,
+      f.cloudInit !== undefined ? `the cloud-init snippet for VM ${f.cloudInit}` : undefined,
+    ]
+      .filter(Boolean)
+      .join(" and ");
     warnings.push(
       `warning: ${where} embed${f.output !== undefined && f.cloudInit !== undefined ? "" : "s"} the Tailscale auth key from ${f.tailscaleAuthkeyFile}: keep it private and delete it after the first run (a one-off, ephemeral, pre-approved key limits the damage)`,
     );
@@ -144,29 +200,50 @@ export function buildGuestSetup(f: GuestSetupFlags, ctx: BuildContext): GuestSet
     distro,
     user,
     ssh: wantSsh ? { keys: f.sshKey !== undefined ? readPublicKeys(f.sshKey) : [] } : null,
-    tailscale: f.tailscale ? { hostname: f.tailscaleHostname === undefined ? null : checkHostname(f.tailscaleHostname), embeddedKey, keyFile: null } : null,
+    tailscale: f.tailscale
+      ? {
+          hostname: f.tailscaleHostname === undefined ? null : checkHostname(f.tailscaleHostname),
+          embeddedKey,
+          keyFile: null,
+        }
+      : null,
     gpu,
     streaming: f.streaming === "sunshine" ? "sunshine" : null,
   };
-  if (f.tailscaleHostname !== undefined && !f.tailscale) throw new InputError("--tailscale-hostname is for --tailscale; add it");
-  if (wantSsh && f.sshKey === undefined) warnings.push("note: no --ssh-key: password logins stay on (give your .pub file to turn them off)");
+  if (f.tailscaleHostname !== undefined && !f.tailscale)
+    throw new InputError("--tailscale-hostname is for --tailscale; add it");
+  if (wantSsh && f.sshKey === undefined)
+    warnings.push(
+      "note: no --ssh-key: password logins stay on (give your .pub file to turn them off)",
+    );
   if (format === "cloud-init" && f.sshKey === undefined) {
     // Proxmox's ciuser/cipassword/sshkeys only reach the guest through the user-data it builds,
     // which cicustom user= replaces.
-    warnings.push(`note: this user-data sets no password and no SSH key for ${user ?? distro.cloudUser}: add --ssh-key FILE, or you can only log in on a console`);
+    warnings.push(
+      `note: this user-data sets no password and no SSH key for ${user ?? distro.cloudUser}: add --ssh-key FILE, or you can only log in on a console`,
+    );
   }
 
   const meta = { version: ctx.version, command: commandLine(f, distro, format) };
-  const content = format === "script" ? renderScript(options, meta) : renderCloudConfig(options, meta);
+  const content =
+    format === "script" ? renderScript(options, meta) : renderCloudConfig(options, meta);
   const summary = [
-    options.ssh ? `ssh${options.ssh.keys.length ? ` (${options.ssh.keys.length} key${options.ssh.keys.length > 1 ? "s" : ""}, password logins off)` : ""}` : null,
+    options.ssh
+      ? `ssh${options.ssh.keys.length ? ` (${options.ssh.keys.length} key${options.ssh.keys.length > 1 ? "s" : ""}, password logins off)` : ""}`
+      : null,
     options.tailscale ? `tailscale${embeddedKey ? " (key embedded)" : ""}` : null,
     gpu ? `${gpu.vendor} driver` : null,
     options.streaming,
   ]
     .filter(Boolean)
     .join(", ");
-  return { format, content, options, warnings, summary: `${format === "script" ? "script" : "cloud-init user-data"} for ${distro.name}: ${summary}` };
+  return {
+    format,
+    content,
+    options,
+    warnings,
+    summary: `${format === "script" ? "script" : "cloud-init user-data"} for ${distro.name}: ${summary}`,
+  };
 }
 
 /** The flags that shaped the document, for its header: paths and choices, never a secret. */

@@ -77,7 +77,9 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
     steps.push({
       id: "ssh_service",
       title: `${d.ssh.unit} is enabled and running`,
-      check: [`systemctl is-enabled --quiet ${d.ssh.unit} && systemctl is-active --quiet ${d.ssh.unit}`],
+      check: [
+        `systemctl is-enabled --quiet ${d.ssh.unit} && systemctl is-active --quiet ${d.ssh.unit}`,
+      ],
       apply: [`systemctl enable --now ${d.ssh.unit}`],
     });
     if (o.ssh.keys.length > 0) {
@@ -172,7 +174,9 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
       title: "Tailscale is connected",
       // grep without -q: with pipefail, -q's early exit can kill the writer with SIGPIPE and fail
       // the pipeline although the line matched.
-      check: [`tailscale status --json 2>/dev/null | grep -E '"BackendState":[[:space:]]*"Running"' >/dev/null`],
+      check: [
+        `tailscale status --json 2>/dev/null | grep -E '"BackendState":[[:space:]]*"Running"' >/dev/null`,
+      ],
       guard: [
         `if [ -n "\${TS_AUTHKEY_FILE:-}" ]; then`,
         `  if [ -r "$TS_AUTHKEY_FILE" ]; then return 0; fi`,
@@ -238,9 +242,14 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
       id: "sunshine_input",
       title: "$PT_USER is in the input group (Sunshine's virtual mouse, keyboard and gamepads)",
       check: [`id -nG "$PT_USER" | tr ' ' '\\n' | grep -x input >/dev/null`],
-      guard: [`if [ "$PT_USER" = root ]; then echo "no desktop user: rerun with PT_USER=NAME (the user who logs in to the desktop)"; return 1; fi`],
+      guard: [
+        `if [ "$PT_USER" = root ]; then echo "no desktop user: rerun with PT_USER=NAME (the user who logs in to the desktop)"; return 1; fi`,
+      ],
       // udev creates the group on a desktop; a minimal system may not have it yet.
-      apply: [`getent group input >/dev/null || groupadd --system input`, `usermod -aG input "$PT_USER"`],
+      apply: [
+        `getent group input >/dev/null || groupadd --system input`,
+        `usermod -aG input "$PT_USER"`,
+      ],
       note: "log out and in again so the input group applies",
     });
   }
@@ -250,7 +259,8 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
 function gpuSteps(o: GuestSetupOptions, gpu: GuestGpu): GuestStep[] {
   const d = o.distro;
   const steps: GuestStep[] = [];
-  const components = gpu.vendor === "nvidia" ? d.components : d.components.filter((c) => c === "non-free-firmware");
+  const components =
+    gpu.vendor === "nvidia" ? d.components : d.components.filter((c) => c === "non-free-firmware");
   if (components.length > 0) {
     steps.push({
       id: "apt_components",
@@ -270,7 +280,13 @@ function gpuSteps(o: GuestSetupOptions, gpu: GuestGpu): GuestStep[] {
       });
       if (gpu.nvidiaDriver) {
         const pkg = `nvidia-driver-${gpu.nvidiaDriver}`;
-        steps.push({ id: "gpu_driver", title: `${pkg} is installed`, check: [`is_installed ${pkg}`], apply: [`apt_install ${pkg}`], note: reboot });
+        steps.push({
+          id: "gpu_driver",
+          title: `${pkg} is installed`,
+          check: [`is_installed ${pkg}`],
+          apply: [`apt_install ${pkg}`],
+          note: reboot,
+        });
       } else {
         steps.push({
           id: "gpu_driver",
@@ -323,8 +339,20 @@ export function stepConstants(o: GuestSetupOptions): Array<[string, string]> {
   }
   if (o.tailscale) {
     vars.push(["PT_TAILSCALE_LIST", shq(tailscaleListContent(o.distro))]);
-    vars.push(["PT_TS_EMBEDDED_KEY", o.tailscale.embeddedKey ? shq(o.tailscale.embeddedKey) : "''"]);
+    vars.push([
+      "PT_TS_EMBEDDED_KEY",
+      o.tailscale.embeddedKey ? shq(o.tailscale.embeddedKey) : "''",
+    ]);
   }
-  if (o.gpu) vars.push(["PT_DEBIAN_COMPONENTS", shq((o.gpu.vendor === "nvidia" ? o.distro.components : o.distro.components.filter((c) => c === "non-free-firmware")).join(" "))]);
+  if (o.gpu)
+    vars.push([
+      "PT_DEBIAN_COMPONENTS",
+      shq(
+        (o.gpu.vendor === "nvidia"
+          ? o.distro.components
+          : o.distro.components.filter((c) => c === "non-free-firmware")
+        ).join(" "),
+      ),
+    ]);
   return vars;
 }

@@ -10,7 +10,10 @@ import type { CapturedCommand } from "./commands.js";
 import { normalizeRel, type HostRoot, type ReadResult } from "./root.js";
 import { gunzipTar, type TarEntry } from "./tar-format.js";
 
-type Node = { type: "file"; data: Buffer } | { type: "dir"; children: Set<string> } | { type: "link"; target: string };
+type Node =
+  | { type: "file"; data: Buffer }
+  | { type: "dir"; children: Set<string> }
+  | { type: "link"; target: string };
 
 const MAX_LINK_HOPS = 40;
 
@@ -36,7 +39,9 @@ export class ArchiveRoot implements HostRoot {
     try {
       entries = gunzipTar(fs.readFileSync(file));
     } catch (err) {
-      throw new InputError(`snapshot ${label} is not a valid .tar.gz (${errorMessage(err).split("\n")[0]}); capture it again with \`passthrough snapshot\``);
+      throw new InputError(
+        `snapshot ${label} is not a valid .tar.gz (${errorMessage(err).split("\n")[0]}); capture it again with \`passthrough snapshot\``,
+      );
     }
     for (const e of entries) {
       const p = e.path.replace(/\/+$/, "");
@@ -54,10 +59,15 @@ export class ArchiveRoot implements HostRoot {
       } else raw.set(p, { type: "file", data: e.data });
     }
     if (refused.length > 0) {
-      throw new InputError(`snapshot ${label} refused: ${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ""}`);
+      throw new InputError(
+        `snapshot ${label} refused: ${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ""}`,
+      );
     }
     const prefix = topFolderPrefix(raw);
-    if (prefix === null) throw new InputError(`snapshot ${label} has no sys/, proc/ or etc/ folder; it does not look like a host snapshot`);
+    if (prefix === null)
+      throw new InputError(
+        `snapshot ${label} has no sys/, proc/ or etc/ folder; it does not look like a host snapshot`,
+      );
     const root = new ArchiveRoot(label);
     for (const [p, node] of raw) {
       if (prefix && !p.startsWith(prefix)) continue;
@@ -143,7 +153,10 @@ export class ArchiveRoot implements HostRoot {
     const node = p === null ? undefined : this.nodes.get(p);
     if (!node) return { ok: false, reason: `${rel}: does not exist` };
     if (node.type !== "file") return { ok: false, reason: `${rel}: is a folder, not a file` };
-    return { ok: true, value: maxBytes === undefined ? node.data : node.data.subarray(0, maxBytes) };
+    return {
+      ok: true,
+      value: maxBytes === undefined ? node.data : node.data.subarray(0, maxBytes),
+    };
   }
 
   readLink(rel: string): string | null {
@@ -184,25 +197,38 @@ export class ArchiveRoot implements HostRoot {
 
   hasTool(name: string): boolean {
     if (this.tools.has(name)) return true;
-    return ["usr/sbin", "usr/bin", "sbin", "bin", "usr/local/sbin", "usr/local/bin"].some((d) => this.exists(`${d}/${name}`));
+    return ["usr/sbin", "usr/bin", "sbin", "bin", "usr/local/sbin", "usr/local/bin"].some((d) =>
+      this.exists(`${d}/${name}`),
+    );
   }
 }
 
 /** "top/" when every entry sits below one folder that is not itself a snapshot folder. */
 function topFolderPrefix(raw: Map<string, Node>): string | null {
   const markers = new Set(["sys", "proc", "etc", "cmd", "manifest.json"]);
-  const firsts = new Set([...raw.keys()].map((k) => k.replace(/^\.\//, "").split("/")[0]!).filter((k) => k !== "" && k !== "."));
+  const firsts = new Set(
+    [...raw.keys()]
+      .map((k) => k.replace(/^\.\//, "").split("/")[0]!)
+      .filter((k) => k !== "" && k !== "."),
+  );
   if ([...firsts].some((f) => markers.has(f))) return "";
   if (firsts.size === 1) {
     const top = [...firsts][0]!;
-    const seconds = new Set([...raw.keys()].map((k) => k.replace(/^\.\//, "").split("/")[1]).filter((x): x is string => !!x));
+    const seconds = new Set(
+      [...raw.keys()]
+        .map((k) => k.replace(/^\.\//, "").split("/")[1])
+        .filter((x): x is string => !!x),
+    );
     if ([...seconds].some((s) => markers.has(s))) return `${top}/`;
   }
   return null;
 }
 
 /** Why an archive entry is unsafe to read, or null when it is fine. */
-export function archiveEntryProblem(p: string, entry: { type: string; linkpath?: string }): string | null {
+export function archiveEntryProblem(
+  p: string,
+  entry: { type: string; linkpath?: string },
+): string | null {
   if (p.startsWith("/") || /^[A-Za-z]:/.test(p)) return `entry ${p} has an absolute path`;
   if (p.split("/").includes("..")) return `entry ${p} climbs out of the snapshot with ".."`;
   switch (entry.type) {
@@ -217,7 +243,8 @@ export function archiveEntryProblem(p: string, entry: { type: string; linkpath?:
       return null;
     case "Link": {
       const lp = entry.linkpath ?? "";
-      if (lp.startsWith("/") || lp.split("/").includes("..")) return `hard link ${p} points outside the snapshot (${lp})`;
+      if (lp.startsWith("/") || lp.split("/").includes(".."))
+        return `hard link ${p} points outside the snapshot (${lp})`;
       return null;
     }
     default:

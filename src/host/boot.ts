@@ -9,7 +9,11 @@
 
 import { parseCmdline } from "../formats/kernel-cmdline.js";
 import { parseInitramfsModules } from "../formats/initramfs-conf.js";
-import { evaluateShellFiles, parseShellFile, type ParsedShellFile } from "../formats/shell-assignments.js";
+import {
+  evaluateShellFiles,
+  parseShellFile,
+  type ParsedShellFile,
+} from "../formats/shell-assignments.js";
 import type { HostRoot } from "./root.js";
 import type {
   CmdlineParam,
@@ -23,8 +27,10 @@ import type {
   Unknown,
 } from "./types.js";
 
-export const LOADER_INFO_VAR = "sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
-export const SECURE_BOOT_VAR = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+export const LOADER_INFO_VAR =
+  "sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
+export const SECURE_BOOT_VAR =
+  "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
 
 /** The string systemd-boot stored in LoaderInfo ("systemd-boot 252.22"), or null. */
 export function readLoaderInfo(root: HostRoot): string | null {
@@ -65,10 +71,19 @@ export function detectBootloader(root: HostRoot, system: SystemInfo): Bootloader
   const efiPath = efiboot?.ok ? currentEfiLoaderPath(efiboot.value) : null;
   if (efiPath) evidence.push(`firmware booted ${efiPath} (efibootmgr -v)`);
   const booterFromFirmware: "systemd-boot" | "grub" | null =
-    loaderInfo && /systemd-boot/i.test(loaderInfo) ? "systemd-boot" : efiPath ? loaderFromPath(efiPath) : null;
+    loaderInfo && /systemd-boot/i.test(loaderInfo)
+      ? "systemd-boot"
+      : efiPath
+        ? loaderFromPath(efiPath)
+        : null;
 
   const uuids = root.readText("etc/kernel/proxmox-boot-uuids");
-  const managedEsps = uuids.ok ? uuids.value.split("\n").map((l) => l.trim()).filter((l) => /^[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}$/.test(l)) : [];
+  const managedEsps = uuids.ok
+    ? uuids.value
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => /^[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}$/.test(l))
+    : [];
 
   const grubFlavor = detectGrubFlavor(root, system);
   const kernelCmdlineFiles = ["etc/kernel/cmdline"];
@@ -76,13 +91,18 @@ export function detectBootloader(root: HostRoot, system: SystemInfo): Bootloader
 
   let kind: BootloaderKind;
   if (managedEsps.length > 0) {
-    evidence.push(`etc/kernel/proxmox-boot-uuids lists ${managedEsps.length} ESP(s): proxmox-boot-tool manages the boot`);
+    evidence.push(
+      `etc/kernel/proxmox-boot-uuids lists ${managedEsps.length} ESP(s): proxmox-boot-tool manages the boot`,
+    );
     const status = root.command("proxmox-boot-tool-status");
     let fromStatus: "systemd-boot" | "grub" | null = null;
     if (status.ok) {
       if (/configured with:\s*uefi/i.test(status.value)) fromStatus = "systemd-boot";
       else if (/configured with:\s*grub/i.test(status.value)) fromStatus = "grub";
-      if (fromStatus) evidence.push(`proxmox-boot-tool status: ESPs configured for ${fromStatus === "grub" ? "grub" : "uefi (systemd-boot)"}`);
+      if (fromStatus)
+        evidence.push(
+          `proxmox-boot-tool status: ESPs configured for ${fromStatus === "grub" ? "grub" : "uefi (systemd-boot)"}`,
+        );
     }
     let loader = booterFromFirmware ?? fromStatus;
     if (!loader) {
@@ -94,11 +114,16 @@ export function detectBootloader(root: HostRoot, system: SystemInfo): Bootloader
         evidence.push("Secure Boot is on: Proxmox boots GRUB through shim");
       } else {
         loader = "systemd-boot";
-        evidence.push("UEFI without Secure Boot on a proxmox-boot-tool host: the installer sets up systemd-boot (no stronger evidence)");
+        evidence.push(
+          "UEFI without Secure Boot on a proxmox-boot-tool host: the installer sets up systemd-boot (no stronger evidence)",
+        );
       }
     }
     kind = loader === "grub" ? "proxmox-boot-tool/grub" : "proxmox-boot-tool/systemd-boot";
-  } else if (root.exists("etc/kernelstub/configuration") && (root.hasTool("kernelstub") || system.distro?.id === "pop")) {
+  } else if (
+    root.exists("etc/kernelstub/configuration") &&
+    (root.hasTool("kernelstub") || system.distro?.id === "pop")
+  ) {
     evidence.push("etc/kernelstub/configuration exists (Pop!_OS kernelstub manages systemd-boot)");
     kind = "kernelstub";
   } else if (booterFromFirmware === "systemd-boot") {
@@ -130,7 +155,10 @@ export function detectBootloader(root: HostRoot, system: SystemInfo): Bootloader
             : loaderEntryFiles(root);
   return {
     kind,
-    grubFlavor: kind === "grub" || kind === "proxmox-boot-tool/grub" ? grubFlavor ?? defaultGrubFlavor(system) : null,
+    grubFlavor:
+      kind === "grub" || kind === "proxmox-boot-tool/grub"
+        ? (grubFlavor ?? defaultGrubFlavor(system))
+        : null,
     cmdlineFiles,
     evidence,
   };
@@ -164,8 +192,10 @@ export type DistroFamily = "debian" | "fedora" | "suse" | "arch" | "other";
 export function distroFamily(system: Pick<SystemInfo, "distro" | "proxmox">): DistroFamily {
   if (system.proxmox) return "debian";
   const ids = [system.distro?.id ?? "", ...(system.distro?.idLike ?? [])];
-  if (ids.some((i) => ["debian", "ubuntu", "pop", "linuxmint", "raspbian"].includes(i))) return "debian";
-  if (ids.some((i) => ["fedora", "rhel", "centos", "rocky", "almalinux", "nobara"].includes(i))) return "fedora";
+  if (ids.some((i) => ["debian", "ubuntu", "pop", "linuxmint", "raspbian"].includes(i)))
+    return "debian";
+  if (ids.some((i) => ["fedora", "rhel", "centos", "rocky", "almalinux", "nobara"].includes(i)))
+    return "fedora";
   if (ids.some((i) => i.startsWith("opensuse") || i === "suse" || i === "sles")) return "suse";
   if (ids.some((i) => ["arch", "manjaro", "endeavouros", "cachyos"].includes(i))) return "arch";
   return "other";
@@ -176,7 +206,9 @@ export function grubConfigFiles(root: HostRoot, flavor: GrubFlavor | null): stri
   const files: string[] = [];
   if (root.exists("etc/default/grub")) files.push("etc/default/grub");
   if (flavor === "update-grub" || flavor === null) {
-    const dropins = (root.list("etc/default/grub.d") ?? []).filter((n) => n.endsWith(".cfg")).sort();
+    const dropins = (root.list("etc/default/grub.d") ?? [])
+      .filter((n) => n.endsWith(".cfg"))
+      .sort();
     files.push(...dropins.map((n) => `etc/default/grub.d/${n}`));
   }
   return files;
@@ -195,7 +227,11 @@ export interface GrubDefaults {
   vars: Record<string, string>;
 }
 
-export function readGrubDefaults(root: HostRoot, files: readonly string[], unknowns: Unknown[]): GrubDefaults {
+export function readGrubDefaults(
+  root: HostRoot,
+  files: readonly string[],
+  unknowns: Unknown[],
+): GrubDefaults {
   const parsed: ParsedShellFile[] = [];
   for (const f of files) {
     const r = root.readText(f);
@@ -208,7 +244,10 @@ export function readGrubDefaults(root: HostRoot, files: readonly string[], unkno
     // GRUB_DISTRIBUTOR=`lsb_release ...` is a command substitution on every such host.
     for (const u of p.unsupported) {
       if (!/GRUB_CMDLINE_LINUX/.test(u.text)) continue;
-      unknowns.push({ field: `${f}:${u.line}`, reason: `not a plain assignment, not taken into account: ${u.text.trim()}` });
+      unknowns.push({
+        field: `${f}:${u.line}`,
+        reason: `not a plain assignment, not taken into account: ${u.text.trim()}`,
+      });
     }
     parsed.push(p);
   }
@@ -227,9 +266,22 @@ export function readConfiguredCmdline(
     case "grub": {
       const g = readGrubDefaults(root, files, unknowns);
       if (g.files.length === 0) return null;
-      const linux = withGrubOrigins(parseCmdline(g.vars.GRUB_CMDLINE_LINUX ?? ""), g.files, "GRUB_CMDLINE_LINUX");
-      const linuxDefault = withGrubOrigins(parseCmdline(g.vars.GRUB_CMDLINE_LINUX_DEFAULT ?? ""), g.files, "GRUB_CMDLINE_LINUX_DEFAULT");
-      return { source, files: g.files.map((f) => f.file), params: [...linux, ...linuxDefault], detail: { linux, linuxDefault } };
+      const linux = withGrubOrigins(
+        parseCmdline(g.vars.GRUB_CMDLINE_LINUX ?? ""),
+        g.files,
+        "GRUB_CMDLINE_LINUX",
+      );
+      const linuxDefault = withGrubOrigins(
+        parseCmdline(g.vars.GRUB_CMDLINE_LINUX_DEFAULT ?? ""),
+        g.files,
+        "GRUB_CMDLINE_LINUX_DEFAULT",
+      );
+      return {
+        source,
+        files: g.files.map((f) => f.file),
+        params: [...linux, ...linuxDefault],
+        detail: { linux, linuxDefault },
+      };
     }
     case "kernel-cmdline": {
       const f = files[0] ?? "etc/kernel/cmdline";
@@ -240,7 +292,10 @@ export function readConfiguredCmdline(
       }
       const lines = r.value.split("\n");
       const idx = lines.findIndex((l) => l.trim() !== "");
-      const params = parseCmdline(idx === -1 ? "" : lines[idx]!).map((p) => ({ ...p, origin: { file: f, line: idx + 1 } }));
+      const params = parseCmdline(idx === -1 ? "" : lines[idx]!).map((p) => ({
+        ...p,
+        origin: { file: f, line: idx + 1 },
+      }));
       return { source, files: [f], params };
     }
     case "kernelstub": {
@@ -249,7 +304,14 @@ export function readConfiguredCmdline(
       if (!r.ok) return null;
       try {
         const cfg = JSON.parse(r.value) as { user?: { kernel_options?: string[] } };
-        return { source, files: [f], params: parseCmdline((cfg.user?.kernel_options ?? []).join(" ")).map((p) => ({ ...p, origin: { file: f, line: null } })) };
+        return {
+          source,
+          files: [f],
+          params: parseCmdline((cfg.user?.kernel_options ?? []).join(" ")).map((p) => ({
+            ...p,
+            origin: { file: f, line: null },
+          })),
+        };
       } catch {
         unknowns.push({ field: f, reason: "not valid JSON" });
         return null;
@@ -270,25 +332,40 @@ export function readConfiguredCmdline(
       }
       if (!chosen) return null;
       const origin = { file: chosen.file, line: chosen.line || null };
-      return { source, files: [chosen.file], params: parseCmdline(chosen.options).map((p) => ({ ...p, origin })) };
+      return {
+        source,
+        files: [chosen.file],
+        params: parseCmdline(chosen.options).map((p) => ({ ...p, origin })),
+      };
     }
   }
 }
 
 /** The assignment (file:line) whose literal text holds each parameter: the last one wins. */
-function withGrubOrigins(params: CmdlineParam[], files: readonly ParsedShellFile[], variable: string): CmdlineParam[] {
+function withGrubOrigins(
+  params: CmdlineParam[],
+  files: readonly ParsedShellFile[],
+  variable: string,
+): CmdlineParam[] {
   const assignments = files.flatMap((f) => f.assignments.filter((a) => a.name === variable));
   return params.map((p) => {
     for (let i = assignments.length - 1; i >= 0; i--) {
       const a = assignments[i]!;
-      const literal = a.pieces.filter((x) => x.kind === "literal").map((x) => x.text).join(" ");
-      if (literal.split(/\s+/).includes(p.raw)) return { ...p, origin: { file: a.file, line: a.line } };
+      const literal = a.pieces
+        .filter((x) => x.kind === "literal")
+        .map((x) => x.text)
+        .join(" ");
+      if (literal.split(/\s+/).includes(p.raw))
+        return { ...p, origin: { file: a.file, line: a.line } };
     }
     return p;
   });
 }
 
-export function configuredSourceFor(kind: BootloaderKind, cmdlineFiles: readonly string[]): ConfiguredCmdline["source"] | null {
+export function configuredSourceFor(
+  kind: BootloaderKind,
+  cmdlineFiles: readonly string[],
+): ConfiguredCmdline["source"] | null {
   switch (kind) {
     case "grub":
     case "proxmox-boot-tool/grub":
@@ -304,13 +381,24 @@ export function configuredSourceFor(kind: BootloaderKind, cmdlineFiles: readonly
   }
 }
 
-export function detectInitramfs(root: HostRoot, system: SystemInfo): { kind: InitramfsKind; evidence: string[] } {
+export function detectInitramfs(
+  root: HostRoot,
+  system: SystemInfo,
+): { kind: InitramfsKind; evidence: string[] } {
   const found: Array<{ kind: InitramfsKind; why: string }> = [];
-  if (root.isDir("etc/initramfs-tools") || root.hasTool("update-initramfs")) found.push({ kind: "initramfs-tools", why: "etc/initramfs-tools / update-initramfs present" });
-  if (root.exists("etc/dracut.conf") || root.isDir("etc/dracut.conf.d") || root.hasTool("dracut")) found.push({ kind: "dracut", why: "dracut configuration present" });
-  if (root.exists("etc/mkinitcpio.conf") || root.hasTool("mkinitcpio")) found.push({ kind: "mkinitcpio", why: "etc/mkinitcpio.conf present" });
-  if (root.exists("etc/booster.yaml") || root.hasTool("booster")) found.push({ kind: "booster", why: "etc/booster.yaml present" });
-  if (found.length === 0) return { kind: "unknown", evidence: ["no initramfs-tools, dracut, mkinitcpio or booster configuration found"] };
+  if (root.isDir("etc/initramfs-tools") || root.hasTool("update-initramfs"))
+    found.push({ kind: "initramfs-tools", why: "etc/initramfs-tools / update-initramfs present" });
+  if (root.exists("etc/dracut.conf") || root.isDir("etc/dracut.conf.d") || root.hasTool("dracut"))
+    found.push({ kind: "dracut", why: "dracut configuration present" });
+  if (root.exists("etc/mkinitcpio.conf") || root.hasTool("mkinitcpio"))
+    found.push({ kind: "mkinitcpio", why: "etc/mkinitcpio.conf present" });
+  if (root.exists("etc/booster.yaml") || root.hasTool("booster"))
+    found.push({ kind: "booster", why: "etc/booster.yaml present" });
+  if (found.length === 0)
+    return {
+      kind: "unknown",
+      evidence: ["no initramfs-tools, dracut, mkinitcpio or booster configuration found"],
+    };
   if (found.length === 1) return { kind: found[0]!.kind, evidence: [found[0]!.why] };
   // Several installed: the distribution's own generator is the one its kernel packages run.
   const preferred: Record<DistroFamily, InitramfsKind[]> = {
@@ -322,14 +410,22 @@ export function detectInitramfs(root: HostRoot, system: SystemInfo): { kind: Ini
   };
   for (const k of preferred[distroFamily(system)]) {
     const hit = found.find((f) => f.kind === k);
-    if (hit) return { kind: k, evidence: [hit.why, `distribution default among ${found.map((f) => f.kind).join(", ")}`] };
+    if (hit)
+      return {
+        kind: k,
+        evidence: [hit.why, `distribution default among ${found.map((f) => f.kind).join(", ")}`],
+      };
   }
   return { kind: found[0]!.kind, evidence: found.map((f) => f.why) };
 }
 
 export function readInitramfsModules(root: HostRoot, kind: InitramfsKind): ModuleLoadEntry[] {
-  return parseInitramfsModules(kind, (p) => {
-    const r = root.readText(p);
-    return r.ok ? r.value : null;
-  }, (dir) => root.list(dir));
+  return parseInitramfsModules(
+    kind,
+    (p) => {
+      const r = root.readText(p);
+      return r.ok ? r.value : null;
+    },
+    (dir) => root.list(dir),
+  );
 }

@@ -22,17 +22,37 @@ export const CAPTURED_COMMANDS = {
   },
   uname: { argv: [["uname", "-a"]], usedByDiscovery: false, why: "running kernel" },
   pveversion: { argv: [["pveversion"]], usedByDiscovery: true, why: "Proxmox VE version" },
-  "efibootmgr-v": { argv: [["efibootmgr", "-v"]], usedByDiscovery: true, why: "UEFI boot entries: which loader the firmware starts" },
-  "zpool-status": { argv: [["zpool", "status", "-P"]], usedByDiscovery: true, why: "disks under a ZFS root pool" },
+  "efibootmgr-v": {
+    argv: [["efibootmgr", "-v"]],
+    usedByDiscovery: true,
+    why: "UEFI boot entries: which loader the firmware starts",
+  },
+  "zpool-status": {
+    argv: [["zpool", "status", "-P"]],
+    usedByDiscovery: true,
+    why: "disks under a ZFS root pool",
+  },
   "proxmox-boot-tool-status": {
     argv: [],
     usedByDiscovery: true,
     why: "ESPs managed by proxmox-boot-tool (only in snapshots users add by hand; it mounts ESPs, so we never run it)",
   },
-  "lspci-nnk": { argv: [["lspci", "-nnk"]], usedByDiscovery: false, why: "for people reading the snapshot" },
-  "nvidia-smi-q": { argv: [["nvidia-smi", "-q"]], usedByDiscovery: false, why: "for people reading the snapshot" },
+  "lspci-nnk": {
+    argv: [["lspci", "-nnk"]],
+    usedByDiscovery: false,
+    why: "for people reading the snapshot",
+  },
+  "nvidia-smi-q": {
+    argv: [["nvidia-smi", "-q"]],
+    usedByDiscovery: false,
+    why: "for people reading the snapshot",
+  },
   // `guest check` (src/host/guest-facts.ts): proof from inside a VM.
-  "nvidia-smi-L": { argv: [["nvidia-smi", "-L"]], usedByDiscovery: true, why: "guest check: the NVIDIA driver answers for the passed GPU" },
+  "nvidia-smi-L": {
+    argv: [["nvidia-smi", "-L"]],
+    usedByDiscovery: true,
+    why: "guest check: the NVIDIA driver answers for the passed GPU",
+  },
   "tailscale-status-json": {
     // --peers=false: a snapshot should not carry the names and addresses of the whole tailnet.
     argv: [["tailscale", "status", "--json", "--peers=false"]],
@@ -68,7 +88,8 @@ export function runCapturedCommand(
       return { ok: true, value: out };
     } catch (err) {
       const e = err as { code?: string; status?: number; stderr?: string };
-      if (e.code === "ETIMEDOUT") reasons.push(`${argv.join(" ")} timed out after ${COMMAND_TIMEOUT_MS} ms`);
+      if (e.code === "ETIMEDOUT")
+        reasons.push(`${argv.join(" ")} timed out after ${COMMAND_TIMEOUT_MS} ms`);
       else if (typeof e.status === "number") {
         const first = (e.stderr ?? "").trim().split("\n")[0] ?? "";
         reasons.push(`${argv.join(" ")} exited ${e.status}${first ? `: ${first}` : ""}`);

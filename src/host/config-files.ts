@@ -38,7 +38,8 @@ const FOLDERS = [
 
 /** Only udev rules we might own or that bind drivers are worth carrying. */
 function wanted(folder: string, name: string): boolean {
-  if (folder === "etc/udev/rules.d") return /vfio|passthrough|driver_override|driverctl/i.test(name);
+  if (folder === "etc/udev/rules.d")
+    return /vfio|passthrough|driver_override|driverctl/i.test(name);
   return true;
 }
 

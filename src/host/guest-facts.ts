@@ -66,24 +66,44 @@ function readDrm(root: HostRoot): DrmNode[] | null {
     .map((name) => {
       const dev = root.resolve(`sys/class/drm/${name}/device`);
       const last = dev?.split("/").pop() ?? "";
-      return { name, device: /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(last) ? last : null, devNode: root.exists(`dev/dri/${name}`) };
+      return {
+        name,
+        device: /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(last) ? last : null,
+        devNode: root.exists(`dev/dri/${name}`),
+      };
     });
 }
 
 /** A tool counts as installed when its program is there, or (snapshots) its output was saved. */
-function toolOutput<T>(root: HostRoot, tool: string, cmd: "nvidia-smi-L" | "tailscale-status-json", parse: (text: string) => T | string): ToolOutput<T> {
+function toolOutput<T>(
+  root: HostRoot,
+  tool: string,
+  cmd: "nvidia-smi-L" | "tailscale-status-json",
+  parse: (text: string) => T | string,
+): ToolOutput<T> {
   const saved = root.kind === "snapshot" && root.exists(`cmd/${cmd}`);
   if (!root.hasTool(tool) && !saved) return { installed: false };
-  if (root.kind === "snapshot" && !saved) return { installed: true, ok: null, reason: `${tool} is installed, but cmd/${cmd} is not in the snapshot` };
+  if (root.kind === "snapshot" && !saved)
+    return {
+      installed: true,
+      ok: null,
+      reason: `${tool} is installed, but cmd/${cmd} is not in the snapshot`,
+    };
   const r = root.command(cmd);
   if (!r.ok) return { installed: true, ok: false, reason: r.reason };
   const parsed = parse(r.value);
-  return typeof parsed === "string" ? { installed: true, ok: false, reason: parsed } : { installed: true, ok: true, value: parsed };
+  return typeof parsed === "string"
+    ? { installed: true, ok: false, reason: parsed }
+    : { installed: true, ok: true, value: parsed };
 }
 
 export function parseNvidiaSmiList(text: string): string[] | string {
-  const gpus = text.split("\n").map((l) => l.trim()).filter((l) => /^GPU \d+:/.test(l));
-  if (gpus.length === 0) return `nvidia-smi -L listed no GPU: ${text.trim().split("\n")[0] ?? ""}`.trim();
+  const gpus = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => /^GPU \d+:/.test(l));
+  if (gpus.length === 0)
+    return `nvidia-smi -L listed no GPU: ${text.trim().split("\n")[0] ?? ""}`.trim();
   return gpus;
 }
 
@@ -98,11 +118,19 @@ export function parseTailscaleStatus(text: string): TailscaleStatus | string {
   } catch {
     return "tailscale status --json printed something that is not JSON";
   }
-  const o = json as { BackendState?: unknown; Self?: { DNSName?: unknown; TailscaleIPs?: unknown } };
-  const ips = Array.isArray(o.Self?.TailscaleIPs) ? o.Self!.TailscaleIPs.filter((x): x is string => typeof x === "string") : [];
+  const o = json as {
+    BackendState?: unknown;
+    Self?: { DNSName?: unknown; TailscaleIPs?: unknown };
+  };
+  const ips = Array.isArray(o.Self?.TailscaleIPs)
+    ? o.Self!.TailscaleIPs.filter((x): x is string => typeof x === "string")
+    : [];
   return {
     backendState: typeof o.BackendState === "string" ? o.BackendState : null,
-    dnsName: typeof o.Self?.DNSName === "string" && o.Self.DNSName !== "" ? o.Self.DNSName.replace(/\.$/, "") : null,
+    dnsName:
+      typeof o.Self?.DNSName === "string" && o.Self.DNSName !== ""
+        ? o.Self.DNSName.replace(/\.$/, "")
+        : null,
     ips,
   };
 }
@@ -122,7 +150,11 @@ export function parseProcNetTcp(text: string, family: "ipv4" | "ipv6"): Listenin
     if (f.length < 4 || f[3] !== "0A") continue;
     const [addrHex, portHex] = f[1]!.split(":");
     if (!addrHex || !portHex) continue;
-    out.push({ family, address: family === "ipv4" ? ipv4(addrHex) : ipv6(addrHex), port: parseInt(portHex, 16) });
+    out.push({
+      family,
+      address: family === "ipv4" ? ipv4(addrHex) : ipv6(addrHex),
+      port: parseInt(portHex, 16),
+    });
   }
   return out;
 }
@@ -156,13 +188,21 @@ function readListening(root: HostRoot): ListeningSocket[] | null {
   const v4 = root.readText("proc/net/tcp");
   const v6 = root.readText("proc/net/tcp6");
   if (!v4.ok && !v6.ok) return null;
-  return [...(v4.ok ? parseProcNetTcp(v4.value, "ipv4") : []), ...(v6.ok ? parseProcNetTcp(v6.value, "ipv6") : [])];
+  return [
+    ...(v4.ok ? parseProcNetTcp(v4.value, "ipv4") : []),
+    ...(v6.ok ? parseProcNetTcp(v6.value, "ipv6") : []),
+  ];
 }
 
 /** sshd's `Port` lines (sshd_config and its drop-ins; several are allowed and all apply); 22 when none. */
 function readSshd(root: HostRoot): GuestFacts["ssh"] {
   const installed = root.hasTool("sshd");
-  const files = ["etc/ssh/sshd_config", ...(root.list("etc/ssh/sshd_config.d") ?? []).filter((n) => n.endsWith(".conf")).map((n) => `etc/ssh/sshd_config.d/${n}`)];
+  const files = [
+    "etc/ssh/sshd_config",
+    ...(root.list("etc/ssh/sshd_config.d") ?? [])
+      .filter((n) => n.endsWith(".conf"))
+      .map((n) => `etc/ssh/sshd_config.d/${n}`),
+  ];
   const ports: number[] = [];
   const from: string[] = [];
   for (const f of files) {
@@ -178,5 +218,7 @@ function readSshd(root: HostRoot): GuestFacts["ssh"] {
       }
     }
   }
-  return ports.length ? { installed, ports: [...new Set(ports)], portSource: from.map((f) => `/${f}`).join(", ") } : { installed, ports: [22], portSource: "sshd default" };
+  return ports.length
+    ? { installed, ports: [...new Set(ports)], portSource: from.map((f) => `/${f}`).join(", ") }
+    : { installed, ports: [22], portSource: "sshd default" };
 }

@@ -26,7 +26,11 @@ export function parseMounts(text: string): MountEntry[] {
     .split("\n")
     .map((l) => l.trim().split(/\s+/))
     .filter((p) => p.length >= 3)
-    .map((p) => ({ device: unescapeMount(p[0]!), mountpoint: unescapeMount(p[1]!), fstype: p[2]! }));
+    .map((p) => ({
+      device: unescapeMount(p[0]!),
+      mountpoint: unescapeMount(p[1]!),
+      fstype: p[2]!,
+    }));
 }
 
 function pciOfPath(sysPath: string | null): string | null {
@@ -41,7 +45,8 @@ function controllersOfBlock(root: HostRoot, name: string, depth = 0): string[] {
   const dir = root.resolve(`sys/class/block/${name}`);
   if (dir === null) return [];
   const slaves = root.list(`${dir}/slaves`);
-  if (slaves && slaves.length > 0) return [...new Set(slaves.flatMap((s) => controllersOfBlock(root, s, depth + 1)))];
+  if (slaves && slaves.length > 0)
+    return [...new Set(slaves.flatMap((s) => controllersOfBlock(root, s, depth + 1)))];
   const pci = pciOfPath(dir);
   return pci ? [pci] : [];
 }
@@ -61,31 +66,49 @@ function blockNameOfDevice(root: HostRoot, device: string): string | null {
   if (root.exists(`sys/class/block/${name}`)) return name;
   // /dev/disk/by-*/... links (live host, or captured in dev/).
   const target = root.resolve(device.slice(1));
-  if (target && root.exists(`sys/class/block/${target.split("/").pop()}`)) return target.split("/").pop()!;
+  if (target && root.exists(`sys/class/block/${target.split("/").pop()}`))
+    return target.split("/").pop()!;
   return null;
 }
 
 export function readHostCritical(root: HostRoot, unknowns: Unknown[]): HostCriticalDevice[] {
   const out: HostCriticalDevice[] = [];
   const add = (role: HostCriticalDevice["role"], via: string, controller: string) => {
-    if (!out.some((o) => o.role === role && o.controller === controller)) out.push({ role, via, controller });
+    if (!out.some((o) => o.role === role && o.controller === controller))
+      out.push({ role, via, controller });
   };
 
   // Root filesystem.
   const mounts = root.readText("proc/mounts");
   if (!mounts.ok) unknowns.push({ field: "hostCritical.rootFilesystem", reason: mounts.reason });
   else {
-    const rootMount = parseMounts(mounts.value).filter((m) => m.mountpoint === "/").pop();
-    if (!rootMount) unknowns.push({ field: "hostCritical.rootFilesystem", reason: "proc/mounts has no entry for /" });
+    const rootMount = parseMounts(mounts.value)
+      .filter((m) => m.mountpoint === "/")
+      .pop();
+    if (!rootMount)
+      unknowns.push({
+        field: "hostCritical.rootFilesystem",
+        reason: "proc/mounts has no entry for /",
+      });
     else if (rootMount.fstype === "zfs") {
       const pool = rootMount.device.split("/")[0]!;
       const disks = zfsPoolDisks(root, pool);
-      if (disks === null) unknowns.push({ field: "hostCritical.rootFilesystem", reason: `root is on ZFS pool ${pool}; its disks are unknown without \`zpool status -P\`` });
-      for (const d of disks ?? []) for (const c of controllersOfBlock(root, d)) add("root-filesystem", `${rootMount.device} (zfs) on ${d}`, c);
+      if (disks === null)
+        unknowns.push({
+          field: "hostCritical.rootFilesystem",
+          reason: `root is on ZFS pool ${pool}; its disks are unknown without \`zpool status -P\``,
+        });
+      for (const d of disks ?? [])
+        for (const c of controllersOfBlock(root, d))
+          add("root-filesystem", `${rootMount.device} (zfs) on ${d}`, c);
     } else {
       const block = blockNameOfDevice(root, rootMount.device);
       const ctrls = block ? controllersOfBlock(root, block) : [];
-      if (ctrls.length === 0) unknowns.push({ field: "hostCritical.rootFilesystem", reason: `could not map ${rootMount.device} (${rootMount.fstype}) to a PCI controller` });
+      if (ctrls.length === 0)
+        unknowns.push({
+          field: "hostCritical.rootFilesystem",
+          reason: `could not map ${rootMount.device} (${rootMount.fstype}) to a PCI controller`,
+        });
       for (const c of ctrls) add("root-filesystem", rootMount.device, c);
     }
   }
@@ -101,15 +124,24 @@ export function readHostCritical(root: HostRoot, unknowns: Unknown[]): HostCriti
     }
     for (const iface of ifaces) {
       const leaves = netLeaves(root, iface, 0);
-      for (const leaf of leaves) add("default-route", leaf.iface === iface ? iface : `${iface} -> ${leaf.iface}`, leaf.pci);
-      if (leaves.length === 0) unknowns.push({ field: "hostCritical.defaultRoute", reason: `could not map interface ${iface} to a PCI NIC` });
+      for (const leaf of leaves)
+        add("default-route", leaf.iface === iface ? iface : `${iface} -> ${leaf.iface}`, leaf.pci);
+      if (leaves.length === 0)
+        unknowns.push({
+          field: "hostCritical.defaultRoute",
+          reason: `could not map interface ${iface} to a PCI NIC`,
+        });
     }
   }
   return out;
 }
 
 /** Follow bridges, bonds and VLANs down to the physical NICs. */
-function netLeaves(root: HostRoot, iface: string, depth: number): Array<{ iface: string; pci: string }> {
+function netLeaves(
+  root: HostRoot,
+  iface: string,
+  depth: number,
+): Array<{ iface: string; pci: string }> {
   if (depth > 6) return [];
   const dir = root.resolve(`sys/class/net/${iface}`);
   if (dir === null) return [];

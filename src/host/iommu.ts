@@ -5,7 +5,14 @@ import { lastValue } from "../formats/kernel-cmdline.js";
 import { optionsOf } from "../formats/modprobe-conf.js";
 import type { KernelLogFacts } from "./kernel-log.js";
 import { readAttr, type HostRoot } from "./root.js";
-import type { CmdlineParam, IommuGroup, IommuState, IommuVendor, ModprobeDirective, Unknown } from "./types.js";
+import type {
+  CmdlineParam,
+  IommuGroup,
+  IommuState,
+  IommuVendor,
+  ModprobeDirective,
+  Unknown,
+} from "./types.js";
 
 export function readIommuGroups(root: HostRoot): IommuGroup[] {
   const names = root.list("sys/kernel/iommu_groups") ?? [];
@@ -13,7 +20,11 @@ export function readIommuGroups(root: HostRoot): IommuGroup[] {
   for (const n of names) {
     if (!/^\d+$/.test(n)) continue;
     const devices = (root.list(`sys/kernel/iommu_groups/${n}/devices`) ?? []).sort();
-    groups.push({ id: Number(n), type: readAttr(root, `sys/kernel/iommu_groups/${n}/type`), devices });
+    groups.push({
+      id: Number(n),
+      type: readAttr(root, `sys/kernel/iommu_groups/${n}/type`),
+      devices,
+    });
   }
   return groups.sort((a, b) => a.id - b.id);
 }
@@ -38,7 +49,9 @@ export function readIommu(
   if (interruptRemapping === null) {
     unknowns.push({
       field: "iommu.interruptRemapping",
-      reason: log ? "the kernel log has no interrupt-remapping line (it may have been rotated away)" : "no kernel log could be read",
+      reason: log
+        ? "the kernel log has no interrupt-remapping line (it may have been rotated away)"
+        : "no kernel log could be read",
     });
   }
 
@@ -74,10 +87,16 @@ function defaultDomainFromGroups(groups: readonly IommuGroup[]): string | null {
   return null;
 }
 
-function allowUnsafe(root: HostRoot, running: CmdlineParam[] | null, modprobe: readonly ModprobeDirective[]): boolean | null {
+function allowUnsafe(
+  root: HostRoot,
+  running: CmdlineParam[] | null,
+  modprobe: readonly ModprobeDirective[],
+): boolean | null {
   const live = readAttr(root, "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
   if (live !== null) return live === "Y" || live === "1";
-  const fromCmdline = running ? lastValue(running, "vfio_iommu_type1.allow_unsafe_interrupts") : undefined;
+  const fromCmdline = running
+    ? lastValue(running, "vfio_iommu_type1.allow_unsafe_interrupts")
+    : undefined;
   if (fromCmdline !== undefined) return isTrue(fromCmdline);
   for (const d of [...modprobe].reverse()) {
     if (d.command === "options" && d.module === "vfio_iommu_type1") {

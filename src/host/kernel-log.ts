@@ -81,7 +81,11 @@ export function analyseKernelLog(text: string): KernelLogFacts {
       facts.defaultDomain = dd[1]!.toLowerCase();
       keep(l);
     }
-    if (/DMAR: IOMMU enabled|AMD-Vi: AMD IOMMUv2 loaded and initialized|AMD-Vi: Found IOMMU|pci 0000:[0-9a-f:.]+: Adding to iommu group|Intel\(R\) Virtualization Technology for Directed I\/O|virtio_iommu/i.test(l)) {
+    if (
+      /DMAR: IOMMU enabled|AMD-Vi: AMD IOMMUv2 loaded and initialized|AMD-Vi: Found IOMMU|pci 0000:[0-9a-f:.]+: Adding to iommu group|Intel\(R\) Virtualization Technology for Directed I\/O|virtio_iommu/i.test(
+        l,
+      )
+    ) {
       facts.iommuEnabled = true;
       if (!/Adding to iommu group/.test(l)) keep(l);
     }

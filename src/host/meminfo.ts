@@ -27,5 +27,7 @@ export function readHostMemory(root: HostRoot): HostMemory | null {
   const r = root.readText("proc/meminfo");
   if (!r.ok) return null;
   const m = parseMeminfo(r.value);
-  return m ? { ...m, source: root.kind === "live" ? "/proc/meminfo" : `${root.label}:/proc/meminfo` } : null;
+  return m
+    ? { ...m, source: root.kind === "live" ? "/proc/meminfo" : `${root.label}:/proc/meminfo` }
+    : null;
 }

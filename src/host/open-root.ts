@@ -37,7 +37,9 @@ export function openSnapshot(snapshotPath: string): OpenedRoot {
   try {
     st = fs.statSync(snapshotPath);
   } catch (err) {
-    throw new InputError(`snapshot ${snapshotPath}: ${describeFsError(err)}; give a snapshot folder or .tar.gz made by \`passthrough snapshot\``);
+    throw new InputError(
+      `snapshot ${snapshotPath}: ${describeFsError(err)}; give a snapshot folder or .tar.gz made by \`passthrough snapshot\``,
+    );
   }
   if (!st.isDirectory()) {
     assertGzip(snapshotPath);
@@ -48,8 +50,14 @@ export function openSnapshot(snapshotPath: string): OpenedRoot {
   }
   const dir = findSnapshotTop(snapshotPath);
   const mp = path.join(dir, "manifest.json");
-  const manifest = fs.existsSync(mp) ? parseManifest(fs.readFileSync(mp, "utf8"), snapshotPath) : null;
-  const root = new DirectoryRoot(dir, { kind: "snapshot", label: snapshotPath, tools: manifest?.tools });
+  const manifest = fs.existsSync(mp)
+    ? parseManifest(fs.readFileSync(mp, "utf8"), snapshotPath)
+    : null;
+  const root = new DirectoryRoot(dir, {
+    kind: "snapshot",
+    label: snapshotPath,
+    tools: manifest?.tools,
+  });
   return { root, manifest };
 }
 
@@ -63,7 +71,9 @@ function assertGzip(file: string): void {
     throw new InputError(`snapshot ${file}: ${describeFsError(err)}`);
   }
   if (head[0] !== 0x1f || head[1] !== 0x8b) {
-    throw new InputError(`snapshot ${file} is not a gzip file; give a snapshot folder or a .tar.gz made by \`passthrough snapshot\``);
+    throw new InputError(
+      `snapshot ${file} is not a gzip file; give a snapshot folder or a .tar.gz made by \`passthrough snapshot\``,
+    );
   }
 }
 
@@ -84,7 +94,9 @@ function findSnapshotTop(dir: string): string {
       if (inner.some((e) => markers.includes(e))) return only;
     }
   }
-  throw new InputError(`snapshot ${dir} has no sys/, proc/ or etc/ folder; it does not look like a host snapshot`);
+  throw new InputError(
+    `snapshot ${dir} has no sys/, proc/ or etc/ folder; it does not look like a host snapshot`,
+  );
 }
 
 function parseManifest(text: string, label: string): SnapshotManifest {
@@ -93,7 +105,9 @@ function parseManifest(text: string, label: string): SnapshotManifest {
     if (typeof m !== "object" || m === null || Array.isArray(m)) throw new Error("not an object");
     return m as SnapshotManifest;
   } catch (err) {
-    throw new InputError(`snapshot ${label}: manifest.json is not valid JSON (${oneLine(errorMessage(err))}); remove it or capture again`);
+    throw new InputError(
+      `snapshot ${label}: manifest.json is not valid JSON (${oneLine(errorMessage(err))}); remove it or capture again`,
+    );
   }
 }
 

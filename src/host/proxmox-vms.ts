@@ -21,7 +21,8 @@ export function readProxmoxVms(root: HostRoot): VmConfigRef[] {
       out.push({ vmid, node, file: `${dir}/${f}`, config: parseVmConfig(r.value).main });
     }
   };
-  for (const node of root.list("etc/pve/nodes") ?? []) addFolder(`etc/pve/nodes/${node}/qemu-server`, node);
+  for (const node of root.list("etc/pve/nodes") ?? [])
+    addFolder(`etc/pve/nodes/${node}/qemu-server`, node);
   addFolder("etc/pve/qemu-server", null);
   return out.sort((a, b) => a.vmid - b.vmid);
 }

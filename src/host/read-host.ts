@@ -5,7 +5,14 @@
 import * as fs from "node:fs";
 import { parseCmdline } from "../formats/kernel-cmdline.js";
 import { PciIdsDb } from "../formats/pci-ids.js";
-import { configuredSourceFor, detectBootloader, detectInitramfs, grubConfigFiles, readConfiguredCmdline, readInitramfsModules } from "./boot.js";
+import {
+  configuredSourceFor,
+  detectBootloader,
+  detectInitramfs,
+  grubConfigFiles,
+  readConfiguredCmdline,
+  readInitramfsModules,
+} from "./boot.js";
 import { readConfigFiles } from "./config-files.js";
 import { readHostCritical } from "./host-critical.js";
 import { readIommu, readIommuGroups } from "./iommu.js";
@@ -21,7 +28,11 @@ import type { CmdlineState, ConfiguredCmdline, HostState, Unknown } from "./type
 import { readUsbDevices } from "./usb.js";
 
 /** Where pci.ids lives on Debian (pciutils / hwdata) and on Fedora/Arch (hwdata). */
-export const PCI_IDS_PATHS = ["usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids"];
+export const PCI_IDS_PATHS = [
+  "usr/share/misc/pci.ids",
+  "usr/share/hwdata/pci.ids",
+  "usr/share/pci.ids",
+];
 
 export interface ReadHostOptions {
   manifest?: SnapshotManifest | null;
@@ -37,7 +48,8 @@ export interface ReadHostOptions {
 export function loadPciIds(root: HostRoot, systemFallback: boolean): PciIdsDb | null {
   for (const p of PCI_IDS_PATHS) {
     const r = root.readBytes(p);
-    if (r.ok) return PciIdsDb.fromBytes(r.value, root.kind === "live" ? `/${p}` : `${root.label}:/${p}`);
+    if (r.ok)
+      return PciIdsDb.fromBytes(r.value, root.kind === "live" ? `/${p}` : `${root.label}:/${p}`);
   }
   if (systemFallback && root.kind !== "live") {
     for (const p of PCI_IDS_PATHS) {
@@ -65,10 +77,19 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
 
   const bootloader = detectBootloader(root, system);
   const initramfs = detectInitramfs(root, system);
-  const modules = readModules(root, system.kernelRelease, readInitramfsModules(root, initramfs.kind), unknowns);
+  const modules = readModules(
+    root,
+    system.kernelRelease,
+    readInitramfsModules(root, initramfs.kind),
+    unknowns,
+  );
 
   const ids = loadPciIds(root, options.systemPciIds ?? true);
-  if (!ids) unknowns.push({ field: "pci.names", reason: "no pci.ids database (install hwdata or pciutils); showing ids only" });
+  if (!ids)
+    unknowns.push({
+      field: "pci.names",
+      reason: "no pci.ids database (install hwdata or pciutils); showing ids only",
+    });
   const modDir = kernelModulesDir(root, system.kernelRelease);
   const aliasText = modDir ? root.readText(`${modDir}/modules.alias`) : null;
   const aliases = aliasText?.ok ? new ModuleAliases(aliasText.value) : null;
@@ -76,7 +97,13 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
   // Groups first: their listings say each function's group, which spares a readlink per function.
   const groups = readIommuGroups(root);
   const groupOf = new Map(groups.flatMap((g) => g.devices.map((d) => [d, g.id] as const)));
-  const pci = readPciDevices(root, { ids, aliases, unknowns, detail: options.pciDetail ?? "full", groupOf });
+  const pci = readPciDevices(root, {
+    ids,
+    aliases,
+    unknowns,
+    detail: options.pciDetail ?? "full",
+    groupOf,
+  });
   const iommu = readIommu(root, groups, logFacts, running, modules.modprobe, unknowns);
 
   return {
@@ -110,7 +137,9 @@ function readCmdlineState(
   unknowns: Unknown[],
 ): CmdlineState {
   const source = configuredSourceFor(bootloader.kind, bootloader.cmdlineFiles);
-  const configured = source ? readConfiguredCmdline(root, source, bootloader.cmdlineFiles, unknowns, release) : null;
+  const configured = source
+    ? readConfiguredCmdline(root, source, bootloader.cmdlineFiles, unknowns, release)
+    : null;
   // Configs of boot loaders this host does not use: where stale or misplaced parameters hide.
   const inactive: ConfiguredCmdline[] = [];
   if (source !== "grub") {

@@ -146,17 +146,28 @@ export class DirectoryRoot implements HostRoot {
 
   private read(rel: string, maxBytes: number | undefined, text: true): ReadResult<string>;
   private read(rel: string, maxBytes: number | undefined, text: false): ReadResult<Buffer>;
-  private read(rel: string, maxBytes: number | undefined, text: boolean): ReadResult<string> | ReadResult<Buffer> {
-    const escaped = { ok: false as const, reason: `${rel}: link points outside the ${this.kind === "live" ? "root" : "snapshot"}` };
+  private read(
+    rel: string,
+    maxBytes: number | undefined,
+    text: boolean,
+  ): ReadResult<string> | ReadResult<Buffer> {
+    const escaped = {
+      ok: false as const,
+      reason: `${rel}: link points outside the ${this.kind === "live" ? "root" : "snapshot"}`,
+    };
     const p = this.safePath(rel, false);
     if (p === null) return escaped;
     let fd: number;
     try {
       // O_NOFOLLOW: a final component that is a link fails with ELOOP instead of being opened,
       // and only then is it checked against the root (most files are not links: no lstat each).
-      fd = fs.openSync(p, this.checked ? fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW : fs.constants.O_RDONLY);
+      fd = fs.openSync(
+        p,
+        this.checked ? fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW : fs.constants.O_RDONLY,
+      );
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ELOOP" || !this.checked) return { ok: false, reason: `${rel}: ${describeFsError(err)}` };
+      if ((err as NodeJS.ErrnoException).code !== "ELOOP" || !this.checked)
+        return { ok: false, reason: `${rel}: ${describeFsError(err)}` };
       const real = this.finalComponent(p);
       if (real === null) return escaped;
       try {
@@ -222,7 +233,11 @@ export class DirectoryRoot implements HostRoot {
     if (target.startsWith("/")) return undefined;
     const joined = path.posix.normalize(path.posix.join(dir === "" ? "." : dir, target));
     if (joined === ".." || joined.startsWith("../")) return null; // climbs out of the root
-    return this.isPlainDir(joined === "." ? "" : joined) ? (joined === "." ? "" : joined) : undefined;
+    return this.isPlainDir(joined === "." ? "" : joined)
+      ? joined === "."
+        ? ""
+        : joined
+      : undefined;
   }
 
   list(rel: string): string[] | null {
@@ -238,7 +253,8 @@ export class DirectoryRoot implements HostRoot {
     // lstat each later (one per IOMMU group folder).
     const n = this.checked ? normalizeRel(rel) : null;
     if (n !== null && p === this.abs(n)) {
-      for (const e of entries) if (e.isDirectory()) this.plainDirs.add(n === "" ? e.name : `${n}/${e.name}`);
+      for (const e of entries)
+        if (e.isDirectory()) this.plainDirs.add(n === "" ? e.name : `${n}/${e.name}`);
     }
     return entries.map((e) => e.name).sort();
   }
@@ -302,9 +318,14 @@ const SCRATCH = Buffer.alloc(64 * 1024);
 function readAll(fd: number, max: number, regularFile: boolean, text: boolean): Buffer | string {
   // The usual case, a small file read whole: decode straight from the scratch buffer.
   const first = fs.readSync(fd, SCRATCH, 0, Math.min(SCRATCH.length, max), null);
-  const whole = first < SCRATCH.length && (first === 0 || first >= max || regularFile || fs.readSync(fd, SCRATCH, first, 1, null) === 0);
-  if (whole) return text ? SCRATCH.toString("utf8", 0, first) : Buffer.from(SCRATCH.subarray(0, first));
-  const chunks: Buffer[] = [Buffer.from(SCRATCH.subarray(0, first === SCRATCH.length ? first : first + 1))];
+  const whole =
+    first < SCRATCH.length &&
+    (first === 0 || first >= max || regularFile || fs.readSync(fd, SCRATCH, first, 1, null) === 0);
+  if (whole)
+    return text ? SCRATCH.toString("utf8", 0, first) : Buffer.from(SCRATCH.subarray(0, first));
+  const chunks: Buffer[] = [
+    Buffer.from(SCRATCH.subarray(0, first === SCRATCH.length ? first : first + 1)),
+  ];
   let total = chunks[0]!.length;
   for (;;) {
     const want = Math.min(SCRATCH.length, max - total);

@@ -7,8 +7,14 @@ import type { CpuVendor, SystemInfo, Unknown } from "./types.js";
 export function readSystem(root: HostRoot, unknowns: Unknown[]): SystemInfo {
   const cpu = readCpu(root, unknowns);
   const kernelRelease = readKernelRelease(root);
-  if (kernelRelease === null) unknowns.push({ field: "system.kernelRelease", reason: "proc/sys/kernel/osrelease, proc/version and cmd/uname are all missing" });
-  const osr = [root.readText("etc/os-release"), root.readText("usr/lib/os-release")].find((r) => r.ok);
+  if (kernelRelease === null)
+    unknowns.push({
+      field: "system.kernelRelease",
+      reason: "proc/sys/kernel/osrelease, proc/version and cmd/uname are all missing",
+    });
+  const osr = [root.readText("etc/os-release"), root.readText("usr/lib/os-release")].find(
+    (r) => r.ok,
+  );
   const osText = osr?.ok ? osr.value : null;
   let distro: SystemInfo["distro"] = null;
   if (osText !== null) {
@@ -40,7 +46,10 @@ export function readSystem(root: HostRoot, unknowns: Unknown[]): SystemInfo {
   };
 }
 
-function readCpu(root: HostRoot, unknowns: Unknown[]): Pick<SystemInfo, "cpuVendor" | "cpuModel" | "virtualizationFlag" | "virtualMachine"> {
+function readCpu(
+  root: HostRoot,
+  unknowns: Unknown[],
+): Pick<SystemInfo, "cpuVendor" | "cpuModel" | "virtualizationFlag" | "virtualMachine"> {
   const r = root.readText("proc/cpuinfo");
   if (!r.ok) {
     unknowns.push({ field: "system.cpuVendor", reason: r.reason });
@@ -54,7 +63,13 @@ function readCpu(root: HostRoot, unknowns: Unknown[]): Pick<SystemInfo, "cpuVend
   };
   const vendorId = field("vendor_id");
   const cpuVendor: CpuVendor | null =
-    vendorId === null ? null : /AuthenticAMD|HygonGenuine/.test(vendorId) ? "amd" : /GenuineIntel/.test(vendorId) ? "intel" : "other";
+    vendorId === null
+      ? null
+      : /AuthenticAMD|HygonGenuine/.test(vendorId)
+        ? "amd"
+        : /GenuineIntel/.test(vendorId)
+          ? "intel"
+          : "other";
   const flags = new Set((field("flags") ?? "").split(/\s+/));
   return {
     cpuVendor,
@@ -84,13 +99,21 @@ export function parseKernelVersion(release: string | null): [number, number] | n
 }
 
 /** Kernel version at least major.minor. */
-export function kernelAtLeast(v: [number, number] | null, major: number, minor: number): boolean | null {
+export function kernelAtLeast(
+  v: [number, number] | null,
+  major: number,
+  minor: number,
+): boolean | null {
   if (v === null) return null;
   return v[0] > major || (v[0] === major && v[1] >= minor);
 }
 
 function readProxmox(root: HostRoot, kernelRelease: string | null): string | null {
-  const isPve = root.isDir("etc/pve") || root.hasTool("pveversion") || root.exists("usr/share/perl5/PVE") || /-pve$/.test(kernelRelease ?? "");
+  const isPve =
+    root.isDir("etc/pve") ||
+    root.hasTool("pveversion") ||
+    root.exists("usr/share/perl5/PVE") ||
+    /-pve$/.test(kernelRelease ?? "");
   if (!isPve) return null;
   const v = root.command("pveversion");
   if (v.ok) {

@@ -13,10 +13,27 @@ import * as zlib from "node:zlib";
 
 /** node-tar's names for the typeflags, so messages read the same as before. */
 const TYPE_NAMES: Record<string, string> = {
-  "0": "File", "\0": "OldFile", "1": "Link", "2": "SymbolicLink", "3": "CharacterDevice", "4": "BlockDevice", "5": "Directory",
-  "6": "FIFO", "7": "ContiguousFile", g: "GlobalExtendedHeader", x: "ExtendedHeader", A: "SolarisACL", D: "GNUDumpDir",
-  I: "Inode", K: "NextFileHasLongLinkpath", L: "NextFileHasLongPath", M: "ContinuationFile", N: "OldGnuLongPath",
-  S: "SparseFile", V: "TapeVolumeHeader", X: "OldExtendedHeader",
+  "0": "File",
+  "\0": "OldFile",
+  "1": "Link",
+  "2": "SymbolicLink",
+  "3": "CharacterDevice",
+  "4": "BlockDevice",
+  "5": "Directory",
+  "6": "FIFO",
+  "7": "ContiguousFile",
+  g: "GlobalExtendedHeader",
+  x: "ExtendedHeader",
+  A: "SolarisACL",
+  D: "GNUDumpDir",
+  I: "Inode",
+  K: "NextFileHasLongLinkpath",
+  L: "NextFileHasLongPath",
+  M: "ContinuationFile",
+  N: "OldGnuLongPath",
+  S: "SparseFile",
+  V: "TapeVolumeHeader",
+  X: "OldExtendedHeader",
 };
 
 export interface TarEntry {
@@ -38,7 +55,8 @@ export function gunzipTar(gz: Buffer): TarEntry[] {
     raw = zlib.gunzipSync(gz, { maxOutputLength: MAX_UNPACKED_BYTES });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ERR_BUFFER_TOO_LARGE") throw new TarFormatError(`larger than ${MAX_UNPACKED_BYTES / 2 ** 20} MiB unpacked`);
+    if (code === "ERR_BUFFER_TOO_LARGE")
+      throw new TarFormatError(`larger than ${MAX_UNPACKED_BYTES / 2 ** 20} MiB unpacked`);
     throw new TarFormatError(`gzip: ${(err as Error).message}`);
   }
   return parseTar(raw);
@@ -55,11 +73,15 @@ export function parseTar(buf: Buffer): TarEntry[] {
     const h = buf.subarray(off, off + 512);
     if (isZeroBlock(h)) return entries; // end-of-archive marker
     const stored = readNumber(h, 148, 8);
-    if (stored !== checksum(h)) throw new TarFormatError(`bad header checksum at byte ${off}: not a tar archive, or a damaged one`);
+    if (stored !== checksum(h))
+      throw new TarFormatError(
+        `bad header checksum at byte ${off}: not a tar archive, or a damaged one`,
+      );
     const size = readNumber(h, 124, 12);
     const typeflag = String.fromCharCode(h[156]!);
     const start = off + 512;
-    if (size < 0 || start + size > buf.length) throw new TarFormatError(`entry at byte ${off} runs past the end of the archive (truncated)`);
+    if (size < 0 || start + size > buf.length)
+      throw new TarFormatError(`entry at byte ${off} runs past the end of the archive (truncated)`);
     const data = buf.subarray(start, start + size);
     off = start + Math.ceil(size / 512) * 512;
     switch (typeflag) {
@@ -78,10 +100,15 @@ export function parseTar(buf: Buffer): TarEntry[] {
     }
     const name = cString(h.subarray(0, 100));
     // ustar magic ("ustar" at 257) and a non-empty prefix field.
-    const prefix = h[257] === 0x75 && h[345] !== 0 && h.toString("latin1", 257, 262) === "ustar" ? cString(h.subarray(345, 500)) : "";
+    const prefix =
+      h[257] === 0x75 && h[345] !== 0 && h.toString("latin1", 257, 262) === "ustar"
+        ? cString(h.subarray(345, 500))
+        : "";
     const path = pax.path ?? globalPax.path ?? longPath ?? (prefix ? `${prefix}/${name}` : name);
     const isLink = typeflag === "1" || typeflag === "2";
-    const linkpath = isLink ? (pax.linkpath ?? globalPax.linkpath ?? longLink ?? cString(h.subarray(157, 257))) : "";
+    const linkpath = isLink
+      ? (pax.linkpath ?? globalPax.linkpath ?? longLink ?? cString(h.subarray(157, 257)))
+      : "";
     const type = TYPE_NAMES[typeflag] ?? "Unsupported";
     const hasData = type === "File" || type === "OldFile" || type === "ContiguousFile";
     entries.push({ path, type, linkpath, data: hasData ? data : Buffer.alloc(0) });
@@ -89,7 +116,8 @@ export function parseTar(buf: Buffer): TarEntry[] {
     longPath = undefined;
     longLink = undefined;
   }
-  if (off < buf.length && !isZeroBlock(buf.subarray(off))) throw new TarFormatError("archive ends inside a header (truncated)");
+  if (off < buf.length && !isZeroBlock(buf.subarray(off)))
+    throw new TarFormatError("archive ends inside a header (truncated)");
   return entries;
 }
 
@@ -115,7 +143,18 @@ export function encodeTar(entries: readonly TarInput[]): Buffer {
       if (!split) records.push(paxRecord("path", e.path));
       if (!linkFits) records.push(paxRecord("linkpath", linkpath));
       const body = Buffer.from(records.join(""), "utf8");
-      parts.push(header({ name: "PaxHeader", prefix: "", type: "x", size: body.length, mode: 0o644, mtime: e.mtime, linkpath: "" }), pad(body));
+      parts.push(
+        header({
+          name: "PaxHeader",
+          prefix: "",
+          type: "x",
+          size: body.length,
+          mode: 0o644,
+          mtime: e.mtime,
+          linkpath: "",
+        }),
+        pad(body),
+      );
     }
     const typeflag = e.type === "File" ? "0" : e.type === "Directory" ? "5" : "2";
     parts.push(
@@ -135,7 +174,15 @@ export function encodeTar(entries: readonly TarInput[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function header(h: { name: string; prefix: string; type: string; size: number; mode: number; mtime: Date; linkpath: string }): Buffer {
+function header(h: {
+  name: string;
+  prefix: string;
+  type: string;
+  size: number;
+  mode: number;
+  mtime: Date;
+  linkpath: string;
+}): Buffer {
   const b = Buffer.alloc(512);
   b.write(h.name, 0, 100, "utf8");
   writeOctal(b, 100, 8, h.mode);
@@ -164,7 +211,8 @@ function splitUstarPath(p: string): { prefix: string; name: string } | null {
   if (!isAscii(p)) return null;
   if (p.length <= 100) return { prefix: "", name: p };
   for (let i = p.indexOf("/"); i !== -1; i = p.indexOf("/", i + 1)) {
-    if (i <= 155 && p.length - i - 1 <= 100 && p.length - i - 1 > 0) return { prefix: p.slice(0, i), name: p.slice(i + 1) };
+    if (i <= 155 && p.length - i - 1 <= 100 && p.length - i - 1 > 0)
+      return { prefix: p.slice(0, i), name: p.slice(i + 1) };
   }
   return null;
 }
@@ -193,7 +241,8 @@ function parsePax(data: Buffer): Record<string, string> {
     const sp = data.indexOf(0x20, off);
     if (sp === -1) break;
     const len = Number(data.toString("latin1", off, sp));
-    if (!Number.isInteger(len) || len <= 0 || off + len > data.length) throw new TarFormatError("malformed pax extended header");
+    if (!Number.isInteger(len) || len <= 0 || off + len > data.length)
+      throw new TarFormatError("malformed pax extended header");
     const rec = data.toString("utf8", sp + 1, off + len - 1);
     const eq = rec.indexOf("=");
     if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
@@ -214,7 +263,10 @@ function readNumber(h: Buffer, off: number, len: number): number {
     for (let i = 1; i < len; i++) n = n * 256 + h[off + i]!;
     return n;
   }
-  const s = h.toString("latin1", off, off + len).replace(/[\0 ]+$/, "").trim();
+  const s = h
+    .toString("latin1", off, off + len)
+    .replace(/[\0 ]+$/, "")
+    .trim();
   if (s === "") return 0;
   if (!/^[0-7]+$/.test(s)) return -1;
   return parseInt(s, 8);

@@ -169,11 +169,23 @@ export interface SystemInfo {
   /** The cpu "hypervisor" flag: we are a guest. */
   virtualMachine: boolean;
   /** DMI identity ("QEMU Standard PC", "Gigabyte B650 AORUS ELITE AX"), when readable. */
-  dmi: { sysVendor: string | null; productName: string | null; boardVendor: string | null; boardName: string | null; biosVendor: string | null; biosVersion: string | null };
+  dmi: {
+    sysVendor: string | null;
+    productName: string | null;
+    boardVendor: string | null;
+    boardName: string | null;
+    biosVendor: string | null;
+    biosVersion: string | null;
+  };
   kernelRelease: string | null;
   /** [major, minor] parsed from the release, e.g. [6, 8]. */
   kernelVersion: [number, number] | null;
-  distro: { id: string; idLike: string[]; versionId: string | null; prettyName: string | null } | null;
+  distro: {
+    id: string;
+    idLike: string[];
+    versionId: string | null;
+    prettyName: string | null;
+  } | null;
   /** Proxmox VE version ("8.2.4") when this is a Proxmox node, "unknown" when it is one but the version is not visible. */
   proxmox: string | null;
   bootMode: "uefi" | "bios";
@@ -228,7 +240,8 @@ export interface CmdlineState {
   inactive: ConfiguredCmdline[];
 }
 
-export type ModprobeCommand = "alias" | "blacklist" | "install" | "remove" | "options" | "softdep" | "softdeps" | "unknown";
+export type ModprobeCommand =
+  "alias" | "blacklist" | "install" | "remove" | "options" | "softdep" | "softdeps" | "unknown";
 
 export interface ModprobeDirective {
   file: string;
@@ -311,7 +324,12 @@ export interface Unknown {
 
 export interface HostState {
   /** Where this came from: "live" or the snapshot path. */
-  source: { kind: "live" | "snapshot"; path: string; capturedAt: string | null; redacted: string[] };
+  source: {
+    kind: "live" | "snapshot";
+    path: string;
+    capturedAt: string | null;
+    redacted: string[];
+  };
   system: SystemInfo;
   iommu: IommuState;
   pci: PciDevice[];

@@ -7,8 +7,20 @@ import { readAttr, type HostRoot } from "./root.js";
 import type { UsbDevice } from "./types.js";
 
 const INTERFACE_KINDS: Record<string, string> = {
-  "01": "audio", "02": "communications", "03": "hid", "06": "image", "07": "printer", "08": "storage", "09": "hub",
-  "0a": "cdc-data", "0b": "smart-card", "0e": "video", "e0": "wireless", "ef": "misc", "fe": "application", "ff": "vendor",
+  "01": "audio",
+  "02": "communications",
+  "03": "hid",
+  "06": "image",
+  "07": "printer",
+  "08": "storage",
+  "09": "hub",
+  "0a": "cdc-data",
+  "0b": "smart-card",
+  "0e": "video",
+  e0: "wireless",
+  ef: "misc",
+  fe: "application",
+  ff: "vendor",
 };
 
 export function readUsbDevices(root: HostRoot): UsbDevice[] {

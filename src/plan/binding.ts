@@ -29,7 +29,12 @@ import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modpr
 import { kernelAtLeast } from "../host/system.js";
 import type { CmdlineParam, HostState, PciDevice } from "../host/types.js";
 import type { PlanFiles } from "./files.js";
-import { OWN_MODPROBE, effectiveModprobe, firstMatching, replaceDirective } from "./modprobe-view.js";
+import {
+  OWN_MODPROBE,
+  effectiveModprobe,
+  firstMatching,
+  replaceDirective,
+} from "./modprobe-view.js";
 import type { ResolvedSelection } from "./selection.js";
 import type { PlanOptions } from "./types.js";
 
@@ -61,7 +66,10 @@ export function isBuiltin(state: HostState, module: string): boolean {
 }
 
 /** vfio, vfio_iommu_type1, vfio_pci, and vfio_virqfd only before 6.2 (merged into vfio then). */
-export function vfioModulesFor(state: HostState): { modules: string[]; finding: PlanFinding | null } {
+export function vfioModulesFor(state: HostState): {
+  modules: string[];
+  finding: PlanFinding | null;
+} {
   const mods = ["vfio", "vfio_iommu_type1", "vfio_pci"];
   const atLeast62 = kernelAtLeast(state.system.kernelVersion, 6, 2);
   let finding: PlanFinding | null = null;
@@ -71,14 +79,19 @@ export function vfioModulesFor(state: HostState): { modules: string[]; finding: 
       id: "plan.kernel-version-unknown",
       status: "warn",
       subject: null,
-      summary: "the running kernel's version is unknown: vfio_virqfd (a separate module only before 6.2) is left out",
+      summary:
+        "the running kernel's version is unknown: vfio_virqfd (a separate module only before 6.2) is left out",
       fix: "on a kernel older than 6.2 add vfio_virqfd to /etc/modules-load.d/passthrough.conf",
     };
   }
   return { modules: mods.filter((m) => !isBuiltin(state, m)), finding };
 }
 
-export function planBinding(state: HostState, sel: ResolvedSelection, opts: PlanOptions): BindingPlan {
+export function planBinding(
+  state: HostState,
+  sel: ResolvedSelection,
+  opts: PlanOptions,
+): BindingPlan {
   const findings: PlanFinding[] = [];
   const selected = new Set(sel.selection.functions);
   const ids: string[] = [];
@@ -97,7 +110,8 @@ export function planBinding(state: HostState, sel: ResolvedSelection, opts: Plan
   const natives = new Set<string>();
   for (const d of sel.devices) {
     for (const m of nativeModulesOf(d)) natives.add(m);
-    if (d.classCode.startsWith("03")) for (const m of VENDOR_GPU_MODULES[d.vendorId] ?? []) natives.add(m);
+    if (d.classCode.startsWith("03"))
+      for (const m of VENDOR_GPU_MODULES[d.vendorId] ?? []) natives.add(m);
   }
   const builtinNatives = [...natives].filter((m) => isBuiltin(state, m));
   for (const m of builtinNatives) {
@@ -125,8 +139,15 @@ export function planBinding(state: HostState, sel: ResolvedSelection, opts: Plan
         : "booster's init loads modules itself and does not read modprobe.d: the ids go on the kernel command line, which the kernel applies whoever loads vfio-pci",
     });
   }
-  if (opts.allowUnsafeInterrupts && state.iommu.interruptRemapping === false && isBuiltin(state, "vfio_iommu_type1")) {
-    cmdline.push({ param: param("vfio_iommu_type1.allow_unsafe_interrupts", "1"), why: "--allow-unsafe-interrupts: vfio_iommu_type1 is built in, so the option goes on the command line" });
+  if (
+    opts.allowUnsafeInterrupts &&
+    state.iommu.interruptRemapping === false &&
+    isBuiltin(state, "vfio_iommu_type1")
+  ) {
+    cmdline.push({
+      param: param("vfio_iommu_type1.allow_unsafe_interrupts", "1"),
+      why: "--allow-unsafe-interrupts: vfio_iommu_type1 is built in, so the option goes on the command line",
+    });
   }
 
   if (mode === "per-address") {
@@ -148,12 +169,22 @@ export function planBinding(state: HostState, sel: ResolvedSelection, opts: Plan
         id: "binding.booster-per-address",
         status: "warn",
         subject: null,
-        summary: "booster's init does not run modprobe install hooks or softdeps: keep the GPU drivers out of the booster image (modules_force_load) so they load only after the root filesystem is mounted",
+        summary:
+          "booster's init does not run modprobe install hooks or softdeps: keep the GPU drivers out of the booster image (modules_force_load) so they load only after the root filesystem is mounted",
         fix: "grep modules /etc/booster.yaml",
       });
     }
   }
-  return { mode, ids, shared, nativeModules, vfioPciBuiltin, vfioModules: vfio.modules, cmdline, findings };
+  return {
+    mode,
+    ids,
+    shared,
+    nativeModules,
+    vfioPciBuiltin,
+    vfioModules: vfio.modules,
+    cmdline,
+    findings,
+  };
 }
 
 const HEADER = (sel: ResolvedSelection) => [
@@ -163,7 +194,10 @@ const HEADER = (sel: ResolvedSelection) => [
 ];
 
 function splitIds(v: string | undefined): string[] {
-  return (v ?? "").split(",").map((x) => x.trim().toLowerCase()).filter(Boolean);
+  return (v ?? "")
+    .split(",")
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean);
 }
 
 /** Rewrite `options MOD a=b ...` with the ids= argument replaced (null = drop it). */
@@ -178,7 +212,14 @@ function optionsLineWithIds(raw: string, ids: string[] | null): string | null {
  * Plan /etc/modprobe.d/passthrough.conf (ours) and the minimal edits to other /etc/modprobe.d
  * files that would otherwise defeat it. Returns nothing; steps land in `files`.
  */
-export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedSelection, opts: PlanOptions, b: BindingPlan, findings: PlanFinding[]): void {
+export function writeModprobe(
+  state: HostState,
+  files: PlanFiles,
+  sel: ResolvedSelection,
+  opts: PlanOptions,
+  b: BindingPlan,
+  findings: PlanFinding[],
+): void {
   const lines: string[] = [];
   const idsList = b.ids.join(",");
   const existing = () => effectiveModprobe(state, files);
@@ -186,14 +227,22 @@ export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedS
   // ids= (modular vfio-pci): kmod concatenates every `options vfio_pci` line and the kernel
   // keeps the last ids= it parses, so one line must carry them all.
   if (!b.vfioPciBuiltin) {
-    const idsLines = existing().filter((d) => d.command === "options" && d.module === "vfio_pci" && optionsOf(d).ids !== undefined);
+    const idsLines = existing().filter(
+      (d) => d.command === "options" && d.module === "vfio_pci" && optionsOf(d).ids !== undefined,
+    );
     if (b.mode === "ids") {
       const last = idsLines[idsLines.length - 1];
       const have = splitIds(last ? optionsOf(last).ids : undefined);
       if (!last) {
         lines.push(`options vfio-pci ids=${idsList}`);
       } else if (b.ids.every((id) => have.includes(id))) {
-        findings.push({ id: "binding.ids-present", status: "info", subject: `/${last.file}:${last.line}`, summary: `"${last.raw}" already names ${idsList}`, fix: null });
+        findings.push({
+          id: "binding.ids-present",
+          status: "info",
+          subject: `/${last.file}:${last.line}`,
+          summary: `"${last.raw}" already names ${idsList}`,
+          fix: null,
+        });
       } else {
         const union = [...have, ...b.ids.filter((id) => !have.includes(id))];
         if (last.file.startsWith("etc/")) {
@@ -205,7 +254,13 @@ export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedS
           );
         } else {
           lines.push(`options vfio-pci ids=${union.join(",")}`);
-          findings.push({ id: "binding.ids-outside-etc", status: "warn", subject: `/${last.file}:${last.line}`, summary: `/${last.file} also sets vfio-pci ids=; kmod keeps the last ids= it reads, which may be that file's`, fix: `check \`modprobe -c | grep vfio.pci\` after applying` });
+          findings.push({
+            id: "binding.ids-outside-etc",
+            status: "warn",
+            subject: `/${last.file}:${last.line}`,
+            summary: `/${last.file} also sets vfio-pci ids=; kmod keeps the last ids= it reads, which may be that file's`,
+            fix: `check \`modprobe -c | grep vfio.pci\` after applying`,
+          });
         }
       }
     } else {
@@ -216,7 +271,13 @@ export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedS
         if (keep.length === have.length) continue;
         const dropped = have.filter((id) => b.shared.has(id));
         if (!d.file.startsWith("etc/")) {
-          findings.push({ id: "binding.ids-outside-etc", status: "fail", subject: `/${d.file}:${d.line}`, summary: `/${d.file} binds ${dropped.join(", ")} by id, which takes the host's own identical device too`, fix: `override it with an /etc/modprobe.d file of the same name without those ids` });
+          findings.push({
+            id: "binding.ids-outside-etc",
+            status: "fail",
+            subject: `/${d.file}:${d.line}`,
+            summary: `/${d.file} binds ${dropped.join(", ")} by id, which takes the host's own identical device too`,
+            fix: `override it with an /etc/modprobe.d file of the same name without those ids`,
+          });
           continue;
         }
         const text = files.read(d.file)!;
@@ -229,7 +290,13 @@ export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedS
       }
       const hook = firstMatching(existing(), "install", "vfio_pci");
       if (hook && !b.vfioPciBuiltin) {
-        findings.push({ id: "binding.install-conflict", status: "fail", subject: `/${hook.file}:${hook.line}`, summary: `"${hook.raw}" is the install command kmod uses for vfio-pci (the first one wins), so ours would be ignored`, fix: `remove that line, then run passthrough plan again` });
+        findings.push({
+          id: "binding.install-conflict",
+          status: "fail",
+          subject: `/${hook.file}:${hook.line}`,
+          summary: `"${hook.raw}" is the install command kmod uses for vfio-pci (the first one wins), so ours would be ignored`,
+          fix: `remove that line, then run passthrough plan again`,
+        });
       }
       const devs = sel.selection.functions.join(" ");
       lines.push(
@@ -247,8 +314,17 @@ export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedS
   }
 
   // allow_unsafe_interrupts (explicit opt-in, refused otherwise).
-  if (opts.allowUnsafeInterrupts && state.iommu.interruptRemapping === false && !isBuiltin(state, "vfio_iommu_type1")) {
-    const have = existing().some((d) => d.command === "options" && d.module === "vfio_iommu_type1" && ["1", "Y", "y"].includes(optionsOf(d).allow_unsafe_interrupts ?? ""));
+  if (
+    opts.allowUnsafeInterrupts &&
+    state.iommu.interruptRemapping === false &&
+    !isBuiltin(state, "vfio_iommu_type1")
+  ) {
+    const have = existing().some(
+      (d) =>
+        d.command === "options" &&
+        d.module === "vfio_iommu_type1" &&
+        ["1", "Y", "y"].includes(optionsOf(d).allow_unsafe_interrupts ?? ""),
+    );
     if (!have) lines.push("options vfio_iommu_type1 allow_unsafe_interrupts=1");
   }
 
@@ -268,13 +344,27 @@ export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedS
         const at = words.indexOf("pre:");
         if (at === -1) words.splice(2, 0, "pre:", "vfio-pci");
         else words.splice(at + 1, 0, "vfio-pci");
-        files.write(first.file, replaceDirective(files.read(first.file)!, first.line, words.join(" ")), `"${first.raw}" is the softdep kmod uses for ${m} (only the first one counts), so vfio-pci is added to it instead of a second line kmod would ignore`);
+        files.write(
+          first.file,
+          replaceDirective(files.read(first.file)!, first.line, words.join(" ")),
+          `"${first.raw}" is the softdep kmod uses for ${m} (only the first one counts), so vfio-pci is added to it instead of a second line kmod would ignore`,
+        );
       } else {
         softdeps.push(`softdep ${m} pre: vfio-pci`);
-        findings.push({ id: "binding.softdep-outside-etc", status: "warn", subject: `/${first.file}:${first.line}`, summary: `/${first.file} already has a softdep for ${m}; kmod uses only the first one it reads, which may not be ours`, fix: `check \`modprobe -c | grep "softdep ${m}"\` after applying` });
+        findings.push({
+          id: "binding.softdep-outside-etc",
+          status: "warn",
+          subject: `/${first.file}:${first.line}`,
+          summary: `/${first.file} already has a softdep for ${m}; kmod uses only the first one it reads, which may not be ours`,
+          fix: `check \`modprobe -c | grep "softdep ${m}"\` after applying`,
+        });
       }
     }
-    if (softdeps.length) lines.push("# Load vfio-pci before any driver that could claim these functions.", ...softdeps);
+    if (softdeps.length)
+      lines.push(
+        "# Load vfio-pci before any driver that could claim these functions.",
+        ...softdeps,
+      );
   }
 
   // --blacklist: never a module another host device uses (domain-facts.md §3).
@@ -283,17 +373,37 @@ export function writeModprobe(state: HostState, files: PlanFiles, sel: ResolvedS
     const others = state.pci.filter((d) => !selected.has(d.address) && !d.isBridge);
     const bl: string[] = [];
     for (const m of b.nativeModules) {
-      const users = others.filter((d: PciDevice) => nativeModulesOf(d).includes(m) || normalizeModuleName(d.driverModule ?? d.driver ?? "") === m);
+      const users = others.filter(
+        (d: PciDevice) =>
+          nativeModulesOf(d).includes(m) ||
+          normalizeModuleName(d.driverModule ?? d.driver ?? "") === m,
+      );
       if (users.length) {
-        findings.push({ id: "binding.blacklist-skipped", status: "info", subject: m, summary: `not blacklisting ${m}: the host also uses it for ${users.map((u) => u.address).join(", ")}`, fix: null });
+        findings.push({
+          id: "binding.blacklist-skipped",
+          status: "info",
+          subject: m,
+          summary: `not blacklisting ${m}: the host also uses it for ${users.map((u) => u.address).join(", ")}`,
+          fix: null,
+        });
         continue;
       }
       if (existing().some((d) => d.command === "blacklist" && d.module === m)) continue;
       bl.push(`blacklist ${m}`);
     }
     if (bl.length) {
-      lines.push("# --blacklist: stop automatic loading of drivers no other host device needs.", ...bl);
-      findings.push({ id: "binding.blacklist", status: "warn", subject: null, summary: "--blacklist: blacklist only stops automatic (alias) loading, host-wide; the ids/softdep binding is what keeps the devices on vfio-pci", fix: null });
+      lines.push(
+        "# --blacklist: stop automatic loading of drivers no other host device needs.",
+        ...bl,
+      );
+      findings.push({
+        id: "binding.blacklist",
+        status: "warn",
+        subject: null,
+        summary:
+          "--blacklist: blacklist only stops automatic (alias) loading, host-wide; the ids/softdep binding is what keeps the devices on vfio-pci",
+        fix: null,
+      });
     }
   }
 

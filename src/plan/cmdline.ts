@@ -7,7 +7,13 @@
 
 import type { ConfigProblem } from "../checks/types.js";
 import type { PlanFinding } from "./plan-catalog.js";
-import { findParams, hasParam, normalizeParamName, param, parseCmdline } from "../formats/kernel-cmdline.js";
+import {
+  findParams,
+  hasParam,
+  normalizeParamName,
+  param,
+  parseCmdline,
+} from "../formats/kernel-cmdline.js";
 import { InputError } from "../errors.js";
 import { kernelAtLeast } from "../host/system.js";
 import type { CmdlineParam, HostState } from "../host/types.js";
@@ -31,21 +37,30 @@ export interface CmdlineWants {
 /** Parameters that mean the same to the kernel count as present. */
 export function satisfied(params: readonly CmdlineParam[], wanted: CmdlineParam): boolean {
   const key = normalizeParamName(wanted.key);
-  if (key === "iommu" && wanted.value === "pt") return hasParam(params, wanted) || hasParam(params, param("iommu.passthrough", "1"));
+  if (key === "iommu" && wanted.value === "pt")
+    return hasParam(params, wanted) || hasParam(params, param("iommu.passthrough", "1"));
   if (key === "initcall_blacklist") {
     // A list parameter; each occurrence adds to the list (init/main.c initcall_blacklist()).
-    return findParams(params, key).some((p) => (p.value ?? "").split(",").includes(wanted.value ?? ""));
+    return findParams(params, key).some((p) =>
+      (p.value ?? "").split(",").includes(wanted.value ?? ""),
+    );
   }
   return hasParam(params, wanted);
 }
 
 /** Names worth carrying from a boot loader config the host does not read. */
-const CARRY = /^(iommu|intel_iommu|amd_iommu|iommu\..+|intremap|vfio.*|vfio_iommu_type1\..+|vfio_pci\..+|pcie_acs_override|initcall_blacklist|video|kvm.*|rd\.driver\.(pre|blacklist)|modprobe\.blacklist|module_blacklist|nomodeset|pci|pcie_aspm)$/;
+const CARRY =
+  /^(iommu|intel_iommu|amd_iommu|iommu\..+|intremap|vfio.*|vfio_iommu_type1\..+|vfio_pci\..+|pcie_acs_override|initcall_blacklist|video|kvm.*|rd\.driver\.(pre|blacklist)|modprobe\.blacklist|module_blacklist|nomodeset|pci|pcie_aspm)$/;
 
-const ACS_VALUE = /^(downstream|multifunction|id:[0-9a-f]{4}:[0-9a-f]{4})(,(downstream|multifunction|id:[0-9a-f]{4}:[0-9a-f]{4}))*$/i;
+const ACS_VALUE =
+  /^(downstream|multifunction|id:[0-9a-f]{4}:[0-9a-f]{4})(,(downstream|multifunction|id:[0-9a-f]{4}:[0-9a-f]{4}))*$/i;
 
 /** Parameters whose value we own: an older value is replaced, not kept beside ours. */
-const SINGLE_VALUED = new Set(["vfio_pci.ids", "pcie_acs_override", "vfio_iommu_type1.allow_unsafe_interrupts"]);
+const SINGLE_VALUED = new Set([
+  "vfio_pci.ids",
+  "pcie_acs_override",
+  "vfio_iommu_type1.allow_unsafe_interrupts",
+]);
 
 export function wantedCmdline(
   state: HostState,
@@ -61,16 +76,31 @@ export function wantedCmdline(
   const running = state.cmdline.running ?? [];
   const configured = state.cmdline.configured?.params ?? [];
   const want = (p: CmdlineParam, why: string) => {
-    if (!add.some((w) => normalizeParamName(w.param.key) === normalizeParamName(p.key) && w.param.value === p.value)) add.push({ param: p, why });
+    if (
+      !add.some(
+        (w) =>
+          normalizeParamName(w.param.key) === normalizeParamName(p.key) &&
+          w.param.value === p.value,
+      )
+    )
+      add.push({ param: p, why });
   };
 
   // The IOMMU itself.
   if (state.system.cpuVendor === "intel") {
-    const runningOn = findParams(running, "intel_iommu").some((p) => (p.value ?? "").split(",").includes("on"));
+    const runningOn = findParams(running, "intel_iommu").some((p) =>
+      (p.value ?? "").split(",").includes("on"),
+    );
     if (readiness.kind === "enable") {
-      want(param("intel_iommu", "on"), "the Intel IOMMU is off (no IOMMU groups) and kernels without CONFIG_INTEL_IOMMU_DEFAULT_ON need intel_iommu=on to turn it on");
+      want(
+        param("intel_iommu", "on"),
+        "the Intel IOMMU is off (no IOMMU groups) and kernels without CONFIG_INTEL_IOMMU_DEFAULT_ON need intel_iommu=on to turn it on",
+      );
     } else if (readiness.kind === "on" && runningOn) {
-      want(param("intel_iommu", "on"), "the running kernel got intel_iommu=on and its IOMMU is on: keep it, this kernel may not turn the Intel IOMMU on by itself");
+      want(
+        param("intel_iommu", "on"),
+        "the running kernel got intel_iommu=on and its IOMMU is on: keep it, this kernel may not turn the Intel IOMMU on by itself",
+      );
     }
   }
   if (readiness.kind === "enable") {
@@ -96,19 +126,30 @@ export function wantedCmdline(
     if (bootGpu) {
       const modern = kernelAtLeast(state.system.kernelVersion, 5, 15) !== false;
       if (modern) {
-        want(param("initcall_blacklist", "sysfb_init"), `${bootGpu.address} is the boot GPU: the firmware framebuffer (simplefb/simpledrm since 5.15) holds its memory; initcall_blacklist=sysfb_init stops it (video=efifb:off no longer does), at the cost of the host's boot console`);
+        want(
+          param("initcall_blacklist", "sysfb_init"),
+          `${bootGpu.address} is the boot GPU: the firmware framebuffer (simplefb/simpledrm since 5.15) holds its memory; initcall_blacklist=sysfb_init stops it (video=efifb:off no longer does), at the cost of the host's boot console`,
+        );
       } else {
         const fb = state.system.bootMode === "uefi" ? "efifb" : "vesafb";
-        want(param("video", `${fb}:off`), `${bootGpu.address} is the boot GPU: ${fb} holds its memory; on this kernel (< 5.15) video=${fb}:off releases it`);
+        want(
+          param("video", `${fb}:off`),
+          `${bootGpu.address} is the boot GPU: ${fb} holds its memory; on this kernel (< 5.15) video=${fb}:off releases it`,
+        );
       }
     }
   }
 
   if (opts.acsOverride !== null) {
     if (!ACS_VALUE.test(opts.acsOverride)) {
-      throw new InputError(`--acs-override ${opts.acsOverride}: not a pcie_acs_override value; use downstream, multifunction, id:VVVV:DDDD or a comma list of them`);
+      throw new InputError(
+        `--acs-override ${opts.acsOverride}: not a pcie_acs_override value; use downstream, multifunction, id:VVVV:DDDD or a comma list of them`,
+      );
     }
-    want(param("pcie_acs_override", opts.acsOverride), "--acs-override: split IOMMU groups the hardware does not isolate");
+    want(
+      param("pcie_acs_override", opts.acsOverride),
+      "--acs-override: split IOMMU groups the hardware does not isolate",
+    );
     findings.push({
       id: "plan.acs-override",
       status: "warn",
@@ -117,7 +158,13 @@ export function wantedCmdline(
       fix: "prefer another slot (CPU lanes) or a firmware update; it works only on kernels with the ACS override patch (Proxmox, linux-zen, linux-vfio)",
     });
     if (!state.system.proxmox && !/zen|vfio|acso/i.test(state.system.kernelRelease ?? "")) {
-      findings.push({ id: "plan.acs-override-kernel", status: "warn", subject: state.system.kernelRelease, summary: `kernel ${state.system.kernelRelease ?? "?"} may not carry the ACS override patch; without it the parameter does nothing`, fix: "check the IOMMU groups with `passthrough list` after the reboot" });
+      findings.push({
+        id: "plan.acs-override-kernel",
+        status: "warn",
+        subject: state.system.kernelRelease,
+        summary: `kernel ${state.system.kernelRelease ?? "?"} may not carry the ACS override patch; without it the parameter does nothing`,
+        fix: "check the IOMMU groups with `passthrough list` after the reboot",
+      });
     }
   }
 
@@ -132,32 +179,63 @@ export function wantedCmdline(
     const at = `/${pr.file}${pr.line ? `:${pr.line}` : ""}`;
     const ignored = `${p.raw} is in ${at}, which this host's boot loader (${state.bootloader.kind}) does not read`;
     if (!CARRY.test(k)) {
-      findings.push({ id: "cmdline.wrong-bootloader", status: "info", subject: at, summary: `${ignored}; not carried over (not about passthrough)`, fix: `add it to ${state.bootloader.cmdlineFiles.map((f) => `/${f}`).join(", ") || "your boot loader's command line"} yourself if you want it` });
+      findings.push({
+        id: "cmdline.wrong-bootloader",
+        status: "info",
+        subject: at,
+        summary: `${ignored}; not carried over (not about passthrough)`,
+        fix: `add it to ${state.bootloader.cmdlineFiles.map((f) => `/${f}`).join(", ") || "your boot loader's command line"} yourself if you want it`,
+      });
       continue;
     }
     if (k === "amd_iommu" && p.value === "on") continue; // repaired, never carried
     if (k === "intel_iommu" && p.value === "on" && readiness.kind === "on") {
-      findings.push({ id: "cmdline.wrong-bootloader", status: "info", subject: at, summary: `${ignored}; not carried over: the Intel IOMMU is on without it`, fix: null });
+      findings.push({
+        id: "cmdline.wrong-bootloader",
+        status: "info",
+        subject: at,
+        summary: `${ignored}; not carried over: the Intel IOMMU is on without it`,
+        fix: null,
+      });
       continue;
     }
     if (k === "iommu" && p.value === "pt" && !opts.iommuPt) {
-      findings.push({ id: "cmdline.wrong-bootloader", status: "info", subject: at, summary: `${ignored}; not carried over (--no-iommu-pt)`, fix: null });
+      findings.push({
+        id: "cmdline.wrong-bootloader",
+        status: "info",
+        subject: at,
+        summary: `${ignored}; not carried over (--no-iommu-pt)`,
+        fix: null,
+      });
       continue;
     }
     const clash = configured.find((c) => normalizeParamName(c.key) === k && c.value !== p.value);
     if (clash) {
-      findings.push({ id: "cmdline.wrong-bootloader", status: "warn", subject: at, summary: `${ignored}; not carried over: the active config has ${clash.raw}`, fix: null });
+      findings.push({
+        id: "cmdline.wrong-bootloader",
+        status: "warn",
+        subject: at,
+        summary: `${ignored}; not carried over: the active config has ${clash.raw}`,
+        fix: null,
+      });
       continue;
     }
     want(p, `${ignored}: carried to where it takes effect`);
-    findings.push({ id: "cmdline.wrong-bootloader", status: "warn", subject: at, summary: `${ignored}: the plan carries it to ${state.bootloader.cmdlineFiles.map((f) => `/${f}`).join(", ") || "the boot loader's command line"}`, fix: null });
+    findings.push({
+      id: "cmdline.wrong-bootloader",
+      status: "warn",
+      subject: at,
+      summary: `${ignored}: the plan carries it to ${state.bootloader.cmdlineFiles.map((f) => `/${f}`).join(", ") || "the boot loader's command line"}`,
+      fix: null,
+    });
   }
 
   // Configured for the next boot but not running, and not something this plan wants: say so.
   for (const pr of problems) {
     if (pr.kind !== "cmdline-pending") continue;
     const p = parseCmdline(pr.text)[0];
-    if (!p || add.some((w) => satisfied([w.param], p)) || remove.some((r) => r.raw === p.raw)) continue;
+    if (!p || add.some((w) => satisfied([w.param], p)) || remove.some((r) => r.raw === p.raw))
+      continue;
     findings.push({
       id: "cmdline.pending",
       status: "info",
@@ -171,7 +249,13 @@ export function wantedCmdline(
   for (const w of add) {
     const k = normalizeParamName(w.param.key);
     if (!SINGLE_VALUED.has(k)) continue;
-    for (const p of configured) if (normalizeParamName(p.key) === k && p.value !== w.param.value && !remove.some((r) => r.raw === p.raw)) remove.push({ raw: p.raw, why: `replaced by ${w.param.raw}` });
+    for (const p of configured)
+      if (
+        normalizeParamName(p.key) === k &&
+        p.value !== w.param.value &&
+        !remove.some((r) => r.raw === p.raw)
+      )
+        remove.push({ raw: p.raw, why: `replaced by ${w.param.raw}` });
   }
   return { add, remove, findings };
 }

@@ -2,14 +2,22 @@
 // from the planned file view (so repairs and earlier steps count), the read-only /lib and /usr/lib
 // files from discovery. Also small line editors for directives in files we do not own.
 
-import { effectiveConfFiles, normalizeModuleName, parseModprobeConf } from "../formats/modprobe-conf.js";
+import {
+  effectiveConfFiles,
+  normalizeModuleName,
+  parseModprobeConf,
+} from "../formats/modprobe-conf.js";
 import type { HostState, ModprobeDirective } from "../host/types.js";
 import type { PlanFiles } from "./files.js";
 
 export const OWN_MODPROBE = "etc/modprobe.d/passthrough.conf";
 
 /** Directives in kmod's order (files sorted by name across folders, /etc shadowing), leaving out `exclude`. */
-export function effectiveModprobe(state: HostState, files: PlanFiles, exclude: string | null = OWN_MODPROBE): ModprobeDirective[] {
+export function effectiveModprobe(
+  state: HostState,
+  files: PlanFiles,
+  exclude: string | null = OWN_MODPROBE,
+): ModprobeDirective[] {
   const byDir = new Map<string, Set<string>>();
   for (const d of state.modules.modprobe) {
     if (d.file.startsWith("etc/")) continue;
@@ -24,7 +32,11 @@ export function effectiveModprobe(state: HostState, files: PlanFiles, exclude: s
   ];
   return effectiveConfFiles(filesByDir)
     .filter((f) => f !== exclude)
-    .flatMap((f) => (f.startsWith("etc/") ? parseModprobeConf(f, files.read(f) ?? "") : state.modules.modprobe.filter((d) => d.file === f)));
+    .flatMap((f) =>
+      f.startsWith("etc/")
+        ? parseModprobeConf(f, files.read(f) ?? "")
+        : state.modules.modprobe.filter((d) => d.file === f),
+    );
 }
 
 /** kmod matches softdep/install names with fnmatch(3): "*", "?" and [...] work there. */
@@ -46,7 +58,11 @@ export function kmodNameMatches(pattern: string, module: string): boolean {
  * (libkmod-module.c kmod_module_get_softdeps: "find only the first command, as modprobe from
  * module-init-tools does"). So a second softdep line for the same module is silently ignored.
  */
-export function firstMatching(directives: readonly ModprobeDirective[], command: "softdep" | "install", module: string): ModprobeDirective | null {
+export function firstMatching(
+  directives: readonly ModprobeDirective[],
+  command: "softdep" | "install",
+  module: string,
+): ModprobeDirective | null {
   return directives.find((d) => d.command === command && kmodNameMatches(d.module, module)) ?? null;
 }
 

@@ -36,7 +36,11 @@ export const DEFAULT_PLAN_OPTIONS: Omit<PlanOptions, "devices" | "groups"> = {
 
 /** The plan command line for the same selection, for "run it again" hints. */
 export function rerunCommand(opts: Pick<PlanOptions, "devices" | "groups">): string {
-  return ["passthrough plan", ...(opts.devices.length ? [`--device ${opts.devices.join(",")}`] : []), ...opts.groups.map((g) => `--group ${g}`)].join(" ");
+  return [
+    "passthrough plan",
+    ...(opts.devices.length ? [`--device ${opts.devices.join(",")}`] : []),
+    ...opts.groups.map((g) => `--group ${g}`),
+  ].join(" ");
 }
 
 export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => {
@@ -45,7 +49,9 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
   const gate = checkRefusals(state, sel, opts, readiness);
   if (gate.reasons.length > 0) {
     throw new RefusedError(
-      gate.reasons.length === 1 ? `refused, nothing written: ${gate.reasons[0]}` : `refused for ${gate.reasons.length} reasons, nothing written: ${gate.reasons.join(" | ")}`,
+      gate.reasons.length === 1
+        ? `refused, nothing written: ${gate.reasons[0]}`
+        : `refused for ${gate.reasons.length} reasons, nothing written: ${gate.reasons.join(" | ")}`,
       gate.reasons,
     );
   }
@@ -102,14 +108,21 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
   commands.push(...boot.commands);
 
   const rebootReasons: string[] = [];
-  if (boot.rebootFor.length) rebootReasons.push(`the kernel reads its command line only at boot (${boot.rebootFor.join(" ")})`);
+  if (boot.rebootFor.length)
+    rebootReasons.push(
+      `the kernel reads its command line only at boot (${boot.rebootFor.join(" ")})`,
+    );
   if (binding && (bindingPending.length || initramfsFiles.length)) {
-    rebootReasons.push(`vfio-pci claims ${sel.selection.functions.join(", ")} at boot, before their drivers`);
+    rebootReasons.push(
+      `vfio-pci claims ${sel.selection.functions.join(", ")} at boot, before their drivers`,
+    );
   } else if (modulesPending.length) {
     rebootReasons.push(`${modulesPending.join(", ")} load at boot`);
   }
   if (phase === "enable-iommu" && readiness.kind === "enable") {
-    rebootReasons.push(`enter the firmware setup during it and make sure ${readiness.firmware}: no kernel parameter turns on an IOMMU the firmware leaves off`);
+    rebootReasons.push(
+      `enter the firmware setup during it and make sure ${readiness.firmware}: no kernel parameter turns on an IOMMU the firmware leaves off`,
+    );
   }
 
   const steps: Step[] = [...files.steps, ...commands];

@@ -21,8 +21,10 @@ export type IommuReadiness =
 
 /** Where the firmware keeps the IOMMU switch, by CPU vendor (the seed write-up's board: AMD CBS > NBIO > IOMMU). */
 export function firmwareIommuSetting(state: HostState): string {
-  if (state.system.cpuVendor === "amd") return `"IOMMU" = Enabled (AMD CBS > NBIO Common Options > IOMMU; some boards also list it under Advanced as "AMD-Vi" or "IOMMU")`;
-  if (state.system.cpuVendor === "intel") return `"VT-d" (Intel Virtualization Technology for Directed I/O) = Enabled (usually under Advanced > CPU or System Agent configuration)`;
+  if (state.system.cpuVendor === "amd")
+    return `"IOMMU" = Enabled (AMD CBS > NBIO Common Options > IOMMU; some boards also list it under Advanced as "AMD-Vi" or "IOMMU")`;
+  if (state.system.cpuVendor === "intel")
+    return `"VT-d" (Intel Virtualization Technology for Directed I/O) = Enabled (usually under Advanced > CPU or System Agent configuration)`;
   return "the IOMMU setting";
 }
 
@@ -60,7 +62,12 @@ function onHostDriver(d: PciDevice): boolean {
   return nativeModulesOf(d).length > 0;
 }
 
-export function checkRefusals(state: HostState, sel: ResolvedSelection, opts: PlanOptions, readiness: IommuReadiness): RefusalCheck {
+export function checkRefusals(
+  state: HostState,
+  sel: ResolvedSelection,
+  opts: PlanOptions,
+  readiness: IommuReadiness,
+): RefusalCheck {
   const reasons: string[] = [];
   const findings: PlanFinding[] = [];
   const byAddress = new Map(state.pci.map((d) => [d.address, d]));
@@ -71,9 +78,14 @@ export function checkRefusals(state: HostState, sel: ResolvedSelection, opts: Pl
   // The host's own disk and network.
   for (const c of state.hostCritical) {
     const dev = byAddress.get(c.controller);
-    const what = c.role === "root-filesystem" ? `the controller of the root filesystem (${c.via})` : `the network controller carrying the default route (${c.via})`;
+    const what =
+      c.role === "root-filesystem"
+        ? `the controller of the root filesystem (${c.via})`
+        : `the network controller carrying the default route (${c.via})`;
     if (selected.has(c.controller)) {
-      reasons.push(`${c.controller} is ${what}: passing it cuts the host off ${c.role === "root-filesystem" ? "its own disk" : "the network"}; choose another device`);
+      reasons.push(
+        `${c.controller} is ${what}: passing it cuts the host off ${c.role === "root-filesystem" ? "its own disk" : "the network"}; choose another device`,
+      );
       continue;
     }
     const group = dev?.iommuGroup ?? null;
@@ -113,7 +125,9 @@ export function checkRefusals(state: HostState, sel: ResolvedSelection, opts: Pl
   // SR-IOV: the VFs vanish when their PF is passed.
   for (const d of sel.devices) {
     if (d.sriov && (d.sriov.numVfs ?? 0) > 0) {
-      reasons.push(`${d.address} is an SR-IOV physical function with ${d.sriov.numVfs} active virtual functions, which vanish when it is passed; pass a virtual function (${d.sriov.vfs[0] ?? "its VFs"}) instead, or set sriov_numvfs to 0 first`);
+      reasons.push(
+        `${d.address} is an SR-IOV physical function with ${d.sriov.numVfs} active virtual functions, which vanish when it is passed; pass a virtual function (${d.sriov.vfs[0] ?? "its VFs"}) instead, or set sriov_numvfs to 0 first`,
+      );
     }
   }
 
@@ -131,7 +145,9 @@ export function checkRefusals(state: HostState, sel: ResolvedSelection, opts: Pl
         fix: "make sure you can log in over SSH (or a BMC/serial console) before you reboot",
       });
     } else {
-      reasons.push(`${which} is the only GPU of this host: passing it leaves the host without a console; make sure SSH (or a BMC/serial console) works, then pass --headless-ok`);
+      reasons.push(
+        `${which} is the only GPU of this host: passing it leaves the host without a console; make sure SSH (or a BMC/serial console) works, then pass --headless-ok`,
+      );
     }
   }
 
@@ -144,7 +160,8 @@ export function checkRefusals(state: HostState, sel: ResolvedSelection, opts: Pl
           id: "plan.unsafe-interrupts",
           status: "warn",
           subject: null,
-          summary: "--allow-unsafe-interrupts: interrupt remapping is off, so VFIO is told to allow unsafe interrupts (allow_unsafe_interrupts=1); a guest can then inject interrupts into the host",
+          summary:
+            "--allow-unsafe-interrupts: interrupt remapping is off, so VFIO is told to allow unsafe interrupts (allow_unsafe_interrupts=1); a guest can then inject interrupts into the host",
           fix: "turn interrupt remapping on in the firmware (x2APIC / Interrupt Remapping) and drop the flag when you can",
         });
       } else {
@@ -157,11 +174,19 @@ export function checkRefusals(state: HostState, sel: ResolvedSelection, opts: Pl
         id: "plan.interrupt-remapping-unknown",
         status: "warn",
         subject: null,
-        summary: "could not tell whether interrupt remapping is on (the kernel log says nothing about it); `passthrough verify` checks it after the reboot",
+        summary:
+          "could not tell whether interrupt remapping is on (the kernel log says nothing about it); `passthrough verify` checks it after the reboot",
         fix: "dmesg | grep -i -e 'remapping' -e DMAR-IR -e AMD-Vi",
       });
     } else if (opts.allowUnsafeInterrupts) {
-      findings.push({ id: "plan.unsafe-interrupts", status: "info", subject: null, summary: "interrupt remapping is on: --allow-unsafe-interrupts is not needed and nothing is written for it", fix: null });
+      findings.push({
+        id: "plan.unsafe-interrupts",
+        status: "info",
+        subject: null,
+        summary:
+          "interrupt remapping is on: --allow-unsafe-interrupts is not needed and nothing is written for it",
+        fix: null,
+      });
     }
   }
 

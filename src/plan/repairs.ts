@@ -17,26 +17,45 @@ import type { PlanFiles } from "./files.js";
 import { deleteLine } from "./modprobe-view.js";
 
 /** Names that mark a copy someone keeps on purpose: renaming it would switch stale settings on. */
-const BACKUP = /(\.(bak|old|orig|save|saved|backup|disabled|dpkg-(old|dist|new|bak)|rpm(save|new|orig)|ucf-(old|dist|new)|swp)|~)$/i;
+const BACKUP =
+  /(\.(bak|old|orig|save|saved|backup|disabled|dpkg-(old|dist|new|bak)|rpm(save|new|orig)|ucf-(old|dist|new)|swp)|~)$/i;
 
 function located(p: ConfigProblem): string {
   return `/${p.file}${p.line ? `:${p.line}` : ""}`;
 }
 
-export function planRepairs(state: HostState, files: PlanFiles, problems: readonly ConfigProblem[], edit: CmdlineEdit, findings: PlanFinding[]): void {
+export function planRepairs(
+  state: HostState,
+  files: PlanFiles,
+  problems: readonly ConfigProblem[],
+  edit: CmdlineEdit,
+  findings: PlanFinding[],
+): void {
   const active = new Set(state.cmdline.configured?.files ?? []);
   // Bottom-up within a file, so deleting a line does not move the ones still to repair.
-  const ordered = [...problems].sort((a, b) => (a.file === b.file ? (b.line ?? 0) - (a.line ?? 0) : 0));
+  const ordered = [...problems].sort((a, b) =>
+    a.file === b.file ? (b.line ?? 0) - (a.line ?? 0) : 0,
+  );
   for (const p of ordered) {
     switch (p.kind) {
       case "blacklist-wildcard": {
         if (!p.file.startsWith("etc/") || p.line === null) {
-          findings.push({ id: "repair.blacklist-wildcard", status: "warn", subject: located(p), summary: p.message, fix: `remove "${p.text}" from /${p.file}` });
+          findings.push({
+            id: "repair.blacklist-wildcard",
+            status: "warn",
+            subject: located(p),
+            summary: p.message,
+            fix: `remove "${p.text}" from /${p.file}`,
+          });
           break;
         }
         const text = files.read(p.file);
         if (text === null) break;
-        files.write(p.file, deleteLine(text, p.line), `${p.message}; the line is removed (passthrough binds the devices by id/address instead)`);
+        files.write(
+          p.file,
+          deleteLine(text, p.line),
+          `${p.message}; the line is removed (passthrough binds the devices by id/address instead)`,
+        );
         break;
       }
       case "amd-iommu-on":
@@ -45,7 +64,13 @@ export function planRepairs(state: HostState, files: PlanFiles, problems: readon
       case "vfio-virqfd-merged": {
         const text = files.read(p.file);
         if (text === null || p.line === null || !p.file.startsWith("etc/")) {
-          findings.push({ id: "repair.vfio-virqfd", status: "warn", subject: located(p), summary: p.message, fix: `remove vfio_virqfd from /${p.file}` });
+          findings.push({
+            id: "repair.vfio-virqfd",
+            status: "warn",
+            subject: located(p),
+            summary: p.message,
+            fix: `remove vfio_virqfd from /${p.file}`,
+          });
           break;
         }
         const lines = text.split("\n");
@@ -65,21 +90,43 @@ export function planRepairs(state: HostState, files: PlanFiles, problems: readon
         const target = `${p.file}.conf`;
         const text = files.read(p.file);
         if (BACKUP.test(name)) {
-          findings.push({ id: "repair.modprobe-not-conf", status: "info", subject: `/${p.file}`, summary: `${p.message}; left alone: the name says it is a backup copy`, fix: null });
+          findings.push({
+            id: "repair.modprobe-not-conf",
+            status: "info",
+            subject: `/${p.file}`,
+            summary: `${p.message}; left alone: the name says it is a backup copy`,
+            fix: null,
+          });
           break;
         }
         if (text === null || files.exists(target)) {
-          findings.push({ id: "repair.modprobe-not-conf", status: "warn", subject: `/${p.file}`, summary: `${p.message}; not renamed: /${target} already exists`, fix: `merge /${p.file} into /${target} by hand` });
+          findings.push({
+            id: "repair.modprobe-not-conf",
+            status: "warn",
+            subject: `/${p.file}`,
+            summary: `${p.message}; not renamed: /${target} already exists`,
+            fix: `merge /${p.file} into /${target} by hand`,
+          });
           break;
         }
-        files.write(target, text, `${p.message}: renamed to ${name}.conf so modprobe reads it (its content unchanged)`);
+        files.write(
+          target,
+          text,
+          `${p.message}: renamed to ${name}.conf so modprobe reads it (its content unchanged)`,
+        );
         files.write(p.file, null, `renamed to /${target} (previous step)`);
         break;
       }
       case "blacklist-unknown-module":
       case "vfio-ids-absent":
         // Reported under check's ids for the same problem, so `passthrough explain` documents them.
-        findings.push({ id: p.kind === "vfio-ids-absent" ? "vfio.ids-absent" : "modprobe.unknown-module", status: "warn", subject: located(p), summary: `${p.message} (not changed by this plan)`, fix: null });
+        findings.push({
+          id: p.kind === "vfio-ids-absent" ? "vfio.ids-absent" : "modprobe.unknown-module",
+          status: "warn",
+          subject: located(p),
+          summary: `${p.message} (not changed by this plan)`,
+          fix: null,
+        });
         break;
       case "cmdline-pending":
       case "cmdline-wrong-bootloader":
@@ -89,25 +136,52 @@ export function planRepairs(state: HostState, files: PlanFiles, problems: readon
   }
 }
 
-function repairCmdlineToken(state: HostState, files: PlanFiles, p: ConfigProblem, active: Set<string>, edit: CmdlineEdit, findings: PlanFinding[]): void {
+function repairCmdlineToken(
+  state: HostState,
+  files: PlanFiles,
+  p: ConfigProblem,
+  active: Set<string>,
+  edit: CmdlineEdit,
+  findings: PlanFinding[],
+): void {
   const isActive = active.has(p.file);
   const why = `${p.message}; the token is removed`;
   const flavor = state.bootloader.grubFlavor;
-  if (p.file === "etc/kernelstub/configuration" || (isActive && flavor === "grubby" && p.file.startsWith("etc/default/grub"))) {
+  if (
+    p.file === "etc/kernelstub/configuration" ||
+    (isActive && flavor === "grubby" && p.file.startsWith("etc/default/grub"))
+  ) {
     // kernelstub and grubby hosts change their options through their own tool.
     if (isActive) edit.remove.push({ raw: p.text, why: p.message });
-    else findings.push({ id: "repair.amd-iommu-on", status: "warn", subject: located(p), summary: p.message, fix: `remove ${p.text} from /${p.file}` });
+    else
+      findings.push({
+        id: "repair.amd-iommu-on",
+        status: "warn",
+        subject: located(p),
+        summary: p.message,
+        fix: `remove ${p.text} from /${p.file}`,
+      });
     return;
   }
   let changed = false;
-  if (p.file.startsWith("etc/default/grub")) changed = removeGrubToken(files, [p.file], p.text, why);
+  if (p.file.startsWith("etc/default/grub"))
+    changed = removeGrubToken(files, [p.file], p.text, why);
   else if (p.file === KERNEL_CMDLINE) changed = removeKernelCmdlineToken(files, p.text, why);
   else if (ENTRY_DIRS.some((d) => p.file.startsWith(`${d}/`))) {
     // Every entry, not only the one lint looked at: they were all written from the same line.
-    for (const e of loaderEntries(files)) changed = editEntry(files, e, { add: [], remove: [{ raw: p.text, why }], repaired: [] }, why) || changed;
+    for (const e of loaderEntries(files))
+      changed =
+        editEntry(files, e, { add: [], remove: [{ raw: p.text, why }], repaired: [] }, why) ||
+        changed;
   }
   if (!changed) {
-    findings.push({ id: "repair.amd-iommu-on", status: "warn", subject: located(p), summary: p.message, fix: `remove ${p.text} from /${p.file}` });
+    findings.push({
+      id: "repair.amd-iommu-on",
+      status: "warn",
+      subject: located(p),
+      summary: p.message,
+      fix: `remove ${p.text} from /${p.file}`,
+    });
     return;
   }
   if (isActive) edit.repaired.push(p.text);

@@ -14,37 +14,67 @@ export interface ResolvedSelection {
   devices: PciDevice[];
 }
 
-export function resolveSelection(state: HostState, opts: Pick<PlanOptions, "devices" | "groups">): ResolvedSelection {
+export function resolveSelection(
+  state: HostState,
+  opts: Pick<PlanOptions, "devices" | "groups">,
+): ResolvedSelection {
   const requested: string[] = [];
   const chosen = new Map<string, PciDevice>();
   const byAddress = new Map(state.pci.map((d) => [d.address, d]));
   if (opts.devices.length === 0 && opts.groups.length === 0) {
-    throw new InputError("nothing selected: give --device ADDR (a slot like 0000:01:00 or a function like 0000:01:00.1) or --group N; `passthrough check` lists the candidates");
+    throw new InputError(
+      "nothing selected: give --device ADDR (a slot like 0000:01:00 or a function like 0000:01:00.1) or --group N; `passthrough check` lists the candidates",
+    );
   }
 
-  for (const raw of opts.devices.flatMap((d) => d.split(",")).map((d) => d.trim()).filter(Boolean)) {
+  for (const raw of opts.devices
+    .flatMap((d) => d.split(","))
+    .map((d) => d.trim())
+    .filter(Boolean)) {
     const addr = normalizePciAddress(raw);
-    if (addr === null) throw new InputError(`--device ${raw}: not a PCI address; write it like 0000:01:00 (a slot) or 0000:01:00.0 (a function)`);
+    if (addr === null)
+      throw new InputError(
+        `--device ${raw}: not a PCI address; write it like 0000:01:00 (a slot) or 0000:01:00.0 (a function)`,
+      );
     requested.push(addr);
     const isFunction = /\.[0-7]$/.test(addr);
-    const matches = isFunction ? [byAddress.get(addr)].filter((d): d is PciDevice => d !== undefined) : state.pci.filter((d) => slotOf(d.address) === addr);
-    if (matches.length === 0) throw new InputError(`--device ${raw}: no PCI device ${addr} on this host; \`passthrough list\` shows the addresses`);
+    const matches = isFunction
+      ? [byAddress.get(addr)].filter((d): d is PciDevice => d !== undefined)
+      : state.pci.filter((d) => slotOf(d.address) === addr);
+    if (matches.length === 0)
+      throw new InputError(
+        `--device ${raw}: no PCI device ${addr} on this host; \`passthrough list\` shows the addresses`,
+      );
     const endpoints = matches.filter((d) => !d.isBridge);
-    if (endpoints.length === 0) throw new InputError(`--device ${raw}: ${addr} is a PCI bridge; bridges stay on the host, select the device behind it`);
+    if (endpoints.length === 0)
+      throw new InputError(
+        `--device ${raw}: ${addr} is a PCI bridge; bridges stay on the host, select the device behind it`,
+      );
     for (const d of endpoints) chosen.set(d.address, d);
   }
 
   for (const g of opts.groups) {
     requested.push(`group ${g}`);
-    if (!state.iommu.enabled) throw new InputError(`--group ${g}: this host has no IOMMU groups (the IOMMU is off); select by --device instead`);
+    if (!state.iommu.enabled)
+      throw new InputError(
+        `--group ${g}: this host has no IOMMU groups (the IOMMU is off); select by --device instead`,
+      );
     const group = state.iommu.groups.find((x) => x.id === g);
-    if (!group) throw new InputError(`--group ${g}: no IOMMU group ${g} on this host; \`passthrough list\` shows the groups`);
-    const endpoints = group.devices.map((a) => byAddress.get(a)).filter((d): d is PciDevice => d !== undefined && !d.isBridge);
-    if (endpoints.length === 0) throw new InputError(`--group ${g}: group ${g} holds only bridges; nothing to pass`);
+    if (!group)
+      throw new InputError(
+        `--group ${g}: no IOMMU group ${g} on this host; \`passthrough list\` shows the groups`,
+      );
+    const endpoints = group.devices
+      .map((a) => byAddress.get(a))
+      .filter((d): d is PciDevice => d !== undefined && !d.isBridge);
+    if (endpoints.length === 0)
+      throw new InputError(`--group ${g}: group ${g} holds only bridges; nothing to pass`);
     for (const d of endpoints) chosen.set(d.address, d);
   }
 
   const devices = [...chosen.values()].sort((a, b) => (a.address < b.address ? -1 : 1));
-  const groups = [...new Set(devices.map((d) => d.iommuGroup).filter((g): g is number => g !== null))].sort((a, b) => a - b);
+  const groups = [
+    ...new Set(devices.map((d) => d.iommuGroup).filter((g): g is number => g !== null)),
+  ].sort((a, b) => a - b);
   return { selection: { requested, functions: devices.map((d) => d.address), groups }, devices };
 }

@@ -11,27 +11,48 @@ export interface CommandResult {
 }
 
 export interface CommandRunner {
-  run(argv: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
+  run(
+    argv: readonly string[],
+    options?: { input?: string; timeoutMs?: number },
+  ): Promise<CommandResult>;
 }
 
 /** Runs programs for real: C locale (parsable output), no stdin unless given, a timeout. */
 export class ProcessRunner implements CommandRunner {
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
-  run(argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+  run(
+    argv: readonly string[],
+    options: { input?: string; timeoutMs?: number } = {},
+  ): Promise<CommandResult> {
     const [file, ...args] = argv;
     if (!file) return Promise.resolve({ code: 127, stdout: "", stderr: "empty command" });
     return new Promise((resolve) => {
       const child = execFile(
         file,
         args,
-        { encoding: "utf8", timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, env: { ...this.env, LC_ALL: "C", LANG: "C" } },
+        {
+          encoding: "utf8",
+          timeout: options.timeoutMs ?? 120_000,
+          maxBuffer: 64 * 1024 * 1024,
+          env: { ...this.env, LC_ALL: "C", LANG: "C" },
+        },
         (err, stdout, stderr) => {
           if (!err) return resolve({ code: 0, stdout, stderr });
           const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
-          if (e.code === "ENOENT") return resolve({ code: 127, stdout, stderr: `${file}: command not found` });
-          if (e.killed) return resolve({ code: 124, stdout, stderr: `${stderr}${stderr ? "\n" : ""}${argv.join(" ")}: timed out` });
-          resolve({ code: typeof e.code === "number" ? e.code : 1, stdout, stderr: stderr || e.message });
+          if (e.code === "ENOENT")
+            return resolve({ code: 127, stdout, stderr: `${file}: command not found` });
+          if (e.killed)
+            return resolve({
+              code: 124,
+              stdout,
+              stderr: `${stderr}${stderr ? "\n" : ""}${argv.join(" ")}: timed out`,
+            });
+          resolve({
+            code: typeof e.code === "number" ? e.code : 1,
+            stdout,
+            stderr: stderr || e.message,
+          });
         },
       );
       if (options.input !== undefined) child.stdin?.end(options.input);
@@ -42,11 +63,16 @@ export class ProcessRunner implements CommandRunner {
 
 /** "qm set 100 --vga none": for messages only (arguments with spaces are quoted). */
 export function formatArgv(argv: readonly string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+  return argv
+    .map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(" ");
 }
 
 /** The first line of a failed command's stderr, for a one-line error. */
 export function firstErrorLine(r: CommandResult): string {
-  const line = (r.stderr || r.stdout).split("\n").map((l) => l.trim()).find((l) => l !== "");
+  const line = (r.stderr || r.stdout)
+    .split("\n")
+    .map((l) => l.trim())
+    .find((l) => l !== "");
   return line ?? `exit status ${r.code}`;
 }

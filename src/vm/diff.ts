@@ -23,23 +23,45 @@ export function configText(config: VmConfig): string {
 }
 
 /** Unified diff lines; [] when there is no difference. */
-export function unifiedDiff(oldName: string, newName: string, before: string, after: string, style: DiffStyle = PLAIN, context = 3): string[] {
+export function unifiedDiff(
+  oldName: string,
+  newName: string,
+  before: string,
+  after: string,
+  style: DiffStyle = PLAIN,
+  context = 3,
+): string[] {
   if (before === after) return [];
   const patch = structuredPatch(oldName, newName, before, after, undefined, undefined, { context });
   const out = [style.bold(`--- ${oldName}`), style.bold(`+++ ${newName}`)];
   for (const h of patch.hunks) {
     // An empty range starts at the line before it ("@@ -0,0 +1,19 @@" for a new file), as diff(1) prints it.
     const range = (start: number, lines: number) => `${lines === 0 ? start - 1 : start},${lines}`;
-    out.push(style.cyan(`@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`));
+    out.push(
+      style.cyan(`@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`),
+    );
     for (const line of h.lines) {
       if (line.startsWith("\\")) continue; // "\ No newline at end of file": every text here ends with one
-      out.push(line.startsWith("+") ? style.green(line) : line.startsWith("-") ? style.red(line) : line);
+      out.push(
+        line.startsWith("+") ? style.green(line) : line.startsWith("-") ? style.red(line) : line,
+      );
     }
   }
   return out;
 }
 
 /** The diff of a Proxmox VM config change, in `key: value` lines. */
-export function configDiff(label: string, before: VmConfig, after: VmConfig, style: DiffStyle = PLAIN): string[] {
-  return unifiedDiff(`${label} (now)`, `${label} (after)`, configText(before), configText(after), style);
+export function configDiff(
+  label: string,
+  before: VmConfig,
+  after: VmConfig,
+  style: DiffStyle = PLAIN,
+): string[] {
+  return unifiedDiff(
+    `${label} (now)`,
+    `${label} (after)`,
+    configText(before),
+    configText(after),
+    style,
+  );
 }

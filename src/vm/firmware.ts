@@ -29,7 +29,14 @@ interface Candidate {
 }
 
 const CANDIDATES: Candidate[] = [
-  { family: "debian", package: "ovmf", code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd", secureCode: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", secureVars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd" },
+  {
+    family: "debian",
+    package: "ovmf",
+    code: "/usr/share/OVMF/OVMF_CODE_4M.fd",
+    vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    secureCode: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+    secureVars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+  },
   {
     family: "proxmox",
     package: "pve-edk2-firmware",
@@ -38,8 +45,22 @@ const CANDIDATES: Candidate[] = [
     secureCode: "/usr/share/pve-edk2-firmware/OVMF_CODE_4M.secboot.fd",
     secureVars: "/usr/share/pve-edk2-firmware/OVMF_VARS_4M.ms.fd",
   },
-  { family: "fedora", package: "edk2-ovmf", code: "/usr/share/edk2/ovmf/OVMF_CODE.fd", vars: "/usr/share/edk2/ovmf/OVMF_VARS.fd", secureCode: "/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd", secureVars: "/usr/share/edk2/ovmf/OVMF_VARS.secboot.fd" },
-  { family: "arch", package: "edk2-ovmf", code: "/usr/share/edk2/x64/OVMF_CODE.4m.fd", vars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd", secureCode: "/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd", secureVars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd" },
+  {
+    family: "fedora",
+    package: "edk2-ovmf",
+    code: "/usr/share/edk2/ovmf/OVMF_CODE.fd",
+    vars: "/usr/share/edk2/ovmf/OVMF_VARS.fd",
+    secureCode: "/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd",
+    secureVars: "/usr/share/edk2/ovmf/OVMF_VARS.secboot.fd",
+  },
+  {
+    family: "arch",
+    package: "edk2-ovmf",
+    code: "/usr/share/edk2/x64/OVMF_CODE.4m.fd",
+    vars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd",
+    secureCode: "/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd",
+    secureVars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd",
+  },
 ];
 
 function family(state: HostState): Candidate["family"] {
@@ -51,7 +72,11 @@ function family(state: HostState): Candidate["family"] {
 }
 
 /** `exists` checks a host path ("/usr/share/OVMF/OVMF_CODE_4M.fd") on the host being configured. */
-export function findOvmf(state: HostState, secure: boolean, exists: (hostPath: string) => boolean): OvmfPaths {
+export function findOvmf(
+  state: HostState,
+  secure: boolean,
+  exists: (hostPath: string) => boolean,
+): OvmfPaths {
   const pick = (c: Candidate, found: boolean): OvmfPaths => ({
     code: secure ? c.secureCode : c.code,
     vars: secure ? c.secureVars : c.vars,
@@ -60,11 +85,16 @@ export function findOvmf(state: HostState, secure: boolean, exists: (hostPath: s
     package: c.package,
   });
   const fam = family(state);
-  const ordered = [...CANDIDATES.filter((c) => c.family === fam), ...CANDIDATES.filter((c) => c.family !== fam)];
+  const ordered = [
+    ...CANDIDATES.filter((c) => c.family === fam),
+    ...CANDIDATES.filter((c) => c.family !== fam),
+  ];
   for (const c of ordered) if (exists(secure ? c.secureCode : c.code)) return pick(c, true);
   return pick(ordered[0]!, false);
 }
 
 export function ovmfWarning(fw: OvmfPaths): string | null {
-  return fw.found ? null : `OVMF was not found on the host; the paths assume the ${fw.package} package (${fw.code}) — install it before starting the VM`;
+  return fw.found
+    ? null
+    : `OVMF was not found on the host; the paths assume the ${fw.package} package (${fw.code}) — install it before starting the VM`;
 }

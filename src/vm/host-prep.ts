@@ -58,7 +58,10 @@ export function selectedFunctions(planJson: string): string[] {
   } catch {
     return [];
   }
-  const p = parsed as { selection?: { functions?: unknown }; plan?: { selection?: { functions?: unknown } } } | null;
+  const p = parsed as {
+    selection?: { functions?: unknown };
+    plan?: { selection?: { functions?: unknown } };
+  } | null;
   const fns = p?.selection?.functions ?? p?.plan?.selection?.functions;
   return Array.isArray(fns) ? fns.filter((f): f is string => typeof f === "string") : [];
 }

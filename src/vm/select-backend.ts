@@ -33,7 +33,13 @@ export type VmTarget =
   | { kind: "proxmox"; backend: ProxmoxBackend }
   /** Proxmox VM configs from a snapshot's /etc/pve: plan only. */
   | { kind: "snapshot"; label: string }
-  | { kind: "libvirt"; domain: string | null; domainXmlFile: string | null; virsh: Virsh; emitOnly: boolean }
+  | {
+      kind: "libvirt";
+      domain: string | null;
+      domainXmlFile: string | null;
+      virsh: Virsh;
+      emitOnly: boolean;
+    }
   | { kind: "qemu" };
 
 /** Builds the API backend from --api/--node/--token-file/--fingerprint and the environment. */
@@ -70,33 +76,64 @@ export async function selectBackend(flags: BackendFlags, ctx: SelectContext): Pr
   const { state, env } = ctx;
   let emit: "libvirt" | "qemu" | null = null;
   if (flags.emit !== undefined) {
-    if (flags.emit !== "libvirt" && flags.emit !== "qemu") throw new InputError(`--emit ${JSON.stringify(flags.emit)}: choose libvirt (domain XML) or qemu (a qemu-system-x86_64 command line)`);
+    if (flags.emit !== "libvirt" && flags.emit !== "qemu")
+      throw new InputError(
+        `--emit ${JSON.stringify(flags.emit)}: choose libvirt (domain XML) or qemu (a qemu-system-x86_64 command line)`,
+      );
     emit = flags.emit;
   }
   const explicit = flags.backend === undefined ? null : parseBackendName(flags.backend);
-  if (emit !== null && explicit !== null && explicit !== emit) throw new InputError(`--emit ${emit} and --backend ${explicit} contradict each other; give one`);
+  if (emit !== null && explicit !== null && explicit !== emit)
+    throw new InputError(
+      `--emit ${emit} and --backend ${explicit} contradict each other; give one`,
+    );
 
-  const wanted: BackendName | null = emit ?? explicit ?? (flags.libvirt !== undefined || flags.domainXml !== undefined ? "libvirt" : flags.api !== undefined ? "api" : null);
+  const wanted: BackendName | null =
+    emit ??
+    explicit ??
+    (flags.libvirt !== undefined || flags.domainXml !== undefined
+      ? "libvirt"
+      : flags.api !== undefined
+        ? "api"
+        : null);
   const virsh = new Virsh(ctx.runner);
   switch (wanted) {
     case "qemu":
       return { kind: "qemu" };
     case "libvirt":
-      return { kind: "libvirt", domain: flags.libvirt ?? null, domainXmlFile: flags.domainXml ?? null, virsh, emitOnly: emit === "libvirt" };
+      return {
+        kind: "libvirt",
+        domain: flags.libvirt ?? null,
+        domainXmlFile: flags.domainXml ?? null,
+        virsh,
+        emitOnly: emit === "libvirt",
+      };
     case "api":
-      if (flags.api === undefined) throw new InputError("--backend api needs --api https://NODE:8006 (and a token: PASSTHROUGH_PVE_TOKEN or --token-file)");
+      if (flags.api === undefined)
+        throw new InputError(
+          "--backend api needs --api https://NODE:8006 (and a token: PASSTHROUGH_PVE_TOKEN or --token-file)",
+        );
       return { kind: "proxmox", backend: await ctx.connectApi(flags, env) };
     case "qm":
-      if (!onPath("qm", env) || !onPath("pvesh", env)) throw new InputError("--backend qm needs `qm` and `pvesh` (this is not a Proxmox VE node); use --api https://NODE:8006 from elsewhere");
+      if (!onPath("qm", env) || !onPath("pvesh", env))
+        throw new InputError(
+          "--backend qm needs `qm` and `pvesh` (this is not a Proxmox VE node); use --api https://NODE:8006 from elsewhere",
+        );
       return { kind: "proxmox", backend: new QmBackend(ctx.runner, nodeName(flags, state)) };
     case null:
       break;
   }
   // Automatic: the local node, else a snapshot of one.
-  if (state.source.kind === "live" && state.system.proxmox !== null && onPath("qm", env) && onPath("pvesh", env)) {
+  if (
+    state.source.kind === "live" &&
+    state.system.proxmox !== null &&
+    onPath("qm", env) &&
+    onPath("pvesh", env)
+  ) {
     return { kind: "proxmox", backend: new QmBackend(ctx.runner, nodeName(flags, state)) };
   }
-  if (state.source.kind === "snapshot" && state.system.proxmox !== null) return { kind: "snapshot", label: state.source.path };
+  if (state.source.kind === "snapshot" && state.system.proxmox !== null)
+    return { kind: "snapshot", label: state.source.path };
   throw new InputError(
     "no VM backend here: this is not a Proxmox VE node; give --api https://NODE:8006 (Proxmox from elsewhere), --libvirt DOMAIN (libvirt), or --emit qemu (a QEMU command line)",
   );
@@ -104,8 +141,12 @@ export async function selectBackend(flags: BackendFlags, ctx: SelectContext): Pr
 
 /** Proxmox node name: --node, else this host's short hostname (what PVE::INotify::nodename uses). */
 function nodeName(flags: BackendFlags, state: HostState): string {
-  const name = flags.node ?? (state.source.kind === "live" ? state.system.hostname : null) ?? readHostname();
-  if (!name) throw new InputError("could not tell this node's name; give --node NAME (as in `pvesh get /nodes`)");
+  const name =
+    flags.node ?? (state.source.kind === "live" ? state.system.hostname : null) ?? readHostname();
+  if (!name)
+    throw new InputError(
+      "could not tell this node's name; give --node NAME (as in `pvesh get /nodes`)",
+    );
   return name.split(".")[0]!;
 }
 

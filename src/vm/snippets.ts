@@ -26,11 +26,21 @@ export function parsePvesmStatus(text: string): string[] {
     .filter(Boolean);
 }
 
-export async function writeLocalSnippet(runner: SnippetRunner, storage: string, filename: string, content: string): Promise<string> {
-  if (!/^[a-z][a-z0-9_.-]*$/i.test(storage)) throw new RefusedError(`--snippet-storage ${storage}: not a Proxmox storage id`);
-  if (!/^[\w.-]+$/.test(filename)) throw new RefusedError(`snippet name ${filename}: only letters, digits, ., _ and -`);
+export async function writeLocalSnippet(
+  runner: SnippetRunner,
+  storage: string,
+  filename: string,
+  content: string,
+): Promise<string> {
+  if (!/^[a-z][a-z0-9_.-]*$/i.test(storage))
+    throw new RefusedError(`--snippet-storage ${storage}: not a Proxmox storage id`);
+  if (!/^[\w.-]+$/.test(filename))
+    throw new RefusedError(`snippet name ${filename}: only letters, digits, ., _ and -`);
   const status = await runner.run(["pvesm", "status", "--content", "snippets"]);
-  if (status.code !== 0) throw new ApplyError(`pvesm status --content snippets failed: ${firstLine(status.stderr) || `exit ${status.code}`}`);
+  if (status.code !== 0)
+    throw new ApplyError(
+      `pvesm status --content snippets failed: ${firstLine(status.stderr) || `exit ${status.code}`}`,
+    );
   const storages = parsePvesmStatus(status.stdout);
   if (!storages.includes(storage)) {
     throw new RefusedError(
@@ -40,11 +50,16 @@ export async function writeLocalSnippet(runner: SnippetRunner, storage: string, 
   const volume = `${storage}:snippets/${filename}`;
   const where = await runner.run(["pvesm", "path", volume]);
   const file = where.stdout.trim();
-  if (where.code !== 0 || !path.isAbsolute(file)) throw new ApplyError(`pvesm path ${volume} failed: ${firstLine(where.stderr) || `printed "${firstLine(where.stdout)}"`}`);
+  if (where.code !== 0 || !path.isAbsolute(file))
+    throw new ApplyError(
+      `pvesm path ${volume} failed: ${firstLine(where.stderr) || `printed "${firstLine(where.stdout)}"`}`,
+    );
   try {
     new FileWriter("/").write(file, content, { mode: 0o600 });
   } catch (err) {
-    throw new ApplyError(`could not write the snippet ${file}: ${describeFsError(err)}; nothing in the VM config was changed`);
+    throw new ApplyError(
+      `could not write the snippet ${file}: ${describeFsError(err)}; nothing in the VM config was changed`,
+    );
   }
   return file;
 }

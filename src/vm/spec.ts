@@ -96,7 +96,10 @@ export interface VmSpec {
   machine: "q35" | null;
   /** --convert-q35: an existing VM on another machine type may be switched to q35. */
   convertQ35: boolean;
-  firmware: { type: "ovmf"; efiDisk: { storage: string | null; efitype: "4m"; preEnrolledKeys: boolean } };
+  firmware: {
+    type: "ovmf";
+    efiDisk: { storage: string | null; efitype: "4m"; preEnrolledKeys: boolean };
+  };
   cpu: { type: "host"; hidden: boolean; hvVendorId: string | null };
   /** All guest RAM is pinned for DMA while a device is passed through; a balloon could not reclaim any. */
   balloon: false;
@@ -133,14 +136,20 @@ const USB_ID = /^(?:0x)?([0-9a-fA-F]{4}):(?:0x)?([0-9a-fA-F]{4})$/;
 /** "0000:01:00" / "0000:01:00.1" from what the user typed; InputError names the flag. */
 export function parseDeviceArg(arg: string): string {
   const n = normalizePciAddress(arg);
-  if (n === null) throw new InputError(`--device ${JSON.stringify(arg)} is not a PCI address; give a slot (0000:01:00, every function) or one function (0000:01:00.0) from \`passthrough list\``);
+  if (n === null)
+    throw new InputError(
+      `--device ${JSON.stringify(arg)} is not a PCI address; give a slot (0000:01:00, every function) or one function (0000:01:00.0) from \`passthrough list\``,
+    );
   return n;
 }
 
 /** "046d:c31c" from "046D:C31C" / "0x046d:0xc31c"; InputError names the flag. */
 export function parseUsbArg(arg: string): { vendorId: string; productId: string } {
   const m = USB_ID.exec(arg.trim());
-  if (!m) throw new InputError(`--usb ${JSON.stringify(arg)} is not a vendor:product id; give it as 046d:c31c (see \`passthrough list --usb\`)`);
+  if (!m)
+    throw new InputError(
+      `--usb ${JSON.stringify(arg)} is not a vendor:product id; give it as 046d:c31c (see \`passthrough list --usb\`)`,
+    );
   return { vendorId: m[1]!.toLowerCase(), productId: m[2]!.toLowerCase() };
 }
 
@@ -152,7 +161,9 @@ export function buildVmSpec(input: SpecInput): SpecResult {
   const byAddress = new Map(state.pci.map((d) => [d.address, d]));
 
   if (options.hvVendorId !== null && !HV_VENDOR_ID.test(options.hvVendorId)) {
-    throw new InputError(`--hv-vendor-id ${JSON.stringify(options.hvVendorId)}: Proxmox and QEMU take 1 to 12 letters or digits (e.g. NV43FIX)`);
+    throw new InputError(
+      `--hv-vendor-id ${JSON.stringify(options.hvVendorId)}: Proxmox and QEMU take 1 to 12 letters or digits (e.g. NV43FIX)`,
+    );
   }
 
   // --device arguments -> devices, each with every function it names.
@@ -161,15 +172,22 @@ export function buildVmSpec(input: SpecInput): SpecResult {
   for (const arg of options.devices) {
     const want = parseDeviceArg(arg);
     const isSlot = !/\.[0-7]$/.test(want);
-    const functions = state.pci.filter((d) => (isSlot ? slotOf(d.address) === want : d.address === want)).filter((d) => !taken.has(d.address));
+    const functions = state.pci
+      .filter((d) => (isSlot ? slotOf(d.address) === want : d.address === want))
+      .filter((d) => !taken.has(d.address));
     if (functions.length === 0) {
-      if (state.pci.some((d) => (isSlot ? slotOf(d.address) === want : d.address === want))) continue; // named twice
-      refusals.push(`${want}: no such PCI device on ${host}; pick one from \`passthrough list\`${state.source.kind === "live" ? "" : ` (read from ${state.source.path})`}`);
+      if (state.pci.some((d) => (isSlot ? slotOf(d.address) === want : d.address === want)))
+        continue; // named twice
+      refusals.push(
+        `${want}: no such PCI device on ${host}; pick one from \`passthrough list\`${state.source.kind === "live" ? "" : ` (read from ${state.source.path})`}`,
+      );
       continue;
     }
     const bridges = functions.filter((f) => f.isBridge);
     if (bridges.length > 0) {
-      refusals.push(`${bridges.map((b) => b.address).join(", ")} is a PCI bridge, which stays with the host; pass the device behind it (\`passthrough list --tree\`)`);
+      refusals.push(
+        `${bridges.map((b) => b.address).join(", ")} is a PCI bridge, which stays with the host; pass the device behind it (\`passthrough list --tree\`)`,
+      );
       continue;
     }
     for (const f of functions) taken.add(f.address);
@@ -189,25 +207,36 @@ export function buildVmSpec(input: SpecInput): SpecResult {
   if (options.primaryGpu) {
     const first = pci.find((d) => d.gpu);
     if (first) first.primaryGpu = true;
-    else if (options.devices.length > 0) refusals.push("--primary-gpu needs a display controller among --device; drop the flag or add the GPU (`passthrough list` shows class VGA/3D)");
+    else if (options.devices.length > 0)
+      refusals.push(
+        "--primary-gpu needs a display controller among --device; drop the flag or add the GPU (`passthrough list` shows class VGA/3D)",
+      );
   }
 
   refusals.push(...isolationRefusals(state, pci, byAddress));
   for (const d of pci) {
-    const critical = state.hostCritical.filter((h) => d.functions.some((f) => f.address === h.controller));
+    const critical = state.hostCritical.filter((h) =>
+      d.functions.some((f) => f.address === h.controller),
+    );
     for (const c of critical) {
-      refusals.push(`${c.controller} carries the host's ${c.role === "root-filesystem" ? "root filesystem" : "default route"} (${c.via}); passing it would cut the host off — pick another device`);
+      refusals.push(
+        `${c.controller} carries the host's ${c.role === "root-filesystem" ? "root filesystem" : "default route"} (${c.via}); passing it would cut the host off — pick another device`,
+      );
     }
   }
 
   for (const d of pci) {
     const devs = d.functions.map((f) => byAddress.get(f.address)!);
     if (devs.some((x) => x.bootVga === true)) {
-      warnings.push(`${d.host} is the host's boot display: the host's console goes dark while the VM has it; manage the host over the network`);
+      warnings.push(
+        `${d.host} is the host's boot display: the host's console goes dark while the VM has it; manage the host over the network`,
+      );
     }
     const noReset = devs.filter((x) => x.resetMethods !== null && x.resetMethods.length === 0);
     if (noReset.length > 0) {
-      warnings.push(`${noReset.map((x) => x.address).join(", ")} ${noReset.length === 1 ? "has" : "have"} no reset method the kernel can use: after the VM stops, the device may not work again until the host reboots (the "reset bug")`);
+      warnings.push(
+        `${noReset.map((x) => x.address).join(", ")} ${noReset.length === 1 ? "has" : "have"} no reset method the kernel can use: after the VM stops, the device may not work again until the host reboots (the "reset bug")`,
+      );
     }
   }
 
@@ -224,8 +253,14 @@ export function buildVmSpec(input: SpecInput): SpecResult {
   if (unprepared.length > 0) {
     const slots = [...new Set(pci.map((d) => d.host))].join(" --device ");
     const what = `${unprepared.join(", ")} ${unprepared.length === 1 ? "is" : "are"} not on vfio-pci and no applied host plan binds ${unprepared.length === 1 ? "it" : "them"}`;
-    if (options.force) warnings.push(`${what}; going ahead (--force): the host driver is unbound at VM start, which some devices (GPUs especially) do not survive`);
-    else refusals.push(`${what}: prepare the host first (\`passthrough plan --device ${slots}\`, \`passthrough apply\`, reboot, \`passthrough verify\`), or pass --force to let the VM start rebind it`);
+    if (options.force)
+      warnings.push(
+        `${what}; going ahead (--force): the host driver is unbound at VM start, which some devices (GPUs especially) do not survive`,
+      );
+    else
+      refusals.push(
+        `${what}: prepare the host first (\`passthrough plan --device ${slots}\`, \`passthrough apply\`, reboot, \`passthrough verify\`), or pass --force to let the VM start rebind it`,
+      );
   }
 
   // USB devices by vendor:product id.
@@ -233,20 +268,38 @@ export function buildVmSpec(input: SpecInput): SpecResult {
   for (const arg of options.usb) {
     const { vendorId, productId } = parseUsbArg(arg);
     if (usb.some((u) => u.vendorId === vendorId && u.productId === productId)) continue;
-    const seen = state.usb.filter((u) => u.vendorId.toLowerCase() === vendorId && u.productId.toLowerCase() === productId);
+    const seen = state.usb.filter(
+      (u) => u.vendorId.toLowerCase() === vendorId && u.productId.toLowerCase() === productId,
+    );
     const first = seen[0];
-    const name = first ? [first.manufacturer, first.product].filter(Boolean).join(" ") || null : null;
+    const name = first
+      ? [first.manufacturer, first.product].filter(Boolean).join(" ") || null
+      : null;
     usb.push({ vendorId, productId, name, connected: seen.length > 0 });
     if (seen.length === 0) {
       const msg = `USB ${vendorId}:${productId} is not plugged into ${host}`;
-      if (options.force) warnings.push(`${msg}; configured anyway (--force), it is passed when plugged in`);
-      else refusals.push(`${msg}: plug it in or check the id with \`passthrough list --usb\` (--force configures it anyway)`);
+      if (options.force)
+        warnings.push(`${msg}; configured anyway (--force), it is passed when plugged in`);
+      else
+        refusals.push(
+          `${msg}: plug it in or check the id with \`passthrough list --usb\` (--force configures it anyway)`,
+        );
     } else if (seen.length > 1) {
-      warnings.push(`USB ${vendorId}:${productId}: ${seen.length} identical devices are plugged in (${seen.map((s) => s.name).join(", ")}); the VM gets the first one QEMU finds`);
+      warnings.push(
+        `USB ${vendorId}:${productId}: ${seen.length} identical devices are plugged in (${seen.map((s) => s.name).join(", ")}); the VM gets the first one QEMU finds`,
+      );
     }
-    if (first?.isHub) warnings.push(`USB ${vendorId}:${productId} is a hub: passing a hub by id does not pass the devices behind it; pass each device, or the whole USB controller with --device`);
-    const passedController = first?.controller ? pci.find((d) => d.functions.some((f) => f.address === first.controller)) : undefined;
-    if (passedController) warnings.push(`USB ${vendorId}:${productId} sits on ${first!.controller}, which is passed whole already; the --usb entry is not needed`);
+    if (first?.isHub)
+      warnings.push(
+        `USB ${vendorId}:${productId} is a hub: passing a hub by id does not pass the devices behind it; pass each device, or the whole USB controller with --device`,
+      );
+    const passedController = first?.controller
+      ? pci.find((d) => d.functions.some((f) => f.address === first.controller))
+      : undefined;
+    if (passedController)
+      warnings.push(
+        `USB ${vendorId}:${productId} sits on ${first!.controller}, which is passed whole already; the --usb entry is not needed`,
+      );
   }
 
   const gpuPassed = pci.some((d) => d.gpu);
@@ -265,7 +318,14 @@ export function buildVmSpec(input: SpecInput): SpecResult {
     vmid: options.vmid,
     machine: (options.pcie && pci.length > 0) || input.create !== null ? "q35" : null,
     convertQ35: options.convertQ35,
-    firmware: { type: "ovmf", efiDisk: { storage: options.efidisk, efitype: "4m", preEnrolledKeys: options.preEnrolledKeys } },
+    firmware: {
+      type: "ovmf",
+      efiDisk: {
+        storage: options.efidisk,
+        efitype: "4m",
+        preEnrolledKeys: options.preEnrolledKeys,
+      },
+    },
     cpu: { type: "host", hidden: options.hidden, hvVendorId: options.hvVendorId },
     balloon: false,
     onboot: options.onboot,
@@ -294,17 +354,25 @@ function specFunction(d: PciDevice): SpecPciFunction {
  * IOMMU groups of the chosen functions must be chosen too, since vfio can only hand a whole
  * group to one VM ("group N is not viable" otherwise).
  */
-function isolationRefusals(state: HostState, pci: SpecPciDevice[], byAddress: Map<string, PciDevice>): string[] {
+function isolationRefusals(
+  state: HostState,
+  pci: SpecPciDevice[],
+  byAddress: Map<string, PciDevice>,
+): string[] {
   if (pci.length === 0) return [];
   if (!state.iommu.enabled) {
-    return ["the IOMMU is off on this host, so no device can be passed through: run `passthrough check` for the firmware setting and kernel parameters to change"];
+    return [
+      "the IOMMU is off on this host, so no device can be passed through: run `passthrough check` for the firmware setting and kernel parameters to change",
+    ];
   }
   const out: string[] = [];
   const chosen = new Set(pci.flatMap((d) => d.functions.map((f) => f.address)));
   for (const d of pci) {
     const ungrouped = d.functions.filter((f) => byAddress.get(f.address)!.iommuGroup === null);
     if (ungrouped.length > 0) {
-      out.push(`${ungrouped.map((f) => f.address).join(", ")} is in no IOMMU group; run \`passthrough check\` to see why`);
+      out.push(
+        `${ungrouped.map((f) => f.address).join(", ")} is in no IOMMU group; run \`passthrough check\` to see why`,
+      );
       continue;
     }
     const groups = [...new Set(d.functions.map((f) => byAddress.get(f.address)!.iommuGroup!))];
@@ -322,7 +390,9 @@ function isolationRefusals(state: HostState, pci: SpecPciDevice[], byAddress: Ma
       sameSlot.length === mates.length
         ? `pass the whole slot (--device ${slotOf(d.host)})`
         : `pass ${mates.length === 1 ? "it" : "them"} too (--device ${mates.join(" --device ")}) if the VM may have ${mates.length === 1 ? "it" : "them"}, or move the card to a slot with its own group; \`passthrough check\` explains`;
-    out.push(`${d.host} is not isolated: IOMMU group ${groups.join(", ")} also holds ${mates.join(", ")}; ${fix}`);
+    out.push(
+      `${d.host} is not isolated: IOMMU group ${groups.join(", ")} also holds ${mates.join(", ")}; ${fix}`,
+    );
   }
   return out;
 }

@@ -40,22 +40,44 @@ describe.skipIf(!openssl)("guest setup --cloud-init through the REST API", () =>
     const before = sim.vmConfigText(100);
     const r = await cli(
       [
-        "guest", "setup", "--distro", "ubuntu:22.04", "--ssh-key", pub, "--tailscale", "--embed-secrets", "--tailscale-authkey-file", key,
-        "--cloud-init", "100", "--cloud-init-drive", "local-lvm", "-o", out,
-        "--api", sim.url, "--fingerprint", certs.selfSigned.fingerprint, "--node", "pve1",
+        "guest",
+        "setup",
+        "--distro",
+        "ubuntu:22.04",
+        "--ssh-key",
+        pub,
+        "--tailscale",
+        "--embed-secrets",
+        "--tailscale-authkey-file",
+        key,
+        "--cloud-init",
+        "100",
+        "--cloud-init-drive",
+        "local-lvm",
+        "-o",
+        out,
+        "--api",
+        sim.url,
+        "--fingerprint",
+        certs.selfSigned.fingerprint,
+        "--node",
+        "pve1",
       ],
       { PASSTHROUGH_PVE_TOKEN: tokenString("admin") },
     );
     expect(r.code).toBe(3);
     expect(r.stdout).toBe("");
     const lines = r.stderr.split("\n");
-    expect(lines[0]).toBe(`warning: ${out} and the cloud-init snippet for VM 100 embed the Tailscale auth key from ${key}: keep it private and delete it after the first run (a one-off, ephemeral, pre-approved key limits the damage)`);
+    expect(lines[0]).toBe(
+      `warning: ${out} and the cloud-init snippet for VM 100 embed the Tailscale auth key from ${key}: keep it private and delete it after the first run (a one-off, ephemeral, pre-approved key limits the damage)`,
+    );
     expect(lines.slice(1).join("\n")).toBe(
       `error: the api backend cannot store snippets (Proxmox's upload API takes only iso, vztmpl and import), so VM 100 was not changed; ${out} is written; copy it to the node as the file \`pvesm path local:snippets/passthrough-guest-100.yaml\` names there (/var/lib/vz/snippets/ for "local"), then run on the node: qm set 100 --cicustom user=local:snippets/passthrough-guest-100.yaml\n`,
     );
     expect(sim.vmConfigText(100)).toBe(before);
     expect(fs.statSync(out).mode & 0o777).toBe(0o600);
     expect(fs.readFileSync(out, "utf8")).toContain("#cloud-config");
-    for (const s of [...Object.values(SECRETS), MARKER_AUTHKEY]) expect(r.stdout + r.stderr).not.toContain(s);
+    for (const s of [...Object.values(SECRETS), MARKER_AUTHKEY])
+      expect(r.stdout + r.stderr).not.toContain(s);
   });
 });

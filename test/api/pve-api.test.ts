@@ -7,9 +7,19 @@ import https from "node:https";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/errors.js";
 import { ApiBackend } from "../../src/vm/proxmox/api-backend.js";
-import { PveApiClient, PveApiError, type PveApiClientOptions } from "../../src/vm/proxmox/api-client.js";
+import {
+  PveApiClient,
+  PveApiError,
+  type PveApiClientOptions,
+} from "../../src/vm/proxmox/api-client.js";
 import { haveOpenssl, OPENSSL_MISSING_MESSAGE, testCerts } from "../sim/certs.js";
-import { pve1Pci, SECRETS, threeNodeCluster, TOKENS, type SimClusterToken } from "../sim/cluster-fixtures.js";
+import {
+  pve1Pci,
+  SECRETS,
+  threeNodeCluster,
+  TOKENS,
+  type SimClusterToken,
+} from "../sim/cluster-fixtures.js";
 import { EXTRACT_MISSING_MESSAGE, PveSchema } from "../sim/pve-schema.js";
 import { PveSimulator } from "../sim/pve-simulator.js";
 
@@ -41,7 +51,11 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       retryDelayMs: 1,
       ...over,
     });
-  const backend = (token: SimClusterToken = "admin", over: Partial<PveApiClientOptions> = {}, node = "pve1") => new ApiBackend(client(token, over), node);
+  const backend = (
+    token: SimClusterToken = "admin",
+    over: Partial<PveApiClientOptions> = {},
+    node = "pve1",
+  ) => new ApiBackend(client(token, over), node);
 
   beforeEach(async () => {
     sim = await PveSimulator.start(threeNodeCluster(), { cert: certs.selfSigned, schema });
@@ -56,7 +70,13 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     it("reads a config with its digest (SHA-1 of the config file)", async () => {
       const got = await backend().getConfig(100);
       expect(got!.digest).toBe(createHash("sha1").update(sim.vmConfigText(100)!).digest("hex"));
-      expect(got!.config).toMatchObject({ name: "win11", memory: "16384", cores: "8", bios: "ovmf", boot: "order=scsi0;net0" });
+      expect(got!.config).toMatchObject({
+        name: "win11",
+        memory: "16384",
+        cores: "8",
+        bios: "ovmf",
+        boot: "order=scsi0;net0",
+      });
       expect(got!.config.digest).toBeUndefined();
       expect(await backend().getConfig(999)).toBeNull();
     });
@@ -69,20 +89,50 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
         [102, "pve3", "spare"],
       ]);
       // VM 102 lives on pve3: its config was read there, not on --node pve1.
-      expect(sim.requests.some((r) => r.method === "GET" && r.path === "/api2/json/nodes/pve3/qemu/102/config" && r.status === 200)).toBe(true);
+      expect(
+        sim.requests.some(
+          (r) =>
+            r.method === "GET" &&
+            r.path === "/api2/json/nodes/pve3/qemu/102/config" &&
+            r.status === 200,
+        ),
+      ).toBe(true);
       expect((await backend("admin", {}, "pve1").getConfig(102))!.config.name).toBe("spare");
     });
 
     it("writes a config through the async POST with the digest, waits for the task, and the change lands", async () => {
       const b = backend();
       const before = await b.getConfig(100);
-      await b.updateConfig(100, { set: { hostpci0: "mapping=gpu0,pcie=1,x-vga=1", vga: "none", cpu: "host,flags=+pdpe1gb;+aes" }, delete: ["boot"] }, before!.digest);
-      const post = sim.requests.find((r) => r.method === "POST" && r.route === "/nodes/{node}/qemu/{vmid}/config")!;
+      await b.updateConfig(
+        100,
+        {
+          set: {
+            hostpci0: "mapping=gpu0,pcie=1,x-vga=1",
+            vga: "none",
+            cpu: "host,flags=+pdpe1gb;+aes",
+          },
+          delete: ["boot"],
+        },
+        before!.digest,
+      );
+      const post = sim.requests.find(
+        (r) => r.method === "POST" && r.route === "/nodes/{node}/qemu/{vmid}/config",
+      )!;
       expect(post.contentType).toBe("application/json");
-      expect(post.params).toMatchObject({ digest: before!.digest, delete: "boot", hostpci0: "mapping=gpu0,pcie=1,x-vga=1" });
-      expect(sim.requests.filter((r) => r.route === "/nodes/{node}/tasks/{upid}/status").length).toBeGreaterThanOrEqual(2); // polled while running
+      expect(post.params).toMatchObject({
+        digest: before!.digest,
+        delete: "boot",
+        hostpci0: "mapping=gpu0,pcie=1,x-vga=1",
+      });
+      expect(
+        sim.requests.filter((r) => r.route === "/nodes/{node}/tasks/{upid}/status").length,
+      ).toBeGreaterThanOrEqual(2); // polled while running
       const conf = sim.vmConfig(100)!;
-      expect(conf.main).toMatchObject({ hostpci0: "mapping=gpu0,pcie=1,x-vga=1", vga: "none", cpu: "host,flags=+pdpe1gb;+aes" });
+      expect(conf.main).toMatchObject({
+        hostpci0: "mapping=gpu0,pcie=1,x-vga=1",
+        vga: "none",
+        cpu: "host,flags=+pdpe1gb;+aes",
+      });
       expect(conf.main.boot).toBeUndefined();
       expect(conf.pending).toEqual({});
     });
@@ -90,10 +140,19 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     it("sends form bodies the server decodes intact (';' and '=' inside values)", async () => {
       const b = backend("admin", { bodyEncoding: "form" });
       const before = await b.getConfig(100);
-      await b.updateConfig(100, { set: { hostpci0: "mapping=gpu0,pcie=1", cpu: "host,flags=+pdpe1gb;+aes" }, delete: [] }, before!.digest);
-      const post = sim.requests.find((r) => r.method === "POST" && r.route === "/nodes/{node}/qemu/{vmid}/config")!;
+      await b.updateConfig(
+        100,
+        { set: { hostpci0: "mapping=gpu0,pcie=1", cpu: "host,flags=+pdpe1gb;+aes" }, delete: [] },
+        before!.digest,
+      );
+      const post = sim.requests.find(
+        (r) => r.method === "POST" && r.route === "/nodes/{node}/qemu/{vmid}/config",
+      )!;
       expect(post.contentType).toBe("application/x-www-form-urlencoded");
-      expect(sim.vmConfig(100)!.main).toMatchObject({ hostpci0: "mapping=gpu0,pcie=1", cpu: "host,flags=+pdpe1gb;+aes" });
+      expect(sim.vmConfig(100)!.main).toMatchObject({
+        hostpci0: "mapping=gpu0,pcie=1",
+        cpu: "host,flags=+pdpe1gb;+aes",
+      });
     });
 
     it("(control) an unencoded form body is mangled by the server's decoder, as it would be by Proxmox", async () => {
@@ -104,7 +163,11 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
           {
             method: "POST",
             rejectUnauthorized: false,
-            headers: { Authorization: `PVEAPIToken=${TOKENS.admin.id}=${SECRETS.admin}`, "Content-Type": "application/x-www-form-urlencoded", "Content-Length": raw.length },
+            headers: {
+              Authorization: `PVEAPIToken=${TOKENS.admin.id}=${SECRETS.admin}`,
+              "Content-Type": "application/x-www-form-urlencoded",
+              "Content-Length": raw.length,
+            },
           },
           (res) => {
             res.resume();
@@ -125,7 +188,11 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     it("keeps hardware changes pending on a running VM", async () => {
       const b = backend();
       const before = await b.getConfig(101);
-      await b.updateConfig(101, { set: { hostpci1: "mapping=gpu0", name: "llm-2" }, delete: [] }, before!.digest);
+      await b.updateConfig(
+        101,
+        { set: { hostpci1: "mapping=gpu0", name: "llm-2" }, delete: [] },
+        before!.digest,
+      );
       const conf = sim.vmConfig(101)!;
       expect(conf.main.name).toBe("llm-2"); // fast-plug option, applied at once
       expect(conf.pending).toEqual({ hostpci1: "mapping=gpu0" });
@@ -134,18 +201,40 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
 
     it("creates a VM with a mapped GPU and allocates its EFI disk", async () => {
       const b = backend();
-      await b.createVm(200, { name: "gaming", machine: "q35", bios: "ovmf", memory: "16384", cores: "8", efidisk0: "local-lvm:1,efitype=4m,pre-enrolled-keys=1", hostpci0: "mapping=gpu0,pcie=1", ostype: "win11" });
+      await b.createVm(200, {
+        name: "gaming",
+        machine: "q35",
+        bios: "ovmf",
+        memory: "16384",
+        cores: "8",
+        efidisk0: "local-lvm:1,efitype=4m,pre-enrolled-keys=1",
+        hostpci0: "mapping=gpu0,pcie=1",
+        ostype: "win11",
+      });
       const conf = sim.vmConfig(200)!;
       expect(sim.vmNode(200)).toBe("pve1");
-      expect(conf.main).toMatchObject({ name: "gaming", hostpci0: "mapping=gpu0,pcie=1", efidisk0: "local-lvm:vm-200-disk-0,efitype=4m,pre-enrolled-keys=1,size=4M" });
+      expect(conf.main).toMatchObject({
+        name: "gaming",
+        hostpci0: "mapping=gpu0,pcie=1",
+        efidisk0: "local-lvm:vm-200-disk-0,efitype=4m,pre-enrolled-keys=1,size=4M",
+      });
       expect(conf.main.smbios1).toMatch(/^uuid=/);
       expect((await b.getConfig(200))!.config.name).toBe("gaming");
     });
 
     it("reads every PCI class from hardware/pci (the default blacklist would hide bridges and co-processors)", async () => {
       const pci = await backend().hardwarePci("pve1");
-      expect(pci.map((d) => d.id)).toEqual(pve1Pci().map((d) => d.id).sort());
-      expect(pci.find((d) => d.id === "0000:01:00.0")).toMatchObject({ vendor: "0x10de", device: "0x2204", iommugroup: 14, subsystem_vendor: "0x1462" });
+      expect(pci.map((d) => d.id)).toEqual(
+        pve1Pci()
+          .map((d) => d.id)
+          .sort(),
+      );
+      expect(pci.find((d) => d.id === "0000:01:00.0")).toMatchObject({
+        vendor: "0x10de",
+        device: "0x2204",
+        iommugroup: 14,
+        subsystem_vendor: "0x1462",
+      });
     });
 
     it("lists nodes and mappings", async () => {
@@ -156,7 +245,11 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
         { node: "pve3", online: true },
       ]);
       const [gpu0] = await b.listPciMappings();
-      expect(gpu0).toMatchObject({ id: "gpu0", description: "RTX 3090", map: ["node=pve2,path=0000:01:00,id=10de:2204,iommugroup=12,subsystem-id=1462:3880"] });
+      expect(gpu0).toMatchObject({
+        id: "gpu0",
+        description: "RTX 3090",
+        map: ["node=pve2,path=0000:01:00,id=10de:2204,iommugroup=12,subsystem-id=1462:3880"],
+      });
       expect(gpu0!.digest).toMatch(/^[0-9a-f]{40}$/);
     });
   });
@@ -169,11 +262,20 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     it("accepts the fingerprint in any case and with or without colons", async () => {
       const fp = certs.selfSigned.fingerprint.replace(/:/g, "").toLowerCase();
       const { normalizeFingerprint } = await import("../../src/vm/proxmox/api-client.js");
-      expect(await client("admin", { tls: { fingerprint: normalizeFingerprint(fp)! } }).get("/cluster/resources", { type: "node" })).toHaveLength(3);
+      expect(
+        await client("admin", { tls: { fingerprint: normalizeFingerprint(fp)! } }).get(
+          "/cluster/resources",
+          { type: "node" },
+        ),
+      ).toHaveLength(3);
     });
 
     it("refuses a mismatched fingerprint before the token is sent", async () => {
-      const e = await failure(client("admin", { tls: { fingerprint: certs.other.fingerprint } }).get("/cluster/resources"));
+      const e = await failure(
+        client("admin", { tls: { fingerprint: certs.other.fingerprint } }).get(
+          "/cluster/resources",
+        ),
+      );
       expect(e.kind).toBe("tls");
       expect(e.message).toContain(certs.selfSigned.fingerprint);
       expect(e.message).toContain(`not the pinned ${certs.other.fingerprint}`);
@@ -191,20 +293,38 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
 
     it("verifies a CA-signed certificate (like pve-ssl.pem) against --ca-file, host name included", async () => {
       const good = await PveSimulator.start(threeNodeCluster(), { cert: certs.caSigned, schema });
-      const misnamed = await PveSimulator.start(threeNodeCluster(), { cert: certs.caSignedOtherName, schema });
+      const misnamed = await PveSimulator.start(threeNodeCluster(), {
+        cert: certs.caSignedOtherName,
+        schema,
+      });
       try {
         const token = { id: TOKENS.admin.id, secret: SECRETS.admin };
-        const ok = new PveApiClient({ baseUrl: good.url, token, tls: { ca: [certs.caSigned.ca!] } });
+        const ok = new PveApiClient({
+          baseUrl: good.url,
+          token,
+          tls: { ca: [certs.caSigned.ca!] },
+        });
         expect(await ok.get("/cluster/resources", { type: "node" })).toHaveLength(3);
         // Without the CA: not trusted.
-        expect((await failure(new PveApiClient({ baseUrl: good.url, token }).get("/cluster/resources"))).message).toContain("not trusted");
+        expect(
+          (await failure(new PveApiClient({ baseUrl: good.url, token }).get("/cluster/resources")))
+            .message,
+        ).toContain("not trusted");
         // Same CA, but the certificate is for pve1.sim, not 127.0.0.1.
-        const e = await failure(new PveApiClient({ baseUrl: misnamed.url, token, tls: { ca: [certs.caSigned.ca!] } }).get("/cluster/resources"));
+        const e = await failure(
+          new PveApiClient({ baseUrl: misnamed.url, token, tls: { ca: [certs.caSigned.ca!] } }).get(
+            "/cluster/resources",
+          ),
+        );
         expect(e.kind).toBe("tls");
         expect(e.message).toContain("its certificate is not for 127.0.0.1");
         expect(misnamed.requests).toEqual([]);
         // Pinning it works: pinning trusts the certificate, not its name (as Proxmox's client does).
-        const pinned = new PveApiClient({ baseUrl: misnamed.url, token, tls: { fingerprint: certs.caSignedOtherName.fingerprint } });
+        const pinned = new PveApiClient({
+          baseUrl: misnamed.url,
+          token,
+          tls: { fingerprint: certs.caSignedOtherName.fingerprint },
+        });
         expect(await pinned.get("/cluster/resources", { type: "node" })).toHaveLength(3);
       } finally {
         await good.stop();
@@ -215,7 +335,12 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
 
   describe("authentication and privileges", () => {
     it("maps a wrong secret to a clear 401 without echoing the secret", async () => {
-      const c = new PveApiClient({ baseUrl: sim.url, token: { id: TOKENS.admin.id, secret: "deadbeef-0000-4000-8000-000000000000" }, tls: { fingerprint: certs.selfSigned.fingerprint }, tokenSource: "PASSTHROUGH_PVE_TOKEN" });
+      const c = new PveApiClient({
+        baseUrl: sim.url,
+        token: { id: TOKENS.admin.id, secret: "deadbeef-0000-4000-8000-000000000000" },
+        tls: { fingerprint: certs.selfSigned.fingerprint },
+        tokenSource: "PASSTHROUGH_PVE_TOKEN",
+      });
       const e = await failure(c.get("/cluster/resources"));
       expect([e.kind, e.details.status, e.exitCode]).toEqual(["auth", 401, EXIT.usage]);
       expect(e.message).toContain("refused token passthrough@pve!cli (401 Authentication failed!)");
@@ -234,7 +359,9 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     it("names the missing privilege (403)", async () => {
       const b = backend("viewer");
       const before = await b.getConfig(100);
-      const e = await failure(b.updateConfig(100, { set: { name: "x" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { name: "x" }, delete: [] }, before!.digest),
+      );
       expect(e.kind).toBe("permission");
       expect(e.message).toContain("lacks one of VM.Config.Disk, VM.Config.CDROM, VM.Config.CPU");
       expect(e.message).toContain("/vms/100");
@@ -244,7 +371,13 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     it("reports a privilege checked inside the task (Mapping.Use) with the same advice", async () => {
       const b = backend("ops");
       const before = await b.getConfig(100);
-      const e = await failure(b.updateConfig(100, { set: { hostpci0: "mapping=gpu0,pcie=1" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(
+          100,
+          { set: { hostpci0: "mapping=gpu0,pcie=1" }, delete: [] },
+          before!.digest,
+        ),
+      );
       expect(e.kind).toBe("permission");
       expect(e.message).toContain("lacks Mapping.Use on /mapping/pci/gpu0");
       expect(sim.vmConfig(100)!.main.hostpci0).toBeUndefined();
@@ -254,7 +387,9 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       const b = backend("root");
       expect(b.canSetRawHostpci).toBe(false);
       const before = await b.getConfig(100);
-      const e = await failure(b.updateConfig(100, { set: { hostpci0: "0000:01:00,pcie=1" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { hostpci0: "0000:01:00,pcie=1" }, delete: [] }, before!.digest),
+      );
       expect(e.kind).toBe("root-only");
       expect(e.message).toContain("only root can set 'hostpci0' config for non-mapped devices");
       expect(e.message).toContain("passthrough vm mapping create");
@@ -270,14 +405,22 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       const before = await b.getConfig(100);
       if (schema) {
         // Proxmox checks the value's format (pve-qm-hostpci: pcie is a boolean) before the handler runs.
-        const e = await failure(b.updateConfig(100, { set: { hostpci0: "mapping=gpu0,pcie=maybe" }, delete: [] }, before!.digest));
+        const e = await failure(
+          b.updateConfig(
+            100,
+            { set: { hostpci0: "mapping=gpu0,pcie=maybe" }, delete: [] },
+            before!.digest,
+          ),
+        );
         expect([e.kind, e.details.status]).toEqual(["parameter", 400]);
         expect(e.message).toContain("hostpci0: invalid format");
         expect(sim.violations.map((v) => Object.keys(v.errors))).toEqual([["hostpci0"]]);
         sim.violations.length = 0;
       }
       // The handler's own 400 (no schema needed): skiplock, which only root@pam may use.
-      const e = await failure(b.updateConfig(100, { set: { skiplock: "1" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { skiplock: "1" }, delete: [] }, before!.digest),
+      );
       expect([e.kind, e.details.status]).toEqual(["parameter", 400]);
       expect(e.message).toContain("skiplock: Only root may use this option.");
     });
@@ -288,7 +431,9 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       const b = backend();
       const before = await b.getConfig(100);
       sim.editVm(100, "memory", "8192"); // someone else, e.g. in the web UI
-      const e = await failure(b.updateConfig(100, { set: { memory: "32768", vga: "none" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { memory: "32768", vga: "none" }, delete: [] }, before!.digest),
+      );
       expect([e.kind, e.exitCode, e.details.status]).toEqual(["conflict", EXIT.refused, 500]);
       expect(e.message).toContain("checksum mismatch (file change by other user?)");
       expect(sim.vmConfig(100)!.main).toMatchObject({ memory: "8192" });
@@ -304,18 +449,27 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
         },
       });
       const before = await b.getConfig(100);
-      const e = await failure(b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest),
+      );
       expect(e.kind).toBe("conflict");
       expect(sim.vmConfig(100)!.main.vga).toBeUndefined();
     });
 
     it("reports a failed task with its exit status", async () => {
-      sim.taskFailures.push({ type: "qmconfig", message: "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout" });
+      sim.taskFailures.push({
+        type: "qmconfig",
+        message: "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout",
+      });
       const b = backend();
       const before = await b.getConfig(100);
-      const e = await failure(b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest),
+      );
       expect([e.kind, e.exitCode]).toEqual(["task-failed", EXIT.applyFailed]);
-      expect(e.message).toMatch(/^updating VM 100's config failed: can't lock file .* got timeout \(task log: `pvenode task log UPID:pve1:/);
+      expect(e.message).toMatch(
+        /^updating VM 100's config failed: can't lock file .* got timeout \(task log: `pvenode task log UPID:pve1:/,
+      );
     });
 
     it("gives up waiting after the timeout and says the task goes on", async () => {
@@ -323,17 +477,27 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       const b = backend("admin", { taskTimeoutMs: 60, taskPollMs: 5 });
       const before = await b.getConfig(100);
       const t0 = Date.now();
-      const e = await failure(b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest),
+      );
       expect(Date.now() - t0).toBeLessThan(5000);
       expect([e.kind, e.exitCode]).toEqual(["timeout", EXIT.applyFailed]);
-      expect(e.message).toMatch(/still running after 0 s; it goes on on the server.*pvenode task status UPID:pve1:.*--task-timeout/);
+      expect(e.message).toMatch(
+        /still running after 0 s; it goes on on the server.*pvenode task status UPID:pve1:.*--task-timeout/,
+      );
       expect(sim.runningTasks()).toHaveLength(1);
     });
 
     it("retries idempotent GETs on proxy errors and dropped connections", async () => {
-      sim.httpFailures.push({ method: "GET", status: 503 }, { method: "GET", reset: true }, { method: "GET", status: 596, reason: "Connection refused" });
+      sim.httpFailures.push(
+        { method: "GET", status: 503 },
+        { method: "GET", reset: true },
+        { method: "GET", status: 596, reason: "Connection refused" },
+      );
       expect(await client().get("/cluster/resources", { type: "node" })).toHaveLength(3);
-      expect(sim.requests.filter((r) => r.method === "GET").map((r) => r.status)).toEqual([503, -1, 596, 200]);
+      expect(sim.requests.filter((r) => r.method === "GET").map((r) => r.status)).toEqual([
+        503, -1, 596, 200,
+      ]);
     });
 
     it("retries a bounded number of times", async () => {
@@ -347,7 +511,9 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       sim.httpFailures.push({ method: "POST", status: 503 });
       const b = backend();
       const before = await b.getConfig(100);
-      const e = await failure(b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest));
+      const e = await failure(
+        b.updateConfig(100, { set: { vga: "none" }, delete: [] }, before!.digest),
+      );
       expect(e.details.status).toBe(503);
       expect(sim.requests.filter((r) => r.method === "POST")).toHaveLength(1);
     });
@@ -365,22 +531,34 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       const r = await b.putPciMapping({
         id: "gpu1",
         description: "RTX 3090 (all nodes)",
-        map: ["node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880", "node=pve3,path=0000:02:00,id=10de:2204,iommugroup=15,subsystem-id=1462:3880"],
+        map: [
+          "node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880",
+          "node=pve3,path=0000:02:00,id=10de:2204,iommugroup=15,subsystem-id=1462:3880",
+        ],
       });
       expect(r.action).toBe("created");
-      const post = sim.requests.find((x) => x.method === "POST" && x.route === "/cluster/mapping/pci")!;
+      const post = sim.requests.find(
+        (x) => x.method === "POST" && x.route === "/cluster/mapping/pci",
+      )!;
       expect(Array.isArray(post.params.map)).toBe(true);
-      expect(sim.pciCfgText()).toContain("gpu1\n\tdescription RTX 3090 (all nodes)\n\tmap node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880\n\tmap node=pve3,");
+      expect(sim.pciCfgText()).toContain(
+        "gpu1\n\tdescription RTX 3090 (all nodes)\n\tmap node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880\n\tmap node=pve3,",
+      );
       for (const node of ["pve1", "pve3"]) {
         const checked = (await b.checkPciMappings(node)).find((m) => m.id === "gpu1")!;
         expect(checked.checks).toEqual([]);
       }
-      expect((await b.checkPciMappings("pve2")).find((m) => m.id === "gpu1")!.checks).toEqual([{ severity: "warning", message: "No mapping for node pve2." }]);
+      expect((await b.checkPciMappings("pve2")).find((m) => m.id === "gpu1")!.checks).toEqual([
+        { severity: "warning", message: "No mapping for node pve2." },
+      ]);
     });
 
     it("adds a node to an existing mapping with the digest it read, keeping the other entries", async () => {
       const b = backend();
-      const r = await b.putPciMapping({ id: "gpu0", map: ["node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880"] });
+      const r = await b.putPciMapping({
+        id: "gpu0",
+        map: ["node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880"],
+      });
       expect(r.action).toBe("updated");
       const put = sim.requests.find((x) => x.method === "PUT")!;
       expect(put.params.digest).toMatch(/^[0-9a-f]{40}$/);
@@ -390,7 +568,10 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       ]);
       expect(sim.mappings()[0]!.props.description).toBe("RTX 3090");
       // Again: nothing to do, nothing written.
-      const again = await b.putPciMapping({ id: "gpu0", map: ["node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880"] });
+      const again = await b.putPciMapping({
+        id: "gpu0",
+        map: ["node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880"],
+      });
       expect(again.action).toBe("unchanged");
       expect(sim.requests.filter((x) => x.method === "PUT")).toHaveLength(1);
     });
@@ -398,7 +579,9 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     it("refuses to repoint a node's entry without --replace", async () => {
       const b = backend();
       const entry = "node=pve2,path=0000:02:00,id=10de:2204,iommugroup=12,subsystem-id=1462:3880";
-      await expect(b.putPciMapping({ id: "gpu0", map: [entry] })).rejects.toThrow(/already maps node pve2 to 0000:01:00.*--replace/);
+      await expect(b.putPciMapping({ id: "gpu0", map: [entry] })).rejects.toThrow(
+        /already maps node pve2 to 0000:01:00.*--replace/,
+      );
       expect(sim.requests.filter((x) => x.method === "PUT")).toHaveLength(0);
     });
 
@@ -406,16 +589,25 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
       const c = client();
       const m = await c.get<{ digest: string }>("/cluster/mapping/pci/gpu0");
       sim.editMapping("gpu0", "description", "edited in the web UI");
-      const e = await failure(c.put("/cluster/mapping/pci/gpu0", { description: "mine", digest: m.digest }));
+      const e = await failure(
+        c.put("/cluster/mapping/pci/gpu0", { description: "mine", digest: m.digest }),
+      );
       expect(e.kind).toBe("conflict");
-      expect(e.message).toContain("detected modified configuration - file changed by other user? Try again.");
+      expect(e.message).toContain(
+        "detected modified configuration - file changed by other user? Try again.",
+      );
       expect(sim.mappings()[0]!.props.description).toBe("edited in the web UI");
     });
 
     it("check-node finds an entry the hardware no longer matches", async () => {
       sim.setNodePci("pve2", threeNodeCluster().nodes[2]!.pci); // pve2 now has pve3's cards
       const checked = (await backend().checkPciMappings("pve2")).find((m) => m.id === "gpu0")!;
-      expect(checked.checks).toEqual([{ severity: "error", message: "Invalid configuration: 'id' does not match for 'gpu0' (10de:2206 != 10de:2204)" }]);
+      expect(checked.checks).toEqual([
+        {
+          severity: "error",
+          message: "Invalid configuration: 'id' does not match for 'gpu0' (10de:2206 != 10de:2204)",
+        },
+      ]);
     });
   });
 
@@ -423,11 +615,19 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     const { apiConnector } = await import("../../src/vm/proxmox/connect.js");
     const env = { PASSTHROUGH_PVE_TOKEN: `${TOKENS.admin.id}=${SECRETS.admin}` };
     const flags = { api: sim.url, fingerprint: certs.selfSigned.fingerprint };
-    await expect(apiConnector(flags, env)).rejects.toThrow("--node NAME is needed: the node the VM is (or will be) on; this cluster has pve1, pve2, pve3");
+    await expect(apiConnector(flags, env)).rejects.toThrow(
+      "--node NAME is needed: the node the VM is (or will be) on; this cluster has pve1, pve2, pve3",
+    );
     expect((await apiConnector({ ...flags, node: "pve2" }, env)).node).toBe("pve2");
-    const single = await PveSimulator.start({ ...threeNodeCluster(), nodes: [threeNodeCluster().nodes[0]!] }, { cert: certs.selfSigned, schema });
+    const single = await PveSimulator.start(
+      { ...threeNodeCluster(), nodes: [threeNodeCluster().nodes[0]!] },
+      { cert: certs.selfSigned, schema },
+    );
     try {
-      const b = await apiConnector({ api: single.url, fingerprint: certs.selfSigned.fingerprint }, env);
+      const b = await apiConnector(
+        { api: single.url, fingerprint: certs.selfSigned.fingerprint },
+        env,
+      );
       expect([b.kind, b.node, b.canSetRawHostpci]).toEqual(["api", "pve1", false]);
     } finally {
       await single.stop();
@@ -443,4 +643,3 @@ describe.skipIf(!openssl)("Proxmox API client against the simulator", () => {
     expect(schema.has("POST", "/cluster/mapping/pci")).toBe(true);
   });
 });
-

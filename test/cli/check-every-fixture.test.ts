@@ -31,9 +31,15 @@ describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
     expect(typeof json.iommu.enabled).toBe("boolean");
     expect([true, false, null]).toContain(json.iommu.interruptRemapping);
     const state = fixtureState(name);
-    expect(json.devices.map((d: { address: string }) => d.address)).toEqual(state.pci.map((d) => d.address));
-    for (const d of json.devices) for (const k of ["address", "vendorId", "deviceId", "classCode", "driver", "iommuGroup"]) expect(d).toHaveProperty(k);
-    expect(json.groups.map((g: { id: number }) => g.id)).toEqual(state.iommu.groups.map((g) => g.id));
+    expect(json.devices.map((d: { address: string }) => d.address)).toEqual(
+      state.pci.map((d) => d.address),
+    );
+    for (const d of json.devices)
+      for (const k of ["address", "vendorId", "deviceId", "classCode", "driver", "iommuGroup"])
+        expect(d).toHaveProperty(k);
+    expect(json.groups.map((g: { id: number }) => g.id)).toEqual(
+      state.iommu.groups.map((g) => g.id),
+    );
     // findings
     expect(json.findings.length).toBeGreaterThan(0);
     for (const f of json.findings) {
@@ -41,12 +47,17 @@ describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
       expect(STATUSES).toContain(f.status);
       expect(f.summary).toMatch(/\S/);
       expect(f.summary).not.toContain("\n");
-      if (f.status === "warn" || f.status === "fail") expect(f.fix, `${f.id} needs a fix`).toMatch(/\S/);
+      if (f.status === "warn" || f.status === "fail")
+        expect(f.fix, `${f.id} needs a fix`).toMatch(/\S/);
       expect(f).toHaveProperty("subject");
     }
     // candidates: GPUs first; group-mates are never the device's own functions or bridges
     const kinds = json.candidates.map((c: { kind: string }) => c.kind);
-    expect(kinds.slice(0, kinds.filter((k: string) => k === "gpu").length).every((k: string) => k === "gpu")).toBe(true);
+    expect(
+      kinds
+        .slice(0, kinds.filter((k: string) => k === "gpu").length)
+        .every((k: string) => k === "gpu"),
+    ).toBe(true);
     const bridges = new Set(state.pci.filter((d) => d.isBridge).map((d) => d.address));
     for (const c of json.candidates) {
       const own = new Set(c.functions.map((f: { address: string }) => f.address));
@@ -56,7 +67,10 @@ describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
       }
       if (c.isolated) expect(c.groupMates).toEqual([]);
       if (!json.iommu.enabled) expect(c.isolated).toBe(false);
-      for (const f of c.functions) expect(f).toMatchObject({ address: expect.stringMatching(/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/) });
+      for (const f of c.functions)
+        expect(f).toMatchObject({
+          address: expect.stringMatching(/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/),
+        });
     }
     expect(typeof json.next).toBe("string");
   });
@@ -70,8 +84,12 @@ describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
     expect(r.stdout).toContain("\nHost\n");
     expect(r.stdout).not.toMatch(/\u001b\[/); // no colour without a terminal
     for (const l of lines) expect(l).not.toMatch(/\s$/);
-    for (const f of json.findings.filter((x: { status: string }) => x.status === "warn" || x.status === "fail")) {
-      const at = lines.findIndex((l) => l.includes(`${f.status.toUpperCase()}  ${f.id}`) && l.includes(f.summary));
+    for (const f of json.findings.filter(
+      (x: { status: string }) => x.status === "warn" || x.status === "fail",
+    )) {
+      const at = lines.findIndex(
+        (l) => l.includes(`${f.status.toUpperCase()}  ${f.id}`) && l.includes(f.summary),
+      );
       expect(at, `${f.id}: ${f.summary}`).toBeGreaterThan(0);
       expect(lines[at + 1]).toContain(`fix: ${f.fix}`);
     }
@@ -99,7 +117,12 @@ describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
       expect(r.targets).toEqual([c.address]);
       const mine = new Set([c.address, ...c.functions.map((f) => f.address)]);
       for (const f of r.findings) {
-        if (f.id.startsWith("candidate.") || f.id.startsWith("driver.") || f.id.startsWith("reset.") || f.id.startsWith("gpu.")) {
+        if (
+          f.id.startsWith("candidate.") ||
+          f.id.startsWith("driver.") ||
+          f.id.startsWith("reset.") ||
+          f.id.startsWith("gpu.")
+        ) {
           if (f.id === "candidate.no-gpu") continue;
           expect(mine.has(f.subject ?? ""), `${f.id} ${f.subject}`).toBe(true);
         }

@@ -41,22 +41,36 @@ describe.runIf(onLinux)("live host", () => {
     expect(code).toBe(json.findings.some((f: { status: string }) => f.status === "fail") ? 1 : 0);
   });
 
-  it.runIf(isVm && groups === 0)("in a VM without IOMMU groups (CI): says so and exits 1", async () => {
-    const { code, json } = await cliJson(["check"]);
-    expect(json.host.virtualMachine).toBe(true);
-    expect(json.iommu.enabled).toBe(false);
-    const enabled = json.findings.find((f: { id: string }) => f.id === "iommu.enabled");
-    expect(enabled).toMatchObject({ status: "fail", summary: expect.stringContaining("this VM has no virtual IOMMU") });
-    expect(json.findings.find((f: { id: string }) => f.id === "host.virtual-machine")).toMatchObject({ status: "warn" });
-    expect(json.candidates.every((c: { isolated: boolean; target: boolean }) => !c.isolated && !c.target)).toBe(true);
-    expect(json.next).toMatch(/hypervisor host/);
-    expect(code).toBe(1);
-  });
+  it.runIf(isVm && groups === 0)(
+    "in a VM without IOMMU groups (CI): says so and exits 1",
+    async () => {
+      const { code, json } = await cliJson(["check"]);
+      expect(json.host.virtualMachine).toBe(true);
+      expect(json.iommu.enabled).toBe(false);
+      const enabled = json.findings.find((f: { id: string }) => f.id === "iommu.enabled");
+      expect(enabled).toMatchObject({
+        status: "fail",
+        summary: expect.stringContaining("this VM has no virtual IOMMU"),
+      });
+      expect(
+        json.findings.find((f: { id: string }) => f.id === "host.virtual-machine"),
+      ).toMatchObject({ status: "warn" });
+      expect(
+        json.candidates.every(
+          (c: { isolated: boolean; target: boolean }) => !c.isolated && !c.target,
+        ),
+      ).toBe(true);
+      expect(json.next).toMatch(/hypervisor host/);
+      expect(code).toBe(1);
+    },
+  );
 
   it("list --json reads this machine", async () => {
     const { code, json } = await cliJson(["list"]);
     expect(code).toBe(0);
     expect(json.host.virtualMachine).toBe(isVm);
-    expect(json.devices.map((d: { address: string }) => d.address).sort()).toEqual(fs.readdirSync("/sys/bus/pci/devices").sort());
+    expect(json.devices.map((d: { address: string }) => d.address).sort()).toEqual(
+      fs.readdirSync("/sys/bus/pci/devices").sort(),
+    );
   });
 });

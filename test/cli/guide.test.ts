@@ -24,14 +24,22 @@ describe("passthrough guide", () => {
     const r = await guided(["guide", "--snapshot", example], "1\n");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`Step 1 of 4: check the host   $ passthrough check --snapshot ${example}`);
+    expect(r.stdout).toContain(
+      `Step 1 of 4: check the host   $ passthrough check --snapshot ${example}`,
+    );
     expect(r.stdout).toContain("FAIL  modprobe.wildcard");
-    expect(r.stdout).toMatch(/ 1\) 0000:01:00 {2}NVIDIA Corporation GA102 \[GeForce RTX 3080\] {2}\(group 12, isolated; in VM 100\)/);
+    expect(r.stdout).toMatch(
+      / 1\) 0000:01:00 {2}NVIDIA Corporation GA102 \[GeForce RTX 3080\] {2}\(group 12, isolated; in VM 100\)/,
+    );
     // Devices the host lives on are not offered.
     expect(r.stdout).not.toMatch(/\d\) 0000:02:00/);
-    expect(r.stdout).toContain(`Step 3 of 4: the plan for 0000:01:00   $ passthrough plan --device 0000:01:00 --snapshot ${example}`);
+    expect(r.stdout).toContain(
+      `Step 3 of 4: the plan for 0000:01:00   $ passthrough plan --device 0000:01:00 --snapshot ${example}`,
+    );
     expect(r.stdout).toContain("+++ /etc/modprobe.d/passthrough.conf");
-    expect(r.stdout).toContain("This is a snapshot: apply on the host itself with `sudo passthrough apply --device 0000:01:00`.");
+    expect(r.stdout).toContain(
+      "This is a snapshot: apply on the host itself with `sudo passthrough apply --device 0000:01:00`.",
+    );
     expect(r.stdout).toContain("passthrough verify --device 0000:01:00");
   });
 

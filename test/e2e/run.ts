@@ -9,7 +9,15 @@
 // logs, QEMU argv, the guest's reports and passthrough's output stay in e2e-logs/ (git
 // ignores it); images are cached in .cache/e2e/ by a hash of their recipe.
 import { spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { debianMirror, readAptSources } from "./lib/apt-sources.js";
@@ -28,7 +36,16 @@ const BUNDLE = join(REPO, "dist/passthrough.cjs");
 const FIXTURE = join(REPO, "test/fixtures/hosts/e2e-qemu-intel.tar.gz");
 
 /** Host packages the lab needs (Debian names; e2e-lab.md). */
-const HOST_PACKAGES = ["qemu-system-x86", "qemu-utils", "debootstrap", "ovmf", "e2fsprogs", "dosfstools", "fdisk", "kmod"];
+const HOST_PACKAGES = [
+  "qemu-system-x86",
+  "qemu-utils",
+  "debootstrap",
+  "ovmf",
+  "e2fsprogs",
+  "dosfstools",
+  "fdisk",
+  "kmod",
+];
 /** Rough minutes per scenario under emulation, to start the longest first. */
 const WEIGHT: Record<string, number> = { "1": 4, "4": 3, "2": 4, "3": 4, "5": 6, "6": 6, "7": 6 };
 
@@ -42,7 +59,13 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { only: null, jobs: 2, imagesOnly: false, bootTimeoutS: 1200, captureFixture: false };
+  const o: Options = {
+    only: null,
+    jobs: 2,
+    imagesOnly: false,
+    bootTimeoutS: 1200,
+    captureFixture: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = () => {
@@ -50,25 +73,35 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) fail(`${a} needs a value`);
       return v!;
     };
-    if (a === "--only") o.only = new Set(val().split(",").map((s) => s.trim()).filter(Boolean));
+    if (a === "--only")
+      o.only = new Set(
+        val()
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
     else if (a === "--jobs") o.jobs = Math.max(1, Number(val()) || 1);
     else if (a === "--images-only") o.imagesOnly = true;
     else if (a === "--boot-timeout") {
       o.bootTimeoutS = Number(val());
       if (!(o.bootTimeoutS > 0)) fail(`--boot-timeout: a number of seconds, not "${argv[i]}"`);
-    }
-    else if (a === "--capture-fixture") o.captureFixture = true;
+    } else if (a === "--capture-fixture") o.captureFixture = true;
     else if (a === "--help" || a === "-h") {
       process.stdout.write(usage());
       process.exit(0);
     } else fail(`unknown option ${a} (see npm run test:e2e -- --help)`);
   }
-  if (o.only) for (const id of o.only) if (!SCENARIOS.some((s) => s.id === id)) fail(`--only: no scenario "${id}" (there are ${SCENARIOS.map((s) => s.id).join(", ")})`);
+  if (o.only)
+    for (const id of o.only)
+      if (!SCENARIOS.some((s) => s.id === id))
+        fail(`--only: no scenario "${id}" (there are ${SCENARIOS.map((s) => s.id).join(", ")})`);
   return o;
 }
 
 function usage(): string {
-  const list = SCENARIOS.map((s) => `  ${s.id}  ${s.title}${s.continues ? ` (continues ${s.continues})` : ""}`).join("\n");
+  const list = SCENARIOS.map(
+    (s) => `  ${s.id}  ${s.title}${s.continues ? ` (continues ${s.continues})` : ""}`,
+  ).join("\n");
   return `usage: npm run test:e2e [-- OPTIONS]   (as root)
 
 passthrough on a real kernel under QEMU: builds (or reuses) the Debian 12 guest images, boots
@@ -99,13 +132,20 @@ const fmt = (seconds: number) => {
 const stamp = () => new Date().toISOString().slice(11, 19);
 
 function ensureHostPackages(): void {
-  const missing = HOST_PACKAGES.filter((p) => spawnSync("dpkg-query", ["-W", "-f=${Status}", p], { encoding: "utf8" }).stdout !== "install ok installed");
+  const missing = HOST_PACKAGES.filter(
+    (p) =>
+      spawnSync("dpkg-query", ["-W", "-f=${Status}", p], { encoding: "utf8" }).stdout !==
+      "install ok installed",
+  );
   if (missing.length === 0) return;
   console.log(`[${stamp()}] installing host packages: ${missing.join(" ")}`);
   const sudo = process.getuid?.() === 0 ? [] : ["sudo"];
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   const run = (args: string[]) => {
-    const r = spawnSync(sudo[0] ?? args[0]!, sudo.length ? args : args.slice(1), { stdio: "inherit", env });
+    const r = spawnSync(sudo[0] ?? args[0]!, sudo.length ? args : args.slice(1), {
+      stdio: "inherit",
+      env,
+    });
     if (r.status !== 0) fail(`${args.join(" ")} failed`);
   };
   run(["apt-get", "update", "-qq"]);
@@ -121,10 +161,15 @@ interface Outcome {
   reason: string;
 }
 
-async function runChain(chain: Scenario[], images: Map<Variant, ImageResult>, o: Options): Promise<Outcome[]> {
+async function runChain(
+  chain: Scenario[],
+  images: Map<Variant, ImageResult>,
+  o: Options,
+): Promise<Outcome[]> {
   const head = chain[0]!;
   const name = `scenario-${chain.map((s) => s.id).join("+")}`;
-  const machineLog = (line: string) => console.log(`[${stamp()}] [${chain.map((s) => s.id).join("+")}] ${line}`);
+  const machineLog = (line: string) =>
+    console.log(`[${stamp()}] [${chain.map((s) => s.id).join("+")}] ${line}`);
   const m = new Machine({
     name,
     baseImage: images.get(head.image)!.path,
@@ -143,7 +188,10 @@ async function runChain(chain: Scenario[], images: Map<Variant, ImageResult>, o:
   try {
     for (const s of chain) {
       const logFile = join(LOGS, `scenario-${s.id}.log`);
-      writeFileSync(logFile, `scenario ${s.id}: ${s.title}\nmachine: ${m.o.logDir} (${s.image}, ${s.iommu} vIOMMU)\n`);
+      writeFileSync(
+        logFile,
+        `scenario ${s.id}: ${s.title}\nmachine: ${m.o.logDir} (${s.image}, ${s.iommu} vIOMMU)\n`,
+      );
       const v = new Verdict((line) => appendFileSync(logFile, `${line}\n`));
       const t0 = Date.now();
       machineLog(`scenario ${s.id} starts: ${s.title}`);
@@ -166,7 +214,9 @@ async function runChain(chain: Scenario[], images: Map<Variant, ImageResult>, o:
       if (!passed && !reason) reason = v.failures[0] ?? "";
       appendFileSync(logFile, `${passed ? "PASS" : "FAIL"} in ${fmt(seconds)}\n`);
       outcomes.push({ scenario: s, logDir: m.o.logDir, passed, seconds, reason });
-      machineLog(`scenario ${s.id} ${passed ? "PASS" : "FAIL"} (${fmt(seconds)})${passed ? "" : `: ${v.failures.length} failed check(s), first: ${reason}`}`);
+      machineLog(
+        `scenario ${s.id} ${passed ? "PASS" : "FAIL"} (${fmt(seconds)})${passed ? "" : `: ${v.failures.length} failed check(s), first: ${reason}`}`,
+      );
       previousPassed = passed;
     }
   } finally {
@@ -181,7 +231,12 @@ function chains(selected: Scenario[]): Scenario[][] {
   for (const s of selected) {
     if (s.continues) continue;
     const chain = [s];
-    for (let next = selected.find((x) => x.continues === s.id); next; next = selected.find((x) => x.continues === next!.id)) chain.push(next);
+    for (
+      let next = selected.find((x) => x.continues === s.id);
+      next;
+      next = selected.find((x) => x.continues === next!.id)
+    )
+      chain.push(next);
     out.push(chain);
   }
   const w = (c: Scenario[]) => c.reduce((n, s) => n + (WEIGHT[s.id] ?? 4), 0);
@@ -195,8 +250,11 @@ function chains(selected: Scenario[]): Scenario[][] {
 function evidence(logDir: string): string | null {
   const serial = join(logDir, "boot-2.serial.log");
   if (!existsSync(serial)) return null;
-  const wanted = /Linux version|Command line:|DMAR-IR: Enabled|e2e: (boot 2|\/proc\/cmdline|sysfs|lspci|\/dev\/vfio|passthrough verify)/;
-  const picked = readFileSync(serial, "latin1").split(/\r?\n/).filter((l) => wanted.test(l));
+  const wanted =
+    /Linux version|Command line:|DMAR-IR: Enabled|e2e: (boot 2|\/proc\/cmdline|sysfs|lspci|\/dev\/vfio|passthrough verify)/;
+  const picked = readFileSync(serial, "latin1")
+    .split(/\r?\n/)
+    .filter((l) => wanted.test(l));
   const text = `scenario 1, boot 2 (after apply), from ${serial.slice(REPO.length + 1)}:\n${picked.join("\n")}\n`;
   writeFileSync(join(LOGS, "evidence.txt"), text);
   return text;
@@ -206,7 +264,8 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
   const parts: Array<[string, number]> = [];
-  if (process.getuid?.() !== 0) fail("run as root: debootstrap, chroot and mknod build the guest image (CI runs as root)");
+  if (process.getuid?.() !== 0)
+    fail("run as root: debootstrap, chroot and mknod build the guest image (CI runs as root)");
 
   let t = Date.now();
   ensureHostPackages();
@@ -214,38 +273,63 @@ async function main(): Promise<void> {
   if (!existsSync(BUNDLE)) fail(`${BUNDLE} is missing: run npm run build (npm run test:e2e does)`);
 
   const mirror = debianMirror(readAptSources(), "bookworm");
-  if (!mirror) fail("no Debian bookworm mirror with 'main' in /etc/apt/sources.list or /etc/apt/sources.list.d/: add one (sources.list(5))");
+  if (!mirror)
+    fail(
+      "no Debian bookworm mirror with 'main' in /etc/apt/sources.list or /etc/apt/sources.list.d/: add one (sources.list(5))",
+    );
 
   // Scenario selection (a continuation brings the scenario it continues).
   const wanted = new Set(o.only ?? SCENARIOS.map((s) => s.id));
   for (const s of SCENARIOS) if (wanted.has(s.id) && s.continues) wanted.add(s.continues);
   const selected = SCENARIOS.filter((s) => wanted.has(s.id));
-  const variants = o.imagesOnly ? (["bios", "uefi"] as Variant[]) : ([...new Set(selected.map((s) => s.image))] as Variant[]);
+  const variants = o.imagesOnly
+    ? (["bios", "uefi"] as Variant[])
+    : ([...new Set(selected.map((s) => s.image))] as Variant[]);
 
   // This run's results only: earlier scenario folders and logs go (image build logs stay).
   mkdirSync(LOGS, { recursive: true });
-  for (const n of readdirSync(LOGS)) if (/^scenario-|^summary\.txt$|^evidence\.txt$/.test(n)) rmSync(join(LOGS, n), { recursive: true, force: true });
+  for (const n of readdirSync(LOGS))
+    if (/^scenario-|^summary\.txt$|^evidence\.txt$/.test(n))
+      rmSync(join(LOGS, n), { recursive: true, force: true });
   t = Date.now();
   console.log(`[${stamp()}] guest images (${variants.join(", ")}) from ${mirror}`);
   const built = await Promise.all(
     variants.map((variant) =>
-      ensureImage({ variant, mirror: mirror!, recipeDir: join(HERE, "image"), cacheDir: CACHE, logDir: LOGS, bootTimeoutS: o.bootTimeoutS, log: (l) => console.log(`[${stamp()}] ${l}`) }),
+      ensureImage({
+        variant,
+        mirror: mirror!,
+        recipeDir: join(HERE, "image"),
+        cacheDir: CACHE,
+        logDir: LOGS,
+        bootTimeoutS: o.bootTimeoutS,
+        log: (l) => console.log(`[${stamp()}] ${l}`),
+      }),
     ),
   );
   const images = new Map(built.map((b) => [b.variant, b]));
   for (const b of built) {
-    const detail = b.cached ? "cached" : `built in ${fmt(b.seconds)}: ${Object.entries(b.parts).map(([k, s]) => `${k} ${fmt(s)}`).join(", ")}`;
+    const detail = b.cached
+      ? "cached"
+      : `built in ${fmt(b.seconds)}: ${Object.entries(b.parts)
+          .map(([k, s]) => `${k} ${fmt(s)}`)
+          .join(", ")}`;
     console.log(`[${stamp()}] image ${b.variant}: ${b.path} (${detail})`);
   }
-  parts.push([`guest images (${built.map((b) => `${b.variant}${b.cached ? " cached" : ""}`).join(", ")})`, (Date.now() - t) / 1000]);
+  parts.push([
+    `guest images (${built.map((b) => `${b.variant}${b.cached ? " cached" : ""}`).join(", ")})`,
+    (Date.now() - t) / 1000,
+  ]);
 
   const outcomes: Outcome[] = [];
   if (!o.imagesOnly) {
     t = Date.now();
     const queue = chains(selected);
-    console.log(`[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`);
+    console.log(
+      `[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`,
+    );
     const worker = async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) outcomes.push(...(await runChain(c, images, o)));
+      for (let c = queue.shift(); c; c = queue.shift())
+        outcomes.push(...(await runChain(c, images, o)));
     };
     await Promise.all(Array.from({ length: o.jobs }, worker));
     parts.push(["scenarios", (Date.now() - t) / 1000]);
@@ -259,7 +343,9 @@ async function main(): Promise<void> {
   for (const s of selected) {
     const r = outcomes.find((x) => x.scenario.id === s.id);
     if (!r) continue;
-    lines.push(`${r.passed ? "PASS" : "FAIL"}  ${s.id}  ${fmt(r.seconds).padStart(6)}  ${s.title}${r.passed ? "" : `\n         ${r.reason.split("\n")[0]}  (e2e-logs/scenario-${s.id}.log)`}`);
+    lines.push(
+      `${r.passed ? "PASS" : "FAIL"}  ${s.id}  ${fmt(r.seconds).padStart(6)}  ${s.title}${r.passed ? "" : `\n         ${r.reason.split("\n")[0]}  (e2e-logs/scenario-${s.id}.log)`}`,
+    );
   }
   for (const [k, s] of parts) lines.push(`time  ${k}: ${fmt(s)}`);
   lines.push(`time  test:e2e total: ${fmt((Date.now() - t0) / 1000)}`);

@@ -38,7 +38,13 @@ export interface ChainState {
 }
 
 interface PlanJson {
-  steps: Array<{ kind: string; path?: string; before?: string | null; after?: string | null; argv?: string[] }>;
+  steps: Array<{
+    kind: string;
+    path?: string;
+    before?: string | null;
+    after?: string | null;
+    argv?: string[];
+  }>;
   findings?: Array<{ id: string; status: string }>;
   expect?: { cmdline?: string[]; boundToVfio?: string[]; modulesLoaded?: string[] };
   phase?: string;
@@ -47,7 +53,13 @@ interface PlanJson {
 interface CheckJson {
   host?: { bootloader?: string; cpuVendor?: string };
   iommu?: { enabled?: boolean; interruptRemapping?: boolean | null; vendor?: string | null };
-  candidates?: Array<{ address: string; functions?: Array<string | { address: string }>; iommuGroup?: number | string; isolated?: boolean; groupMates?: string[] }>;
+  candidates?: Array<{
+    address: string;
+    functions?: Array<string | { address: string }>;
+    iommuGroup?: number | string;
+    isolated?: boolean;
+    groupMates?: string[];
+  }>;
   findings?: Array<{ id: string; status: string; subject?: string; summary?: string }>;
 }
 
@@ -74,19 +86,38 @@ pt verify verify --device "$SLOT"
 function kernelBaseline(v: Verdict, b: Boot, iommu: Iommu): string | null {
   const units = (b.text("iommu-units") ?? "").split("\n").filter(Boolean);
   if (iommu === "intel") {
-    v.check(units.some((u) => u.startsWith("dmar")), "kernel: an Intel IOMMU unit in /sys/class/iommu", units);
-    v.check(/DMAR-IR: Enabled IRQ remapping/.test(b.dmesg), "kernel log: DMAR-IR: Enabled IRQ remapping");
+    v.check(
+      units.some((u) => u.startsWith("dmar")),
+      "kernel: an Intel IOMMU unit in /sys/class/iommu",
+      units,
+    );
+    v.check(
+      /DMAR-IR: Enabled IRQ remapping/.test(b.dmesg),
+      "kernel log: DMAR-IR: Enabled IRQ remapping",
+    );
   } else {
-    v.check(units.some((u) => u.startsWith("ivhd")), "kernel: an AMD IOMMU unit in /sys/class/iommu", units);
-    v.check(/AMD-Vi: Interrupt remapping enabled/.test(b.dmesg), "kernel log: AMD-Vi: Interrupt remapping enabled");
+    v.check(
+      units.some((u) => u.startsWith("ivhd")),
+      "kernel: an AMD IOMMU unit in /sys/class/iommu",
+      units,
+    );
+    v.check(
+      /AMD-Vi: Interrupt remapping enabled/.test(b.dmesg),
+      "kernel log: AMD-Vi: Interrupt remapping enabled",
+    );
   }
   const d = b.fn(FN_DISPLAY);
   const a = b.fn(FN_AUDIO);
   v.must(!!d && !!a, "kernel: both functions of 0000:01:00 are present", b.functions);
-  v.check(d!.iommuGroup !== null && d!.iommuGroup === a!.iommuGroup, "kernel: both functions share one IOMMU group", b.functions);
+  v.check(
+    d!.iommuGroup !== null && d!.iommuGroup === a!.iommuGroup,
+    "kernel: both functions share one IOMMU group",
+    b.functions,
+  );
   const members = b.iommuGroups.get(d!.iommuGroup ?? "") ?? [];
   v.eq([...members].sort(), [FN_DISPLAY, FN_AUDIO], "kernel: members of that group");
-  for (const f of [FN_DISPLAY, FN_AUDIO]) v.eq(b.fn(f)?.driver ?? null, NATIVE[f]!.driver, `kernel: ${f} driver before apply`);
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(b.fn(f)?.driver ?? null, NATIVE[f]!.driver, `kernel: ${f} driver before apply`);
   return d!.iommuGroup;
 }
 
@@ -94,15 +125,30 @@ function kernelBaseline(v: Verdict, b: Boot, iommu: Iommu): string | null {
 function checkSeesSlot(v: Verdict, b: Boot, kernelGroup: string | null): CheckJson | null {
   const r = b.run("check");
   const c = b.json<CheckJson>("check");
-  v.check(!!r && (r.rc === 0 || r.rc === 1), "check --json exits 0 or 1", r && { rc: r.rc, stderr: r.stderr.slice(0, 400) });
+  v.check(
+    !!r && (r.rc === 0 || r.rc === 1),
+    "check --json exits 0 or 1",
+    r && { rc: r.rc, stderr: r.stderr.slice(0, 400) },
+  );
   if (!v.check(c !== null, "check --json prints JSON", r?.stdout.slice(0, 200))) return null;
   v.eq(c!.iommu?.enabled, true, "check: iommu.enabled");
   v.eq(c!.iommu?.interruptRemapping, true, "check: iommu.interruptRemapping");
   const cand = c!.candidates?.find((x) => x.address === SLOT);
-  if (!v.check(!!cand, `check: candidate ${SLOT}`, c!.candidates?.map((x) => x.address))) return c;
+  if (
+    !v.check(
+      !!cand,
+      `check: candidate ${SLOT}`,
+      c!.candidates?.map((x) => x.address),
+    )
+  )
+    return c;
   const fns = (cand!.functions ?? []).map((f) => (typeof f === "string" ? f : f.address));
   v.eq(fns.sort(), [FN_DISPLAY, FN_AUDIO], "check: candidate functions");
-  v.eq(String(cand!.iommuGroup), String(kernelGroup), "check: candidate iommuGroup (kernel's group)");
+  v.eq(
+    String(cand!.iommuGroup),
+    String(kernelGroup),
+    "check: candidate iommuGroup (kernel's group)",
+  );
   v.eq(cand!.isolated, true, "check: candidate isolated");
   v.eq(cand!.groupMates ?? null, [], "check: candidate groupMates");
   return c;
@@ -111,38 +157,79 @@ function checkSeesSlot(v: Verdict, b: Boot, kernelGroup: string | null): CheckJs
 /** The plan apply carried out, from its journal as the boot `b` found it. */
 function planOf(v: Verdict, b: Boot): PlanJson {
   const j = b.journalPlan<PlanJson>();
-  v.must(j !== null, "apply recorded its plan in /var/lib/passthrough/journal/<id>/plan.json", b.journalFiles());
+  v.must(
+    j !== null,
+    "apply recorded its plan in /var/lib/passthrough/journal/<id>/plan.json",
+    b.journalFiles(),
+  );
   const p = j!.plan;
   v.note(`journal ${j!.id}`);
   v.must(Array.isArray(p.steps) && p.steps.length > 0, "plan: has steps", p.steps?.length);
-  v.must(Array.isArray(p.expect?.cmdline) && p.expect!.cmdline!.length > 0, "plan: expect.cmdline lists the planned parameters", p.expect);
+  v.must(
+    Array.isArray(p.expect?.cmdline) && p.expect!.cmdline!.length > 0,
+    "plan: expect.cmdline lists the planned parameters",
+    p.expect,
+  );
   v.note(`planned parameters: ${p.expect!.cmdline!.join(" ")}`);
-  v.note(`planned steps: ${p.steps.map((s) => (s.kind === "file" ? `file ${s.path}` : s.kind === "command" ? s.argv?.join(" ") : s.kind)).join("; ")}`);
+  v.note(
+    `planned steps: ${p.steps.map((s) => (s.kind === "file" ? `file ${s.path}` : s.kind === "command" ? s.argv?.join(" ") : s.kind)).join("; ")}`,
+  );
   return p;
 }
 
 function applied(v: Verdict, b: Boot): void {
   const r = b.run("apply");
-  v.must(!!r && r.rc === 0, `apply --device ${SLOT} --yes exits 0`, r && { rc: r.rc, stderr: r.stderr.slice(-600) });
+  v.must(
+    !!r && r.rc === 0,
+    `apply --device ${SLOT} --yes exits 0`,
+    r && { rc: r.rc, stderr: r.stderr.slice(-600) },
+  );
 }
 
 /** Boot 2 of an apply: the kernel runs with the planned parameters and both functions on vfio-pci. */
-function boundAfterReboot(v: Verdict, before: Boot, after: Boot, plan: PlanJson, group: string | null): void {
+function boundAfterReboot(
+  v: Verdict,
+  before: Boot,
+  after: Boot,
+  plan: PlanJson,
+  group: string | null,
+): void {
   const have = new Set(after.cmdlineTokens);
-  for (const t of plan.expect!.cmdline!) v.check(have.has(t), `kernel: /proc/cmdline carries ${t}`, after.cmdline);
-  v.check(after.cmdline !== before.cmdline, "kernel: /proc/cmdline changed across the reboot", after.cmdline);
-  for (const f of [FN_DISPLAY, FN_AUDIO]) v.eq(after.fn(f)?.driver ?? null, "vfio-pci", `kernel: ${f} driver`);
-  const inUse = after.lspci.split("\n").filter((l) => /Kernel driver in use: vfio-pci/.test(l)).length;
+  for (const t of plan.expect!.cmdline!)
+    v.check(have.has(t), `kernel: /proc/cmdline carries ${t}`, after.cmdline);
+  v.check(
+    after.cmdline !== before.cmdline,
+    "kernel: /proc/cmdline changed across the reboot",
+    after.cmdline,
+  );
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(after.fn(f)?.driver ?? null, "vfio-pci", `kernel: ${f} driver`);
+  const inUse = after.lspci
+    .split("\n")
+    .filter((l) => /Kernel driver in use: vfio-pci/.test(l)).length;
   v.eq(inUse, 2, "lspci -k: functions with 'Kernel driver in use: vfio-pci'");
-  v.check(group !== null && after.devVfio.includes(group), `kernel: /dev/vfio/${group} exists`, after.devVfio);
+  v.check(
+    group !== null && after.devVfio.includes(group),
+    `kernel: /dev/vfio/${group} exists`,
+    after.devVfio,
+  );
   v.check(/vfio_pci/.test(after.text("lsmod") ?? ""), "kernel: vfio_pci module loaded");
   const r = after.run("verify");
-  v.check(!!r && r.rc === 0, `verify --device ${SLOT} exits 0`, r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 600) });
+  v.check(
+    !!r && r.rc === 0,
+    `verify --device ${SLOT} exits 0`,
+    r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 600) },
+  );
 }
 
 // --- scenarios ------------------------------------------------------------------------------
 
-function applyScenario(id: string, title: string, iommu: Iommu, extra?: (v: Verdict, s: ChainState) => void): Scenario {
+function applyScenario(
+  id: string,
+  title: string,
+  iommu: Iommu,
+  extra?: (v: Verdict, s: ChainState) => void,
+): Scenario {
   return {
     id,
     title,
@@ -153,7 +240,11 @@ function applyScenario(id: string, title: string, iommu: Iommu, extra?: (v: Verd
       const snap = capture ? `pt snapshot snapshot --output "$OUT/snapshot.tar.gz"\n` : "";
       const before = await m.boot("check, apply", `${snap}${CHECK_APPLY}`);
       if (capture) {
-        v.must(before.run("snapshot")?.rc === 0 && existsSync(join(before.dir, "snapshot.tar.gz")), "snapshot --output wrote the guest's snapshot", before.run("snapshot"));
+        v.must(
+          before.run("snapshot")?.rc === 0 && existsSync(join(before.dir, "snapshot.tar.gz")),
+          "snapshot --output wrote the guest's snapshot",
+          before.run("snapshot"),
+        );
         copyFileSync(join(before.dir, "snapshot.tar.gz"), capture);
         v.note(`snapshot of the pristine guest saved as ${capture}`);
       }
@@ -172,15 +263,33 @@ function applyScenario(id: string, title: string, iommu: Iommu, extra?: (v: Verd
 
 function noAmdIommuOn(v: Verdict, s: ChainState): void {
   const after = s.after!;
-  v.check(!after.cmdlineTokens.some((t) => /^amd_iommu=on$/.test(t)), "kernel: no amd_iommu=on in /proc/cmdline", after.cmdline);
+  v.check(
+    !after.cmdlineTokens.some((t) => /^amd_iommu=on$/.test(t)),
+    "kernel: no amd_iommu=on in /proc/cmdline",
+    after.cmdline,
+  );
   v.check(!/amd_iommu=on/.test(JSON.stringify(s.plan)), "plan: no amd_iommu=on anywhere");
-  const files = ["/etc/default/grub", "/boot/grub/grub.cfg", ...[...after.fileHashes.keys()].filter((p) => p.startsWith("/etc/default/grub.d/"))];
-  for (const f of files) v.check(!/amd_iommu=on/.test(after.file(f) ?? ""), `${f}: no amd_iommu=on`);
+  const files = [
+    "/etc/default/grub",
+    "/boot/grub/grub.cfg",
+    ...[...after.fileHashes.keys()].filter((p) => p.startsWith("/etc/default/grub.d/")),
+  ];
+  for (const f of files)
+    v.check(!/amd_iommu=on/.test(after.file(f) ?? ""), `${f}: no amd_iommu=on`);
   v.check(!/AMD-Vi: Unknown option/.test(after.dmesg), "kernel log: no 'AMD-Vi: Unknown option'");
 }
 
-const grubIntel = applyScenario("1", "GRUB/BIOS, Intel vIOMMU: check, apply, reboot, verify", "intel");
-const grubAmd = applyScenario("2", "GRUB/BIOS, AMD vIOMMU: apply without amd_iommu=on", "amd", noAmdIommuOn);
+const grubIntel = applyScenario(
+  "1",
+  "GRUB/BIOS, Intel vIOMMU: check, apply, reboot, verify",
+  "intel",
+);
+const grubAmd = applyScenario(
+  "2",
+  "GRUB/BIOS, AMD vIOMMU: apply without amd_iommu=on",
+  "amd",
+  noAmdIommuOn,
+);
 
 const rollbackAfter1: Scenario = {
   id: "4",
@@ -192,8 +301,15 @@ const rollbackAfter1: Scenario = {
     const first = state.before!;
     const r3 = await m.boot("rollback", `facts applied\npt rollback rollback --yes`);
     const rb = r3.run("rollback");
-    v.must(!!rb && rb.rc === 0, "rollback --yes exits 0", rb && { rc: rb.rc, stderr: rb.stderr.slice(-600) });
-    const back = await m.boot("after rollback", `facts rolled-back\npt verify verify --device "$SLOT"`);
+    v.must(
+      !!rb && rb.rc === 0,
+      "rollback --yes exits 0",
+      rb && { rc: rb.rc, stderr: rb.stderr.slice(-600) },
+    );
+    const back = await m.boot(
+      "after rollback",
+      `facts rolled-back\npt verify verify --device "$SLOT"`,
+    );
     restoredLike(v, first, back);
   },
 };
@@ -201,14 +317,28 @@ const rollbackAfter1: Scenario = {
 /** After a rollback: the kernel and every config file are as they were before apply. */
 function restoredLike(v: Verdict, original: Boot, back: Boot): void {
   v.eq(back.cmdline, original.cmdline, "kernel: /proc/cmdline is the original");
-  for (const f of [FN_DISPLAY, FN_AUDIO]) v.eq(back.fn(f)?.driver ?? null, NATIVE[f]!.driver, `kernel: ${f} driver`);
-  v.eq(back.devVfio.filter((x) => x !== "vfio"), [], "kernel: no VFIO group nodes in /dev/vfio");
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(back.fn(f)?.driver ?? null, NATIVE[f]!.driver, `kernel: ${f} driver`);
+  v.eq(
+    back.devVfio.filter((x) => x !== "vfio"),
+    [],
+    "kernel: no VFIO group nodes in /dev/vfio",
+  );
   const a = original.fileHashes;
   const b = back.fileHashes;
-  v.eq([...b.keys()].sort(), [...a.keys()].sort(), "config files present (same set as before apply)");
-  for (const [path, hash] of a) v.check(b.get(path) === hash, `${path}: byte-identical to before apply`);
+  v.eq(
+    [...b.keys()].sort(),
+    [...a.keys()].sort(),
+    "config files present (same set as before apply)",
+  );
+  for (const [path, hash] of a)
+    v.check(b.get(path) === hash, `${path}: byte-identical to before apply`);
   const r = back.run("verify");
-  v.check(!!r && r.rc === 1, `verify --device ${SLOT} exits 1 (nothing bound any more)`, r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 400) });
+  v.check(
+    !!r && r.rc === 1,
+    `verify --device ${SLOT} exits 1 (nothing bound any more)`,
+    r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 400) },
+  );
 }
 
 const systemdBoot: Scenario = {
@@ -218,8 +348,16 @@ const systemdBoot: Scenario = {
   iommu: "intel",
   async run(m, v, state) {
     const before = await m.boot("check, apply", CHECK_APPLY);
-    v.eq(before.text("firmware")?.trim(), "uefi", "kernel: booted through UEFI (/sys/firmware/efi)");
-    v.check(/systemd-boot/.test(before.text("bootctl-status") ?? ""), "bootctl status: booted by systemd-boot", before.text("bootctl-status")?.slice(0, 300));
+    v.eq(
+      before.text("firmware")?.trim(),
+      "uefi",
+      "kernel: booted through UEFI (/sys/firmware/efi)",
+    );
+    v.check(
+      /systemd-boot/.test(before.text("bootctl-status") ?? ""),
+      "bootctl status: booted by systemd-boot",
+      before.text("bootctl-status")?.slice(0, 300),
+    );
     v.check(before.file("/etc/default/grub") === null, "no /etc/default/grub on this host");
     const group = kernelBaseline(v, before, "intel");
     const check = checkSeesSlot(v, before, group);
@@ -227,13 +365,27 @@ const systemdBoot: Scenario = {
     applied(v, before);
     const after = await m.boot("verify after reboot", AFTER_REBOOT);
     const plan = planOf(v, after);
-    v.check(plan.steps.some((s) => s.kind === "file" && s.path === "/etc/kernel/cmdline"), "plan: edits /etc/kernel/cmdline");
-    v.check(!plan.steps.some((s) => s.kind === "file" && /^\/etc\/default\/grub/.test(s.path ?? "")), "plan: does not touch /etc/default/grub*");
+    v.check(
+      plan.steps.some((s) => s.kind === "file" && s.path === "/etc/kernel/cmdline"),
+      "plan: edits /etc/kernel/cmdline",
+    );
+    v.check(
+      !plan.steps.some((s) => s.kind === "file" && /^\/etc\/default\/grub/.test(s.path ?? "")),
+      "plan: does not touch /etc/default/grub*",
+    );
     boundAfterReboot(v, before, after, plan, group);
     const kc = (after.file("/etc/kernel/cmdline") ?? "").split(/\s+/);
-    for (const t of plan.expect!.cmdline!) v.check(kc.includes(t), `/etc/kernel/cmdline carries ${t}`);
-    const entries = [...after.fileHashes.keys()].filter((p) => p.startsWith("/boot/efi/loader/entries/"));
-    v.check(entries.length > 0 && entries.every((e) => plan.expect!.cmdline!.every((t) => (after.file(e) ?? "").includes(t))), "the systemd-boot entries on the ESP carry the parameters", entries);
+    for (const t of plan.expect!.cmdline!)
+      v.check(kc.includes(t), `/etc/kernel/cmdline carries ${t}`);
+    const entries = [...after.fileHashes.keys()].filter((p) =>
+      p.startsWith("/boot/efi/loader/entries/"),
+    );
+    v.check(
+      entries.length > 0 &&
+        entries.every((e) => plan.expect!.cmdline!.every((t) => (after.file(e) ?? "").includes(t))),
+      "the systemd-boot entries on the ESP carry the parameters",
+      entries,
+    );
     Object.assign(state, { before, after, plan });
   },
 };
@@ -260,34 +412,72 @@ const seedMistakes: Scenario = {
   async run(m, v) {
     const pristine = await m.boot("the user's steps", SEED_MISTAKES);
     const group = kernelBaseline(v, pristine, "intel");
-    v.eq(pristine.run("user_update_initramfs")?.rc, 0, "update-initramfs -u -k all (the user's step) exits 0");
+    v.eq(
+      pristine.run("user_update_initramfs")?.rc,
+      0,
+      "update-initramfs -u -k all (the user's step) exits 0",
+    );
     const mistaken = await m.boot("check, apply on the mistaken host", CHECK_APPLY);
     // What the kernel did with the mistakes.
-    v.check(!mistaken.cmdlineTokens.includes("iommu=pt"), "kernel: iommu=pt is NOT active (no update-grub was run)", mistaken.cmdline);
-    v.check(/iommu=pt/.test(mistaken.file("/etc/default/grub") ?? ""), "/etc/default/grub has iommu=pt (the user's edit)");
-    v.eq(mistaken.fn(FN_DISPLAY)?.driver ?? null, NATIVE[FN_DISPLAY]!.driver, `kernel: ${FN_DISPLAY} still on its driver despite 'blacklist bochs*'`);
-    v.check(/^vfio_pci\b/m.test(mistaken.text("lsmod") ?? ""), "kernel: vfio_pci loaded from /etc/modules (the user's lsmod check)");
+    v.check(
+      !mistaken.cmdlineTokens.includes("iommu=pt"),
+      "kernel: iommu=pt is NOT active (no update-grub was run)",
+      mistaken.cmdline,
+    );
+    v.check(
+      /iommu=pt/.test(mistaken.file("/etc/default/grub") ?? ""),
+      "/etc/default/grub has iommu=pt (the user's edit)",
+    );
+    v.eq(
+      mistaken.fn(FN_DISPLAY)?.driver ?? null,
+      NATIVE[FN_DISPLAY]!.driver,
+      `kernel: ${FN_DISPLAY} still on its driver despite 'blacklist bochs*'`,
+    );
+    v.check(
+      /^vfio_pci\b/m.test(mistaken.text("lsmod") ?? ""),
+      "kernel: vfio_pci loaded from /etc/modules (the user's lsmod check)",
+    );
     // What check says about them.
     const c = checkSeesSlot(v, mistaken, group);
     const bad = (c?.findings ?? []).filter((f) => f.status === "fail" || f.status === "warn");
     v.note(`check findings (fail/warn): ${bad.map((f) => `${f.id}:${f.status}`).join(", ")}`);
-    v.check(bad.some((f) => /wildcard/i.test(f.id)), "check: flags the blacklist wildcard", bad.map((f) => f.id));
-    v.check(bad.some((f) => /pending/i.test(f.id) && /cmdline|grub|iommu/i.test(f.id)), "check: flags the command line edit that was never applied", bad.map((f) => f.id));
+    v.check(
+      bad.some((f) => /wildcard/i.test(f.id)),
+      "check: flags the blacklist wildcard",
+      bad.map((f) => f.id),
+    );
+    v.check(
+      bad.some((f) => /pending/i.test(f.id) && /cmdline|grub|iommu/i.test(f.id)),
+      "check: flags the command line edit that was never applied",
+      bad.map((f) => f.id),
+    );
     applied(v, mistaken);
     const after = await m.boot("verify after reboot", `${AFTER_REBOOT}\npt check check --json`);
     const plan = planOf(v, after);
     boundAfterReboot(v, mistaken, after, plan, group);
     v.check(after.cmdlineTokens.includes("iommu=pt"), "kernel: iommu=pt active now", after.cmdline);
-    v.check(/Default domain type: Passthrough/.test(after.dmesg), "kernel log: iommu: Default domain type: Passthrough");
+    v.check(
+      /Default domain type: Passthrough/.test(after.dmesg),
+      "kernel log: iommu: Default domain type: Passthrough",
+    );
     const c2 = after.json<CheckJson>("check");
-    const still = (c2?.findings ?? []).filter((f) => (f.status === "fail" || f.status === "warn") && (/wildcard/i.test(f.id) || /pending/i.test(f.id)));
-    v.eq(still.map((f) => f.id), [], "check after apply: no wildcard or pending-command-line findings left");
+    const still = (c2?.findings ?? []).filter(
+      (f) =>
+        (f.status === "fail" || f.status === "warn") &&
+        (/wildcard/i.test(f.id) || /pending/i.test(f.id)),
+    );
+    v.eq(
+      still.map((f) => f.id),
+      [],
+      "check after apply: no wildcard or pending-command-line findings left",
+    );
   },
 };
 
 const badMoment: Scenario = {
   id: "6",
-  title: "power cut in the middle of apply (before update-grub): the host boots, rollback restores it",
+  title:
+    "power cut in the middle of apply (before update-grub): the host boots, rollback restores it",
   image: "bios",
   iommu: "intel",
   async run(m, v) {
@@ -297,15 +487,35 @@ const badMoment: Scenario = {
       { powerCutOn: "hung-at" },
     );
     kernelBaseline(v, first, "intel");
-    v.must(first.text("hung-at") !== null, "apply reached update-grub and the power was cut there", first.outputs());
+    v.must(
+      first.text("hung-at") !== null,
+      "apply reached update-grub and the power was cut there",
+      first.outputs(),
+    );
     v.note(`cut at: ${first.text("hung-at")?.trim()}`);
-    const second = await m.boot("after the power cut: rollback", `facts after-cut\npt rollback rollback --yes`);
+    const second = await m.boot(
+      "after the power cut: rollback",
+      `facts after-cut\npt rollback rollback --yes`,
+    );
     v.check(second.cmdline.length > 0, "kernel: the host boots after the power cut");
-    v.note(`after the cut: cmdline "${second.cmdline}", drivers ${second.functions.map((f) => `${f.address}=${f.driver}`).join(" ")}`);
-    v.check(second.journalFiles().some((f) => f.startsWith("./journal/")), "a journal under /var/lib/passthrough/journal survived the cut", second.journalFiles());
+    v.note(
+      `after the cut: cmdline "${second.cmdline}", drivers ${second.functions.map((f) => `${f.address}=${f.driver}`).join(" ")}`,
+    );
+    v.check(
+      second.journalFiles().some((f) => f.startsWith("./journal/")),
+      "a journal under /var/lib/passthrough/journal survived the cut",
+      second.journalFiles(),
+    );
     const rb = second.run("rollback");
-    v.must(!!rb && rb.rc === 0, "rollback --yes exits 0", rb && { rc: rb.rc, stderr: rb.stderr.slice(-600) });
-    const back = await m.boot("after rollback", `facts rolled-back\npt verify verify --device "$SLOT"`);
+    v.must(
+      !!rb && rb.rc === 0,
+      "rollback --yes exits 0",
+      rb && { rc: rb.rc, stderr: rb.stderr.slice(-600) },
+    );
+    const back = await m.boot(
+      "after rollback",
+      `facts rolled-back\npt verify verify --device "$SLOT"`,
+    );
     restoredLike(v, first, back);
   },
 };
@@ -341,20 +551,57 @@ sh_step hand_update_initramfs update-initramfs -u -k all
 `,
     );
     const plan = planOf(v, won);
-    const conf = plan.steps.filter((s) => s.kind === "file" && (s.path ?? "").startsWith("/etc/modprobe.d/"));
-    v.check(conf.some((s) => /^softdep\s+bochs\s+pre:.*vfio[-_]pci/m.test(s.after ?? "")), "plan: softdep bochs pre: vfio-pci (module name, not bochs-drm)");
+    const conf = plan.steps.filter(
+      (s) => s.kind === "file" && (s.path ?? "").startsWith("/etc/modprobe.d/"),
+    );
+    v.check(
+      conf.some((s) => /^softdep\s+bochs\s+pre:.*vfio[-_]pci/m.test(s.after ?? "")),
+      "plan: softdep bochs pre: vfio-pci (module name, not bochs-drm)",
+    );
     boundAfterReboot(v, before, won, plan, group);
-    v.eq(won.run("hand_update_initramfs")?.rc, 0, "update-initramfs after removing the softdeps exits 0");
-    const lost = await m.boot("verify with ids= only", `facts ids-only\npt verify verify --device "$SLOT"`);
-    const modprobe = [...lost.fileHashes.keys()].filter((p) => p.startsWith("/etc/modprobe.d/")).map((p) => lost.file(p) ?? "").join("\n");
-    v.check(/^options vfio.pci.*ids=/m.test(modprobe) && !/^\s*softdep\s/m.test(modprobe), "modprobe.d: ids= left, no softdep");
-    v.check(/^bochs$/m.test(lost.file("/etc/initramfs-tools/modules") ?? ""), "the display driver is still in the initramfs (/etc/initramfs-tools/modules)");
-    v.eq(lost.fn(FN_DISPLAY)?.driver ?? null, NATIVE[FN_DISPLAY]!.driver, `kernel: ${FN_DISPLAY} lost the race to its native driver`);
+    v.eq(
+      won.run("hand_update_initramfs")?.rc,
+      0,
+      "update-initramfs after removing the softdeps exits 0",
+    );
+    const lost = await m.boot(
+      "verify with ids= only",
+      `facts ids-only\npt verify verify --device "$SLOT"`,
+    );
+    const modprobe = [...lost.fileHashes.keys()]
+      .filter((p) => p.startsWith("/etc/modprobe.d/"))
+      .map((p) => lost.file(p) ?? "")
+      .join("\n");
+    v.check(
+      /^options vfio.pci.*ids=/m.test(modprobe) && !/^\s*softdep\s/m.test(modprobe),
+      "modprobe.d: ids= left, no softdep",
+    );
+    v.check(
+      /^bochs$/m.test(lost.file("/etc/initramfs-tools/modules") ?? ""),
+      "the display driver is still in the initramfs (/etc/initramfs-tools/modules)",
+    );
+    v.eq(
+      lost.fn(FN_DISPLAY)?.driver ?? null,
+      NATIVE[FN_DISPLAY]!.driver,
+      `kernel: ${FN_DISPLAY} lost the race to its native driver`,
+    );
     v.note(`${FN_AUDIO} with ids= only: ${lost.fn(FN_AUDIO)?.driver}`);
     const r = lost.run("verify");
     v.check(!!r && r.rc === 1, "verify exits 1", r && { rc: r.rc });
-    v.check(!!r && (r.stdout + r.stderr).includes(FN_DISPLAY), `verify names ${FN_DISPLAY}`, r && (r.stdout + r.stderr).slice(0, 600));
+    v.check(
+      !!r && (r.stdout + r.stderr).includes(FN_DISPLAY),
+      `verify names ${FN_DISPLAY}`,
+      r && (r.stdout + r.stderr).slice(0, 600),
+    );
   },
 };
 
-export const SCENARIOS: Scenario[] = [grubIntel, grubAmd, systemdBoot, rollbackAfter1, seedMistakes, badMoment, driverRace];
+export const SCENARIOS: Scenario[] = [
+  grubIntel,
+  grubAmd,
+  systemdBoot,
+  rollbackAfter1,
+  seedMistakes,
+  badMoment,
+  driverRace,
+];

@@ -44,18 +44,56 @@ export function makeRoot(extra: Record<string, string> = {}): { dir: string; cle
 /** The plan the planner makes for the seed host's RTX 3080, by hand. */
 export function samplePlan(): Plan {
   return {
-    selection: { requested: ["0000:01:00"], functions: ["0000:01:00.0", "0000:01:00.1"], groups: [12] },
+    selection: {
+      requested: ["0000:01:00"],
+      functions: ["0000:01:00.0", "0000:01:00.1"],
+      groups: [12],
+    },
     steps: [
-      { kind: "file", path: "/etc/default/grub", before: GRUB_BEFORE, after: GRUB_AFTER, why: "add iommu=pt" },
-      { kind: "file", path: "/etc/modprobe.d/passthrough.conf", before: null, after: MODPROBE_AFTER, mode: 0o644, why: "bind to vfio-pci" },
-      { kind: "file", path: "/etc/modules-load.d/passthrough.conf", before: null, after: MODULES_AFTER, mode: 0o644, why: "load vfio modules" },
-      { kind: "file", path: "/etc/modprobe.d/blacklist.conf", before: BLACKLIST, after: null, why: "remove the no-op blacklist nvidia*" },
+      {
+        kind: "file",
+        path: "/etc/default/grub",
+        before: GRUB_BEFORE,
+        after: GRUB_AFTER,
+        why: "add iommu=pt",
+      },
+      {
+        kind: "file",
+        path: "/etc/modprobe.d/passthrough.conf",
+        before: null,
+        after: MODPROBE_AFTER,
+        mode: 0o644,
+        why: "bind to vfio-pci",
+      },
+      {
+        kind: "file",
+        path: "/etc/modules-load.d/passthrough.conf",
+        before: null,
+        after: MODULES_AFTER,
+        mode: 0o644,
+        why: "load vfio modules",
+      },
+      {
+        kind: "file",
+        path: "/etc/modprobe.d/blacklist.conf",
+        before: BLACKLIST,
+        after: null,
+        why: "remove the no-op blacklist nvidia*",
+      },
       { kind: "command", argv: ["update-grub"], why: "regenerate grub.cfg" },
-      { kind: "command", argv: ["update-initramfs", "-u", "-k", "all"], why: "rebuild the initramfs" },
+      {
+        kind: "command",
+        argv: ["update-initramfs", "-u", "-k", "all"],
+        why: "rebuild the initramfs",
+      },
       { kind: "reboot", why: "the command line and bindings take effect at boot" },
     ],
     findings: [],
-    expect: { cmdline: ["iommu=pt"], modulesLoaded: ["vfio", "vfio_iommu_type1", "vfio_pci"], boundToVfio: ["0000:01:00.0", "0000:01:00.1"] },
+    expect: {
+      cmdline: ["iommu=pt"],
+      modulesLoaded: ["vfio", "vfio_iommu_type1", "vfio_pci"],
+      boundToVfio: ["0000:01:00.0", "0000:01:00.1"],
+    },
     phase: "complete",
   };
 }

@@ -7,7 +7,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, opts: { tty?: boolean } = {}): Promise<CliResult> {
+export async function cli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { tty?: boolean } = {},
+): Promise<CliResult> {
   let stdout = "";
   let stderr = "";
   const code = await runCli(argv, {
@@ -18,7 +22,9 @@ export async function cli(argv: string[], env: NodeJS.ProcessEnv = {}, opts: { t
   return { code, stdout, stderr };
 }
 
-export async function cliJson<T = any>(argv: string[]): Promise<{ code: number; json: T; stderr: string }> {
+export async function cliJson<T = any>(
+  argv: string[],
+): Promise<{ code: number; json: T; stderr: string }> {
   const r = await cli([...argv, "--json"]);
   let json: T;
   try {

@@ -26,7 +26,9 @@ function confPath(vmid, onNode = node) {
   return path.join(root, "nodes", onNode, "qemu-server", `${vmid}.conf`);
 }
 function findConf(vmid) {
-  for (const n of fs.existsSync(path.join(root, "nodes")) ? fs.readdirSync(path.join(root, "nodes")) : []) {
+  for (const n of fs.existsSync(path.join(root, "nodes"))
+    ? fs.readdirSync(path.join(root, "nodes"))
+    : []) {
     const p = confPath(vmid, n);
     if (fs.existsSync(p)) return { node: n, file: p };
   }
@@ -49,7 +51,8 @@ function print(c) {
 }
 function read(vmid, onNode = node) {
   const p = confPath(vmid, onNode);
-  if (!fs.existsSync(p)) die(`Configuration file 'nodes/${onNode}/qemu-server/${vmid}.conf' does not exist`);
+  if (!fs.existsSync(p))
+    die(`Configuration file 'nodes/${onNode}/qemu-server/${vmid}.conf' does not exist`);
   const raw = fs.readFileSync(p, "utf8");
   return { config: parse(raw), digest: crypto.createHash("sha1").update(raw).digest("hex") };
 }
@@ -76,30 +79,129 @@ function props(value, defaultKey, allowed, check = {}) {
   return out;
 }
 const VALIDATORS = [
-  [/^hostpci([0-9]|1[0-5])$/, (v) => {
-    const p = props(v, "host", ["host", "mapping", "pcie", "x-vga", "rombar", "romfile", "mdev", "legacy-igd", "device-id", "vendor-id", "sub-device-id", "sub-vendor-id", "driver"], {
-      host: new RegExp(`^${PCIRE}(;${PCIRE})*$`), pcie: BOOL, "x-vga": BOOL, rombar: BOOL, mapping: /^[a-z][a-z0-9_-]+$/i,
-    });
-    if (p.host && p.mapping) throw new Error("Cannot set both 'host' and 'mapping'.");
-    if (!p.host && !p.mapping) throw new Error("Either 'host' or 'mapping' must be set.");
-  }],
-  [/^usb([0-9]|1[0-3])$/, (v) => props(v, "host", ["host", "mapping", "usb3"], { host: /^((0x)?[0-9a-fA-F]{4}:(0x)?[0-9a-fA-F]{4}|\d+-\d+(\.\d+)*|spice)$/, usb3: BOOL })],
-  [/^machine$/, (v) => props(v, "type", ["type", "viommu", "aw-bits", "enable-s3", "enable-s4"], { type: /^(pc|pc(-i440fx)?-\d+(\.\d+)+(\+pve\d+)?(\.pxe)?|q35|pc-q35-\d+(\.\d+)+(\+pve\d+)?(\.pxe)?|virt(?:-\d+(\.\d+)+)?(\+pve\d+)?)$/ })],
-  [/^bios$/, (v) => { if (!/^(seabios|ovmf)$/.test(v)) throw new Error("value 'x' does not have a valid format"); }],
-  [/^vga$/, (v) => props(v, "type", ["type", "memory", "clipboard"], { type: /^(cirrus|qxl|qxl2|qxl3|qxl4|none|serial[0-3]|std|virtio|virtio-gl|vmware)$/ })],
-  [/^cpu$/, (v) => props(v, "cputype", ["cputype", "flags", "hidden", "hv-vendor-id", "phys-bits", "guest-phys-bits", "reported-model"], { hidden: BOOL, "hv-vendor-id": /^[a-zA-Z0-9]{1,12}$/ })],
-  [/^(balloon|memory|cores|sockets)$/, (v) => { if (!/^\d+$/.test(v)) throw new Error(`type check ('integer') failed - got '${v}'`); }],
-  [/^(onboot|agent)$/, (v) => { if (!/^[01]$/.test(v)) throw new Error(`type check ('boolean') failed - got '${v}'`); }],
-  [/^efidisk0$/, (v) => props(v, "file", ["file", "efitype", "pre-enrolled-keys", "size", "format"], { efitype: /^(2m|4m)$/, "pre-enrolled-keys": BOOL })],
-  [/^tpmstate0$/, (v) => props(v, "file", ["file", "version", "size"], { version: /^v(1\.2|2\.0)$/ })],
+  [
+    /^hostpci([0-9]|1[0-5])$/,
+    (v) => {
+      const p = props(
+        v,
+        "host",
+        [
+          "host",
+          "mapping",
+          "pcie",
+          "x-vga",
+          "rombar",
+          "romfile",
+          "mdev",
+          "legacy-igd",
+          "device-id",
+          "vendor-id",
+          "sub-device-id",
+          "sub-vendor-id",
+          "driver",
+        ],
+        {
+          host: new RegExp(`^${PCIRE}(;${PCIRE})*$`),
+          pcie: BOOL,
+          "x-vga": BOOL,
+          rombar: BOOL,
+          mapping: /^[a-z][a-z0-9_-]+$/i,
+        },
+      );
+      if (p.host && p.mapping) throw new Error("Cannot set both 'host' and 'mapping'.");
+      if (!p.host && !p.mapping) throw new Error("Either 'host' or 'mapping' must be set.");
+    },
+  ],
+  [
+    /^usb([0-9]|1[0-3])$/,
+    (v) =>
+      props(v, "host", ["host", "mapping", "usb3"], {
+        host: /^((0x)?[0-9a-fA-F]{4}:(0x)?[0-9a-fA-F]{4}|\d+-\d+(\.\d+)*|spice)$/,
+        usb3: BOOL,
+      }),
+  ],
+  [
+    /^machine$/,
+    (v) =>
+      props(v, "type", ["type", "viommu", "aw-bits", "enable-s3", "enable-s4"], {
+        type: /^(pc|pc(-i440fx)?-\d+(\.\d+)+(\+pve\d+)?(\.pxe)?|q35|pc-q35-\d+(\.\d+)+(\+pve\d+)?(\.pxe)?|virt(?:-\d+(\.\d+)+)?(\+pve\d+)?)$/,
+      }),
+  ],
+  [
+    /^bios$/,
+    (v) => {
+      if (!/^(seabios|ovmf)$/.test(v)) throw new Error("value 'x' does not have a valid format");
+    },
+  ],
+  [
+    /^vga$/,
+    (v) =>
+      props(v, "type", ["type", "memory", "clipboard"], {
+        type: /^(cirrus|qxl|qxl2|qxl3|qxl4|none|serial[0-3]|std|virtio|virtio-gl|vmware)$/,
+      }),
+  ],
+  [
+    /^cpu$/,
+    (v) =>
+      props(
+        v,
+        "cputype",
+        [
+          "cputype",
+          "flags",
+          "hidden",
+          "hv-vendor-id",
+          "phys-bits",
+          "guest-phys-bits",
+          "reported-model",
+        ],
+        { hidden: BOOL, "hv-vendor-id": /^[a-zA-Z0-9]{1,12}$/ },
+      ),
+  ],
+  [
+    /^(balloon|memory|cores|sockets)$/,
+    (v) => {
+      if (!/^\d+$/.test(v)) throw new Error(`type check ('integer') failed - got '${v}'`);
+    },
+  ],
+  [
+    /^(onboot|agent)$/,
+    (v) => {
+      if (!/^[01]$/.test(v)) throw new Error(`type check ('boolean') failed - got '${v}'`);
+    },
+  ],
+  [
+    /^efidisk0$/,
+    (v) =>
+      props(v, "file", ["file", "efitype", "pre-enrolled-keys", "size", "format"], {
+        efitype: /^(2m|4m)$/,
+        "pre-enrolled-keys": BOOL,
+      }),
+  ],
+  [
+    /^tpmstate0$/,
+    (v) => props(v, "file", ["file", "version", "size"], { version: /^v(1\.2|2\.0)$/ }),
+  ],
   [/^(scsi\d+|ide\d+|sata\d+|virtio\d+)$/, () => {}],
   // qemu-server pve-qm-cicustom: meta/network/user/vendor volumes, no default key.
-  [/^cicustom$/, (v) => props(v, "", ["meta", "network", "user", "vendor"], { meta: /^[^,]+:snippets\/[^,]+$/, network: /^[^,]+:snippets\/[^,]+$/, user: /^[^,]+:snippets\/[^,]+$/, vendor: /^[^,]+:snippets\/[^,]+$/ })],
+  [
+    /^cicustom$/,
+    (v) =>
+      props(v, "", ["meta", "network", "user", "vendor"], {
+        meta: /^[^,]+:snippets\/[^,]+$/,
+        network: /^[^,]+:snippets\/[^,]+$/,
+        user: /^[^,]+:snippets\/[^,]+$/,
+        vendor: /^[^,]+:snippets\/[^,]+$/,
+      }),
+  ],
   [/^(name|ostype|scsihw|boot|net\d+|description|numa|smbios1|vmgenid|meta)$/, () => {}],
 ];
 function validate(key, value) {
   const v = VALIDATORS.find(([re]) => re.test(key));
-  if (!v) die(`400 Parameter verification failed.\n${key}: property is not defined in schema and the schema does not allow additional properties`);
+  if (!v)
+    die(
+      `400 Parameter verification failed.\n${key}: property is not defined in schema and the schema does not allow additional properties`,
+    );
   try {
     v[1](value);
   } catch (e) {
@@ -111,7 +213,10 @@ function validate(key, value) {
 function allocate(vmid, key, value, config) {
   const m = /^([a-zA-Z][a-zA-Z0-9._-]*):(\d+)(,.*)?$/.exec(value);
   if (!m || !/^(efidisk0|tpmstate0|scsi\d+|virtio\d+|sata\d+)$/.test(key)) return value;
-  const used = Object.values(config).map((v) => /vm-\d+-disk-(\d+)/.exec(v)?.[1]).filter(Boolean).map(Number);
+  const used = Object.values(config)
+    .map((v) => /vm-\d+-disk-(\d+)/.exec(v)?.[1])
+    .filter(Boolean)
+    .map(Number);
   const n = used.length ? Math.max(...used) + 1 : 0;
   const size = key === "efidisk0" || key === "tpmstate0" ? "4M" : `${m[2]}G`;
   return `${m[1]}:vm-${vmid}-disk-${n}${m[3] ?? ""},size=${size}`;
@@ -136,7 +241,10 @@ function parseOpts(list) {
   return { set, del, digest };
 }
 
-const vmidArg = (s) => (/^\d+$/.test(s || "") ? Number(s) : die(`400 Parameter verification failed.\nvmid: type check ('integer') failed - got '${s}'`));
+const vmidArg = (s) =>
+  /^\d+$/.test(s || "")
+    ? Number(s)
+    : die(`400 Parameter verification failed.\nvmid: type check ('integer') failed - got '${s}'`);
 
 if (tool === "qm") {
   const [cmd, vmidS, ...rest] = args;
@@ -156,26 +264,44 @@ if (tool === "qm") {
   } else if (cmd === "create") {
     if (findConf(vmid)) die(`unable to create VM ${vmid}: config file already exists`);
     const { set } = parseOpts(rest);
-    const config = { smbios1: "uuid=00000000-0000-4000-8000-000000000000", vmgenid: "00000000-0000-4000-8000-000000000001", meta: "creation-qemu=9.0.2,ctime=1700000000" };
+    const config = {
+      smbios1: "uuid=00000000-0000-4000-8000-000000000000",
+      vmgenid: "00000000-0000-4000-8000-000000000001",
+      meta: "creation-qemu=9.0.2,ctime=1700000000",
+    };
     for (const [k, v] of Object.entries(set)) {
-      config[k] = k.startsWith("net") ? v.replace(/^virtio(?=,|$)/, "virtio=BC:24:11:00:00:01") : allocate(vmid, k, v, config);
+      config[k] = k.startsWith("net")
+        ? v.replace(/^virtio(?=,|$)/, "virtio=BC:24:11:00:00:01")
+        : allocate(vmid, k, v, config);
     }
     write(vmid, config);
   } else die(`unknown command 'qm ${cmd}'`);
 } else if (tool === "pvesh") {
   const [verb, apiPath, ...rest] = args;
   if (verb !== "get") die(`fake pvesh: only get is implemented, not ${verb}`);
-  const json = rest.includes("--output-format") && rest[rest.indexOf("--output-format") + 1] === "json";
+  const json =
+    rest.includes("--output-format") && rest[rest.indexOf("--output-format") + 1] === "json";
   if (!json) die("fake pvesh: use --output-format json");
   let m;
   if (apiPath === "/cluster/resources") {
     const out = [];
-    for (const n of fs.existsSync(path.join(root, "nodes")) ? fs.readdirSync(path.join(root, "nodes")) : []) {
+    for (const n of fs.existsSync(path.join(root, "nodes"))
+      ? fs.readdirSync(path.join(root, "nodes"))
+      : []) {
       for (const f of fs.readdirSync(path.join(root, "nodes", n, "qemu-server"))) {
         const vm = /^(\d+)\.conf$/.exec(f);
         if (!vm) continue;
         const c = parse(fs.readFileSync(path.join(root, "nodes", n, "qemu-server", f), "utf8"));
-        out.push({ id: `qemu/${vm[1]}`, type: "qemu", node: n, vmid: Number(vm[1]), name: c.name, status: "stopped", template: 0, maxmem: Number(c.memory || 512) * 1048576 });
+        out.push({
+          id: `qemu/${vm[1]}`,
+          type: "qemu",
+          node: n,
+          vmid: Number(vm[1]),
+          name: c.name,
+          status: "stopped",
+          template: 0,
+          maxmem: Number(c.memory || 512) * 1048576,
+        });
       }
     }
     process.stdout.write(JSON.stringify(out) + "\n");
@@ -183,7 +309,9 @@ if (tool === "qm") {
     const { config, digest } = read(Number(m[2]), m[1]);
     const out = { digest };
     // The API returns integers and booleans as JSON numbers.
-    for (const [k, v] of Object.entries(config)) out[k] = /^(cores|sockets|balloon|onboot|agent|numa)$/.test(k) && /^\d+$/.test(v) ? Number(v) : v;
+    for (const [k, v] of Object.entries(config))
+      out[k] =
+        /^(cores|sockets|balloon|onboot|agent|numa)$/.test(k) && /^\d+$/.test(v) ? Number(v) : v;
     process.stdout.write(JSON.stringify(out) + "\n");
   } else die(`No '${apiPath}' handler`, 2);
 } else die(`fake-pve: unknown tool name ${tool}`);

@@ -16,13 +16,24 @@ if (!root) {
 const args = process.argv.slice(2);
 fs.appendFileSync(path.join(root, "calls.jsonl"), JSON.stringify(["pvesm", ...args]) + "\n");
 const snippetStorages = (process.env.FAKE_PVESM_SNIPPETS ?? "local").split(",").filter(Boolean);
-const all = ["local", "local-lvm", ...snippetStorages.filter((s) => s !== "local" && s !== "local-lvm")];
+const all = [
+  "local",
+  "local-lvm",
+  ...snippetStorages.filter((s) => s !== "local" && s !== "local-lvm"),
+];
 
 if (args[0] === "status") {
   const only = args[1] === "--content" ? args[2] : null;
-  const rows = all.filter((s) => only === null || (only === "snippets" ? snippetStorages.includes(s) : true));
-  process.stdout.write("Name             Type     Status           Total            Used       Available        %\n");
-  for (const s of rows) process.stdout.write(`${s.padEnd(16)} ${s === "local-lvm" ? "lvmthin" : "dir    "}  active        98497780        12345678        81089624   12.53%\n`);
+  const rows = all.filter(
+    (s) => only === null || (only === "snippets" ? snippetStorages.includes(s) : true),
+  );
+  process.stdout.write(
+    "Name             Type     Status           Total            Used       Available        %\n",
+  );
+  for (const s of rows)
+    process.stdout.write(
+      `${s.padEnd(16)} ${s === "local-lvm" ? "lvmthin" : "dir    "}  active        98497780        12345678        81089624   12.53%\n`,
+    );
   process.exit(0);
 }
 if (args[0] === "path") {

@@ -4,7 +4,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { REPO } from "./fixtures.js";
-import { ProcessRunner, type CommandResult, type CommandRunner } from "../../src/vm/command-runner.js";
+import {
+  ProcessRunner,
+  type CommandResult,
+  type CommandRunner,
+} from "../../src/vm/command-runner.js";
 
 export interface FakeHost {
   dir: string;
@@ -14,7 +18,10 @@ export interface FakeHost {
   cleanup(): void;
 }
 
-function install(names: Record<string, string>, envExtra: (dir: string) => NodeJS.ProcessEnv): FakeHost {
+function install(
+  names: Record<string, string>,
+  envExtra: (dir: string) => NodeJS.ProcessEnv,
+): FakeHost {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-fake-"));
   const bin = path.join(dir, "bin");
   fs.mkdirSync(bin);
@@ -28,15 +35,28 @@ function install(names: Record<string, string>, envExtra: (dir: string) => NodeJ
     env,
     calls: () => {
       const f = path.join(dir, "calls.jsonl");
-      return fs.existsSync(f) ? fs.readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as string[]) : [];
+      return fs.existsSync(f)
+        ? fs
+            .readFileSync(f, "utf8")
+            .trim()
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as string[])
+        : [];
     },
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
 
 /** A Proxmox node: VM configs (file text) by vmid, on `node`. */
-export function fakePve(vms: Record<number, string>, node = "pve"): FakeHost & { conf(vmid: number): string | null } {
-  const h = install({ qm: "fake-pve.cjs", pvesh: "fake-pve.cjs" }, (dir) => ({ FAKE_PVE_DIR: dir, FAKE_PVE_NODE: node }));
+export function fakePve(
+  vms: Record<number, string>,
+  node = "pve",
+): FakeHost & { conf(vmid: number): string | null } {
+  const h = install({ qm: "fake-pve.cjs", pvesh: "fake-pve.cjs" }, (dir) => ({
+    FAKE_PVE_DIR: dir,
+    FAKE_PVE_NODE: node,
+  }));
   const qs = path.join(h.dir, "nodes", node, "qemu-server");
   fs.mkdirSync(qs, { recursive: true });
   for (const [id, text] of Object.entries(vms)) fs.writeFileSync(path.join(qs, `${id}.conf`), text);
@@ -50,11 +70,14 @@ export function fakePve(vms: Record<number, string>, node = "pve"): FakeHost & {
 }
 
 /** A libvirt host: domain XML by name. */
-export function fakeVirsh(domains: Record<string, string>): FakeHost & { domain(name: string): string | null; volumes(): string[] } {
+export function fakeVirsh(
+  domains: Record<string, string>,
+): FakeHost & { domain(name: string): string | null; volumes(): string[] } {
   const h = install({ virsh: "fake-virsh.cjs" }, (dir) => ({ FAKE_VIRSH_DIR: dir }));
   fs.mkdirSync(path.join(h.dir, "domains"));
   fs.mkdirSync(path.join(h.dir, "volumes"));
-  for (const [name, xml] of Object.entries(domains)) fs.writeFileSync(path.join(h.dir, "domains", `${name}.xml`), xml);
+  for (const [name, xml] of Object.entries(domains))
+    fs.writeFileSync(path.join(h.dir, "domains", `${name}.xml`), xml);
   return {
     ...h,
     domain: (name) => {
@@ -72,7 +95,10 @@ export class RecordingRunner implements CommandRunner {
     private readonly inner: CommandRunner = new ProcessRunner(),
     private readonly reply?: (argv: readonly string[]) => CommandResult | undefined,
   ) {}
-  async run(argv: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult> {
+  async run(
+    argv: readonly string[],
+    options?: { input?: string; timeoutMs?: number },
+  ): Promise<CommandResult> {
     this.calls.push([...argv]);
     return this.reply?.(argv) ?? this.inner.run(argv, options);
   }

@@ -28,20 +28,29 @@ switch (args[0]) {
     break;
   }
   case "list":
-    for (const f of fs.readdirSync(path.join(root, "domains")).sort()) process.stdout.write(f.replace(/\.xml$/, "") + "\n");
+    for (const f of fs.readdirSync(path.join(root, "domains")).sort())
+      process.stdout.write(f.replace(/\.xml$/, "") + "\n");
     process.stdout.write("\n");
     break;
   case "define": {
     const xml = fs.readFileSync(opt("file"), "utf8");
     const m = /<name>([^<]+)<\/name>/.exec(xml);
-    if (!m) die("error: Failed to define domain from " + opt("file") + "\nerror: XML error: missing name information");
+    if (!m)
+      die(
+        "error: Failed to define domain from " +
+          opt("file") +
+          "\nerror: XML error: missing name information",
+      );
     fs.writeFileSync(domainFile(m[1]), xml);
     process.stdout.write(`Domain '${m[1]}' defined from ${opt("file")}\n\n`);
     break;
   }
   case "vol-create-as": {
     const f = path.join(root, "volumes", `${opt("pool")}:${opt("name")}`);
-    if (fs.existsSync(f)) die(`error: Failed to create vol ${opt("name")}\nerror: storage volume name '${opt("name")}' already in use.`);
+    if (fs.existsSync(f))
+      die(
+        `error: Failed to create vol ${opt("name")}\nerror: storage volume name '${opt("name")}' already in use.`,
+      );
     fs.writeFileSync(f, `${opt("capacity")} ${opt("format")}\n`);
     process.stdout.write(`Vol ${opt("name")} created\n\n`);
     break;

@@ -22,12 +22,14 @@ export function aptMirror(etcApt = "/etc/apt"): string | null {
   const candidates: Array<{ uri: string; suites: string[] }> = [];
   const deb822 = (text: string) => {
     for (const stanza of text.split(/\n\s*\n/)) {
-      const field = (name: string) => stanza.match(new RegExp(`^${name}:\\s*(.+)$`, "mi"))?.[1]?.trim();
+      const field = (name: string) =>
+        stanza.match(new RegExp(`^${name}:\\s*(.+)$`, "mi"))?.[1]?.trim();
       const types = field("Types") ?? "";
       const enabled = (field("Enabled") ?? "yes").toLowerCase() !== "no";
       const uris = field("URIs");
       if (!enabled || !uris || !types.split(/\s+/).includes("deb")) continue;
-      for (const uri of uris.split(/\s+/)) candidates.push({ uri, suites: (field("Suites") ?? "").split(/\s+/) });
+      for (const uri of uris.split(/\s+/))
+        candidates.push({ uri, suites: (field("Suites") ?? "").split(/\s+/) });
     }
   };
   const oneLine = (text: string) => {
@@ -57,7 +59,12 @@ export function aptMirror(etcApt = "/etc/apt"): string | null {
     if (e.endsWith(".sources")) deb822(text);
     else if (e.endsWith(".list")) oneLine(text);
   }
-  const debian = candidates.find((c) => /^https?:\/\//.test(c.uri) && c.suites.some((s) => /^[a-z]+$/.test(s)) && !/security/.test(c.uri));
+  const debian = candidates.find(
+    (c) =>
+      /^https?:\/\//.test(c.uri) &&
+      c.suites.some((s) => /^[a-z]+$/.test(s)) &&
+      !/security/.test(c.uri),
+  );
   return debian?.uri ?? null;
 }
 
@@ -81,13 +88,18 @@ const run = promisify(execFile);
 export async function ensureGuestRoot(): Promise<GuestRoot> {
   if (process.getuid?.() !== 0) return { ok: false, reason: "needs root (debootstrap and chroot)" };
   if (fs.existsSync(path.join(ROOT, MARKER))) return { ok: true, dir: ROOT };
-  for (const t of ["debootstrap", "chroot"]) if (!have(t)) return { ok: false, reason: `${t} is not installed (apt-get install debootstrap)` };
+  for (const t of ["debootstrap", "chroot"])
+    if (!have(t))
+      return { ok: false, reason: `${t} is not installed (apt-get install debootstrap)` };
   const mirror = aptMirror();
   if (!mirror) return { ok: false, reason: "no Debian mirror in /etc/apt/sources.list{,.d}" };
   fs.mkdirSync(CACHE, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(CACHE, "build-"));
   try {
-    await run("debootstrap", ["--variant=minbase", GUEST_ROOT_SUITE, tmp, mirror], { timeout: 900_000, maxBuffer: 64 * 1024 * 1024 });
+    await run("debootstrap", ["--variant=minbase", GUEST_ROOT_SUITE, tmp, mirror], {
+      timeout: 900_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     fs.writeFileSync(path.join(tmp, MARKER), `${new Date().toISOString()} ${mirror}\n`);
     fs.rmSync(ROOT, { recursive: true, force: true });
     fs.renameSync(tmp, ROOT);
@@ -95,7 +107,10 @@ export async function ensureGuestRoot(): Promise<GuestRoot> {
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
     const e = err as { stderr?: string; message: string };
-    return { ok: false, reason: `debootstrap failed: ${(e.stderr || e.message).trim().split("\n").slice(-3).join(" / ")}` };
+    return {
+      ok: false,
+      reason: `debootstrap failed: ${(e.stderr || e.message).trim().split("\n").slice(-3).join(" / ")}`,
+    };
   }
 }
 

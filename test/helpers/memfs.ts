@@ -6,8 +6,22 @@ import type * as fs from "node:fs";
 import * as path from "node:path";
 import type { FsLayer } from "../../src/apply/file-writer.js";
 
-type FileNode = { kind: "file"; data: Buffer; mode: number; uid: number; gid: number; mtimeMs: number };
-type DirNode = { kind: "dir"; entries: Map<string, Node>; mode: number; uid: number; gid: number; mtimeMs: number };
+type FileNode = {
+  kind: "file";
+  data: Buffer;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+};
+type DirNode = {
+  kind: "dir";
+  entries: Map<string, Node>;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+};
 type Node = FileNode | DirNode;
 
 function errno(code: string, op: string, p: string): NodeJS.ErrnoException {
@@ -36,7 +50,14 @@ function cloneNode(n: Node): Node {
 }
 
 export class MemFs implements FsLayer {
-  private root: DirNode = { kind: "dir", entries: new Map(), mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 };
+  private root: DirNode = {
+    kind: "dir",
+    entries: new Map(),
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtimeMs: 0,
+  };
   private fds = new Map<number, { node: Node; append: boolean }>();
   private nextFd = 100;
   private clock = 1;
@@ -59,7 +80,14 @@ export class MemFs implements FsLayer {
       if (next.kind !== "dir") throw new Error(`${c} is a file`);
       dir = next;
     }
-    dir.entries.set(path.posix.basename(p), { kind: "file", data: Buffer.from(content), mode, uid, gid, mtimeMs: 0 });
+    dir.entries.set(path.posix.basename(p), {
+      kind: "file",
+      data: Buffer.from(content),
+      mode,
+      uid,
+      gid,
+      mtimeMs: 0,
+    });
   }
 
   /** Every entry under `top` with type, mode, owner and bytes; `skip` (relative) left out. */
@@ -114,7 +142,14 @@ export class MemFs implements FsLayer {
       if (existing && existing.kind === "dir") throw errno("EISDIR", "open", p);
       if (!existing) {
         const { dir, name } = this.parent(p, "open");
-        dir.entries.set(name, { kind: "file", data: Buffer.alloc(0), mode: mode & 0o7777, uid: 0, gid: 0, mtimeMs: this.clock++ });
+        dir.entries.set(name, {
+          kind: "file",
+          data: Buffer.alloc(0),
+          mode: mode & 0o7777,
+          uid: 0,
+          gid: 0,
+          mtimeMs: this.clock++,
+        });
       }
     } else throw new Error(`MemFs: flags ${flags} not modelled`);
     const fd = this.nextFd++;
@@ -177,7 +212,14 @@ export class MemFs implements FsLayer {
   mkdirSync(p: string, mode: number): void {
     const { dir, name } = this.parent(p, "mkdir");
     if (dir.entries.has(name)) throw errno("EEXIST", "mkdir", p);
-    dir.entries.set(name, { kind: "dir", entries: new Map(), mode: mode & 0o7777, uid: 0, gid: 0, mtimeMs: this.clock++ });
+    dir.entries.set(name, {
+      kind: "dir",
+      entries: new Map(),
+      mode: mode & 0o7777,
+      uid: 0,
+      gid: 0,
+      mtimeMs: this.clock++,
+    });
   }
   rmdirSync(p: string): void {
     const { dir, name } = this.parent(p, "rmdir");

@@ -8,7 +8,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "vitest";
 import { parseCmdline, printCmdline } from "../../src/formats/kernel-cmdline.js";
-import { evaluateShellFiles, parseShellFile, replaceAssignmentValue } from "../../src/formats/shell-assignments.js";
+import {
+  evaluateShellFiles,
+  parseShellFile,
+  replaceAssignmentValue,
+} from "../../src/formats/shell-assignments.js";
 import { openSnapshot } from "../../src/host/open-root.js";
 import { readHostState } from "../../src/host/read-host.js";
 import type { HostState } from "../../src/host/types.js";
@@ -45,7 +49,8 @@ function carryOut(plan: Plan, io: FileAccess): void {
 /** Carry a plan out in place on a written host tree. */
 export function applyToTree(dir: string, plan: Plan): void {
   carryOut(plan, {
-    read: (rel) => (fs.existsSync(path.join(dir, rel)) ? fs.readFileSync(path.join(dir, rel), "utf8") : null),
+    read: (rel) =>
+      fs.existsSync(path.join(dir, rel)) ? fs.readFileSync(path.join(dir, rel), "utf8") : null,
     write: (rel, text) => {
       const p = path.join(dir, rel);
       if (text === null) fs.rmSync(p, { force: true });
@@ -67,12 +72,16 @@ function runFakeCommand(io: FileAccess, argv: readonly string[]): void {
     const a = parsed.assignments.filter((x) => x.name === "GRUB_CMDLINE_LINUX").pop()!;
     let params = parseCmdline(evaluateShellFiles([parsed]).vars.GRUB_CMDLINE_LINUX ?? "");
     if (remove) params = params.filter((p) => !remove.split(" ").includes(p.raw));
-    if (add) for (const p of parseCmdline(add)) params = [...params.filter((q) => q.key !== p.key), p];
+    if (add)
+      for (const p of parseCmdline(add)) params = [...params.filter((q) => q.key !== p.key), p];
     io.write("etc/default/grub", replaceAssignmentValue(text, a, printCmdline(params)));
   } else if (argv[0] === "kernelstub" && argv.length === 3) {
-    const cfg = JSON.parse(io.read("etc/kernelstub/configuration")!) as { user: { kernel_options: string[] } };
+    const cfg = JSON.parse(io.read("etc/kernelstub/configuration")!) as {
+      user: { kernel_options: string[] };
+    };
     const opts = argv[2]!.split(" ");
-    if (argv[1] === "--add-options") cfg.user.kernel_options.push(...opts.filter((o) => !cfg.user.kernel_options.includes(o)));
+    if (argv[1] === "--add-options")
+      cfg.user.kernel_options.push(...opts.filter((o) => !cfg.user.kernel_options.includes(o)));
     else cfg.user.kernel_options = cfg.user.kernel_options.filter((o) => !opts.includes(o));
     io.write("etc/kernelstub/configuration", JSON.stringify(cfg, null, 2) + "\n");
   }
@@ -83,11 +92,18 @@ export function rebootTree(dir: string, plan: Plan, cmdline: string): void {
   fs.writeFileSync(path.join(dir, "proc/cmdline"), `${cmdline}\n`);
   const mods = fs.readFileSync(path.join(dir, "proc/modules"), "utf8");
   const loaded = new Set(mods.split("\n").map((l) => l.split(" ")[0]));
-  fs.appendFileSync(path.join(dir, "proc/modules"), plan.expect.modulesLoaded.filter((m) => !loaded.has(m)).map((m) => `${m} 16384 0 - Live 0x0000000000000000\n`).join(""));
+  fs.appendFileSync(
+    path.join(dir, "proc/modules"),
+    plan.expect.modulesLoaded
+      .filter((m) => !loaded.has(m))
+      .map((m) => `${m} 16384 0 - Live 0x0000000000000000\n`)
+      .join(""),
+  );
   const drv = path.join(dir, "sys/bus/pci/drivers/vfio-pci");
   fs.mkdirSync(drv, { recursive: true });
   fs.mkdirSync(path.join(dir, "sys/module/vfio_pci"), { recursive: true });
-  if (!fs.existsSync(path.join(drv, "module"))) fs.symlinkSync("../../../../module/vfio_pci", path.join(drv, "module"));
+  if (!fs.existsSync(path.join(drv, "module")))
+    fs.symlinkSync("../../../../module/vfio_pci", path.join(drv, "module"));
   for (const a of plan.expect.boundToVfio) {
     const devDir = fs.realpathSync(path.join(dir, "sys/bus/pci/devices", a));
     const link = path.join(devDir, "driver");
@@ -96,7 +112,10 @@ export function rebootTree(dir: string, plan: Plan, cmdline: string): void {
     // The kernel's uevent names the bound driver too (DRIVER= comes first).
     const uevent = path.join(devDir, "uevent");
     if (fs.existsSync(uevent)) {
-      const lines = fs.readFileSync(uevent, "utf8").split("\n").filter((l) => !l.startsWith("DRIVER="));
+      const lines = fs
+        .readFileSync(uevent, "utf8")
+        .split("\n")
+        .filter((l) => !l.startsWith("DRIVER="));
       fs.writeFileSync(uevent, ["DRIVER=vfio-pci", ...lines].join("\n"));
     }
   }

@@ -10,11 +10,17 @@ import { snapshotToFile } from "../../src/cli/commands/snapshot.js";
 import { cli, cliJson } from "../helpers/cli.js";
 
 const hasSysfs = fs.existsSync("/sys/bus/pci/devices") && fs.existsSync("/proc/cpuinfo");
-if (!hasSysfs) console.warn("live tests skipped: this machine has no /sys/bus/pci (a container without sysfs?)");
+if (!hasSysfs)
+  console.warn("live tests skipped: this machine has no /sys/bus/pci (a container without sysfs?)");
 
 const pciAddresses = hasSysfs ? fs.readdirSync("/sys/bus/pci/devices").sort() : [];
-const groups = hasSysfs && fs.existsSync("/sys/kernel/iommu_groups") ? fs.readdirSync("/sys/kernel/iommu_groups") : [];
-const cpuFlags = hasSysfs ? (/^flags\s*:\s*(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "").split(/\s+/) : [];
+const groups =
+  hasSysfs && fs.existsSync("/sys/kernel/iommu_groups")
+    ? fs.readdirSync("/sys/kernel/iommu_groups")
+    : [];
+const cpuFlags = hasSysfs
+  ? (/^flags\s*:\s*(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "").split(/\s+/)
+  : [];
 
 describe.skipIf(!hasSysfs)("live host: list", () => {
   it("--json sees every PCI function, the IOMMU state and whether we run in a VM", async () => {
@@ -23,12 +29,19 @@ describe.skipIf(!hasSysfs)("live host: list", () => {
     expect(json.host.source).toMatchObject({ kind: "live", path: "/" });
     expect(json.devices.map((d: { address: string }) => d.address).sort()).toEqual(pciAddresses);
     expect(json.host.virtualMachine).toBe(cpuFlags.includes("hypervisor"));
-    expect(json.iommu.enabled).toBe(groups.length > 0 || fs.readdirSync("/sys/class/iommu").length > 0);
+    expect(json.iommu.enabled).toBe(
+      groups.length > 0 || fs.readdirSync("/sys/class/iommu").length > 0,
+    );
     expect(json.iommu.groupCount).toBe(groups.length);
     for (const d of json.devices) {
       const link = `/sys/bus/pci/devices/${d.address}/iommu_group`;
-      expect(d.iommuGroup, d.address).toBe(fs.existsSync(link) ? Number(path.basename(fs.readlinkSync(link))) : null);
-      const vendor = fs.readFileSync(`/sys/bus/pci/devices/${d.address}/vendor`, "utf8").trim().slice(2);
+      expect(d.iommuGroup, d.address).toBe(
+        fs.existsSync(link) ? Number(path.basename(fs.readlinkSync(link))) : null,
+      );
+      const vendor = fs
+        .readFileSync(`/sys/bus/pci/devices/${d.address}/vendor`, "utf8")
+        .trim()
+        .slice(2);
       expect(d.vendorId, d.address).toBe(vendor);
     }
   });
@@ -38,8 +51,11 @@ describe.skipIf(!hasSysfs)("live host: list", () => {
     expect(code).toBe(0);
     if (groups.length === 0) {
       expect(stdout.split("\n")[0]).toContain("IOMMU off: no groups");
-      expect(stdout).toContain("No IOMMU groups: run `passthrough check` to see why and what to change.");
-      for (const a of pciAddresses) expect(stdout).toMatch(new RegExp(`^-\\s+${a.replace(/\./g, "\\.")}\\s`, "m"));
+      expect(stdout).toContain(
+        "No IOMMU groups: run `passthrough check` to see why and what to change.",
+      );
+      for (const a of pciAddresses)
+        expect(stdout).toMatch(new RegExp(`^-\\s+${a.replace(/\./g, "\\.")}\\s`, "m"));
     } else {
       expect(stdout.split("\n")[0]).toContain(`${groups.length} IOMMU group`);
     }
@@ -48,14 +64,22 @@ describe.skipIf(!hasSysfs)("live host: list", () => {
   it("--tree and --usb run on the live host", async () => {
     const tree = await cliJson(["list", "--tree"]);
     expect(tree.code).toBe(0);
-    const count = (nodes: Array<{ children: unknown[] }>): number => nodes.reduce((n, c) => n + 1 + count(c.children as never), 0);
-    expect(tree.json.tree.reduce((n: number, r: { devices: never }) => n + count(r.devices), 0)).toBe(pciAddresses.length);
+    const count = (nodes: Array<{ children: unknown[] }>): number =>
+      nodes.reduce((n, c) => n + 1 + count(c.children as never), 0);
+    expect(
+      tree.json.tree.reduce((n: number, r: { devices: never }) => n + count(r.devices), 0),
+    ).toBe(pciAddresses.length);
     const usb = await cliJson(["list", "--usb"]);
     expect(usb.code).toBe(0);
-    const usbNames = fs.existsSync("/sys/bus/usb/devices") ? fs.readdirSync("/sys/bus/usb/devices").filter((n) => !n.includes(":")) : [];
+    const usbNames = fs.existsSync("/sys/bus/usb/devices")
+      ? fs.readdirSync("/sys/bus/usb/devices").filter((n) => !n.includes(":"))
+      : [];
     expect(usb.json.usb.map((u: { name: string }) => u.name).sort()).toEqual(usbNames.sort());
     const text = await cli(["list", "--usb"]);
-    if (usbNames.length === 0) expect(text.stdout).toContain("No USB devices: this host shows no USB bus (sys/bus/usb/devices).");
+    if (usbNames.length === 0)
+      expect(text.stdout).toContain(
+        "No USB devices: this host shows no USB bus (sys/bus/usb/devices).",
+      );
   });
 });
 

@@ -29,7 +29,8 @@ export function haveOpenssl(): boolean {
   }
 }
 
-export const OPENSSL_MISSING_MESSAGE = "openssl not found (Debian package openssl): the HTTPS simulator tests are skipped";
+export const OPENSSL_MISSING_MESSAGE =
+  "openssl not found (Debian package openssl): the HTTPS simulator tests are skipped";
 
 function openssl(args: string[], cwd: string): void {
   execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
@@ -53,22 +54,107 @@ export function testCerts(): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), "pve-sim-certs-"));
   try {
     const self = (name: string): TestCert => {
-      openssl(["req", "-x509", ...EC, "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${name}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], dir);
+      openssl(
+        [
+          "req",
+          "-x509",
+          ...EC,
+          "-keyout",
+          `${name}.key`,
+          "-out",
+          `${name}.pem`,
+          "-days",
+          "2",
+          "-subj",
+          `/CN=${name}`,
+          "-addext",
+          "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        dir,
+      );
       const cert = readFileSync(join(dir, `${name}.pem`), "utf8");
-      return { key: readFileSync(join(dir, `${name}.key`), "utf8"), cert, fingerprint: new X509Certificate(cert).fingerprint256 };
+      return {
+        key: readFileSync(join(dir, `${name}.key`), "utf8"),
+        cert,
+        fingerprint: new X509Certificate(cert).fingerprint256,
+      };
     };
     const selfSigned = self("pve-sim");
     const other = self("pve-other");
 
-    openssl(["req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Proxmox Virtual Environment/OU=sim/O=PVE Cluster Manager CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], dir);
+    openssl(
+      [
+        "req",
+        "-x509",
+        ...EC,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Proxmox Virtual Environment/OU=sim/O=PVE Cluster Manager CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+      ],
+      dir,
+    );
     const signed = (name: string, san: string): TestCert => {
-      openssl(["req", "-new", ...EC, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", "/CN=pve1.sim"], dir);
-      writeFileSync(join(dir, `${name}.cnf`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
-      openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.cnf`], dir);
+      openssl(
+        [
+          "req",
+          "-new",
+          ...EC,
+          "-keyout",
+          `${name}.key`,
+          "-out",
+          `${name}.csr`,
+          "-subj",
+          "/CN=pve1.sim",
+        ],
+        dir,
+      );
+      writeFileSync(
+        join(dir, `${name}.cnf`),
+        `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
+      );
+      openssl(
+        [
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.pem",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-out",
+          `${name}.pem`,
+          "-days",
+          "2",
+          "-extfile",
+          `${name}.cnf`,
+        ],
+        dir,
+      );
       const cert = readFileSync(join(dir, `${name}.pem`), "utf8");
-      return { key: readFileSync(join(dir, `${name}.key`), "utf8"), cert, fingerprint: new X509Certificate(cert).fingerprint256, ca: readFileSync(join(dir, "ca.pem"), "utf8") };
+      return {
+        key: readFileSync(join(dir, `${name}.key`), "utf8"),
+        cert,
+        fingerprint: new X509Certificate(cert).fingerprint256,
+        ca: readFileSync(join(dir, "ca.pem"), "utf8"),
+      };
     };
-    cache = { selfSigned, other, caSigned: signed("node", "IP:127.0.0.1,DNS:localhost"), caSignedOtherName: signed("named", "DNS:pve1.sim") };
+    cache = {
+      selfSigned,
+      other,
+      caSigned: signed("node", "IP:127.0.0.1,DNS:localhost"),
+      caSignedOtherName: signed("named", "DNS:pve1.sim"),
+    };
     return cache;
   } finally {
     rmSync(dir, { recursive: true, force: true });

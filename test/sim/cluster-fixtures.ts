@@ -29,16 +29,36 @@ const gpu = (slot: string, group: number, device = "0x2204", sub = "0x3880"): Si
   },
 ];
 
-const bridge = (id: string, group: number): SimPci => ({ id, class: "0x060400", vendor: "0x1022", device: "0x14db", iommugroup: group, vendor_name: "Advanced Micro Devices, Inc. [AMD]", device_name: "Raphael/Granite Ridge GPP Bridge" });
+const bridge = (id: string, group: number): SimPci => ({
+  id,
+  class: "0x060400",
+  vendor: "0x1022",
+  device: "0x14db",
+  iommugroup: group,
+  vendor_name: "Advanced Micro Devices, Inc. [AMD]",
+  device_name: "Raphael/Granite Ridge GPP Bridge",
+});
 
 export const pve1Pci = (): SimPci[] => [
   bridge("0000:00:01.1", 1),
   ...gpu("0000:01:00", 14),
   // A co-processor: class 0x0b, filtered out by hardware/pci's default blacklist.
-  { id: "0000:05:00.0", class: "0x0b4000", vendor: "0x8086", device: "0x0b25", iommugroup: 16, vendor_name: "Intel Corporation", device_name: "Data Streaming Accelerator" },
+  {
+    id: "0000:05:00.0",
+    class: "0x0b4000",
+    vendor: "0x8086",
+    device: "0x0b25",
+    iommugroup: 16,
+    vendor_name: "Intel Corporation",
+    device_name: "Data Streaming Accelerator",
+  },
 ];
 export const pve2Pci = (): SimPci[] => [bridge("0000:00:01.1", 1), ...gpu("0000:01:00", 12)];
-export const pve3Pci = (): SimPci[] => [bridge("0000:00:01.1", 1), ...gpu("0000:01:00", 13, "0x2206", "0x3897"), ...gpu("0000:02:00", 15)];
+export const pve3Pci = (): SimPci[] => [
+  bridge("0000:00:01.1", 1),
+  ...gpu("0000:01:00", 13, "0x2206", "0x3897"),
+  ...gpu("0000:02:00", 15),
+];
 
 export const SECRETS = {
   admin: "0f3ef5c2-2d6c-4a8e-9b3a-1d8e6f7a9c01",
@@ -52,12 +72,25 @@ export const TOKENS: Record<keyof typeof SECRETS, SimToken> = {
   admin: { id: "passthrough@pve!cli", secret: SECRETS.admin, privileges: "all" },
   // Even root@pam's own token is not root@pam for Proxmox's root-only rules.
   root: { id: "root@pam!automation", secret: SECRETS.root, privileges: "all" },
-  viewer: { id: "viewer@pve!ro", secret: SECRETS.viewer, privileges: { "/": ["VM.Audit", "Sys.Audit", "Mapping.Audit"] } },
+  viewer: {
+    id: "viewer@pve!ro",
+    secret: SECRETS.viewer,
+    privileges: { "/": ["VM.Audit", "Sys.Audit", "Mapping.Audit"] },
+  },
   // May configure VMs but not use mappings.
   ops: {
     id: "ops@pve!vm",
     secret: SECRETS.ops,
-    privileges: { "/": ["Sys.Audit"], "/vms": ["VM.Audit", "VM.Config.HWType", "VM.Config.Options", "VM.Config.CPU", "VM.Config.Memory"] },
+    privileges: {
+      "/": ["Sys.Audit"],
+      "/vms": [
+        "VM.Audit",
+        "VM.Config.HWType",
+        "VM.Config.Options",
+        "VM.Config.CPU",
+        "VM.Config.Memory",
+      ],
+    },
   },
   expired: { id: "old@pve!gone", secret: SECRETS.expired, privileges: "all", expire: 86400 },
 };
@@ -91,7 +124,18 @@ export function threeNodeCluster(): SimCluster {
           boot: "order=scsi0;net0",
         },
       },
-      { vmid: 101, node: "pve2", running: true, config: { name: "llm", machine: "q35", memory: "65536", cores: "16", hostpci0: "mapping=gpu0,pcie=1" } },
+      {
+        vmid: 101,
+        node: "pve2",
+        running: true,
+        config: {
+          name: "llm",
+          machine: "q35",
+          memory: "65536",
+          cores: "16",
+          hostpci0: "mapping=gpu0,pcie=1",
+        },
+      },
       { vmid: 102, node: "pve3", config: { name: "spare", memory: "2048" } },
     ],
     mappings: [

@@ -147,12 +147,21 @@ export class PveSchema {
    * one-element array (form bodies cannot say "array of one"), an array where a "-list" string is
    * expected is joined with ",".
    */
-  normalize(props: Record<string, SchemaProp>, params: Record<string, unknown>): Record<string, unknown> {
+  normalize(
+    props: Record<string, SchemaProp>,
+    params: Record<string, unknown>,
+  ): Record<string, unknown> {
     const out: Record<string, unknown> = { ...params };
     for (const [k, v] of Object.entries(out)) {
       const p = this.propFor(props, k);
       if (!p || v === undefined || v === null || v === "" || v === 0 || v === false) continue;
-      if (Array.isArray(v) && p.type === "string" && typeof p.format === "string" && p.format.endsWith("-list")) out[k] = v.join(",");
+      if (
+        Array.isArray(v) &&
+        p.type === "string" &&
+        typeof p.format === "string" &&
+        p.format.endsWith("-list")
+      )
+        out[k] = v.join(",");
       else if (!Array.isArray(v) && p.type === "array") out[k] = [v];
     }
     return out;
@@ -162,7 +171,14 @@ export class PveSchema {
   validate(endpoint: Endpoint, params: Record<string, unknown>): Record<string, string> {
     const errors: Record<string, string> = {};
     const props = endpoint.parameters.properties;
-    this.checkObject("", props, params, endpoint.parameters.additionalProperties ?? 0, errors, true);
+    this.checkObject(
+      "",
+      props,
+      params,
+      endpoint.parameters.additionalProperties ?? 0,
+      errors,
+      true,
+    );
     return errors;
   }
 
@@ -184,22 +200,38 @@ export class PveSchema {
       if (schema) {
         if (props[k] === undefined) this.checkProp(v, schema, newPath, errors); // indexed key
         if (schema.requires && value[schema.requires] === undefined) {
-          addError(errors, path ? `${path}.${schema.requires}` : schema.requires, `missing property - '${newPath}' requires this property`);
+          addError(
+            errors,
+            path ? `${path}.${schema.requires}` : schema.requires,
+            `missing property - '${newPath}' requires this property`,
+          );
         }
         continue;
       }
-      if (!additional) addError(errors, newPath, "property is not defined in schema and the schema does not allow additional properties");
+      if (!additional)
+        addError(
+          errors,
+          newPath,
+          "property is not defined in schema and the schema does not allow additional properties",
+        );
     }
   }
 
-  private checkProp(value: unknown, schema: SchemaProp, path: string, errors: Record<string, string>): void {
+  private checkProp(
+    value: unknown,
+    schema: SchemaProp,
+    path: string,
+    errors: Record<string, string>,
+  ): void {
     if (value === undefined || value === null) {
-      if (!schema.optional && !schema.alias) addError(errors, path, "property is missing and it is not optional");
+      if (!schema.optional && !schema.alias)
+        addError(errors, path, "property is missing and it is not optional");
       return;
     }
     if (!checkType(path, schema.type, value, errors)) return;
     if (Array.isArray(value)) {
-      if (schema.items) value.forEach((el, i) => this.checkProp(el, schema.items!, `${path}[${i}]`, errors));
+      if (schema.items)
+        value.forEach((el, i) => this.checkProp(el, schema.items!, `${path}[${i}]`, errors));
       return;
     }
     const text = String(value);
@@ -232,7 +264,12 @@ export class PveSchema {
         return;
       }
     }
-    if (schema.enum && !schema.enum.includes(text)) addError(errors, path, `value '${text}' does not have a value in the enumeration '${schema.enum.join(", ")}'`);
+    if (schema.enum && !schema.enum.includes(text))
+      addError(
+        errors,
+        path,
+        `value '${text}' does not have a value in the enumeration '${schema.enum.join(", ")}'`,
+      );
   }
 
   /** check_format: null when valid, else the error text. */
@@ -254,7 +291,9 @@ export class PveSchema {
     const check = NAMED_FORMATS[name];
     if (check) return check(value);
     if (UNCHECKED_FORMATS.has(name)) return null;
-    throw new Error(`pve-schema: unknown format '${format}' in the API schema; teach test/sim/pve-schema.ts about it`);
+    throw new Error(
+      `pve-schema: unknown format '${format}' in the API schema; teach test/sim/pve-schema.ts about it`,
+    );
   }
 
   /** parse_property_string + check_object on the sub-properties. */
@@ -280,10 +319,13 @@ export class PveSchema {
         }
         res[k] = v;
       } else if (!part.includes("=")) {
-        if (defaultKey !== undefined) return `duplicate key in comma-separated list property: ${defaultKey}`;
+        if (defaultKey !== undefined)
+          return `duplicate key in comma-separated list property: ${defaultKey}`;
         defaultKey = Object.keys(format).find((k) => format[k]!.default_key);
-        if (defaultKey === undefined) return "value without key, but schema does not define a default key";
-        if (res[defaultKey] !== undefined) return `duplicate key in comma-separated list property: ${defaultKey}`;
+        if (defaultKey === undefined)
+          return "value without key, but schema does not define a default key";
+        if (res[defaultKey] !== undefined)
+          return `duplicate key in comma-separated list property: ${defaultKey}`;
         res[defaultKey] = part;
       } else {
         return "missing key in comma-separated list property";
@@ -307,7 +349,12 @@ function isNumber(v: string): boolean {
 }
 
 /** check_type: top-level booleans are only "0"/"1" (or JSON true/false). */
-function checkType(path: string, type: string | undefined, value: unknown, errors: Record<string, string>): boolean {
+function checkType(
+  path: string,
+  type: string | undefined,
+  value: unknown,
+  errors: Record<string, string>,
+): boolean {
   if (!type || type === "any") return true;
   if (type === "array") {
     if (Array.isArray(value)) return true;
@@ -320,11 +367,16 @@ function checkType(path: string, type: string | undefined, value: unknown, error
     return false;
   }
   if (typeof value === "object") {
-    addError(errors, path, `type check ('${type}') failed - got ${Array.isArray(value) ? "ARRAY" : "HASH"}`);
+    addError(
+      errors,
+      path,
+      `type check ('${type}') failed - got ${Array.isArray(value) ? "ARRAY" : "HASH"}`,
+    );
     return false;
   }
   if (type === "boolean") {
-    if (typeof value === "boolean" || value === "1" || value === "0" || value === 1 || value === 0) return true;
+    if (typeof value === "boolean" || value === "1" || value === "0" || value === 1 || value === 0)
+      return true;
     addError(errors, path, `type check ('boolean') failed - got '${String(value)}'`);
     return false;
   }
@@ -365,17 +417,43 @@ export function splitList(v: string): string[] {
 // The registered formats the client's requests touch (pve-common JSONSchema.pm, qemu-server).
 const NAMED_FORMATS: Record<string, (v: string) => string | null> = {
   string: () => null,
-  "pve-node": (v) => (/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(v) ? null : "value does not look like a valid node name"),
-  "pve-vmid": (v) => (/^[1-9][0-9]{2,8}$/.test(v) ? null : "value does not look like a valid VM ID"),
+  "pve-node": (v) =>
+    /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(v)
+      ? null
+      : "value does not look like a valid node name",
+  "pve-vmid": (v) =>
+    /^[1-9][0-9]{2,8}$/.test(v) ? null : "value does not look like a valid VM ID",
   "pve-configid": (v) => (/^[a-z][a-z0-9_-]+$/i.test(v) ? null : `invalid configuration ID '${v}'`),
-  "pve-storage-id": (v) => (/^[a-z][a-z0-9\-_.]*[a-z0-9]$/i.test(v) ? null : `storage ID '${v}' contains illegal characters`),
+  "pve-storage-id": (v) =>
+    /^[a-z][a-z0-9\-_.]*[a-z0-9]$/i.test(v)
+      ? null
+      : `storage ID '${v}' contains illegal characters`,
   "pve-bridge-id": (v) => (/^[-_.\w\d]+$/.test(v) ? null : `invalid bridge ID '${v}'`),
-  "pve-volume-id": (v) => (/^([a-z][a-z0-9\-_.]*[a-z0-9]):(.+)$/i.test(v) ? null : `unable to parse volume ID '${v}'`),
+  "pve-volume-id": (v) =>
+    /^([a-z][a-z0-9\-_.]*[a-z0-9]):(.+)$/i.test(v) ? null : `unable to parse volume ID '${v}'`,
   "pve-tag": (v) => (/^[a-z0-9_][a-z0-9_\-+.]*$/i.test(v) ? null : "invalid characters in tag"),
-  "pve-qm-bootdisk": (v) => (/^(?:ide[0-3]|sata[0-5]|scsi(?:[0-9]|[12][0-9]|30)|virtio(?:[0-9]|1[0-5])|efidisk0|tpmstate0)$/.test(v) ? null : `invalid boot disk '${v}'`),
-  "pve-cpuset": (v) => (v.split(",").every((p) => /^\s*(\d+)(?:-(\d+))?\s*$/.test(p)) ? null : `unable to parse cpuset '${v}'`),
-  urlencoded: (v) => (/^[-%a-zA-Z0-9_.!~*'()]*$/.test(v) ? null : `invalid urlencoded string: ${v}`),
-  "disk-size": (v) => (/^(\d+(\.\d+)?)([KMGT])?$/.test(v) ? null : `value does not look like a valid disk size: ${v}`),
-  "mac-addr": (v) => (/^[a-f0-9][02468ace](?::[a-f0-9]{2}){5}$/i.test(v) ? null : "value does not look like a valid unicast MAC address"),
-  "dns-name": (v) => (/^(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)\.)*([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)$/.test(v) ? null : "value does not look like a valid DNS name"),
+  "pve-qm-bootdisk": (v) =>
+    /^(?:ide[0-3]|sata[0-5]|scsi(?:[0-9]|[12][0-9]|30)|virtio(?:[0-9]|1[0-5])|efidisk0|tpmstate0)$/.test(
+      v,
+    )
+      ? null
+      : `invalid boot disk '${v}'`,
+  "pve-cpuset": (v) =>
+    v.split(",").every((p) => /^\s*(\d+)(?:-(\d+))?\s*$/.test(p))
+      ? null
+      : `unable to parse cpuset '${v}'`,
+  urlencoded: (v) =>
+    /^[-%a-zA-Z0-9_.!~*'()]*$/.test(v) ? null : `invalid urlencoded string: ${v}`,
+  "disk-size": (v) =>
+    /^(\d+(\.\d+)?)([KMGT])?$/.test(v) ? null : `value does not look like a valid disk size: ${v}`,
+  "mac-addr": (v) =>
+    /^[a-f0-9][02468ace](?::[a-f0-9]{2}){5}$/i.test(v)
+      ? null
+      : "value does not look like a valid unicast MAC address",
+  "dns-name": (v) =>
+    /^(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)\.)*([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)$/.test(
+      v,
+    )
+      ? null
+      : "value does not look like a valid DNS name",
 };

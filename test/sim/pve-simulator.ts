@@ -153,18 +153,105 @@ interface ConfFile {
   extra: string;
 }
 
-const DRIVE_RE = /^(?:ide[0-3]|sata[0-5]|scsi(?:[0-9]|[12][0-9]|30)|virtio(?:[0-9]|1[0-5])|efidisk0|tpmstate0)$/;
+const DRIVE_RE =
+  /^(?:ide[0-3]|sata[0-5]|scsi(?:[0-9]|[12][0-9]|30)|virtio(?:[0-9]|1[0-5])|efidisk0|tpmstate0)$/;
 // qemu-server API2/Qemu.pm: which privilege guards which option (non-root).
-const CPU_OPTS = new Set(["cores", "cpu", "runningcpu", "cpulimit", "cpuunits", "numa", "smp", "sockets", "vcpus"]);
+const CPU_OPTS = new Set([
+  "cores",
+  "cpu",
+  "runningcpu",
+  "cpulimit",
+  "cpuunits",
+  "numa",
+  "smp",
+  "sockets",
+  "vcpus",
+]);
 const MEMORY_OPTS = new Set(["memory", "balloon", "shares", "allow-ksm"]);
-const HWTYPE_OPTS = new Set(["acpi", "hotplug", "kvm", "machine", "runningmachine", "scsihw", "smbios1", "tablet", "vga", "watchdog", "audio0", "rng0"]);
-const GENERAL_OPTS = new Set(["agent", "autostart", "bios", "description", "keyboard", "localtime", "migrate_downtime", "migrate_speed", "name", "onboot", "ostype", "protection", "reboot", "startdate", "startup", "tdf", "template"]);
+const HWTYPE_OPTS = new Set([
+  "acpi",
+  "hotplug",
+  "kvm",
+  "machine",
+  "runningmachine",
+  "scsihw",
+  "smbios1",
+  "tablet",
+  "vga",
+  "watchdog",
+  "audio0",
+  "rng0",
+]);
+const GENERAL_OPTS = new Set([
+  "agent",
+  "autostart",
+  "bios",
+  "description",
+  "keyboard",
+  "localtime",
+  "migrate_downtime",
+  "migrate_speed",
+  "name",
+  "onboot",
+  "ostype",
+  "protection",
+  "reboot",
+  "startdate",
+  "startup",
+  "tdf",
+  "template",
+]);
 const DISK_OPTS = new Set(["boot", "bootdisk", "vmstatestorage"]);
-const CLOUDINIT_OPTS = new Set(["cicustom", "cipassword", "citype", "ciuser", "ciupgrade", "nameserver", "searchdomain", "sshkeys"]);
+const CLOUDINIT_OPTS = new Set([
+  "cicustom",
+  "cipassword",
+  "citype",
+  "ciuser",
+  "ciupgrade",
+  "nameserver",
+  "searchdomain",
+  "sshkeys",
+]);
 // vmconfig_hotplug_pending's $fast_plug_option: applied to a running VM at once.
-const FAST_PLUG = new Set(["description", "hookscript", "lock", "migrate_downtime", "migrate_speed", "name", "onboot", "protection", "shares", "startup", "tags", "vmstatestorage", ...CLOUDINIT_OPTS]);
-const CREATE_ONLY = new Set(["archive", "start", "storage", "pool", "force", "unique", "live-restore", "bwlimit", "ha-managed", "import-working-storage", "vmid", "node"]);
-const CONFIG_PERMS = ["VM.Config.Disk", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network", "VM.Config.HWType", "VM.Config.Options", "VM.Config.Cloudinit"];
+const FAST_PLUG = new Set([
+  "description",
+  "hookscript",
+  "lock",
+  "migrate_downtime",
+  "migrate_speed",
+  "name",
+  "onboot",
+  "protection",
+  "shares",
+  "startup",
+  "tags",
+  "vmstatestorage",
+  ...CLOUDINIT_OPTS,
+]);
+const CREATE_ONLY = new Set([
+  "archive",
+  "start",
+  "storage",
+  "pool",
+  "force",
+  "unique",
+  "live-restore",
+  "bwlimit",
+  "ha-managed",
+  "import-working-storage",
+  "vmid",
+  "node",
+]);
+const CONFIG_PERMS = [
+  "VM.Config.Disk",
+  "VM.Config.CDROM",
+  "VM.Config.CPU",
+  "VM.Config.Memory",
+  "VM.Config.Network",
+  "VM.Config.HWType",
+  "VM.Config.Options",
+  "VM.Config.Cloudinit",
+];
 
 const sha1 = (s: string) => createHash("sha1").update(s).digest("hex");
 
@@ -175,7 +262,13 @@ export class PveSimulator {
   /** Make the next matching task fail with this exit status (consumed in order). */
   readonly taskFailures: Array<{ type?: string; message: string }> = [];
   /** Make the next matching requests fail at the HTTP level (a proxy error, a dropped connection). */
-  readonly httpFailures: Array<{ method?: string; path?: RegExp; status?: number; reason?: string; reset?: boolean }> = [];
+  readonly httpFailures: Array<{
+    method?: string;
+    path?: RegExp;
+    status?: number;
+    reason?: string;
+    reset?: boolean;
+  }> = [];
   taskPolls: number;
   unauthorizedDelayMs: number;
   private readonly schema: PveSchema | null;
@@ -193,13 +286,25 @@ export class PveSimulator {
     this.schema = opts.schema ?? null;
     this.taskPolls = opts.taskPolls ?? 1;
     this.unauthorizedDelayMs = opts.unauthorizedDelayMs ?? 0;
-    this.nodes = new Map(cluster.nodes.map((n) => [n.name, { online: true, storages: ["local", "local-lvm"], ...n }]));
+    this.nodes = new Map(
+      cluster.nodes.map((n) => [n.name, { online: true, storages: ["local", "local-lvm"], ...n }]),
+    );
     this.tokens = cluster.tokens;
     for (const vm of cluster.vms ?? []) {
-      const text = vm.raw ?? printConf({ description: [], main: { ...(vm.config ?? {}) }, pending: {}, pendingDelete: [], extra: "" });
+      const text =
+        vm.raw ??
+        printConf({
+          description: [],
+          main: { ...(vm.config ?? {}) },
+          pending: {},
+          pendingDelete: [],
+          extra: "",
+        });
       this.vms.set(vm.vmid, { node: vm.node, running: vm.running ?? false, text });
     }
-    this.pciCfg = printPciCfg((cluster.mappings ?? []).map((m) => ({ id: m.id, props: mappingProps(m) })));
+    this.pciCfg = printPciCfg(
+      (cluster.mappings ?? []).map((m) => ({ id: m.id, props: mappingProps(m) })),
+    );
     this.defineRoutes();
   }
 
@@ -293,7 +398,15 @@ export class PveSimulator {
     const url = new URL(req.url ?? "/", "https://sim");
     const method = req.method ?? "GET";
     const contentType = req.headers["content-type"];
-    const log: LoggedRequest = { method, path: url.pathname, route: null, params: {}, contentType, body, status: 0 };
+    const log: LoggedRequest = {
+      method,
+      path: url.pathname,
+      route: null,
+      params: {},
+      contentType,
+      body,
+      status: 0,
+    };
     this.requests.push(log);
 
     const send = (status: number, reason: string, payload: unknown | undefined) => {
@@ -306,7 +419,11 @@ export class PveSimulator {
       res.end(text);
     };
 
-    const injected = this.httpFailures.findIndex((f) => (f.method === undefined || f.method === method) && (f.path === undefined || f.path.test(url.pathname)));
+    const injected = this.httpFailures.findIndex(
+      (f) =>
+        (f.method === undefined || f.method === method) &&
+        (f.path === undefined || f.path.test(url.pathname)),
+    );
     if (injected >= 0) {
       const f = this.httpFailures.splice(injected, 1)[0]!;
       if (f.reset) {
@@ -328,7 +445,8 @@ export class PveSimulator {
     const auth = /(?:^|\s)PVEAPIToken(?:=| )([^;]*)/.exec(req.headers.authorization ?? "");
     const token = auth ? this.verifyToken(decodeURIComponent(auth[1]!)) : null;
     if (!token) {
-      if (this.unauthorizedDelayMs > 0) await new Promise((r) => setTimeout(r, this.unauthorizedDelayMs));
+      if (this.unauthorizedDelayMs > 0)
+        await new Promise((r) => setTimeout(r, this.unauthorizedDelayMs));
       send(401, auth ? "Authentication failed!" : "No ticket", undefined);
       return;
     }
@@ -355,7 +473,10 @@ export class PveSimulator {
     const route = this.routes.find((r) => r.method === method && r.re.test(rel));
     if (!route) {
       const known = this.routes.some((r) => r.re.test(rel));
-      send(501, known ? `Method '${method} ${rel}' not implemented` : "no such uri", { data: null, message: `Method '${method} ${rel}' not implemented\n` });
+      send(501, known ? `Method '${method} ${rel}' not implemented` : "no such uri", {
+        data: null,
+        message: `Method '${method} ${rel}' not implemented\n`,
+      });
       return;
     }
     log.route = route.template;
@@ -364,13 +485,20 @@ export class PveSimulator {
       params[k] = decodeURIComponent(m[i + 1]!);
     });
 
-    const schemaParams = this.schema?.endpoint(method, route.template)?.parameters ?? route.localSchema;
+    const schemaParams =
+      this.schema?.endpoint(method, route.template)?.parameters ?? route.localSchema;
     if (schemaParams) {
       if (this.schema) params = this.schema.normalize(schemaParams.properties, params);
-      const errors = this.schema ? this.schema.validate({ path: route.template, method, parameters: schemaParams }, params) : {};
+      const errors = this.schema
+        ? this.schema.validate({ path: route.template, method, parameters: schemaParams }, params)
+        : {};
       if (Object.keys(errors).length > 0) {
         this.violations.push({ method, path: rel, errors });
-        send(400, "Parameter verification failed.", { data: null, message: "Parameter verification failed.\n", errors });
+        send(400, "Parameter verification failed.", {
+          data: null,
+          message: "Parameter verification failed.\n",
+          errors,
+        });
         return;
       }
     }
@@ -382,7 +510,11 @@ export class PveSimulator {
     } catch (err) {
       if (err instanceof SimError) {
         const msg = err.message.endsWith("\n") ? err.message : `${err.message}\n`;
-        send(err.status, err.message, { data: null, message: msg, ...(err.errors ? { errors: err.errors } : {}) });
+        send(err.status, err.message, {
+          data: null,
+          message: msg,
+          ...(err.errors ? { errors: err.errors } : {}),
+        });
       } else throw err;
     }
   }
@@ -412,15 +544,22 @@ export class PveSimulator {
   /** RPCEnvironment::check (all privileges) / check_any. */
   private check(ctx: Ctx, path: string, privs: string[], any = false): void {
     if (any) {
-      if (!privs.some((p) => this.can(ctx.token, path, p))) throw new SimError(403, `Permission check failed (${path}, ${privs.join("|")})`);
+      if (!privs.some((p) => this.can(ctx.token, path, p)))
+        throw new SimError(403, `Permission check failed (${path}, ${privs.join("|")})`);
       return;
     }
-    for (const p of privs) if (!this.can(ctx.token, path, p)) throw new SimError(403, `Permission check failed (${path}, ${p})`);
+    for (const p of privs)
+      if (!this.can(ctx.token, path, p))
+        throw new SimError(403, `Permission check failed (${path}, ${p})`);
   }
 
   private node(name: string): SimNode {
     const n = this.nodes.get(name);
-    if (!n) throw new SimError(500, `hostname lookup '${name}' failed - failed to get address info for: ${name}: Name or service not known`);
+    if (!n)
+      throw new SimError(
+        500,
+        `hostname lookup '${name}' failed - failed to get address info for: ${name}: Name or service not known`,
+      );
     // pveproxy proxies /nodes/<other>/... to that node; an offline node surfaces as an
     // AnyEvent::HTTP pseudo status.
     if (!n.online) throw new SimError(595, "Connection timed out");
@@ -429,7 +568,12 @@ export class PveSimulator {
 
   // ---- routes -----------------------------------------------------------------------------
 
-  private route(method: string, template: string, handler: (ctx: Ctx) => unknown, localSchema?: Endpoint["parameters"]): void {
+  private route(
+    method: string,
+    template: string,
+    handler: (ctx: Ctx) => unknown,
+    localSchema?: Endpoint["parameters"],
+  ): void {
     const keys: string[] = [];
     const re = new RegExp(
       `^${template.replace(/\{([^}]+)\}/g, (_, k: string) => {
@@ -437,7 +581,14 @@ export class PveSimulator {
         return "([^/]+)";
       })}$`,
     );
-    this.routes.push({ method, template, re, keys, handler, ...(localSchema ? { localSchema } : {}) });
+    this.routes.push({
+      method,
+      template,
+      re,
+      keys,
+      handler,
+      ...(localSchema ? { localSchema } : {}),
+    });
   }
 
   private defineRoutes(): void {
@@ -480,7 +631,14 @@ export class PveSimulator {
       }
     }
     if (!type || type === "node") {
-      for (const n of this.nodes.values()) out.push({ id: `node/${n.name}`, type: "node", node: n.name, status: n.online ? "online" : "offline", level: "" });
+      for (const n of this.nodes.values())
+        out.push({
+          id: `node/${n.name}`,
+          type: "node",
+          node: n.name,
+          status: n.online ? "online" : "offline",
+          level: "",
+        });
     }
     return out;
   }
@@ -491,22 +649,43 @@ export class PveSimulator {
     // pve-manager API2/Hardware/PCI.pm pci_scan: `// default`, then split_list.
     const blacklist = (ctx.params["pci-class-blacklist"] as string | undefined) ?? "05;06;0b";
     const classes = splitList(blacklist);
-    const verbose = ctx.params.verbose === undefined ? true : String(ctx.params.verbose) === "1" || ctx.params.verbose === true;
+    const verbose =
+      ctx.params.verbose === undefined
+        ? true
+        : String(ctx.params.verbose) === "1" || ctx.params.verbose === true;
     return node.pci
-      .filter((d) => classes.length === 0 || !new RegExp(`^0x(?:${classes.join("|")})`).test(d.class))
+      .filter(
+        (d) => classes.length === 0 || !new RegExp(`^0x(?:${classes.join("|")})`).test(d.class),
+      )
       .sort((a, b) => a.id.localeCompare(b.id))
       .map((d) => {
-        const base: Record<string, unknown> = { id: d.id, class: d.class, vendor: d.vendor, device: d.device, iommugroup: d.iommugroup };
+        const base: Record<string, unknown> = {
+          id: d.id,
+          class: d.class,
+          vendor: d.vendor,
+          device: d.device,
+          iommugroup: d.iommugroup,
+        };
         if (d.mdev) base.mdev = 1;
         if (!verbose) return base;
-        for (const k of ["vendor_name", "device_name", "subsystem_vendor", "subsystem_device"] as const) if (d[k] !== undefined) base[k] = d[k];
+        for (const k of [
+          "vendor_name",
+          "device_name",
+          "subsystem_vendor",
+          "subsystem_device",
+        ] as const)
+          if (d[k] !== undefined) base[k] = d[k];
         return base;
       });
   }
 
   private vmOn(node: string, vmid: number): { node: string; running: boolean; text: string } {
     const vm = this.vms.get(vmid);
-    if (!vm || vm.node !== node) throw new SimError(500, `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`);
+    if (!vm || vm.node !== node)
+      throw new SimError(
+        500,
+        `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`,
+      );
     return vm;
   }
 
@@ -524,11 +703,15 @@ export class PveSimulator {
       for (const d of conf.pendingDelete) delete merged[d.key];
     }
     // Perl hands numbers to JSON as numbers where the config schema types them so.
-    const returns = this.schema?.endpoint("GET", "/nodes/{node}/qemu/{vmid}/config")?.returns?.properties ?? {};
+    const returns =
+      this.schema?.endpoint("GET", "/nodes/{node}/qemu/{vmid}/config")?.returns?.properties ?? {};
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(merged)) {
       const t = (returns[k] ?? returns[k.replace(/\d+$/, "[n]")])?.type;
-      out[k] = (t === "integer" || t === "number" || t === "boolean") && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+      out[k] =
+        (t === "integer" || t === "number" || t === "boolean") && /^-?\d+(\.\d+)?$/.test(v)
+          ? Number(v)
+          : v;
     }
     out.digest = sha1(vm.text);
     return out;
@@ -537,7 +720,13 @@ export class PveSimulator {
   /** $check_vm_modify_config_perm: drives, cdrom, unused/serial/usb/hostpci/virtiofs and tags are checked elsewhere. */
   private checkOptionPerms(ctx: Ctx, vmid: number, keys: string[]): void {
     for (const opt of keys) {
-      if (DRIVE_RE.test(opt) || opt === "cdrom" || /^(?:unused|serial|usb|hostpci|virtiofs)\d+$/.test(opt) || opt === "tags") continue;
+      if (
+        DRIVE_RE.test(opt) ||
+        opt === "cdrom" ||
+        /^(?:unused|serial|usb|hostpci|virtiofs)\d+$/.test(opt) ||
+        opt === "tags"
+      )
+        continue;
       const path = `/vms/${vmid}`;
       if (CPU_OPTS.has(opt) || /^numa\d+$/.test(opt)) this.check(ctx, path, ["VM.Config.CPU"]);
       else if (MEMORY_OPTS.has(opt)) this.check(ctx, path, ["VM.Config.Memory"]);
@@ -548,7 +737,8 @@ export class PveSimulator {
       } else if (opt === "freeze") this.check(ctx, path, ["VM.PowerMgmt"]);
       else if (DISK_OPTS.has(opt)) this.check(ctx, path, ["VM.Config.Disk"]);
       else if (/^net\d+$/.test(opt)) this.check(ctx, path, ["VM.Config.Network"]);
-      else if (CLOUDINIT_OPTS.has(opt) || /^ipconfig\d+$/.test(opt)) this.check(ctx, path, ["VM.Config.Cloudinit", "VM.Config.Network"], true);
+      else if (CLOUDINIT_OPTS.has(opt) || /^ipconfig\d+$/.test(opt))
+        this.check(ctx, path, ["VM.Config.Cloudinit", "VM.Config.Network"], true);
       else throw new SimError(500, `only root can set '${opt}' config`);
     }
   }
@@ -556,22 +746,33 @@ export class PveSimulator {
   /** check_hostpci_perm: a token is never root@pam. */
   private checkHostpciPerm(ctx: Ctx, vmid: number, opt: string, value: string): void {
     const dev = parsePropString(value, "host");
-    if (dev.host !== undefined) throw new SimError(500, `only root can set '${opt}' config for non-mapped devices`);
-    if (dev.mapping === undefined) throw new SimError(500, "either 'host' or 'mapping' must be set.");
+    if (dev.host !== undefined)
+      throw new SimError(500, `only root can set '${opt}' config for non-mapped devices`);
+    if (dev.mapping === undefined)
+      throw new SimError(500, "either 'host' or 'mapping' must be set.");
     this.check(ctx, `/mapping/pci/${dev.mapping}`, ["Mapping.Use"]);
     this.check(ctx, `/vms/${vmid}`, ["VM.Config.HWType"]);
-    if (dev.romfile !== undefined) throw new SimError(400, "Parameter verification failed.", { [opt]: "only root@pam can set 'romfile' option" });
+    if (dev.romfile !== undefined)
+      throw new SimError(400, "Parameter verification failed.", {
+        [opt]: "only root@pam can set 'romfile' option",
+      });
   }
 
   private checkUsbPerm(ctx: Ctx, vmid: number, opt: string, value: string): void {
     const dev = parsePropString(value, "host");
-    if (dev.host !== undefined && !/^spice$/i.test(dev.host)) throw new SimError(500, `only root can set '${opt}' config for real devices`);
+    if (dev.host !== undefined && !/^spice$/i.test(dev.host))
+      throw new SimError(500, `only root can set '${opt}' config for real devices`);
     if (dev.mapping !== undefined) this.check(ctx, `/mapping/usb/${dev.mapping}`, ["Mapping.Use"]);
     this.check(ctx, `/vms/${vmid}`, ["VM.Config.HWType"]);
   }
 
   /** $check_storage_access for new disks ("STORAGE:SIZE"). */
-  private checkDrivePerms(ctx: Ctx, vmid: number, node: SimNode, params: Record<string, unknown>): void {
+  private checkDrivePerms(
+    ctx: Ctx,
+    vmid: number,
+    node: SimNode,
+    params: Record<string, unknown>,
+  ): void {
     for (const [k, v] of Object.entries(params)) {
       if (!DRIVE_RE.test(k)) continue;
       const file = driveFile(String(v));
@@ -579,7 +780,8 @@ export class PveSimulator {
       if (/media=cdrom/.test(String(v))) this.check(ctx, `/vms/${vmid}`, ["VM.Config.CDROM"]);
       else this.check(ctx, `/vms/${vmid}`, ["VM.Config.Disk"]);
       if (alloc) {
-        if (!node.storages!.includes(alloc[1]!)) throw new SimError(500, `storage '${alloc[1]}' does not exist`);
+        if (!node.storages!.includes(alloc[1]!))
+          throw new SimError(500, `storage '${alloc[1]}' does not exist`);
         this.check(ctx, `/storage/${alloc[1]}`, ["Datastore.AllocateSpace"]);
       }
     }
@@ -594,15 +796,25 @@ export class PveSimulator {
     const digest = take(params, "digest") as string | undefined;
     take(params, "background_delay");
     const skiplock = take(params, "skiplock");
-    if (skiplock !== undefined && String(skiplock) === "1") throw new SimError(400, "Parameter verification failed.", { skiplock: "Only root may use this option." });
+    if (skiplock !== undefined && String(skiplock) === "1")
+      throw new SimError(400, "Parameter verification failed.", {
+        skiplock: "Only root may use this option.",
+      });
     const deleteStr = take(params, "delete") as string | undefined;
     const revertStr = take(params, "revert") as string | undefined;
     const force = take(params, "force");
-    if (!deleteStr && !revertStr && Object.keys(params).length === 0) throw new SimError(500, "no options specified");
+    if (!deleteStr && !revertStr && Object.keys(params).length === 0)
+      throw new SimError(500, "no options specified");
     const deletes: string[] = [];
     for (const opt of splitList(deleteStr ?? "")) {
-      if (params[opt] !== undefined) throw new SimError(400, "Parameter verification failed.", { delete: `you can't use '-${opt}' and -delete ${opt}' at the same time` });
-      if (!this.optionExists(opt)) throw new SimError(400, "Parameter verification failed.", { delete: `unknown option '${opt}'` });
+      if (params[opt] !== undefined)
+        throw new SimError(400, "Parameter verification failed.", {
+          delete: `you can't use '-${opt}' and -delete ${opt}' at the same time`,
+        });
+      if (!this.optionExists(opt))
+        throw new SimError(400, "Parameter verification failed.", {
+          delete: `unknown option '${opt}'`,
+        });
       deletes.push(opt);
     }
     this.checkOptionPerms(ctx, vmid, deletes);
@@ -611,7 +823,8 @@ export class PveSimulator {
 
     const loadAndCheck = () => {
       const vm = this.vmOn(node.name, vmid);
-      if (digest && digest !== sha1(vm.text)) throw new SimError(500, "checksum mismatch (file change by other user?)");
+      if (digest && digest !== sha1(vm.text))
+        throw new SimError(500, "checksum mismatch (file change by other user?)");
       return vm;
     };
     loadAndCheck(); // early checks before forking
@@ -621,7 +834,8 @@ export class PveSimulator {
       const conf = parseConf(vm.text);
       for (const opt of deletes) {
         const val = conf.main[opt] ?? conf.pending[opt];
-        if (/^hostpci\d+$/.test(opt) && val !== undefined) this.checkHostpciPerm(ctx, vmid, opt, val);
+        if (/^hostpci\d+$/.test(opt) && val !== undefined)
+          this.checkHostpciPerm(ctx, vmid, opt, val);
         if (/^usb\d+$/.test(opt) && val !== undefined) this.checkUsbPerm(ctx, vmid, opt, val);
         const wasPendingOnly = conf.pending[opt] !== undefined && conf.main[opt] === undefined;
         delete conf.pending[opt];
@@ -632,7 +846,8 @@ export class PveSimulator {
       }
       for (const [opt, raw] of Object.entries(params)) {
         const value = String(raw);
-        if (/[\n\r]/.test(value)) throw new SimError(500, `detected invalid newline inside property '${opt}'`);
+        if (/[\n\r]/.test(value))
+          throw new SimError(500, `detected invalid newline inside property '${opt}'`);
         if (conf.pending[opt] !== undefined && conf.pending[opt] === value) continue;
         if (/^hostpci\d+$/.test(opt)) {
           const old = conf.main[opt] ?? conf.pending[opt];
@@ -640,11 +855,14 @@ export class PveSimulator {
           this.checkHostpciPerm(ctx, vmid, opt, value);
         }
         if (/^usb\d+$/.test(opt)) this.checkUsbPerm(ctx, vmid, opt, value);
-        conf.pending[opt] = DRIVE_RE.test(opt) ? this.allocate(node, vmid, opt, value, conf) : value;
+        conf.pending[opt] = DRIVE_RE.test(opt)
+          ? this.allocate(node, vmid, opt, value, conf)
+          : value;
         conf.pendingDelete = conf.pendingDelete.filter((d) => d.key !== opt);
       }
       // cleanup_pending: pending values equal to the current ones are no change.
-      for (const [k, v] of Object.entries(conf.pending)) if (conf.main[k] === v) delete conf.pending[k];
+      for (const [k, v] of Object.entries(conf.pending))
+        if (conf.main[k] === v) delete conf.pending[k];
       applyPending(conf, vm.running);
       vm.text = printConf(conf);
     };
@@ -656,13 +874,32 @@ export class PveSimulator {
   }
 
   private optionExists(opt: string): boolean {
-    const props = this.schema?.endpoint("POST", "/nodes/{node}/qemu/{vmid}/config")?.parameters.properties;
+    const props = this.schema?.endpoint("POST", "/nodes/{node}/qemu/{vmid}/config")?.parameters
+      .properties;
     if (!props) return /^[a-z][a-z0-9_-]*$/.test(opt);
-    return this.schema!.propFor(props, opt) !== undefined && !["delete", "revert", "digest", "node", "vmid", "force", "skiplock", "background_delay"].includes(opt);
+    return (
+      this.schema!.propFor(props, opt) !== undefined &&
+      ![
+        "delete",
+        "revert",
+        "digest",
+        "node",
+        "vmid",
+        "force",
+        "skiplock",
+        "background_delay",
+      ].includes(opt)
+    );
   }
 
   /** Storage allocation for "STORAGE:SIZE" drive values: "local-lvm:vm-100-disk-0,...,size=4M". */
-  private allocate(node: SimNode, vmid: number, opt: string, value: string, conf: ConfFile): string {
+  private allocate(
+    node: SimNode,
+    vmid: number,
+    opt: string,
+    value: string,
+    conf: ConfFile,
+  ): string {
     const file = driveFile(value);
     const m = /^([a-z][a-z0-9\-_.]*[a-z0-9]):(\d+(\.\d+)?)$/i.exec(file);
     if (!m) return value;
@@ -680,7 +917,14 @@ export class PveSimulator {
       .split(",")
       .slice(1)
       .filter((p) => !p.startsWith("size="));
-    const size = opt === "efidisk0" ? (/efitype=4m/.test(value) ? "4M" : "528K") : opt === "tpmstate0" ? "4M" : `${m[2]}G`;
+    const size =
+      opt === "efidisk0"
+        ? /efitype=4m/.test(value)
+          ? "4M"
+          : "528K"
+        : opt === "tpmstate0"
+          ? "4M"
+          : `${m[2]}G`;
     return [`${storage}:vm-${vmid}-disk-${n}`, ...rest, `size=${size}`].join(",");
   }
 
@@ -688,7 +932,8 @@ export class PveSimulator {
     const vmid = Number(ctx.params.vmid);
     const node = this.node(String(ctx.params.node));
     const params = { ...ctx.params };
-    if (!this.can(ctx.token, `/vms/${vmid}`, "VM.Allocate")) throw new SimError(403, "Permission check failed");
+    if (!this.can(ctx.token, `/vms/${vmid}`, "VM.Allocate"))
+      throw new SimError(403, "Permission check failed");
     const keys = Object.keys(params).filter((k) => !CREATE_ONLY.has(k));
     const conf: Record<string, string> = {};
     for (const k of keys) conf[k] = String(params[k]);
@@ -699,18 +944,29 @@ export class PveSimulator {
       if (/^usb\d+$/.test(k)) this.checkUsbPerm(ctx, vmid, k, conf[k]!);
     }
     const existing = this.vms.get(vmid);
-    if (existing) throw new SimError(500, `unable to create VM ${vmid} - VM ${vmid} already exists on node '${existing.node}'`);
+    if (existing)
+      throw new SimError(
+        500,
+        `unable to create VM ${vmid} - VM ${vmid} already exists on node '${existing.node}'`,
+      );
     // create_and_lock_config: the file exists (locked) while the task runs.
     const placeholder = { node: node.name, running: false, text: "lock: create\n" };
     this.vms.set(vmid, placeholder);
     return this.newTask(node.name, "qmcreate", String(vmid), ctx.user, () => {
-      const file: ConfFile = { description: [], main: {}, pending: {}, pendingDelete: [], extra: "" };
+      const file: ConfFile = {
+        description: [],
+        main: {},
+        pending: {},
+        pendingDelete: [],
+        extra: "",
+      };
       for (const [k, v] of Object.entries(conf)) {
         if (k === "description") file.description = v.split("\n");
         else file.main[k] = DRIVE_RE.test(k) ? this.allocate(node, vmid, k, v, file) : v;
       }
       file.main.smbios1 ??= `uuid=${randomUUID()}`;
-      if (file.main.vmgenid === undefined || file.main.vmgenid === "1") file.main.vmgenid = randomUUID();
+      if (file.main.vmgenid === undefined || file.main.vmgenid === "1")
+        file.main.vmgenid = randomUUID();
       file.main.meta = `creation-qemu=9.2.0,ctime=${Math.floor(Date.now() / 1000)}`;
       placeholder.text = printConf(file);
     });
@@ -730,7 +986,19 @@ export class PveSimulator {
         throw new Error(failure.message);
       };
     }
-    this.tasks.set(upid, { upid, node, type, id, user, pid, pstart, starttime, pollsLeft: this.taskPolls, status: "running", work: run });
+    this.tasks.set(upid, {
+      upid,
+      node,
+      type,
+      id,
+      user,
+      pid,
+      pstart,
+      starttime,
+      pollsLeft: this.taskPolls,
+      status: "running",
+      work: run,
+    });
     return upid;
   }
 
@@ -738,8 +1006,12 @@ export class PveSimulator {
     const node = this.node(String(ctx.params.node));
     const upid = String(ctx.params.upid);
     const task = this.tasks.get(upid);
-    if (!/^UPID:/.test(upid)) throw new SimError(400, "Parameter verification failed.", { upid: "unable to parse worker upid" });
-    if (!task || task.node !== node.name) throw new SimError(400, "Parameter verification failed.", { upid: "no such task" });
+    if (!/^UPID:/.test(upid))
+      throw new SimError(400, "Parameter verification failed.", {
+        upid: "unable to parse worker upid",
+      });
+    if (!task || task.node !== node.name)
+      throw new SimError(400, "Parameter verification failed.", { upid: "no such task" });
     if (task.user !== ctx.user) this.check(ctx, `/nodes/${node.name}`, ["Sys.Audit"]);
     if (task.status === "running") {
       if (task.pollsLeft <= 0) {
@@ -777,17 +1049,33 @@ export class PveSimulator {
     const digest = sha1(this.pciCfg);
     const out: unknown[] = [];
     for (const m of parsePciCfg(this.pciCfg)) {
-      if (!["Mapping.Modify", "Mapping.Use", "Mapping.Audit"].some((p) => this.can(ctx.token, `/mapping/pci/${m.id}`, p))) continue;
-      const entry: Record<string, unknown> = { id: m.id, type: "pci", ...mappingJson(m.props), digest };
+      if (
+        !["Mapping.Modify", "Mapping.Use", "Mapping.Audit"].some((p) =>
+          this.can(ctx.token, `/mapping/pci/${m.id}`, p),
+        )
+      )
+        continue;
+      const entry: Record<string, unknown> = {
+        id: m.id,
+        type: "pci",
+        ...mappingJson(m.props),
+        digest,
+      };
       if (node) {
         const checks: Array<{ severity: string; message: string }> = [];
-        const maps = (asArray(m.props.map) ?? []).map((s) => parsePropString(s)).filter((e) => e.node === node.name);
-        if (maps.length === 0) checks.push({ severity: "warning", message: `No mapping for node ${node.name}.` });
+        const maps = (asArray(m.props.map) ?? [])
+          .map((s) => parsePropString(s))
+          .filter((e) => e.node === node.name);
+        if (maps.length === 0)
+          checks.push({ severity: "warning", message: `No mapping for node ${node.name}.` });
         for (const map of maps) {
           try {
             assertValid(m.id, map, node.pci, m.props.mdev === "1");
           } catch (err) {
-            checks.push({ severity: "error", message: `Invalid configuration: ${(err as Error).message}` });
+            checks.push({
+              severity: "error",
+              message: `Invalid configuration: ${(err as Error).message}`,
+            });
           }
         }
         entry.checks = checks;
@@ -799,7 +1087,12 @@ export class PveSimulator {
 
   private getMapping(ctx: Ctx): unknown {
     const id = String(ctx.params.id);
-    if (!["Mapping.Use", "Mapping.Modify", "Mapping.Audit"].some((p) => this.can(ctx.token, `/mapping/pci/${id}`, p))) throw new SimError(403, "Permission check failed");
+    if (
+      !["Mapping.Use", "Mapping.Modify", "Mapping.Audit"].some((p) =>
+        this.can(ctx.token, `/mapping/pci/${id}`, p),
+      )
+    )
+      throw new SimError(403, "Permission check failed");
     const m = parsePciCfg(this.pciCfg).find((x) => x.id === id);
     if (!m) throw new SimError(500, `mapping '${id}' not found`);
     return { type: "pci", ...mappingJson(m.props), digest: sha1(this.pciCfg) };
@@ -808,7 +1101,8 @@ export class PveSimulator {
   private mappingInput(params: Record<string, unknown>): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
     for (const k of ["description", "mdev", "live-migration-capable"]) {
-      if (params[k] !== undefined) out[k] = typeof params[k] === "boolean" ? (params[k] ? "1" : "0") : String(params[k]);
+      if (params[k] !== undefined)
+        out[k] = typeof params[k] === "boolean" ? (params[k] ? "1" : "0") : String(params[k]);
     }
     const map = asArray(params.map as string | string[] | undefined);
     if (map !== undefined) out.map = map.map(String);
@@ -819,7 +1113,8 @@ export class PveSimulator {
     this.check(ctx, "/mapping/pci", ["Mapping.Modify"]);
     const id = String(ctx.params.id);
     const all = parsePciCfg(this.pciCfg);
-    if (all.some((m) => m.id === id)) throw new SimError(500, `create hardware mapping failed: pci ID '${id}' already defined`);
+    if (all.some((m) => m.id === id))
+      throw new SimError(500, `create hardware mapping failed: pci ID '${id}' already defined`);
     all.push({ id, props: this.mappingInput(ctx.params) });
     this.pciCfg = printPciCfg(all);
     return null;
@@ -830,10 +1125,15 @@ export class PveSimulator {
     this.check(ctx, `/mapping/pci/${id}`, ["Mapping.Modify"]);
     const digest = ctx.params.digest as string | undefined;
     // PVE::Tools::assert_if_modified, inside lock_pci_config's "update hardware mapping failed: ".
-    if (digest && digest !== sha1(this.pciCfg)) throw new SimError(500, "update hardware mapping failed: detected modified configuration - file changed by other user? Try again.");
+    if (digest && digest !== sha1(this.pciCfg))
+      throw new SimError(
+        500,
+        "update hardware mapping failed: detected modified configuration - file changed by other user? Try again.",
+      );
     const all = parsePciCfg(this.pciCfg);
     const m = all.find((x) => x.id === id);
-    if (!m) throw new SimError(500, `update hardware mapping failed: pci ID '${id}' does not exist`);
+    if (!m)
+      throw new SimError(500, `update hardware mapping failed: pci ID '${id}' does not exist`);
     for (const k of splitList(String(ctx.params.delete ?? ""))) delete m.props[k];
     Object.assign(m.props, this.mappingInput(ctx.params));
     this.pciCfg = printPciCfg(all);
@@ -854,7 +1154,13 @@ export class PveSimulator {
 export function decodeUrlencoded(data: string): Record<string, unknown> {
   const res: Record<string, unknown> = {};
   if (!data) return res;
-  const unescape = (s: string) => Buffer.from(s.replace(/\+/g, " ").replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), "latin1").toString("utf8");
+  const unescape = (s: string) =>
+    Buffer.from(
+      s
+        .replace(/\+/g, " ")
+        .replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+      "latin1",
+    ).toString("utf8");
   for (const kv of data.split(/[&;]/)) {
     // Perl's split drops trailing empty fields: "k=" gives no value (undef).
     const pieces = kv.split("=");
@@ -897,7 +1203,11 @@ function parsePropString(value: string, defaultKey?: string): Record<string, str
 
 function driveFile(value: string): string {
   const first = value.split(",")[0]!;
-  return first.startsWith("file=") ? first.slice(5) : first.includes("=") ? (parsePropString(value).file ?? "") : first;
+  return first.startsWith("file=")
+    ? first.slice(5)
+    : first.includes("=")
+      ? (parsePropString(value).file ?? "")
+      : first;
 }
 
 function applyPending(conf: ConfFile, running: boolean): void {
@@ -915,7 +1225,12 @@ function applyPending(conf: ConfFile, running: boolean): void {
 }
 
 /** pve-guest-common Mapping/PCI.pm assert_valid, against the node's devices. */
-function assertValid(name: string, map: Record<string, string>, pci: SimPci[], mdev: boolean): void {
+function assertValid(
+  name: string,
+  map: Record<string, string>,
+  pci: SimPci[],
+  mdev: boolean,
+): void {
   const paths = (map.path ?? "").split(";");
   paths.forEach((p, idx) => {
     const path = /\.[a-f0-9]/i.test(p) ? p : `${p}.0`;
@@ -925,18 +1240,29 @@ function assertValid(name: string, map: Record<string, string>, pci: SimPci[], m
     const expected: Record<string, string | undefined> = {
       id: `${strip(dev.vendor)}:${strip(dev.device)}`,
       iommugroup: dev.iommugroup >= 0 ? String(dev.iommugroup) : undefined,
-      "subsystem-id": dev.subsystem_vendor !== undefined && dev.subsystem_device !== undefined ? `${strip(dev.subsystem_vendor)}:${strip(dev.subsystem_device)}` : undefined,
+      "subsystem-id":
+        dev.subsystem_vendor !== undefined && dev.subsystem_device !== undefined
+          ? `${strip(dev.subsystem_vendor)}:${strip(dev.subsystem_device)}`
+          : undefined,
       mdev: dev.mdev ? "1" : "0",
     };
-    const configured: Record<string, string | undefined> = { id: map.id, iommugroup: map.iommugroup, "subsystem-id": map["subsystem-id"], mdev: mdev ? "1" : "0" };
+    const configured: Record<string, string | undefined> = {
+      id: map.id,
+      iommugroup: map.iommugroup,
+      "subsystem-id": map["subsystem-id"],
+      mdev: mdev ? "1" : "0",
+    };
     for (const prop of Object.keys(expected).sort()) {
       if (prop === "iommugroup" && idx > 0) continue;
       const e = expected[prop];
       const c = configured[prop];
       if (e === undefined && c === undefined) continue;
-      if (e !== undefined && c === undefined) throw new Error(`missing expected property '${prop}' for device '${path}'`);
-      if (e === undefined && c !== undefined) throw new Error(`unexpected property '${prop}' configured for device '${path}'`);
-      if (strip(e!) !== strip(c!)) throw new Error(`'${prop}' does not match for '${name}' (${strip(e!)} != ${strip(c!)})`);
+      if (e !== undefined && c === undefined)
+        throw new Error(`missing expected property '${prop}' for device '${path}'`);
+      if (e === undefined && c !== undefined)
+        throw new Error(`unexpected property '${prop}' configured for device '${path}'`);
+      if (strip(e!) !== strip(c!))
+        throw new Error(`'${prop}' does not match for '${name}' (${strip(e!)} != ${strip(c!)})`);
     }
   });
 }
@@ -952,22 +1278,28 @@ function mappingJson(props: Record<string, string | string[]>): Record<string, u
   const out: Record<string, unknown> = { map: asArray(props.map) ?? [] };
   if (props.description !== undefined) out.description = props.description;
   if (props.mdev !== undefined) out.mdev = Number(props.mdev);
-  if (props["live-migration-capable"] !== undefined) out["live-migration-capable"] = Number(props["live-migration-capable"]);
+  if (props["live-migration-capable"] !== undefined)
+    out["live-migration-capable"] = Number(props["live-migration-capable"]);
   return out;
 }
 
 /** SectionConfig text as PVE::Mapping::PCI writes it: "<id>" header, tab-indented "key value". */
-function printPciCfg(sections: Array<{ id: string; props: Record<string, string | string[]> }>): string {
+function printPciCfg(
+  sections: Array<{ id: string; props: Record<string, string | string[]> }>,
+): string {
   return sections
     .map((s) => {
       let out = `${s.id}\n`;
-      for (const k of Object.keys(s.props).sort()) for (const v of asArray(s.props[k]) ?? []) out += `\t${k} ${v}\n`;
+      for (const k of Object.keys(s.props).sort())
+        for (const v of asArray(s.props[k]) ?? []) out += `\t${k} ${v}\n`;
       return out;
     })
     .join("\n");
 }
 
-function parsePciCfg(text: string): Array<{ id: string; props: Record<string, string | string[]> }> {
+function parsePciCfg(
+  text: string,
+): Array<{ id: string; props: Record<string, string | string[]> }> {
   const out: Array<{ id: string; props: Record<string, string | string[]> }> = [];
   let cur: { id: string; props: Record<string, string | string[]> } | null = null;
   for (const line of text.split("\n")) {
@@ -1011,7 +1343,11 @@ function parseConf(text: string): ConfFile {
     const m = /^([a-z][a-z_-]*\d*):\s*(.+?)\s*$/.exec(line);
     if (!m) continue;
     if (section === "main") conf.main[m[1]!] = m[2]!;
-    else if (m[1] === "delete") conf.pendingDelete = m[2]!.split(/[,;\s]+/).filter(Boolean).map((k) => ({ key: k.replace(/^!/, ""), force: k.startsWith("!") }));
+    else if (m[1] === "delete")
+      conf.pendingDelete = m[2]!
+        .split(/[,;\s]+/)
+        .filter(Boolean)
+        .map((k) => ({ key: k.replace(/^!/, ""), force: k.startsWith("!") }));
     else conf.pending[m[1]!] = m[2]!;
   }
   conf.extra = extra.join("\n").replace(/\n+$/, "");
@@ -1020,12 +1356,15 @@ function parseConf(text: string): ConfFile {
 
 /** qemu-server write_vm_config: description as "#" lines, keys sorted, [PENDING] after main. */
 function printConf(conf: ConfFile): string {
-  let raw = conf.description.map((l) => `#${encodeURIComponent(l).replace(/%20/g, " ")}\n`).join("");
+  let raw = conf.description
+    .map((l) => `#${encodeURIComponent(l).replace(/%20/g, " ")}\n`)
+    .join("");
   for (const k of Object.keys(conf.main).sort()) raw += `${k}: ${conf.main[k]}\n`;
   if (Object.keys(conf.pending).length > 0 || conf.pendingDelete.length > 0) {
     raw += "\n[PENDING]\n";
     const pending: Record<string, string> = { ...conf.pending };
-    if (conf.pendingDelete.length > 0) pending.delete = conf.pendingDelete.map((d) => `${d.force ? "!" : ""}${d.key}`).join(",");
+    if (conf.pendingDelete.length > 0)
+      pending.delete = conf.pendingDelete.map((d) => `${d.force ? "!" : ""}${d.key}`).join(",");
     for (const k of Object.keys(pending).sort()) raw += `${k}: ${pending[k]}\n`;
   }
   if (conf.extra) raw += `\n${conf.extra}\n`;

@@ -28,7 +28,12 @@ const spec = (name: string): FakeHostSpec => FIXTURE_SPECS.find((s) => s.name ==
  * not what apply writes) and the folders that hold the journal (var, var/lib), which stays.
  */
 function files(dir: string): Map<string, string> {
-  return new Map([...treeState(dir)].filter(([k, v]) => !/^(proc|sys)(\/|$)/.test(k) && !(/^var(\/lib)?$/.test(k) && v.startsWith("dir "))));
+  return new Map(
+    [...treeState(dir)].filter(
+      ([k, v]) =>
+        !/^(proc|sys)(\/|$)/.test(k) && !(/^var(\/lib)?$/.test(k) && v.startsWith("dir ")),
+    ),
+  );
 }
 
 // One per boot loader x initramfs generator whose refresh regenerates from files
@@ -56,18 +61,32 @@ describe("apply -> plan (empty) -> rollback on fixture roots", () => {
         expect(entry).toMatchObject({ ok: true, summary: { status: "applied" } });
         const plan: Plan = (entry as { journal: { plan: Plan } }).journal.plan;
         expect(plan.steps.some((st) => st.kind === "file")).toBe(true);
-        for (const st of plan.steps) if (st.kind === "file") expect(fs.existsSync(path.join(dir, st.path)) ? fs.readFileSync(path.join(dir, st.path), "utf8") : null, st.path).toBe(st.after);
+        for (const st of plan.steps)
+          if (st.kind === "file")
+            expect(
+              fs.existsSync(path.join(dir, st.path))
+                ? fs.readFileSync(path.join(dir, st.path), "utf8")
+                : null,
+              st.path,
+            ).toBe(st.after);
 
         // Before the reboot only the refresh and the reboot are left; verify says so.
         const pending = JSON.parse((await cli(["plan", ...args, "--json"])).stdout) as Plan;
         expect(pending.steps.filter((st) => st.kind === "file")).toEqual([]);
         const early = await cli(["verify", "--root", dir, "--json"]);
         expect(early.code).toBe(1);
-        const earlyFails: string[] = JSON.parse(early.stdout).findings.filter((f: { status: string }) => f.status === "fail").map((f: { id: string }) => f.id);
-        expect(earlyFails.includes("verify.cmdline") || earlyFails.includes("verify.binding"), earlyFails.join(", ")).toBe(true);
+        const earlyFails: string[] = JSON.parse(early.stdout)
+          .findings.filter((f: { status: string }) => f.status === "fail")
+          .map((f: { id: string }) => f.id);
+        expect(
+          earlyFails.includes("verify.cmdline") || earlyFails.includes("verify.binding"),
+          earlyFails.join(", "),
+        ).toBe(true);
 
         // The reboot: the kernel gets the configured parameters, vfio-pci the functions.
-        const extra = plan.expect.cmdline.filter((raw) => !satisfied(parseCmdline(s.cmdline), parseCmdline(raw)[0]!));
+        const extra = plan.expect.cmdline.filter(
+          (raw) => !satisfied(parseCmdline(s.cmdline), parseCmdline(raw)[0]!),
+        );
         rebootTree(dir, plan, [s.cmdline, ...extra].join(" "));
 
         const settled = JSON.parse((await cli(["plan", ...args, "--json"])).stdout) as Plan;
@@ -78,7 +97,10 @@ describe("apply -> plan (empty) -> rollback on fixture roots", () => {
         expect(listJournals(writerSource(new FileWriter(dir)))).toHaveLength(1);
 
         const verified = await cli(["verify", "--root", dir, "--json"]);
-        expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, source: { kind: "journal" } });
+        expect(JSON.parse(verified.stdout)).toMatchObject({
+          ok: true,
+          source: { kind: "journal" },
+        });
         expect(verified.code).toBe(0);
 
         const rb = await cli(["rollback", "--root", dir, "--yes"]);
@@ -128,7 +150,14 @@ describe("the real planner through apply", () => {
       expect(res.status).toBe("ok");
       const journal = readJournal(writerSource(writer), res.journalId);
       const runner = new RecordingRunner();
-      expect(executeRollback(planRollback(journal, writer), { writer, runner, force: false, rollbackCommand: "x" }).status).toBe("ok");
+      expect(
+        executeRollback(planRollback(journal, writer), {
+          writer,
+          runner,
+          force: false,
+          rollbackCommand: "x",
+        }).status,
+      ).toBe("ok");
       expect(runner.calls).toContainEqual((grubby as { undo: string[] }).undo);
       expect(runner.calls.some((c) => c[0] === "dracut")).toBe(true);
     } finally {

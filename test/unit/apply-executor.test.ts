@@ -12,7 +12,17 @@ import { ApplyLock } from "../../src/apply/lock.js";
 import { executeRollback, inverseCommand, planRollback } from "../../src/apply/rollback.js";
 import { ApplyError, RefusedError } from "../../src/errors.js";
 import type { Plan } from "../../src/plan/types.js";
-import { BLACKLIST, GRUB_AFTER, GRUB_BEFORE, MODPROBE_AFTER, makeRoot, read, samplePlan, tempFiles, treeState } from "../helpers/apply.js";
+import {
+  BLACKLIST,
+  GRUB_AFTER,
+  GRUB_BEFORE,
+  MODPROBE_AFTER,
+  makeRoot,
+  read,
+  samplePlan,
+  tempFiles,
+  treeState,
+} from "../helpers/apply.js";
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -26,14 +36,20 @@ function root(extra?: Record<string, string>) {
 
 /** What is still to do: the file steps whose target is not yet the plan's `after`. */
 function residual(plan: Plan, writer: FileWriter): string[] {
-  return plan.steps.flatMap((s) => (s.kind === "file" && !sameContent(writer.read(s.path), s.after) ? [s.path] : []));
+  return plan.steps.flatMap((s) =>
+    s.kind === "file" && !sameContent(writer.read(s.path), s.after) ? [s.path] : [],
+  );
 }
 
 function rollbackAll(writer: FileWriter, runner = new RecordingRunner(), force = false) {
   const [entry] = listJournals(writerSource(writer));
   if (!entry?.ok) throw new Error("no journal");
   const rp = planRollback(entry.journal, writer);
-  return { rp, result: executeRollback(rp, { writer, runner, force, rollbackCommand: "passthrough rollback" }), runner };
+  return {
+    rp,
+    result: executeRollback(rp, { writer, runner, force, rollbackCommand: "passthrough rollback" }),
+    runner,
+  };
 }
 
 describe("apply then rollback", () => {
@@ -46,14 +62,24 @@ describe("apply then rollback", () => {
 
     const res = applyPlan({ plan, writer, runner, version: "test" });
     expect(res.status).toBe("ok");
-    expect(res.outcomes.map((o) => o.result)).toEqual(["written", "created", "created", "removed", "ran", "ran", "reboot-pending"]);
+    expect(res.outcomes.map((o) => o.result)).toEqual([
+      "written",
+      "created",
+      "created",
+      "removed",
+      "ran",
+      "ran",
+      "reboot-pending",
+    ]);
     expect(runner.calls).toEqual([["update-grub"], ["update-initramfs", "-u", "-k", "all"]]);
     expect(read(dir, "etc/default/grub")).toBe(GRUB_AFTER);
     expect(read(dir, "etc/modprobe.d/passthrough.conf")).toBe(MODPROBE_AFTER);
     expect(read(dir, "etc/modprobe.d/blacklist.conf")).toBeNull();
     // An existing file keeps its mode; a new one gets the plan's.
     expect(fs.statSync(path.join(dir, "etc/default/grub")).mode & 0o777).toBe(0o640);
-    expect(fs.statSync(path.join(dir, "etc/modules-load.d/passthrough.conf")).mode & 0o777).toBe(0o644);
+    expect(fs.statSync(path.join(dir, "etc/modules-load.d/passthrough.conf")).mode & 0o777).toBe(
+      0o644,
+    );
     expect(residual(plan, writer)).toEqual([]);
     expect(fs.existsSync(path.join(dir, "var/lib/passthrough/lock"))).toBe(false);
 
@@ -66,7 +92,16 @@ describe("apply then rollback", () => {
   it("writes the journal before the change: plan, exact before-images with mode/owner, started/done markers", () => {
     const dir = root();
     const writer = new FileWriter(dir);
-    const res = applyPlan({ plan: samplePlan(), writer, runner: new RecordingRunner((a) => (a[0] === "update-grub" ? { stdout: "Generating grub configuration file ...\ndone\n" } : undefined)), version: "9.9.9" });
+    const res = applyPlan({
+      plan: samplePlan(),
+      writer,
+      runner: new RecordingRunner((a) =>
+        a[0] === "update-grub"
+          ? { stdout: "Generating grub configuration file ...\ndone\n" }
+          : undefined,
+      ),
+      version: "9.9.9",
+    });
     const j = readJournal(writerSource(writer), res.journalId);
     expect(res.journalPath).toBe(path.join(dir, "var/lib/passthrough/journal", res.journalId));
     expect(j.meta.version).toBe("9.9.9");
@@ -81,10 +116,39 @@ describe("apply then rollback", () => {
     expect(created.bytes).toBeNull();
     expect(created.createdDirs).toEqual(["/etc/modules-load.d"]);
     const kinds = j.events.map((e) => `${e.event}${"step" in e ? e.step : ""}`);
-    expect(kinds).toEqual(["start0", "done0", "start1", "done1", "start2", "done2", "start3", "done3", "start4", "command4", "done4", "start5", "command5", "done5", "start6", "done6", "end"]);
-    const cmd = j.events.find((e) => e.event === "command") as { argv: string[]; exitCode: number; stdout: string };
-    expect(cmd).toMatchObject({ argv: ["update-grub"], exitCode: 0, stdout: "Generating grub configuration file ...\ndone\n" });
-    expect(listJournals(writerSource(writer))[0]).toMatchObject({ ok: true, summary: { status: "applied", devices: ["0000:01:00.0", "0000:01:00.1"] } });
+    expect(kinds).toEqual([
+      "start0",
+      "done0",
+      "start1",
+      "done1",
+      "start2",
+      "done2",
+      "start3",
+      "done3",
+      "start4",
+      "command4",
+      "done4",
+      "start5",
+      "command5",
+      "done5",
+      "start6",
+      "done6",
+      "end",
+    ]);
+    const cmd = j.events.find((e) => e.event === "command") as {
+      argv: string[];
+      exitCode: number;
+      stdout: string;
+    };
+    expect(cmd).toMatchObject({
+      argv: ["update-grub"],
+      exitCode: 0,
+      stdout: "Generating grub configuration file ...\ndone\n",
+    });
+    expect(listJournals(writerSource(writer))[0]).toMatchObject({
+      ok: true,
+      summary: { status: "applied", devices: ["0000:01:00.0", "0000:01:00.1"] },
+    });
   });
 
   it("keeps the owner of an existing file and restores it on rollback", () => {
@@ -105,8 +169,12 @@ describe("apply then rollback", () => {
     const original = treeState(dir);
     const writer = new FileWriter(dir);
     const runner = new RecordingRunner();
-    expect(() => applyPlan({ plan: samplePlan(), writer, runner, version: "t" })).toThrow(ApplyError);
-    expect(() => applyPlan({ plan: samplePlan(), writer, runner, version: "t" })).toThrow(/\/etc\/default\/grub changed since the plan was made/);
+    expect(() => applyPlan({ plan: samplePlan(), writer, runner, version: "t" })).toThrow(
+      ApplyError,
+    );
+    expect(() => applyPlan({ plan: samplePlan(), writer, runner, version: "t" })).toThrow(
+      /\/etc\/default\/grub changed since the plan was made/,
+    );
     expect(runner.calls).toEqual([]);
     expect(treeState(dir)).toEqual(original);
     expect(listJournals(writerSource(writer))).toEqual([]);
@@ -117,8 +185,18 @@ describe("apply then rollback", () => {
     const writer = new FileWriter(dir);
     applyPlan({ plan: samplePlan(), writer, runner: new RecordingRunner(), version: "t" });
     const afterFirst = treeState(dir);
-    const second = applyPlan({ plan: samplePlan(), writer, runner: new RecordingRunner(), version: "t" });
-    expect(second.outcomes.filter((o) => o.kind === "file").map((o) => o.result)).toEqual(["unchanged", "unchanged", "unchanged", "unchanged"]);
+    const second = applyPlan({
+      plan: samplePlan(),
+      writer,
+      runner: new RecordingRunner(),
+      version: "t",
+    });
+    expect(second.outcomes.filter((o) => o.kind === "file").map((o) => o.result)).toEqual([
+      "unchanged",
+      "unchanged",
+      "unchanged",
+      "unchanged",
+    ]);
     expect(treeState(dir)).toEqual(afterFirst);
   });
 
@@ -127,10 +205,24 @@ describe("apply then rollback", () => {
     fs.symlinkSync("/etc", path.join(dir, "etc/escape"));
     const writer = new FileWriter(dir);
     const plan = samplePlan();
-    plan.steps = [{ kind: "file", path: "/etc/escape/passthrough-test.conf", before: null, after: "x\n", why: "" }];
-    expect(() => applyPlan({ plan, writer, runner: new RecordingRunner(), version: "t" })).toThrow(RefusedError);
-    plan.steps = [{ kind: "file", path: "/etc/../etc/x.conf", before: null, after: "x\n", why: "" }];
-    expect(() => applyPlan({ plan, writer, runner: new RecordingRunner(), version: "t" })).toThrow(/not a normalised/);
+    plan.steps = [
+      {
+        kind: "file",
+        path: "/etc/escape/passthrough-test.conf",
+        before: null,
+        after: "x\n",
+        why: "",
+      },
+    ];
+    expect(() => applyPlan({ plan, writer, runner: new RecordingRunner(), version: "t" })).toThrow(
+      RefusedError,
+    );
+    plan.steps = [
+      { kind: "file", path: "/etc/../etc/x.conf", before: null, after: "x\n", why: "" },
+    ];
+    expect(() => applyPlan({ plan, writer, runner: new RecordingRunner(), version: "t" })).toThrow(
+      /not a normalised/,
+    );
     expect(fs.existsSync("/etc/passthrough-test.conf")).toBe(false);
   });
 
@@ -138,17 +230,27 @@ describe("apply then rollback", () => {
     const dir = root();
     fs.symlinkSync("blacklist.conf", path.join(dir, "etc/modprobe.d/link.conf"));
     const plan = samplePlan();
-    plan.steps = [{ kind: "file", path: "/etc/modprobe.d/link.conf", before: BLACKLIST, after: "x\n", why: "" }];
+    plan.steps = [
+      { kind: "file", path: "/etc/modprobe.d/link.conf", before: BLACKLIST, after: "x\n", why: "" },
+    ];
     expect(() => preflight(plan, new FileWriter(dir))).toThrow(/is a symbolic link/);
   });
 
   it("--root without --run-commands lists the commands and runs none", () => {
     const dir = root();
     const runner = new ListingRunner();
-    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner, version: "t" });
+    const res = applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(dir),
+      runner,
+      version: "t",
+    });
     expect(res.status).toBe("ok");
     expect(runner.listed).toEqual([["update-grub"], ["update-initramfs", "-u", "-k", "all"]]);
-    expect(res.outcomes.filter((o) => o.kind === "command").map((o) => o.result)).toEqual(["listed", "listed"]);
+    expect(res.outcomes.filter((o) => o.kind === "command").map((o) => o.result)).toEqual([
+      "listed",
+      "listed",
+    ]);
     const j = readJournal(writerSource(new FileWriter(dir)), res.journalId);
     expect(j.meta.commands).toMatch(/listed, not run/);
   });
@@ -162,19 +264,35 @@ describe("rollback safety", () => {
     fs.writeFileSync(path.join(dir, "etc/modprobe.d/passthrough.conf"), "# edited by the admin\n");
     const [entry] = listJournals(writerSource(writer));
     const rp = planRollback((entry as { journal: any }).journal, writer);
-    expect(rp.files.find((f) => f.record.path === "/etc/modprobe.d/passthrough.conf")!.state).toBe("changed");
+    expect(rp.files.find((f) => f.record.path === "/etc/modprobe.d/passthrough.conf")!.state).toBe(
+      "changed",
+    );
     const before = treeState(dir);
-    expect(() => executeRollback(rp, { writer, runner: new RecordingRunner(), force: false, rollbackCommand: "passthrough rollback X" })).toThrow(
+    expect(() =>
+      executeRollback(rp, {
+        writer,
+        runner: new RecordingRunner(),
+        force: false,
+        rollbackCommand: "passthrough rollback X",
+      }),
+    ).toThrow(
       /\/etc\/modprobe.d\/passthrough.conf was changed by someone else .*passthrough rollback X --force/,
     );
     expect(treeState(dir)).toEqual(before);
 
-    const forced = executeRollback(rp, { writer, runner: new RecordingRunner(), force: true, rollbackCommand: "passthrough rollback X" });
+    const forced = executeRollback(rp, {
+      writer,
+      runner: new RecordingRunner(),
+      force: true,
+      rollbackCommand: "passthrough rollback X",
+    });
     expect(forced.status).toBe("ok");
     const displaced = forced.files.find((f) => f.action === "overwritten")!;
     expect(displaced.path).toBe("/etc/modprobe.d/passthrough.conf");
     const jdir = path.join(dir, "var/lib/passthrough/journal", rp.journal.id);
-    expect(fs.readFileSync(path.join(jdir, displaced.displaced!), "utf8")).toBe("# edited by the admin\n");
+    expect(fs.readFileSync(path.join(jdir, displaced.displaced!), "utf8")).toBe(
+      "# edited by the admin\n",
+    );
     expect(read(dir, "etc/modprobe.d/passthrough.conf")).toBeNull();
     expect(read(dir, "etc/default/grub")).toBe(GRUB_BEFORE);
   });
@@ -192,16 +310,29 @@ describe("rollback safety", () => {
   });
 
   it("undoes direct boot-entry edits (grubby, kernelstub) by their inverse option", () => {
-    expect(inverseCommand(["grubby", "--update-kernel=ALL", "--args=intel_iommu=on iommu=pt"])).toEqual(["grubby", "--update-kernel=ALL", "--remove-args=intel_iommu=on iommu=pt"]);
-    expect(inverseCommand(["kernelstub", "-a", "iommu=pt"])).toEqual(["kernelstub", "--delete-options", "iommu=pt"]);
+    expect(
+      inverseCommand(["grubby", "--update-kernel=ALL", "--args=intel_iommu=on iommu=pt"]),
+    ).toEqual(["grubby", "--update-kernel=ALL", "--remove-args=intel_iommu=on iommu=pt"]);
+    expect(inverseCommand(["kernelstub", "-a", "iommu=pt"])).toEqual([
+      "kernelstub",
+      "--delete-options",
+      "iommu=pt",
+    ]);
     expect(inverseCommand(["update-grub"])).toBeNull();
     const dir = root();
     const writer = new FileWriter(dir);
     const plan = samplePlan();
-    plan.steps = [plan.steps[1]!, { kind: "command", argv: ["grubby", "--update-kernel=ALL", "--args=iommu=pt"], why: "" }, { kind: "command", argv: ["dracut", "-f", "--regenerate-all"], why: "" }];
+    plan.steps = [
+      plan.steps[1]!,
+      { kind: "command", argv: ["grubby", "--update-kernel=ALL", "--args=iommu=pt"], why: "" },
+      { kind: "command", argv: ["dracut", "-f", "--regenerate-all"], why: "" },
+    ];
     applyPlan({ plan, writer, runner: new RecordingRunner(), version: "t" });
     const { runner } = rollbackAll(writer);
-    expect(runner.calls).toEqual([["grubby", "--update-kernel=ALL", "--remove-args=iommu=pt"], ["dracut", "-f", "--regenerate-all"]]);
+    expect(runner.calls).toEqual([
+      ["grubby", "--update-kernel=ALL", "--remove-args=iommu=pt"],
+      ["dracut", "-f", "--regenerate-all"],
+    ]);
   });
 });
 
@@ -217,7 +348,12 @@ describe("the lock", () => {
       if (argv[0] === "update-grub") {
         const snapshot = treeState(dir);
         try {
-          applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner: new RecordingRunner(), version: "t" });
+          applyPlan({
+            plan: samplePlan(),
+            writer: new FileWriter(dir),
+            runner: new RecordingRunner(),
+            version: "t",
+          });
         } catch (err) {
           second = err;
         }
@@ -228,7 +364,9 @@ describe("the lock", () => {
     });
     const first = applyPlan({ plan: samplePlan(), writer, runner, version: "t" });
     expect(second).toBeInstanceOf(RefusedError);
-    expect((second as Error).message).toMatch(/another passthrough apply \(pid \d+, started .*\) is running/);
+    expect((second as Error).message).toMatch(
+      /another passthrough apply \(pid \d+, started .*\) is running/,
+    );
     expect(first.status).toBe("ok");
     expect(listJournals(writerSource(writer))).toHaveLength(1);
     rollbackAll(writer);
@@ -239,9 +377,14 @@ describe("the lock", () => {
     const dir = root();
     const writer = new FileWriter(dir);
     fs.mkdirSync(path.join(dir, "var/lib/passthrough"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "var/lib/passthrough/lock"), JSON.stringify({ pid: 2 ** 22 + 7, command: "apply", startedAt: "x" }));
+    fs.writeFileSync(
+      path.join(dir, "var/lib/passthrough/lock"),
+      JSON.stringify({ pid: 2 ** 22 + 7, command: "apply", startedAt: "x" }),
+    );
     const lock = ApplyLock.acquire(writer, "apply");
-    expect(JSON.parse(fs.readFileSync(path.join(dir, "var/lib/passthrough/lock"), "utf8")).pid).toBe(process.pid);
+    expect(
+      JSON.parse(fs.readFileSync(path.join(dir, "var/lib/passthrough/lock"), "utf8")).pid,
+    ).toBe(process.pid);
     lock.release();
     expect(fs.existsSync(path.join(dir, "var/lib/passthrough/lock"))).toBe(false);
   });
@@ -250,7 +393,12 @@ describe("the lock", () => {
 describe("journal root", () => {
   it("lives under the root it applies to", () => {
     const dir = root();
-    const res = executePlan({ plan: samplePlan(), writer: new FileWriter(dir), runner: new RecordingRunner(), version: "t" });
+    const res = executePlan({
+      plan: samplePlan(),
+      writer: new FileWriter(dir),
+      runner: new RecordingRunner(),
+      version: "t",
+    });
     expect(fs.existsSync(path.join(dir, JOURNAL_ROOT, res.journalId, "plan.json"))).toBe(true);
     expect(tempFiles(dir)).toEqual([]);
   });

@@ -13,7 +13,18 @@ import { ApplyLock } from "../../src/apply/lock.js";
 import { executeRollback, planRollback } from "../../src/apply/rollback.js";
 import { ApplyError } from "../../src/errors.js";
 import type { FileStep } from "../../src/plan/types.js";
-import { BLACKLIST, FaultFs, GRUB_BEFORE, Killed, deadPid, makeRoot, read, samplePlan, tempFiles, treeState } from "../helpers/apply.js";
+import {
+  BLACKLIST,
+  FaultFs,
+  GRUB_BEFORE,
+  Killed,
+  deadPid,
+  makeRoot,
+  read,
+  samplePlan,
+  tempFiles,
+  treeState,
+} from "../helpers/apply.js";
 import { MemFs } from "../helpers/memfs.js";
 
 const cleanups: Array<() => void> = [];
@@ -33,14 +44,18 @@ function assertNoHalfWrittenFile(dir: string): void {
   const w = new FileWriter(dir);
   for (const s of fileSteps()) {
     const st = w.read(s.path);
-    expect(sameContent(st, s.before) || sameContent(st, s.after), `${s.path} is neither before nor after`).toBe(true);
+    expect(
+      sameContent(st, s.before) || sameContent(st, s.after),
+      `${s.path} is neither before nor after`,
+    ).toBe(true);
   }
 }
 
 /** A kill leaves the lock behind with a pid that no longer runs. */
 function markLockStale(dir: string): void {
   const p = path.join(dir, "var/lib/passthrough/lock");
-  if (fs.existsSync(p)) fs.writeFileSync(p, JSON.stringify({ pid: deadPid(), command: "apply", startedAt: "killed" }));
+  if (fs.existsSync(p))
+    fs.writeFileSync(p, JSON.stringify({ pid: deadPid(), command: "apply", startedAt: "killed" }));
 }
 
 function rollbackLatest(dir: string, runner: CommandRunner = new RecordingRunner()) {
@@ -51,7 +66,12 @@ function rollbackLatest(dir: string, runner: CommandRunner = new RecordingRunner
     if (entries.length === 0) return null;
     const e = entries[0]!;
     if (!e.ok) throw new Error(e.error);
-    return executeRollback(planRollback(e.journal, writer), { writer, runner, force: false, rollbackCommand: "passthrough rollback" });
+    return executeRollback(planRollback(e.journal, writer), {
+      writer,
+      runner,
+      force: false,
+      rollbackCommand: "passthrough rollback",
+    });
   } finally {
     lock.release();
   }
@@ -72,16 +92,41 @@ describe("a failing step stops the run, the journal says so, rollback restores",
   it("a refresh command that fails (update-initramfs exits 1)", () => {
     const dir = root();
     const original = treeState(dir);
-    const runner = new RecordingRunner((a) => (a[0] === "update-initramfs" ? { exitCode: 1, stderr: "update-initramfs: failed for /boot/initrd.img-6.8.12-4-pve with 1.\n" } : undefined));
-    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner, version: "t" });
+    const runner = new RecordingRunner((a) =>
+      a[0] === "update-initramfs"
+        ? {
+            exitCode: 1,
+            stderr: "update-initramfs: failed for /boot/initrd.img-6.8.12-4-pve with 1.\n",
+          }
+        : undefined,
+    );
+    const res = applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(dir),
+      runner,
+      version: "t",
+    });
     expect(res.status).toBe("failed");
-    expect(res.failure).toMatchObject({ step: 5, error: "update-initramfs -u -k all exited 1: update-initramfs: failed for /boot/initrd.img-6.8.12-4-pve with 1." });
+    expect(res.failure).toMatchObject({
+      step: 5,
+      error:
+        "update-initramfs -u -k all exited 1: update-initramfs: failed for /boot/initrd.img-6.8.12-4-pve with 1.",
+    });
     expect(res.notRun).toEqual([6]);
     expect(res.outcomes.map((o) => o.step)).toEqual([0, 1, 2, 3, 4]);
     const [h] = listJournals(writerSource(new FileWriter(dir)));
-    expect(h).toMatchObject({ ok: true, summary: { status: "failed", statusText: expect.stringMatching(/^failed at step 6 of 7: update-initramfs/) } });
+    expect(h).toMatchObject({
+      ok: true,
+      summary: {
+        status: "failed",
+        statusText: expect.stringMatching(/^failed at step 6 of 7: update-initramfs/),
+      },
+    });
     const cmd = (h as any).journal.events.filter((e: any) => e.event === "command");
-    expect(cmd.map((e: any) => [e.argv[0], e.exitCode])).toEqual([["update-grub", 0], ["update-initramfs", 1]]);
+    expect(cmd.map((e: any) => [e.argv[0], e.exitCode])).toEqual([
+      ["update-grub", 0],
+      ["update-initramfs", 1],
+    ]);
     expect(cmd[1].stderr).toMatch(/failed for/);
     expect(fs.existsSync(path.join(dir, "var/lib/passthrough/lock"))).toBe(false);
 
@@ -93,11 +138,22 @@ describe("a failing step stops the run, the journal says so, rollback restores",
   it("ENOSPC while writing a file: the target is untouched, no temp file is left", () => {
     const dir = root();
     const original = treeState(dir);
-    const fault = new FaultFs().failOn("writeSync", (p) => p.includes("/etc/modules-load.d/"), "ENOSPC");
-    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: new RecordingRunner(), version: "t" });
+    const fault = new FaultFs().failOn(
+      "writeSync",
+      (p) => p.includes("/etc/modules-load.d/"),
+      "ENOSPC",
+    );
+    const res = applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(dir, fault),
+      runner: new RecordingRunner(),
+      version: "t",
+    });
     expect(res.status).toBe("failed");
     expect(res.failure!.step).toBe(2);
-    expect(res.failure!.error).toMatch(/create \/etc\/modules-load.d\/passthrough.conf: no space left on device/);
+    expect(res.failure!.error).toMatch(
+      /create \/etc\/modules-load.d\/passthrough.conf: no space left on device/,
+    );
     expect(read(dir, "etc/modules-load.d/passthrough.conf")).toBeNull();
     expect(tempFiles(dir)).toEqual([]);
     assertNoHalfWrittenFile(dir);
@@ -108,10 +164,22 @@ describe("a failing step stops the run, the journal says so, rollback restores",
   it("EACCES when creating the temporary file: nothing is changed", () => {
     const dir = root();
     const original = treeState(dir);
-    const fault = new FaultFs().failOn("openSync", (p) => p.includes("/etc/default/.grub.passthrough-tmp-"), "EACCES");
-    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: new RecordingRunner(), version: "t" });
+    const fault = new FaultFs().failOn(
+      "openSync",
+      (p) => p.includes("/etc/default/.grub.passthrough-tmp-"),
+      "EACCES",
+    );
+    const res = applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(dir, fault),
+      runner: new RecordingRunner(),
+      version: "t",
+    });
     expect(res.status).toBe("failed");
-    expect(res.failure).toMatchObject({ step: 0, error: "edit /etc/default/grub: permission denied" });
+    expect(res.failure).toMatchObject({
+      step: 0,
+      error: "edit /etc/default/grub: permission denied",
+    });
     expect(treeState(dir)).toEqual(original);
     const rb = rollbackLatest(dir)!;
     expect(rb.status).toBe("ok");
@@ -121,8 +189,17 @@ describe("a failing step stops the run, the journal says so, rollback restores",
   it("EACCES on the rename: the original stays, the temporary file is removed", () => {
     const dir = root();
     const original = treeState(dir);
-    const fault = new FaultFs().failOn("renameSync", (p) => p.endsWith("/etc/modprobe.d/passthrough.conf"), "EACCES");
-    const res = applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: new RecordingRunner(), version: "t" });
+    const fault = new FaultFs().failOn(
+      "renameSync",
+      (p) => p.endsWith("/etc/modprobe.d/passthrough.conf"),
+      "EACCES",
+    );
+    const res = applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(dir, fault),
+      runner: new RecordingRunner(),
+      version: "t",
+    });
     expect(res.failure!.step).toBe(1);
     expect(tempFiles(dir)).toEqual([]);
     assertNoHalfWrittenFile(dir);
@@ -135,14 +212,22 @@ describe("a failing step stops the run, the journal says so, rollback restores",
     const original = treeState(dir);
     const fault = new FaultFs().failOn("writeSync", (p) => p.includes("plan.json"), "ENOSPC");
     const runner = new RecordingRunner();
-    expect(() => applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner, version: "t" })).toThrow(ApplyError);
-    expect(() => applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner, version: "t" })).toThrow(/could not write the journal .*no space left on device; nothing was changed/);
+    expect(() =>
+      applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner, version: "t" }),
+    ).toThrow(ApplyError);
+    expect(() =>
+      applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner, version: "t" }),
+    ).toThrow(/could not write the journal .*no space left on device; nothing was changed/);
     expect(runner.calls).toEqual([]);
     expect(treeState(dir)).toEqual(original);
     expect(listJournals(writerSource(new FileWriter(dir)))).toEqual([]);
     // The next healthy run removes the leftovers of the failed ones.
     applyPlan({ plan: samplePlan(), writer: new FileWriter(dir), runner, version: "t" });
-    expect(fs.readdirSync(path.join(dir, "var/lib/passthrough/journal")).filter((n) => n.endsWith(".partial"))).toEqual([]);
+    expect(
+      fs
+        .readdirSync(path.join(dir, "var/lib/passthrough/journal"))
+        .filter((n) => n.endsWith(".partial")),
+    ).toEqual([]);
   });
 });
 
@@ -162,7 +247,10 @@ describe("a kill at any point", () => {
     const w = new FileWriter(R, m);
     for (const s of fileSteps()) {
       const st = w.read(s.path);
-      expect(sameContent(st, s.before) || sameContent(st, s.after), `${where}: ${s.path} is neither before nor after`).toBe(true);
+      expect(
+        sameContent(st, s.before) || sameContent(st, s.after),
+        `${where}: ${s.path} is neither before nor after`,
+      ).toBe(true);
     }
   }
   function staleLock(m: MemFs): void {
@@ -172,7 +260,10 @@ describe("a kill at any point", () => {
       return;
     }
     m.unlinkSync(`${R}/var/lib/passthrough/lock`);
-    m.put(`${R}/var/lib/passthrough/lock`, JSON.stringify({ pid: deadPid(), command: "apply", startedAt: "killed" }));
+    m.put(
+      `${R}/var/lib/passthrough/lock`,
+      JSON.stringify({ pid: deadPid(), command: "apply", startedAt: "killed" }),
+    );
   }
   function rollbackMem(m: MemFs, fsl: FsLayer = m, runner: CommandRunner = new RecordingRunner()) {
     const writer = new FileWriter(R, fsl);
@@ -181,7 +272,12 @@ describe("a kill at any point", () => {
       const e = listJournals(writerSource(writer))[0];
       if (!e) return null;
       if (!e.ok) throw new Error(e.error);
-      return executeRollback(planRollback(e.journal, writer), { writer, runner, force: false, rollbackCommand: "passthrough rollback" });
+      return executeRollback(planRollback(e.journal, writer), {
+        writer,
+        runner,
+        force: false,
+        rollbackCommand: "passthrough rollback",
+      });
     } finally {
       lock.release();
     }
@@ -191,7 +287,12 @@ describe("a kill at any point", () => {
     const base = memRoot();
     const original = base.tree(R);
     const counter = new FaultFs(base.clone());
-    applyPlan({ plan: samplePlan(), writer: new FileWriter(R, counter), runner: new RecordingRunner(), version: "t" });
+    applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(R, counter),
+      runner: new RecordingRunner(),
+      version: "t",
+    });
     const total = counter.calls;
     expect(total).toBeGreaterThan(100);
 
@@ -200,7 +301,12 @@ describe("a kill at any point", () => {
       const m = base.clone();
       const fault = new FaultFs(m).dieAfter(n);
       try {
-        applyPlan({ plan: samplePlan(), writer: new FileWriter(R, fault), runner: runnerOf(fault), version: "t" });
+        applyPlan({
+          plan: samplePlan(),
+          writer: new FileWriter(R, fault),
+          runner: runnerOf(fault),
+          version: "t",
+        });
       } catch {
         // the "process" died
       }
@@ -218,7 +324,8 @@ describe("a kill at any point", () => {
       if (e.ok) {
         stepsDoneSeen.add(e.summary.stepsDone);
         // "applied" only once the end line is on disk (a kill while releasing the lock).
-        if (e.summary.status === "applied") expect(e.summary.stepsDone, `kill after call ${n}`).toBe(7);
+        if (e.summary.status === "applied")
+          expect(e.summary.stepsDone, `kill after call ${n}`).toBe(7);
         else expect(["interrupted", "failed"], `kill after call ${n}`).toContain(e.summary.status);
       }
       const rb = rollbackMem(m)!;
@@ -232,7 +339,12 @@ describe("a kill at any point", () => {
   it("after every single file-system call of a rollback: running rollback again finishes it", () => {
     const applied = memRoot();
     const original = applied.tree(R);
-    applyPlan({ plan: samplePlan(), writer: new FileWriter(R, applied), runner: new RecordingRunner(), version: "t" });
+    applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(R, applied),
+      runner: new RecordingRunner(),
+      version: "t",
+    });
     const counter = new FaultFs(applied.clone());
     rollbackMem(applied.clone(), counter);
     const total = counter.calls;
@@ -251,7 +363,10 @@ describe("a kill at any point", () => {
       const rb = rollbackMem(m)!;
       expect(rb.status, `second rollback after a kill after call ${n}: ${rb.failure}`).toBe("ok");
       expect(m.tree(R), `rollback killed after call ${n}`).toEqual(original);
-      expect(listJournals(writerSource(new FileWriter(R, m)))[0]).toMatchObject({ ok: true, summary: { status: "rolled-back" } });
+      expect(listJournals(writerSource(new FileWriter(R, m)))[0]).toMatchObject({
+        ok: true,
+        summary: { status: "rolled-back" },
+      });
     }
   });
 
@@ -259,14 +374,25 @@ describe("a kill at any point", () => {
     // Where each step's "done" line lands, counted on a probe run.
     const probe = new FaultFs();
     const boundaries: number[] = [];
-    applyPlan({ plan: samplePlan(), writer: new FileWriter(root(), probe), runner: new RecordingRunner(), version: "t", onProgress: (p) => (p.phase === "done" ? boundaries.push(probe.calls) : undefined) });
+    applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(root(), probe),
+      runner: new RecordingRunner(),
+      version: "t",
+      onProgress: (p) => (p.phase === "done" ? boundaries.push(probe.calls) : undefined),
+    });
     expect(boundaries).toHaveLength(samplePlan().steps.length);
     boundaries.forEach((n, k) => {
       const dir = root();
       const original = treeState(dir);
       const fault = new FaultFs().dieAfter(n);
       try {
-        applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: runnerOf(fault), version: "t" });
+        applyPlan({
+          plan: samplePlan(),
+          writer: new FileWriter(dir, fault),
+          runner: runnerOf(fault),
+          version: "t",
+        });
       } catch {
         // killed right after step k
       }
@@ -287,20 +413,31 @@ describe("a kill at any point", () => {
     let renameAt = -1;
     const spy = new Proxy(counter, {
       get(t, k) {
-        if (k === "renameSync") return (a: string, b: string) => {
-          if (b.endsWith("/etc/modprobe.d/passthrough.conf") && renameAt < 0) renameAt = t.calls;
-          return t.renameSync(a, b);
-        };
+        if (k === "renameSync")
+          return (a: string, b: string) => {
+            if (b.endsWith("/etc/modprobe.d/passthrough.conf") && renameAt < 0) renameAt = t.calls;
+            return t.renameSync(a, b);
+          };
         const v = Reflect.get(t, k);
         return typeof v === "function" ? v.bind(t) : v;
       },
     });
-    applyPlan({ plan: samplePlan(), writer: new FileWriter(root(), spy), runner: new RecordingRunner(), version: "t" });
+    applyPlan({
+      plan: samplePlan(),
+      writer: new FileWriter(root(), spy),
+      runner: new RecordingRunner(),
+      version: "t",
+    });
     expect(renameAt).toBeGreaterThan(0);
 
     const fault = new FaultFs().dieAfter(renameAt);
     try {
-      applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner: runnerOf(fault), version: "t" });
+      applyPlan({
+        plan: samplePlan(),
+        writer: new FileWriter(dir, fault),
+        runner: runnerOf(fault),
+        version: "t",
+      });
     } catch {
       // killed
     }

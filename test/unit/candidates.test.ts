@@ -25,8 +25,14 @@ describe("candidates", () => {
     // Bridges, host bridges, the IOMMU and SMBus are never candidates.
     expect(c.map((x) => x.address)).not.toContain("0000:00:01");
     expect(c.map((x) => x.address)).not.toContain("0000:00:14");
-    expect(c.find((x) => x.address === "0000:02:00")).toMatchObject({ kind: "storage", hostCritical: true });
-    expect(c.find((x) => x.address === "0000:08:00")).toMatchObject({ kind: "network", hostCritical: true });
+    expect(c.find((x) => x.address === "0000:02:00")).toMatchObject({
+      kind: "storage",
+      hostCritical: true,
+    });
+    expect(c.find((x) => x.address === "0000:08:00")).toMatchObject({
+      kind: "network",
+      hostCritical: true,
+    });
   });
 
   it("is never isolated without an IOMMU", () => {
@@ -37,7 +43,10 @@ describe("candidates", () => {
   it("resolves hostpci values the way qemu-server does (prefix match, ';' lists)", () => {
     const present = ["0000:01:00.0", "0000:01:00.1", "0000:02:00.0"];
     expect(hostpciAddresses("01:00,pcie=1", present)).toEqual(["0000:01:00.0", "0000:01:00.1"]);
-    expect(hostpciAddresses("host=0000:01:00.1;0000:02:00.0,x-vga=1", present)).toEqual(["0000:01:00.1", "0000:02:00.0"]);
+    expect(hostpciAddresses("host=0000:01:00.1;0000:02:00.0,x-vga=1", present)).toEqual([
+      "0000:01:00.1",
+      "0000:02:00.0",
+    ]);
     expect(hostpciAddresses("mapping=gpu0,pcie=1", present)).toEqual([]);
   });
 });

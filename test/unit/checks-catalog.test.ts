@@ -25,12 +25,15 @@ function idsOf(state: HostState): Set<string> {
 describe("finding catalog", () => {
   it("documents every id the checks emit, and nothing else", () => {
     const emitted = new Set<string>();
-    for (const spec of FIXTURE_SPECS) for (const id of idsOf(fixtureState(spec.name))) emitted.add(id);
+    for (const spec of FIXTURE_SPECS)
+      for (const id of idsOf(fixtureState(spec.name))) emitted.add(id);
     // Conditions no fixture host has.
     const unsafe = fixtureState("seed-after");
     unsafe.iommu.allowUnsafeInterrupts = true;
     const typo = fixtureState("seed-after");
-    typo.modules.modprobe.push(...parseModprobeConf("etc/modprobe.d/blacklist-gpu.conf", "blacklist noveau\n"));
+    typo.modules.modprobe.push(
+      ...parseModprobeConf("etc/modprobe.d/blacklist-gpu.conf", "blacklist noveau\n"),
+    );
     for (const s of [unsafe, typo]) for (const id of idsOf(s)) emitted.add(id);
 
     expect([...emitted].filter((id) => !(id in CATALOG))).toEqual([]);
@@ -42,7 +45,8 @@ describe("finding catalog", () => {
       const e = CATALOG[id];
       expect(id).toMatch(/^[a-z]+\.[a-z0-9-]+$/);
       expect(e.title.length, `${id}.title`).toBeGreaterThan(3);
-      for (const k of ["meaning", "why", "fix"] as const) expect(e[k].length, `${id}.${k}`).toBeGreaterThan(20);
+      for (const k of ["meaning", "why", "fix"] as const)
+        expect(e[k].length, `${id}.${k}`).toBeGreaterThan(20);
     }
   });
 });

@@ -19,11 +19,21 @@ describe("config lint", () => {
 
   it("flags amd_iommu=on, vfio_virqfd on >= 6.2, non-.conf files, absent vfio ids and misspelt blacklists", () => {
     const s = fixtureState("seed-after");
-    s.cmdline.configured!.params.push(...parseCmdline("amd_iommu=on vfio-pci.ids=10de:2206,10de:9999").map((p) => ({ ...p, origin: { file: "etc/default/grub", line: 9 } })));
+    s.cmdline.configured!.params.push(
+      ...parseCmdline("amd_iommu=on vfio-pci.ids=10de:2206,10de:9999").map((p) => ({
+        ...p,
+        origin: { file: "etc/default/grub", line: 9 },
+      })),
+    );
     s.cmdline.running!.push(...parseCmdline("amd_iommu=on vfio-pci.ids=10de:2206,10de:9999"));
     s.modules.loadAtBoot.push({ file: "etc/modules", line: 10, module: "vfio_virqfd", args: [] });
     s.modules.ignoredModprobeFiles.push("etc/modprobe.d/vfio");
-    s.modules.modprobe.push(...parseModprobeConf("etc/modprobe.d/x.conf", "blacklist noveau\noptions vfio-pci ids=10de:2206,1002:abcd\n"));
+    s.modules.modprobe.push(
+      ...parseModprobeConf(
+        "etc/modprobe.d/x.conf",
+        "blacklist noveau\noptions vfio-pci ids=10de:2206,1002:abcd\n",
+      ),
+    );
     const kinds = lintConfiguration(s).map((p) => `${p.kind} ${p.text}`);
     expect(kinds).toEqual(
       expect.arrayContaining([
@@ -40,8 +50,17 @@ describe("config lint", () => {
 
   it("flags parameters left in the config of a boot loader the host does not use", () => {
     const s = fixtureState("seed-after");
-    s.cmdline.inactive.push({ source: "kernel-cmdline", files: ["etc/kernel/cmdline"], params: parseCmdline("root=/dev/x intel_iommu=on").map((p) => ({ ...p, origin: { file: "etc/kernel/cmdline", line: 1 } })) });
-    const wrong = lintConfiguration(s).filter((p) => p.kind === "cmdline-wrong-bootloader").map((p) => p.text);
+    s.cmdline.inactive.push({
+      source: "kernel-cmdline",
+      files: ["etc/kernel/cmdline"],
+      params: parseCmdline("root=/dev/x intel_iommu=on").map((p) => ({
+        ...p,
+        origin: { file: "etc/kernel/cmdline", line: 1 },
+      })),
+    });
+    const wrong = lintConfiguration(s)
+      .filter((p) => p.kind === "cmdline-wrong-bootloader")
+      .map((p) => p.text);
     expect(wrong).toEqual(["root=/dev/x", "intel_iommu=on"]);
   });
 

@@ -39,12 +39,29 @@ describe("discovery: seed host after the write-up", () => {
     expect(group(13)).toEqual(["0000:02:00.0"]);
     expect(group(18)).toEqual(["0000:08:00.0"]);
     expect(group(25)).toEqual(["0000:0f:00.0"]);
-    expect(s.iommu).toMatchObject({ enabled: true, vendor: "amd", interruptRemapping: true, units: ["ivhd0"], allowUnsafeInterrupts: false });
+    expect(s.iommu).toMatchObject({
+      enabled: true,
+      vendor: "amd",
+      interruptRemapping: true,
+      units: ["ivhd0"],
+      allowUnsafeInterrupts: false,
+    });
   });
 
   it("knows the system: AMD with SVM, Proxmox VE 8 on GRUB + initramfs-tools, UEFI", () => {
-    expect(s.system).toMatchObject({ cpuVendor: "amd", virtualizationFlag: "svm", virtualMachine: false, proxmox: "8.1.4", bootMode: "uefi", kernelVersion: [6, 5] });
-    expect(s.bootloader).toMatchObject({ kind: "grub", grubFlavor: "update-grub", cmdlineFiles: ["etc/default/grub"] });
+    expect(s.system).toMatchObject({
+      cpuVendor: "amd",
+      virtualizationFlag: "svm",
+      virtualMachine: false,
+      proxmox: "8.1.4",
+      bootMode: "uefi",
+      kernelVersion: [6, 5],
+    });
+    expect(s.bootloader).toMatchObject({
+      kind: "grub",
+      grubFlavor: "update-grub",
+      cmdlineFiles: ["etc/default/grub"],
+    });
     expect(s.initramfs.kind).toBe("initramfs-tools");
   });
 
@@ -54,9 +71,19 @@ describe("discovery: seed host after the write-up", () => {
   });
 
   it("parses the modprobe blacklist, wildcard included, and /etc/modules", () => {
-    const bl = s.modules.modprobe.filter((d) => d.command === "blacklist").map((d) => `${d.file}:${d.line} ${d.module}`);
-    expect(bl).toEqual(["etc/modprobe.d/blacklist.conf:1 nouveau", "etc/modprobe.d/blacklist.conf:2 nvidia*", "etc/modprobe.d/pve-blacklist.conf:4 nvidiafb"]);
-    expect(s.modules.loadAtBoot.map((e) => e.module)).toEqual(["vfio", "vfio_iommu_type1", "vfio_pci"]);
+    const bl = s.modules.modprobe
+      .filter((d) => d.command === "blacklist")
+      .map((d) => `${d.file}:${d.line} ${d.module}`);
+    expect(bl).toEqual([
+      "etc/modprobe.d/blacklist.conf:1 nouveau",
+      "etc/modprobe.d/blacklist.conf:2 nvidia*",
+      "etc/modprobe.d/pve-blacklist.conf:4 nvidiafb",
+    ]);
+    expect(s.modules.loadAtBoot.map((e) => e.module)).toEqual([
+      "vfio",
+      "vfio_iommu_type1",
+      "vfio_pci",
+    ]);
   });
 
   it("maps the root filesystem (LVM on NVMe) and the default route (vmbr0 bridge) to PCI controllers", () => {
@@ -68,7 +95,12 @@ describe("discovery: seed host after the write-up", () => {
 
   it("lists the USB keyboard and mouse with their controller", () => {
     const kb = s.usb.find((u) => u.vendorId === "046d" && u.productId === "c31c")!;
-    expect(kb).toMatchObject({ busnum: 3, devpath: "1", kinds: ["hid", "keyboard"], controller: "0000:10:00.3" });
+    expect(kb).toMatchObject({
+      busnum: 3,
+      devpath: "1",
+      kinds: ["hid", "keyboard"],
+      controller: "0000:10:00.3",
+    });
   });
 
   it("finds VM 100 with the GPU already assigned", () => {
@@ -86,6 +118,8 @@ describe("discovery: seed host before (IOMMU off in firmware)", () => {
     expect(s.iommu.enabled).toBe(false);
     expect(s.iommu.groups).toEqual([]);
     expect(s.pci.find((d) => d.address === "0000:01:00.0")?.driver).toBe("nouveau");
-    expect(s.iommu.logEvidence).toContain("AMD-Vi: AMD IOMMUv2 functionality not available on this system - This is not a bug.");
+    expect(s.iommu.logEvidence).toContain(
+      "AMD-Vi: AMD IOMMUv2 functionality not available on this system - This is not a bug.",
+    );
   });
 });

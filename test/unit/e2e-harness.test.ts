@@ -23,7 +23,9 @@ Components: main
 `;
 
   it("takes the URI of the deb822 stanza serving the release's main component", () => {
-    expect(debianMirror([{ path: "/etc/apt/sources.list.d/debian.sources", text: deb822 }], "bookworm")).toBe("http://mirror.example/debian");
+    expect(
+      debianMirror([{ path: "/etc/apt/sources.list.d/debian.sources", text: deb822 }], "bookworm"),
+    ).toBe("http://mirror.example/debian");
   });
 
   it("skips disabled stanzas, deb-src, other suites and components", () => {
@@ -57,7 +59,9 @@ deb-src http://src.example/debian bookworm main
 deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://one.example/debian/ bookworm main contrib
 deb http://security.example/debian-security bookworm-security main
 `;
-    expect(debianMirror([{ path: "/etc/apt/sources.list", text }], "bookworm")).toBe("http://one.example/debian");
+    expect(debianMirror([{ path: "/etc/apt/sources.list", text }], "bookworm")).toBe(
+      "http://one.example/debian",
+    );
   });
 
   it("reads the files apt reads, in apt's order, from a root", () => {
@@ -65,10 +69,19 @@ deb http://security.example/debian-security bookworm-security main
     try {
       mkdirSync(join(root, "etc/apt/sources.list.d"), { recursive: true });
       writeFileSync(join(root, "etc/apt/sources.list.d/b.sources"), deb822);
-      writeFileSync(join(root, "etc/apt/sources.list.d/a.list"), "deb http://a.example/debian bookworm main\n");
-      writeFileSync(join(root, "etc/apt/sources.list.d/ignored.save"), "deb http://no.example/debian bookworm main\n");
+      writeFileSync(
+        join(root, "etc/apt/sources.list.d/a.list"),
+        "deb http://a.example/debian bookworm main\n",
+      );
+      writeFileSync(
+        join(root, "etc/apt/sources.list.d/ignored.save"),
+        "deb http://no.example/debian bookworm main\n",
+      );
       const files = readAptSources(root);
-      expect(files.map((f) => f.path.slice(root.length))).toEqual(["/etc/apt/sources.list.d/a.list", "/etc/apt/sources.list.d/b.sources"]);
+      expect(files.map((f) => f.path.slice(root.length))).toEqual([
+        "/etc/apt/sources.list.d/a.list",
+        "/etc/apt/sources.list.d/b.sources",
+      ]);
       expect(debianMirror(files, "bookworm")).toBe("http://a.example/debian");
     } finally {
       rmSync(root, { recursive: true, force: true });
@@ -77,12 +90,27 @@ deb http://security.example/debian-security bookworm-security main
 });
 
 describe("e2e: the QEMU machine", () => {
-  const base: MachineSpec = { firmware: "bios", iommu: "intel", disk: "/d.qcow2", diskFormat: "qcow2", share: "/s", serialLog: "/l" };
-  const devices = (a: string[]) => a.flatMap((x, i) => (a[i - 1] === "-device" ? [x.split(",")[0]!] : []));
+  const base: MachineSpec = {
+    firmware: "bios",
+    iommu: "intel",
+    disk: "/d.qcow2",
+    diskFormat: "qcow2",
+    share: "/s",
+    serialLog: "/l",
+  };
+  const devices = (a: string[]) =>
+    a.flatMap((x, i) => (a[i - 1] === "-device" ? [x.split(",")[0]!] : []));
 
   it("puts the IOMMU before the devices it translates, the host's own display, and the two-function card behind a root port", () => {
     const a = qemuArgs(base);
-    expect(devices(a)).toEqual(["intel-iommu", "virtio-blk-pci", "cirrus-vga", "pcie-root-port", "bochs-display", "ich9-intel-hda"]);
+    expect(devices(a)).toEqual([
+      "intel-iommu",
+      "virtio-blk-pci",
+      "cirrus-vga",
+      "pcie-root-port",
+      "bochs-display",
+      "ich9-intel-hda",
+    ]);
     expect(a).toContain("intel-iommu,intremap=on,caching-mode=on");
     expect(a).toContain("bochs-display,bus=rp1,addr=00.0,multifunction=on");
     expect(a).toContain("ich9-intel-hda,bus=rp1,addr=00.1");
@@ -101,21 +129,36 @@ describe("e2e: the QEMU machine", () => {
   it("UEFI needs the machine's own variable store; OVMF code stays read-only", () => {
     expect(() => qemuArgs({ ...base, firmware: "uefi" })).toThrow(/ovmfVars/);
     const a = qemuArgs({ ...base, firmware: "uefi", ovmfVars: "/run/vars.fd" });
-    expect(a).toContain("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd");
+    expect(a).toContain(
+      "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+    );
     expect(a).toContain("if=pflash,format=raw,unit=1,file=/run/vars.fd");
   });
 
   it("boots a kernel directly for the provisioning boot, without IOMMU or card", () => {
-    const a = qemuArgs({ ...base, iommu: "none", gpu: false, directKernel: { kernel: "/k", initrd: "/i", append: "root=LABEL=labroot ro" } });
+    const a = qemuArgs({
+      ...base,
+      iommu: "none",
+      gpu: false,
+      directKernel: { kernel: "/k", initrd: "/i", append: "root=LABEL=labroot ro" },
+    });
     expect(devices(a)).toEqual(["virtio-blk-pci"]);
-    expect(a.slice(a.indexOf("-kernel"))).toEqual(["-kernel", "/k", "-initrd", "/i", "-append", "root=LABEL=labroot ro"]);
+    expect(a.slice(a.indexOf("-kernel"))).toEqual([
+      "-kernel",
+      "/k",
+      "-initrd",
+      "/i",
+      "-append",
+      "root=LABEL=labroot ro",
+    ]);
   });
 });
 
 describe("e2e: image cache key", () => {
   const dir = mkdtempSync(join(tmpdir(), "e2e-recipe-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  for (const f of ["build-disk.sh", "e2e-lab-boot", "e2e-lab.service"]) writeFileSync(join(dir, f), `${f} v1\n`);
+  for (const f of ["build-disk.sh", "e2e-lab-boot", "e2e-lab.service"])
+    writeFileSync(join(dir, f), `${f} v1\n`);
 
   it("changes with the recipe and the variant, and only then", () => {
     const k = imageKey("bios", dir);
@@ -126,7 +169,11 @@ describe("e2e: image cache key", () => {
   });
 
   it("provisions the boot loader the distribution's way", () => {
-    expect(provisionScript("bios")).toMatch(/grub-install --target=i386-pc \/dev\/vda[\s\S]*update-grub/);
-    expect(provisionScript("uefi")).toMatch(/bootctl install[\s\S]*update-initramfs -u -k all[\s\S]*loader\/entries/);
+    expect(provisionScript("bios")).toMatch(
+      /grub-install --target=i386-pc \/dev\/vda[\s\S]*update-grub/,
+    );
+    expect(provisionScript("uefi")).toMatch(
+      /bootctl install[\s\S]*update-initramfs -u -k all[\s\S]*loader\/entries/,
+    );
   });
 });

@@ -23,24 +23,38 @@ import { cliJson } from "../helpers/cli.js";
 import { fixturePath, fixtureState } from "../helpers/fixtures.js";
 import { planOpts } from "../helpers/plan.js";
 
-const named = (prefix: string) => FIXTURE_SPECS.map((s) => s.name).filter((n) => n.startsWith(prefix));
+const named = (prefix: string) =>
+  FIXTURE_SPECS.map((s) => s.name).filter((n) => n.startsWith(prefix));
 
-async function emitted(argv: (fixture: string) => string[], fixtures: string[]): Promise<Map<string, string[]>> {
+async function emitted(
+  argv: (fixture: string) => string[],
+  fixtures: string[],
+): Promise<Map<string, string[]>> {
   const where = new Map<string, string[]>();
   for (const name of fixtures) {
     const { json, stderr } = await cliJson(argv(name));
     expect(stderr, name).toBe("");
     expect(json.findings.length, name).toBeGreaterThan(0);
-    for (const f of json.findings as Array<{ id: string }>) where.set(f.id, [...(where.get(f.id) ?? []), name]);
+    for (const f of json.findings as Array<{ id: string }>)
+      where.set(f.id, [...(where.get(f.id) ?? []), name]);
   }
   return where;
 }
 
-function wellFormed(catalog: Readonly<Record<string, { title: string; meaning: string; why: string; fix: string; sources: readonly string[] }>>, prefix: string) {
+function wellFormed(
+  catalog: Readonly<
+    Record<
+      string,
+      { title: string; meaning: string; why: string; fix: string; sources: readonly string[] }
+    >
+  >,
+  prefix: string,
+) {
   for (const [id, e] of Object.entries(catalog)) {
     expect(id).toMatch(new RegExp(`^${prefix}\\.[a-z0-9-]+(\\.[a-z0-9-]+)?$`));
     expect(e.title.length, `${id}.title`).toBeGreaterThan(3);
-    for (const k of ["meaning", "why", "fix"] as const) expect(e[k].length, `${id}.${k}`).toBeGreaterThan(40);
+    for (const k of ["meaning", "why", "fix"] as const)
+      expect(e[k].length, `${id}.${k}`).toBeGreaterThan(40);
     expect(e.sources.length, `${id}.sources`).toBeGreaterThan(0);
   }
 }
@@ -55,7 +69,13 @@ function planIds(state: HostState, over: Partial<PlanOptions>): string[] {
   }
 }
 
-const FLAGS: Partial<PlanOptions> = { allowPartialGroup: true, headlessOk: true, allowUnsafeInterrupts: true, acsOverride: "downstream", blacklist: true };
+const FLAGS: Partial<PlanOptions> = {
+  allowPartialGroup: true,
+  headlessOk: true,
+  allowUnsafeInterrupts: true,
+  acsOverride: "downstream",
+  blacklist: true,
+};
 
 /** A modprobe.d file outside /etc (which passthrough reads but never edits). */
 function libModprobe(s: HostState, text: string): HostState {
@@ -81,39 +101,147 @@ function edit(name: string, change: (s: HostState) => void): HostState {
 
 /** Conditions no fixture host has, each with the id it must produce. */
 const PLAN_CASES: Array<{ id: string; state: () => HostState; opts: Partial<PlanOptions> }> = [
-  { id: "plan.partial-group", state: () => joinGroup(fixtureState("seed-after"), "0000:07:00.0", 12), opts: { devices: ["0000:01:00"], allowPartialGroup: true } },
-  { id: "plan.interrupt-remapping-unknown", state: () => edit("seed-after", (s) => (s.iommu.interruptRemapping = null)), opts: { devices: ["0000:01:00"] } },
-  { id: "plan.kernel-version-unknown", state: () => edit("seed-after", (s) => (s.system.kernelVersion = null)), opts: { devices: ["0000:01:00"] } },
-  { id: "binding.booster-per-address", state: () => edit("plan-two-gpus", (s) => (s.initramfs.kind = "booster")), opts: { devices: ["0000:01:00"] } },
-  { id: "binding.native-builtin", state: () => edit("seed-after", (s) => (s.modules.builtin = [...(s.modules.builtin ?? []), "snd_hda_intel"])), opts: { devices: ["0000:01:00"] } },
-  { id: "binding.ids-outside-etc", state: () => libModprobe(fixtureState("seed-after"), "options vfio-pci ids=8086:1533\n"), opts: { devices: ["0000:01:00"] } },
-  { id: "binding.install-conflict", state: () => libModprobe(fixtureState("plan-two-gpus"), "install vfio-pci /bin/true\n"), opts: { devices: ["0000:01:00"] } },
-  { id: "binding.softdep-outside-etc", state: () => libModprobe(fixtureState("seed-after"), "softdep snd_hda_intel pre: snd_hda_codec\n"), opts: { devices: ["0000:01:00"] } },
-  { id: "bootloader.unknown", state: () => edit("debian-grub-intel", (s) => (s.bootloader = { kind: "unknown", grubFlavor: null, cmdlineFiles: [], evidence: [] })), opts: { devices: ["0000:01:00"] } },
   {
-    id: "bootloader.entries-unseen",
-    state: () => edit("arch-booster", (s) => Object.keys(s.configFiles).filter((k) => k.startsWith("boot/")).forEach((k) => delete s.configFiles[k])),
+    id: "plan.partial-group",
+    state: () => joinGroup(fixtureState("seed-after"), "0000:07:00.0", 12),
+    opts: { devices: ["0000:01:00"], allowPartialGroup: true },
+  },
+  {
+    id: "plan.interrupt-remapping-unknown",
+    state: () => edit("seed-after", (s) => (s.iommu.interruptRemapping = null)),
     opts: { devices: ["0000:01:00"] },
   },
-  { id: "bootloader.grub-override", state: () => edit("seed-before", (s) => (s.configFiles["etc/default/grub.d/zz-local.cfg"] = 'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash"\n')), opts: { devices: ["0000:01:00"] } },
-  { id: "initramfs.unknown", state: () => edit("seed-after", (s) => (s.initramfs.kind = "unknown")), opts: { devices: ["0000:01:00"] } },
+  {
+    id: "plan.kernel-version-unknown",
+    state: () => edit("seed-after", (s) => (s.system.kernelVersion = null)),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "binding.booster-per-address",
+    state: () => edit("plan-two-gpus", (s) => (s.initramfs.kind = "booster")),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "binding.native-builtin",
+    state: () =>
+      edit(
+        "seed-after",
+        (s) => (s.modules.builtin = [...(s.modules.builtin ?? []), "snd_hda_intel"]),
+      ),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "binding.ids-outside-etc",
+    state: () => libModprobe(fixtureState("seed-after"), "options vfio-pci ids=8086:1533\n"),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "binding.install-conflict",
+    state: () => libModprobe(fixtureState("plan-two-gpus"), "install vfio-pci /bin/true\n"),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "binding.softdep-outside-etc",
+    state: () =>
+      libModprobe(fixtureState("seed-after"), "softdep snd_hda_intel pre: snd_hda_codec\n"),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "bootloader.unknown",
+    state: () =>
+      edit(
+        "debian-grub-intel",
+        (s) =>
+          (s.bootloader = { kind: "unknown", grubFlavor: null, cmdlineFiles: [], evidence: [] }),
+      ),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "bootloader.entries-unseen",
+    state: () =>
+      edit("arch-booster", (s) =>
+        Object.keys(s.configFiles)
+          .filter((k) => k.startsWith("boot/"))
+          .forEach((k) => delete s.configFiles[k]),
+      ),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "bootloader.grub-override",
+    state: () =>
+      edit(
+        "seed-before",
+        (s) =>
+          (s.configFiles["etc/default/grub.d/zz-local.cfg"] =
+            'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash"\n'),
+      ),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "initramfs.unknown",
+    state: () => edit("seed-after", (s) => (s.initramfs.kind = "unknown")),
+    opts: { devices: ["0000:01:00"] },
+  },
   {
     id: "initramfs.mkinitcpio-modconf",
-    state: () => edit("arch-grub-mkinitcpio", (s) => (s.configFiles["etc/mkinitcpio.conf"] = s.configFiles["etc/mkinitcpio.conf"]!.replace(" modconf", ""))),
+    state: () =>
+      edit(
+        "arch-grub-mkinitcpio",
+        (s) =>
+          (s.configFiles["etc/mkinitcpio.conf"] = s.configFiles["etc/mkinitcpio.conf"]!.replace(
+            " modconf",
+            "",
+          )),
+      ),
     opts: { devices: ["0000:01:00"] },
   },
   {
     id: "initramfs.mkinitcpio-modules",
-    state: () => edit("arch-grub-mkinitcpio", (s) => (s.configFiles["etc/mkinitcpio.conf"] = s.configFiles["etc/mkinitcpio.conf"]!.replace("MODULES=()", "MODULES=(\n  usbhid\n)"))),
+    state: () =>
+      edit(
+        "arch-grub-mkinitcpio",
+        (s) =>
+          (s.configFiles["etc/mkinitcpio.conf"] = s.configFiles["etc/mkinitcpio.conf"]!.replace(
+            "MODULES=()",
+            "MODULES=(\n  usbhid\n)",
+          )),
+      ),
     opts: { devices: ["0000:01:00"] },
   },
-  { id: "repair.blacklist-wildcard", state: () => libModprobe(fixtureState("seed-after"), "blacklist nvidia*\n"), opts: { devices: ["0000:01:00"] } },
-  { id: "repair.vfio-virqfd", state: () => edit("seed-after", (s) => s.modules.loadAtBoot.push({ file: "usr/lib/modules-load.d/vfio.conf", line: 1, module: "vfio_virqfd", args: [] })), opts: { devices: ["0000:01:00"] } },
+  {
+    id: "repair.blacklist-wildcard",
+    state: () => libModprobe(fixtureState("seed-after"), "blacklist nvidia*\n"),
+    opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "repair.vfio-virqfd",
+    state: () =>
+      edit("seed-after", (s) =>
+        s.modules.loadAtBoot.push({
+          file: "usr/lib/modules-load.d/vfio.conf",
+          line: 1,
+          module: "vfio_virqfd",
+          args: [],
+        }),
+      ),
+    opts: { devices: ["0000:01:00"] },
+  },
   {
     id: "repair.amd-iommu-on",
     state: () =>
       edit("seed-after", (s) =>
-        s.cmdline.inactive.push({ source: "kernelstub", files: ["etc/kernelstub/configuration"], params: [{ key: "amd_iommu", value: "on", raw: "amd_iommu=on", origin: { file: "etc/kernelstub/configuration", line: 9 } }] }),
+        s.cmdline.inactive.push({
+          source: "kernelstub",
+          files: ["etc/kernelstub/configuration"],
+          params: [
+            {
+              key: "amd_iommu",
+              value: "on",
+              raw: "amd_iommu=on",
+              origin: { file: "etc/kernelstub/configuration", line: 9 },
+            },
+          ],
+        }),
       ),
     opts: { devices: ["0000:01:00"] },
   },
@@ -126,7 +254,11 @@ const PLAN_CASES: Array<{ id: string; state: () => HostState; opts: Partial<Plan
       }),
     opts: { devices: ["0000:01:00"] },
   },
-  { id: "modprobe.unknown-module", state: () => libModprobe(fixtureState("seed-after"), "blacklist noveau\n"), opts: { devices: ["0000:01:00"] } },
+  {
+    id: "modprobe.unknown-module",
+    state: () => libModprobe(fixtureState("seed-after"), "blacklist noveau\n"),
+    opts: { devices: ["0000:01:00"] },
+  },
 ];
 
 describe("plan catalog", () => {
@@ -134,7 +266,9 @@ describe("plan catalog", () => {
     const ids = new Set<string>();
     for (const spec of FIXTURE_SPECS) {
       const s = fixtureState(spec.name);
-      for (const c of findCandidates(s)) for (const over of [{}, FLAGS]) for (const id of planIds(s, { devices: [c.address], ...over })) ids.add(id);
+      for (const c of findCandidates(s))
+        for (const over of [{}, FLAGS])
+          for (const id of planIds(s, { devices: [c.address], ...over })) ids.add(id);
     }
     for (const c of PLAN_CASES) {
       const got = planIds(c.state(), c.opts);
@@ -149,7 +283,8 @@ describe("plan catalog", () => {
     for (const [id, e] of Object.entries(PLAN_CATALOG)) {
       expect(id).toMatch(/^[a-z]+\.[a-z0-9-]+$/);
       expect(e.title.length, `${id}.title`).toBeGreaterThan(3);
-      for (const k of ["meaning", "why", "fix"] as const) expect(e[k].length, `${id}.${k}`).toBeGreaterThan(10);
+      for (const k of ["meaning", "why", "fix"] as const)
+        expect(e[k].length, `${id}.${k}`).toBeGreaterThan(10);
       expect(e.sources.length, `${id}.sources`).toBeGreaterThan(0);
       expect(id in CATALOG, id).toBe(false);
     }
@@ -188,7 +323,12 @@ describe("guest check catalog", () => {
 
 describe("merged catalog", () => {
   it("holds every check, plan, verify and guest check entry once, grouped in that order", () => {
-    const all = [...Object.keys(CATALOG), ...Object.keys(PLAN_CATALOG), ...Object.keys(VERIFY_CATALOG), ...Object.keys(GUEST_CATALOG)];
+    const all = [
+      ...Object.keys(CATALOG),
+      ...Object.keys(PLAN_CATALOG),
+      ...Object.keys(VERIFY_CATALOG),
+      ...Object.keys(GUEST_CATALOG),
+    ];
     expect(FINDING_IDS).toEqual(all);
     expect(new Set(FINDING_IDS).size).toBe(all.length);
     expect(FINDINGS.map((f) => f.command)).toEqual([
@@ -200,11 +340,28 @@ describe("merged catalog", () => {
   });
 
   it("looks up each command's entries, and nothing that is not an id", () => {
-    expect(findingEntry("verify.cmdline")).toEqual({ id: "verify.cmdline", command: "verify", ...VERIFY_CATALOG["verify.cmdline"] });
-    expect(findingEntry("guest.gpu.driver")).toEqual({ id: "guest.gpu.driver", command: "guest check", ...GUEST_CATALOG["guest.gpu.driver"] });
-    expect(findingEntry("cmdline.pending")).toEqual({ id: "cmdline.pending", command: "check", ...CATALOG["cmdline.pending"] });
-    expect(findingEntry("plan.partial-group")).toEqual({ id: "plan.partial-group", command: "plan", ...PLAN_CATALOG["plan.partial-group"] });
-    for (const bad of ["verify", "guest.gpu", "toString", "__proto__", ""]) expect(findingEntry(bad), bad).toBeNull();
+    expect(findingEntry("verify.cmdline")).toEqual({
+      id: "verify.cmdline",
+      command: "verify",
+      ...VERIFY_CATALOG["verify.cmdline"],
+    });
+    expect(findingEntry("guest.gpu.driver")).toEqual({
+      id: "guest.gpu.driver",
+      command: "guest check",
+      ...GUEST_CATALOG["guest.gpu.driver"],
+    });
+    expect(findingEntry("cmdline.pending")).toEqual({
+      id: "cmdline.pending",
+      command: "check",
+      ...CATALOG["cmdline.pending"],
+    });
+    expect(findingEntry("plan.partial-group")).toEqual({
+      id: "plan.partial-group",
+      command: "plan",
+      ...PLAN_CATALOG["plan.partial-group"],
+    });
+    for (const bad of ["verify", "guest.gpu", "toString", "__proto__", ""])
+      expect(findingEntry(bad), bad).toBeNull();
   });
 });
 
@@ -214,11 +371,20 @@ describe("README", () => {
     const path = await import("node:path");
     const { REPO } = await import("../helpers/fixtures.js");
     const readme = fs.readFileSync(path.join(REPO, "README.md"), "utf8");
-    const plan = readme.slice(readme.indexOf("## Planning host changes"), readme.indexOf("## Changing a host"));
+    const plan = readme.slice(
+      readme.indexOf("## Planning host changes"),
+      readme.indexOf("## Changing a host"),
+    );
     expect(Object.keys(PLAN_CATALOG).filter((id) => !plan.includes(`\`${id}\``))).toEqual([]);
-    const verify = readme.slice(readme.indexOf("`verify` takes what to expect"), readme.indexOf("### Journal"));
+    const verify = readme.slice(
+      readme.indexOf("`verify` takes what to expect"),
+      readme.indexOf("### Journal"),
+    );
     expect(Object.keys(VERIFY_CATALOG).filter((id) => !verify.includes(`\`${id}\``))).toEqual([]);
-    const guest = readme.slice(readme.indexOf("### `guest check`"), readme.indexOf("## Exit codes"));
+    const guest = readme.slice(
+      readme.indexOf("### `guest check`"),
+      readme.indexOf("## Exit codes"),
+    );
     expect(Object.keys(GUEST_CATALOG).filter((id) => !guest.includes(`\`${id}\``))).toEqual([]);
   });
 });

@@ -13,7 +13,8 @@ function folderEntries(dir: string): Map<string, string> {
   for (const rel of listTree(dir)) {
     const st = fs.lstatSync(path.join(dir, rel));
     if (st.isSymbolicLink()) out.set(rel, `link:${fs.readlinkSync(path.join(dir, rel))}`);
-    else if (st.isFile()) out.set(rel, `file:${fs.readFileSync(path.join(dir, rel)).toString("base64")}`);
+    else if (st.isFile())
+      out.set(rel, `file:${fs.readFileSync(path.join(dir, rel)).toString("base64")}`);
   }
   return out;
 }

@@ -4,7 +4,13 @@
 import { describe, expect, it } from "vitest";
 import { checkGuest, parseExpect } from "../../src/guest/check.js";
 import { openSnapshot } from "../../src/host/open-root.js";
-import { parseNvidiaSmiList, parseProcNetTcp, parseTailscaleStatus, readGuestFacts, type GuestFacts } from "../../src/host/guest-facts.js";
+import {
+  parseNvidiaSmiList,
+  parseProcNetTcp,
+  parseTailscaleStatus,
+  readGuestFacts,
+  type GuestFacts,
+} from "../../src/host/guest-facts.js";
 import { cli, cliJson } from "../helpers/cli.js";
 import { fixturePath, fixtureState } from "../helpers/fixtures.js";
 
@@ -16,7 +22,8 @@ function check(name: string, expect: string | null = null) {
   return checkGuest(fixtureState(name), facts(name), expect ? parseExpect(expect) : null);
 }
 
-const status = (r: ReturnType<typeof check>, id: string) => r.findings.filter((f) => f.id === id).map((f) => f.status);
+const status = (r: ReturnType<typeof check>, id: string) =>
+  r.findings.filter((f) => f.id === id).map((f) => f.status);
 
 describe("guest facts from a snapshot", () => {
   it("reads DRM nodes, nvidia-smi, listening sockets, sshd and Tailscale from guest-nvidia-ok", () => {
@@ -26,14 +33,26 @@ describe("guest facts from a snapshot", () => {
       { name: "renderD128", device: "0000:01:00.0", devNode: true },
     ]);
     expect(f.devNodesVisible).toBe(true);
-    expect(f.nvidiaSmi).toEqual({ installed: true, ok: true, value: ["GPU 0: NVIDIA GeForce RTX 3080 (UUID: GPU-6a1f3c2e-8b4d-4e5f-9a0b-1c2d3e4f5a6b)"] });
+    expect(f.nvidiaSmi).toEqual({
+      installed: true,
+      ok: true,
+      value: ["GPU 0: NVIDIA GeForce RTX 3080 (UUID: GPU-6a1f3c2e-8b4d-4e5f-9a0b-1c2d3e4f5a6b)"],
+    });
     expect(f.listening).toEqual([
       { family: "ipv4", address: "127.0.0.53", port: 53 },
       { family: "ipv4", address: "0.0.0.0", port: 22 },
       { family: "ipv6", address: "::", port: 22 },
     ]);
     expect(f.ssh).toEqual({ installed: true, ports: [22], portSource: "sshd default" });
-    expect(f.tailscale).toEqual({ installed: true, ok: true, value: { backendState: "Running", dnsName: "gaming.tail1234.ts.net", ips: ["100.101.102.103", "fd7a:115c:a1e0::1"] } });
+    expect(f.tailscale).toEqual({
+      installed: true,
+      ok: true,
+      value: {
+        backendState: "Running",
+        dnsName: "gaming.tail1234.ts.net",
+        ips: ["100.101.102.103", "fd7a:115c:a1e0::1"],
+      },
+    });
   });
 
   it("knows what is missing on the guest without a GPU", () => {
@@ -58,19 +77,40 @@ describe("guest facts from a snapshot", () => {
   });
 
   it("parses nvidia-smi -L and tailscale status, and says why when it cannot", () => {
-    expect(parseNvidiaSmiList("GPU 0: NVIDIA GeForce RTX 3080 (UUID: GPU-1)\nGPU 1: NVIDIA RTX A4000 (UUID: GPU-2)\n")).toHaveLength(2);
-    expect(parseNvidiaSmiList("No devices were found\n")).toBe("nvidia-smi -L listed no GPU: No devices were found");
-    expect(parseTailscaleStatus("not json")).toBe("tailscale status --json printed something that is not JSON");
-    expect(parseTailscaleStatus('{"BackendState":"Stopped","Self":{"DNSName":"","TailscaleIPs":null}}')).toEqual({ backendState: "Stopped", dnsName: null, ips: [] });
+    expect(
+      parseNvidiaSmiList(
+        "GPU 0: NVIDIA GeForce RTX 3080 (UUID: GPU-1)\nGPU 1: NVIDIA RTX A4000 (UUID: GPU-2)\n",
+      ),
+    ).toHaveLength(2);
+    expect(parseNvidiaSmiList("No devices were found\n")).toBe(
+      "nvidia-smi -L listed no GPU: No devices were found",
+    );
+    expect(parseTailscaleStatus("not json")).toBe(
+      "tailscale status --json printed something that is not JSON",
+    );
+    expect(
+      parseTailscaleStatus('{"BackendState":"Stopped","Self":{"DNSName":"","TailscaleIPs":null}}'),
+    ).toEqual({ backendState: "Stopped", dnsName: null, ips: [] });
   });
 
   it("takes sshd's Port lines from sshd_config.d", async () => {
     const { writeSpec } = await import("../helpers/fixtures.js");
     const { guestNvidiaOk } = await import("../fixtures/specs/guest.js");
-    const spec = { ...guestNvidiaOk, name: "guest-port", files: { ...guestNvidiaOk.files, "etc/ssh/sshd_config.d/20-port.conf": "Port 2222\nPort 22\n" } };
+    const spec = {
+      ...guestNvidiaOk,
+      name: "guest-port",
+      files: {
+        ...guestNvidiaOk.files,
+        "etc/ssh/sshd_config.d/20-port.conf": "Port 2222\nPort 22\n",
+      },
+    };
     const { dir, cleanup } = writeSpec(spec);
     try {
-      expect(readGuestFacts(openSnapshot(dir).root).ssh).toEqual({ installed: true, ports: [2222, 22], portSource: "/etc/ssh/sshd_config.d/20-port.conf" });
+      expect(readGuestFacts(openSnapshot(dir).root).ssh).toEqual({
+        installed: true,
+        ports: [2222, 22],
+        portSource: "/etc/ssh/sshd_config.d/20-port.conf",
+      });
     } finally {
       cleanup();
     }
@@ -91,7 +131,15 @@ describe("guest check rules", () => {
       "pass guest.ssh",
       "pass guest.tailscale",
     ]);
-    expect(r.gpus).toEqual([{ address: "0000:01:00.0", vendorId: "10de", deviceId: "2206", name: "0000:01:00.0 NVIDIA Corporation GA102 [GeForce RTX 3080] [10de:2206]", driver: "nvidia" }]);
+    expect(r.gpus).toEqual([
+      {
+        address: "0000:01:00.0",
+        vendorId: "10de",
+        deviceId: "2206",
+        name: "0000:01:00.0 NVIDIA Corporation GA102 [GeForce RTX 3080] [10de:2206]",
+        driver: "nvidia",
+      },
+    ]);
   });
 
   it("holds the VM to --expect", () => {
@@ -113,7 +161,9 @@ describe("guest check rules", () => {
     const drv = r.findings.find((f) => f.id === "guest.gpu.driver")!;
     expect(drv.status).toBe("fail");
     expect(drv.summary).toContain("is bound to vfio-pci inside the guest");
-    expect(drv.fix).toContain("/etc/modprobe.d/vfio.conf:1: options vfio-pci ids=10de:2206,10de:1aef");
+    expect(drv.fix).toContain(
+      "/etc/modprobe.d/vfio.conf:1: options vfio-pci ids=10de:2206,10de:1aef",
+    );
     expect(drv.fix).toContain("update-initramfs -u");
     expect(status(r, "guest.gpu.audio")).toEqual(["warn"]);
     expect(status(r, "guest.gpu.nvidia-smi")).toEqual([]);
@@ -124,7 +174,10 @@ describe("guest check rules", () => {
     const r = check("guest-gpu-nodriver");
     expect(r.ok).toBe(false);
     const drv = r.findings.find((f) => f.id === "guest.gpu.driver")!;
-    expect(drv).toMatchObject({ status: "fail", summary: "0000:01:00.0 NVIDIA Corporation GA102 [GeForce RTX 3080] [10de:2206] has no driver" });
+    expect(drv).toMatchObject({
+      status: "fail",
+      summary: "0000:01:00.0 NVIDIA Corporation GA102 [GeForce RTX 3080] [10de:2206] has no driver",
+    });
     expect(drv.fix).toContain("passthrough guest setup --gpu-driver");
     expect(drv.fix).toContain("ubuntu-drivers install");
     expect(status(r, "guest.tailscale")).toEqual(["info"]);
@@ -134,16 +187,25 @@ describe("guest check rules", () => {
     const r = check("guest-no-gpu");
     expect(r.ok).toBe(false);
     const present = r.findings.find((f) => f.id === "guest.gpu.present")!;
-    expect(present).toMatchObject({ status: "fail", summary: "no passed-through GPU on this VM's PCI bus" });
+    expect(present).toMatchObject({
+      status: "fail",
+      summary: "no passed-through GPU on this VM's PCI bus",
+    });
     expect(present.detail).toEqual(["emulated display only: 0000:00:01.0 [1234:1111]"]);
     expect(present.fix).toContain("stop and start the VM");
-    expect(r.findings.find((f) => f.id === "guest.ssh")).toMatchObject({ status: "warn", summary: expect.stringContaining("no SSH server") });
+    expect(r.findings.find((f) => f.id === "guest.ssh")).toMatchObject({
+      status: "warn",
+      summary: expect.stringContaining("no SSH server"),
+    });
   });
 
   it("says bare metal is not a guest and checks nothing else there", () => {
     const r = check("seed-after");
     expect(r.ok).toBe(false);
-    expect(r.findings.map((f) => `${f.status} ${f.id}`)).toEqual(["fail guest.hypervisor", "info guest.skipped"]);
+    expect(r.findings.map((f) => `${f.status} ${f.id}`)).toEqual([
+      "fail guest.hypervisor",
+      "info guest.skipped",
+    ]);
     expect(r.findings[0]!.summary).toContain("not a guest");
     expect(r.findings[0]!.summary).toContain("Gigabyte Technology Co., Ltd. B650M AORUS ELITE AX");
   });
@@ -151,18 +213,35 @@ describe("guest check rules", () => {
   it("fails when nvidia is bound but nvidia-smi cannot talk to it, and warns without nvidia_drm", () => {
     const state = fixtureState("guest-nvidia-ok");
     const f = facts("guest-nvidia-ok");
-    const broken = checkGuest(state, { ...f, nvidiaSmi: { installed: true, ok: false, reason: "nvidia-smi -L exited 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." } });
+    const broken = checkGuest(state, {
+      ...f,
+      nvidiaSmi: {
+        installed: true,
+        ok: false,
+        reason:
+          "nvidia-smi -L exited 9: NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+      },
+    });
     expect(broken.ok).toBe(false);
-    expect(broken.findings.find((x) => x.id === "guest.gpu.nvidia-smi")).toMatchObject({ status: "fail", fix: expect.stringContaining("dmesg | grep -i nvrm") });
+    expect(broken.findings.find((x) => x.id === "guest.gpu.nvidia-smi")).toMatchObject({
+      status: "fail",
+      fix: expect.stringContaining("dmesg | grep -i nvrm"),
+    });
     const noDrm = checkGuest(state, { ...f, drm: [] });
     expect(noDrm.ok).toBe(true);
-    expect(noDrm.findings.find((x) => x.id === "guest.gpu.drm")).toMatchObject({ status: "warn", fix: expect.stringContaining("nvidia_drm modeset=1") });
+    expect(noDrm.findings.find((x) => x.id === "guest.gpu.drm")).toMatchObject({
+      status: "warn",
+      fix: expect.stringContaining("nvidia_drm modeset=1"),
+    });
   });
 
   it("passes the check helper's guest fixture, leaving what its snapshot did not capture unchecked", () => {
     const r = check("guest-nvidia");
     expect(r.ok).toBe(true);
-    expect(r.findings.find((f) => f.id === "guest.gpu.nvidia-smi")).toMatchObject({ status: "skip", summary: "not checked: nvidia-smi is installed, but cmd/nvidia-smi-L is not in the snapshot" });
+    expect(r.findings.find((f) => f.id === "guest.gpu.nvidia-smi")).toMatchObject({
+      status: "skip",
+      summary: "not checked: nvidia-smi is installed, but cmd/nvidia-smi-L is not in the snapshot",
+    });
     expect(status(r, "guest.gpu.driver")).toEqual(["pass"]);
   });
 
@@ -172,11 +251,21 @@ describe("guest check rules", () => {
     const r = checkGuest(state, {
       ...f,
       listening: [{ family: "ipv4", address: "127.0.0.1", port: 22 }],
-      tailscale: { installed: true, ok: true, value: { backendState: "NeedsLogin", dnsName: null, ips: [] } },
+      tailscale: {
+        installed: true,
+        ok: true,
+        value: { backendState: "NeedsLogin", dnsName: null, ips: [] },
+      },
     });
     expect(r.ok).toBe(true);
-    expect(r.findings.find((x) => x.id === "guest.ssh")).toMatchObject({ status: "warn", summary: "SSH listens only on loopback (127.0.0.1:22): unreachable from outside" });
-    expect(r.findings.find((x) => x.id === "guest.tailscale")).toMatchObject({ status: "warn", fix: expect.stringContaining("--auth-key=file:") });
+    expect(r.findings.find((x) => x.id === "guest.ssh")).toMatchObject({
+      status: "warn",
+      summary: "SSH listens only on loopback (127.0.0.1:22): unreachable from outside",
+    });
+    expect(r.findings.find((x) => x.id === "guest.tailscale")).toMatchObject({
+      status: "warn",
+      fix: expect.stringContaining("--auth-key=file:"),
+    });
   });
 });
 
@@ -204,7 +293,14 @@ describe("passthrough guest check (CLI)", () => {
   });
 
   it("prints JSON with ok, gpus, findings and the facts", async () => {
-    const ok = await cliJson(["guest", "check", "--snapshot", fixturePath("guest-nvidia-ok"), "--expect", "10de:2206"]);
+    const ok = await cliJson([
+      "guest",
+      "check",
+      "--snapshot",
+      fixturePath("guest-nvidia-ok"),
+      "--expect",
+      "10de:2206",
+    ]);
     expect(ok.code).toBe(0);
     expect(ok.json.ok).toBe(true);
     expect(ok.json.host.virtualMachine).toBe(true);
@@ -226,8 +322,17 @@ describe("passthrough guest check (CLI)", () => {
   });
 
   it("rejects a malformed --expect", async () => {
-    const r = await cli(["guest", "check", "--snapshot", fixturePath("guest-nvidia-ok"), "--expect", "rtx3080"]);
+    const r = await cli([
+      "guest",
+      "check",
+      "--snapshot",
+      fixturePath("guest-nvidia-ok"),
+      "--expect",
+      "rtx3080",
+    ]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("error: --expect rtx3080: give vendor:device in hex, e.g. 10de:2206 (lspci -nn shows them)\n");
+    expect(r.stderr).toBe(
+      "error: --expect rtx3080: give vendor:device in hex, e.g. 10de:2206 (lspci -nn shows them)\n",
+    );
   });
 });

@@ -48,12 +48,32 @@ describe("guest setup --cloud-init on the node (qm)", () => {
     const h = node();
     const pub = path.join(h.dir, "me.pub");
     fs.writeFileSync(pub, `${TEST_PUBKEY}\n`);
-    const args = ["guest", "setup", "--distro", "ubuntu:22.04", "--ssh-key", pub, "--gpu-driver", "--gpu-vendor", "nvidia", "--cloud-init", "100", "--cloud-init-drive", "local-lvm", "--backend", "qm", "--node", "pve"];
+    const args = [
+      "guest",
+      "setup",
+      "--distro",
+      "ubuntu:22.04",
+      "--ssh-key",
+      pub,
+      "--gpu-driver",
+      "--gpu-vendor",
+      "nvidia",
+      "--cloud-init",
+      "100",
+      "--cloud-init-drive",
+      "local-lvm",
+      "--backend",
+      "qm",
+      "--node",
+      "pve",
+    ];
     const r = await cli(args, h.env);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const snippet = path.join(h.dir, "storage/local/snippets/passthrough-guest-100.yaml");
-    expect(r.stdout).toContain(`  snippet  local:snippets/passthrough-guest-100.yaml  (${snippet})`);
+    expect(r.stdout).toContain(
+      `  snippet  local:snippets/passthrough-guest-100.yaml  (${snippet})`,
+    );
     expect(fs.statSync(snippet).mode & 0o777).toBe(0o600);
     const doc = parse(fs.readFileSync(snippet, "utf8")) as { runcmd: string[][] };
     expect(doc.runcmd).toEqual([["bash", "/var/lib/passthrough/guest-setup.sh"]]);
@@ -61,7 +81,15 @@ describe("guest setup --cloud-init on the node (qm)", () => {
     expect(h.conf(100)).toContain("ide0: local-lvm:cloudinit\n");
     const sets = h.calls().filter((c) => c[0] === "qm" && c[1] === "set");
     expect(sets).toHaveLength(1);
-    expect(sets[0]).toEqual(expect.arrayContaining(["--cicustom", "user=local:snippets/passthrough-guest-100.yaml", "--ide0", "local-lvm:cloudinit", "--digest"]));
+    expect(sets[0]).toEqual(
+      expect.arrayContaining([
+        "--cicustom",
+        "user=local:snippets/passthrough-guest-100.yaml",
+        "--ide0",
+        "local-lvm:cloudinit",
+        "--digest",
+      ]),
+    );
 
     const again = await cli(args, h.env);
     expect(again.code).toBe(0);
@@ -71,9 +99,30 @@ describe("guest setup --cloud-init on the node (qm)", () => {
 
   it("refuses a storage without snippets before changing the VM", async () => {
     const h = node();
-    const r = await cli(["guest", "setup", "--distro", "debian:12", "--ssh", "--cloud-init", "100", "--cloud-init-drive", "local-lvm", "--snippet-storage", "local-lvm", "--backend", "qm", "--node", "pve"], h.env);
+    const r = await cli(
+      [
+        "guest",
+        "setup",
+        "--distro",
+        "debian:12",
+        "--ssh",
+        "--cloud-init",
+        "100",
+        "--cloud-init-drive",
+        "local-lvm",
+        "--snippet-storage",
+        "local-lvm",
+        "--backend",
+        "qm",
+        "--node",
+        "pve",
+      ],
+      h.env,
+    );
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain("storage local-lvm does not take snippets (these do: local; pass --snippet-storage NAME)");
+    expect(r.stderr).toContain(
+      "storage local-lvm does not take snippets (these do: local; pass --snippet-storage NAME)",
+    );
     expect(h.conf(100)).toBe(VM100);
   });
 
@@ -82,12 +131,34 @@ describe("guest setup --cloud-init on the node (qm)", () => {
     const key = path.join(h.dir, "ts.key");
     fs.writeFileSync(key, MARKER_AUTHKEY);
     const r = await cli(
-      ["guest", "setup", "--distro", "debian:12", "--tailscale", "--embed-secrets", "--tailscale-authkey-file", key, "--cloud-init", "100", "--cloud-init-drive", "local-lvm", "--backend", "qm", "--node", "pve"],
+      [
+        "guest",
+        "setup",
+        "--distro",
+        "debian:12",
+        "--tailscale",
+        "--embed-secrets",
+        "--tailscale-authkey-file",
+        key,
+        "--cloud-init",
+        "100",
+        "--cloud-init-drive",
+        "local-lvm",
+        "--backend",
+        "qm",
+        "--node",
+        "pve",
+      ],
       h.env,
     );
     expect(r.code).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(MARKER_AUTHKEY);
     expect(r.stderr).toContain("holds the auth key: delete it once the VM has joined the tailnet");
-    expect(fs.readFileSync(path.join(h.dir, "storage/local/snippets/passthrough-guest-100.yaml"), "utf8")).toContain(MARKER_AUTHKEY);
+    expect(
+      fs.readFileSync(
+        path.join(h.dir, "storage/local/snippets/passthrough-guest-100.yaml"),
+        "utf8",
+      ),
+    ).toContain(MARKER_AUTHKEY);
   });
 });

@@ -23,7 +23,8 @@ import { copyGuestRoot, ensureGuestRoot, type GuestRoot } from "../helpers/guest
 
 const META = { version: "test", command: "passthrough guest setup (test)" };
 const STUBS = path.join(REPO, "test/fixtures/guest-stubs");
-const PATH = "/opt/passthrough-stubs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const PATH =
+  "/opt/passthrough-stubs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const bookworm = findDistro("debian:12")!;
 
 let guestRoot: GuestRoot = { ok: false, reason: "not built yet" };
@@ -55,10 +56,19 @@ interface RunResult {
 }
 
 /** Runs argv in the root with a clean environment (asynchronously: the worker must stay responsive). */
-function chroot(root: string, argv: string[], env: Record<string, string> = {}): Promise<RunResult> {
-  const envArgs = Object.entries({ PATH, HOME: "/root", LANG: "C", ...env }).map(([k, v]) => `${k}=${v}`);
+function chroot(
+  root: string,
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<RunResult> {
+  const envArgs = Object.entries({ PATH, HOME: "/root", LANG: "C", ...env }).map(
+    ([k, v]) => `${k}=${v}`,
+  );
   return new Promise((resolve, reject) => {
-    const child = spawn("chroot", [root, "/usr/bin/env", "-i", ...envArgs, ...argv], { stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
+    const child = spawn("chroot", [root, "/usr/bin/env", "-i", ...envArgs, ...argv], {
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 120_000,
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -68,7 +78,11 @@ function chroot(root: string, argv: string[], env: Record<string, string> = {}):
   });
 }
 
-function runScript(root: string, script: string, env: Record<string, string> = {}): Promise<RunResult> {
+function runScript(
+  root: string,
+  script: string,
+  env: Record<string, string> = {},
+): Promise<RunResult> {
   fs.writeFileSync(path.join(root, "root/guest-setup.sh"), script, { mode: 0o755 });
   return chroot(root, ["bash", "/root/guest-setup.sh"], env);
 }
@@ -88,7 +102,14 @@ const stubLog = (root: string) => {
  */
 function treeHash(root: string): Map<string, string> {
   const out = new Map<string, string>();
-  const skip = new Set(["proc", "sys", "dev", "tmp", "var/log/passthrough-stubs.log", "root/guest-setup.sh"]);
+  const skip = new Set([
+    "proc",
+    "sys",
+    "dev",
+    "tmp",
+    "var/log/passthrough-stubs.log",
+    "root/guest-setup.sh",
+  ]);
   const walk = (rel: string) => {
     for (const name of fs.readdirSync(path.join(root, rel))) {
       const r = rel ? `${rel}/${name}` : name;
@@ -113,10 +134,19 @@ function changedPaths(a: Map<string, string>, b: Map<string, string>): string[] 
 }
 
 const read = (root: string, rel: string) => fs.readFileSync(path.join(root, rel), "utf8");
-const installed = async (root: string, pkg: string) => (await chroot(root, ["dpkg-query", "-W", "-f=${Status}", pkg])).stdout === "install ok installed";
+const installed = async (root: string, pkg: string) =>
+  (await chroot(root, ["dpkg-query", "-W", "-f=${Status}", pkg])).stdout === "install ok installed";
 
 function everything(extra: Partial<GuestSetupOptions> = {}): GuestSetupOptions {
-  return { ...combo(bookworm, { ssh: { keys: [TEST_PUBKEY, TEST_PUBKEY_QUOTE] }, tailscale: true, gpu: "nvidia", streaming: true }).options, ...extra };
+  return {
+    ...combo(bookworm, {
+      ssh: { keys: [TEST_PUBKEY, TEST_PUBKEY_QUOTE] },
+      tailscale: true,
+      gpu: "nvidia",
+      streaming: true,
+    }).options,
+    ...extra,
+  };
 }
 
 describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
@@ -133,21 +163,44 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
     expect(first.stdout).toContain("next: reboot the VM so the GPU driver takes the device");
 
     // What it did, in the root's own files and package database.
-    expect(read(root, "home/gamer/.ssh/authorized_keys")).toBe(`${TEST_PUBKEY}\n${TEST_PUBKEY_QUOTE}\n`);
+    expect(read(root, "home/gamer/.ssh/authorized_keys")).toBe(
+      `${TEST_PUBKEY}\n${TEST_PUBKEY_QUOTE}\n`,
+    );
     expect(fs.statSync(path.join(root, "home/gamer/.ssh")).mode & 0o777).toBe(0o700);
-    expect(fs.statSync(path.join(root, "home/gamer/.ssh/authorized_keys")).mode & 0o777).toBe(0o600);
-    expect(read(root, "etc/ssh/sshd_config.d/10-passthrough.conf")).toContain("PasswordAuthentication no\n");
-    expect(read(root, "etc/apt/sources.list.d/tailscale.list")).toBe(tailscaleListContent(bookworm));
-    expect(read(root, "usr/share/keyrings/tailscale-archive-keyring.gpg")).toContain("bookworm.noarmor.gpg");
-    expect(read(root, "etc/apt/sources.list")).toMatch(/^deb \S+ bookworm main contrib non-free non-free-firmware$/m);
-    for (const p of ["openssh-server", "tailscale", "nvidia-driver", "firmware-misc-nonfree", "linux-headers-amd64", "libnvidia-encode1", "sunshine", "libcap2-bin"]) {
+    expect(fs.statSync(path.join(root, "home/gamer/.ssh/authorized_keys")).mode & 0o777).toBe(
+      0o600,
+    );
+    expect(read(root, "etc/ssh/sshd_config.d/10-passthrough.conf")).toContain(
+      "PasswordAuthentication no\n",
+    );
+    expect(read(root, "etc/apt/sources.list.d/tailscale.list")).toBe(
+      tailscaleListContent(bookworm),
+    );
+    expect(read(root, "usr/share/keyrings/tailscale-archive-keyring.gpg")).toContain(
+      "bookworm.noarmor.gpg",
+    );
+    expect(read(root, "etc/apt/sources.list")).toMatch(
+      /^deb \S+ bookworm main contrib non-free non-free-firmware$/m,
+    );
+    for (const p of [
+      "openssh-server",
+      "tailscale",
+      "nvidia-driver",
+      "firmware-misc-nonfree",
+      "linux-headers-amd64",
+      "libnvidia-encode1",
+      "sunshine",
+      "libcap2-bin",
+    ]) {
       expect(await installed(root, p), p).toBe(true);
     }
     expect((await chroot(root, ["id", "-nG", "gamer"])).stdout.split(/\s+/)).toContain("input");
     const log1 = stubLog(root);
     expect(log1).toContain("tailscale up --auth-key=file:/tmp/");
     expect(log1).toContain("--hostname=gaming");
-    expect(log1).toContain("curl -fsSL https://github.com/LizardByte/Sunshine/releases/download/v2025.628.4510/sunshine-debian-bookworm-amd64.deb");
+    expect(log1).toContain(
+      "curl -fsSL https://github.com/LizardByte/Sunshine/releases/download/v2025.628.4510/sunshine-debian-bookworm-amd64.deb",
+    );
     expect(log1).toMatch(/^setcap cap_sys_admin\+p \/usr\/bin\/sunshine$/m);
     // The key went through a private file, which is gone again.
     expect(fs.readdirSync(path.join(root, "tmp"))).toEqual([]);
@@ -159,18 +212,26 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
     expect(second.stdout).not.toMatch(/^ {2}change /m);
     expect(changedPaths(before, treeHash(root))).toEqual([]);
     const log2 = stubLog(root).slice(log1.length);
-    expect(log2).not.toMatch(/apt-get install|apt-get update|curl |tailscale up|setcap |systemctl enable/);
+    expect(log2).not.toMatch(
+      /apt-get install|apt-get update|curl |tailscale up|setcap |systemctl enable/,
+    );
 
-    for (const text of [first.stdout, first.stderr, second.stdout, second.stderr, stubLog(root)]) expect(text).not.toContain(MARKER_AUTHKEY);
+    for (const text of [first.stdout, first.stderr, second.stdout, second.stderr, stubLog(root)])
+      expect(text).not.toContain(MARKER_AUTHKEY);
   });
 
   it("skips `tailscale up` without a key, and logs in on the next run when one is given", async (ctx) => {
     if (!guestRoot.ok) return ctx.skip();
     const root = await freshRoot();
-    const script = renderScript(combo(bookworm, { ssh: null, tailscale: true, gpu: null, streaming: false }).options, META);
+    const script = renderScript(
+      combo(bookworm, { ssh: null, tailscale: true, gpu: null, streaming: false }).options,
+      META,
+    );
     const first = await runScript(root, script);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/skip {5}Tailscale is connected: no auth key: rerun with TS_AUTHKEY_FILE=/);
+    expect(first.stdout).toMatch(
+      /skip {5}Tailscale is connected: no auth key: rerun with TS_AUTHKEY_FILE=/,
+    );
     expect(first.stdout).toContain("skipped: 1");
     fs.writeFileSync(path.join(root, "root/ts.key"), `${MARKER_AUTHKEY}\n`, { mode: 0o600 });
     const second = await runScript(root, script, { TS_AUTHKEY_FILE: "/root/ts.key" });
@@ -187,7 +248,19 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
     expect((await chroot(root, ["apt-get", "install", "-y", "openssh-server"])).code).toBe(0);
     const conf = path.join(root, "etc/ssh/sshd_config");
     fs.writeFileSync(conf, read(root, "etc/ssh/sshd_config").replace(/^Include .*\n/m, ""));
-    const r = await runScript(root, renderScript(combo(bookworm, { ssh: { keys: [TEST_PUBKEY] }, tailscale: false, gpu: null, streaming: false }).options, META), { SUDO_USER: "gamer" });
+    const r = await runScript(
+      root,
+      renderScript(
+        combo(bookworm, {
+          ssh: { keys: [TEST_PUBKEY] },
+          tailscale: false,
+          gpu: null,
+          streaming: false,
+        }).options,
+        META,
+      ),
+      { SUDO_USER: "gamer" },
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/skip {5}password logins are off .*does not include sshd_config\.d/);
     expect(fs.existsSync(path.join(root, "etc/ssh/sshd_config.d/10-passthrough.conf"))).toBe(false);
@@ -198,9 +271,15 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
     if (!guestRoot.ok) return ctx.skip();
     const root = await freshRoot();
     const before = treeHash(root);
-    const r = await runScript(root, renderScript(everything({ distro: findDistro("ubuntu:22.04")! }), META), { SUDO_USER: "gamer" });
+    const r = await runScript(
+      root,
+      renderScript(everything({ distro: findDistro("ubuntu:22.04")! }), META),
+      { SUDO_USER: "gamer" },
+    );
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("this script is for ubuntu:22.04, but this system is debian:12; generate one with: passthrough guest setup --distro debian:12");
+    expect(r.stderr).toContain(
+      "this script is for ubuntu:22.04, but this system is debian:12; generate one with: passthrough guest setup --distro debian:12",
+    );
     expect(changedPaths(before, treeHash(root))).toEqual([]);
   });
 
@@ -217,10 +296,24 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
       `Types: deb\nURIs: ${mirror}-security\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
       "Types: deb\nURIs: https://pkgs.tailscale.com/stable/debian\nSuites: bookworm\nComponents: main\n",
     ];
-    fs.writeFileSync(path.join(root, "etc/apt/sources.list.d/debian.sources"), sources.slice(0, 2).join("\n"));
+    fs.writeFileSync(
+      path.join(root, "etc/apt/sources.list.d/debian.sources"),
+      sources.slice(0, 2).join("\n"),
+    );
     fs.writeFileSync(path.join(root, "etc/apt/sources.list.d/other.sources"), sources[2]!);
-    const options = { ...combo(bookworm, { ssh: { keys: [TEST_PUBKEY] }, tailscale: true, gpu: "amd", streaming: false, embeddedKey: MARKER_AUTHKEY }).options };
-    const doc = parse(renderCloudConfig(options, META)) as { write_files: Array<{ path: string; permissions: string; content: string }>; runcmd: string[][] };
+    const options = {
+      ...combo(bookworm, {
+        ssh: { keys: [TEST_PUBKEY] },
+        tailscale: true,
+        gpu: "amd",
+        streaming: false,
+        embeddedKey: MARKER_AUTHKEY,
+      }).options,
+    };
+    const doc = parse(renderCloudConfig(options, META)) as {
+      write_files: Array<{ path: string; permissions: string; content: string }>;
+      runcmd: string[][];
+    };
     for (const f of doc.write_files) {
       const abs = path.join(root, f.path);
       fs.mkdirSync(path.dirname(abs), { recursive: true });
@@ -231,14 +324,17 @@ describe("guest script in a Debian 12 root", { timeout: 300_000 }, () => {
     expect(outputs.map((o) => o.code)).toEqual([0, 0]);
     expect(outputs[0]!.stdout).toMatch(/change {3}Tailscale is connected/);
     expect(read(root, "home/debian/.ssh/authorized_keys")).toBe(`${TEST_PUBKEY}\n`);
-    expect(read(root, "etc/apt/sources.list.d/debian.sources").split("\n").filter((l) => l.startsWith("Components:"))).toEqual([
-      "Components: main non-free-firmware",
-      "Components: main non-free-firmware",
-    ]);
+    expect(
+      read(root, "etc/apt/sources.list.d/debian.sources")
+        .split("\n")
+        .filter((l) => l.startsWith("Components:")),
+    ).toEqual(["Components: main non-free-firmware", "Components: main non-free-firmware"]);
     expect(read(root, "etc/apt/sources.list.d/other.sources")).toBe(sources[2]);
     expect(await installed(root, "firmware-amd-graphics")).toBe(true);
     expect(fs.existsSync(path.join(root, "run/passthrough/tailscale-authkey"))).toBe(false);
-    expect(stubLog(root)).toContain("tailscale up --auth-key=file:/run/passthrough/tailscale-authkey");
+    expect(stubLog(root)).toContain(
+      "tailscale up --auth-key=file:/run/passthrough/tailscale-authkey",
+    );
     for (const o of outputs) expect(o.stdout + o.stderr).not.toContain(MARKER_AUTHKEY);
     // Run by hand later: nothing left to do, and the missing key file does not matter.
     const again = await chroot(root, ["bash", "/var/lib/passthrough/guest-setup.sh"]);

@@ -33,7 +33,10 @@ describe("IsolatedReader", () => {
       const cut = await r.read("ok/config", 2);
       expect(cut.ok && [...cut.data]).toEqual([0xde, 0x10]);
       const s = await r.scan("ok");
-      expect(s.ok && s.entries.map((e) => [e.name, e.kind, e.target ?? null, e.targetKind ?? null]).sort()).toEqual([
+      expect(
+        s.ok &&
+          s.entries.map((e) => [e.name, e.kind, e.target ?? null, e.targetKind ?? null]).sort(),
+      ).toEqual([
         ["config", "file", null, null],
         ["inside", "link", "../ok/config", "file"],
         ["outside", "link", "/etc/hostname", null],
@@ -47,7 +50,11 @@ describe("IsolatedReader", () => {
     const r = new IsolatedReader(dir, { timeoutMs: 250 });
     try {
       const t0 = Date.now();
-      const [hung, sibling, other] = await Promise.all([r.read("dev/hung", 64), r.read("dev/vendor", 64), r.read("ok/config", 64)]);
+      const [hung, sibling, other] = await Promise.all([
+        r.read("dev/hung", 64),
+        r.read("dev/vendor", 64),
+        r.read("ok/config", 64),
+      ]);
       expect(hung).toEqual({ ok: false, code: "ETIMEDOUT" });
       expect(sibling).toEqual({ ok: false, code: "ESKIPPED" });
       expect(other.ok).toBe(true);
@@ -66,7 +73,11 @@ describe("IsolatedReader", () => {
   it("does not count a slow start of the child as a read's time (a slow host, QEMU in test/e2e)", async () => {
     // The child takes 600 ms to start; each read may take 150 ms once it is ready.
     const slow = (root: string) =>
-      spawn(process.execPath, ["-e", `setTimeout(() => eval(${JSON.stringify(WORKER_SOURCE)}), 600)`, root], { stdio: ["pipe", "pipe", "ignore"], env: {} });
+      spawn(
+        process.execPath,
+        ["-e", `setTimeout(() => eval(${JSON.stringify(WORKER_SOURCE)}), 600)`, root],
+        { stdio: ["pipe", "pipe", "ignore"], env: {} },
+      );
     const r = new IsolatedReader(dir, { timeoutMs: 150, spawnWorker: slow });
     try {
       const [a, b] = await Promise.all([r.read("ok/config", 64), r.scan("ok")]);
@@ -77,7 +88,11 @@ describe("IsolatedReader", () => {
       r.close();
     }
     // A child that never gets ready is given up after the start limit, like a hung read.
-    const never = (root: string) => spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", root], { stdio: ["pipe", "pipe", "ignore"], env: {} });
+    const never = (root: string) =>
+      spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", root], {
+        stdio: ["pipe", "pipe", "ignore"],
+        env: {},
+      });
     const q = new IsolatedReader(dir, { timeoutMs: 150, startTimeoutMs: 300, spawnWorker: never });
     try {
       expect(await q.read("ok/config", 64)).toEqual({ ok: false, code: "ETIMEDOUT" });

@@ -10,7 +10,26 @@ import type { PciDevice } from "../../src/host/types.js";
 import { seedAfter } from "../fixtures/specs/seed.js";
 import { REPO, writeSpec } from "../helpers/fixtures.js";
 
-const LISTED = ["address", "sysfsPath", "vendorId", "deviceId", "subsystem", "classCode", "className", "vendorName", "deviceName", "subsystemName", "driver", "driverModule", "kernelModules", "iommuGroup", "bootVga", "resetMethods", "parent", "bridgeChain"] as const;
+const LISTED = [
+  "address",
+  "sysfsPath",
+  "vendorId",
+  "deviceId",
+  "subsystem",
+  "classCode",
+  "className",
+  "vendorName",
+  "deviceName",
+  "subsystemName",
+  "driver",
+  "driverModule",
+  "kernelModules",
+  "iommuGroup",
+  "bootVga",
+  "resetMethods",
+  "parent",
+  "bridgeChain",
+] as const;
 const pick = (d: PciDevice) => Object.fromEntries(LISTED.map((k) => [k, d[k]]));
 
 function both(snapshot: string) {
@@ -20,7 +39,9 @@ function both(snapshot: string) {
   return { full, summary };
 }
 
-const hosts = fs.readdirSync(path.join(REPO, "test/fixtures/hosts")).filter((f) => f.endsWith(".tar.gz"));
+const hosts = fs
+  .readdirSync(path.join(REPO, "test/fixtures/hosts"))
+  .filter((f) => f.endsWith(".tar.gz"));
 
 describe("PCI summary read (list)", () => {
   it.each(hosts)("%s: the same functions, groups and listed fields as the full read", (file) => {
@@ -28,7 +49,8 @@ describe("PCI summary read (list)", () => {
     expect(summary.pci.map(pick)).toEqual(full.pci.map(pick));
     expect(summary.iommu.groups).toEqual(full.iommu.groups);
     // Bridges are told by class in the summary; the full read may also know it by header type.
-    for (const [i, d] of summary.pci.entries()) if (d.isBridge) expect(full.pci[i]!.isBridge).toBe(true);
+    for (const [i, d] of summary.pci.entries())
+      if (d.isBridge) expect(full.pci[i]!.isBridge).toBe(true);
   });
 
   it("leaves what it does not read empty, and does not report it as unknown", () => {
@@ -38,7 +60,15 @@ describe("PCI summary read (list)", () => {
     expect(gpuFull.revision).toBe("a1");
     expect(gpuFull.capabilities).not.toBeNull();
     expect(gpuFull.bars.length).toBeGreaterThan(0);
-    expect(gpu).toMatchObject({ revision: null, capabilities: null, bars: [], link: null, numaNode: null, powerState: null, driverOverride: null });
+    expect(gpu).toMatchObject({
+      revision: null,
+      capabilities: null,
+      bars: [],
+      link: null,
+      numaNode: null,
+      powerState: null,
+      driverOverride: null,
+    });
     expect(summary.unknowns.filter((u) => u.field.endsWith(".capabilities"))).toEqual([]);
   });
 
@@ -47,7 +77,11 @@ describe("PCI summary read (list)", () => {
     try {
       const { full, summary } = both(dir);
       expect(summary.pci.map(pick)).toEqual(full.pci.map(pick));
-      expect(summary.pci.find((d) => d.address === "0000:01:00.1")).toMatchObject({ iommuGroup: 12, driver: "vfio-pci", resetMethods: ["flr", "bus"] });
+      expect(summary.pci.find((d) => d.address === "0000:01:00.1")).toMatchObject({
+        iommuGroup: 12,
+        driver: "vfio-pci",
+        resetMethods: ["flr", "bus"],
+      });
       // A function missing from every group listing still gets its group from its own link.
       fs.rmSync(path.join(dir, "sys/kernel/iommu_groups/12/devices/0000:01:00.1"));
       expect(both(dir).summary.pci.find((d) => d.address === "0000:01:00.1")?.iommuGroup).toBe(12);

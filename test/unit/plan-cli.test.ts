@@ -14,7 +14,14 @@ describe("plan command", () => {
     const { dir, cleanup } = writeSpec(spec("debian-grub-intel"));
     try {
       const viaRoot = await cli(["plan", "--device", "0000:01:00", "--root", dir, "--json"]);
-      const viaSnapshot = await cli(["plan", "--device", "0000:01:00", "--snapshot", fixturePath("debian-grub-intel"), "--json"]);
+      const viaSnapshot = await cli([
+        "plan",
+        "--device",
+        "0000:01:00",
+        "--snapshot",
+        fixturePath("debian-grub-intel"),
+        "--json",
+      ]);
       expect(viaRoot.code).toBe(0);
       expect(JSON.parse(viaRoot.stdout)).toEqual(JSON.parse(viaSnapshot.stdout));
       expect(viaRoot.stdout).not.toContain(dir);
@@ -33,7 +40,9 @@ describe("plan command", () => {
       rebootTree(dir, first, `${s.cmdline} iommu=pt`);
       const r = await cli(["plan", "--device", "0000:01:00", "--root", dir]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("Nothing to do: this host is already in the desired state for 0000:01:00.0, 0000:01:00.1.");
+      expect(r.stdout).toContain(
+        "Nothing to do: this host is already in the desired state for 0000:01:00.0, 0000:01:00.1.",
+      );
       expect(r.stdout).toContain("Next: passthrough verify");
       const j = await cli(["plan", "--device", "0000:01:00", "--root", dir, "--json"]);
       expect(JSON.parse(j.stdout).steps).toEqual([]);
@@ -44,7 +53,9 @@ describe("plan command", () => {
 
   it("exits 1 when part of the plan cannot be made (a FAIL note)", async () => {
     const s = spec("arch-booster");
-    const files = Object.fromEntries(Object.entries(s.files).filter(([k]) => !k.startsWith("boot/loader/entries")));
+    const files = Object.fromEntries(
+      Object.entries(s.files).filter(([k]) => !k.startsWith("boot/loader/entries")),
+    );
     const { dir, cleanup } = writeSpec({ ...s, files });
     try {
       const r = await cli(["plan", "--device", "0000:01:00", "--root", dir]);
@@ -58,11 +69,23 @@ describe("plan command", () => {
   it("rejects bad input with one line and exit 2", async () => {
     const snap = fixturePath("seed-after");
     const cases: Array<[string[], RegExp]> = [
-      [["plan", "--device", "zz:00", "--snapshot", snap], /^error: --device zz:00: not a PCI address; write it like 0000:01:00 \(a slot\) or 0000:01:00.0 \(a function\)\n$/],
-      [["plan", "--group", "twelve", "--snapshot", snap], /^error: --group twelve: not a group number/],
-      [["plan", "--device", "01:00", "--snapshot", snap, "--root", "/tmp"], /^error: give --root or --snapshot, not both\n$/],
+      [
+        ["plan", "--device", "zz:00", "--snapshot", snap],
+        /^error: --device zz:00: not a PCI address; write it like 0000:01:00 \(a slot\) or 0000:01:00.0 \(a function\)\n$/,
+      ],
+      [
+        ["plan", "--group", "twelve", "--snapshot", snap],
+        /^error: --group twelve: not a group number/,
+      ],
+      [
+        ["plan", "--device", "01:00", "--snapshot", snap, "--root", "/tmp"],
+        /^error: give --root or --snapshot, not both\n$/,
+      ],
       [["plan", "--snapshot", snap], /^error: nothing selected: give --device ADDR/],
-      [["plan", "--device", "01:00", "--root", "/nonexistent/host"], /^error: --root \/nonexistent\/host: does not exist; give the folder that holds the host's etc\/, sys\/ and proc\/\n$/],
+      [
+        ["plan", "--device", "01:00", "--root", "/nonexistent/host"],
+        /^error: --root \/nonexistent\/host: does not exist; give the folder that holds the host's etc\/, sys\/ and proc\/\n$/,
+      ],
     ];
     for (const [argv, re] of cases) {
       const r = await cli(argv);
@@ -72,9 +95,20 @@ describe("plan command", () => {
   });
 
   it("--group selects by IOMMU group", async () => {
-    const r = await cli(["plan", "--group", "12", "--snapshot", fixturePath("seed-after"), "--json"]);
+    const r = await cli([
+      "plan",
+      "--group",
+      "12",
+      "--snapshot",
+      fixturePath("seed-after"),
+      "--json",
+    ]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).selection).toEqual({ requested: ["group 12"], functions: ["0000:01:00.0", "0000:01:00.1"], groups: [12] });
+    expect(JSON.parse(r.stdout).selection).toEqual({
+      requested: ["group 12"],
+      functions: ["0000:01:00.0", "0000:01:00.1"],
+      groups: [12],
+    });
   });
 
   it("colours diffs only on a terminal, never with NO_COLOR", async () => {

@@ -31,12 +31,28 @@ interface Case {
 export const PLAN_CASES: Case[] = [
   { name: "seed-before", fixture: "seed-before", args: ["--device", "0000:01:00"] },
   { name: "seed-after", fixture: "seed-after", args: ["--device", "0000:01:00"] },
-  { name: "seed-after-no-iommu-pt", fixture: "seed-after", args: ["--device", "01:00", "--no-iommu-pt"] },
+  {
+    name: "seed-after-no-iommu-pt",
+    fixture: "seed-after",
+    args: ["--device", "01:00", "--no-iommu-pt"],
+  },
   { name: "debian-grub-intel", fixture: "debian-grub-intel", args: ["--device", "0000:01:00"] },
   { name: "pve-grub-on-esp", fixture: "pve-grub-on-esp", args: ["--device", "0000:01:00"] },
-  { name: "plan-pve-sdboot", fixture: "plan-pve-sdboot", args: ["--device", "0000:01:00", "--headless-ok"] },
-  { name: "fedora-grubby-dracut", fixture: "fedora-grubby-dracut", args: ["--device", "0000:01:00"] },
-  { name: "arch-grub-mkinitcpio", fixture: "arch-grub-mkinitcpio", args: ["--device", "0000:01:00"] },
+  {
+    name: "plan-pve-sdboot",
+    fixture: "plan-pve-sdboot",
+    args: ["--device", "0000:01:00", "--headless-ok"],
+  },
+  {
+    name: "fedora-grubby-dracut",
+    fixture: "fedora-grubby-dracut",
+    args: ["--device", "0000:01:00"],
+  },
+  {
+    name: "arch-grub-mkinitcpio",
+    fixture: "arch-grub-mkinitcpio",
+    args: ["--device", "0000:01:00"],
+  },
   { name: "arch-booster", fixture: "arch-booster", args: ["--device", "0000:01:00"] },
   { name: "popos-kernelstub", fixture: "popos-kernelstub", args: ["--device", "0000:01:00"] },
   { name: "plan-two-gpus", fixture: "plan-two-gpus", args: ["--device", "0000:05:00"] },
@@ -48,7 +64,8 @@ function golden(file: string, actual: string): void {
   if (UPDATE || !fs.existsSync(p)) {
     fs.mkdirSync(GOLDEN, { recursive: true });
     fs.writeFileSync(p, actual);
-    if (!UPDATE) throw new Error(`${file} did not exist and was written: review it, then run the test again`);
+    if (!UPDATE)
+      throw new Error(`${file} did not exist and was written: review it, then run the test again`);
     return;
   }
   expect(actual).toBe(fs.readFileSync(p, "utf8"));
@@ -57,7 +74,11 @@ function golden(file: string, actual: string): void {
 function optsFromArgs(args: string[]) {
   const devices: string[] = [];
   for (let i = 0; i < args.length; i++) if (args[i] === "--device") devices.push(args[++i]!);
-  return planOpts({ devices, iommuPt: !args.includes("--no-iommu-pt"), headlessOk: args.includes("--headless-ok") });
+  return planOpts({
+    devices,
+    iommuPt: !args.includes("--no-iommu-pt"),
+    headlessOk: args.includes("--headless-ok"),
+  });
 }
 
 describe("golden plans", () => {
@@ -70,7 +91,9 @@ describe("golden plans", () => {
       const json = await cli(["plan", ...c.args, "--snapshot", fixturePath(c.fixture), "--json"]);
       expect(json.code).toBe(0);
       const plan = JSON.parse(json.stdout) as Plan;
-      expect(Object.keys(plan)).toEqual(expect.arrayContaining(["steps", "findings", "selection", "expect", "phase"]));
+      expect(Object.keys(plan)).toEqual(
+        expect.arrayContaining(["steps", "findings", "selection", "expect", "phase"]),
+      );
       golden(`${c.name}.json`, json.stdout);
     });
   }
@@ -93,10 +116,13 @@ describe("idempotence: apply the file steps, read the host again, plan again", (
 
         // The boot loader's configuration now carries every wanted parameter, where this host reads it.
         const configured = applied.cmdline.configured!.params;
-        for (const raw of first.expect.cmdline) expect(satisfied(configured, parseCmdline(raw)[0]!), `${raw} configured`).toBe(true);
+        for (const raw of first.expect.cmdline)
+          expect(satisfied(configured, parseCmdline(raw)[0]!), `${raw} configured`).toBe(true);
         // Reboot: the kernel gets the configured parameters, vfio-pci the functions.
         const running = parseCmdline(spec.cmdline);
-        const extra = first.expect.cmdline.filter((raw) => !satisfied(running, parseCmdline(raw)[0]!));
+        const extra = first.expect.cmdline.filter(
+          (raw) => !satisfied(running, parseCmdline(raw)[0]!),
+        );
         rebootTree(dir, first, [spec.cmdline, ...extra].join(" "));
         const settled = planHost(readTree(dir), opts);
         expect(settled.steps).toEqual([]);

@@ -1,7 +1,10 @@
 // Round trips of the shared property-string parser/printer on the values the API client sends
 // and reads back (map entries, mapped hostpci, cpu flags with ";").
 import { describe, expect, it } from "vitest";
-import { parsePropertyString, printPropertyString } from "../../src/formats/proxmox-property-string.js";
+import {
+  parsePropertyString,
+  printPropertyString,
+} from "../../src/formats/proxmox-property-string.js";
 
 describe("property strings the API uses round-trip", () => {
   const cases: Array<[string | null, string]> = [

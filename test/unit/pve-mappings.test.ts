@@ -13,31 +13,74 @@ import {
 import type { PveHardwarePci } from "../../src/vm/types.js";
 
 const hw: PveHardwarePci[] = [
-  { id: "0000:01:00.0", class: "0x030000", vendor: "0x10de", device: "0x2204", subsystem_vendor: "0x1462", subsystem_device: "0x3880", iommugroup: 14 },
-  { id: "0000:01:00.1", class: "0x040300", vendor: "0x10de", device: "0x1aef", subsystem_vendor: "0x1462", subsystem_device: "0x3880", iommugroup: 14 },
+  {
+    id: "0000:01:00.0",
+    class: "0x030000",
+    vendor: "0x10de",
+    device: "0x2204",
+    subsystem_vendor: "0x1462",
+    subsystem_device: "0x3880",
+    iommugroup: 14,
+  },
+  {
+    id: "0000:01:00.1",
+    class: "0x040300",
+    vendor: "0x10de",
+    device: "0x1aef",
+    subsystem_vendor: "0x1462",
+    subsystem_device: "0x3880",
+    iommugroup: 14,
+  },
   { id: "0000:03:00.0", class: "0x020000", vendor: "0x8086", device: "0x125c", iommugroup: -1 },
-  { id: "0000:04:00.0", class: "0x030000", vendor: "0x10de", device: "0x1eb8", subsystem_vendor: "0x10de", subsystem_device: "0x12a2", iommugroup: 20, mdev: 1 },
+  {
+    id: "0000:04:00.0",
+    class: "0x030000",
+    vendor: "0x10de",
+    device: "0x1eb8",
+    subsystem_vendor: "0x10de",
+    subsystem_device: "0x12a2",
+    iommugroup: 20,
+    mdev: 1,
+  },
 ];
 
 describe("PCI mapping entries", () => {
   it("builds an entry from the node's hardware, as the web UI does", () => {
     const e = buildMapEntry("pve1", "01:00", hw);
-    expect(e).toEqual({ node: "pve1", path: "0000:01:00", id: "10de:2204", iommugroup: 14, subsystemId: "1462:3880" });
-    expect(printMapEntry(e)).toBe("node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880");
-    expect(printMapEntry(buildMapEntry("pve1", "0000:01:00.1", hw))).toBe("node=pve1,path=0000:01:00.1,id=10de:1aef,iommugroup=14,subsystem-id=1462:3880");
+    expect(e).toEqual({
+      node: "pve1",
+      path: "0000:01:00",
+      id: "10de:2204",
+      iommugroup: 14,
+      subsystemId: "1462:3880",
+    });
+    expect(printMapEntry(e)).toBe(
+      "node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,subsystem-id=1462:3880",
+    );
+    expect(printMapEntry(buildMapEntry("pve1", "0000:01:00.1", hw))).toBe(
+      "node=pve1,path=0000:01:00.1,id=10de:1aef,iommugroup=14,subsystem-id=1462:3880",
+    );
   });
 
   it("writes lower case (Proxmox compares ids case-sensitively)", () => {
-    expect(buildMapEntry("pve1", "0000:01:00", [{ ...hw[0]!, vendor: "0x10DE", device: "0x2204" }]).id).toBe("10de:2204");
+    expect(
+      buildMapEntry("pve1", "0000:01:00", [{ ...hw[0]!, vendor: "0x10DE", device: "0x2204" }]).id,
+    ).toBe("10de:2204");
     expect(normalizePciPath("0000:0A:00.0")).toBe("0000:0a:00.0");
   });
 
   it("leaves out what the node does not report (an entry with it would be 'unexpected')", () => {
-    expect(buildMapEntry("pve1", "0000:03:00.0", hw)).toEqual({ node: "pve1", path: "0000:03:00.0", id: "8086:125c" });
+    expect(buildMapEntry("pve1", "0000:03:00.0", hw)).toEqual({
+      node: "pve1",
+      path: "0000:03:00.0",
+      id: "8086:125c",
+    });
   });
 
   it("refuses unknown devices and bad addresses with the way out", () => {
-    expect(() => buildMapEntry("pve1", "0000:09:00", hw)).toThrow(/node pve1 has no PCI device 0000:09:00\.0.*pvesh get \/nodes\/pve1\/hardware\/pci/);
+    expect(() => buildMapEntry("pve1", "0000:09:00", hw)).toThrow(
+      /node pve1 has no PCI device 0000:09:00\.0.*pvesh get \/nodes\/pve1\/hardware\/pci/,
+    );
     expect(() => normalizePciPath("1:0.0")).toThrow(InputError);
     expect(() => normalizePciPath("0000:01:00.8")).toThrow(InputError);
   });
@@ -46,13 +89,21 @@ describe("PCI mapping entries", () => {
     const text = "node=pve2,path=0000:41:00.0,id=10de:2204,iommugroup=30,subsystem-id=1462:3880";
     expect(printMapEntry(parseMapEntry(text))).toBe(text);
     expect(() => parseMapEntry("node=pve2,path=0000:41:00")).toThrow("property 'id' is missing");
-    expect(() => parseMapEntry("node=pve2,path=0000:41:00,id=10de:2204,color=red")).toThrow("invalid key in comma-separated list property: color");
-    expect(() => parseMapEntry("node=pve2,path=0000:41:00,id=10de:2204,iommugroup=x")).toThrow("not an integer");
+    expect(() => parseMapEntry("node=pve2,path=0000:41:00,id=10de:2204,color=red")).toThrow(
+      "invalid key in comma-separated list property: color",
+    );
+    expect(() => parseMapEntry("node=pve2,path=0000:41:00,id=10de:2204,iommugroup=x")).toThrow(
+      "not an integer",
+    );
   });
 
   it("finds syntax the server would reject", () => {
-    expect(mapEntrySyntaxProblems({ node: "pve1", path: "01:00", id: "10de:2204" })).toEqual([expect.stringContaining("path '01:00'")]);
-    expect(mapEntrySyntaxProblems({ node: "pve1", path: "0000:01:00", id: "0x10de:0x2204" })).toEqual([expect.stringContaining("id '0x10de:0x2204'")]);
+    expect(mapEntrySyntaxProblems({ node: "pve1", path: "01:00", id: "10de:2204" })).toEqual([
+      expect.stringContaining("path '01:00'"),
+    ]);
+    expect(
+      mapEntrySyntaxProblems({ node: "pve1", path: "0000:01:00", id: "0x10de:0x2204" }),
+    ).toEqual([expect.stringContaining("id '0x10de:0x2204'")]);
     expect(mapEntrySyntaxProblems(buildMapEntry("pve1", "01:00", hw))).toEqual([]);
   });
 });
@@ -65,7 +116,10 @@ describe("comparing an entry with a node's hardware (assert_valid's rules)", () 
   });
 
   it("reports a swapped card, a renumbered group and a changed subsystem together", () => {
-    const problems = compareMapEntry({ ...good, id: "10de:2206", iommugroup: 15, subsystemId: "1462:3897" }, hw);
+    const problems = compareMapEntry(
+      { ...good, id: "10de:2206", iommugroup: 15, subsystemId: "1462:3897" },
+      hw,
+    );
     expect(problems.map((p) => [p.field, p.configured, p.actual])).toEqual([
       ["id", "10de:2206", "10de:2204"],
       ["subsystem-id", "1462:3897", "1462:3880"],
@@ -75,23 +129,42 @@ describe("comparing an entry with a node's hardware (assert_valid's rules)", () 
 
   it("reports a missing property the node has, and one it does not have", () => {
     const { iommugroup: _g, ...noGroup } = good;
-    expect(compareMapEntry(noGroup, hw)[0]!.message).toBe("missing expected property 'iommugroup' for device '0000:01:00.0' (the node reports 14)");
-    expect(compareMapEntry({ node: "pve1", path: "0000:03:00.0", id: "8086:125c", iommugroup: 3 }, hw)[0]!.message).toBe("unexpected property 'iommugroup' configured for device '0000:03:00.0'");
+    expect(compareMapEntry(noGroup, hw)[0]!.message).toBe(
+      "missing expected property 'iommugroup' for device '0000:01:00.0' (the node reports 14)",
+    );
+    expect(
+      compareMapEntry(
+        { node: "pve1", path: "0000:03:00.0", id: "8086:125c", iommugroup: 3 },
+        hw,
+      )[0]!.message,
+    ).toBe("unexpected property 'iommugroup' configured for device '0000:03:00.0'");
   });
 
   it("says when only the case differs", () => {
-    expect(compareMapEntry({ ...good, id: "10DE:2204" }, hw)[0]!.message).toMatch(/case-sensitively/);
+    expect(compareMapEntry({ ...good, id: "10DE:2204" }, hw)[0]!.message).toMatch(
+      /case-sensitively/,
+    );
   });
 
   it("reports a device that is gone", () => {
-    expect(compareMapEntry({ ...good, path: "0000:02:00" }, hw)).toEqual([expect.objectContaining({ field: "device", message: "pci device '0000:02:00.0' not found" })]);
+    expect(compareMapEntry({ ...good, path: "0000:02:00" }, hw)).toEqual([
+      expect.objectContaining({ field: "device", message: "pci device '0000:02:00.0' not found" }),
+    ]);
   });
 
   it("checks the group of the first path only, and mdev when asked", () => {
-    const e = { node: "pve1", path: "0000:01:00.0;0000:04:00.0", id: "10de:2204", iommugroup: 14, subsystemId: "1462:3880" };
+    const e = {
+      node: "pve1",
+      path: "0000:01:00.0;0000:04:00.0",
+      id: "10de:2204",
+      iommugroup: 14,
+      subsystemId: "1462:3880",
+    };
     const fields = compareMapEntry(e, hw).map((p) => `${p.path}:${p.field}`);
     expect(fields).toEqual(["0000:04:00.0:id", "0000:04:00.0:subsystem-id"]);
-    expect(compareMapEntry(buildMapEntry("pve1", "0000:04:00", hw), hw, false).map((p) => p.field)).toEqual(["mdev"]);
+    expect(
+      compareMapEntry(buildMapEntry("pve1", "0000:04:00", hw), hw, false).map((p) => p.field),
+    ).toEqual(["mdev"]);
     expect(compareMapEntry(buildMapEntry("pve1", "0000:04:00", hw), hw, true)).toEqual([]);
   });
 });
@@ -100,12 +173,27 @@ describe("finding a device that moved", () => {
   const moved: PveHardwarePci[] = [
     { ...hw[0]!, id: "0000:02:00.0", iommugroup: 15 },
     { ...hw[1]!, id: "0000:02:00.1", iommugroup: 15 },
-    { id: "0000:01:00.0", class: "0x030000", vendor: "0x10de", device: "0x2206", subsystem_vendor: "0x1462", subsystem_device: "0x3897", iommugroup: 13 },
+    {
+      id: "0000:01:00.0",
+      class: "0x030000",
+      vendor: "0x10de",
+      device: "0x2206",
+      subsystem_vendor: "0x1462",
+      subsystem_device: "0x3897",
+      iommugroup: 13,
+    },
   ];
   it("finds the card by vendor:device and subsystem id, spelled like the entry's path", () => {
     expect(findMovedDevice(buildMapEntry("pve1", "0000:01:00", hw), moved)).toEqual(["0000:02:00"]);
-    expect(findMovedDevice(buildMapEntry("pve1", "0000:01:00.1", hw), moved)).toEqual(["0000:02:00.1"]);
-    expect(findMovedDevice({ ...buildMapEntry("pve1", "0000:01:00", hw), subsystemId: "1043:87b3" }, moved)).toEqual([]);
+    expect(findMovedDevice(buildMapEntry("pve1", "0000:01:00.1", hw), moved)).toEqual([
+      "0000:02:00.1",
+    ]);
+    expect(
+      findMovedDevice(
+        { ...buildMapEntry("pve1", "0000:01:00", hw), subsystemId: "1043:87b3" },
+        moved,
+      ),
+    ).toEqual([]);
     expect(findMovedDevice(buildMapEntry("pve1", "0000:01:00", hw), hw)).toEqual([]);
   });
 });
@@ -125,7 +213,12 @@ describe("merging entries into an existing mapping", () => {
     const stale = pve1.replace("iommugroup=14", "iommugroup=13");
     const r = mergeMapEntries([stale, pve2], [parseMapEntry(pve1)]);
     expect(r.map).toEqual([pve1, pve2]);
-    expect(r.changes[0]).toEqual({ node: "pve1", action: "updated", entry: pve1, previous: [stale] });
+    expect(r.changes[0]).toEqual({
+      node: "pve1",
+      action: "updated",
+      entry: pve1,
+      previous: [stale],
+    });
   });
 
   it("does not silently point a node at another device", () => {

@@ -18,7 +18,10 @@ function makeTree(name: string): string {
   fs.mkdirSync(path.join(dir, "sys/bus/pci/devices"), { recursive: true });
   fs.mkdirSync(path.join(dir, "etc"), { recursive: true });
   fs.writeFileSync(path.join(dir, "sys/devices/pci0000:00/0000:00:01.0/vendor"), "0x8086\n");
-  fs.symlinkSync("../../../devices/pci0000:00/0000:00:01.0", path.join(dir, "sys/bus/pci/devices/0000:00:01.0"));
+  fs.symlinkSync(
+    "../../../devices/pci0000:00/0000:00:01.0",
+    path.join(dir, "sys/bus/pci/devices/0000:00:01.0"),
+  );
   fs.writeFileSync(path.join(base, "secret"), "outside\n");
   fs.symlinkSync("../../secret", path.join(dir, "etc/escape"));
   fs.symlinkSync("/etc/hostname", path.join(dir, "etc/absolute"));
@@ -29,9 +32,16 @@ describe("DirectoryRoot over a snapshot folder", () => {
   const dir = makeTree("folder");
   const root = new DirectoryRoot(dir, { kind: "snapshot" });
   it("follows links inside the root", () => {
-    expect(root.resolve("sys/bus/pci/devices/0000:00:01.0")).toBe("sys/devices/pci0000:00/0000:00:01.0");
-    expect(root.readText("sys/bus/pci/devices/0000:00:01.0/vendor")).toEqual({ ok: true, value: "0x8086\n" });
-    expect(root.readLink("sys/bus/pci/devices/0000:00:01.0")).toBe("../../../devices/pci0000:00/0000:00:01.0");
+    expect(root.resolve("sys/bus/pci/devices/0000:00:01.0")).toBe(
+      "sys/devices/pci0000:00/0000:00:01.0",
+    );
+    expect(root.readText("sys/bus/pci/devices/0000:00:01.0/vendor")).toEqual({
+      ok: true,
+      value: "0x8086\n",
+    });
+    expect(root.readLink("sys/bus/pci/devices/0000:00:01.0")).toBe(
+      "../../../devices/pci0000:00/0000:00:01.0",
+    );
   });
   it("treats links leaving the root as absent", () => {
     expect(root.readText("etc/escape").ok).toBe(false);
@@ -47,8 +57,13 @@ describe("ArchiveRoot over a .tar.gz", () => {
     const file = path.join(base, "arch.tar.gz");
     tar.c({ file, cwd: base, gzip: true, sync: true, portable: true }, ["arch"]);
     const root = ArchiveRoot.load(file);
-    expect(root.resolve("sys/bus/pci/devices/0000:00:01.0")).toBe("sys/devices/pci0000:00/0000:00:01.0");
-    expect(root.readText("sys/bus/pci/devices/0000:00:01.0/vendor")).toEqual({ ok: true, value: "0x8086\n" });
+    expect(root.resolve("sys/bus/pci/devices/0000:00:01.0")).toBe(
+      "sys/devices/pci0000:00/0000:00:01.0",
+    );
+    expect(root.readText("sys/bus/pci/devices/0000:00:01.0/vendor")).toEqual({
+      ok: true,
+      value: "0x8086\n",
+    });
     expect(root.list("sys/bus/pci/devices")).toEqual(["0000:00:01.0"]);
     expect(root.readText("etc/escape").ok).toBe(false);
     expect(root.readText("etc/absolute").ok).toBe(false);
@@ -62,7 +77,13 @@ describe("ArchiveRoot over a .tar.gz", () => {
     fs.mkdirSync(path.join(src, "sys"), { recursive: true });
     fs.writeFileSync(path.join(src, "sys/x"), "x");
     // Write an entry whose name climbs out, bypassing tar's own sanitising on create.
-    const h = new tar.Header({ path: "sys/../../evil", type: "File", size: 1, mode: 0o644, mtime: new Date(0) });
+    const h = new tar.Header({
+      path: "sys/../../evil",
+      type: "File",
+      size: 1,
+      mode: 0o644,
+      mtime: new Date(0),
+    });
     const header = Buffer.alloc(512);
     h.encode(header, 0);
     const body = Buffer.concat([header, Buffer.from("x"), Buffer.alloc(511), Buffer.alloc(1024)]);

@@ -20,8 +20,17 @@ const GPU = "sys/devices/pci0000:00/0000:00:01.1/0000:01:00.0";
 const MAC = "a8:a1:59:12:34:56";
 const WIFI_MAC = "d4:d8:53:ab:cd:ef";
 const SECRETS = [
-  HOST, "KBD0SERIAL4242", "SNVME9X8Y7Z6", "DMIPRODSER123", "BRDSER-556677", "ace42e0035a1b2c3", "1324021012345",
-  "GPU-5f6e7d8c-1111-2222-3333-444455556666", MAC, WIFI_MAC, MAC.replace(/:/g, ""),
+  HOST,
+  "KBD0SERIAL4242",
+  "SNVME9X8Y7Z6",
+  "DMIPRODSER123",
+  "BRDSER-556677",
+  "ace42e0035a1b2c3",
+  "1324021012345",
+  "GPU-5f6e7d8c-1111-2222-3333-444455556666",
+  MAC,
+  WIFI_MAC,
+  MAC.replace(/:/g, ""),
 ];
 
 /** The seed host with every kind of identifying value filled in. */
@@ -31,7 +40,11 @@ function identifiableHost(): FakeHostSpec {
     ...seedAfter,
     name: "identifiable",
     hostname: HOST,
-    proxmox: { ...seedAfter.proxmox!, node: HOST, mappingPci: `gpu\n\tmap id=10de:2206,iommugroup=12,node=${HOST},path=0000:01:00.0,subsystem-id=19da:1612\n` },
+    proxmox: {
+      ...seedAfter.proxmox!,
+      node: HOST,
+      mappingPci: `gpu\n\tmap id=10de:2206,iommugroup=12,node=${HOST},path=0000:01:00.0,subsystem-id=19da:1612\n`,
+    },
     usb: seedAfter.usb!.map((u) => (u.name === "3-1" ? { ...u, serial: "KBD0SERIAL4242" } : u)),
     dmesg: [
       ...seedAfter.dmesg,
@@ -50,7 +63,8 @@ function identifiableHost(): FakeHostSpec {
       "sys/devices/virtual/dmi/id/board_serial": "BRDSER-556677\n",
       "sys/devices/virtual/dmi/id/chassis_serial": "Default string\n",
       "cmd/zpool-status": `  pool: rpool\n state: ONLINE\nconfig:\n\n\tNAME  STATE  READ WRITE CKSUM\n\trpool  ONLINE  0 0 0\n\t  /${byId}-part3  ONLINE  0 0 0\n`,
-      "cmd/nvidia-smi-q": "    Serial Number                         : 1324021012345\n    GPU UUID                              : GPU-5f6e7d8c-1111-2222-3333-444455556666\n",
+      "cmd/nvidia-smi-q":
+        "    Serial Number                         : 1324021012345\n    GPU UUID                              : GPU-5f6e7d8c-1111-2222-3333-444455556666\n",
     },
     links: {
       "sys/class/nvme/nvme0": `../../devices/pci0000:00/0000:00:01.2/0000:02:00.0/nvme/nvme0`,
@@ -89,8 +103,16 @@ describe("snapshot --redact", () => {
     const cfg = path.join(src.dir, NIC, "config");
     fs.writeFileSync(cfg, addDsn(fs.readFileSync(cfg), dsn));
     const now = new Date("2026-02-03T04:05:06Z");
-    plain = (await snapshotToFile({ source: src.dir, output: path.join(tmp, "plain.tar.gz"), now })).file;
-    redacted = (await snapshotToFile({ source: src.dir, output: path.join(tmp, "red.tar.gz"), now, redact: true })).file;
+    plain = (await snapshotToFile({ source: src.dir, output: path.join(tmp, "plain.tar.gz"), now }))
+      .file;
+    redacted = (
+      await snapshotToFile({
+        source: src.dir,
+        output: path.join(tmp, "red.tar.gz"),
+        now,
+        redact: true,
+      })
+    ).file;
   });
   afterAll(() => {
     src.cleanup();
@@ -98,8 +120,12 @@ describe("snapshot --redact", () => {
   });
 
   it("the plain snapshot does contain every value (so the test below can fail)", () => {
-    const all = readArchive(plain).map((e) => `${e.path}\n${e.linkpath}\n${e.data.toString("latin1")}`).join("\n").toLowerCase();
-    for (const s of SECRETS.filter((x) => !/^[0-9a-f]{12}$/.test(x))) expect(all, s).toContain(s.toLowerCase());
+    const all = readArchive(plain)
+      .map((e) => `${e.path}\n${e.linkpath}\n${e.data.toString("latin1")}`)
+      .join("\n")
+      .toLowerCase();
+    for (const s of SECRETS.filter((x) => !/^[0-9a-f]{12}$/.test(x)))
+      expect(all, s).toContain(s.toLowerCase());
   });
 
   it("removes them from every file, path and link target of the archive", () => {
@@ -114,20 +140,41 @@ describe("snapshot --redact", () => {
       }
     }
     // The PCIe Device Serial Number is zeroed inside the binary config space, nothing else changes.
-    const cfgOf = (file: string, top: string) => readArchive(file).find((e) => e.path === `${top}/${NIC}/config`)!.data;
+    const cfgOf = (file: string, top: string) =>
+      readArchive(file).find((e) => e.path === `${top}/${NIC}/config`)!.data;
     const before = cfgOf(plain, "plain");
     const after = cfgOf(redacted, "red");
     expect(before.subarray(0x1c4, 0x1cc).equals(dsn)).toBe(true);
     expect(after.subarray(0x1c4, 0x1cc).equals(Buffer.alloc(8))).toBe(true);
-    expect(Buffer.concat([after.subarray(0, 0x1c4), after.subarray(0x1cc)]).equals(Buffer.concat([before.subarray(0, 0x1c4), before.subarray(0x1cc)]))).toBe(true);
+    expect(
+      Buffer.concat([after.subarray(0, 0x1c4), after.subarray(0x1cc)]).equals(
+        Buffer.concat([before.subarray(0, 0x1c4), before.subarray(0x1cc)]),
+      ),
+    ).toBe(true);
   });
 
   it("records what was redacted in the manifest, without the host name", () => {
-    const m = JSON.parse(readArchive(redacted).find((e) => e.path === "red/manifest.json")!.data.toString());
+    const m = JSON.parse(
+      readArchive(redacted)
+        .find((e) => e.path === "red/manifest.json")!
+        .data.toString(),
+    );
     expect(m.hostname).toBeUndefined();
-    expect(m.redacted).toEqual(expect.arrayContaining(["hostname", "usb-serial", "nvme-serial", "dmi-serial", "disk-id", "mac-address", "pci-dsn"]));
+    expect(m.redacted).toEqual(
+      expect.arrayContaining([
+        "hostname",
+        "usb-serial",
+        "nvme-serial",
+        "dmi-serial",
+        "disk-id",
+        "mac-address",
+        "pci-dsn",
+      ]),
+    );
     const { manifest } = openSnapshot(redacted);
-    expect(readHostState(openSnapshot(redacted).root, { manifest }).source.redacted).toEqual(m.redacted);
+    expect(readHostState(openSnapshot(redacted).root, { manifest }).source.redacted).toEqual(
+      m.redacted,
+    );
   });
 
   it("still diagnoses the same host", () => {
@@ -145,24 +192,33 @@ describe("snapshot --redact", () => {
     expect(b.modules).toEqual(a.modules);
     expect(b.system).toEqual({ ...a.system, hostname: "redacted-host" });
     expect(b.system.proxmox).toBe("8.1.4");
-    expect(b.vms.map((v) => [v.vmid, v.node, v.config.hostpci0])).toEqual([[100, "redacted-host", "0000:01:00,pcie=1"]]);
+    expect(b.vms.map((v) => [v.vmid, v.node, v.config.hostpci0])).toEqual([
+      [100, "redacted-host", "0000:01:00,pcie=1"],
+    ]);
     const kbd = b.usb.find((u) => u.name === "3-1")!;
     expect(kbd.serial).toMatch(/^REDACTED-SERIAL-\d+$/);
-    expect(b.usb.map((u) => ({ ...u, serial: null }))).toEqual(a.usb.map((u) => ({ ...u, serial: null })));
+    expect(b.usb.map((u) => ({ ...u, serial: null }))).toEqual(
+      a.usb.map((u) => ({ ...u, serial: null })),
+    );
     expect(b.unknowns).toEqual(a.unknowns);
   });
 
   it("keeps a short host name inside kernel versions and paths (pve, 6.5.13-5-pve, /etc/pve)", async () => {
     const s = writeSpec(seedAfter);
     try {
-      const f = (await snapshotToFile({ source: s.dir, output: path.join(tmp, "pve.tar.gz"), redact: true })).file;
+      const f = (
+        await snapshotToFile({ source: s.dir, output: path.join(tmp, "pve.tar.gz"), redact: true })
+      ).file;
       const { root, manifest } = openSnapshot(f);
       const st = readHostState(root, { manifest, systemPciIds: false });
       expect(st.system.hostname).toBe("redacted-host");
       expect(st.system.kernelRelease).toBe("6.5.13-5-pve");
       expect(st.system.proxmox).toBe("8.1.4");
       expect(st.vms.map((v) => v.node)).toEqual(["redacted-host"]);
-      expect(root.readText("cmd/uname")).toEqual({ ok: true, value: "Linux redacted-host 6.5.13-5-pve #1 SMP PREEMPT_DYNAMIC x86_64 GNU/Linux\n" });
+      expect(root.readText("cmd/uname")).toEqual({
+        ok: true,
+        value: "Linux redacted-host 6.5.13-5-pve #1 SMP PREEMPT_DYNAMIC x86_64 GNU/Linux\n",
+      });
       expect(root.readLink("etc/pve/qemu-server")).toBe("nodes/redacted-host/qemu-server");
     } finally {
       s.cleanup();

@@ -7,10 +7,17 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as tar from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeTar, gunzipTar, parseTar, TarFormatError, type TarInput } from "../../src/host/tar-format.js";
+import {
+  encodeTar,
+  gunzipTar,
+  parseTar,
+  TarFormatError,
+  type TarInput,
+} from "../../src/host/tar-format.js";
 import { fixturePath } from "../helpers/fixtures.js";
 
-const LONG_DIR = "sys/devices/pci0000:00/0000:00:02.1/0000:03:00.0/0000:04:0c.0/0000:0e:00.0/usb1/1-4/1-4:1.0/extra-long-folder-name-to-pass-ustar";
+const LONG_DIR =
+  "sys/devices/pci0000:00/0000:00:02.1/0000:03:00.0/0000:04:0c.0/0000:0e:00.0/usb1/1-4/1-4:1.0/extra-long-folder-name-to-pass-ustar";
 const LONG = `${LONG_DIR}/${"f".repeat(120)}`;
 const mtime = new Date("2026-01-01T00:00:00Z");
 
@@ -18,11 +25,29 @@ const INPUT: TarInput[] = [
   { path: "top/", type: "Directory", mode: 0o755, mtime },
   { path: "top/a.txt", type: "File", data: Buffer.from("hello\n"), mode: 0o644, mtime },
   { path: "top/empty", type: "File", data: Buffer.alloc(0), mode: 0o644, mtime },
-  { path: "top/bin", type: "File", data: Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256)), mode: 0o644, mtime },
+  {
+    path: "top/bin",
+    type: "File",
+    data: Buffer.from(Array.from({ length: 4096 }, (_, i) => i % 256)),
+    mode: 0o644,
+    mtime,
+  },
   { path: `top/${LONG_DIR}/`, type: "Directory", mode: 0o755, mtime },
   { path: `top/${LONG}`, type: "File", data: Buffer.from("deep\n"), mode: 0o644, mtime },
-  { path: "top/link", type: "SymbolicLink", linkpath: "../../../bus/pci/drivers/vfio-pci", mode: 0o777, mtime },
-  { path: "top/longlink", type: "SymbolicLink", linkpath: `../${"x/".repeat(70)}target`, mode: 0o777, mtime },
+  {
+    path: "top/link",
+    type: "SymbolicLink",
+    linkpath: "../../../bus/pci/drivers/vfio-pci",
+    mode: 0o777,
+    mtime,
+  },
+  {
+    path: "top/longlink",
+    type: "SymbolicLink",
+    linkpath: `../${"x/".repeat(70)}target`,
+    mode: 0o777,
+    mtime,
+  },
   { path: "top/ünïcode", type: "File", data: Buffer.from("u\n"), mode: 0o644, mtime },
 ];
 
@@ -36,7 +61,12 @@ describe("tar-format", () => {
   it("round-trips through its own reader", () => {
     const got = parseTar(encodeTar(INPUT));
     expect(got.map((e) => [e.path, e.type, e.linkpath, e.data.toString("base64")])).toEqual(
-      INPUT.map((e) => [e.path, e.type, e.linkpath ?? "", (e.type === "File" ? e.data! : Buffer.alloc(0)).toString("base64")]),
+      INPUT.map((e) => [
+        e.path,
+        e.type,
+        e.linkpath ?? "",
+        (e.type === "File" ? e.data! : Buffer.alloc(0)).toString("base64"),
+      ]),
     );
   });
 
@@ -44,7 +74,12 @@ describe("tar-format", () => {
     const file = path.join(tmp, "mine.tar.gz");
     fs.writeFileSync(file, zlib.gzipSync(encodeTar(INPUT)));
     const seen: Array<[string, string, string]> = [];
-    tar.t({ file, sync: true, strict: true, onReadEntry: (e: tar.ReadEntry) => seen.push([e.path, e.type, e.linkpath ?? ""]) });
+    tar.t({
+      file,
+      sync: true,
+      strict: true,
+      onReadEntry: (e: tar.ReadEntry) => seen.push([e.path, e.type, e.linkpath ?? ""]),
+    });
     expect(seen).toEqual(INPUT.map((e) => [e.path, e.type, e.linkpath ?? ""]));
     const out = path.join(tmp, "gnu");
     fs.mkdirSync(out);
@@ -68,11 +103,17 @@ describe("tar-format", () => {
       }
       const entries = gunzipTar(fs.readFileSync(f));
       expect(entries.find((e) => e.path === `top/${LONG}`)?.data.toString(), format).toBe("deep\n");
-      expect(entries.find((e) => e.path === "top/longlink")?.linkpath, format).toBe(`../${"y/".repeat(70)}t`);
+      expect(entries.find((e) => e.path === "top/longlink")?.linkpath, format).toBe(
+        `../${"y/".repeat(70)}t`,
+      );
     }
     const all = gunzipTar(fs.readFileSync(fixturePath("seed-after")));
     const viaNodeTar: string[] = [];
-    tar.t({ file: fixturePath("seed-after"), sync: true, onReadEntry: (e: tar.ReadEntry) => viaNodeTar.push(`${e.type} ${e.path} ${e.linkpath ?? ""}`) });
+    tar.t({
+      file: fixturePath("seed-after"),
+      sync: true,
+      onReadEntry: (e: tar.ReadEntry) => viaNodeTar.push(`${e.type} ${e.path} ${e.linkpath ?? ""}`),
+    });
     expect(all.map((e) => `${e.type} ${e.path} ${e.linkpath}`)).toEqual(viaNodeTar);
   });
 

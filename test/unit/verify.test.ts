@@ -13,10 +13,18 @@ let planned = 0;
 const planner: Planner = (_state, opts) => {
   planned++;
   return {
-    selection: { requested: opts.devices, functions: ["0000:01:00.0", "0000:01:00.1"], groups: [12] },
+    selection: {
+      requested: opts.devices,
+      functions: ["0000:01:00.0", "0000:01:00.1"],
+      groups: [12],
+    },
     steps: [],
     findings: [],
-    expect: { cmdline: ["iommu=pt"], modulesLoaded: ["vfio", "vfio_iommu_type1", "vfio_pci"], boundToVfio: ["0000:01:00.0", "0000:01:00.1"] },
+    expect: {
+      cmdline: ["iommu=pt"],
+      modulesLoaded: ["vfio", "vfio_iommu_type1", "vfio_pci"],
+      boundToVfio: ["0000:01:00.0", "0000:01:00.1"],
+    },
     phase: "complete",
   };
 };
@@ -24,7 +32,15 @@ const planner: Planner = (_state, opts) => {
 async function verify(args: string[]) {
   let stdout = "";
   let stderr = "";
-  const code = await runCli(["verify", ...args], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {} }, [registerVerifyWith(planner)]);
+  const code = await runCli(
+    ["verify", ...args],
+    {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+      env: {},
+    },
+    [registerVerifyWith(planner)],
+  );
   return { code, stdout, stderr };
 }
 
@@ -39,14 +55,27 @@ interface Case {
 const CASES: Case[] = [
   { fixture: "verify-ok", ok: true, fails: [] },
   { fixture: "verify-unsafe-optin", ok: true, fails: [] },
-  { fixture: "verify-not-refreshed", ok: false, fails: [["verify.cmdline", /not in the generated GRUB config: the boot loader config was not refreshed/]], fix: /^update-grub, then reboot$/ },
+  {
+    fixture: "verify-not-refreshed",
+    ok: false,
+    fails: [
+      [
+        "verify.cmdline",
+        /not in the generated GRUB config: the boot loader config was not refreshed/,
+      ],
+    ],
+    fix: /^update-grub, then reboot$/,
+  },
   {
     fixture: "verify-no-reboot",
     ok: false,
     fails: [
       ["verify.reboot", /booted 2025-02-20.*before the apply finished/],
       ["verify.cmdline", /has not rebooted since the apply/],
-      ["verify.modules", /vfio, vfio_iommu_type1, vfio_pci are not loaded: the host has not rebooted/],
+      [
+        "verify.modules",
+        /vfio, vfio_iommu_type1, vfio_pci are not loaded: the host has not rebooted/,
+      ],
       ["verify.binding", /0000:01:00.1 is bound to snd_hda_intel: the host has not rebooted/],
     ],
     fix: /^reboot/,
@@ -60,8 +89,23 @@ const CASES: Case[] = [
     ],
     fix: /\/etc\/modules-load.d\/passthrough.conf .*update-initramfs -u -k all, reboot/,
   },
-  { fixture: "verify-softdep-missing", ok: false, fails: [["verify.binding", /snd_hda_intel: the native driver loaded before vfio-pci: there is no `softdep snd_hda_intel pre: vfio-pci`/]], fix: /softdep snd_hda_intel pre: vfio-pci/ },
-  { fixture: "verify-initramfs-stale", ok: false, fails: [["verify.binding", /initramfs built before them: the initramfs was not rebuilt/]], fix: /^update-initramfs -u -k all, then reboot$/ },
+  {
+    fixture: "verify-softdep-missing",
+    ok: false,
+    fails: [
+      [
+        "verify.binding",
+        /snd_hda_intel: the native driver loaded before vfio-pci: there is no `softdep snd_hda_intel pre: vfio-pci`/,
+      ],
+    ],
+    fix: /softdep snd_hda_intel pre: vfio-pci/,
+  },
+  {
+    fixture: "verify-initramfs-stale",
+    ok: false,
+    fails: [["verify.binding", /initramfs built before them: the initramfs was not rebuilt/]],
+    fix: /^update-initramfs -u -k all, then reboot$/,
+  },
   {
     fixture: "verify-iommu-off",
     ok: false,
@@ -72,7 +116,12 @@ const CASES: Case[] = [
     ],
     fix: /AMD CBS > NBIO/,
   },
-  { fixture: "verify-irq-off", ok: false, fails: [["verify.irq-remapping", /kernel command line says intremap=off/]], fix: /remove intremap=off from \/etc\/default\/grub:\d+, run update-grub/ },
+  {
+    fixture: "verify-irq-off",
+    ok: false,
+    fails: [["verify.irq-remapping", /kernel command line says intremap=off/]],
+    fix: /remove intremap=off from \/etc\/default\/grub:\d+, run update-grub/,
+  },
 ];
 
 describe("verify on fixture hosts", () => {
@@ -95,37 +144,72 @@ describe("verify on fixture hosts", () => {
   it("the text output names each problem and the first fix", async () => {
     const r = await verify(["--snapshot", fixturePath("verify-softdep-missing")]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^passthrough verify — pve · expectation from journal 20250301-142233-9f3a$/m);
-    expect(r.stdout).toMatch(/^ {2}PASS {2}verify.binding +0000:01:00.0 bound to vfio-pci, no host driver$/m);
-    expect(r.stdout).toMatch(/^ {2}FAIL {2}verify.binding +0000:01:00.1 is bound to snd_hda_intel: /m);
-    expect(r.stdout).toMatch(/^Not verified: 1 problem\. Start with: add "softdep snd_hda_intel pre: vfio-pci"/m);
+    expect(r.stdout).toMatch(
+      /^passthrough verify — pve · expectation from journal 20250301-142233-9f3a$/m,
+    );
+    expect(r.stdout).toMatch(
+      /^ {2}PASS {2}verify.binding +0000:01:00.0 bound to vfio-pci, no host driver$/m,
+    );
+    expect(r.stdout).toMatch(
+      /^ {2}FAIL {2}verify.binding +0000:01:00.1 is bound to snd_hda_intel: /m,
+    );
+    expect(r.stdout).toMatch(
+      /^Not verified: 1 problem\. Start with: add "softdep snd_hda_intel pre: vfio-pci"/m,
+    );
   });
 
   it("the unsafe opt-in passes with a warning that says what it costs", async () => {
-    const j = JSON.parse((await verify(["--snapshot", fixturePath("verify-unsafe-optin"), "--json"])).stdout);
-    expect(j.findings.find((f: any) => f.id === "verify.irq-remapping")).toMatchObject({ status: "warn", summary: expect.stringMatching(/a guest can inject interrupts/) });
+    const j = JSON.parse(
+      (await verify(["--snapshot", fixturePath("verify-unsafe-optin"), "--json"])).stdout,
+    );
+    expect(j.findings.find((f: any) => f.id === "verify.irq-remapping")).toMatchObject({
+      status: "warn",
+      summary: expect.stringMatching(/a guest can inject interrupts/),
+    });
   });
 
   it("without an applied journal: --device plans the expectation; without --device it says what to pass", async () => {
     const none = await verify(["--snapshot", fixturePath("seed-after")]);
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/^error: no applied journal in .*seed-after.tar.gz:\/var\/lib\/passthrough\/journal; pass --device 0000:01:00/);
+    expect(none.stderr).toMatch(
+      /^error: no applied journal in .*seed-after.tar.gz:\/var\/lib\/passthrough\/journal; pass --device 0000:01:00/,
+    );
     const before = planned;
-    const r = await verify(["--snapshot", fixturePath("seed-after"), "--device", "0000:01:00", "--json"]);
+    const r = await verify([
+      "--snapshot",
+      fixturePath("seed-after"),
+      "--device",
+      "0000:01:00",
+      "--json",
+    ]);
     expect(planned).toBe(before + 1);
     const j = JSON.parse(r.stdout);
     expect(j.source).toEqual({ kind: "plan" });
     // seed-after: iommu=pt edited into /etc/default/grub, update-grub never run.
-    expect(j.findings.filter((f: any) => f.status === "fail").map((f: any) => f.id)).toEqual(["verify.cmdline"]);
+    expect(j.findings.filter((f: any) => f.status === "fail").map((f: any) => f.id)).toEqual([
+      "verify.cmdline",
+    ]);
     expect(r.code).toBe(1);
   });
 
   it("a journal for other devices is not used", async () => {
     const before = planned;
-    const r = await verify(["--snapshot", fixturePath("verify-ok"), "--device", "0000:02:00", "--json"]);
+    const r = await verify([
+      "--snapshot",
+      fixturePath("verify-ok"),
+      "--device",
+      "0000:02:00",
+      "--json",
+    ]);
     expect(planned).toBe(before + 1);
     expect(JSON.parse(r.stdout).source).toEqual({ kind: "plan" });
-    const own = await verify(["--snapshot", fixturePath("verify-ok"), "--device", "01:00.1", "--json"]);
+    const own = await verify([
+      "--snapshot",
+      fixturePath("verify-ok"),
+      "--device",
+      "01:00.1",
+      "--json",
+    ]);
     expect(JSON.parse(own.stdout).source.kind).toBe("journal");
   });
 });
@@ -133,7 +217,11 @@ describe("verify on fixture hosts", () => {
 function input(state: HostState, over: Partial<VerifyInput> = {}): VerifyInput {
   return {
     state,
-    expect: { cmdline: ["iommu=pt"], modulesLoaded: ["vfio", "vfio_iommu_type1", "vfio_pci"], boundToVfio: ["0000:01:00.0", "0000:01:00.1"] },
+    expect: {
+      cmdline: ["iommu=pt"],
+      modulesLoaded: ["vfio", "vfio_iommu_type1", "vfio_pci"],
+      boundToVfio: ["0000:01:00.0", "0000:01:00.1"],
+    },
     allowUnsafeInterrupts: false,
     grubCfg: null,
     bootedAt: null,
@@ -158,7 +246,15 @@ describe("verify rules", () => {
   it("every other endpoint of the group must leave the host too (bridges stay)", () => {
     const state = fixtureState("verify-ok");
     const gpu = state.pci.find((d) => d.address === "0000:01:00.0")!;
-    const mate: PciDevice = { ...gpu, address: "0000:01:00.2", deviceId: "1ada", classCode: "0c0330", driver: "xhci_hcd", driverModule: "xhci_pci", isBridge: false };
+    const mate: PciDevice = {
+      ...gpu,
+      address: "0000:01:00.2",
+      deviceId: "1ada",
+      classCode: "0c0330",
+      driver: "xhci_hcd",
+      driverModule: "xhci_pci",
+      isBridge: false,
+    };
     state.pci.push(mate);
     state.iommu.groups.find((g) => g.id === 12)!.devices.push("0000:01:00.2", "0000:00:01.1");
     const r = verifyHost(input(state));
@@ -168,22 +264,40 @@ describe("verify rules", () => {
       ["0000:01:00.1", "selected"],
       ["0000:01:00.2", "group-mate"],
     ]);
-    expect(fails(r)[0]!.summary).toMatch(/0000:01:00.2 \(in IOMMU group 12 with the selected device: the whole group must leave the host\) is bound to xhci_hcd: nothing tells vfio-pci to claim 10de:1ada/);
+    expect(fails(r)[0]!.summary).toMatch(
+      /0000:01:00.2 \(in IOMMU group 12 with the selected device: the whole group must leave the host\) is bound to xhci_hcd: nothing tells vfio-pci to claim 10de:1ada/,
+    );
   });
 
   it("a device that is gone is named with the way out", () => {
-    const r = verifyHost(input(fixtureState("verify-ok"), { expect: { cmdline: [], modulesLoaded: [], boundToVfio: ["0000:05:00.0"] } }));
-    expect(fails(r)).toEqual([expect.objectContaining({ id: "verify.binding", subject: "0000:05:00.0", summary: "0000:05:00.0 is not present on this host" })]);
+    const r = verifyHost(
+      input(fixtureState("verify-ok"), {
+        expect: { cmdline: [], modulesLoaded: [], boundToVfio: ["0000:05:00.0"] },
+      }),
+    );
+    expect(fails(r)).toEqual([
+      expect.objectContaining({
+        id: "verify.binding",
+        subject: "0000:05:00.0",
+        summary: "0000:05:00.0 is not present on this host",
+      }),
+    ]);
   });
 
   it("interrupt remapping: unknown fails, opted in but not active fails, live unsafe parameter passes with a warning", () => {
     const unknown = fixtureState("verify-ok");
     unknown.iommu.interruptRemapping = null;
-    expect(fails(verifyHost(input(unknown)))[0]!.summary).toMatch(/cannot tell whether interrupt remapping is on/);
+    expect(fails(verifyHost(input(unknown)))[0]!.summary).toMatch(
+      /cannot tell whether interrupt remapping is on/,
+    );
     const off = fixtureState("verify-ok");
     off.iommu.interruptRemapping = false;
-    expect(fails(verifyHost(input(off)))[0]!.summary).toMatch(/^interrupt remapping is off: VFIO refuses MSI/);
-    expect(fails(verifyHost(input(off, { allowUnsafeInterrupts: true })))[0]!.summary).toMatch(/allow_unsafe_interrupts is not active although it was opted in/);
+    expect(fails(verifyHost(input(off)))[0]!.summary).toMatch(
+      /^interrupt remapping is off: VFIO refuses MSI/,
+    );
+    expect(fails(verifyHost(input(off, { allowUnsafeInterrupts: true })))[0]!.summary).toMatch(
+      /allow_unsafe_interrupts is not active although it was opted in/,
+    );
     off.iommu.allowUnsafeInterrupts = true;
     const r = verifyHost(input(off));
     expect(r.ok).toBe(true);
@@ -193,9 +307,15 @@ describe("verify rules", () => {
   it("the refresh command follows the boot loader", () => {
     const s = fixtureState("verify-not-refreshed");
     s.bootloader = { ...s.bootloader, kind: "proxmox-boot-tool/systemd-boot", grubFlavor: null };
-    s.cmdline.configured = { source: "kernel-cmdline", files: ["etc/kernel/cmdline"], params: [{ key: "iommu", value: "pt", raw: "iommu=pt" }] };
+    s.cmdline.configured = {
+      source: "kernel-cmdline",
+      files: ["etc/kernel/cmdline"],
+      params: [{ key: "iommu", value: "pt", raw: "iommu=pt" }],
+    };
     const f = fails(verifyHost(input(s)))[0]!;
-    expect(f.summary).toBe("iommu=pt is in /etc/kernel/cmdline but not in /proc/cmdline: the boot loader config was not refreshed, or no reboot yet");
+    expect(f.summary).toBe(
+      "iommu=pt is in /etc/kernel/cmdline but not in /proc/cmdline: the boot loader config was not refreshed, or no reboot yet",
+    );
     expect(f.fix).toBe("proxmox-boot-tool refresh, then reboot");
   });
 
@@ -204,24 +324,38 @@ describe("verify rules", () => {
     s.cmdline.inactive = [s.cmdline.configured!];
     s.cmdline.configured = { source: "kernel-cmdline", files: ["etc/kernel/cmdline"], params: [] };
     s.bootloader = { ...s.bootloader, kind: "proxmox-boot-tool/systemd-boot", grubFlavor: null };
-    expect(fails(verifyHost(input(s)))[0]!.summary).toBe("iommu=pt is set in /etc/default/grub, which this host does not boot with (boot loader: proxmox-boot-tool/systemd-boot)");
+    expect(fails(verifyHost(input(s)))[0]!.summary).toBe(
+      "iommu=pt is set in /etc/default/grub, which this host does not boot with (boot loader: proxmox-boot-tool/systemd-boot)",
+    );
   });
 
   it("grub.cfg with the parameter but /proc/cmdline without: reboot or another loader", () => {
     const s = fixtureState("verify-not-refreshed");
-    const r = verifyHost(input(s, { grubCfg: "menuentry 'x' {\n\tlinux\t/boot/vmlinuz root=/dev/sda1 ro quiet iommu=pt\n}\n" }));
-    expect(fails(r)[0]!.summary).toMatch(/in grub.cfg, but not in \/proc\/cmdline: no reboot since, or the firmware boots another GRUB/);
-    const stale = verifyHost(input(s, { grubCfg: "menuentry 'x' {\n\tlinux\t/boot/vmlinuz root=/dev/sda1 ro quiet\n}\n" }));
+    const r = verifyHost(
+      input(s, {
+        grubCfg: "menuentry 'x' {\n\tlinux\t/boot/vmlinuz root=/dev/sda1 ro quiet iommu=pt\n}\n",
+      }),
+    );
+    expect(fails(r)[0]!.summary).toMatch(
+      /in grub.cfg, but not in \/proc\/cmdline: no reboot since, or the firmware boots another GRUB/,
+    );
+    const stale = verifyHost(
+      input(s, { grubCfg: "menuentry 'x' {\n\tlinux\t/boot/vmlinuz root=/dev/sda1 ro quiet\n}\n" }),
+    );
     expect(fails(stale)[0]!.summary).toMatch(/not in the generated GRUB config/);
   });
 
   it("IOMMU off inside a VM, and with virtualization off", () => {
     const vm = fixtureState("verify-iommu-off");
     vm.system.virtualMachine = true;
-    expect(fails(verifyHost(input(vm)))[0]!.summary).toBe("no IOMMU groups: this is a virtual machine without a virtual IOMMU");
+    expect(fails(verifyHost(input(vm)))[0]!.summary).toBe(
+      "no IOMMU groups: this is a virtual machine without a virtual IOMMU",
+    );
     const novirt = fixtureState("verify-iommu-off");
     novirt.system.virtualizationFlag = null;
-    expect(fails(verifyHost(input(novirt)))[0]!.summary).toMatch(/no svm\/vmx CPU flag: virtualization is off in the firmware/);
+    expect(fails(verifyHost(input(novirt)))[0]!.summary).toMatch(
+      /no svm\/vmx CPU flag: virtualization is off in the firmware/,
+    );
   });
 
   it("a native driver built into the kernel cannot be ordered by softdep", () => {
@@ -238,7 +372,8 @@ describe("verify rules", () => {
     const s = fixtureState("verify-ok");
     s.modules.loaded = s.modules.loaded!.filter((m) => m !== "vfio_iommu_type1");
     const f = fails(verifyHost(input(s)))[0]!;
-    expect(f.summary).toMatch(/^vfio_iommu_type1 is configured to load \(\/etc\/modules:\d+\) but not loaded: the initramfs was not rebuilt/);
+    expect(f.summary).toMatch(
+      /^vfio_iommu_type1 is configured to load \(\/etc\/modules:\d+\) but not loaded: the initramfs was not rebuilt/,
+    );
   });
 });
-

@@ -39,9 +39,25 @@ afterEach(() => {
 describe("QEMU command line", () => {
   it("has a pcie-root-port and one vfio-pci per function, OVMF pflash, no display, usb-host", () => {
     const state = fixtureState("seed-after");
-    const spec = buildVmSpec({ state, options: opts({ hidden: true }), prep: { journaled: {} }, memory: null, guestMemoryMiB: 16384, create: null }).spec;
+    const spec = buildVmSpec({
+      state,
+      options: opts({ hidden: true }),
+      prep: { journaled: {} },
+      memory: null,
+      guestMemoryMiB: 16384,
+      create: null,
+    }).spec;
     const fw = findOvmf(state, false, () => true);
-    const { argv, prepare } = qemuArgv(spec, { name: "gaming", memoryMiB: 16384, cores: 8, sockets: 1, firmware: fw, disk: null, iso: null, bridge: "vmbr0" });
+    const { argv, prepare } = qemuArgv(spec, {
+      name: "gaming",
+      memoryMiB: 16384,
+      cores: 8,
+      sockets: 1,
+      firmware: fw,
+      disk: null,
+      iso: null,
+      bridge: "vmbr0",
+    });
     const devices = argv.flatMap((a, i) => (argv[i - 1] === "-device" ? [a] : []));
     expect(devices).toEqual([
       "pcie-root-port,id=pt-rp0,bus=pcie.0,chassis=1,slot=1,addr=10.0",
@@ -51,20 +67,48 @@ describe("QEMU command line", () => {
       "usb-host,bus=xhci.0,vendorid=0x046d,productid=0xc31c",
     ]);
     expect(argv.join(" ")).toContain("-machine q35,accel=kvm -cpu host,kvm=off");
-    expect(argv.join(" ")).toContain(`-drive if=pflash,format=raw,unit=0,readonly=on,file=${fw.code} -drive if=pflash,format=raw,unit=1,file=gaming_VARS.fd`);
+    expect(argv.join(" ")).toContain(
+      `-drive if=pflash,format=raw,unit=0,readonly=on,file=${fw.code} -drive if=pflash,format=raw,unit=1,file=gaming_VARS.fd`,
+    );
     expect(argv.join(" ")).toContain("-display none -vga none");
     expect(argv.join(" ")).not.toContain("x-vga");
     expect(prepare).toEqual([["cp", fw.vars, "gaming_VARS.fd"]]);
-    expect(formatCommand(["qemu-system-x86_64", "-name", "a b", "-m", "1"])).toBe("qemu-system-x86_64 \\\n  -name 'a b' \\\n  -m 1");
+    expect(formatCommand(["qemu-system-x86_64", "-name", "a b", "-m", "1"])).toBe(
+      "qemu-system-x86_64 \\\n  -name 'a b' \\\n  -m 1",
+    );
   });
 
   it("vm plan --emit qemu prints it, taking memory and cores from the Proxmox config", async () => {
-    const r = await cli(["vm", "plan", "--emit", "qemu", "--snapshot", SNAP, "--vmid", "100", "--device", "01:00"]);
+    const r = await cli([
+      "vm",
+      "plan",
+      "--emit",
+      "qemu",
+      "--snapshot",
+      SNAP,
+      "--vmid",
+      "100",
+      "--device",
+      "01:00",
+    ]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^# once, before the first start:\ncp \/usr\/share\/pve-edk2-firmware\/OVMF_VARS_4M\.fd gaming_VARS\.fd\n\nqemu-system-x86_64 \\\n {2}-name gaming \\\n/);
+    expect(r.stdout).toMatch(
+      /^# once, before the first start:\ncp \/usr\/share\/pve-edk2-firmware\/OVMF_VARS_4M\.fd gaming_VARS\.fd\n\nqemu-system-x86_64 \\\n {2}-name gaming \\\n/,
+    );
     expect(r.stdout).toContain("  -m 16384 \\\n");
     expect(r.stdout).toContain("  -smp 8,sockets=1,cores=8,threads=1 \\\n");
-    const j = await cliJson(["vm", "plan", "--emit", "qemu", "--snapshot", SNAP, "--device", "01:00", "--memory", "4096"]);
+    const j = await cliJson([
+      "vm",
+      "plan",
+      "--emit",
+      "qemu",
+      "--snapshot",
+      SNAP,
+      "--device",
+      "01:00",
+      "--memory",
+      "4096",
+    ]);
     expect(j.json.argv).toContain("4096");
     expect(j.json.backend).toBe("qemu");
   });
@@ -81,18 +125,60 @@ describe("passthrough vm plan", () => {
   });
 
   it("--json carries the spec, the change and the configs before and after", async () => {
-    const { code, json } = await cliJson(["vm", "plan", "--snapshot", SNAP, "--vmid", "100", "--device", "01:00"]);
+    const { code, json } = await cliJson([
+      "vm",
+      "plan",
+      "--snapshot",
+      SNAP,
+      "--vmid",
+      "100",
+      "--device",
+      "01:00",
+    ]);
     expect(code).toBe(0);
-    expect(json).toMatchObject({ backend: "snapshot", vmid: 100, change: { set: { balloon: "0", cpu: "host" }, delete: [] }, refused: [], applied: false });
-    expect(json.spec.pci[0]).toMatchObject({ host: "0000:01:00", pcie: true, primaryGpu: false, gpu: true });
+    expect(json).toMatchObject({
+      backend: "snapshot",
+      vmid: 100,
+      change: { set: { balloon: "0", cpu: "host" }, delete: [] },
+      refused: [],
+      applied: false,
+    });
+    expect(json.spec.pci[0]).toMatchObject({
+      host: "0000:01:00",
+      pcie: true,
+      primaryGpu: false,
+      gpu: true,
+    });
     expect(json.after.cpu).toBe("host");
   });
 
   it("refusals exit 3: every reason on stderr, or in --json", async () => {
-    const r = await cli(["vm", "plan", "--snapshot", SNAP, "--vmid", "100", "--device", "02:00", "--usb", "dead:beef"]);
+    const r = await cli([
+      "vm",
+      "plan",
+      "--snapshot",
+      SNAP,
+      "--vmid",
+      "100",
+      "--device",
+      "02:00",
+      "--usb",
+      "dead:beef",
+    ]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/^error: refusing to configure VM 100 \(nothing was changed\):\n {2}- .*root filesystem.*\n {2}- .*not on vfio-pci.*\n {2}- USB dead:beef is not plugged into pve/);
-    const j = await cliJson(["vm", "plan", "--snapshot", SNAP, "--vmid", "100", "--device", "02:00"]);
+    expect(r.stderr).toMatch(
+      /^error: refusing to configure VM 100 \(nothing was changed\):\n {2}- .*root filesystem.*\n {2}- .*not on vfio-pci.*\n {2}- USB dead:beef is not plugged into pve/,
+    );
+    const j = await cliJson([
+      "vm",
+      "plan",
+      "--snapshot",
+      SNAP,
+      "--vmid",
+      "100",
+      "--device",
+      "02:00",
+    ]);
     expect(j.code).toBe(3);
     expect(j.json.refused).toHaveLength(2); // root filesystem, and not on vfio-pci
   });
@@ -102,8 +188,14 @@ describe("passthrough vm plan", () => {
       [["--vmid", "100", "--device", "gpu"], /--device "gpu" is not a PCI address/],
       [["--vmid", "100", "--usb", "046d"], /--usb "046d" is not a vendor:product id/],
       [["--vmid", "42", "--device", "01:00"], /--vmid "42": give a whole number from 100/],
-      [["--vmid", "100", "--device", "01:00", "--hv-vendor-id", "way-too-long-id"], /--hv-vendor-id "way-too-long-id"/],
-      [["--vmid", "100", "--backend", "xen"], /--backend "xen": choose one of qm, api, libvirt, qemu/],
+      [
+        ["--vmid", "100", "--device", "01:00", "--hv-vendor-id", "way-too-long-id"],
+        /--hv-vendor-id "way-too-long-id"/,
+      ],
+      [
+        ["--vmid", "100", "--backend", "xen"],
+        /--backend "xen": choose one of qm, api, libvirt, qemu/,
+      ],
       [["--vmid", "100", "--emit", "qemu", "--backend", "libvirt"], /contradict/],
     ];
     for (const [args, re] of cases) {
@@ -115,38 +207,99 @@ describe("passthrough vm plan", () => {
   });
 
   it("a snapshot cannot be configured, only planned", async () => {
-    const r = await cli(["vm", "configure", "--snapshot", SNAP, "--vmid", "100", "--device", "01:00", "--yes"]);
+    const r = await cli([
+      "vm",
+      "configure",
+      "--snapshot",
+      SNAP,
+      "--vmid",
+      "100",
+      "--device",
+      "01:00",
+      "--yes",
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/a snapshot cannot be changed/);
   });
 
   it("a snapshot of a host that is not a Proxmox node needs --libvirt or --emit", async () => {
-    const { dir, cleanup } = writeSpec({ ...seedAfter, name: "plain", proxmox: undefined, kernel: { ...seedAfter.kernel, release: "6.1.0-18-amd64" }, tools: ["lspci", "update-grub"] });
+    const { dir, cleanup } = writeSpec({
+      ...seedAfter,
+      name: "plain",
+      proxmox: undefined,
+      kernel: { ...seedAfter.kernel, release: "6.1.0-18-amd64" },
+      tools: ["lspci", "update-grub"],
+    });
     cleanups.push(cleanup);
     const r = await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no VM backend here: this is not a Proxmox VE node; give --api .*--libvirt DOMAIN.*--emit qemu/);
+    expect(r.stderr).toMatch(
+      /no VM backend here: this is not a Proxmox VE node; give --api .*--libvirt DOMAIN.*--emit qemu/,
+    );
   });
 
   it("reads host memory and applied host plans from the snapshot", async () => {
-    const { dir, cleanup } = writeSpec({ ...seedAfter, name: "mem", pci: seedAfter.pci.map((p) => (p.address.startsWith("0000:01:00") ? { ...p, driver: "nouveau" } : p)) });
+    const { dir, cleanup } = writeSpec({
+      ...seedAfter,
+      name: "mem",
+      pci: seedAfter.pci.map((p) =>
+        p.address.startsWith("0000:01:00") ? { ...p, driver: "nouveau" } : p,
+      ),
+    });
     cleanups.push(cleanup);
-    fs.writeFileSync(path.join(dir, "proc/meminfo"), "MemTotal:       32768000 kB\nMemFree:         1000000 kB\nMemAvailable:    8192000 kB\n");
-    const refused = await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"]);
+    fs.writeFileSync(
+      path.join(dir, "proc/meminfo"),
+      "MemTotal:       32768000 kB\nMemFree:         1000000 kB\nMemAvailable:    8192000 kB\n",
+    );
+    const refused = await cli([
+      "vm",
+      "plan",
+      "--snapshot",
+      dir,
+      "--vmid",
+      "100",
+      "--device",
+      "01:00",
+    ]);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toMatch(/the VM has 16384 MiB of memory but pve has 8000 MiB available/);
     expect(refused.stderr).toMatch(/not on vfio-pci and no applied host plan binds/);
     const j = path.join(dir, "var/lib/passthrough/journal/20250101T000000Z");
     fs.mkdirSync(j, { recursive: true });
-    fs.writeFileSync(path.join(j, "plan.json"), JSON.stringify({ selection: { requested: ["0000:01:00"], functions: ["0000:01:00.0", "0000:01:00.1"], groups: [12] }, steps: [] }));
+    fs.writeFileSync(
+      path.join(j, "plan.json"),
+      JSON.stringify({
+        selection: {
+          requested: ["0000:01:00"],
+          functions: ["0000:01:00.0", "0000:01:00.1"],
+          groups: [12],
+        },
+        steps: [],
+      }),
+    );
     // An apply that did not end ok prepares nothing.
-    fs.writeFileSync(path.join(j, "steps.log"), '{"at":"t","event":"start","step":0,"kind":"file","what":"x"}\n{"at":"t","event":"end","status":"failed"}\n');
-    expect((await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code).toBe(3);
-    fs.writeFileSync(path.join(j, "steps.log"), '{"at":"t","event":"start","step":0,"kind":"file","what":"x"}\n{"at":"t","event":"end","status":"ok"}\n{"at":"t","ev');
-    expect((await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code).toBe(0);
+    fs.writeFileSync(
+      path.join(j, "steps.log"),
+      '{"at":"t","event":"start","step":0,"kind":"file","what":"x"}\n{"at":"t","event":"end","status":"failed"}\n',
+    );
+    expect(
+      (await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code,
+    ).toBe(3);
+    fs.writeFileSync(
+      path.join(j, "steps.log"),
+      '{"at":"t","event":"start","step":0,"kind":"file","what":"x"}\n{"at":"t","event":"end","status":"ok"}\n{"at":"t","ev',
+    );
+    expect(
+      (await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code,
+    ).toBe(0);
     // A rolled-back plan prepares nothing.
-    fs.writeFileSync(path.join(j, "rollback.log"), '{"at":"t","event":"start","force":false,"commands":"this host"}\n{"at":"t","event":"end","status":"ok"}\n');
-    expect((await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code).toBe(3);
+    fs.writeFileSync(
+      path.join(j, "rollback.log"),
+      '{"at":"t","event":"start","force":false,"commands":"this host"}\n{"at":"t","event":"end","status":"ok"}\n',
+    );
+    expect(
+      (await cli(["vm", "plan", "--snapshot", dir, "--vmid", "100", "--device", "01:00"])).code,
+    ).toBe(3);
     expect(readHostPrep(new DirectoryRoot(dir, { kind: "snapshot" })).journaled).toEqual({});
   });
 
@@ -162,9 +315,14 @@ describe("passthrough vm plan", () => {
 
 describe("readers", () => {
   it("parses /proc/meminfo and plan.json selections defensively", () => {
-    expect(parseMeminfo("MemTotal: 100 kB\nMemAvailable: 50 kB\n")).toEqual({ totalKiB: 100, availableKiB: 50 });
+    expect(parseMeminfo("MemTotal: 100 kB\nMemAvailable: 50 kB\n")).toEqual({
+      totalKiB: 100,
+      availableKiB: 50,
+    });
     expect(parseMeminfo("MemTotal: 100 kB\n")).toBeNull();
-    expect(selectedFunctions('{"selection":{"functions":["0000:01:00.0",3]}}')).toEqual(["0000:01:00.0"]);
+    expect(selectedFunctions('{"selection":{"functions":["0000:01:00.0",3]}}')).toEqual([
+      "0000:01:00.0",
+    ]);
     expect(selectedFunctions("not json")).toEqual([]);
   });
 });

@@ -39,11 +39,27 @@ describe("QmBackend", () => {
     expect(got!.digest).toBe(crypto.createHash("sha1").update(VM100).digest("hex"));
     expect(got!.config.cores).toBe("8"); // a JSON number in the API, text in the model
     expect(await qm.getConfig(555)).toBeNull();
-    await qm.updateConfig(100, { set: { cpu: "host", balloon: "0" }, delete: ["usb1"] }, got!.digest);
+    await qm.updateConfig(
+      100,
+      { set: { cpu: "host", balloon: "0" }, delete: ["usb1"] },
+      got!.digest,
+    );
     expect(runner.calls).toEqual([
       ["pvesh", "get", "/nodes/pve/qemu/100/config", "--output-format", "json"],
       ["pvesh", "get", "/nodes/pve/qemu/555/config", "--output-format", "json"],
-      ["qm", "set", "100", "--balloon", "0", "--cpu", "host", "--delete", "usb1", "--digest", got!.digest!],
+      [
+        "qm",
+        "set",
+        "100",
+        "--balloon",
+        "0",
+        "--cpu",
+        "host",
+        "--delete",
+        "usb1",
+        "--digest",
+        got!.digest!,
+      ],
     ]);
     const after = parseVmConfig(host.conf(100)!).main;
     expect(after.cpu).toBe("host");
@@ -55,8 +71,12 @@ describe("QmBackend", () => {
   it("fails with ApplyError on a concurrent edit (stale digest) and leaves the config alone", async () => {
     host = fakePve({ 100: VM100 });
     const qm = new QmBackend(new ProcessRunner(host.env), "pve");
-    await expect(qm.updateConfig(100, { set: { cpu: "host" }, delete: [] }, "0".repeat(40))).rejects.toThrow(ApplyError);
-    await expect(qm.updateConfig(100, { set: { cpu: "host" }, delete: [] }, "0".repeat(40))).rejects.toThrow(/checksum mismatch \(file change by other user\?\).*VM 100 is unchanged/);
+    await expect(
+      qm.updateConfig(100, { set: { cpu: "host" }, delete: [] }, "0".repeat(40)),
+    ).rejects.toThrow(ApplyError);
+    await expect(
+      qm.updateConfig(100, { set: { cpu: "host" }, delete: [] }, "0".repeat(40)),
+    ).rejects.toThrow(/checksum mismatch \(file change by other user\?\).*VM 100 is unchanged/);
     expect(host.conf(100)).toBe(VM100);
   });
 
@@ -70,44 +90,92 @@ describe("QmBackend", () => {
   });
 
   it("builds qm set argv with sorted keys, --delete list and digest", () => {
-    expect(qmSetArgv(100, { set: { vga: "none", bios: "ovmf" }, delete: ["hostpci3", "hostpci2"] }, null)).toEqual(["qm", "set", "100", "--bios", "ovmf", "--vga", "none", "--delete", "hostpci3,hostpci2"]);
-    expect(splitDigest({ digest: "ab", onboot: 0, name: "x", agent: true })).toEqual({ digest: "ab", config: { onboot: "0", name: "x", agent: "1" } });
+    expect(
+      qmSetArgv(
+        100,
+        { set: { vga: "none", bios: "ovmf" }, delete: ["hostpci3", "hostpci2"] },
+        null,
+      ),
+    ).toEqual([
+      "qm",
+      "set",
+      "100",
+      "--bios",
+      "ovmf",
+      "--vga",
+      "none",
+      "--delete",
+      "hostpci3,hostpci2",
+    ]);
+    expect(splitDigest({ digest: "ab", onboot: 0, name: "x", agent: true })).toEqual({
+      digest: "ab",
+      config: { onboot: "0", name: "x", agent: "1" },
+    });
   });
 });
 
 describe("passthrough vm configure --backend qm", () => {
-  const args = (...extra: string[]) => ["vm", "configure", "--backend", "qm", "--node", "pve", "--snapshot", SNAP, ...extra];
+  const args = (...extra: string[]) => [
+    "vm",
+    "configure",
+    "--backend",
+    "qm",
+    "--node",
+    "pve",
+    "--snapshot",
+    SNAP,
+    ...extra,
+  ];
 
   it("shows the diff, applies it with one qm set, reads it back, and a second run changes nothing", async () => {
     host = fakePve({ 100: VM100 });
-    const r = await cli(args("--vmid", "100", "--device", "01:00", "--usb", "046d:c31c", "--yes"), host.env);
+    const r = await cli(
+      args("--vmid", "100", "--device", "01:00", "--usb", "046d:c31c", "--yes"),
+      host.env,
+    );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("-cpu: x86-64-v2-AES\n+cpu: host\n");
     expect(r.stdout).toContain("+balloon: 0\n");
-    expect(r.stdout).toMatch(/Updated VM 100 "gaming": 2 keys set, 0 removed \(read back and checked\)/);
+    expect(r.stdout).toMatch(
+      /Updated VM 100 "gaming": 2 keys set, 0 removed \(read back and checked\)/,
+    );
     const sets = host.calls().filter((c) => c[1] === "set");
     expect(sets).toHaveLength(1);
     expect(sets[0]!.slice(0, 7)).toEqual(["qm", "set", "100", "--balloon", "0", "--cpu", "host"]);
     expect(sets[0]![7]).toBe("--digest");
 
-    const again = await cli(args("--vmid", "100", "--device", "01:00", "--usb", "046d:c31c", "--yes"), host.env);
+    const again = await cli(
+      args("--vmid", "100", "--device", "01:00", "--usb", "046d:c31c", "--yes"),
+      host.env,
+    );
     expect(again.code).toBe(0);
     expect(again.stdout).toContain("is already configured for passthrough: nothing to change.");
     expect(host.calls().filter((c) => c[1] === "set")).toHaveLength(1);
   });
 
   it("configures a fresh q35 VM: written lines parse back to the planned config", async () => {
-    host = fakePve({ 100: VM100, 102: GUI_VM_101.replace("name: media", "name: fresh") + "machine: q35\n" });
+    host = fakePve({
+      100: VM100,
+      102: GUI_VM_101.replace("name: media", "name: fresh") + "machine: q35\n",
+    });
     // VM 100 has the card: moving it needs the other VM freed first.
     const refused = await cli(args("--vmid", "102", "--device", "01:00", "--yes"), host.env);
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toMatch(/refusing to configure VM 102 \(nothing was changed\):\n {2}- 0000:01:00\.0, 0000:01:00\.1 already belong to VM 100 "gaming" on pve/);
+    expect(refused.stderr).toMatch(
+      /refusing to configure VM 102 \(nothing was changed\):\n {2}- 0000:01:00\.0, 0000:01:00\.1 already belong to VM 100 "gaming" on pve/,
+    );
     expect(host.calls().some((c) => c[1] === "set")).toBe(false);
 
     // Free the card in VM 100 (what the refusal's `qm set 100 --delete hostpci0` does), then give it to 102.
-    fs.writeFileSync(`${host.dir}/nodes/pve/qemu-server/100.conf`, host.conf(100)!.replace(/^hostpci0: .*\n/m, ""));
-    const snapWithout = await cli(args("--vmid", "102", "--device", "01:00", "--usb", "046d:c092", "--yes", "--json"), host.env);
+    fs.writeFileSync(
+      `${host.dir}/nodes/pve/qemu-server/100.conf`,
+      host.conf(100)!.replace(/^hostpci0: .*\n/m, ""),
+    );
+    const snapWithout = await cli(
+      args("--vmid", "102", "--device", "01:00", "--usb", "046d:c092", "--yes", "--json"),
+      host.env,
+    );
     // The snapshot still has VM 100 with the card in /etc/pve; the live listing wins over it.
     expect(snapWithout.stderr).toBe("");
     expect(snapWithout.code).toBe(0);
@@ -115,10 +183,19 @@ describe("passthrough vm configure --backend qm", () => {
     expect(out.applied).toBe(true);
     const written = parseVmConfig(host.conf(102)!).main;
     for (const [k, v] of Object.entries(out.change.set as Record<string, string>)) {
-      if (k === "efidisk0") expect(written.efidisk0).toMatch(/^local-lvm:vm-102-disk-1,efitype=4m,size=4M$/);
+      if (k === "efidisk0")
+        expect(written.efidisk0).toMatch(/^local-lvm:vm-102-disk-1,efitype=4m,size=4M$/);
       else expect(written[k]).toBe(v);
     }
-    expect(written).toMatchObject({ hostpci0: "0000:01:00,pcie=1", vga: "none", cpu: "host", bios: "ovmf", balloon: "0", usb0: "host=046d:c092", machine: "q35" });
+    expect(written).toMatchObject({
+      hostpci0: "0000:01:00,pcie=1",
+      vga: "none",
+      cpu: "host",
+      bios: "ovmf",
+      balloon: "0",
+      usb0: "host=046d:c092",
+      machine: "q35",
+    });
     expect(written.scsi0).toBe("local-lvm:vm-101-disk-0,iothread=1,size=32G");
   });
 
@@ -126,7 +203,9 @@ describe("passthrough vm configure --backend qm", () => {
     host = fakePve({ 100: VM100 });
     const r = await cli(args("--vmid", "100", "--device", "01:00"), host.env);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: not changing the VM without confirmation: there is no terminal to ask on; pass --yes/m);
+    expect(r.stderr).toMatch(
+      /^error: not changing the VM without confirmation: there is no terminal to ask on; pass --yes/m,
+    );
     const d = await cli(args("--vmid", "100", "--device", "01:00", "--dry-run"), host.env);
     expect(d.code).toBe(0);
     expect(d.stdout).toContain("--dry-run: nothing was changed.");
@@ -138,7 +217,12 @@ describe("passthrough vm configure --backend qm", () => {
     const run = async (answer: string) => {
       const stdin = Object.assign(new PassThrough(), { isTTY: true });
       let out = "";
-      const io = { stdout: { write: (s: string) => (out += s), isTTY: true }, stderr: { write: () => true, isTTY: true }, stdin, env: { ...host!.env, NO_COLOR: "1" } };
+      const io = {
+        stdout: { write: (s: string) => (out += s), isTTY: true },
+        stderr: { write: () => true, isTTY: true },
+        stdin,
+        env: { ...host!.env, NO_COLOR: "1" },
+      };
       const done = runCli(args("--vmid", "100", "--device", "01:00"), io);
       setTimeout(() => stdin.write(answer), 50);
       return { code: await done, out };
@@ -155,9 +239,14 @@ describe("passthrough vm configure --backend qm", () => {
 
   it("exit 4 when the config read back is not what was written", async () => {
     host = fakePve({ 100: VM100 });
-    const r = await cli(args("--vmid", "100", "--device", "01:00", "--yes"), { ...host.env, FAKE_PVE_IGNORE: "cpu" });
+    const r = await cli(args("--vmid", "100", "--device", "01:00", "--yes"), {
+      ...host.env,
+      FAKE_PVE_IGNORE: "cpu",
+    });
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/^error: qm set reported success, but reading VM 100 back shows cpu: expected host, found x86-64-v2-AES; check it with `qm config 100` on pve/);
+    expect(r.stderr).toMatch(
+      /^error: qm set reported success, but reading VM 100 back shows cpu: expected host, found x86-64-v2-AES; check it with `qm config 100` on pve/,
+    );
   });
 
   it("says which node has a VM that is not local", async () => {
@@ -175,7 +264,31 @@ describe("passthrough vm create --backend qm", () => {
     // VM 100 (in the snapshot's /etc/pve with the card) has given it up on the live node.
     host = fakePve({ 100: VM100.replace(/^hostpci0: .*\n/m, "") });
     const r = await cli(
-      ["vm", "create", "--backend", "qm", "--node", "pve", "--snapshot", SNAP, "--vmid", "120", "--name", "gpu", "--memory", "16384", "--cores", "8", "--disk", "local-lvm:64", "--iso", "local:iso/debian-12.iso", "--device", "01:00", "--yes"],
+      [
+        "vm",
+        "create",
+        "--backend",
+        "qm",
+        "--node",
+        "pve",
+        "--snapshot",
+        SNAP,
+        "--vmid",
+        "120",
+        "--name",
+        "gpu",
+        "--memory",
+        "16384",
+        "--cores",
+        "8",
+        "--disk",
+        "local-lvm:64",
+        "--iso",
+        "local:iso/debian-12.iso",
+        "--device",
+        "01:00",
+        "--yes",
+      ],
       host.env,
     );
     expect(r.stderr).toBe("");
@@ -208,7 +321,26 @@ describe("passthrough vm create --backend qm", () => {
 
   it("refuses an id that exists", async () => {
     host = fakePve({ 130: GUI_VM_101 });
-    const r = await cli(["vm", "create", "--backend", "qm", "--node", "pve", "--snapshot", SNAP, "--vmid", "130", "--name", "x", "--disk", "local-lvm:8", "--yes"], host.env);
+    const r = await cli(
+      [
+        "vm",
+        "create",
+        "--backend",
+        "qm",
+        "--node",
+        "pve",
+        "--snapshot",
+        SNAP,
+        "--vmid",
+        "130",
+        "--name",
+        "x",
+        "--disk",
+        "local-lvm:8",
+        "--yes",
+      ],
+      host.env,
+    );
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/VM 130 exists already/);
   });

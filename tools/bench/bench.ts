@@ -45,11 +45,19 @@ interface Sample {
 function time(argv: string[]): Sample {
   const full = GNU_TIME ? [GNU_TIME, "-f", "@@cpu %U %S", ...argv] : argv;
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(full[0]!, full.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+  const r = spawnSync(full[0]!, full.slice(1), {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, LC_ALL: "C" },
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const err = r.stderr?.toString() ?? "";
   const m = /@@cpu ([\d.]+) ([\d.]+)\s*$/.exec(err);
-  return { ms, cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : null, status: r.status, err: err.replace(/@@cpu .*\s*$/, "") };
+  return {
+    ms,
+    cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : null,
+    status: r.status,
+    err: err.replace(/@@cpu .*\s*$/, ""),
+  };
 }
 
 function medianOf(samples: Sample[], key: "ms" | "cpu"): number | null {
@@ -71,16 +79,28 @@ function lspciVersion(): string | null {
 }
 
 function main(): void {
-  if (!fs.existsSync(cliPath)) throw new Error("dist/passthrough.cjs is missing: run `npm run build` (npm run bench does)");
+  if (!fs.existsSync(cliPath))
+    throw new Error("dist/passthrough.cjs is missing: run `npm run build` (npm run bench does)");
   const lspci = lspciVersion();
-  if (!lspci) console.log("lspci not found (Debian: apt install pciutils): timing passthrough alone");
+  if (!lspci)
+    console.log("lspci not found (Debian: apt install pciutils): timing passthrough alone");
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   console.log(`# passthrough benchmark — ${new Date().toISOString().slice(0, 10)}`);
-  console.log(`machine: ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`);
+  console.log(
+    `machine: ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
+  );
   console.log(`node ${process.version}; ${lspci ?? "no lspci"}; ${reps} runs each, median\n`);
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-bench-"));
-  type Row = { n: number; pt: number; ls: number | null; ptCpu: number | null; lsCpu: number | null; ck: number; ckCpu: number | null };
+  type Row = {
+    n: number;
+    pt: number;
+    ls: number | null;
+    ptCpu: number | null;
+    lsCpu: number | null;
+    ck: number;
+    ckCpu: number | null;
+  };
   const rows: Row[] = [];
   try {
     for (const n of sizes) {
@@ -104,7 +124,10 @@ function main(): void {
         ck.push(time(ckArgv));
       }
       // check exits 1 when it finds problems (the synthetic host has some); 2+ is an error.
-      if (ck.some((c) => c.status === null || c.status > 1)) throw new Error(`passthrough check failed on ${dir}: ${ck.find((c) => c.status !== 0 && c.status !== 1)?.err}`);
+      if (ck.some((c) => c.status === null || c.status > 1))
+        throw new Error(
+          `passthrough check failed on ${dir}: ${ck.find((c) => c.status !== 0 && c.status !== 1)?.err}`,
+        );
       rows.push({
         n,
         pt: medianOf(pt, "ms")!,
@@ -120,25 +143,36 @@ function main(): void {
     if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  const ratio = (a: number | null, b: number | null) => (a !== null && b ? `${(a / b).toFixed(2)}×` : "-");
+  const ratio = (a: number | null, b: number | null) =>
+    a !== null && b ? `${(a / b).toFixed(2)}×` : "-";
   const f = (x: number | null) => (x === null ? "-" : fmt(x));
-  console.log("| PCI functions | list wall | lspci wall | ratio | list CPU | lspci CPU | ratio (CPU) | check wall (full read) | check CPU |");
+  console.log(
+    "| PCI functions | list wall | lspci wall | ratio | list CPU | lspci CPU | ratio (CPU) | check wall (full read) | check CPU |",
+  );
   console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
-    console.log(`| ${r.n.toLocaleString("en")} | ${fmt(r.pt)} | ${f(r.ls)} | ${ratio(r.pt, r.ls)} | ${f(r.ptCpu)} | ${f(r.lsCpu)} | ${ratio(r.ptCpu, r.lsCpu)} | ${fmt(r.ck)} | ${f(r.ckCpu)} |`);
+    console.log(
+      `| ${r.n.toLocaleString("en")} | ${fmt(r.pt)} | ${f(r.ls)} | ${ratio(r.pt, r.ls)} | ${f(r.ptCpu)} | ${f(r.lsCpu)} | ${ratio(r.ptCpu, r.lsCpu)} | ${fmt(r.ck)} | ${f(r.ckCpu)} |`,
+    );
   }
   // Per function, from the two largest sizes: the slope without the fixed start-up cost.
   if (rows.length >= 2) {
     const a = rows[rows.length - 2]!;
     const b = rows[rows.length - 1]!;
-    const per = (x: number | null, y: number | null) => (x !== null && y !== null ? `${(((y - x) / (b.n - a.n)) * 1000).toFixed(0)} µs` : "-");
-    console.log(`per function (${a.n} -> ${b.n}, wall): list ${per(a.pt, b.pt)}, lspci ${per(a.ls, b.ls)}, check ${per(a.ck, b.ck)}`);
+    const per = (x: number | null, y: number | null) =>
+      x !== null && y !== null ? `${(((y - x) / (b.n - a.n)) * 1000).toFixed(0)} µs` : "-";
+    console.log(
+      `per function (${a.n} -> ${b.n}, wall): list ${per(a.pt, b.pt)}, lspci ${per(a.ls, b.ls)}, check ${per(a.ck, b.ck)}`,
+    );
   }
   for (let i = 1; i < rows.length; i++) {
     const a = rows[i - 1]!;
     const b = rows[i]!;
-    const g = (x: number | null, y: number | null) => (x !== null && y !== null ? `${(y / x).toFixed(1)}×` : "-");
-    console.log(`growth ${a.n} -> ${b.n} functions (${(b.n / a.n).toFixed(0)}×): passthrough wall ${g(a.pt, b.pt)}, CPU ${g(a.ptCpu, b.ptCpu)}; lspci wall ${g(a.ls, b.ls)}, CPU ${g(a.lsCpu, b.lsCpu)}`);
+    const g = (x: number | null, y: number | null) =>
+      x !== null && y !== null ? `${(y / x).toFixed(1)}×` : "-";
+    console.log(
+      `growth ${a.n} -> ${b.n} functions (${(b.n / a.n).toFixed(0)}×): passthrough wall ${g(a.pt, b.pt)}, CPU ${g(a.ptCpu, b.ptCpu)}; lspci wall ${g(a.ls, b.ls)}, CPU ${g(a.lsCpu, b.lsCpu)}`,
+    );
   }
 
   // Cold start of a full diagnosis of the bundled example host (a fresh process every run).

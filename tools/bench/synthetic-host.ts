@@ -11,18 +11,54 @@
 import type { FakeHostSpec, PciFunctionSpec } from "../fakehost/spec.js";
 
 interface EndpointKind {
-  functions: Array<Pick<PciFunctionSpec, "vendor" | "device" | "class" | "driver" | "subVendor" | "subDevice">>;
+  functions: Array<
+    Pick<PciFunctionSpec, "vendor" | "device" | "class" | "driver" | "subVendor" | "subDevice">
+  >;
 }
 
 const KINDS: EndpointKind[] = [
   {
     functions: [
-      { vendor: "10de", device: "2206", class: "030000", driver: "vfio-pci", subVendor: "19da", subDevice: "1612" },
-      { vendor: "10de", device: "1aef", class: "040300", driver: "vfio-pci", subVendor: "19da", subDevice: "1612" },
+      {
+        vendor: "10de",
+        device: "2206",
+        class: "030000",
+        driver: "vfio-pci",
+        subVendor: "19da",
+        subDevice: "1612",
+      },
+      {
+        vendor: "10de",
+        device: "1aef",
+        class: "040300",
+        driver: "vfio-pci",
+        subVendor: "19da",
+        subDevice: "1612",
+      },
     ],
   },
-  { functions: [0, 1, 2, 3].map(() => ({ vendor: "8086", device: "1572", class: "020000", driver: "i40e", subVendor: "8086", subDevice: "0004" })) },
-  { functions: [{ vendor: "144d", device: "a80a", class: "010802", driver: "nvme", subVendor: "144d", subDevice: "a801" }] },
+  {
+    functions: [0, 1, 2, 3].map(() => ({
+      vendor: "8086",
+      device: "1572",
+      class: "020000",
+      driver: "i40e",
+      subVendor: "8086",
+      subDevice: "0004",
+    })),
+  },
+  {
+    functions: [
+      {
+        vendor: "144d",
+        device: "a80a",
+        class: "010802",
+        driver: "nvme",
+        subVendor: "144d",
+        subDevice: "a801",
+      },
+    ],
+  },
 ];
 
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -36,13 +72,25 @@ export function syntheticHost(count: number): FakeHostSpec {
   let firstNvme: string | null = null;
   for (let domain = 0; pci.length < count; domain++) {
     const dom = hex4(domain);
-    pci.push({ address: `${dom}:00:00.0`, vendor: "8086", device: "09a2", class: "060000", pcie: { type: "rc-integrated-endpoint" } });
+    pci.push({
+      address: `${dom}:00:00.0`,
+      vendor: "8086",
+      device: "09a2",
+      class: "060000",
+      pcie: { type: "rc-integrated-endpoint" },
+    });
     let bus = 1;
     for (let slot = 1; slot < 32 && pci.length < count; slot++) {
       for (let fn = 0; fn < 8 && pci.length < count; fn++) {
         const port = `${dom}:00:${hex2(slot)}.${fn}`;
         pci.push({
-          address: port, vendor: "8086", device: "347a", class: "060400", driver: "pcieport", group: group++, resetMethod: "",
+          address: port,
+          vendor: "8086",
+          device: "347a",
+          class: "060400",
+          driver: "pcieport",
+          group: group++,
+          resetMethod: "",
           pcie: { type: "root-port", acs: "full", maxSpeed: 4, maxWidth: 16 },
         });
         const k = KINDS[kind++ % KINDS.length]!;
@@ -50,7 +98,14 @@ export function syntheticHost(count: number): FakeHostSpec {
         k.functions.forEach((f, i) => {
           if (pci.length >= count) return;
           const address = `${dom}:${hex2(bus)}:00.${i}`;
-          pci.push({ ...f, address, behind: port, group: g, resetMethod: "flr bus", pcie: { type: "endpoint", flr: true, maxSpeed: 4, maxWidth: 16 } });
+          pci.push({
+            ...f,
+            address,
+            behind: port,
+            group: g,
+            resetMethod: "flr bus",
+            pcie: { type: "endpoint", flr: true, maxSpeed: 4, maxWidth: 16 },
+          });
           if (f.class === "020000" && !firstNic) firstNic = address;
           if (f.class === "010802" && !firstNvme) firstNvme = address;
         });
@@ -66,7 +121,12 @@ export function syntheticHost(count: number): FakeHostSpec {
     name: `synthetic-${count}`,
     description: `synthetic host with ${count} PCI functions (benchmark)`,
     hostname: "bench",
-    cpu: { vendor: "intel", model: "Intel(R) Xeon(R) Platinum 8380 CPU @ 2.30GHz", flags: ["vmx", "x2apic"], threads: 8 },
+    cpu: {
+      vendor: "intel",
+      model: "Intel(R) Xeon(R) Platinum 8380 CPU @ 2.30GHz",
+      flags: ["vmx", "x2apic"],
+      threads: 8,
+    },
     kernel: { release: "6.8.12-4-pve", builtin: [] },
     osRelease: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
     uefi: true,

@@ -34,7 +34,12 @@ export function folderEntries(dir: string): SnapshotEntries {
 }
 
 /** Write `dir` as `outFile` (a .tar.gz with one top folder), atomically. */
-export function writeSnapshotArchive(dir: string, outFile: string, topFolder: string, mtime = new Date("2026-01-01T00:00:00Z")): void {
+export function writeSnapshotArchive(
+  dir: string,
+  outFile: string,
+  topFolder: string,
+  mtime = new Date("2026-01-01T00:00:00Z"),
+): void {
   const bytes = encodeSnapshotArchive(folderEntries(dir), topFolder, mtime);
   const tmp = `${outFile}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, bytes);

@@ -6,10 +6,23 @@
 import type { PciFunctionSpec } from "./spec.js";
 
 const PCIE_TYPE_CODE: Record<string, number> = {
-  endpoint: 0x0, "legacy-endpoint": 0x1, "root-port": 0x4, "upstream-port": 0x5, "downstream-port": 0x6, "rc-integrated-endpoint": 0x9,
+  endpoint: 0x0,
+  "legacy-endpoint": 0x1,
+  "root-port": 0x4,
+  "upstream-port": 0x5,
+  "downstream-port": 0x6,
+  "rc-integrated-endpoint": 0x9,
 };
 
-export function buildConfigSpace(fn: PciFunctionSpec, opts: { multifunction: boolean; size: 64 | 256 | 4096; secondaryBus?: number; subordinateBus?: number }): Buffer {
+export function buildConfigSpace(
+  fn: PciFunctionSpec,
+  opts: {
+    multifunction: boolean;
+    size: 64 | 256 | 4096;
+    secondaryBus?: number;
+    subordinateBus?: number;
+  },
+): Buffer {
   const b = Buffer.alloc(4096);
   const isBridge = fn.class.startsWith("0604");
   b.writeUInt16LE(parseInt(fn.vendor, 16), 0x00);
@@ -34,7 +47,10 @@ export function buildConfigSpace(fn: PciFunctionSpec, opts: { multifunction: boo
   b.writeUInt8(0x01, 0x3d); // INTA
 
   // Capability chain.
-  const caps: Array<[number, number]> = [[0x40, 0x01], [0x50, 0x05]];
+  const caps: Array<[number, number]> = [
+    [0x40, 0x01],
+    [0x50, 0x05],
+  ];
   if (!fn.conventional) caps.push([0x60, 0x10]);
   caps.push([0xa0, 0x11]);
   b.writeUInt8(0x40, 0x34);
@@ -48,8 +64,13 @@ export function buildConfigSpace(fn: PciFunctionSpec, opts: { multifunction: boo
   if (!fn.conventional) {
     const pcie = fn.pcie ?? { type: "endpoint" as const };
     const type = PCIE_TYPE_CODE[pcie.type] ?? 0;
-    b.writeUInt16LE(0x0002 | (type << 4) | (pcie.type === "root-port" || pcie.type === "downstream-port" ? 0x0100 : 0), 0x62);
-    b.writeUInt32LE((pcie.flr ? 1 << 28 : 0) | 0x8fc2 & 0x0fffffff, 0x64); // devcap: payload, FLR bit
+    b.writeUInt16LE(
+      0x0002 |
+        (type << 4) |
+        (pcie.type === "root-port" || pcie.type === "downstream-port" ? 0x0100 : 0),
+      0x62,
+    );
+    b.writeUInt32LE((pcie.flr ? 1 << 28 : 0) | (0x8fc2 & 0x0fffffff), 0x64); // devcap: payload, FLR bit
     const maxSpeed = pcie.maxSpeed ?? 4;
     const maxWidth = pcie.maxWidth ?? 16;
     b.writeUInt32LE(maxSpeed | (maxWidth << 4) | (0x3 << 10), 0x6c); // link caps

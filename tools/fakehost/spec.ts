@@ -6,7 +6,13 @@
 
 export interface PcieSpec {
   /** PCIe port/device type. */
-  type: "endpoint" | "legacy-endpoint" | "root-port" | "upstream-port" | "downstream-port" | "rc-integrated-endpoint";
+  type:
+    | "endpoint"
+    | "legacy-endpoint"
+    | "root-port"
+    | "upstream-port"
+    | "downstream-port"
+    | "rc-integrated-endpoint";
   /** Function Level Reset capable (Device Capabilities bit 28). */
   flr?: boolean;
   /** Link: max speed code (1=2.5, 2=5, 3=8, 4=16, 5=32 GT/s) and width. */
@@ -95,7 +101,12 @@ export interface FakeHostSpec {
   efibootmgr?: string;
   cmdline: string;
   dmesg: string[];
-  iommu: null | { vendor: "amd" | "intel" | "virtio"; units: number; defaultType?: string; unitParent?: string };
+  iommu: null | {
+    vendor: "amd" | "intel" | "virtio";
+    units: number;
+    defaultType?: string;
+    unitParent?: string;
+  };
   pci: PciFunctionSpec[];
   usb?: UsbDeviceSpec[];
   /** proc/modules names, in load order. */
@@ -119,5 +130,12 @@ export interface FakeHostSpec {
   /** Config space bytes visible: 4096 (captured as root, default), 256, or 64 (unprivileged). */
   configSize?: 64 | 256 | 4096;
   /** DMI identity; board fields absent = no SMBIOS type 2 table (QEMU guests have none). */
-  dmi?: { sysVendor: string; productName: string; boardVendor?: string; boardName?: string; biosVendor: string; biosVersion: string };
+  dmi?: {
+    sysVendor: string;
+    productName: string;
+    boardVendor?: string;
+    boardName?: string;
+    biosVendor: string;
+    biosVersion: string;
+  };
 }

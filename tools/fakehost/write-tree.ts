@@ -9,7 +9,13 @@ import * as path from "node:path";
 import { buildConfigSpace } from "./config-space.js";
 import type { FakeHostSpec, PciFunctionSpec } from "./spec.js";
 
-const SPEED_TEXT: Record<number, string> = { 1: "2.5 GT/s PCIe", 2: "5.0 GT/s PCIe", 3: "8.0 GT/s PCIe", 4: "16.0 GT/s PCIe", 5: "32.0 GT/s PCIe" };
+const SPEED_TEXT: Record<number, string> = {
+  1: "2.5 GT/s PCIe",
+  2: "5.0 GT/s PCIe",
+  3: "8.0 GT/s PCIe",
+  4: "16.0 GT/s PCIe",
+  5: "32.0 GT/s PCIe",
+};
 
 /** Modules whose PCI driver name differs from the module name. */
 const DRIVER_MODULE: Record<string, string | null> = {
@@ -21,20 +27,20 @@ const DRIVER_MODULE: Record<string, string | null> = {
   "vfio-pci": "vfio_pci",
   pcieport: null,
   "virtio-pci": "virtio_pci",
-  "snd_hda_intel": "snd_hda_intel",
+  snd_hda_intel: "snd_hda_intel",
   r8169: "r8169",
   igb: "igb",
   ixgbe: "ixgbe",
   ixgbevf: "ixgbevf",
   e1000e: "e1000e",
-  "piix4_smbus": "i2c_piix4",
-  "i801_smbus": "i2c_i801",
+  piix4_smbus: "i2c_piix4",
+  i801_smbus: "i2c_i801",
   k10temp: "k10temp",
   ccp: "ccp",
   "nvidia-gpu": "i2c_nvidia_gpu",
-  "shpchp": null,
-  "ast": "ast",
-  "mgag200": "mgag200",
+  shpchp: null,
+  ast: "ast",
+  mgag200: "mgag200",
 };
 
 export function driverModuleName(driver: string, explicit?: string | null): string | null {
@@ -90,7 +96,8 @@ export function devicePaths(spec: FakeHostSpec): Map<string, string> {
     let p: string;
     if (f.behind) {
       const parent = byAddr.get(f.behind);
-      if (!parent) throw new Error(`${spec.name}: ${f.address} is behind unknown bridge ${f.behind}`);
+      if (!parent)
+        throw new Error(`${spec.name}: ${f.address} is behind unknown bridge ${f.behind}`);
       p = `${resolve(parent, depth + 1)}/${f.address}`;
     } else {
       const [dom, bus] = f.address.split(":");
@@ -117,29 +124,45 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
     bySlot.set(slot(f.address), (bySlot.get(slot(f.address)) ?? 0) + 1);
     if (f.behind) childrenOf.set(f.behind, [...(childrenOf.get(f.behind) ?? []), f]);
   }
-  const maxBusBelow = (addr: string): number => Math.max(busOf(addr), ...(childrenOf.get(addr) ?? []).map((c) => maxBusBelow(c.address)));
+  const maxBusBelow = (addr: string): number =>
+    Math.max(busOf(addr), ...(childrenOf.get(addr) ?? []).map((c) => maxBusBelow(c.address)));
   for (const f of spec.pci) {
     const p = paths.get(f.address)!;
     const children = childrenOf.get(f.address) ?? [];
-    const secondary = children.length ? Math.min(...children.map((c) => busOf(c.address))) : undefined;
-    const subordinate = children.length ? Math.max(...children.map((c) => maxBusBelow(c.address))) : undefined;
+    const secondary = children.length
+      ? Math.min(...children.map((c) => busOf(c.address)))
+      : undefined;
+    const subordinate = children.length
+      ? Math.max(...children.map((c) => maxBusBelow(c.address)))
+      : undefined;
     w.file(`${p}/vendor`, `0x${f.vendor}\n`);
     w.file(`${p}/device`, `0x${f.device}\n`);
     const isBridge = f.class.startsWith("0604");
-    w.file(`${p}/subsystem_vendor`, `0x${isBridge ? "0000" : f.subVendor ?? f.vendor}\n`);
-    w.file(`${p}/subsystem_device`, `0x${isBridge ? "0000" : f.subDevice ?? f.device}\n`);
+    w.file(`${p}/subsystem_vendor`, `0x${isBridge ? "0000" : (f.subVendor ?? f.vendor)}\n`);
+    w.file(`${p}/subsystem_device`, `0x${isBridge ? "0000" : (f.subDevice ?? f.device)}\n`);
     w.file(`${p}/class`, `0x${f.class}\n`);
     w.file(`${p}/revision`, `0x${f.revision ?? "00"}\n`);
-    w.file(`${p}/config`, buildConfigSpace(f, { multifunction: bySlot.get(slot(f.address))! > 1, size, secondaryBus: secondary, subordinateBus: subordinate }));
+    w.file(
+      `${p}/config`,
+      buildConfigSpace(f, {
+        multifunction: bySlot.get(slot(f.address))! > 1,
+        size,
+        secondaryBus: secondary,
+        subordinateBus: subordinate,
+      }),
+    );
     w.file(`${p}/numa_node`, `${f.numaNode ?? -1}\n`);
     w.file(`${p}/enable`, f.driver ? "1\n" : "0\n");
     w.file(`${p}/irq`, "0\n");
     w.file(`${p}/power_state`, `${f.powerState ?? "D0"}\n`);
     w.file(`${p}/driver_override`, `${f.driverOverride ?? "(null)"}\n`);
-    w.file(`${p}/modalias`, `pci:v0000${f.vendor.toUpperCase()}d0000${f.device.toUpperCase()}sv0000${(isBridge ? "0000" : f.subVendor ?? f.vendor).toUpperCase()}sd0000${(isBridge ? "0000" : f.subDevice ?? f.device).toUpperCase()}bc${f.class.slice(0, 2).toUpperCase()}sc${f.class.slice(2, 4).toUpperCase()}i${f.class.slice(4, 6).toUpperCase()}\n`);
+    w.file(
+      `${p}/modalias`,
+      `pci:v0000${f.vendor.toUpperCase()}d0000${f.device.toUpperCase()}sv0000${(isBridge ? "0000" : (f.subVendor ?? f.vendor)).toUpperCase()}sd0000${(isBridge ? "0000" : (f.subDevice ?? f.device)).toUpperCase()}bc${f.class.slice(0, 2).toUpperCase()}sc${f.class.slice(2, 4).toUpperCase()}i${f.class.slice(4, 6).toUpperCase()}\n`,
+    );
     // pci_uevent(): DRIVER (when bound) from the driver core, then PCI_CLASS as %04X.
-    const subV = (isBridge ? "0000" : f.subVendor ?? f.vendor).toUpperCase();
-    const subD = (isBridge ? "0000" : f.subDevice ?? f.device).toUpperCase();
+    const subV = (isBridge ? "0000" : (f.subVendor ?? f.vendor)).toUpperCase();
+    const subD = (isBridge ? "0000" : (f.subDevice ?? f.device)).toUpperCase();
     w.file(
       `${p}/uevent`,
       [
@@ -152,7 +175,8 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
       ].join("\n") + "\n",
     );
     if (f.class.startsWith("03")) w.file(`${p}/boot_vga`, f.bootVga ? "1\n" : "0\n");
-    if (f.resetMethod !== undefined) w.file(`${p}/reset_method`, f.resetMethod === "" ? "" : `${f.resetMethod}\n`);
+    if (f.resetMethod !== undefined)
+      w.file(`${p}/reset_method`, f.resetMethod === "" ? "" : `${f.resetMethod}\n`);
     if (!f.conventional) {
       const pcie = f.pcie ?? { type: "endpoint" as const };
       const ms = pcie.maxSpeed ?? 4;
@@ -163,7 +187,10 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
       w.file(`${p}/current_link_width`, `${pcie.curWidth ?? mw}\n`);
     }
     w.file(`${p}/resource`, resourceText(f));
-    if (isBridge) w.mkdir(`${p}/pci_bus/${f.address.slice(0, 4)}:${(secondary ?? busOf(f.address) + 1).toString(16).padStart(2, "0")}`);
+    if (isBridge)
+      w.mkdir(
+        `${p}/pci_bus/${f.address.slice(0, 4)}:${(secondary ?? busOf(f.address) + 1).toString(16).padStart(2, "0")}`,
+      );
     w.link(`sys/bus/pci/devices/${f.address}`, p);
     if (f.driver) {
       w.link(`${p}/driver`, `sys/bus/pci/drivers/${f.driver}`);
@@ -193,7 +220,9 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
       w.link(`sys/class/net/${ifname}`, `${p}/net/${ifname}`);
     }
     for (const [disk, parts] of Object.entries(f.disks ?? {})) {
-      const base = disk.startsWith("nvme") ? `${p}/nvme/${disk.replace(/n\d+$/, "")}/${disk}` : `${p}/ata1/host0/target0:0:0/0:0:0:0/block/${disk}`;
+      const base = disk.startsWith("nvme")
+        ? `${p}/nvme/${disk.replace(/n\d+$/, "")}/${disk}`
+        : `${p}/ata1/host0/target0:0:0/0:0:0:0/block/${disk}`;
       w.file(`${base}/size`, "1000215216\n");
       w.link(`sys/block/${disk}`, base);
       w.link(`sys/class/block/${disk}`, base);
@@ -213,16 +242,23 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
     }
   }
   for (const [mod, params] of Object.entries(spec.moduleParams ?? {})) {
-    for (const [k, v] of Object.entries(params)) w.file(`sys/module/${mod}/parameters/${k}`, `${v}\n`);
+    for (const [k, v] of Object.entries(params))
+      w.file(`sys/module/${mod}/parameters/${k}`, `${v}\n`);
   }
 
   // IOMMU units.
   if (spec.iommu) {
     for (let i = 0; i < spec.iommu.units; i++) {
-      const name = spec.iommu.vendor === "amd" ? `ivhd${i}` : spec.iommu.vendor === "intel" ? `dmar${i}` : `virtio-iommu${i}`;
-      const target = spec.iommu.vendor === "amd" && spec.iommu.unitParent
-        ? `${paths.get(spec.iommu.unitParent) ?? "sys/devices/virtual"}/iommu/${name}`
-        : `sys/devices/virtual/iommu/${name}`;
+      const name =
+        spec.iommu.vendor === "amd"
+          ? `ivhd${i}`
+          : spec.iommu.vendor === "intel"
+            ? `dmar${i}`
+            : `virtio-iommu${i}`;
+      const target =
+        spec.iommu.vendor === "amd" && spec.iommu.unitParent
+          ? `${paths.get(spec.iommu.unitParent) ?? "sys/devices/virtual"}/iommu/${name}`
+          : `sys/devices/virtual/iommu/${name}`;
       w.file(`${target}/uevent`, "");
       w.link(`sys/class/iommu/${name}`, target);
     }
@@ -234,14 +270,30 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
   // Firmware.
   if (spec.uefi) {
     w.file("sys/firmware/efi/fw_platform_size", "64\n");
-    if (spec.loaderInfo) w.file("sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f", efiVar(spec.loaderInfo));
-    if (spec.secureBoot !== undefined) w.file("sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c", Buffer.from([6, 0, 0, 0, spec.secureBoot ? 1 : 0]));
+    if (spec.loaderInfo)
+      w.file(
+        "sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f",
+        efiVar(spec.loaderInfo),
+      );
+    if (spec.secureBoot !== undefined)
+      w.file(
+        "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c",
+        Buffer.from([6, 0, 0, 0, spec.secureBoot ? 1 : 0]),
+      );
     if (spec.efibootmgr) w.file("cmd/efibootmgr-v", spec.efibootmgr);
   }
   if (spec.dmi) {
     const d = spec.dmi;
-    const dmi: Record<string, string | undefined> = { sys_vendor: d.sysVendor, product_name: d.productName, board_vendor: d.boardVendor, board_name: d.boardName, bios_vendor: d.biosVendor, bios_version: d.biosVersion };
-    for (const [k, v] of Object.entries(dmi)) if (v !== undefined) w.file(`sys/devices/virtual/dmi/id/${k}`, `${v}\n`);
+    const dmi: Record<string, string | undefined> = {
+      sys_vendor: d.sysVendor,
+      product_name: d.productName,
+      board_vendor: d.boardVendor,
+      board_name: d.boardName,
+      bios_vendor: d.biosVendor,
+      bios_version: d.biosVersion,
+    };
+    for (const [k, v] of Object.entries(dmi))
+      if (v !== undefined) w.file(`sys/devices/virtual/dmi/id/${k}`, `${v}\n`);
     w.link("sys/class/dmi/id", "sys/devices/virtual/dmi/id");
   }
 
@@ -251,7 +303,9 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
     w.file(`${base}/dm/name`, `${dm.dmName}\n`);
     w.file(`${base}/size`, "209715200\n");
     for (const s of dm.slaves) {
-      const target = fs.existsSync(path.join(dir, "sys/class/block", s)) ? fs.realpathSync(path.join(dir, "sys/class/block", s)) : null;
+      const target = fs.existsSync(path.join(dir, "sys/class/block", s))
+        ? fs.realpathSync(path.join(dir, "sys/class/block", s))
+        : null;
       if (target) w.link(`${base}/slaves/${s}`, path.relative(dir, target));
     }
     w.link(`sys/block/${dm.name}`, base);
@@ -262,7 +316,9 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
     w.file(`${base}/operstate`, "up\n");
     w.mkdir(`${base}/brif`);
     for (const port of ports) {
-      const portDir = fs.existsSync(path.join(dir, "sys/class/net", port)) ? path.relative(dir, fs.realpathSync(path.join(dir, "sys/class/net", port))) : null;
+      const portDir = fs.existsSync(path.join(dir, "sys/class/net", port))
+        ? path.relative(dir, fs.realpathSync(path.join(dir, "sys/class/net", port)))
+        : null;
       if (portDir) {
         w.link(`${base}/brif/${port}`, `${portDir}/brport`);
         w.mkdir(`${portDir}/brport`);
@@ -277,25 +333,46 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
   // proc.
   w.file("proc/cmdline", `${spec.cmdline}\n`);
   w.file("proc/cpuinfo", cpuinfo(spec));
-  w.file("proc/version", `Linux version ${spec.kernel.release} (build@fixture) (gcc (Debian 12.2.0-14) 12.2.0) #1 SMP PREEMPT_DYNAMIC\n`);
+  w.file(
+    "proc/version",
+    `Linux version ${spec.kernel.release} (build@fixture) (gcc (Debian 12.2.0-14) 12.2.0) #1 SMP PREEMPT_DYNAMIC\n`,
+  );
   w.file("proc/sys/kernel/osrelease", `${spec.kernel.release}\n`);
   w.file("proc/sys/kernel/hostname", `${spec.hostname}\n`);
-  w.file("proc/modules", spec.loadedModules.map((m) => `${m} 16384 0 - Live 0x0000000000000000\n`).join(""));
+  w.file(
+    "proc/modules",
+    spec.loadedModules.map((m) => `${m} 16384 0 - Live 0x0000000000000000\n`).join(""),
+  );
   w.file("proc/mounts", mounts(spec));
   w.file("proc/net/route", routeTable(spec.defaultRouteIface));
-  w.file("cmd/dmesg", spec.dmesg.map((l, i) => `[    ${(i * 0.01 + 0.1).toFixed(6).padStart(11)}] ${l}\n`).join(""));
-  w.file("cmd/uname", `Linux ${spec.hostname} ${spec.kernel.release} #1 SMP PREEMPT_DYNAMIC x86_64 GNU/Linux\n`);
+  w.file(
+    "cmd/dmesg",
+    spec.dmesg.map((l, i) => `[    ${(i * 0.01 + 0.1).toFixed(6).padStart(11)}] ${l}\n`).join(""),
+  );
+  w.file(
+    "cmd/uname",
+    `Linux ${spec.hostname} ${spec.kernel.release} #1 SMP PREEMPT_DYNAMIC x86_64 GNU/Linux\n`,
+  );
 
   // etc and kernel modules.
   w.file("etc/os-release", spec.osRelease);
   w.file("etc/hostname", `${spec.hostname}\n`);
   const modDir = `lib/modules/${spec.kernel.release}`;
-  w.file(`${modDir}/modules.builtin`, (spec.kernel.builtin ?? []).map((m) => `kernel/${m}.ko\n`).join(""));
-  if (spec.kernel.aliases) w.file(`${modDir}/modules.alias`, "# Aliases extracted from modules themselves.\n" + spec.kernel.aliases.map((a) => `${a}\n`).join(""));
+  w.file(
+    `${modDir}/modules.builtin`,
+    (spec.kernel.builtin ?? []).map((m) => `kernel/${m}.ko\n`).join(""),
+  );
+  if (spec.kernel.aliases)
+    w.file(
+      `${modDir}/modules.alias`,
+      "# Aliases extracted from modules themselves.\n" +
+        spec.kernel.aliases.map((a) => `${a}\n`).join(""),
+    );
   if (spec.proxmox) {
     w.file("cmd/pveversion", `${spec.proxmox.pveversion}\n`);
     w.mkdir(`etc/pve/nodes/${spec.proxmox.node}/qemu-server`);
-    for (const [vmid, conf] of Object.entries(spec.proxmox.vms ?? {})) w.file(`etc/pve/nodes/${spec.proxmox.node}/qemu-server/${vmid}.conf`, conf);
+    for (const [vmid, conf] of Object.entries(spec.proxmox.vms ?? {}))
+      w.file(`etc/pve/nodes/${spec.proxmox.node}/qemu-server/${vmid}.conf`, conf);
     w.rawLink("etc/pve/qemu-server", `nodes/${spec.proxmox.node}/qemu-server`);
     w.rawLink("etc/pve/local", `nodes/${spec.proxmox.node}`);
     if (spec.proxmox.mappingPci) w.file("etc/pve/mapping/pci.cfg", spec.proxmox.mappingPci);
@@ -306,7 +383,19 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
   if (spec.pciIds) w.file("usr/share/misc/pci.ids", spec.pciIds);
   w.file(
     "manifest.json",
-    JSON.stringify({ tool: "passthrough fakehost", version: "fixture", capturedAt: "2026-01-01T00:00:00Z", hostname: spec.hostname, redacted: [], tools: spec.tools, notes: [spec.description] }, null, 2) + "\n",
+    JSON.stringify(
+      {
+        tool: "passthrough fakehost",
+        version: "fixture",
+        capturedAt: "2026-01-01T00:00:00Z",
+        hostname: spec.hostname,
+        redacted: [],
+        tools: spec.tools,
+        notes: [spec.description],
+      },
+      null,
+      2,
+    ) + "\n",
   );
 }
 
@@ -317,7 +406,10 @@ function groupType(spec: FakeHostSpec, f: PciFunctionSpec): string {
 
 function resourceText(f: PciFunctionSpec): string {
   const lines: string[] = [];
-  let base = 0xf000000000n + BigInt(parseInt(f.address.split(":")[1]!, 16)) * 0x100000000n + BigInt(parseInt(slot(f.address).split(":")[2]!, 16)) * 0x10000000n;
+  let base =
+    0xf000000000n +
+    BigInt(parseInt(f.address.split(":")[1]!, 16)) * 0x100000000n +
+    BigInt(parseInt(slot(f.address).split(":")[2]!, 16)) * 0x10000000n;
   const bars = f.bars ?? [[0x1000000, false, false]];
   for (let i = 0; i < 13; i++) {
     const bar = i < 6 ? bars[i] : undefined;
@@ -332,7 +424,9 @@ function resourceText(f: PciFunctionSpec): string {
     let flags = 0x200n; // IORESOURCE_MEM
     if (pref) flags |= 0x2000n;
     if (is64) flags |= 0x100000n;
-    lines.push(`0x${start.toString(16).padStart(16, "0")} 0x${end.toString(16).padStart(16, "0")} 0x${flags.toString(16).padStart(16, "0")}`);
+    lines.push(
+      `0x${start.toString(16).padStart(16, "0")} 0x${end.toString(16).padStart(16, "0")} 0x${flags.toString(16).padStart(16, "0")}`,
+    );
   }
   return lines.join("\n") + "\n";
 }
@@ -356,22 +450,32 @@ function cpuinfo(spec: FakeHostSpec): string {
 }
 
 function mounts(spec: FakeHostSpec): string {
-  return [
-    "sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0",
-    "proc /proc proc rw,relatime 0 0",
-    "udev /dev devtmpfs rw,nosuid,relatime 0 0",
-    `${spec.rootMount.device} / ${spec.rootMount.fstype} rw,relatime 0 0`,
-    ...(spec.uefi ? ["efivarfs /sys/firmware/efi/efivars efivarfs rw,nosuid,nodev,noexec,relatime 0 0"] : []),
-    ...(spec.proxmox ? ["/dev/fuse /etc/pve fuse rw,nosuid,nodev,relatime,user_id=0,group_id=0,default_permissions,allow_other 0 0"] : []),
-  ].join("\n") + "\n";
+  return (
+    [
+      "sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0",
+      "proc /proc proc rw,relatime 0 0",
+      "udev /dev devtmpfs rw,nosuid,relatime 0 0",
+      `${spec.rootMount.device} / ${spec.rootMount.fstype} rw,relatime 0 0`,
+      ...(spec.uefi
+        ? ["efivarfs /sys/firmware/efi/efivars efivarfs rw,nosuid,nodev,noexec,relatime 0 0"]
+        : []),
+      ...(spec.proxmox
+        ? [
+            "/dev/fuse /etc/pve fuse rw,nosuid,nodev,relatime,user_id=0,group_id=0,default_permissions,allow_other 0 0",
+          ]
+        : []),
+    ].join("\n") + "\n"
+  );
 }
 
 function routeTable(iface: string): string {
-  return [
-    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
-    `${iface}\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0`,
-    `${iface}\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0`,
-  ].join("\n") + "\n";
+  return (
+    [
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
+      `${iface}\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0`,
+      `${iface}\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0`,
+    ].join("\n") + "\n"
+  );
 }
 
 function efiVar(text: string): Buffer {
@@ -397,7 +501,10 @@ function writeUsbBus(w: TreeWriter, spec: FakeHostSpec, hubPath: string, bus: nu
   for (const d of devices) {
     // "1-2.3" sits under "1-2" when that hub exists, else directly under the root hub.
     const parentName = d.name.includes(".") ? d.name.slice(0, d.name.lastIndexOf(".")) : null;
-    const parentPath = parentName && devices.some((x) => x.name === parentName) ? `${hubPath}/${parentName}` : hubPath;
+    const parentPath =
+      parentName && devices.some((x) => x.name === parentName)
+        ? `${hubPath}/${parentName}`
+        : hubPath;
     const p = `${parentPath}/${d.name}`;
     w.file(`${p}/idVendor`, `${d.vendor}\n`);
     w.file(`${p}/idProduct`, `${d.product}\n`);

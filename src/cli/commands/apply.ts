@@ -4,7 +4,12 @@
 
 import type { Command } from "commander";
 import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
-import { describeStep, executePlan, type ExecuteResult, type Progress } from "../../apply/executor.js";
+import {
+  describeStep,
+  executePlan,
+  type ExecuteResult,
+  type Progress,
+} from "../../apply/executor.js";
 import { listJournals } from "../../apply/history.js";
 import { writerSource } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
@@ -14,7 +19,12 @@ import { openHostRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostState } from "../../host/types.js";
 import type { Plan, Planner } from "../../plan/types.js";
-import { addTargetOptions, applyTarget, type ApplyTarget, type TargetOptions } from "../apply-target.js";
+import {
+  addTargetOptions,
+  applyTarget,
+  type ApplyTarget,
+  type TargetOptions,
+} from "../apply-target.js";
 import { confirmed, requireAnswerable } from "../confirm.js";
 import type { CommandContext } from "../context.js";
 import { isInteractive } from "../io.js";
@@ -31,7 +41,9 @@ export function registerApplyWith(planner: Planner): CommandRegistration {
   return (program, run) => {
     const cmd = program
       .command("apply")
-      .description("plan from this host as it is now, show the plan, and (after confirmation) make the changes with a journal")
+      .description(
+        "plan from this host as it is now, show the plan, and (after confirmation) make the changes with a journal",
+      )
       .addHelpText(
         "after",
         `
@@ -50,7 +62,10 @@ Examples:
   sudo passthrough apply --device 0000:01:00 --yes          (no terminal: scripts, Ansible)
   passthrough apply --device 0000:01:00 --root /mnt/image   (files only; commands listed)`,
       );
-    addTargetOptions(addPlanChoiceFlags(cmd)).option("-y, --yes", "answer the confirmation (required without a terminal)");
+    addTargetOptions(addPlanChoiceFlags(cmd)).option(
+      "-y, --yes",
+      "answer the confirmation (required without a terminal)",
+    );
     cmd.action(run<ApplyOptions>((ctx, opts) => applyCommand(ctx, opts, planner)));
   };
 }
@@ -72,12 +87,20 @@ export function changeCount(plan: Plan): number {
 }
 
 export function rollbackHint(id: string, target: ApplyTarget, interactive: boolean): string {
-  return ["passthrough", "rollback", id, ...target.flags, ...(interactive ? [] : ["--yes"])].join(" ");
+  return ["passthrough", "rollback", id, ...target.flags, ...(interactive ? [] : ["--yes"])].join(
+    " ",
+  );
 }
 
-async function applyCommand(ctx: CommandContext, opts: ApplyOptions, planner: Planner): Promise<number> {
+async function applyCommand(
+  ctx: CommandContext,
+  opts: ApplyOptions,
+  planner: Planner,
+): Promise<number> {
   if ((opts.device ?? []).length === 0 && (opts.group ?? []).length === 0) {
-    throw new InputError("nothing selected: give --device ADDR (a slot like 0000:01:00 or a function like 0000:01:00.1) or --group N; `passthrough check` lists the candidates");
+    throw new InputError(
+      "nothing selected: give --device ADDR (a slot like 0000:01:00 or a function like 0000:01:00.1) or --group N; `passthrough check` lists the candidates",
+    );
   }
   const planOpts = planOptionsFrom(opts);
   const target = applyTarget(opts, "apply");
@@ -87,32 +110,66 @@ async function applyCommand(ctx: CommandContext, opts: ApplyOptions, planner: Pl
   try {
     const state = readTargetHost(target);
     const plan = planner(state, planOpts);
-    const where = target.live ? state.system.hostname ?? "this host" : target.rootDir;
-    const notes = plan.findings.filter((f) => f.status === "warn" || f.status === "fail" || f.status === "info");
-    const awaiting = changeCount(plan) > 0 ? alreadyAppliedAwaitingReboot(plan, state, listJournals(writerSource(target.writer)), bootTimeOf(readProcStat(target))) : null;
+    const where = target.live ? (state.system.hostname ?? "this host") : target.rootDir;
+    const notes = plan.findings.filter(
+      (f) => f.status === "warn" || f.status === "fail" || f.status === "info",
+    );
+    const awaiting =
+      changeCount(plan) > 0
+        ? alreadyAppliedAwaitingReboot(
+            plan,
+            state,
+            listJournals(writerSource(target.writer)),
+            bootTimeOf(readProcStat(target)),
+          )
+        : null;
     if (awaiting) {
-      ctx.out(`Nothing to do: journal ${awaiting.journalId} applied this at ${awaiting.appliedAt} and the files still hold what it wrote; only the reboot is pending.`);
-      ctx.out(`Next: reboot, then passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`);
+      ctx.out(
+        `Nothing to do: journal ${awaiting.journalId} applied this at ${awaiting.appliedAt} and the files still hold what it wrote; only the reboot is pending.`,
+      );
+      ctx.out(
+        `Next: reboot, then passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`,
+      );
       return EXIT.ok;
     }
     if (changeCount(plan) === 0) {
-      ctx.out(`Nothing to do: ${where} is already configured for ${plan.selection.functions.join(", ") || planOpts.devices.join(", ")}.`);
+      ctx.out(
+        `Nothing to do: ${where} is already configured for ${plan.selection.functions.join(", ") || planOpts.devices.join(", ")}.`,
+      );
       for (const f of notes) ctx.out(...renderFinding(f, style));
-      ctx.out(`Next: ${plan.steps.some((s) => s.kind === "reboot") ? "reboot, then " : ""}passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`);
+      ctx.out(
+        `Next: ${plan.steps.some((s) => s.kind === "reboot") ? "reboot, then " : ""}passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`,
+      );
       return EXIT.ok;
     }
     // Exactly what `plan` shows for the same flags, without its "Next: passthrough apply" line.
-    const shown = renderPlanText(state, plan, planOpts, style).filter((l) => !l.startsWith("Next: "));
+    const shown = renderPlanText(state, plan, planOpts, style).filter(
+      (l) => !l.startsWith("Next: "),
+    );
     while (shown.length && shown[shown.length - 1] === "") shown.pop();
     ctx.out(...shown);
-    if (!target.live) ctx.out("", `Files go under ${target.rootDir}; commands ${target.runner.description}.`);
+    if (!target.live)
+      ctx.out("", `Files go under ${target.rootDir}; commands ${target.runner.description}.`);
     ctx.out("");
     const n = changeCount(plan);
-    if (!(await confirmed(ctx.io, opts.yes, `Apply these ${n} change${n === 1 ? "" : "s"}?`, "applying"))) {
+    if (
+      !(await confirmed(
+        ctx.io,
+        opts.yes,
+        `Apply these ${n} change${n === 1 ? "" : "s"}?`,
+        "applying",
+      ))
+    ) {
       ctx.out("Not applied; nothing was changed.");
       return EXIT.ok;
     }
-    const result = executePlan({ plan, writer: target.writer, runner: target.runner, version: VERSION, onProgress: (p) => progress(ctx, p) });
+    const result = executePlan({
+      plan,
+      writer: target.writer,
+      runner: target.runner,
+      version: VERSION,
+      onProgress: (p) => progress(ctx, p),
+    });
     return report(ctx, plan, result, target);
   } finally {
     lock.release();
@@ -126,9 +183,18 @@ function progress(ctx: CommandContext, p: Progress): void {
   if (p.phase === "done") {
     const o = p.outcome;
     const mark = style.green("✓");
-    if (o.kind === "command") ctx.out(`${style.dim(n)} ${mark} ${o.what}: ${o.command ? describeOutcome(o.command) : "ok"}${o.command?.ran ? ` (${(o.command.durationMs / 1000).toFixed(1)} s)` : ""}`);
-    else if (o.kind === "reboot") ctx.out(`${style.dim(n)} ${style.yellow("…")} reboot: yours to do (passthrough never reboots on its own)`);
-    else ctx.out(`${style.dim(n)} ${mark} ${o.what}${o.result === "unchanged" ? " (already as planned)" : ""}`);
+    if (o.kind === "command")
+      ctx.out(
+        `${style.dim(n)} ${mark} ${o.what}: ${o.command ? describeOutcome(o.command) : "ok"}${o.command?.ran ? ` (${(o.command.durationMs / 1000).toFixed(1)} s)` : ""}`,
+      );
+    else if (o.kind === "reboot")
+      ctx.out(
+        `${style.dim(n)} ${style.yellow("…")} reboot: yours to do (passthrough never reboots on its own)`,
+      );
+    else
+      ctx.out(
+        `${style.dim(n)} ${mark} ${o.what}${o.result === "unchanged" ? " (already as planned)" : ""}`,
+      );
   }
   if (p.phase === "failed") ctx.out(`${style.dim(n)} ${style.red("✗")} ${p.error}`);
 }
@@ -144,29 +210,54 @@ function report(ctx: CommandContext, plan: Plan, r: ExecuteResult, target: Apply
       const out = (f.command.stderr.trim() || f.command.stdout.trim()).split("\n").slice(-8);
       ctx.out("  last output:", ...out.map((l) => `    ${l}`));
     }
-    ctx.out(`Done before it: ${r.outcomes.length ? r.outcomes.map((o) => o.what).join("; ") : "nothing"}.`);
-    if (r.notRun.length) ctx.out(`Not run: ${r.notRun.map((k) => `${k + 1}. ${describeStep(plan.steps[k]!)}`).join("; ")}.`);
+    ctx.out(
+      `Done before it: ${r.outcomes.length ? r.outcomes.map((o) => o.what).join("; ") : "nothing"}.`,
+    );
+    if (r.notRun.length)
+      ctx.out(
+        `Not run: ${r.notRun.map((k) => `${k + 1}. ${describeStep(plan.steps[k]!)}`).join("; ")}.`,
+      );
     ctx.out(`Journal: ${r.journalPath}`);
     if (r.journalProblem) ctx.out(style.yellow(r.journalProblem));
     ctx.out(`To restore every file as it was: ${restore}`);
-    throw new ApplyError(`apply failed at step ${f.step + 1} of ${plan.steps.length} (${f.error}); restore with \`${restore}\``);
+    throw new ApplyError(
+      `apply failed at step ${f.step + 1} of ${plan.steps.length} (${f.error}); restore with \`${restore}\``,
+    );
   }
-  ctx.out(style.green(`Applied ${r.outcomes.length} step${r.outcomes.length === 1 ? "" : "s"}.`) + ` Journal ${r.journalId}: ${r.journalPath}`);
+  ctx.out(
+    style.green(`Applied ${r.outcomes.length} step${r.outcomes.length === 1 ? "" : "s"}.`) +
+      ` Journal ${r.journalId}: ${r.journalPath}`,
+  );
   if (r.journalProblem) ctx.out(style.yellow(r.journalProblem));
   const listed = r.outcomes.filter((o) => o.command && !o.command.ran);
   if (listed.length) {
-    ctx.out("", `Commands not run (--root without --run-commands); run them inside ${target.rootDir} (e.g. chroot ${target.rootDir} ...):`);
+    ctx.out(
+      "",
+      `Commands not run (--root without --run-commands); run them inside ${target.rootDir} (e.g. chroot ${target.rootDir} ...):`,
+    );
     for (const o of listed) ctx.out(`  ${formatArgv(o.command!.argv)}`);
   }
   const { expect } = plan;
-  ctx.out("", style.bold("Reboot required:") + " the kernel command line, module loading and driver binding take effect at the next boot.");
+  ctx.out(
+    "",
+    style.bold("Reboot required:") +
+      " the kernel command line, module loading and driver binding take effect at the next boot.",
+  );
   ctx.out("After the reboot, `passthrough verify` checks:");
   if (expect.cmdline.length) ctx.out(`  /proc/cmdline has      ${expect.cmdline.join(" ")}`);
   ctx.out("  IOMMU                  on, with interrupt remapping (or the opted-in unsafe mode)");
-  if (expect.modulesLoaded.length) ctx.out(`  modules loaded         ${expect.modulesLoaded.join(", ")}`);
-  if (expect.boundToVfio.length) ctx.out(`  on vfio-pci            ${expect.boundToVfio.join(", ")} and every other endpoint of their IOMMU group${plan.selection.groups.length === 1 ? "" : "s"}`);
+  if (expect.modulesLoaded.length)
+    ctx.out(`  modules loaded         ${expect.modulesLoaded.join(", ")}`);
+  if (expect.boundToVfio.length)
+    ctx.out(
+      `  on vfio-pci            ${expect.boundToVfio.join(", ")} and every other endpoint of their IOMMU group${plan.selection.groups.length === 1 ? "" : "s"}`,
+    );
   if (plan.phase === "enable-iommu") {
-    ctx.out("", style.bold("This was phase 1 of 2:") + " it only turns the IOMMU on. After the reboot, run the same `passthrough apply` again to bind the device.");
+    ctx.out(
+      "",
+      style.bold("This was phase 1 of 2:") +
+        " it only turns the IOMMU on. After the reboot, run the same `passthrough apply` again to bind the device.",
+    );
   }
   ctx.out(`To undo: ${restore}`);
   return EXIT.ok;

@@ -7,7 +7,13 @@ import { selectDevice } from "../../checks/context.js";
 import { findCandidates } from "../../checks/candidates.js";
 import { runChecks } from "../../checks/run-checks.js";
 import { EXIT, InputError } from "../../errors.js";
-import { addHostOptions, loadHost, printJson, type CommandContext, type HostOptions } from "../context.js";
+import {
+  addHostOptions,
+  loadHost,
+  printJson,
+  type CommandContext,
+  type HostOptions,
+} from "../context.js";
 import type { RunAction } from "../program.js";
 import { candidateList, checkJson, renderCheck } from "../render/check-report.js";
 
@@ -18,8 +24,13 @@ interface CheckOptions extends HostOptions {
 export function registerCheck(program: Command, run: RunAction): void {
   const cmd = program
     .command("check")
-    .description("diagnose the host for PCI passthrough: CPU, IOMMU, interrupt remapping, groups, drivers, configuration mistakes")
-    .option("--device <address>", "judge this device (slot 0000:01:00 or function 0000:01:00.1) instead of the GPUs")
+    .description(
+      "diagnose the host for PCI passthrough: CPU, IOMMU, interrupt remapping, groups, drivers, configuration mistakes",
+    )
+    .option(
+      "--device <address>",
+      "judge this device (slot 0000:01:00 or function 0000:01:00.1) instead of the GPUs",
+    )
     .addHelpText(
       "after",
       `
@@ -46,11 +57,14 @@ function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
   if (opts.device !== undefined) {
     const candidates = findCandidates(state);
     const sel = selectDevice(state, candidates, opts.device);
-    if (!sel.ok) throw new InputError(`${sel.reason}; devices that can be passed: ${candidateList(state, candidates)}`);
+    if (!sel.ok)
+      throw new InputError(
+        `${sel.reason}; devices that can be passed: ${candidateList(state, candidates)}`,
+      );
     selection = { candidate: sel.candidate, fn: sel.fn };
   }
   const report = runChecks(state, selection);
-  const device = selection ? selection.fn ?? selection.candidate.address : null;
+  const device = selection ? (selection.fn ?? selection.candidate.address) : null;
   const view = { state, report, device };
   if (opts.json) printJson(ctx, checkJson(view));
   else ctx.out(...renderCheck(view, ctx.style));

@@ -6,7 +6,13 @@ import type { Command } from "commander";
 import { editDistance } from "../../checks/config-lint.js";
 import { EXIT, InputError } from "../../errors.js";
 import { printJson, type CommandContext } from "../context.js";
-import { FINDINGS, FINDING_IDS, findingEntry, reportedBy, type FindingId } from "../finding-catalog.js";
+import {
+  FINDINGS,
+  FINDING_IDS,
+  findingEntry,
+  reportedBy,
+  type FindingId,
+} from "../finding-catalog.js";
 import type { RunAction } from "../program.js";
 import { renderTable } from "../render/table.js";
 
@@ -18,8 +24,13 @@ interface ExplainOptions {
 export function registerExplain(program: Command, run: RunAction): void {
   program
     .command("explain")
-    .description("explain a finding id from `check`, `plan`/`apply`, `verify` or `guest check`: what it means, why, and how to fix it")
-    .argument("[id]", "finding id from check, plan, apply, verify or guest check, e.g. iommu.enabled, plan.partial-group, verify.cmdline, guest.gpu.driver")
+    .description(
+      "explain a finding id from `check`, `plan`/`apply`, `verify` or `guest check`: what it means, why, and how to fix it",
+    )
+    .argument(
+      "[id]",
+      "finding id from check, plan, apply, verify or guest check, e.g. iommu.enabled, plan.partial-group, verify.cmdline, guest.gpu.driver",
+    )
     .option("--list", "list every finding id with its title, grouped by the command that prints it")
     .option("--json", "print the catalog entry (or, with --list, every entry) as JSON")
     .addHelpText(
@@ -50,7 +61,11 @@ export function closeIds(input: string): FindingId[] {
     if (qLast && id.endsWith(`.${qLast}`)) score = Math.min(score, 1);
     return { id, score };
   });
-  return scored.filter((s) => s.score <= Math.max(3, Math.floor(q.length / 4))).sort((a, b) => a.score - b.score || (a.id < b.id ? -1 : 1)).slice(0, 6).map((s) => s.id);
+  return scored
+    .filter((s) => s.score <= Math.max(3, Math.floor(q.length / 4)))
+    .sort((a, b) => a.score - b.score || (a.id < b.id ? -1 : 1))
+    .slice(0, 6)
+    .map((s) => s.id);
 }
 
 function wrap(text: string, width: number, indent: string): string[] {
@@ -83,7 +98,10 @@ function listLines(): string[] {
 
 function explainCommand(ctx: CommandContext, opts: ExplainOptions, id?: string): number {
   if (opts.list || id === undefined) {
-    if (!opts.list) throw new InputError("give a finding id (e.g. passthrough explain iommu.enabled), or --list to see them all");
+    if (!opts.list)
+      throw new InputError(
+        "give a finding id (e.g. passthrough explain iommu.enabled), or --list to see them all",
+      );
     if (opts.json) printJson(ctx, FINDINGS);
     else ctx.out(...listLines());
     return EXIT.ok;
@@ -91,7 +109,9 @@ function explainCommand(ctx: CommandContext, opts: ExplainOptions, id?: string):
   const e = findingEntry(id);
   if (!e) {
     const close = closeIds(id);
-    throw new InputError(`unknown finding id ${JSON.stringify(id)}${close.length ? `; close: ${close.join(", ")}` : ""} (passthrough explain --list shows every id)`);
+    throw new InputError(
+      `unknown finding id ${JSON.stringify(id)}${close.length ? `; close: ${close.join(", ")}` : ""} (passthrough explain --list shows every id)`,
+    );
   }
   if (opts.json) {
     printJson(ctx, e);
@@ -99,7 +119,11 @@ function explainCommand(ctx: CommandContext, opts: ExplainOptions, id?: string):
   }
   const { style } = ctx;
   const width = 88;
-  const lines = [style.bold(`${e.id} — ${e.title}`), style.dim(`Reported by: ${reportedBy(e.command)}`), ""];
+  const lines = [
+    style.bold(`${e.id} — ${e.title}`),
+    style.dim(`Reported by: ${reportedBy(e.command)}`),
+    "",
+  ];
   lines.push(style.bold("What it means"), ...wrap(e.meaning, width, "  "), "");
   lines.push(style.bold("Why it matters"), ...wrap(e.why, width, "  "), "");
   lines.push(style.bold("How to fix it"), ...wrap(e.fix, width, "  "));

@@ -18,13 +18,21 @@ export interface GuestBackendOptions extends ApiOptions {
 }
 
 export function addGuestBackendOptions(cmd: Command): Command {
-  cmd.option("--backend <name>", "with --cloud-init: qm (on the Proxmox node; the default there) or api (with --api)");
+  cmd.option(
+    "--backend <name>",
+    "with --cloud-init: qm (on the Proxmox node; the default there) or api (with --api)",
+  );
   return addApiOptions(cmd);
 }
 
-export async function resolveGuestBackend(ctx: CommandContext, opts: GuestBackendOptions): Promise<ProxmoxBackend> {
+export async function resolveGuestBackend(
+  ctx: CommandContext,
+  opts: GuestBackendOptions,
+): Promise<ProxmoxBackend> {
   if (opts.backend !== undefined && opts.backend !== "qm" && opts.backend !== "api") {
-    throw new InputError(`--backend ${opts.backend}: --cloud-init works with qm (on the node) or api (--api https://NODE:8006)`);
+    throw new InputError(
+      `--backend ${opts.backend}: --cloud-init works with qm (on the node) or api (--api https://NODE:8006)`,
+    );
   }
   // The node is this machine (never a snapshot: a snapshot cannot be changed).
   const opened = openLiveRoot();
@@ -35,6 +43,9 @@ export async function resolveGuestBackend(ctx: CommandContext, opts: GuestBacken
     env: ctx.io.env,
     connectApi: () => apiConnector(opts, ctx.io.env, (l) => ctx.err(l)),
   });
-  if (target.kind !== "proxmox") throw new InputError("--cloud-init attaches to a Proxmox VM: run it on the node (qm), or give --api https://NODE:8006");
+  if (target.kind !== "proxmox")
+    throw new InputError(
+      "--cloud-init attaches to a Proxmox VM: run it on the node (qm), or give --api https://NODE:8006",
+    );
   return target.backend;
 }

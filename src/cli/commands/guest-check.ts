@@ -8,7 +8,13 @@ import type { Finding } from "../../checks/types.js";
 import { readGuestFacts } from "../../host/guest-facts.js";
 import { checkGuest, parseExpect, type GuestCheckResult } from "../../guest/check.js";
 import type { HostState } from "../../host/types.js";
-import { addHostOptions, loadHost, printJson, type CommandContext, type HostOptions } from "../context.js";
+import {
+  addHostOptions,
+  loadHost,
+  printJson,
+  type CommandContext,
+  type HostOptions,
+} from "../context.js";
 import type { RunAction } from "../program.js";
 import { hostJson } from "../render/host-json.js";
 import type { Style } from "../render/style.js";
@@ -21,8 +27,13 @@ interface GuestCheckOptions extends HostOptions {
 export function registerGuestCheck(program: Command, run: RunAction): void {
   const cmd = guestCommand(program)
     .command("check")
-    .description("inside the VM: prove the GPU is passed through and driven, and that SSH/Tailscale can reach the VM")
-    .option("--expect <vendor:device>", "the GPU that must be there, e.g. 10de:2206 (default: any real GPU)")
+    .description(
+      "inside the VM: prove the GPU is passed through and driven, and that SSH/Tailscale can reach the VM",
+    )
+    .option(
+      "--expect <vendor:device>",
+      "the GPU that must be there, e.g. 10de:2206 (default: any real GPU)",
+    )
     .addHelpText(
       "after",
       `
@@ -46,28 +57,60 @@ Examples:
 
 function guestCheckCommand(ctx: CommandContext, opts: GuestCheckOptions): number {
   const expect = opts.expect === undefined ? null : parseExpect(opts.expect);
-  if (opts.expect !== undefined && expect === null) throw new InputError(`--expect ${opts.expect}: give vendor:device in hex, e.g. 10de:2206 (lspci -nn shows them)`);
+  if (opts.expect !== undefined && expect === null)
+    throw new InputError(
+      `--expect ${opts.expect}: give vendor:device in hex, e.g. 10de:2206 (lspci -nn shows them)`,
+    );
   const { opened, state } = loadHost(opts);
   const facts = readGuestFacts(opened.root);
   const result = checkGuest(state, facts, expect);
   if (opts.json) {
-    printJson(ctx, { ok: result.ok, host: hostJson(state), gpus: result.gpus, findings: result.findings, facts, unknowns: state.unknowns });
+    printJson(ctx, {
+      ok: result.ok,
+      host: hostJson(state),
+      gpus: result.gpus,
+      findings: result.findings,
+      facts,
+      unknowns: state.unknowns,
+    });
   } else {
     ctx.out(...renderGuestCheck(state, result, ctx.style));
   }
   return result.ok ? EXIT.ok : EXIT.problems;
 }
 
-const LABEL: Record<Finding["status"], string> = { pass: "PASS", warn: "WARN", fail: "FAIL", info: "INFO", skip: "SKIP" };
+const LABEL: Record<Finding["status"], string> = {
+  pass: "PASS",
+  warn: "WARN",
+  fail: "FAIL",
+  info: "INFO",
+  skip: "SKIP",
+};
 
 function label(status: Finding["status"], style: Style): string {
   const l = LABEL[status];
-  return status === "pass" ? style.green(l) : status === "fail" ? style.red(l) : status === "warn" ? style.yellow(l) : style.dim(l);
+  return status === "pass"
+    ? style.green(l)
+    : status === "fail"
+      ? style.red(l)
+      : status === "warn"
+        ? style.yellow(l)
+        : style.dim(l);
 }
 
-export function renderGuestCheck(state: HostState, result: GuestCheckResult, style: Style): string[] {
+export function renderGuestCheck(
+  state: HostState,
+  result: GuestCheckResult,
+  style: Style,
+): string[] {
   const sys = state.system;
-  const head = [`passthrough guest check — ${sys.hostname ?? "guest"}`, sys.distro?.prettyName, sys.kernelRelease ? `kernel ${sys.kernelRelease}` : null].filter(Boolean).join(" · ");
+  const head = [
+    `passthrough guest check — ${sys.hostname ?? "guest"}`,
+    sys.distro?.prettyName,
+    sys.kernelRelease ? `kernel ${sys.kernelRelease}` : null,
+  ]
+    .filter(Boolean)
+    .join(" · ");
   const lines = [style.bold(head), ""];
   const idWidth = Math.max(...result.findings.map((f) => f.id.length));
   for (const f of result.findings) {
@@ -77,7 +120,10 @@ export function renderGuestCheck(state: HostState, result: GuestCheckResult, sty
     if (f.fix && f.status !== "pass") lines.push(`${pad}fix: ${f.fix}`);
   }
   lines.push("");
-  if (result.ok) lines.push(`Passthrough works: ${result.gpus.map((g) => `${g.address} on ${g.driver}`).join(", ")}.`);
+  if (result.ok)
+    lines.push(
+      `Passthrough works: ${result.gpus.map((g) => `${g.address} on ${g.driver}`).join(", ")}.`,
+    );
   else if (!sys.virtualMachine) lines.push("Not a VM: run this inside the guest.");
   else lines.push("The GPU is not usable in this VM yet: see the FAIL lines.");
   return lines;

@@ -7,7 +7,9 @@ export function guestCommand(program: Command): Command {
   if (existing) return existing;
   return program
     .command("guest")
-    .description("inside the VM: a bootstrap for SSH, Tailscale, the GPU driver and Sunshine; and the proof that the GPU works there")
+    .description(
+      "inside the VM: a bootstrap for SSH, Tailscale, the GPU driver and Sunshine; and the proof that the GPU works there",
+    )
     .addHelpText(
       "after",
       `

@@ -15,7 +15,11 @@ import { readHostState } from "../../host/read-host.js";
 import type { HostState } from "../../host/types.js";
 import type { CommandContext } from "../context.js";
 import { VERSION, type RunAction } from "../program.js";
-import { addGuestBackendOptions, resolveGuestBackend, type GuestBackendOptions } from "./guest-backend.js";
+import {
+  addGuestBackendOptions,
+  resolveGuestBackend,
+  type GuestBackendOptions,
+} from "./guest-backend.js";
 import { guestCommand } from "./guest-group.js";
 
 interface GuestSetupCliOptions extends GuestSetupFlags, GuestBackendOptions {
@@ -26,26 +30,68 @@ interface GuestSetupCliOptions extends GuestSetupFlags, GuestBackendOptions {
 export function registerGuestSetup(program: Command, run: RunAction): void {
   const cmd = guestCommand(program)
     .command("setup")
-    .description("write an idempotent bootstrap for the VM: SSH, Tailscale, the GPU driver, Sunshine (script or cloud-init)")
+    .description(
+      "write an idempotent bootstrap for the VM: SSH, Tailscale, the GPU driver, Sunshine (script or cloud-init)",
+    )
     .option("--ssh", "openssh-server, enabled")
-    .option("--ssh-key <file>", "public key(s) to authorize (implies --ssh; password logins are then turned off)")
-    .option("--user <name>", "account that gets the key and the input group (default: the sudo user; cloud-init: the image's default user)")
-    .option("--tailscale", "Tailscale from its official apt repository, then `tailscale up` with an auth key read at run time")
+    .option(
+      "--ssh-key <file>",
+      "public key(s) to authorize (implies --ssh; password logins are then turned off)",
+    )
+    .option(
+      "--user <name>",
+      "account that gets the key and the input group (default: the sudo user; cloud-init: the image's default user)",
+    )
+    .option(
+      "--tailscale",
+      "Tailscale from its official apt repository, then `tailscale up` with an auth key read at run time",
+    )
     .option("--tailscale-hostname <name>", "machine name in the tailnet")
-    .option("--embed-secrets", "put the auth key from --tailscale-authkey-file into the output (needs -o or --cloud-init; warned)")
-    .option("--tailscale-authkey-file <file>", "file holding the auth key, read at generation time with --embed-secrets only")
-    .option("--gpu-driver", "the driver for the passed GPU's vendor (NVIDIA: distro driver packages; AMD/Intel: firmware + Mesa)")
-    .option("--device <address>", "the GPU, from the host model (default: the only GPU, preferring one bound to vfio-pci)")
+    .option(
+      "--embed-secrets",
+      "put the auth key from --tailscale-authkey-file into the output (needs -o or --cloud-init; warned)",
+    )
+    .option(
+      "--tailscale-authkey-file <file>",
+      "file holding the auth key, read at generation time with --embed-secrets only",
+    )
+    .option(
+      "--gpu-driver",
+      "the driver for the passed GPU's vendor (NVIDIA: distro driver packages; AMD/Intel: firmware + Mesa)",
+    )
+    .option(
+      "--device <address>",
+      "the GPU, from the host model (default: the only GPU, preferring one bound to vfio-pci)",
+    )
     .option("--gpu-vendor <vendor>", "nvidia, amd or intel, instead of reading the host model")
-    .option("--nvidia-driver <branch>", "Ubuntu: nvidia-driver-BRANCH (e.g. 535) instead of ubuntu-drivers' choice")
+    .option(
+      "--nvidia-driver <branch>",
+      "Ubuntu: nvidia-driver-BRANCH (e.g. 535) instead of ubuntu-drivers' choice",
+    )
     .option("--streaming <server>", "sunshine: game streaming to Moonlight (official release .deb)")
-    .option("--distro <release>", `the guest's release: ${supportedDistroList()} (detected when run inside the guest)`)
+    .option(
+      "--distro <release>",
+      `the guest's release: ${supportedDistroList()} (detected when run inside the guest)`,
+    )
     .option("--format <format>", "script (bash, default) or cloud-init (#cloud-config user-data)")
     .option("-o, --output <file>", "write to FILE (atomically) instead of stdout")
-    .option("--cloud-init <vmid>", "Proxmox: store the user-data as a snippet and attach it to VM VMID (cicustom)")
-    .option("--snippet-storage <storage>", "storage for the snippet (content type snippets)", "local")
-    .option("--cloud-init-drive <storage>", "add a cloud-init drive on STORAGE when the VM has none (e.g. local-lvm)")
-    .option("--snapshot <path>", "read the host model from a snapshot (to pick the GPU) instead of this host");
+    .option(
+      "--cloud-init <vmid>",
+      "Proxmox: store the user-data as a snippet and attach it to VM VMID (cicustom)",
+    )
+    .option(
+      "--snippet-storage <storage>",
+      "storage for the snippet (content type snippets)",
+      "local",
+    )
+    .option(
+      "--cloud-init-drive <storage>",
+      "add a cloud-init drive on STORAGE when the VM has none (e.g. local-lvm)",
+    )
+    .option(
+      "--snapshot <path>",
+      "read the host model from a snapshot (to pick the GPU) instead of this host",
+    );
   addGuestBackendOptions(cmd)
     .addHelpText(
       "after",
@@ -70,43 +116,66 @@ Examples:
 
 function loadState(snapshot: string | undefined): { state: HostState; source: string } {
   const opened = openHostRoot(snapshot);
-  return { state: readHostState(opened.root, { manifest: opened.manifest }), source: opened.root.label };
+  return {
+    state: readHostState(opened.root, { manifest: opened.manifest }),
+    source: opened.root.label,
+  };
 }
 
 async function guestSetupCommand(ctx: CommandContext, opts: GuestSetupCliOptions): Promise<number> {
   let vmid: number | null = null;
   if (opts.cloudInit !== undefined) {
-    if (!/^\d+$/.test(opts.cloudInit) || Number(opts.cloudInit) < 100) throw new InputError(`--cloud-init ${opts.cloudInit}: give the VM id (a number, 100 or more)`);
+    if (!/^\d+$/.test(opts.cloudInit) || Number(opts.cloudInit) < 100)
+      throw new InputError(
+        `--cloud-init ${opts.cloudInit}: give the VM id (a number, 100 or more)`,
+      );
     vmid = Number(opts.cloudInit);
   } else if (opts.cloudInitDrive !== undefined) {
     throw new InputError("--cloud-init-drive is for --cloud-init VMID; add it");
   }
-  const host = needsHostModel(opts) || opts.snapshot !== undefined ? loadState(opts.snapshot) : null;
-  const doc = buildGuestSetup(opts, { state: host?.state ?? null, source: host?.source ?? "this host", version: VERSION });
+  const host =
+    needsHostModel(opts) || opts.snapshot !== undefined ? loadState(opts.snapshot) : null;
+  const doc = buildGuestSetup(opts, {
+    state: host?.state ?? null,
+    source: host?.source ?? "this host",
+    version: VERSION,
+  });
 
   if (vmid !== null) {
     const backend = await resolveGuestBackend(ctx, opts);
-    if (opts.output !== undefined) writeOutput(opts.output, doc.content, doc.options.tailscale?.embeddedKey ? 0o600 : 0o644);
+    if (opts.output !== undefined)
+      writeOutput(opts.output, doc.content, doc.options.tailscale?.embeddedKey ? 0o600 : 0o644);
     ctx.err(...doc.warnings);
     if (!backend.writeSnippet) {
       const volume = `${opts.snippetStorage}:snippets/${snippetFilename(vmid)}`;
       const file = opts.output ?? "user-data.yaml";
       throw new RefusedError(
         `the ${backend.kind} backend cannot store snippets (Proxmox's upload API takes only iso, vztmpl and import), so VM ${vmid} was not changed; ${
-          opts.output === undefined ? "save the user-data with -o user-data.yaml, " : `${file} is written; `
+          opts.output === undefined
+            ? "save the user-data with -o user-data.yaml, "
+            : `${file} is written; `
         }copy it to the node as the file \`pvesm path ${volume}\` names there (/var/lib/vz/snippets/ for "local"), then run on the node: qm set ${vmid} --cicustom user=${volume}`,
       );
     }
-    const result = await attachCloudInit(backend, doc.content, { vmid, snippetStorage: opts.snippetStorage, driveStorage: opts.cloudInitDrive ?? null });
+    const result = await attachCloudInit(backend, doc.content, {
+      vmid,
+      snippetStorage: opts.snippetStorage,
+      driveStorage: opts.cloudInitDrive ?? null,
+    });
     ctx.out(
       `VM ${vmid} on ${result.node}: ${doc.summary}`,
       `  snippet  ${result.volume}  (${result.snippetLocation})`,
       ...result.summary.map((s) => `  config   ${s}`),
-      result.configChanged ? "" : "  (the VM config already had this: only the snippet was rewritten)",
+      result.configChanged
+        ? ""
+        : "  (the VM config already had this: only the snippet was rewritten)",
       `Next: start the VM (qm start ${vmid}); cloud-init runs the setup on its first boot (log: /var/log/cloud-init-output.log in the VM).`,
       "A VM that already ran cloud-init runs new user-data only after `sudo cloud-init clean` in it; or run the script there by hand.",
     );
-    if (doc.options.tailscale?.embeddedKey) ctx.err(`warning: ${result.snippetLocation} on ${result.node} holds the auth key: delete it once the VM has joined the tailnet`);
+    if (doc.options.tailscale?.embeddedKey)
+      ctx.err(
+        `warning: ${result.snippetLocation} on ${result.node} holds the auth key: delete it once the VM has joined the tailnet`,
+      );
     return EXIT.ok;
   }
 
@@ -124,11 +193,17 @@ async function guestSetupCommand(ctx: CommandContext, opts: GuestSetupCliOptions
     const name = path.basename(opts.output);
     ctx.out(
       `Next: copy it into the VM and run it as root, e.g.  scp ${opts.output} vm: && ssh -t vm 'sudo bash ${name}'`,
-      ...(doc.options.tailscale && !doc.options.tailscale.embeddedKey ? [`      with the Tailscale key in a file there:  sudo TS_AUTHKEY_FILE=/root/ts.key bash ${name}`] : []),
+      ...(doc.options.tailscale && !doc.options.tailscale.embeddedKey
+        ? [
+            `      with the Tailscale key in a file there:  sudo TS_AUTHKEY_FILE=/root/ts.key bash ${name}`,
+          ]
+        : []),
       "Then, inside the VM: passthrough guest check",
     );
   } else {
-    ctx.out("Next: give it to the VM as cloud-init user-data (Proxmox: passthrough guest setup ... --cloud-init VMID); it runs on first boot.");
+    ctx.out(
+      "Next: give it to the VM as cloud-init user-data (Proxmox: passthrough guest setup ... --cloud-init VMID); it runs on first boot.",
+    );
   }
   return EXIT.ok;
 }
@@ -136,7 +211,8 @@ async function guestSetupCommand(ctx: CommandContext, opts: GuestSetupCliOptions
 function writeOutput(file: string, content: string, mode: number): void {
   try {
     const dir = path.dirname(path.resolve(file));
-    if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
+    if (!fs.statSync(dir).isDirectory())
+      throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
     // The mode is set explicitly (not kept from an old file): a key must not stay world-readable.
     new FileWriter("/").write(path.resolve(file), content, { mode });
   } catch (err) {

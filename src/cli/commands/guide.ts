@@ -23,8 +23,13 @@ export type SubCommandRunner = (argv: string[]) => Promise<number>;
 export function registerGuide(program: Command, run: RunAction, sub: SubCommandRunner): void {
   program
     .command("guide")
-    .description("walk the whole flow interactively: check, pick the device, read the plan, confirm (also: `passthrough` alone on a terminal)")
-    .option("--snapshot <path>", "walk a snapshot instead of this host (shows the plan; applying needs the host itself)")
+    .description(
+      "walk the whole flow interactively: check, pick the device, read the plan, confirm (also: `passthrough` alone on a terminal)",
+    )
+    .option(
+      "--snapshot <path>",
+      "walk a snapshot instead of this host (shows the plan; applying needs the host itself)",
+    )
     .addHelpText(
       "after",
       `
@@ -48,19 +53,37 @@ function ask(ctx: CommandContext, question: string): Promise<string> {
 }
 
 function describe(c: Candidate): string {
-  const where = c.iommuGroup === null ? "no IOMMU group" : `group ${c.iommuGroup}${c.isolated ? ", isolated" : `, shared with ${c.groupMates.length} other device${c.groupMates.length === 1 ? "" : "s"}`}`;
-  const notes = [c.bootVga ? "boot display" : null, c.hostCritical ? "the host needs it" : null, c.assignedTo.length ? `in VM ${c.assignedTo.join(", ")}` : null].filter(Boolean);
+  const where =
+    c.iommuGroup === null
+      ? "no IOMMU group"
+      : `group ${c.iommuGroup}${c.isolated ? ", isolated" : `, shared with ${c.groupMates.length} other device${c.groupMates.length === 1 ? "" : "s"}`}`;
+  const notes = [
+    c.bootVga ? "boot display" : null,
+    c.hostCritical ? "the host needs it" : null,
+    c.assignedTo.length ? `in VM ${c.assignedTo.join(", ")}` : null,
+  ].filter(Boolean);
   return `${c.address}  ${c.title}  (${where}${notes.length ? `; ${notes.join("; ")}` : ""})`;
 }
 
-async function guide(ctx: CommandContext, opts: GuideOptions, sub: SubCommandRunner): Promise<number> {
+async function guide(
+  ctx: CommandContext,
+  opts: GuideOptions,
+  sub: SubCommandRunner,
+): Promise<number> {
   if (!isInteractive(ctx.io) || !ctx.io.stdin) {
-    throw new InputError("the guide asks questions and needs a terminal; without one run the steps as commands: passthrough check, plan --device ADDR, apply --device ADDR --yes");
+    throw new InputError(
+      "the guide asks questions and needs a terminal; without one run the steps as commands: passthrough check, plan --device ADDR, apply --device ADDR --yes",
+    );
   }
   const { style } = ctx;
   const snap = opts.snapshot ? ["--snapshot", opts.snapshot] : [];
   const step = (n: number, title: string, argv: string[] | null) =>
-    ctx.out("", style.bold(`Step ${n} of 4: ${title}`) + (argv ? style.dim(`   $ passthrough ${argv.join(" ")}`) : ""), "");
+    ctx.out(
+      "",
+      style.bold(`Step ${n} of 4: ${title}`) +
+        (argv ? style.dim(`   $ passthrough ${argv.join(" ")}`) : ""),
+      "",
+    );
 
   step(1, "check the host", ["check", ...snap]);
   await sub(["check", ...snap]);
@@ -77,22 +100,32 @@ async function guide(ctx: CommandContext, opts: GuideOptions, sub: SubCommandRun
   if (/^q/i.test(answer)) return EXIT.ok;
   const index = answer === "" ? 0 : Number(answer) - 1;
   const chosen = choices[index];
-  if (!chosen) throw new InputError(`"${answer}" is not one of 1-${choices.length}; run \`passthrough guide\` again`);
+  if (!chosen)
+    throw new InputError(
+      `"${answer}" is not one of 1-${choices.length}; run \`passthrough guide\` again`,
+    );
 
   const planArgv = ["plan", "--device", chosen.address, ...snap];
   step(3, `the plan for ${chosen.address}`, planArgv);
   const planCode = await sub(planArgv);
   if (planCode === EXIT.refused) {
-    ctx.out("", `The plan was refused for safety (the reason is above, with the flag that overrides it where one exists); nothing was changed. \`passthrough check --device ${chosen.address}\` shows the device's isolation and drivers.`);
+    ctx.out(
+      "",
+      `The plan was refused for safety (the reason is above, with the flag that overrides it where one exists); nothing was changed. \`passthrough check --device ${chosen.address}\` shows the device's isolation and drivers.`,
+    );
     return planCode;
   }
 
   const applyArgv = ["apply", "--device", chosen.address];
   step(4, "apply it", opts.snapshot ? null : applyArgv);
   if (opts.snapshot) {
-    ctx.out(`This is a snapshot: apply on the host itself with \`sudo passthrough ${applyArgv.join(" ")}\`.`);
+    ctx.out(
+      `This is a snapshot: apply on the host itself with \`sudo passthrough ${applyArgv.join(" ")}\`.`,
+    );
   } else if (privileges.euid() !== 0) {
-    ctx.out(`Applying needs root: run \`sudo passthrough ${applyArgv.join(" ")}\` (it shows this plan again and asks before changing anything).`);
+    ctx.out(
+      `Applying needs root: run \`sudo passthrough ${applyArgv.join(" ")}\` (it shows this plan again and asks before changing anything).`,
+    );
   } else {
     const code = await sub(applyArgv);
     if (code !== EXIT.ok) return code;
@@ -101,7 +134,8 @@ async function guide(ctx: CommandContext, opts: GuideOptions, sub: SubCommandRun
     "",
     style.bold("Then:"),
     "  reboot, and prove it worked:        passthrough verify --device " + chosen.address,
-    "  give the device to a VM:            passthrough vm configure --vmid N --device " + chosen.address,
+    "  give the device to a VM:            passthrough vm configure --vmid N --device " +
+      chosen.address,
     "  reach the VM without a screen:      passthrough guest setup --ssh --tailscale --gpu-driver -o setup.sh",
     "  inside the VM, prove the GPU works: passthrough guest check",
   );

@@ -38,7 +38,8 @@ Examples:
 
 function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
   const dir = path.resolve(opts.root ?? "/");
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new InputError(`--root ${opts.root}: no such folder`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new InputError(`--root ${opts.root}: no such folder`);
   const writer = new FileWriter(dir);
   const entries = listJournals(writerSource(writer));
   const journals = entries.flatMap((e) => (e.ok ? [e.summary] : []));
@@ -49,7 +50,9 @@ function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
   }
   const { style } = ctx;
   if (entries.length === 0) {
-    ctx.out(`No journals in ${writer.resolve(JOURNAL_ROOT)}: nothing has been applied${opts.root ? ` under ${dir}` : " on this host"}.`);
+    ctx.out(
+      `No journals in ${writer.resolve(JOURNAL_ROOT)}: nothing has been applied${opts.root ? ` under ${dir}` : " on this host"}.`,
+    );
     return EXIT.ok;
   }
   const rows: string[][] = [["ID", "WHEN", "STATUS", "DEVICES", "CHANGES"].map(style.dim)];
@@ -59,12 +62,23 @@ function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
       continue;
     }
     const s = e.summary;
-    const colour = s.status === "applied" ? style.green : s.status === "rolled-back" ? style.dim : style.yellow;
+    const colour =
+      s.status === "applied" ? style.green : s.status === "rolled-back" ? style.dim : style.yellow;
     const when = s.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z");
-    rows.push([s.id, when, colour(s.statusText), s.devices.join(" ") || "-", `${s.files.length} file${s.files.length === 1 ? "" : "s"}, ${s.commands.length} command${s.commands.length === 1 ? "" : "s"}`]);
+    rows.push([
+      s.id,
+      when,
+      colour(s.statusText),
+      s.devices.join(" ") || "-",
+      `${s.files.length} file${s.files.length === 1 ? "" : "s"}, ${s.commands.length} command${s.commands.length === 1 ? "" : "s"}`,
+    ]);
   }
   ctx.out(...renderTable(rows));
   const active = journals.find((j) => j.status !== "rolled-back");
-  if (active) ctx.out("", `Undo the newest: passthrough rollback ${active.id}${opts.root ? ` --root ${dir}` : ""}`);
+  if (active)
+    ctx.out(
+      "",
+      `Undo the newest: passthrough rollback ${active.id}${opts.root ? ` --root ${dir}` : ""}`,
+    );
   return EXIT.ok;
 }

@@ -5,7 +5,13 @@ import type { Command } from "commander";
 import { EXIT } from "../../errors.js";
 import { classShortName } from "../../formats/pci-ids.js";
 import type { HostState } from "../../host/types.js";
-import { addHostOptions, loadHost, printJson, type CommandContext, type HostOptions } from "../context.js";
+import {
+  addHostOptions,
+  loadHost,
+  printJson,
+  type CommandContext,
+  type HostOptions,
+} from "../context.js";
 import type { RunAction } from "../program.js";
 import { deviceJson, groupsJson, hostJson, iommuJson } from "../render/host-json.js";
 import { buildPciTree, deviceTitle, pciTreeJson, renderPciTree } from "../render/pci-tree.js";
@@ -42,7 +48,10 @@ Examples:
   passthrough list --snapshot host.tar.gz`,
     );
   cmd.option("--tree", "draw the PCI topology: bridges with the functions behind them");
-  cmd.option("--usb", "list USB devices with their Proxmox host= forms, controller and IOMMU group");
+  cmd.option(
+    "--usb",
+    "list USB devices with their Proxmox host= forms, controller and IOMMU group",
+  );
   addHostOptions(cmd).action(run<ListOptions>(listCommand));
 }
 
@@ -66,7 +75,11 @@ function listCommand(ctx: CommandContext, opts: ListOptions): number {
   }
   const { style } = ctx;
   const parts = [`passthrough list — ${state.system.hostname ?? "host"}`];
-  if (opts.tree) parts.push(state.iommu.enabled ? `${state.iommu.groups.length} IOMMU groups` : "IOMMU off: no groups", `${state.pci.length} PCI functions`);
+  if (opts.tree)
+    parts.push(
+      state.iommu.enabled ? `${state.iommu.groups.length} IOMMU groups` : "IOMMU off: no groups",
+      `${state.pci.length} PCI functions`,
+    );
   if (opts.usb) parts.push(`${state.usb.filter((u) => !isRootHub(u)).length} USB devices`);
   ctx.out(style.bold(parts.join(" · ")), "");
   if (opts.tree) ctx.out(...renderPciTree(state, style));
@@ -91,12 +104,19 @@ function renderList(state: HostState, ctx: CommandContext): string[] {
   const groups = state.iommu.groups.length;
   const headline = [
     `passthrough list — ${state.system.hostname ?? "host"}`,
-    state.iommu.enabled ? `${groups} IOMMU group${groups === 1 ? "" : "s"}` : "IOMMU off: no groups",
+    state.iommu.enabled
+      ? `${groups} IOMMU group${groups === 1 ? "" : "s"}`
+      : "IOMMU off: no groups",
     `${state.pci.length} PCI functions`,
   ];
   lines.push(style.bold(headline.join(" · ")), "");
-  const sorted = [...state.pci].sort((a, b) => (a.iommuGroup ?? Infinity) - (b.iommuGroup ?? Infinity) || (a.address < b.address ? -1 : 1));
-  const rows: string[][] = [["GROUP", "ADDRESS", "CLASS", "IDS", "DRIVER", "DEVICE"].map(style.dim)];
+  const sorted = [...state.pci].sort(
+    (a, b) =>
+      (a.iommuGroup ?? Infinity) - (b.iommuGroup ?? Infinity) || (a.address < b.address ? -1 : 1),
+  );
+  const rows: string[][] = [
+    ["GROUP", "ADDRESS", "CLASS", "IDS", "DRIVER", "DEVICE"].map(style.dim),
+  ];
   for (const d of sorted) {
     rows.push([
       d.iommuGroup === null ? "-" : String(d.iommuGroup),
@@ -108,7 +128,12 @@ function renderList(state: HostState, ctx: CommandContext): string[] {
     ]);
   }
   lines.push(...renderTable(rows));
-  if (!state.iommu.enabled) lines.push("", "No IOMMU groups: run `passthrough check` to see why and what to change.");
-  if (state.unknowns.some((u) => u.field === "pci.names")) lines.push("", style.dim("Names: no pci.ids database here (install hwdata or pciutils); ids only."));
+  if (!state.iommu.enabled)
+    lines.push("", "No IOMMU groups: run `passthrough check` to see why and what to change.");
+  if (state.unknowns.some((u) => u.field === "pci.names"))
+    lines.push(
+      "",
+      style.dim("Names: no pci.ids database here (install hwdata or pciutils); ids only."),
+    );
   return lines;
 }

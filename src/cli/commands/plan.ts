@@ -35,26 +35,54 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** The flags `plan` and `apply` share (selection, choices, where the host is). */
 export function addPlanFlags(cmd: Command): Command {
   return addPlanChoiceFlags(cmd)
-    .option("--root <dir>", "read the host from DIR instead of / (a mounted system or a fixture tree); paths in the plan stay host paths")
-    .option("--snapshot <path>", "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host");
+    .option(
+      "--root <dir>",
+      "read the host from DIR instead of / (a mounted system or a fixture tree); paths in the plan stay host paths",
+    )
+    .option(
+      "--snapshot <path>",
+      "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host",
+    );
 }
 
 /** What to pass and how (no "where"): `apply` and `verify` add their own --root/--snapshot. */
 export function addPlanChoiceFlags(cmd: Command): Command {
   return cmd
-    .option("--device <addr>", "slot (0000:01:00: every function) or function (0000:01:00.1); repeat or comma-separate", collect)
+    .option(
+      "--device <addr>",
+      "slot (0000:01:00: every function) or function (0000:01:00.1); repeat or comma-separate",
+      collect,
+    )
     .option("--group <n>", "every endpoint of IOMMU group N; repeatable", collect)
-    .option("--no-iommu-pt", "leave iommu=pt out (by default it is added: the host's own devices skip IOMMU translation)")
-    .option("--allow-partial-group", "pass part of an IOMMU group, leaving its other devices on host drivers")
+    .option(
+      "--no-iommu-pt",
+      "leave iommu=pt out (by default it is added: the host's own devices skip IOMMU translation)",
+    )
+    .option(
+      "--allow-partial-group",
+      "pass part of an IOMMU group, leaving its other devices on host drivers",
+    )
     .option("--headless-ok", "allow passing the only GPU (the host loses its local console)")
-    .option("--allow-unsafe-interrupts", "proceed without interrupt remapping (writes allow_unsafe_interrupts=1; a guest can inject interrupts)")
-    .option("--acs-override <value>", "add pcie_acs_override=VALUE (downstream, multifunction, id:VVVV:DDDD): splits groups the hardware does not isolate (security risk)")
-    .option("--blacklist", "also blacklist the native drivers (never one another host device uses)");
+    .option(
+      "--allow-unsafe-interrupts",
+      "proceed without interrupt remapping (writes allow_unsafe_interrupts=1; a guest can inject interrupts)",
+    )
+    .option(
+      "--acs-override <value>",
+      "add pcie_acs_override=VALUE (downstream, multifunction, id:VVVV:DDDD): splits groups the hardware does not isolate (security risk)",
+    )
+    .option(
+      "--blacklist",
+      "also blacklist the native drivers (never one another host device uses)",
+    );
 }
 
 export function planOptionsFrom(flags: PlanFlags): PlanOptions {
   const groups = (flags.group ?? []).map((g) => {
-    if (!/^\d+$/.test(g.trim())) throw new InputError(`--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`);
+    if (!/^\d+$/.test(g.trim()))
+      throw new InputError(
+        `--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`,
+      );
     return Number(g.trim());
   });
   return {
@@ -72,24 +100,33 @@ export function planOptionsFrom(flags: PlanFlags): PlanOptions {
 
 /** --root DIR: a directory read like a snapshot (never the live command runner). */
 export function openPlanRoot(flags: Pick<PlanFlags, "root" | "snapshot">): OpenedRoot {
-  if (flags.root !== undefined && flags.snapshot !== undefined) throw new InputError("give --root or --snapshot, not both");
+  if (flags.root !== undefined && flags.snapshot !== undefined)
+    throw new InputError("give --root or --snapshot, not both");
   if (flags.root === undefined) return openHostRoot(flags.snapshot);
   const dir = path.resolve(flags.root);
   let st: fs.Stats;
   try {
     st = fs.statSync(dir);
   } catch (err) {
-    throw new InputError(`--root ${flags.root}: ${describeFsError(err)}; give the folder that holds the host's etc/, sys/ and proc/`);
+    throw new InputError(
+      `--root ${flags.root}: ${describeFsError(err)}; give the folder that holds the host's etc/, sys/ and proc/`,
+    );
   }
-  if (!st.isDirectory()) throw new InputError(`--root ${flags.root} is not a folder; for a .tar.gz use --snapshot`);
+  if (!st.isDirectory())
+    throw new InputError(`--root ${flags.root} is not a folder; for a .tar.gz use --snapshot`);
   let manifest: SnapshotManifest | null = null;
   try {
-    manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as SnapshotManifest;
+    manifest = JSON.parse(
+      fs.readFileSync(path.join(dir, "manifest.json"), "utf8"),
+    ) as SnapshotManifest;
   } catch {
     manifest = null;
   }
   if (dir === "/") return openHostRoot(undefined);
-  return { root: new DirectoryRoot(dir, { kind: "snapshot", label: flags.root, tools: manifest?.tools }), manifest };
+  return {
+    root: new DirectoryRoot(dir, { kind: "snapshot", label: flags.root, tools: manifest?.tools }),
+    manifest,
+  };
 }
 
 export function loadPlanHost(flags: PlanFlags): HostState {
@@ -100,7 +137,9 @@ export function loadPlanHost(flags: PlanFlags): HostState {
 export function registerPlan(program: Command, run: RunAction): void {
   const cmd = program
     .command("plan")
-    .description("show what would change to pass devices to a VM: file diffs, commands, reboot (writes nothing)")
+    .description(
+      "show what would change to pass devices to a VM: file diffs, commands, reboot (writes nothing)",
+    )
     .addHelpText(
       "after",
       `
@@ -122,7 +161,7 @@ Exit codes: 0 planned (or nothing to do), 1 the plan cannot do everything (see F
             2 bad input, 3 refused for safety.`,
     );
   addPlanFlags(cmd)
-    .option("--json", "print the plan as one JSON object (README, \"plan --json\")")
+    .option("--json", 'print the plan as one JSON object (README, "plan --json")')
     .action(run<PlanFlags>(planCommand));
 }
 

@@ -6,9 +6,20 @@ import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
 import { isActive, listJournals } from "../../apply/history.js";
 import { readJournal, writerSource, type LoadedJournal } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
-import { assertNoConflicts, conflicts, executeRollback, planRollback, type RollbackProgress } from "../../apply/rollback.js";
+import {
+  assertNoConflicts,
+  conflicts,
+  executeRollback,
+  planRollback,
+  type RollbackProgress,
+} from "../../apply/rollback.js";
 import { ApplyError, EXIT, InputError } from "../../errors.js";
-import { addTargetOptions, applyTarget, type ApplyTarget, type TargetOptions } from "../apply-target.js";
+import {
+  addTargetOptions,
+  applyTarget,
+  type ApplyTarget,
+  type TargetOptions,
+} from "../apply-target.js";
 import { confirmed, requireAnswerable } from "../confirm.js";
 import type { CommandContext } from "../context.js";
 import type { RunAction } from "../program.js";
@@ -21,7 +32,9 @@ interface RollbackOptions extends TargetOptions {
 export function registerRollback(program: Command, run: RunAction): void {
   const cmd = program
     .command("rollback [id]")
-    .description("undo an apply: restore every file of its journal byte for byte and re-run the refresh commands")
+    .description(
+      "undo an apply: restore every file of its journal byte for byte and re-run the refresh commands",
+    )
     .addHelpText(
       "after",
       `
@@ -41,7 +54,10 @@ Examples:
     );
   addTargetOptions(cmd)
     .option("-y, --yes", "answer the confirmation (required without a terminal)")
-    .option("--force", "also overwrite files changed by someone else since the apply (their content is kept in the journal)")
+    .option(
+      "--force",
+      "also overwrite files changed by someone else since the apply (their content is kept in the journal)",
+    )
     .action(run<RollbackOptions>(rollbackCommand));
 }
 
@@ -49,17 +65,29 @@ function pickJournal(target: ApplyTarget, id: string | undefined): LoadedJournal
   const source = writerSource(target.writer);
   if (id !== undefined) return readJournal(source, id);
   const entries = listJournals(source);
-  if (entries.length === 0) throw new InputError(`no journal in ${source.where("/var/lib/passthrough/journal")}: nothing was applied${target.live ? " on this host" : ` under ${target.rootDir}`}, so there is nothing to roll back`);
+  if (entries.length === 0)
+    throw new InputError(
+      `no journal in ${source.where("/var/lib/passthrough/journal")}: nothing was applied${target.live ? " on this host" : ` under ${target.rootDir}`}, so there is nothing to roll back`,
+    );
   for (const e of entries) {
     // Newest first: never skip past a journal that may still hold changes.
-    if (!e.ok) throw new InputError(`journal ${e.id} cannot be read (${e.error}); give an id explicitly once it is dealt with`);
+    if (!e.ok)
+      throw new InputError(
+        `journal ${e.id} cannot be read (${e.error}); give an id explicitly once it is dealt with`,
+      );
     if (isActive(e.summary)) return e.journal;
   }
   const newest = entries[0]!;
-  throw new InputError(`every journal is rolled back already (newest: ${newest.ok ? newest.summary.id : newest.id}); \`passthrough history\` lists them`);
+  throw new InputError(
+    `every journal is rolled back already (newest: ${newest.ok ? newest.summary.id : newest.id}); \`passthrough history\` lists them`,
+  );
 }
 
-async function rollbackCommand(ctx: CommandContext, opts: RollbackOptions, id?: string): Promise<number> {
+async function rollbackCommand(
+  ctx: CommandContext,
+  opts: RollbackOptions,
+  id?: string,
+): Promise<number> {
   const target = applyTarget(opts, "rollback");
   requireAnswerable(ctx.io, opts.yes, "roll back");
   const { style } = ctx;
@@ -69,39 +97,84 @@ async function rollbackCommand(ctx: CommandContext, opts: RollbackOptions, id?: 
     const rp = planRollback(journal, target.writer);
     const again = ["passthrough", "rollback", journal.id, ...target.flags].join(" ");
     if (rp.nothingToDo) {
-      ctx.out(`Journal ${journal.id}: nothing to restore — every file is as it was before that apply.`);
+      ctx.out(
+        `Journal ${journal.id}: nothing to restore — every file is as it was before that apply.`,
+      );
       return EXIT.ok;
     }
     assertNoConflicts(rp, opts.force === true, again);
 
-    ctx.out(style.bold(`passthrough rollback — journal ${journal.id} (applied ${journal.meta.createdAt}${target.live ? "" : ` under ${target.rootDir}`})`), "");
+    ctx.out(
+      style.bold(
+        `passthrough rollback — journal ${journal.id} (applied ${journal.meta.createdAt}${target.live ? "" : ` under ${target.rootDir}`})`,
+      ),
+      "",
+    );
     for (const f of rp.files) {
       const verb = f.state === "original" ? "unchanged" : f.record.existed ? "restore" : "remove";
-      const extra = f.state === "changed" ? style.yellow(" (changed by someone else since: --force overwrites it; the current content is kept in the journal)") : "";
-      ctx.out(`  ${verb.padEnd(9)} ${f.record.path}${f.record.existed && f.state !== "original" ? style.dim(` (${f.record.size} bytes, mode ${f.record.mode!.toString(8).padStart(4, "0")}, ${f.record.uid}:${f.record.gid})`) : ""}${extra}`);
+      const extra =
+        f.state === "changed"
+          ? style.yellow(
+              " (changed by someone else since: --force overwrites it; the current content is kept in the journal)",
+            )
+          : "";
+      ctx.out(
+        `  ${verb.padEnd(9)} ${f.record.path}${f.record.existed && f.state !== "original" ? style.dim(` (${f.record.size} bytes, mode ${f.record.mode!.toString(8).padStart(4, "0")}, ${f.record.uid}:${f.record.gid})`) : ""}${extra}`,
+      );
     }
-    for (const c of rp.commands) ctx.out(`  run       ${formatArgv(c)}${target.live || target.flags.includes("--run-commands") ? "" : style.dim(" (listed, not run: --root)")}`);
-    for (const u of rp.notUndone) ctx.out(style.yellow(`  not undone: ${formatArgv(u.argv)} — ${u.why}`));
+    for (const c of rp.commands)
+      ctx.out(
+        `  run       ${formatArgv(c)}${target.live || target.flags.includes("--run-commands") ? "" : style.dim(" (listed, not run: --root)")}`,
+      );
+    for (const u of rp.notUndone)
+      ctx.out(style.yellow(`  not undone: ${formatArgv(u.argv)} — ${u.why}`));
     ctx.out("");
     const n = rp.files.filter((f) => f.state !== "original").length;
-    if (!(await confirmed(ctx.io, opts.yes, `Restore ${n} file${n === 1 ? "" : "s"} from journal ${journal.id}?`, "rolling back"))) {
+    if (
+      !(await confirmed(
+        ctx.io,
+        opts.yes,
+        `Restore ${n} file${n === 1 ? "" : "s"} from journal ${journal.id}?`,
+        "rolling back",
+      ))
+    ) {
       ctx.out("Not rolled back; nothing was changed.");
       return EXIT.ok;
     }
-    const result = executeRollback(rp, { writer: target.writer, runner: target.runner, force: opts.force === true, rollbackCommand: again, onProgress: (p) => progress(ctx, p) });
+    const result = executeRollback(rp, {
+      writer: target.writer,
+      runner: target.runner,
+      force: opts.force === true,
+      rollbackCommand: again,
+      onProgress: (p) => progress(ctx, p),
+    });
     ctx.out("");
     if (result.journalProblem) ctx.out(style.yellow(result.journalProblem));
     if (result.status === "failed") {
-      throw new ApplyError(`rollback of ${journal.id} stopped: ${result.failure}; the files restored so far stay restored — fix the cause and run \`${again}\` again`);
+      throw new ApplyError(
+        `rollback of ${journal.id} stopped: ${result.failure}; the files restored so far stay restored — fix the cause and run \`${again}\` again`,
+      );
     }
     const forced = conflicts(rp).length;
-    ctx.out(style.green(`Rolled back journal ${journal.id}.`) + (forced ? ` ${forced} file${forced === 1 ? "" : "s"} changed by someone else ${forced === 1 ? "was" : "were"} overwritten; their content is in ${target.writer.resolve(journal.dir)}/displaced/.` : ""));
+    ctx.out(
+      style.green(`Rolled back journal ${journal.id}.`) +
+        (forced
+          ? ` ${forced} file${forced === 1 ? "" : "s"} changed by someone else ${forced === 1 ? "was" : "were"} overwritten; their content is in ${target.writer.resolve(journal.dir)}/displaced/.`
+          : ""),
+    );
     const listed = result.commands.filter((c) => !c.ran);
     if (listed.length) {
-      ctx.out(`Commands not run (--root without --run-commands); run them inside ${target.rootDir}:`);
+      ctx.out(
+        `Commands not run (--root without --run-commands); run them inside ${target.rootDir}:`,
+      );
       for (const c of listed) ctx.out(`  ${formatArgv(c.argv)}`);
     }
-    if (rp.notUndone.length) ctx.out(style.yellow(`Not undone (check by hand): ${rp.notUndone.map((u) => formatArgv(u.argv)).join("; ")}`));
+    if (rp.notUndone.length)
+      ctx.out(
+        style.yellow(
+          `Not undone (check by hand): ${rp.notUndone.map((u) => formatArgv(u.argv)).join("; ")}`,
+        ),
+      );
     ctx.out("Reboot for the restored configuration to take effect.");
     return EXIT.ok;
   } finally {
@@ -111,7 +184,11 @@ async function rollbackCommand(ctx: CommandContext, opts: RollbackOptions, id?: 
 
 function progress(ctx: CommandContext, p: RollbackProgress): void {
   const { style } = ctx;
-  if (p.phase === "file" && p.action !== "unchanged") ctx.out(`  ${style.green("✓")} ${p.action.padEnd(12)} ${p.path}`);
+  if (p.phase === "file" && p.action !== "unchanged")
+    ctx.out(`  ${style.green("✓")} ${p.action.padEnd(12)} ${p.path}`);
   if (p.phase === "command-start") ctx.out(`  ${style.dim("…")} ${formatArgv(p.argv)} ...`);
-  if (p.phase === "command-done") ctx.out(`  ${p.result.ran && p.result.exitCode !== 0 ? style.red("✗") : style.green("✓")} ${formatArgv(p.result.argv)}: ${describeOutcome(p.result)}`);
+  if (p.phase === "command-done")
+    ctx.out(
+      `  ${p.result.ran && p.result.exitCode !== 0 ? style.red("✗") : style.green("✓")} ${formatArgv(p.result.argv)}: ${describeOutcome(p.result)}`,
+    );
 }

@@ -23,9 +23,17 @@ interface SnapshotOptions {
 export function registerSnapshot(program: Command, run: RunAction): void {
   program
     .command("snapshot")
-    .description("save this host's hardware and boot configuration, read-only, as one .tar.gz for --snapshot")
-    .option("-o, --output <file>", "the .tar.gz to write (or a folder to write it in); default: passthrough-snapshot-<host>-<date>.tar.gz here")
-    .option("--redact", "remove serial numbers, MAC addresses and the host name (for posting in public)")
+    .description(
+      "save this host's hardware and boot configuration, read-only, as one .tar.gz for --snapshot",
+    )
+    .option(
+      "-o, --output <file>",
+      "the .tar.gz to write (or a folder to write it in); default: passthrough-snapshot-<host>-<date>.tar.gz here",
+    )
+    .option(
+      "--redact",
+      "remove serial numbers, MAC addresses and the host name (for posting in public)",
+    )
     .option("--json", "print what was written as one JSON object")
     .addHelpText(
       "after",
@@ -78,9 +86,14 @@ async function snapshotCommand(ctx: CommandContext, opts: SnapshotOptions): Prom
   const { style } = ctx;
   ctx.out(`${style.green("wrote")} ${w.file} (${formatBytes(w.bytes)}, ${w.entries} entries)`);
   if (w.redacted.length) ctx.out(`  redacted: ${w.redacted.join(", ")}`);
-  if (!w.capturedAsRoot) ctx.out(`  ${style.yellow("not run as root")}: PCI config space is cut to 64 bytes (no capabilities, ACS, reset support); run it with sudo for a complete snapshot`);
+  if (!w.capturedAsRoot)
+    ctx.out(
+      `  ${style.yellow("not run as root")}: PCI config space is cut to 64 bytes (no capabilities, ACS, reset support); run it with sudo for a complete snapshot`,
+    );
   if (w.skipped.length) {
-    ctx.out(`  ${style.yellow(`${w.skipped.length} file(s) not captured`)}, listed in manifest.json "skipped"; first: ${w.skipped[0]!.path} (${w.skipped[0]!.reason})`);
+    ctx.out(
+      `  ${style.yellow(`${w.skipped.length} file(s) not captured`)}, listed in manifest.json "skipped"; first: ${w.skipped[0]!.path} (${w.skipped[0]!.reason})`,
+    );
   }
   ctx.out("", `Inspect it on any machine: passthrough list --snapshot ${shellWord(w.file)}`);
   return EXIT.ok;
@@ -94,7 +107,11 @@ export async function snapshotToFile(o: SnapshotToFileOptions): Promise<Snapshot
   const defaultName = `passthrough-snapshot-${host}-${stamp(now)}.tar.gz`;
   const file = resolveOutput(o.output, defaultName);
 
-  const captured = await captureSnapshot(source, { version: VERSION, now, readTimeoutMs: o.readTimeoutMs });
+  const captured = await captureSnapshot(source, {
+    version: VERSION,
+    now,
+    readTimeoutMs: o.readTimeoutMs,
+  });
   let entries = captured.entries;
   const manifest = { ...captured.manifest };
   if (o.redact) {
@@ -112,7 +129,9 @@ export async function snapshotToFile(o: SnapshotToFileOptions): Promise<Snapshot
     // owner-only, since a snapshot describes the machine.
     new FileWriter("/").write(file, data, { mode: 0o600 });
   } catch (err) {
-    throw new InputError(`cannot write ${file}: ${describeFsError(err)}; choose another place with -o`);
+    throw new InputError(
+      `cannot write ${file}: ${describeFsError(err)}; choose another place with -o`,
+    );
   }
   return {
     file,
@@ -162,24 +181,37 @@ export function resolveOutput(output: string | undefined, defaultName: string): 
     st = fs.existsSync(file) ? fs.statSync(file) : null;
   }
   const shown = output ?? file;
-  if (!/\.(tar\.gz|tgz)$/.test(file)) throw new InputError(`-o ${shown}: a snapshot is a .tar.gz; give a name ending in .tar.gz, e.g. ${defaultName}`);
-  if (st) throw new InputError(`-o ${shown} already exists; snapshots are never overwritten: remove it or choose another name`);
+  if (!/\.(tar\.gz|tgz)$/.test(file))
+    throw new InputError(
+      `-o ${shown}: a snapshot is a .tar.gz; give a name ending in .tar.gz, e.g. ${defaultName}`,
+    );
+  if (st)
+    throw new InputError(
+      `-o ${shown} already exists; snapshots are never overwritten: remove it or choose another name`,
+    );
   const dir = path.dirname(file);
   let realDir: string;
   try {
     realDir = fs.realpathSync(dir);
-    if (!fs.statSync(realDir).isDirectory()) throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
+    if (!fs.statSync(realDir).isDirectory())
+      throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
   } catch (err) {
-    throw new InputError(`-o ${shown}: folder ${dir} ${describeFsError(err)}; create it or choose another place`);
+    throw new InputError(
+      `-o ${shown}: folder ${dir} ${describeFsError(err)}; create it or choose another place`,
+    );
   }
   if (/^\/(sys|proc|dev)(\/|$)/.test(realDir)) {
-    throw new InputError(`-o ${shown}: passthrough never writes inside /sys, /proc or /dev; choose another folder`);
+    throw new InputError(
+      `-o ${shown}: passthrough never writes inside /sys, /proc or /dev; choose another folder`,
+    );
   }
   return path.join(realDir, path.basename(file));
 }
 
 function formatBytes(n: number): string {
-  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`;
+  return n >= 1024 * 1024
+    ? `${(n / 1024 / 1024).toFixed(1)} MB`
+    : `${Math.max(1, Math.round(n / 1024))} KB`;
 }
 
 function shellWord(s: string): string {

@@ -23,16 +23,26 @@ type VerifyOptions = PlanFlags;
 
 /** --device values as full addresses (slots or functions), for matching a journal's selection. */
 function deviceList(flags: Pick<PlanFlags, "device">): string[] {
-  return (flags.device ?? []).flatMap((d) => d.split(",")).map((d) => d.trim()).filter(Boolean).map((d) => {
-    const a = normalizePciAddress(d);
-    if (a === null) throw new InputError(`--device ${d}: not a PCI address; write it like 0000:01:00 (a slot) or 0000:01:00.0 (a function)`);
-    return a;
-  });
+  return (flags.device ?? [])
+    .flatMap((d) => d.split(","))
+    .map((d) => d.trim())
+    .filter(Boolean)
+    .map((d) => {
+      const a = normalizePciAddress(d);
+      if (a === null)
+        throw new InputError(
+          `--device ${d}: not a PCI address; write it like 0000:01:00 (a slot) or 0000:01:00.0 (a function)`,
+        );
+      return a;
+    });
 }
 
 function groupList(flags: Pick<PlanFlags, "group">): number[] {
   return (flags.group ?? []).map((g) => {
-    if (!/^\d+$/.test(g.trim())) throw new InputError(`--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`);
+    if (!/^\d+$/.test(g.trim()))
+      throw new InputError(
+        `--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`,
+      );
     return Number(g.trim());
   });
 }
@@ -41,7 +51,9 @@ export function registerVerifyWith(planner: Planner): CommandRegistration {
   return (program, run) => {
     const cmd = program
       .command("verify")
-      .description("after the reboot: prove the planned kernel parameters, IOMMU, vfio modules and vfio-pci binding are in effect")
+      .description(
+        "after the reboot: prove the planned kernel parameters, IOMMU, vfio modules and vfio-pci binding are in effect",
+      )
       .addHelpText(
         "after",
         `
@@ -62,26 +74,45 @@ Examples:
   passthrough verify --snapshot after-reboot.tar.gz`,
       );
     addPlanChoiceFlags(cmd)
-      .option("--snapshot <path>", "verify a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host")
+      .option(
+        "--snapshot <path>",
+        "verify a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host",
+      )
       .option("--root <dir>", "verify the tree an apply --root wrote to (its journal and files)")
-      .option("--json", "print one JSON object: {ok, source, expect, rebooted, findings[], functions[]}");
+      .option(
+        "--json",
+        "print one JSON object: {ok, source, expect, rebooted, findings[], functions[]}",
+      );
     cmd.action(run<VerifyOptions>((ctx, opts) => verifyCommand(ctx, opts, planner)));
   };
 }
 
 /** Does this journal's plan cover every requested device (slot or function)? */
-export function journalCovers(j: LoadedJournal, devices: readonly string[], groups: readonly number[]): boolean {
+export function journalCovers(
+  j: LoadedJournal,
+  devices: readonly string[],
+  groups: readonly number[],
+): boolean {
   const fns = j.plan.selection?.functions ?? [];
-  return devices.every((d) => fns.some((f) => f === d || f.startsWith(`${d}.`))) && groups.every((g) => (j.plan.selection?.groups ?? []).includes(g));
+  return (
+    devices.every((d) => fns.some((f) => f === d || f.startsWith(`${d}.`))) &&
+    groups.every((g) => (j.plan.selection?.groups ?? []).includes(g))
+  );
 }
 
 interface ExpectationSource {
   expect: Expectation;
-  source: { kind: "journal"; id: string; appliedAt: string | null; path: string } | { kind: "plan" };
+  source:
+    { kind: "journal"; id: string; appliedAt: string | null; path: string } | { kind: "plan" };
   allowUnsafe: boolean;
 }
 
-function fromJournal(root: HostRoot, devices: string[], groups: number[], unreadable: string[]): ExpectationSource | null {
+function fromJournal(
+  root: HostRoot,
+  devices: string[],
+  groups: number[],
+  unreadable: string[],
+): ExpectationSource | null {
   const source = hostRootSource(root);
   for (const e of listJournals(source)) {
     if (!e.ok) unreadable.push(`${e.id}: ${e.error}`);
@@ -89,8 +120,22 @@ function fromJournal(root: HostRoot, devices: string[], groups: number[], unread
     if (!journalCovers(e.journal, devices, groups)) continue;
     const j = e.journal;
     // The opt-in travels in the plan itself: the modprobe option it writes.
-    const allowUnsafe = j.plan.steps.some((s) => s.kind === "file" && s.after !== null && /allow_unsafe_interrupts\s*=\s*(1|y)/i.test(s.after));
-    return { expect: j.plan.expect, source: { kind: "journal", id: j.id, appliedAt: e.summary.finishedAt, path: source.where(j.dir) }, allowUnsafe };
+    const allowUnsafe = j.plan.steps.some(
+      (s) =>
+        s.kind === "file" &&
+        s.after !== null &&
+        /allow_unsafe_interrupts\s*=\s*(1|y)/i.test(s.after),
+    );
+    return {
+      expect: j.plan.expect,
+      source: {
+        kind: "journal",
+        id: j.id,
+        appliedAt: e.summary.finishedAt,
+        path: source.where(j.dir),
+      },
+      allowUnsafe,
+    };
   }
   return null;
 }
@@ -110,8 +155,10 @@ function grubCfg(root: HostRoot, state: HostState): string | null {
 }
 
 function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planner): number {
-  if (opts.snapshot !== undefined && opts.root !== undefined) throw new InputError("give --snapshot or --root, not both");
-  const opened: OpenedRoot = opts.root !== undefined ? openPlanRoot({ root: opts.root }) : openHostRoot(opts.snapshot);
+  if (opts.snapshot !== undefined && opts.root !== undefined)
+    throw new InputError("give --snapshot or --root, not both");
+  const opened: OpenedRoot =
+    opts.root !== undefined ? openPlanRoot({ root: opts.root }) : openHostRoot(opts.snapshot);
   const state = readHostState(opened.root, { manifest: opened.manifest });
   const devices = deviceList(opts);
   const groups = groupList(opts);
@@ -121,12 +168,19 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
   if (!exp) {
     if (devices.length === 0 && groups.length === 0) {
       const why = unreadable.length ? ` (could not read ${unreadable.join("; ")})` : "";
-      throw new InputError(`no applied journal in ${hostRootSource(opened.root).where("/var/lib/passthrough/journal")}${why}; pass --device 0000:01:00 (with the flags you applied with) to verify against a fresh plan`);
+      throw new InputError(
+        `no applied journal in ${hostRootSource(opened.root).where("/var/lib/passthrough/journal")}${why}; pass --device 0000:01:00 (with the flags you applied with) to verify against a fresh plan`,
+      );
     }
     const plan = planner(state, planOptionsFrom(opts));
-    exp = { expect: plan.expect, source: { kind: "plan" }, allowUnsafe: opts.allowUnsafeInterrupts === true };
+    exp = {
+      expect: plan.expect,
+      source: { kind: "plan" },
+      allowUnsafe: opts.allowUnsafeInterrupts === true,
+    };
   }
-  const appliedAt = exp.source.kind === "journal" && exp.source.appliedAt ? new Date(exp.source.appliedAt) : null;
+  const appliedAt =
+    exp.source.kind === "journal" && exp.source.appliedAt ? new Date(exp.source.appliedAt) : null;
   const report = verifyHost({
     state,
     expect: exp.expect,
@@ -137,20 +191,39 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
   });
 
   if (opts.json) {
-    printJson(ctx, { ok: report.ok, source: exp.source, expect: exp.expect, rebooted: report.rebooted, findings: report.findings, functions: report.functions });
+    printJson(ctx, {
+      ok: report.ok,
+      source: exp.source,
+      expect: exp.expect,
+      rebooted: report.rebooted,
+      findings: report.findings,
+      functions: report.functions,
+    });
     return report.ok ? EXIT.ok : EXIT.problems;
   }
   const { style } = ctx;
-  const from = exp.source.kind === "journal" ? `expectation from journal ${exp.source.id}` : "expectation from a fresh plan";
-  ctx.out(style.bold(`passthrough verify — ${state.system.hostname ?? opened.root.label} · ${from}`), "");
+  const from =
+    exp.source.kind === "journal"
+      ? `expectation from journal ${exp.source.id}`
+      : "expectation from a fresh plan";
+  ctx.out(
+    style.bold(`passthrough verify — ${state.system.hostname ?? opened.root.label} · ${from}`),
+    "",
+  );
   const width = Math.max(...report.findings.map((f) => f.id.length), 10);
   for (const f of report.findings) ctx.out(...renderFinding(f, style, width));
   ctx.out("");
   if (report.ok) {
-    ctx.out(style.green("Verified: everything planned is in effect.") + " Next: passthrough vm configure (the VM that gets the device).");
+    ctx.out(
+      style.green("Verified: everything planned is in effect.") +
+        " Next: passthrough vm configure (the VM that gets the device).",
+    );
     return EXIT.ok;
   }
   const failed = report.findings.filter((f) => f.status === "fail");
-  ctx.out(style.red(`Not verified: ${failed.length} problem${failed.length === 1 ? "" : "s"}.`) + (failed[0]?.fix ? ` Start with: ${failed[0].fix}` : ""));
+  ctx.out(
+    style.red(`Not verified: ${failed.length} problem${failed.length === 1 ? "" : "s"}.`) +
+      (failed[0]?.fix ? ` Start with: ${failed[0].fix}` : ""),
+  );
   return EXIT.problems;
 }

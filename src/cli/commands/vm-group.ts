@@ -7,7 +7,9 @@ export function vmCommand(program: Command): Command {
   if (existing) return existing;
   return program
     .command("vm")
-    .description("configure the VM that gets the device: Proxmox (qm or REST API), libvirt, or plain QEMU")
+    .description(
+      "configure the VM that gets the device: Proxmox (qm or REST API), libvirt, or plain QEMU",
+    )
     .addHelpText(
       "after",
       `

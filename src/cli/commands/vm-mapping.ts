@@ -10,7 +10,12 @@ import type { Command } from "commander";
 import { EXIT, InputError } from "../../errors.js";
 import type { PciMapping, PveHardwarePci } from "../../vm/types.js";
 import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
-import { addApiOptions, connectApi, connectionFlags, type ApiOptions } from "../../vm/proxmox/connect.js";
+import {
+  addApiOptions,
+  connectApi,
+  connectionFlags,
+  type ApiOptions,
+} from "../../vm/proxmox/connect.js";
 import {
   buildMapEntry,
   compareMapEntry,
@@ -54,7 +59,9 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function registerVmMapping(program: Command, run: RunAction): void {
   const group = vmCommand(program)
     .command("mapping")
-    .description("cluster PCI resource mappings (/cluster/mapping/pci): how an API token passes a device through")
+    .description(
+      "cluster PCI resource mappings (/cluster/mapping/pci): how an API token passes a device through",
+    )
     .addHelpText(
       "after",
       `
@@ -84,9 +91,15 @@ Examples:
       .command("create")
       .description("create a PCI mapping, or add/refresh nodes' entries in an existing one")
       .requiredOption("--name <id>", "the mapping's name, used as hostpciN: mapping=<id>")
-      .option("--device <address>", "the device on --node, 0000:01:00 (all functions) or 0000:01:00.0")
+      .option(
+        "--device <address>",
+        "the device on --node, 0000:01:00 (all functions) or 0000:01:00.0",
+      )
       .option("--map <node=address>", "the device on another node (repeatable)", collect, [])
-      .option("--all-nodes", "also map --device's address on every other online node that has the same vendor:device there")
+      .option(
+        "--all-nodes",
+        "also map --device's address on every other online node that has the same vendor:device there",
+      )
       .option("--description <text>", "a description for the mapping")
       .option("--replace", "replace a node's existing entry that names a different device")
       .option("--dry-run", "show the entries without writing")
@@ -108,7 +121,9 @@ Examples:
   addApiOptions(
     group
       .command("check")
-      .description("check every mapping against every node's hardware (Proxmox's own check-node) and say what to fix")
+      .description(
+        "check every mapping against every node's hardware (Proxmox's own check-node) and say what to fix",
+      )
       .option("--name <id>", "check only this mapping")
       .option("--json", "print one JSON object")
       .addHelpText(
@@ -157,24 +172,48 @@ async function listCommand(ctx: CommandContext, opts: ListOptions): Promise<numb
     return EXIT.ok;
   }
   const { style } = ctx;
-  ctx.out(style.bold(`passthrough vm mapping list — ${backend.client.origin} · ${mappings.length} PCI mapping${mappings.length === 1 ? "" : "s"}`), "");
+  ctx.out(
+    style.bold(
+      `passthrough vm mapping list — ${backend.client.origin} · ${mappings.length} PCI mapping${mappings.length === 1 ? "" : "s"}`,
+    ),
+    "",
+  );
   if (mappings.length === 0) {
-    ctx.out("No PCI mappings (or none this token may see: it needs Mapping.Audit, .Use or .Modify on /mapping/pci/<id>).");
-    ctx.out("Create one: passthrough vm mapping create --api URL --node NODE --name gpu0 --device 0000:01:00");
+    ctx.out(
+      "No PCI mappings (or none this token may see: it needs Mapping.Audit, .Use or .Modify on /mapping/pci/<id>).",
+    );
+    ctx.out(
+      "Create one: passthrough vm mapping create --api URL --node NODE --name gpu0 --device 0000:01:00",
+    );
     return EXIT.ok;
   }
-  const rows: string[][] = [["MAPPING", "NODE", "PATH", "ID", "GROUP", "SUBSYSTEM", "DESCRIPTION"].map(style.dim)];
+  const rows: string[][] = [
+    ["MAPPING", "NODE", "PATH", "ID", "GROUP", "SUBSYSTEM", "DESCRIPTION"].map(style.dim),
+  ];
   for (const m of mappings) {
     const entries = mapEntries(m);
     if (entries.length === 0) rows.push([m.id, "-", "-", "-", "-", "-", m.description ?? ""]);
     entries.forEach((e, i) => {
       const desc = i === 0 ? (m.description ?? "") : "";
-      if (!e.entry) rows.push([m.id, "?", style.red(`unreadable entry: ${e.text}`), "", "", "", desc]);
-      else rows.push([m.id, e.entry.node, e.entry.path, e.entry.id, e.entry.iommugroup === undefined ? "-" : String(e.entry.iommugroup), e.entry.subsystemId ?? "-", desc]);
+      if (!e.entry)
+        rows.push([m.id, "?", style.red(`unreadable entry: ${e.text}`), "", "", "", desc]);
+      else
+        rows.push([
+          m.id,
+          e.entry.node,
+          e.entry.path,
+          e.entry.id,
+          e.entry.iommugroup === undefined ? "-" : String(e.entry.iommugroup),
+          e.entry.subsystemId ?? "-",
+          desc,
+        ]);
     });
   }
   ctx.out(...renderTable(rows));
-  ctx.out("", `Check them against each node's hardware: passthrough vm mapping check ${connectionFlags(opts)}`.trimEnd());
+  ctx.out(
+    "",
+    `Check them against each node's hardware: passthrough vm mapping check ${connectionFlags(opts)}`.trimEnd(),
+  );
   return EXIT.ok;
 }
 
@@ -185,15 +224,24 @@ interface PlannedEntry {
 
 async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<number> {
   if (!MAPPING_ID_RE.test(opts.name)) {
-    throw new InputError(`--name ${opts.name}: a mapping name starts with a letter and has at least 2 characters of a-z, 0-9, '-' and '_' (Proxmox's configid)`);
+    throw new InputError(
+      `--name ${opts.name}: a mapping name starts with a letter and has at least 2 characters of a-z, 0-9, '-' and '_' (Proxmox's configid)`,
+    );
   }
-  if (opts.device === undefined && opts.map.length === 0) throw new InputError("nothing to map: give --device ADDRESS (on --node) and/or --map NODE=ADDRESS");
-  if (opts.allNodes && opts.device === undefined) throw new InputError("--all-nodes maps --device's address on the other nodes: give --device too");
+  if (opts.device === undefined && opts.map.length === 0)
+    throw new InputError(
+      "nothing to map: give --device ADDRESS (on --node) and/or --map NODE=ADDRESS",
+    );
+  if (opts.allNodes && opts.device === undefined)
+    throw new InputError(
+      "--all-nodes maps --device's address on the other nodes: give --device too",
+    );
   const planned: PlannedEntry[] = [];
   if (opts.device !== undefined) planned.push({ node: opts.node ?? "", address: opts.device });
   for (const m of opts.map) {
     const eq = m.indexOf("=");
-    if (eq <= 0 || eq === m.length - 1) throw new InputError(`--map ${m}: expected NODE=ADDRESS, like pve2=0000:41:00`);
+    if (eq <= 0 || eq === m.length - 1)
+      throw new InputError(`--map ${m}: expected NODE=ADDRESS, like pve2=0000:41:00`);
     planned.push({ node: m.slice(0, eq), address: m.slice(eq + 1) });
   }
   for (const p of planned) normalizePciPath(p.address); // fail on a bad address before connecting
@@ -201,14 +249,20 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
   if (opts.device !== undefined) planned[0]!.node = backend.node;
   const seen = new Set<string>();
   for (const p of planned) {
-    if (seen.has(p.node)) throw new InputError(`node ${p.node} is given twice: one device per node and call (a second would be an alternative for the same VM slot)`);
+    if (seen.has(p.node))
+      throw new InputError(
+        `node ${p.node} is given twice: one device per node and call (a second would be an alternative for the same VM slot)`,
+      );
     seen.add(p.node);
   }
 
   const nodes = await backend.clusterNodes();
   const known = new Set(nodes.map((n) => n.node));
   for (const p of planned) {
-    if (!known.has(p.node)) throw new InputError(`node ${p.node} is not in the cluster (nodes: ${[...known].join(", ") || "none visible"})`);
+    if (!known.has(p.node))
+      throw new InputError(
+        `node ${p.node} is not in the cluster (nodes: ${[...known].join(", ") || "none visible"})`,
+      );
   }
 
   const hardware = new Map<string, PveHardwarePci[]>();
@@ -232,11 +286,17 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
       try {
         entry = buildMapEntry(n.node, ref.path, await hw(n.node));
       } catch {
-        skipped.push({ node: n.node, reason: `no PCI device ${ref.path}${/\.[0-7]$/.test(ref.path) ? "" : ".0"}` });
+        skipped.push({
+          node: n.node,
+          reason: `no PCI device ${ref.path}${/\.[0-7]$/.test(ref.path) ? "" : ".0"}`,
+        });
         continue;
       }
       if (entry.id !== ref.id) {
-        skipped.push({ node: n.node, reason: `${ref.path} is ${entry.id} there, not ${ref.id}: map it explicitly with --map ${n.node}=ADDRESS` });
+        skipped.push({
+          node: n.node,
+          reason: `${ref.path} is ${entry.id} there, not ${ref.id}: map it explicitly with --map ${n.node}=ADDRESS`,
+        });
         continue;
       }
       entries.push(entry);
@@ -244,32 +304,68 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
   }
   const warnings = entries
     .filter((e) => e.iommugroup === undefined)
-    .map((e) => `warning: ${e.node} reports no IOMMU group for ${e.path}: the IOMMU is off there and a VM using ${opts.name} cannot start on it (run \`passthrough check\` on ${e.node})`);
+    .map(
+      (e) =>
+        `warning: ${e.node} reports no IOMMU group for ${e.path}: the IOMMU is off there and a VM using ${opts.name} cannot start on it (run \`passthrough check\` on ${e.node})`,
+    );
 
-  const mapping: PciMapping = { id: opts.name, map: entries.map(printMapEntry), ...(opts.description !== undefined ? { description: opts.description } : {}) };
+  const mapping: PciMapping = {
+    id: opts.name,
+    map: entries.map(printMapEntry),
+    ...(opts.description !== undefined ? { description: opts.description } : {}),
+  };
   if (opts.dryRun) {
     // What putPciMapping would do, computed against the mapping as it is now; nothing written.
     const existing = await backend.getPciMapping(opts.name);
-    const merged = mergeMapEntries(existing?.map ?? [], entries, { replace: opts.replace === true });
+    const merged = mergeMapEntries(existing?.map ?? [], entries, {
+      replace: opts.replace === true,
+    });
     const rows = [
-      ...merged.changes.map((c) => ({ node: c.node, action: c.action as string, entry: c.entry, ...(c.previous ? { previous: c.previous } : {}) })),
-      ...merged.conflicts.map((c) => ({ node: c.node, action: "conflict", entry: c.wanted, previous: c.existing })),
+      ...merged.changes.map((c) => ({
+        node: c.node,
+        action: c.action as string,
+        entry: c.entry,
+        ...(c.previous ? { previous: c.previous } : {}),
+      })),
+      ...merged.conflicts.map((c) => ({
+        node: c.node,
+        action: "conflict",
+        entry: c.wanted,
+        previous: c.existing,
+      })),
     ];
     if (opts.json) {
-      printJson(ctx, { mapping: opts.name, action: "dry-run", exists: existing !== null, entries: rows, skipped, warnings });
+      printJson(ctx, {
+        mapping: opts.name,
+        action: "dry-run",
+        exists: existing !== null,
+        entries: rows,
+        skipped,
+        warnings,
+      });
       return EXIT.ok;
     }
-    ctx.out(ctx.style.bold(`passthrough vm mapping create — ${opts.name} (dry run, nothing written)`), "");
+    ctx.out(
+      ctx.style.bold(`passthrough vm mapping create — ${opts.name} (dry run, nothing written)`),
+      "",
+    );
     ctx.out(
       ...renderTable(
         [
-          ...rows.flatMap((r) => [[r.action === "conflict" ? ctx.style.red(r.action) : r.action, r.node, r.entry], ...(r.previous ?? []).map((p) => ["", "", ctx.style.dim(`was ${p}`)])]),
+          ...rows.flatMap((r) => [
+            [r.action === "conflict" ? ctx.style.red(r.action) : r.action, r.node, r.entry],
+            ...(r.previous ?? []).map((p) => ["", "", ctx.style.dim(`was ${p}`)]),
+          ]),
           ...skipped.map((x) => ["skipped", x.node, x.reason]),
         ],
         "  ",
       ),
     );
-    if (merged.conflicts.length) ctx.out("", `A conflict: the node already maps ${opts.name} to another device; --replace would change it.`);
+    if (merged.conflicts.length)
+      ctx.out(
+        "",
+        `A conflict: the node already maps ${opts.name} to another device; --replace would change it.`,
+      );
     if (warnings.length) ctx.out("", ...warnings);
     return EXIT.ok;
   }
@@ -279,7 +375,12 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
     printJson(ctx, {
       mapping: opts.name,
       action: result.action,
-      entries: result.changes.map((c) => ({ node: c.node, action: c.action, entry: c.entry, ...(c.previous ? { previous: c.previous } : {}) })),
+      entries: result.changes.map((c) => ({
+        node: c.node,
+        action: c.action,
+        entry: c.entry,
+        ...(c.previous ? { previous: c.previous } : {}),
+      })),
       skipped,
       warnings,
       map: result.map,
@@ -299,7 +400,9 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
   if (warnings.length) ctx.out("", ...warnings);
   ctx.out(
     "",
-    result.action === "unchanged" ? `Mapping ${opts.name} already had these entries; nothing written.` : `Mapping ${opts.name} ${result.action}.`,
+    result.action === "unchanged"
+      ? `Mapping ${opts.name} already had these entries; nothing written.`
+      : `Mapping ${opts.name} ${result.action}.`,
     `A VM uses it as hostpciN: mapping=${opts.name} (with pcie=1 on a q35 machine); the token then needs Mapping.Use on /mapping/pci/${opts.name}.`,
   );
   return EXIT.ok;
@@ -323,7 +426,10 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
   let all = await backend.listPciMappings();
   if (opts.name !== undefined) {
     all = all.filter((m) => m.id === opts.name);
-    if (all.length === 0) throw new InputError(`no PCI mapping ${opts.name} (or the token may not see it): \`passthrough vm mapping list\` shows them`);
+    if (all.length === 0)
+      throw new InputError(
+        `no PCI mapping ${opts.name} (or the token may not see it): \`passthrough vm mapping list\` shows them`,
+      );
   }
   const flags = connectionFlags(opts);
   const rows: CheckRow[] = [];
@@ -339,12 +445,24 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
       const checks = server.get(m.id)?.checks ?? [];
       const entries = mapEntries(m)
         .filter((e) => e.entry === null || e.entry.node === n.node)
-        .map((e) => (e.entry ? { text: e.text, problems: compareMapEntry(e.entry, hardware, m.mdev ?? false) } : { text: e.text, problems: [], error: e.error! }));
+        .map((e) =>
+          e.entry
+            ? { text: e.text, problems: compareMapEntry(e.entry, hardware, m.mdev ?? false) }
+            : { text: e.text, problems: [], error: e.error! },
+        );
       const broken = entries.some((e) => e.problems.length > 0 || e.error);
-      const status: CheckStatus = checks.some((c) => c.severity === "error") || broken ? "error" : checks.some((c) => c.severity === "warning") ? "warning" : "ok";
+      const status: CheckStatus =
+        checks.some((c) => c.severity === "error") || broken
+          ? "error"
+          : checks.some((c) => c.severity === "warning")
+            ? "warning"
+            : "ok";
       const fix: string[] = [];
       const create = (node: string, path: string, replace: boolean) =>
-        `passthrough vm mapping create ${flags} --name ${m.id} --map ${node}=${path}${replace ? " --replace" : ""}`.replace(/ {2,}/g, " ");
+        `passthrough vm mapping create ${flags} --name ${m.id} --map ${node}=${path}${replace ? " --replace" : ""}`.replace(
+          / {2,}/g,
+          " ",
+        );
       for (const e of mapEntries(m).filter((x) => x.entry?.node === n.node)) {
         const problems = compareMapEntry(e.entry!, hardware, m.mdev ?? false);
         if (problems.length === 0) continue;
@@ -353,10 +471,18 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
         const gone = problems.some((p) => p.field === "device");
         const swapped = problems.some((p) => p.field === "id");
         if (moved.length > 0 && (gone || swapped)) {
-          fix.push(`fix: the mapped device (${e.entry!.id}) is now at ${moved.join(" and ")}: ${create(n.node, moved[0]!, true)}`);
+          fix.push(
+            `fix: the mapped device (${e.entry!.id}) is now at ${moved.join(" and ")}: ${create(n.node, moved[0]!, true)}`,
+          );
         }
-        if (gone && moved.length === 0) fix.push(`fix: find where the device went (\`passthrough list\` on ${n.node}), then: ${create(n.node, "NEW_ADDRESS", true)}`);
-        else if (swapped) fix.push(`fix (to use the device now at ${path} instead): ${create(n.node, path, false)}`);
+        if (gone && moved.length === 0)
+          fix.push(
+            `fix: find where the device went (\`passthrough list\` on ${n.node}), then: ${create(n.node, "NEW_ADDRESS", true)}`,
+          );
+        else if (swapped)
+          fix.push(
+            `fix (to use the device now at ${path} instead): ${create(n.node, path, false)}`,
+          );
         else if (!gone) fix.push(`fix: ${create(n.node, path, false)}`);
       }
       rows.push({ mapping: m.id, node: n.node, status, checks, entries, fix });
@@ -375,10 +501,17 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
   }
   const { style } = ctx;
   ctx.out(
-    style.bold(`passthrough vm mapping check — ${backend.client.origin} · ${nodes.length} node${nodes.length === 1 ? "" : "s"} · ${all.length} PCI mapping${all.length === 1 ? "" : "s"}`),
+    style.bold(
+      `passthrough vm mapping check — ${backend.client.origin} · ${nodes.length} node${nodes.length === 1 ? "" : "s"} · ${all.length} PCI mapping${all.length === 1 ? "" : "s"}`,
+    ),
     "",
   );
-  const label: Record<CheckStatus, string> = { ok: style.green("OK  "), warning: style.yellow("WARN"), error: style.red("FAIL"), skipped: style.dim("SKIP") };
+  const label: Record<CheckStatus, string> = {
+    ok: style.green("OK  "),
+    warning: style.yellow("WARN"),
+    error: style.red("FAIL"),
+    skipped: style.dim("SKIP"),
+  };
   const wMap = Math.max(1, ...rows.map((r) => r.mapping.length));
   const wNode = Math.max(...nodes.map((n) => n.node.length), 1);
   const indent = " ".repeat(2 + 4 + 2 + wMap + 2 + wNode + 2);
@@ -388,20 +521,40 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
     const mine = mapEntries(m).filter((e) => e.entry?.node === r.node);
     const summary =
       r.status === "ok"
-        ? mine.map((e) => `${e.entry!.path} (${e.entry!.id}${e.entry!.iommugroup !== undefined ? `, group ${e.entry!.iommugroup}` : ""})`).join("; ") || "ok"
-        : (r.checks[0]?.message ?? r.entries.find((e) => e.problems.length > 0)?.problems[0]?.message ?? "");
+        ? mine
+            .map(
+              (e) =>
+                `${e.entry!.path} (${e.entry!.id}${e.entry!.iommugroup !== undefined ? `, group ${e.entry!.iommugroup}` : ""})`,
+            )
+            .join("; ") || "ok"
+        : (r.checks[0]?.message ??
+          r.entries.find((e) => e.problems.length > 0)?.problems[0]?.message ??
+          "");
     ctx.out(head + summary);
     const extra = [
       ...r.checks.slice(r.status === "ok" ? 0 : 1).map((c) => c.message),
-      ...r.entries.flatMap((e) => (e.error ? [`unreadable entry '${e.text}': ${e.error}`] : e.problems.map((p) => p.message))).filter((msg) => msg !== summary),
+      ...r.entries
+        .flatMap((e) =>
+          e.error ? [`unreadable entry '${e.text}': ${e.error}`] : e.problems.map((p) => p.message),
+        )
+        .filter((msg) => msg !== summary),
       ...r.fix,
     ];
     for (const l of extra) ctx.out(indent + l);
   }
-  for (const n of skippedNodes) ctx.out(`  ${label.skipped}  ${padEnd("-", wMap)}  ${padEnd(n, wNode)}  node offline: not checked`);
+  for (const n of skippedNodes)
+    ctx.out(
+      `  ${label.skipped}  ${padEnd("-", wMap)}  ${padEnd(n, wNode)}  node offline: not checked`,
+    );
   ctx.out("");
   if (rows.length === 0 && skippedNodes.length === 0) ctx.out("No PCI mappings to check.");
-  else if (errors > 0) ctx.out(`${errors} mapping entr${errors === 1 ? "y does" : "ies do"} not match the node's hardware: VMs using ${errors === 1 ? "it" : "them"} there will not start until fixed.`);
-  else ctx.out(`Every mapping matches its nodes' hardware${warnings > 0 ? ` (${warnings} node${warnings === 1 ? " has" : "s have"} no entry for a mapping: VMs using it cannot start there)` : ""}.`);
+  else if (errors > 0)
+    ctx.out(
+      `${errors} mapping entr${errors === 1 ? "y does" : "ies do"} not match the node's hardware: VMs using ${errors === 1 ? "it" : "them"} there will not start until fixed.`,
+    );
+  else
+    ctx.out(
+      `Every mapping matches its nodes' hardware${warnings > 0 ? ` (${warnings} node${warnings === 1 ? " has" : "s have"} no entry for a mapping: VMs using it cannot start there)` : ""}.`,
+    );
   return errors > 0 ? EXIT.problems : EXIT.ok;
 }

@@ -31,9 +31,12 @@ export function rootBusOf(d: PciDevice): string {
 }
 
 export function buildPciTree(devices: readonly PciDevice[]): PciRootBus[] {
-  const nodes = new Map(devices.map((d) => [d.address, { device: d, children: [] as PciTreeNode[] }]));
+  const nodes = new Map(
+    devices.map((d) => [d.address, { device: d, children: [] as PciTreeNode[] }]),
+  );
   const roots = new Map<string, PciRootBus>();
-  const byAddress = (a: PciTreeNode, b: PciTreeNode) => (a.device.address < b.device.address ? -1 : a.device.address > b.device.address ? 1 : 0);
+  const byAddress = (a: PciTreeNode, b: PciTreeNode) =>
+    a.device.address < b.device.address ? -1 : a.device.address > b.device.address ? 1 : 0;
   for (const node of nodes.values()) {
     // The nearest bridge above it that is itself listed (a hidden bridge is skipped over).
     const above = [...node.device.bridgeChain].reverse().find((a) => nodes.has(a));
@@ -53,8 +56,13 @@ export function buildPciTree(devices: readonly PciDevice[]): PciRootBus[] {
 
 type DeviceJson = ReturnType<typeof deviceJson> & { children: DeviceJson[] };
 
-export function pciTreeJson(tree: readonly PciRootBus[]): Array<{ bus: string; devices: DeviceJson[] }> {
-  const node = (n: PciTreeNode): DeviceJson => ({ ...deviceJson(n.device), children: n.children.map(node) });
+export function pciTreeJson(
+  tree: readonly PciRootBus[],
+): Array<{ bus: string; devices: DeviceJson[] }> {
+  const node = (n: PciTreeNode): DeviceJson => ({
+    ...deviceJson(n.device),
+    children: n.children.map(node),
+  });
   return tree.map((r) => ({ bus: r.bus, devices: r.children.map(node) }));
 }
 
@@ -64,7 +72,9 @@ export function deviceTitle(d: PciDevice): string {
 
 export function renderPciTree(state: HostState, style: Style): string[] {
   const tree = buildPciTree(state.pci);
-  const rows: string[][] = [["TOPOLOGY", "CLASS", "IDS", "DRIVER", "GROUP", "DEVICE"].map(style.dim)];
+  const rows: string[][] = [
+    ["TOPOLOGY", "CLASS", "IDS", "DRIVER", "GROUP", "DEVICE"].map(style.dim),
+  ];
   const walk = (nodes: readonly PciTreeNode[], prefix: string) => {
     nodes.forEach((n, i) => {
       const last = i === nodes.length - 1;
@@ -90,10 +100,16 @@ export function renderPciTree(state: HostState, style: Style): string[] {
   const shared = state.iommu.groups.filter((g) => g.devices.length > 1);
   if (shared.length) {
     const isBridge = new Map(state.pci.map((d) => [d.address, d.isBridge]));
-    lines.push("", "IOMMU groups with several functions (a VM gets all of them; bridges stay with the host):");
+    lines.push(
+      "",
+      "IOMMU groups with several functions (a VM gets all of them; bridges stay with the host):",
+    );
     lines.push(
       ...renderTable(
-        shared.map((g) => [`group ${g.id}`, g.devices.map((a) => (isBridge.get(a) ? `${a} (bridge)` : a)).join(", ")]),
+        shared.map((g) => [
+          `group ${g.id}`,
+          g.devices.map((a) => (isBridge.get(a) ? `${a} (bridge)` : a)).join(", "),
+        ]),
         "  ",
       ),
     );

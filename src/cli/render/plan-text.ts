@@ -13,7 +13,9 @@ import { renderTable } from "./table.js";
 
 /** Show an argv the way a shell would take it back (display only; we never run strings). */
 export function shellQuote(argv: readonly string[]): string {
-  return argv.map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+  return argv
+    .map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(" ");
 }
 
 /** GNU diff's hunk ranges: "l" for one line, "l,n" otherwise, and "l-1,0" for an empty side. */
@@ -26,10 +28,20 @@ function range(start: number, count: number): string {
 export function unifiedDiff(step: FileStep, style: Style): string[] {
   const oldLabel = step.before === null ? "/dev/null" : step.path;
   const newLabel = step.after === null ? "/dev/null" : step.path;
-  const patch = structuredPatch(oldLabel, newLabel, step.before ?? "", step.after ?? "", undefined, undefined, { context: 3 });
+  const patch = structuredPatch(
+    oldLabel,
+    newLabel,
+    step.before ?? "",
+    step.after ?? "",
+    undefined,
+    undefined,
+    { context: 3 },
+  );
   const out = [style.bold(`--- ${oldLabel}`), style.bold(`+++ ${newLabel}`)];
   for (const h of patch.hunks) {
-    out.push(style.cyan(`@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`));
+    out.push(
+      style.cyan(`@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`),
+    );
     for (const l of h.lines) {
       if (l.startsWith("+")) out.push(style.green(l));
       else if (l.startsWith("-")) out.push(style.red(l));
@@ -40,34 +52,57 @@ export function unifiedDiff(step: FileStep, style: Style): string[] {
 }
 
 function findingLines(f: Finding, style: Style): string[] {
-  const tag = f.status === "fail" ? style.red("FAIL") : f.status === "warn" ? style.yellow("WARN") : style.dim("INFO");
-  const out = [`  ${tag}  ${f.summary}${f.subject && !f.summary.includes(f.subject) ? ` [${f.subject}]` : ""}`];
+  const tag =
+    f.status === "fail"
+      ? style.red("FAIL")
+      : f.status === "warn"
+        ? style.yellow("WARN")
+        : style.dim("INFO");
+  const out = [
+    `  ${tag}  ${f.summary}${f.subject && !f.summary.includes(f.subject) ? ` [${f.subject}]` : ""}`,
+  ];
   for (const d of f.detail ?? []) out.push(`        ${d}`);
   if (f.fix) out.push(`        fix: ${f.fix}`);
   return out;
 }
 
-export function renderPlanText(state: HostState, plan: Plan, opts: PlanOptions, style: Style): string[] {
+export function renderPlanText(
+  state: HostState,
+  plan: Plan,
+  opts: PlanOptions,
+  style: Style,
+): string[] {
   const lines: string[] = [];
   const sys = state.system;
   const head = [
     `passthrough plan — ${sys.hostname ?? "host"}`,
-    sys.proxmox ? `Proxmox VE ${sys.proxmox}` : sys.distro?.prettyName ?? sys.distro?.id ?? null,
+    sys.proxmox ? `Proxmox VE ${sys.proxmox}` : (sys.distro?.prettyName ?? sys.distro?.id ?? null),
     sys.kernelRelease ? `kernel ${sys.kernelRelease}` : null,
-    state.bootloader.kind + (state.bootloader.grubFlavor ? ` (${state.bootloader.grubFlavor})` : ""),
+    state.bootloader.kind +
+      (state.bootloader.grubFlavor ? ` (${state.bootloader.grubFlavor})` : ""),
     state.initramfs.kind,
   ].filter(Boolean);
   lines.push(style.bold(head.join(" · ")), "");
 
   const byAddr = new Map(state.pci.map((d) => [d.address, d]));
   const groups = plan.selection.groups;
-  lines.push(style.bold(`Devices${groups.length ? ` (IOMMU group${groups.length > 1 ? "s" : ""} ${groups.join(", ")})` : " (no IOMMU groups yet)"}`));
+  lines.push(
+    style.bold(
+      `Devices${groups.length ? ` (IOMMU group${groups.length > 1 ? "s" : ""} ${groups.join(", ")})` : " (no IOMMU groups yet)"}`,
+    ),
+  );
   lines.push(
     ...renderTable(
       plan.selection.functions.map((a) => {
         const d = byAddr.get(a);
         return d
-          ? [a, classShortName(d.classCode), `${d.vendorId}:${d.deviceId}`, `now ${d.driver ?? "no driver"}`, `${d.vendorName ?? ""} ${d.deviceName ?? ""}`.trim()]
+          ? [
+              a,
+              classShortName(d.classCode),
+              `${d.vendorId}:${d.deviceId}`,
+              `now ${d.driver ?? "no driver"}`,
+              `${d.vendorName ?? ""} ${d.deviceName ?? ""}`.trim(),
+            ]
           : [a];
       }),
       "  ",
@@ -76,7 +111,12 @@ export function renderPlanText(state: HostState, plan: Plan, opts: PlanOptions, 
   lines.push("");
 
   if (plan.phase === "enable-iommu") {
-    lines.push(style.yellow("Phase 1 of 2: turn the IOMMU on. Device binding is planned after the reboot, when the IOMMU groups are known."), "");
+    lines.push(
+      style.yellow(
+        "Phase 1 of 2: turn the IOMMU on. Device binding is planned after the reboot, when the IOMMU groups are known.",
+      ),
+      "",
+    );
   }
 
   if (plan.cmdline?.length) {
@@ -85,7 +125,15 @@ export function renderPlanText(state: HostState, plan: Plan, opts: PlanOptions, 
     const configured = state.cmdline.configured?.params.map((p) => p.raw) ?? [];
     lines.push(
       ...renderTable(
-        plan.cmdline.map((c) => [c.param, running.includes(c.param) ? "running" : configured.includes(c.param) ? "configured, not running" : "added", c.why]),
+        plan.cmdline.map((c) => [
+          c.param,
+          running.includes(c.param)
+            ? "running"
+            : configured.includes(c.param)
+              ? "configured, not running"
+              : "added",
+          c.why,
+        ]),
         "  ",
       ),
     );
@@ -102,11 +150,19 @@ export function renderPlanText(state: HostState, plan: Plan, opts: PlanOptions, 
   const commands = plan.steps.filter((s) => s.kind === "command");
   const reboot = plan.steps.find((s) => s.kind === "reboot");
   if (plan.steps.length === 0) {
-    lines.push(style.green(`Nothing to do: this host is already in the desired state for ${plan.selection.functions.join(", ")}.`), "");
+    lines.push(
+      style.green(
+        `Nothing to do: this host is already in the desired state for ${plan.selection.functions.join(", ")}.`,
+      ),
+      "",
+    );
   }
 
   if (fileSteps.length) {
-    lines.push(style.bold(`Files (${fileSteps.length} change${fileSteps.length === 1 ? "" : "s"})`), "");
+    lines.push(
+      style.bold(`Files (${fileSteps.length} change${fileSteps.length === 1 ? "" : "s"})`),
+      "",
+    );
     fileSteps.forEach((s, i) => {
       const verb = s.before === null ? "create" : s.after === null ? "remove" : "edit";
       lines.push(style.bold(`# ${i + 1}. ${verb} ${s.path}`), `# ${s.why}`);
@@ -132,7 +188,9 @@ export function renderPlanText(state: HostState, plan: Plan, opts: PlanOptions, 
     lines.push(
       ...renderTable(
         [
-          ...(plan.phase === "enable-iommu" ? [["IOMMU groups:", "present (the IOMMU is on)"]] : []),
+          ...(plan.phase === "enable-iommu"
+            ? [["IOMMU groups:", "present (the IOMMU is on)"]]
+            : []),
           ...(e.cmdline.length ? [["/proc/cmdline has:", e.cmdline.join(" ")]] : []),
           ...(e.modulesLoaded.length ? [["modules loaded:", e.modulesLoaded.join(" ")]] : []),
           ...(e.boundToVfio.length ? [["bound to vfio-pci:", e.boundToVfio.join(" ")]] : []),
@@ -144,7 +202,10 @@ export function renderPlanText(state: HostState, plan: Plan, opts: PlanOptions, 
   }
 
   const again = rerunCommand(opts).replace(/^passthrough plan/, "passthrough apply");
-  if (plan.steps.length) lines.push(`Next: ${again}${plan.phase === "enable-iommu" ? ", reboot, then plan again" : ", then reboot and run `passthrough verify`"}`);
+  if (plan.steps.length)
+    lines.push(
+      `Next: ${again}${plan.phase === "enable-iommu" ? ", reboot, then plan again" : ", then reboot and run `passthrough verify`"}`,
+    );
   else lines.push("Next: passthrough verify");
   return lines;
 }

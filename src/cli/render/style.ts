@@ -17,7 +17,15 @@ export function makeStyle(color: boolean): Style {
     const id = (s: string) => s;
     return { color, bold: id, dim: id, red: id, green: id, yellow: id, cyan: id };
   }
-  return { color, bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), cyan: sgr(36, 39) };
+  return {
+    color,
+    bold: sgr(1, 22),
+    dim: sgr(2, 22),
+    red: sgr(31, 39),
+    green: sgr(32, 39),
+    yellow: sgr(33, 39),
+    cyan: sgr(36, 39),
+  };
 }
 
 /** Printed width, ignoring ANSI escapes. */

@@ -50,14 +50,20 @@ export function usbControllers(state: HostState): UsbController[] {
   return [...addrs].sort().map((address) => {
     const device = byAddress.get(address) ?? null;
     const group = device?.iommuGroup ?? null;
-    const members = group === null ? [] : (state.iommu.groups.find((g) => g.id === group)?.devices ?? []);
+    const members =
+      group === null ? [] : (state.iommu.groups.find((g) => g.id === group)?.devices ?? []);
     return {
       address,
       device,
-      buses: state.usb.filter((u) => u.controller === address && isRootHub(u) && u.busnum !== null).map((u) => u.busnum!).sort((a, b) => a - b),
+      buses: state.usb
+        .filter((u) => u.controller === address && isRootHub(u) && u.busnum !== null)
+        .map((u) => u.busnum!)
+        .sort((a, b) => a - b),
       iommuGroup: group,
       groupMates: members.filter((a) => a !== address && !byAddress.get(a)?.isBridge),
-      devices: state.usb.filter((u) => u.controller === address && !isRootHub(u)).map((u) => busPort(u) ?? u.name),
+      devices: state.usb
+        .filter((u) => u.controller === address && !isRootHub(u))
+        .map((u) => busPort(u) ?? u.name),
     };
   });
 }
@@ -83,7 +89,8 @@ export function usbJson(state: HostState) {
       rootHub: isRootHub(u),
       controller: u.controller,
       iommuGroup: u.controller ? (group.get(u.controller) ?? null) : null,
-      proxmox: bp === null ? null : { byId: `host=${u.vendorId}:${u.productId}`, byPort: `host=${bp}` },
+      proxmox:
+        bp === null ? null : { byId: `host=${u.vendorId}:${u.productId}`, byPort: `host=${bp}` },
     };
   });
 }
@@ -105,15 +112,29 @@ export function renderUsb(state: HostState, style: Style): string[] {
   const group = new Map(state.pci.map((d) => [d.address, d.iommuGroup]));
   const lines: string[] = [];
   if (devices.length === 0) {
-    lines.push(state.usb.length === 0 ? "No USB devices: this host shows no USB bus (sys/bus/usb/devices)." : "No USB devices plugged in (only the controllers' root hubs).");
+    lines.push(
+      state.usb.length === 0
+        ? "No USB devices: this host shows no USB bus (sys/bus/usb/devices)."
+        : "No USB devices plugged in (only the controllers' root hubs).",
+    );
   } else {
-    const rows: string[][] = [["BUS-PORT", "IDS", "KIND", "CONTROLLER", "GROUP", "NAME"].map(style.dim)];
+    const rows: string[][] = [
+      ["BUS-PORT", "IDS", "KIND", "CONTROLLER", "GROUP", "NAME"].map(style.dim),
+    ];
     for (const u of devices) {
       const g = u.controller ? group.get(u.controller) : null;
-      rows.push([busPort(u) ?? u.name, `${u.vendorId}:${u.productId}`, kindOrder(u.kinds).join(", ") || "-", u.controller ?? "-", g === null || g === undefined ? "-" : String(g), usbName(u)]);
+      rows.push([
+        busPort(u) ?? u.name,
+        `${u.vendorId}:${u.productId}`,
+        kindOrder(u.kinds).join(", ") || "-",
+        u.controller ?? "-",
+        g === null || g === undefined ? "-" : String(g),
+        usbName(u),
+      ]);
     }
     lines.push(...renderTable(rows));
-    const example = devices.find((u) => u.kinds.includes("keyboard") || u.kinds.includes("mouse")) ?? devices[0]!;
+    const example =
+      devices.find((u) => u.kinds.includes("keyboard") || u.kinds.includes("mouse")) ?? devices[0]!;
     const bp = busPort(example);
     lines.push(
       "",
@@ -123,12 +144,21 @@ export function renderUsb(state: HostState, style: Style): string[] {
   }
   const controllers = usbControllers(state);
   if (controllers.length) {
-    lines.push("", "USB controllers (passing one as a PCI device gives the VM every port on it, and needs its whole IOMMU group):");
+    lines.push(
+      "",
+      "USB controllers (passing one as a PCI device gives the VM every port on it, and needs its whole IOMMU group):",
+    );
     const rows = controllers.map((c) => [
       c.address,
       c.buses.length ? `bus ${c.buses.join(",")}` : "no bus",
       c.iommuGroup === null ? "no group" : `group ${c.iommuGroup}`,
-      c.iommuGroup === null ? (state.iommu.enabled ? "-" : "IOMMU off") : c.groupMates.length ? `shares it with ${c.groupMates.join(", ")}` : "alone in its group",
+      c.iommuGroup === null
+        ? state.iommu.enabled
+          ? "-"
+          : "IOMMU off"
+        : c.groupMates.length
+          ? `shares it with ${c.groupMates.join(", ")}`
+          : "alone in its group",
       `${c.devices.length} device${c.devices.length === 1 ? "" : "s"}${c.devices.length ? `: ${c.devices.join(" ")}` : ""}`,
       c.device ? deviceTitle(c.device) : "-",
     ]);

@@ -9,13 +9,18 @@ import * as zlib from "node:zlib";
 import { encodeTar, type TarInput } from "../tar-format.js";
 import type { SnapshotEntries } from "./entries.js";
 
-export function encodeSnapshotArchive(entries: SnapshotEntries, topFolder: string, mtime: Date): Buffer {
+export function encodeSnapshotArchive(
+  entries: SnapshotEntries,
+  topFolder: string,
+  mtime: Date,
+): Buffer {
   const items: TarInput[] = [{ path: `${topFolder}/`, type: "Directory", mode: 0o755, mtime }];
   for (const rel of entries.paths()) {
     const e = entries.get(rel)!;
     const p = `${topFolder}/${rel}`;
     if (e.type === "dir") items.push({ path: `${p}/`, type: "Directory", mode: 0o755, mtime });
-    else if (e.type === "link") items.push({ path: p, type: "SymbolicLink", linkpath: e.target, mode: 0o777, mtime });
+    else if (e.type === "link")
+      items.push({ path: p, type: "SymbolicLink", linkpath: e.target, mode: 0o777, mtime });
     else items.push({ path: p, type: "File", data: e.data, mode: 0o644, mtime });
   }
   return zlib.gzipSync(encodeTar(items), { level: 9 });

@@ -29,10 +29,42 @@ import * as path from "node:path";
 
 /** Programs whose presence discovery and the other commands ask about (HostRoot.hasTool). */
 export const TRACKED_TOOLS = [
-  "bootctl", "booster", "depmod", "dmesg", "dracut", "driverctl", "efibootmgr", "grub-install", "grub-mkconfig", "grub2-install",
-  "grub2-mkconfig", "grubby", "journalctl", "kernel-install", "kernelstub", "kvm", "lspci", "lsusb", "mkinitcpio", "modprobe",
-  "nvidia-smi", "proxmox-boot-tool", "pvecm", "pvesh", "pveversion", "qemu-system-x86_64", "qm", "sshd", "systemctl", "tailscale",
-  "uname", "update-grub", "update-initramfs", "virsh", "virt-install", "zpool",
+  "bootctl",
+  "booster",
+  "depmod",
+  "dmesg",
+  "dracut",
+  "driverctl",
+  "efibootmgr",
+  "grub-install",
+  "grub-mkconfig",
+  "grub2-install",
+  "grub2-mkconfig",
+  "grubby",
+  "journalctl",
+  "kernel-install",
+  "kernelstub",
+  "kvm",
+  "lspci",
+  "lsusb",
+  "mkinitcpio",
+  "modprobe",
+  "nvidia-smi",
+  "proxmox-boot-tool",
+  "pvecm",
+  "pvesh",
+  "pveversion",
+  "qemu-system-x86_64",
+  "qm",
+  "sshd",
+  "systemctl",
+  "tailscale",
+  "uname",
+  "update-grub",
+  "update-initramfs",
+  "virsh",
+  "virt-install",
+  "zpool",
 ];
 
 const TOOL_DIRS = ["usr/sbin", "usr/bin", "sbin", "bin", "usr/local/sbin", "usr/local/bin"];
@@ -63,10 +95,37 @@ const all: NamePredicate = () => true;
  * `reset`, `rescan`, `bind`/`unbind`, `new_id`/`remove_id` (write-only actions).
  */
 const PCI_FILES = oneOf(
-  "uevent", "vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision", "config", "modalias",
-  "boot_vga", "numa_node", "reset_method", "driver_override", "enable", "irq", "power_state", "local_cpulist",
-  "current_link_speed", "max_link_speed", "current_link_width", "max_link_width", "resource", "label", "acpi_index",
-  "sriov_totalvfs", "sriov_numvfs", "sriov_offset", "sriov_stride", "sriov_vf_device", "d3cold_allowed", "ari_enabled",
+  "uevent",
+  "vendor",
+  "device",
+  "subsystem_vendor",
+  "subsystem_device",
+  "class",
+  "revision",
+  "config",
+  "modalias",
+  "boot_vga",
+  "numa_node",
+  "reset_method",
+  "driver_override",
+  "enable",
+  "irq",
+  "power_state",
+  "local_cpulist",
+  "current_link_speed",
+  "max_link_speed",
+  "current_link_width",
+  "max_link_width",
+  "resource",
+  "label",
+  "acpi_index",
+  "sriov_totalvfs",
+  "sriov_numvfs",
+  "sriov_offset",
+  "sriov_stride",
+  "sriov_vf_device",
+  "d3cold_allowed",
+  "ari_enabled",
 );
 const PCI_SPEC: FolderSpec = {
   files: PCI_FILES,
@@ -77,55 +136,154 @@ const PCI_SPEC: FolderSpec = {
 
 const USB_DEVICE_SPEC: FolderSpec = {
   files: oneOf(
-    "idVendor", "idProduct", "bcdDevice", "manufacturer", "product", "serial", "busnum", "devnum", "devpath", "speed", "version",
-    "bDeviceClass", "bDeviceSubClass", "bDeviceProtocol", "bNumInterfaces", "bNumConfigurations", "bConfigurationValue", "bMaxPower",
-    "maxchild", "removable",
+    "idVendor",
+    "idProduct",
+    "bcdDevice",
+    "manufacturer",
+    "product",
+    "serial",
+    "busnum",
+    "devnum",
+    "devpath",
+    "speed",
+    "version",
+    "bDeviceClass",
+    "bDeviceSubClass",
+    "bDeviceProtocol",
+    "bNumInterfaces",
+    "bNumConfigurations",
+    "bConfigurationValue",
+    "bMaxPower",
+    "maxchild",
+    "removable",
   ),
   links: oneOf("driver"),
 };
 const USB_INTERFACE_SPEC: FolderSpec = {
-  files: oneOf("bInterfaceClass", "bInterfaceSubClass", "bInterfaceProtocol", "bInterfaceNumber", "bAlternateSetting", "bNumEndpoints", "modalias", "interface"),
+  files: oneOf(
+    "bInterfaceClass",
+    "bInterfaceSubClass",
+    "bInterfaceProtocol",
+    "bInterfaceNumber",
+    "bAlternateSetting",
+    "bNumEndpoints",
+    "modalias",
+    "interface",
+  ),
   links: oneOf("driver"),
 };
 const BLOCK_SPEC: FolderSpec = {
   files: oneOf("size", "partition", "ro", "removable", "dev"),
   links: oneOf("device"),
   dirs: (n) =>
-    n === "dm" ? { files: oneOf("name") } : n === "slaves" || n === "holders" ? { links: all } : null,
+    n === "dm"
+      ? { files: oneOf("name") }
+      : n === "slaves" || n === "holders"
+        ? { links: all }
+        : null,
 };
-const NVME_SPEC: FolderSpec = { files: oneOf("model", "serial", "firmware_rev", "transport", "address") };
+const NVME_SPEC: FolderSpec = {
+  files: oneOf("model", "serial", "firmware_rev", "transport", "address"),
+};
 const NET_SPEC: FolderSpec = {
   files: oneOf("address", "operstate", "type", "mtu", "ifindex"),
-  links: (n) => n === "device" || n === "master" || n.startsWith("lower_") || n.startsWith("upper_"),
-  dirs: (n) => (n === "brif" ? { links: all } : n === "bonding" ? { files: oneOf("slaves", "mode") } : n === "brport" ? {} : null),
+  links: (n) =>
+    n === "device" || n === "master" || n.startsWith("lower_") || n.startsWith("upper_"),
+  dirs: (n) =>
+    n === "brif"
+      ? { links: all }
+      : n === "bonding"
+        ? { files: oneOf("slaves", "mode") }
+        : n === "brport"
+          ? {}
+          : null,
 };
 /** DMI identity; the serial and asset-tag files are readable by root only and removed by --redact. */
-export const DMI_SERIAL_FILES = ["product_serial", "board_serial", "chassis_serial", "product_uuid", "board_asset_tag", "chassis_asset_tag"];
+export const DMI_SERIAL_FILES = [
+  "product_serial",
+  "board_serial",
+  "chassis_serial",
+  "product_uuid",
+  "board_asset_tag",
+  "chassis_asset_tag",
+];
 const DMI_SPEC: FolderSpec = {
   files: oneOf(
-    "sys_vendor", "product_name", "product_version", "product_family", "product_sku", "board_vendor", "board_name", "board_version",
-    "bios_vendor", "bios_version", "bios_date", "bios_release", "chassis_vendor", "chassis_type", "chassis_version",
+    "sys_vendor",
+    "product_name",
+    "product_version",
+    "product_family",
+    "product_sku",
+    "board_vendor",
+    "board_name",
+    "board_version",
+    "bios_vendor",
+    "bios_version",
+    "bios_date",
+    "bios_release",
+    "chassis_vendor",
+    "chassis_type",
+    "chassis_version",
     ...DMI_SERIAL_FILES,
   ),
 };
 const PARAM_SPEC: FolderSpec = { dirs: (n) => (n === "parameters" ? { files: all } : null) };
 
 /** Module parameters captured whatever drivers are bound (what discovery reads live). */
-const PARAM_MODULES = ["vfio", "vfio_pci", "vfio_pci_core", "vfio_iommu_type1", "vfio_virqfd", "kvm", "kvm_amd", "kvm_intel"];
+const PARAM_MODULES = [
+  "vfio",
+  "vfio_pci",
+  "vfio_pci_core",
+  "vfio_iommu_type1",
+  "vfio_virqfd",
+  "kvm",
+  "kvm_amd",
+  "kvm_intel",
+];
 
-const PROC_FILES = ["proc/cmdline", "proc/cpuinfo", "proc/modules", "proc/version", "proc/mounts", "proc/iomem", "proc/net/route", "proc/sys/kernel/osrelease", "proc/sys/kernel/hostname"];
+const PROC_FILES = [
+  "proc/cmdline",
+  "proc/cpuinfo",
+  "proc/modules",
+  "proc/version",
+  "proc/mounts",
+  "proc/iomem",
+  "proc/net/route",
+  "proc/sys/kernel/osrelease",
+  "proc/sys/kernel/hostname",
+];
 
 /** Single configuration files (snapshot-format.md, src/host/*). */
 const CONFIG_FILES = [
-  "etc/os-release", "usr/lib/os-release", "etc/hostname", "etc/default/grub", "etc/kernel/cmdline", "etc/kernel/proxmox-boot-uuids",
-  "etc/kernelstub/configuration", "etc/modules", "etc/initramfs-tools/modules", "etc/initramfs-tools/initramfs.conf", "etc/dracut.conf",
-  "etc/mkinitcpio.conf", "etc/booster.yaml", "etc/pve/mapping/pci.cfg", "etc/pve/mapping/usb.cfg",
+  "etc/os-release",
+  "usr/lib/os-release",
+  "etc/hostname",
+  "etc/default/grub",
+  "etc/kernel/cmdline",
+  "etc/kernel/proxmox-boot-uuids",
+  "etc/kernelstub/configuration",
+  "etc/modules",
+  "etc/initramfs-tools/modules",
+  "etc/initramfs-tools/initramfs.conf",
+  "etc/dracut.conf",
+  "etc/mkinitcpio.conf",
+  "etc/booster.yaml",
+  "etc/pve/mapping/pci.cfg",
+  "etc/pve/mapping/usb.cfg",
 ];
 
 /** Folders whose regular files are all configuration (one level deep). */
 const CONFIG_DIRS = [
-  "etc/default/grub.d", ...MODPROBE_DIRS, ...MODULES_LOAD_DIRS, "etc/initramfs-tools/conf.d", "etc/dracut.conf.d", "etc/mkinitcpio.conf.d",
-  "boot/loader/entries", "boot/efi/loader/entries", "efi/loader/entries", "etc/initramfs-tools/scripts/init-top",
+  "etc/default/grub.d",
+  ...MODPROBE_DIRS,
+  ...MODULES_LOAD_DIRS,
+  "etc/initramfs-tools/conf.d",
+  "etc/dracut.conf.d",
+  "etc/mkinitcpio.conf.d",
+  "boot/loader/entries",
+  "boot/efi/loader/entries",
+  "efi/loader/entries",
+  "etc/initramfs-tools/scripts/init-top",
   "etc/udev/rules.d",
 ];
 
@@ -190,7 +348,10 @@ const REASONS: Record<string, string> = {
   EWORKER: "reader process failed",
 };
 
-export async function captureSnapshot(sourceDir: string, options: CaptureOptions): Promise<CapturedSnapshot> {
+export async function captureSnapshot(
+  sourceDir: string,
+  options: CaptureOptions,
+): Promise<CapturedSnapshot> {
   const c = new Capturer(path.resolve(sourceDir), options);
   try {
     return await c.run();
@@ -218,7 +379,14 @@ class Capturer {
     const asRoot = this.options.asRoot ?? process.getuid?.() === 0;
     await Promise.all(PROC_FILES.map((f) => this.file(f, TEXT_MAX)));
     await this.pci();
-    await Promise.all([this.iommu(), this.usb(), this.block(), this.net(), this.firmware(), this.pciDrivers()]);
+    await Promise.all([
+      this.iommu(),
+      this.usb(),
+      this.block(),
+      this.net(),
+      this.firmware(),
+      this.pciDrivers(),
+    ]);
     await this.modules();
     await Promise.all([this.config(), this.proxmox(), this.diskIds()]);
     const release = this.entries.text("proc/sys/kernel/osrelease")?.trim() ?? null;
@@ -227,11 +395,19 @@ class Capturer {
     const tools = await this.tools();
     await this.commands(tools);
 
-    const hostname = (this.entries.text("etc/hostname") ?? this.entries.text("proc/sys/kernel/hostname"))?.trim() || null;
+    const hostname =
+      (
+        this.entries.text("etc/hostname") ?? this.entries.text("proc/sys/kernel/hostname")
+      )?.trim() || null;
     if (!asRoot && this.source === "/") {
-      this.notes.push("captured without root: PCI config space is cut to 64 bytes (no capabilities), DMI serials and some attributes are unreadable");
+      this.notes.push(
+        "captured without root: PCI config space is cut to 64 bytes (no capabilities), DMI serials and some attributes are unreadable",
+      );
     }
-    for (const p of this.reader.timedOut) this.notes.push(`${p}: read timed out after ${this.options.readTimeoutMs ?? 2000} ms; the rest of its folder was skipped`);
+    for (const p of this.reader.timedOut)
+      this.notes.push(
+        `${p}: read timed out after ${this.options.readTimeoutMs ?? 2000} ms; the rest of its folder was skipped`,
+      );
     const manifest: CapturedManifest = {
       tool: "passthrough",
       version: this.options.version,
@@ -316,7 +492,11 @@ class Capturer {
    * A class/bus folder of links (sys/class/net, sys/bus/usb/devices ...): keep every link and
    * capture the folder each points to with the spec `specFor` gives.
    */
-  private async linkFolder(rel: string, specFor: (name: string) => FolderSpec | null, filter: NamePredicate = all): Promise<string[]> {
+  private async linkFolder(
+    rel: string,
+    specFor: (name: string) => FolderSpec | null,
+    filter: NamePredicate = all,
+  ): Promise<string[]> {
     const entries = await this.scan(rel);
     if (entries === null) return [];
     this.entries.dir(rel);
@@ -362,7 +542,11 @@ class Capturer {
     // Physical slot names (lspci -v "Physical Slot").
     const slots = await this.scan("sys/bus/pci/slots");
     if (slots !== null) this.entries.dir("sys/bus/pci/slots");
-    await Promise.all((slots ?? []).filter((s) => s.kind === "dir").map((s) => this.folder(`sys/bus/pci/slots/${s.name}`, { files: oneOf("address") })));
+    await Promise.all(
+      (slots ?? [])
+        .filter((s) => s.kind === "dir")
+        .map((s) => this.folder(`sys/bus/pci/slots/${s.name}`, { files: oneOf("address") })),
+    );
   }
 
   private moduleNames = new Set<string>();
@@ -379,7 +563,8 @@ class Capturer {
           this.entries.dir(dir);
           for (const e of (await this.scan(dir)) ?? []) {
             if (e.kind !== "link" || e.target === undefined) continue;
-            if (e.name === "module" || this.pciDirs.has(e.name)) this.link(`${dir}/${e.name}`, e.target);
+            if (e.name === "module" || this.pciDirs.has(e.name))
+              this.link(`${dir}/${e.name}`, e.target);
             if (e.name === "module") {
               const t = this.target(`${dir}/module`, e.target);
               if (t?.startsWith("sys/module/")) this.moduleNames.add(t.slice("sys/module/".length));
@@ -406,7 +591,10 @@ class Capturer {
       this.entries.dir("sys/kernel/iommu_groups");
       await Promise.all(
         groups.map((g) =>
-          this.folder(`sys/kernel/iommu_groups/${g.name}`, { files: oneOf("type", "reserved_regions"), dirs: (n) => (n === "devices" ? { links: all } : null) }),
+          this.folder(`sys/kernel/iommu_groups/${g.name}`, {
+            files: oneOf("type", "reserved_regions"),
+            dirs: (n) => (n === "devices" ? { links: all } : null),
+          }),
         ),
       );
     }
@@ -415,7 +603,9 @@ class Capturer {
   }
 
   private async usb(): Promise<void> {
-    await this.linkFolder("sys/bus/usb/devices", (name) => (name.includes(":") ? USB_INTERFACE_SPEC : USB_DEVICE_SPEC));
+    await this.linkFolder("sys/bus/usb/devices", (name) =>
+      name.includes(":") ? USB_INTERFACE_SPEC : USB_DEVICE_SPEC,
+    );
   }
 
   private async block(): Promise<void> {
@@ -430,12 +620,18 @@ class Capturer {
 
   private async firmware(): Promise<void> {
     // DMI: sys/class/dmi/id is a link into sys/devices/virtual/dmi/id on most kernels.
-    await this.linkFolder("sys/class/dmi", () => DMI_SPEC, (n) => n === "id");
+    await this.linkFolder(
+      "sys/class/dmi",
+      () => DMI_SPEC,
+      (n) => n === "id",
+    );
     if ((await this.scan("sys/firmware/efi")) !== null) {
       this.entries.dir("sys/firmware/efi");
       await this.file("sys/firmware/efi/fw_platform_size");
       // Only the variables discovery reads: which loader booted (systemd-boot's LoaderInfo) and Secure Boot.
-      await this.folder("sys/firmware/efi/efivars", { files: (n) => /^(LoaderInfo|SecureBoot)-[0-9a-f-]+$/.test(n) });
+      await this.folder("sys/firmware/efi/efivars", {
+        files: (n) => /^(LoaderInfo|SecureBoot)-[0-9a-f-]+$/.test(n),
+      });
     }
   }
 
@@ -450,7 +646,11 @@ class Capturer {
         this.entries.dir(dir);
         await Promise.all(
           entries
-            .filter((e) => (e.kind === "file" || (e.kind === "link" && e.targetKind === "file")) && wantedConfig(dir, e.name))
+            .filter(
+              (e) =>
+                (e.kind === "file" || (e.kind === "link" && e.targetKind === "file")) &&
+                wantedConfig(dir, e.name),
+            )
             .map((e) => this.file(`${dir}/${e.name}`, TEXT_MAX)),
         );
       }),
@@ -465,7 +665,12 @@ class Capturer {
     this.entries.dir("etc/pve");
     for (const e of pve) {
       // etc/pve/local -> nodes/NAME, etc/pve/qemu-server -> nodes/NAME/qemu-server (pmxcfs makes them relative).
-      if ((e.name === "local" || e.name === "qemu-server") && e.kind === "link" && e.target !== undefined && this.target(`etc/pve/${e.name}`, e.target)) {
+      if (
+        (e.name === "local" || e.name === "qemu-server") &&
+        e.kind === "link" &&
+        e.target !== undefined &&
+        this.target(`etc/pve/${e.name}`, e.target)
+      ) {
         this.link(`etc/pve/${e.name}`, e.target);
       }
     }
@@ -500,7 +705,10 @@ class Capturer {
         placeholders++;
       }
     }
-    if (placeholders) this.notes.push(`dev/NAME: ${placeholders} empty placeholder file(s) for the block devices dev/disk/by-id links name, so the links resolve`);
+    if (placeholders)
+      this.notes.push(
+        `dev/NAME: ${placeholders} empty placeholder file(s) for the block devices dev/disk/by-id links name, so the links resolve`,
+      );
   }
 
   private async kernelModules(release: string | null): Promise<void> {
@@ -513,13 +721,16 @@ class Capturer {
       }
     }
     if (!dir) {
-      this.notes.push(`lib/modules/${release}: not present; module names come from the running kernel only`);
+      this.notes.push(
+        `lib/modules/${release}: not present; module names come from the running kernel only`,
+      );
       return;
     }
     this.entries.dir(dir);
     await this.file(`${dir}/modules.builtin`, TEXT_MAX);
     // The loadable modules: modules.order, or modules.dep where a distribution ships no order file.
-    if ((await this.file(`${dir}/modules.order`, TEXT_MAX)) === null) await this.file(`${dir}/modules.dep`, TEXT_MAX);
+    if ((await this.file(`${dir}/modules.order`, TEXT_MAX)) === null)
+      await this.file(`${dir}/modules.dep`, TEXT_MAX);
     const r = await this.reader.read(`${dir}/modules.alias`, BIG_MAX);
     if (!r.ok) {
       this.skip(`${dir}/modules.alias`, r.code);
@@ -527,26 +738,44 @@ class Capturer {
     }
     const modaliases: string[] = [];
     for (const [p, e] of this.entries) {
-      if (e.type === "file" && p.endsWith("/modalias")) modaliases.push(e.data.toString("utf8").trim());
+      if (e.type === "file" && p.endsWith("/modalias"))
+        modaliases.push(e.data.toString("utf8").trim());
     }
     const f = filterModulesAlias(r.data.toString("utf8"), modaliases);
     this.entries.file(`${dir}/modules.alias`, f.text);
-    this.notes.push(`${dir}/modules.alias: ${f.kept} of ${f.total} aliases kept (those matching the present PCI and USB devices)`);
+    this.notes.push(
+      `${dir}/modules.alias: ${f.kept} of ${f.total} aliases kept (those matching the present PCI and USB devices)`,
+    );
   }
 
   private async pciIds(): Promise<void> {
     for (const p of PCI_IDS_PATHS) {
       const r = await this.reader.read(p, BIG_MAX);
       if (!r.ok) continue;
-      const hex = (dir: string, attr: string) => /^0x([0-9a-fA-F]+)/.exec(this.entries.text(`${dir}/${attr}`) ?? "")?.[1]?.padStart(4, "0").slice(-4) ?? null;
+      const hex = (dir: string, attr: string) =>
+        /^0x([0-9a-fA-F]+)/
+          .exec(this.entries.text(`${dir}/${attr}`) ?? "")?.[1]
+          ?.padStart(4, "0")
+          .slice(-4) ?? null;
       const wanted = [...this.pciDirs.values()].flatMap((dir) => {
         const vendor = hex(dir, "vendor");
         const device = hex(dir, "device");
-        return vendor && device ? [{ vendor, device, subVendor: hex(dir, "subsystem_vendor"), subDevice: hex(dir, "subsystem_device") }] : [];
+        return vendor && device
+          ? [
+              {
+                vendor,
+                device,
+                subVendor: hex(dir, "subsystem_vendor"),
+                subDevice: hex(dir, "subsystem_device"),
+              },
+            ]
+          : [];
       });
       const sub = pciIdsSubset(r.data.toString("utf8"), wanted);
       this.entries.file(p, sub.text);
-      this.notes.push(`${p}: subset for the present devices (${sub.keptVendors} of ${sub.vendors} vendors, all device classes)`);
+      this.notes.push(
+        `${p}: subset for the present devices (${sub.keptVendors} of ${sub.vendors} vendors, all device classes)`,
+      );
       return;
     }
   }
@@ -556,7 +785,11 @@ class Capturer {
     const tracked = new Set(TRACKED_TOOLS);
     for (const dir of TOOL_DIRS) {
       for (const e of (await this.scan(dir)) ?? []) {
-        if (tracked.has(e.name) && (e.kind === "file" || (e.kind === "link" && e.targetKind === "file"))) found.add(e.name);
+        if (
+          tracked.has(e.name) &&
+          (e.kind === "file" || (e.kind === "link" && e.targetKind === "file"))
+        )
+          found.add(e.name);
       }
     }
     // A snapshot folder being re-captured keeps the tools its own manifest recorded.
@@ -579,14 +812,17 @@ class Capturer {
     const names = Object.keys(CAPTURED_COMMANDS) as CapturedCommand[];
     if (mode === "copy") {
       for (const e of (await this.scan("cmd")) ?? []) {
-        if (e.kind === "file" && (names as string[]).includes(e.name)) await this.file(`cmd/${e.name}`, BIG_MAX);
+        if (e.kind === "file" && (names as string[]).includes(e.name))
+          await this.file(`cmd/${e.name}`, BIG_MAX);
       }
       return;
     }
     const installed = new Set(tools);
     for (const name of names) {
       if (CAPTURED_COMMANDS[name].argv.length === 0) {
-        this.notes.push(`cmd/${name}: never run by passthrough (it changes state); add its output by hand when it matters`);
+        this.notes.push(
+          `cmd/${name}: never run by passthrough (it changes state); add its output by hand when it matters`,
+        );
         continue;
       }
       const r = runCapturedCommand(name, (tool) => installed.has(tool));

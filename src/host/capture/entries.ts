@@ -1,7 +1,8 @@
 // A snapshot held in memory: root-relative path -> file bytes, folder, or link text.
 // Capture fills one, redaction rewrites one, and the archive writer turns one into a .tar.gz.
 
-export type SnapshotEntry = { type: "file"; data: Buffer } | { type: "dir" } | { type: "link"; target: string };
+export type SnapshotEntry =
+  { type: "file"; data: Buffer } | { type: "dir" } | { type: "link"; target: string };
 
 export class SnapshotEntries {
   private readonly map = new Map<string, SnapshotEntry>();

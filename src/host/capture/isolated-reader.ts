@@ -181,12 +181,16 @@ export class IsolatedReader {
   }
 
   read(rel: string, max: number): Promise<ReadOutcome> {
-    return this.request("read", rel, max).then(({ head, data }) => (head.ok ? { ok: true, data } : { ok: false, code: String(head.code) }));
+    return this.request("read", rel, max).then(({ head, data }) =>
+      head.ok ? { ok: true, data } : { ok: false, code: String(head.code) },
+    );
   }
 
   scan(rel: string): Promise<ScanOutcome> {
     return this.request("scan", rel, 0).then(({ head }) =>
-      head.ok ? { ok: true, entries: head.entries as ScannedEntry[] } : { ok: false, code: String(head.code) },
+      head.ok
+        ? { ok: true, entries: head.entries as ScannedEntry[] }
+        : { ok: false, code: String(head.code) },
     );
   }
 
@@ -201,10 +205,16 @@ export class IsolatedReader {
     }
   }
 
-  private request(op: Request["op"], rel: string, max: number): Promise<{ head: Record<string, unknown>; data: Buffer }> {
+  private request(
+    op: Request["op"],
+    rel: string,
+    max: number,
+  ): Promise<{ head: Record<string, unknown>; data: Buffer }> {
     return new Promise((resolve) => {
-      if (this.closed) return resolve({ head: { ok: false, code: "ECLOSED" }, data: Buffer.alloc(0) });
-      if (this.hungFolders.has(folderKey(op, rel))) return resolve({ head: { ok: false, code: "ESKIPPED" }, data: Buffer.alloc(0) });
+      if (this.closed)
+        return resolve({ head: { ok: false, code: "ECLOSED" }, data: Buffer.alloc(0) });
+      if (this.hungFolders.has(folderKey(op, rel)))
+        return resolve({ head: { ok: false, code: "ESKIPPED" }, data: Buffer.alloc(0) });
       const req: Request = { op, path: rel, max, resolve };
       this.send(req);
     });
@@ -244,7 +254,10 @@ export class IsolatedReader {
     for (;;) {
       const nl = this.buffer.indexOf(10);
       if (nl === -1) return;
-      const head = JSON.parse(this.buffer.subarray(0, nl).toString("utf8")) as Record<string, unknown>;
+      const head = JSON.parse(this.buffer.subarray(0, nl).toString("utf8")) as Record<
+        string,
+        unknown
+      >;
       const n = typeof head.n === "number" ? head.n : 0;
       if (this.buffer.length < nl + 1 + n) return;
       const data = Buffer.from(this.buffer.subarray(nl + 1, nl + 1 + n));
@@ -264,7 +277,10 @@ export class IsolatedReader {
 
   private armTimer(): void {
     this.stopTimer();
-    this.timer = setTimeout(() => this.onTimeout(), this.ready ? this.timeoutMs : this.startTimeoutMs);
+    this.timer = setTimeout(
+      () => this.onTimeout(),
+      this.ready ? this.timeoutMs : this.startTimeoutMs,
+    );
   }
 
   private stopTimer(): void {
@@ -296,7 +312,8 @@ export class IsolatedReader {
       stuck.resolve({ head: { ok: false, code }, data: Buffer.alloc(0) });
     }
     for (const r of rest) {
-      if (this.hungFolders.has(folderKey(r.op, r.path))) r.resolve({ head: { ok: false, code: "ESKIPPED" }, data: Buffer.alloc(0) });
+      if (this.hungFolders.has(folderKey(r.op, r.path)))
+        r.resolve({ head: { ok: false, code: "ESKIPPED" }, data: Buffer.alloc(0) });
       else this.send(r);
     }
   }
@@ -304,7 +321,10 @@ export class IsolatedReader {
 
 function spawnNodeWorker(root: string): Worker {
   // An empty environment: no NODE_OPTIONS (loaders, inspectors) from the caller's shell.
-  return spawn(process.execPath, ["-e", WORKER_SOURCE, root], { stdio: ["pipe", "pipe", "ignore"], env: {} });
+  return spawn(process.execPath, ["-e", WORKER_SOURCE, root], {
+    stdio: ["pipe", "pipe", "ignore"],
+    env: {},
+  });
 }
 
 /** The folder a request belongs to: a file's parent, or the folder being listed. */

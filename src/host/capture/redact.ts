@@ -29,11 +29,18 @@ export interface RedactionResult {
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 const PCI_ADDRESS = /^[0-9a-f]{4,}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
-const FILLER = /^(0+|0123456789|1234567890|none|n\/a|not specified|not applicable|default string|to be filled by o\.e\.m\.|system serial number|chassis serial number|base board serial number|serial|unknown|x+|f+)$/i;
+const FILLER =
+  /^(0+|0123456789|1234567890|none|n\/a|not specified|not applicable|default string|to be filled by o\.e\.m\.|system serial number|chassis serial number|base board serial number|serial|unknown|x+|f+)$/i;
 
 /** Files where a host name is replaced (as a whole word); everything else is left alone. */
 function mayNameHost(p: string): boolean {
-  return p === "etc/hostname" || p === "proc/sys/kernel/hostname" || p === "proc/cmdline" || p.startsWith("cmd/") || p.startsWith("etc/pve/");
+  return (
+    p === "etc/hostname" ||
+    p === "proc/sys/kernel/hostname" ||
+    p === "proc/cmdline" ||
+    p.startsWith("cmd/") ||
+    p.startsWith("etc/pve/")
+  );
 }
 
 class Secrets {
@@ -75,16 +82,27 @@ export function redactSnapshot(input: SnapshotEntries): RedactionResult {
     const folderName = folder.slice(folder.lastIndexOf("/") + 1);
     if (base === "serial" && text) {
       if (/^usb\d+$/.test(folderName)) continue; // a root hub's "serial" is its controller's address
-      found.add(/\/nvme\/nvme\d+$/.test(folder) || folder.startsWith("sys/class/nvme/") ? "nvme-serial" : "usb-serial");
+      found.add(
+        /\/nvme\/nvme\d+$/.test(folder) || folder.startsWith("sys/class/nvme/")
+          ? "nvme-serial"
+          : "usb-serial",
+      );
       secrets.serial(text);
     } else if (folder.endsWith("dmi/id") && DMI_SERIAL_FILES.includes(base) && text) {
       found.add("dmi-serial");
       secrets.serial(text);
-    } else if (base === "address" && /\/net\/[^/]+$/.test(folder) && MAC.test(text) && !/^(00:){5}00$|^(ff:){5}ff$/i.test(text)) {
+    } else if (
+      base === "address" &&
+      /\/net\/[^/]+$/.test(folder) &&
+      MAC.test(text) &&
+      !/^(00:){5}00$|^(ff:){5}ff$/i.test(text)
+    ) {
       found.add("mac-address");
       secrets.mac(text);
     } else if (p === "cmd/nvidia-smi-q") {
-      for (const m of text.matchAll(/^\s*(?:Serial Number|GPU UUID|Board Id)\s*:\s*(\S.*?)\s*$/gm)) {
+      for (const m of text.matchAll(
+        /^\s*(?:Serial Number|GPU UUID|Board Id)\s*:\s*(\S.*?)\s*$/gm,
+      )) {
         if (m[1] && m[1] !== "N/A") {
           found.add("gpu-serial");
           secrets.serial(m[1]);
@@ -102,7 +120,9 @@ export function redactSnapshot(input: SnapshotEntries): RedactionResult {
     }
   }
   const hostNames = new Map<string, string>();
-  const local = [input.text("etc/hostname"), input.text("proc/sys/kernel/hostname")].map((h) => h?.trim()).filter((h): h is string => !!h);
+  const local = [input.text("etc/hostname"), input.text("proc/sys/kernel/hostname")]
+    .map((h) => h?.trim())
+    .filter((h): h is string => !!h);
   for (const h of local) {
     hostNames.set(h, REDACTED_HOST);
     const short = h.split(".")[0]!;
@@ -119,13 +139,22 @@ export function redactSnapshot(input: SnapshotEntries): RedactionResult {
   const globalRe = buildRegExp([...secrets.global.keys()], "gi", false);
   const lower = new Map([...secrets.global].map(([k, v]) => [k.toLowerCase(), v]));
   const hostRe = buildRegExp([...hostNames.keys()], "g", true);
-  const replaceGlobal = (s: string) => (globalRe ? s.replace(globalRe, (v) => secrets.global.get(v) ?? lower.get(v.toLowerCase()) ?? v) : s);
+  const replaceGlobal = (s: string) =>
+    globalRe
+      ? s.replace(globalRe, (v) => secrets.global.get(v) ?? lower.get(v.toLowerCase()) ?? v)
+      : s;
   // Path components: serials anywhere (dev/disk/by-id names); a host name only as the
   // Proxmox node folder (etc/pve/nodes/NAME), never as any other component ("etc/pve").
   const replacePath = (p: string, where = p) => {
     const underPve = where.startsWith("etc/pve/");
     const parts = p.split("/");
-    return parts.map((c, i) => (underPve && parts[i - 1] === "nodes" && hostNames.has(c) ? hostNames.get(c)! : replaceGlobal(c))).join("/");
+    return parts
+      .map((c, i) =>
+        underPve && parts[i - 1] === "nodes" && hostNames.has(c)
+          ? hostNames.get(c)!
+          : replaceGlobal(c),
+      )
+      .join("/");
   };
 
   const out = new SnapshotEntries();
@@ -138,8 +167,24 @@ export function redactSnapshot(input: SnapshotEntries): RedactionResult {
     else out.file(np, ne.data);
   }
   const notes: string[] = [];
-  if (found.size) notes.push(`redacted (--redact): ${[...found].sort().join(", ")}; placeholders REDACTED-SERIAL-N, 00:00:5e:00:53:NN (MACs), ${REDACTED_HOST}`);
-  return { entries: out, redacted: ["hostname", "usb-serial", "nvme-serial", "dmi-serial", "disk-id", "gpu-serial", "pci-dsn", "mac-address"], notes };
+  if (found.size)
+    notes.push(
+      `redacted (--redact): ${[...found].sort().join(", ")}; placeholders REDACTED-SERIAL-N, 00:00:5e:00:53:NN (MACs), ${REDACTED_HOST}`,
+    );
+  return {
+    entries: out,
+    redacted: [
+      "hostname",
+      "usb-serial",
+      "nvme-serial",
+      "dmi-serial",
+      "disk-id",
+      "gpu-serial",
+      "pci-dsn",
+      "mac-address",
+    ],
+    notes,
+  };
 }
 
 interface RewriteContext {
@@ -155,16 +200,21 @@ function rewrite(p: string, e: SnapshotEntry, ctx: RewriteContext): SnapshotEntr
   if (e.type === "link") return { type: "link", target: ctx.replacePath(e.target, p) };
   const base = p.slice(p.lastIndexOf("/") + 1);
   const folder = p.slice(0, p.lastIndexOf("/"));
-  if (base === "config" && p.startsWith("sys/devices/")) return { type: "file", data: zeroDeviceSerialNumber(e.data) };
+  if (base === "config" && p.startsWith("sys/devices/"))
+    return { type: "file", data: zeroDeviceSerialNumber(e.data) };
   if (p.startsWith("sys/firmware/efi/efivars/")) return e;
   const raw = e.data.toString("utf8");
   const trimmed = raw.trim();
   // The files that hold a serial get its placeholder even when it is too short to replace elsewhere.
-  if ((base === "serial" && !/^usb\d+$/.test(folder.slice(folder.lastIndexOf("/") + 1))) || (folder.endsWith("dmi/id") && DMI_SERIAL_FILES.includes(base))) {
+  if (
+    (base === "serial" && !/^usb\d+$/.test(folder.slice(folder.lastIndexOf("/") + 1))) ||
+    (folder.endsWith("dmi/id") && DMI_SERIAL_FILES.includes(base))
+  ) {
     return trimmed ? { type: "file", data: Buffer.from(`${ctx.secrets.serial(trimmed)}\n`) } : e;
   }
   let text = ctx.replaceGlobal(raw);
-  if (ctx.hostRe && mayNameHost(p)) text = text.replace(ctx.hostRe, (h) => ctx.hostNames.get(h) ?? h);
+  if (ctx.hostRe && mayNameHost(p))
+    text = text.replace(ctx.hostRe, (h) => ctx.hostNames.get(h) ?? h);
   return text === raw ? e : { type: "file", data: Buffer.from(text) };
 }
 
@@ -175,7 +225,9 @@ function buildRegExp(values: string[], flags: string, word: boolean): RegExp | n
     .sort((a, b) => b.length - a.length)
     .map((v) => v.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"))
     .join("|");
-  return word ? new RegExp(`(?<![\\w.\\-/])(?:${alt})(?![\\w\\-/])`, flags) : new RegExp(alt, flags);
+  return word
+    ? new RegExp(`(?<![\\w.\\-/])(?:${alt})(?![\\w\\-/])`, flags)
+    : new RegExp(alt, flags);
 }
 
 /**

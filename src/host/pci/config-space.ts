@@ -6,26 +6,83 @@
 import type { AcsFlags, PciCapabilities, PcieType, ResizableBar } from "../types.js";
 
 const CAP_NAMES: Record<number, string> = {
-  0x01: "pm", 0x02: "agp", 0x03: "vpd", 0x04: "slot-id", 0x05: "msi", 0x06: "hotswap", 0x07: "pci-x", 0x08: "ht", 0x09: "vendor",
-  0x0a: "debug", 0x0b: "ccrc", 0x0c: "hotplug", 0x0d: "bridge-subsystem", 0x0e: "agp8x", 0x0f: "secure", 0x10: "pcie", 0x11: "msix",
-  0x12: "sata", 0x13: "af", 0x14: "ea",
+  0x01: "pm",
+  0x02: "agp",
+  0x03: "vpd",
+  0x04: "slot-id",
+  0x05: "msi",
+  0x06: "hotswap",
+  0x07: "pci-x",
+  0x08: "ht",
+  0x09: "vendor",
+  0x0a: "debug",
+  0x0b: "ccrc",
+  0x0c: "hotplug",
+  0x0d: "bridge-subsystem",
+  0x0e: "agp8x",
+  0x0f: "secure",
+  0x10: "pcie",
+  0x11: "msix",
+  0x12: "sata",
+  0x13: "af",
+  0x14: "ea",
 };
 
 const EXT_CAP_NAMES: Record<number, string> = {
-  0x0001: "aer", 0x0002: "vc", 0x0003: "dsn", 0x0004: "power-budget", 0x0005: "rclink", 0x000b: "vendor", 0x000d: "acs", 0x000e: "ari",
-  0x000f: "ats", 0x0010: "sriov", 0x0012: "mcast", 0x0013: "pri", 0x0015: "rebar", 0x0016: "dpa", 0x0017: "tph", 0x0018: "ltr",
-  0x0019: "secondary-pcie", 0x001b: "pasid", 0x001d: "dpc", 0x001e: "l1pm", 0x001f: "ptm", 0x0023: "dvsec", 0x0024: "vf-rebar",
-  0x0025: "dlf", 0x0026: "16gt", 0x0027: "lane-margining", 0x002a: "32gt",
+  0x0001: "aer",
+  0x0002: "vc",
+  0x0003: "dsn",
+  0x0004: "power-budget",
+  0x0005: "rclink",
+  0x000b: "vendor",
+  0x000d: "acs",
+  0x000e: "ari",
+  0x000f: "ats",
+  0x0010: "sriov",
+  0x0012: "mcast",
+  0x0013: "pri",
+  0x0015: "rebar",
+  0x0016: "dpa",
+  0x0017: "tph",
+  0x0018: "ltr",
+  0x0019: "secondary-pcie",
+  0x001b: "pasid",
+  0x001d: "dpc",
+  0x001e: "l1pm",
+  0x001f: "ptm",
+  0x0023: "dvsec",
+  0x0024: "vf-rebar",
+  0x0025: "dlf",
+  0x0026: "16gt",
+  0x0027: "lane-margining",
+  0x002a: "32gt",
 };
 
 const PCIE_TYPES: Record<number, PcieType> = {
-  0x0: "endpoint", 0x1: "legacy-endpoint", 0x4: "root-port", 0x5: "upstream-port", 0x6: "downstream-port",
-  0x7: "pcie-to-pci-bridge", 0x8: "pci-to-pcie-bridge", 0x9: "rc-integrated-endpoint", 0xa: "rc-event-collector",
+  0x0: "endpoint",
+  0x1: "legacy-endpoint",
+  0x4: "root-port",
+  0x5: "upstream-port",
+  0x6: "downstream-port",
+  0x7: "pcie-to-pci-bridge",
+  0x8: "pci-to-pcie-bridge",
+  0x9: "rc-integrated-endpoint",
+  0xa: "rc-event-collector",
 };
 
 /** The kernel's pci_speed_string() for a Link Speeds encoding (PCIe 6.0 §7.5.3.6). */
 export function linkSpeed(code: number): string {
-  return ["Unknown", "2.5 GT/s PCIe", "5.0 GT/s PCIe", "8.0 GT/s PCIe", "16.0 GT/s PCIe", "32.0 GT/s PCIe", "64.0 GT/s PCIe"][code] ?? "Unknown";
+  return (
+    [
+      "Unknown",
+      "2.5 GT/s PCIe",
+      "5.0 GT/s PCIe",
+      "8.0 GT/s PCIe",
+      "16.0 GT/s PCIe",
+      "32.0 GT/s PCIe",
+      "64.0 GT/s PCIe",
+    ][code] ?? "Unknown"
+  );
 }
 
 export const PCI_CAP_ID = { pm: 0x01, msi: 0x05, pcie: 0x10, msix: 0x11, af: 0x13 } as const;
@@ -77,7 +134,15 @@ export function parseConfigSpace(buf: Buffer): PciCapabilities | null {
         result.pcie = {
           type: PCIE_TYPES[(flags >> 4) & 0xf] ?? "unknown",
           version: flags & 0xf,
-          link: linkCap === 0 ? null : { maxSpeed: linkSpeed(linkCap & 0xf), maxWidth: (linkCap >> 4) & 0x3f, currentSpeed: linkSpeed(linkStatus & 0xf), currentWidth: (linkStatus >> 4) & 0x3f },
+          link:
+            linkCap === 0
+              ? null
+              : {
+                  maxSpeed: linkSpeed(linkCap & 0xf),
+                  maxWidth: (linkCap >> 4) & 0x3f,
+                  currentSpeed: linkSpeed(linkStatus & 0xf),
+                  currentWidth: (linkStatus >> 4) & 0x3f,
+                },
         };
         const devCap = buf.readUInt32LE(ptr + 4);
         flrFromPcie = (devCap & (1 << 28)) !== 0;
@@ -87,7 +152,14 @@ export function parseConfigSpace(buf: Buffer): PciCapabilities | null {
       }
       ptr = buf.readUInt8(ptr + 1) & 0xfc;
     }
-    result.flr = flrFromPcie === true || flrFromAf ? true : flrFromPcie === false ? false : result.list.length > 0 ? false : null;
+    result.flr =
+      flrFromPcie === true || flrFromAf
+        ? true
+        : flrFromPcie === false
+          ? false
+          : result.list.length > 0
+            ? false
+            : null;
   }
   if (buf.length >= 4096 && result.pcie) {
     result.resizableBars = [];
@@ -100,7 +172,10 @@ export function parseConfigSpace(buf: Buffer): PciCapabilities | null {
       const id = hdr & 0xffff;
       result.list.push(EXT_CAP_NAMES[id] ?? `ext-${id.toString(16).padStart(4, "0")}`);
       if (id === PCI_EXT_CAP_ID.acs && off + 8 <= buf.length) {
-        result.acs = { capable: acsFlags(buf.readUInt16LE(off + 4)), enabled: acsFlags(buf.readUInt16LE(off + 6)) };
+        result.acs = {
+          capable: acsFlags(buf.readUInt16LE(off + 4)),
+          enabled: acsFlags(buf.readUInt16LE(off + 6)),
+        };
       } else if (id === PCI_EXT_CAP_ID.rebar) {
         result.resizableBars.push(...parseRebar(buf, off));
       }

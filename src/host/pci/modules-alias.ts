@@ -37,8 +37,12 @@ export class ModuleAliases {
     const cached = this.cache.get(modalias);
     if (cached) return [...cached];
     const found: string[] = [];
-    const candidates = [...(this.byVendor.get(modalias.slice(5, 13).toUpperCase()) ?? []), ...this.anyVendor];
-    for (const p of candidates) if (p.re.test(modalias) && !found.includes(p.module)) found.push(p.module);
+    const candidates = [
+      ...(this.byVendor.get(modalias.slice(5, 13).toUpperCase()) ?? []),
+      ...this.anyVendor,
+    ];
+    for (const p of candidates)
+      if (p.re.test(modalias) && !found.includes(p.module)) found.push(p.module);
     this.cache.set(modalias, found);
     return [...found];
   }
@@ -70,7 +74,10 @@ export function globToRegExp(glob: string): RegExp {
  * present), plus its header comment: a snapshot keeps what `lspci -k` and discovery would
  * find for its own devices, not the whole 1-2 MB file.
  */
-export function filterModulesAlias(text: string, modaliases: readonly string[]): { text: string; kept: number; total: number } {
+export function filterModulesAlias(
+  text: string,
+  modaliases: readonly string[],
+): { text: string; kept: number; total: number } {
   const byBus = new Map<string, string[]>();
   for (const m of modaliases) {
     const bus = m.slice(0, m.indexOf(":") + 1);

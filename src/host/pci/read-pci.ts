@@ -27,7 +27,10 @@ export interface ReadPciOptions {
 export function readPciDevices(root: HostRoot, opts: ReadPciOptions): PciDevice[] {
   const names = root.list("sys/bus/pci/devices");
   if (names === null) {
-    opts.unknowns.push({ field: "pci", reason: "sys/bus/pci/devices is missing: no PCI bus visible" });
+    opts.unknowns.push({
+      field: "pci",
+      reason: "sys/bus/pci/devices is missing: no PCI bus visible",
+    });
     return [];
   }
   const moduleOfDriver = new Map<string, string | null>();
@@ -54,11 +57,19 @@ function intAttr(root: HostRoot, dir: string, attr: string): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOfDriver: Map<string, string | null>): PciDevice | null {
+function readOne(
+  root: HostRoot,
+  address: string,
+  opts: ReadPciOptions,
+  moduleOfDriver: Map<string, string | null>,
+): PciDevice | null {
   const link = `sys/bus/pci/devices/${address}`;
   const dir = root.resolve(link);
   if (dir === null) {
-    opts.unknowns.push({ field: `pci.${address}`, reason: `${link} does not resolve inside the root` });
+    opts.unknowns.push({
+      field: `pci.${address}`,
+      reason: `${link} does not resolve inside the root`,
+    });
     return null;
   }
   const full = opts.detail !== "summary";
@@ -78,26 +89,41 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
   const deviceId = uevent?.deviceId ?? hex(root, dir, "device", 4);
   const classRaw = uevent?.classCode ?? hex(root, dir, "class", 6);
   if (vendorId === null || deviceId === null || classRaw === null) {
-    opts.unknowns.push({ field: `pci.${address}`, reason: `${dir}: vendor, device or class attribute missing or malformed` });
+    opts.unknowns.push({
+      field: `pci.${address}`,
+      reason: `${dir}: vendor, device or class attribute missing or malformed`,
+    });
     return null;
   }
-  const subVendor = uevent ? uevent.subVendorId : opt("subsystem_vendor", () => hex(root, dir, "subsystem_vendor", 4));
-  const subDevice = uevent ? uevent.subDeviceId : opt("subsystem_device", () => hex(root, dir, "subsystem_device", 4));
-  const subsystem = subVendor !== null && subDevice !== null ? { vendorId: subVendor, deviceId: subDevice } : null;
+  const subVendor = uevent
+    ? uevent.subVendorId
+    : opt("subsystem_vendor", () => hex(root, dir, "subsystem_vendor", 4));
+  const subDevice = uevent
+    ? uevent.subDeviceId
+    : opt("subsystem_device", () => hex(root, dir, "subsystem_device", 4));
+  const subsystem =
+    subVendor !== null && subDevice !== null ? { vendorId: subVendor, deviceId: subDevice } : null;
 
   const driver = uevent ? uevent.driver : opt("driver", () => linkName(root, `${dir}/driver`));
   let driverModule: string | null = null;
   if (driver !== null) {
-    if (!moduleOfDriver.has(driver)) moduleOfDriver.set(driver, linkName(root, `sys/bus/pci/drivers/${driver}/module`));
+    if (!moduleOfDriver.has(driver))
+      moduleOfDriver.set(driver, linkName(root, `sys/bus/pci/drivers/${driver}/module`));
     driverModule = moduleOfDriver.get(driver) ?? null;
   }
   const listed = opts.groupOf?.get(address);
-  const groupName = listed === undefined ? opt("iommu_group", () => linkName(root, `${dir}/iommu_group`)) : String(listed);
+  const groupName =
+    listed === undefined
+      ? opt("iommu_group", () => linkName(root, `${dir}/iommu_group`))
+      : String(listed);
   const iommuGroup = groupName !== null && /^\d+$/.test(groupName) ? Number(groupName) : null;
 
   // The kernel shows boot_vga on VGA devices only (pci_is_vga(): class 0300, or 0001 from
   // before class codes), so the summary does not try it elsewhere.
-  const bootVgaRaw = full || classRaw.startsWith("0300") || classRaw.startsWith("0001") ? opt("boot_vga", () => readAttr(root, `${dir}/boot_vga`)) : null;
+  const bootVgaRaw =
+    full || classRaw.startsWith("0300") || classRaw.startsWith("0001")
+      ? opt("boot_vga", () => readAttr(root, `${dir}/boot_vga`))
+      : null;
   const resetRaw = has("reset_method") ? root.readText(`${dir}/reset_method`) : null;
   const resetMethods = resetRaw?.ok ? resetRaw.value.trim().split(/\s+/).filter(Boolean) : null;
 
@@ -118,7 +144,10 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     revision: null,
     vendorName: names?.vendorName(vendorId) ?? null,
     deviceName: names?.deviceName(vendorId, deviceId) ?? null,
-    subsystemName: names && subsystem ? names.subsystemName(vendorId, deviceId, subsystem.vendorId, subsystem.deviceId) : null,
+    subsystemName:
+      names && subsystem
+        ? names.subsystemName(vendorId, deviceId, subsystem.vendorId, subsystem.deviceId)
+        : null,
     driver,
     driverModule,
     kernelModules,
@@ -137,10 +166,16 @@ function readOne(root: HostRoot, address: string, opts: ReadPciOptions, moduleOf
     capabilities: null,
     bars: [],
   };
-  return full ? { ...summary, ...readDetails(root, dir, listing ?? [], opt, opts.unknowns, address, classRaw) } : summary;
+  return full
+    ? {
+        ...summary,
+        ...readDetails(root, dir, listing ?? [], opt, opts.unknowns, address, classRaw),
+      }
+    : summary;
 }
 
-const isBridgeClass = (classCode: string) => classCode.startsWith("0604") || classCode.startsWith("0609");
+const isBridgeClass = (classCode: string) =>
+  classCode.startsWith("0604") || classCode.startsWith("0609");
 
 /** The attributes beyond the summary: config space, link, SR-IOV, BARs, power, NUMA, override. */
 function readDetails(
@@ -161,27 +196,48 @@ function readDetails(
       .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)))
       .map((e) => linkName(root, `${dir}/${e}`))
       .filter((x): x is string => x !== null);
-    sriov = { totalVfs: intAttr(root, dir, "sriov_totalvfs"), numVfs: intAttr(root, dir, "sriov_numvfs"), vfs };
+    sriov = {
+      totalVfs: intAttr(root, dir, "sriov_totalvfs"),
+      numVfs: intAttr(root, dir, "sriov_numvfs"),
+      vfs,
+    };
   }
 
-  const cfg = opt("config", () => root.readBytes(`${dir}/config`, 4096)) ?? { ok: false as const, reason: `${dir}/config: does not exist` };
+  const cfg = opt("config", () => root.readBytes(`${dir}/config`, 4096)) ?? {
+    ok: false as const,
+    reason: `${dir}/config: does not exist`,
+  };
   const capabilities = cfg.ok ? parseConfigSpace(cfg.value) : null;
   if (!cfg.ok) unknowns.push({ field: `pci.${address}.capabilities`, reason: cfg.reason });
   // Revision and link state are config-space registers; the attributes print the same values
   // and are only read when the config space was not (fully) readable.
-  const revision = cfg.ok && cfg.value.length > 8 ? cfg.value[8]!.toString(16).padStart(2, "0") : opt("revision", () => hex(root, dir, "revision", 2));
+  const revision =
+    cfg.ok && cfg.value.length > 8
+      ? cfg.value[8]!.toString(16).padStart(2, "0")
+      : opt("revision", () => hex(root, dir, "revision", 2));
   const pcieLink = capabilities?.pcie?.link ?? null;
-  const curSpeed = pcieLink ? pcieLink.currentSpeed : opt("current_link_speed", () => readAttr(root, `${dir}/current_link_speed`));
-  const maxSpeed = pcieLink ? pcieLink.maxSpeed : opt("max_link_speed", () => readAttr(root, `${dir}/max_link_speed`));
-  const curWidth = pcieLink ? pcieLink.currentWidth : opt("current_link_width", () => intAttr(root, dir, "current_link_width"));
-  const maxWidth = pcieLink ? pcieLink.maxWidth : opt("max_link_width", () => intAttr(root, dir, "max_link_width"));
+  const curSpeed = pcieLink
+    ? pcieLink.currentSpeed
+    : opt("current_link_speed", () => readAttr(root, `${dir}/current_link_speed`));
+  const maxSpeed = pcieLink
+    ? pcieLink.maxSpeed
+    : opt("max_link_speed", () => readAttr(root, `${dir}/max_link_speed`));
+  const curWidth = pcieLink
+    ? pcieLink.currentWidth
+    : opt("current_link_width", () => intAttr(root, dir, "current_link_width"));
+  const maxWidth = pcieLink
+    ? pcieLink.maxWidth
+    : opt("max_link_width", () => intAttr(root, dir, "max_link_width"));
 
   return {
     revision,
     driverOverride: override === null || override === "(null)" || override === "" ? null : override,
     numaNode: opt("numa_node", () => intAttr(root, dir, "numa_node")),
     powerState: opt("power_state", () => readAttr(root, `${dir}/power_state`)),
-    link: curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth } : null,
+    link:
+      curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null
+        ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth }
+        : null,
     sriov,
     physfn: entries.includes("physfn") ? linkName(root, `${dir}/physfn`) : null,
     isBridge: isBridgeClass(classRaw) || capabilities?.headerType === 1,
@@ -213,7 +269,9 @@ export function parseUevent(text: string | null): PciUevent | null {
     if (eq > 0) v[line.slice(0, eq)] = line.slice(eq + 1).trim();
   }
   const id = /^([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})$/.exec(v.PCI_ID ?? "");
-  const cls = /^[0-9A-Fa-f]{1,6}$/.test(v.PCI_CLASS ?? "") ? v.PCI_CLASS!.toLowerCase().padStart(6, "0") : null;
+  const cls = /^[0-9A-Fa-f]{1,6}$/.test(v.PCI_CLASS ?? "")
+    ? v.PCI_CLASS!.toLowerCase().padStart(6, "0")
+    : null;
   if (!id || !cls) return null;
   const sub = /^([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})$/.exec(v.PCI_SUBSYS_ID ?? "");
   return {
@@ -266,7 +324,9 @@ export function slotOf(address: string): string {
 
 /** Accept "01:00.0", "0000:01:00", "1:0.1" and return the canonical full form(s) prefix. */
 export function normalizePciAddress(input: string): string | null {
-  const m = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})(?:\.([0-7]))?$/.exec(input.trim());
+  const m = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})(?:\.([0-7]))?$/.exec(
+    input.trim(),
+  );
   if (!m) return null;
   const dom = (m[1] ?? "0000").toLowerCase().padStart(4, "0");
   const bus = m[2]!.toLowerCase().padStart(2, "0");

@@ -22,7 +22,10 @@ export interface BootResult {
 }
 
 /** Wanted parameters the running kernel did not get. */
-export function notRunning(running: readonly CmdlineParam[] | null, add: readonly WantedParam[]): WantedParam[] {
+export function notRunning(
+  running: readonly CmdlineParam[] | null,
+  add: readonly WantedParam[],
+): WantedParam[] {
   return add.filter((w) => !satisfied(running ?? [], w.param));
 }
 

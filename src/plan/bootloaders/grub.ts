@@ -12,7 +12,13 @@
 
 import type { PlanFinding } from "../plan-catalog.js";
 import { editCmdline, parseCmdline, printCmdline } from "../../formats/kernel-cmdline.js";
-import { evaluateShellFiles, parseShellFile, replaceAssignmentValue, type ShellAssignment, type ValuePiece } from "../../formats/shell-assignments.js";
+import {
+  evaluateShellFiles,
+  parseShellFile,
+  replaceAssignmentValue,
+  type ShellAssignment,
+  type ValuePiece,
+} from "../../formats/shell-assignments.js";
 import type { CmdlineParam, HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";
 import type { PlanFiles } from "../files.js";
@@ -25,7 +31,13 @@ const VARS = ["GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"];
 /** The files grub-mkconfig sources, in order, as planned so far. */
 export function grubFiles(files: PlanFiles, dropins: boolean): string[] {
   const out = files.exists("etc/default/grub") ? ["etc/default/grub"] : [];
-  if (dropins) out.push(...files.list("etc/default/grub.d").filter((n) => n.endsWith(".cfg")).map((n) => `etc/default/grub.d/${n}`));
+  if (dropins)
+    out.push(
+      ...files
+        .list("etc/default/grub.d")
+        .filter((n) => n.endsWith(".cfg"))
+        .map((n) => `etc/default/grub.d/${n}`),
+    );
   return out;
 }
 
@@ -36,7 +48,10 @@ export function grubParams(files: PlanFiles, list: readonly string[]): CmdlinePa
 
 function grubParamsOf(parsed: ReturnType<typeof parseShellFile>[]): CmdlineParam[] {
   const { vars } = evaluateShellFiles(parsed);
-  return [...parseCmdline(vars.GRUB_CMDLINE_LINUX ?? ""), ...parseCmdline(vars.GRUB_CMDLINE_LINUX_DEFAULT ?? "")];
+  return [
+    ...parseCmdline(vars.GRUB_CMDLINE_LINUX ?? ""),
+    ...parseCmdline(vars.GRUB_CMDLINE_LINUX_DEFAULT ?? ""),
+  ];
 }
 
 function escapeDq(s: string): string {
@@ -44,7 +59,11 @@ function escapeDq(s: string): string {
 }
 
 /** Rewrite an assignment's value with `edit` applied to its literal text, keeping quoting where we can. */
-function editAssignment(text: string, a: ShellAssignment, edit: { add?: CmdlineParam[]; remove?: string[] }): string {
+function editAssignment(
+  text: string,
+  a: ShellAssignment,
+  edit: { add?: CmdlineParam[]; remove?: string[] },
+): string {
   const raw = a.rawValue;
   const simple = /^"[^"\\$`]*"$/.test(raw) || /^'[^']*'$/.test(raw);
   let newRaw: string;
@@ -55,15 +74,22 @@ function editAssignment(text: string, a: ShellAssignment, edit: { add?: CmdlineP
     return replaceAssignmentValue(text, a, editCmdline(a.pieces.map((p) => p.text).join(""), edit));
   } else {
     // Values with $VARIABLES: edit the literal pieces, keep the references.
-    const pieces: ValuePiece[] = a.pieces.map((p) => (p.kind === "literal" && edit.remove ? { ...p, text: editCmdline(p.text, { remove: edit.remove }) } : p));
-    if (edit.add?.length) pieces.push({ kind: "literal", text: ` ${edit.add.map((p) => p.raw).join(" ")}` });
+    const pieces: ValuePiece[] = a.pieces.map((p) =>
+      p.kind === "literal" && edit.remove
+        ? { ...p, text: editCmdline(p.text, { remove: edit.remove }) }
+        : p,
+    );
+    if (edit.add?.length)
+      pieces.push({ kind: "literal", text: ` ${edit.add.map((p) => p.raw).join(" ")}` });
     newRaw =
       '"' +
       pieces
         .map((p, i) => {
           if (p.kind === "literal") return escapeDq(p.text);
           const next = pieces[i + 1];
-          return next && next.kind === "literal" && /^[A-Za-z0-9_]/.test(next.text) ? `\${${p.text}}` : `$${p.text}`;
+          return next && next.kind === "literal" && /^[A-Za-z0-9_]/.test(next.text)
+            ? `\${${p.text}}`
+            : `$${p.text}`;
         })
         .join("") +
       '"';
@@ -75,14 +101,23 @@ function editAssignment(text: string, a: ShellAssignment, edit: { add?: CmdlineP
 }
 
 /** Take a raw token out of every GRUB_CMDLINE_LINUX* assignment in `list` whose literal text has it. */
-export function removeGrubToken(files: PlanFiles, list: readonly string[], raw: string, why: string): boolean {
+export function removeGrubToken(
+  files: PlanFiles,
+  list: readonly string[],
+  raw: string,
+  why: string,
+): boolean {
   let changed = false;
   for (const f of list) {
     let text = files.read(f);
     if (text === null) continue;
     for (;;) {
       const a = parseShellFile(f, text).assignments.find(
-        (x) => VARS.includes(x.name) && x.pieces.some((p) => p.kind === "literal" && parseCmdline(p.text).some((q) => q.raw === raw)),
+        (x) =>
+          VARS.includes(x.name) &&
+          x.pieces.some(
+            (p) => p.kind === "literal" && parseCmdline(p.text).some((q) => q.raw === raw),
+          ),
       );
       if (!a) break;
       text = editAssignment(text, a, { remove: [raw] });
@@ -93,7 +128,8 @@ export function removeGrubToken(files: PlanFiles, list: readonly string[], raw: 
 }
 
 export function refreshCommand(state: HostState, why: string): CommandStep {
-  if (state.bootloader.kind === "proxmox-boot-tool/grub") return { kind: "command", argv: ["proxmox-boot-tool", "refresh"], why };
+  if (state.bootloader.kind === "proxmox-boot-tool/grub")
+    return { kind: "command", argv: ["proxmox-boot-tool", "refresh"], why };
   switch (state.bootloader.grubFlavor) {
     case "grub-mkconfig":
       return { kind: "command", argv: ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"], why };
@@ -110,28 +146,64 @@ const DROPIN_HEADER = [
   "# Undo with `passthrough rollback` (or delete this file and run update-grub).",
 ];
 
-export function planGrub(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
+export function planGrub(
+  state: HostState,
+  files: PlanFiles,
+  edit: CmdlineEdit,
+  findings: PlanFinding[],
+): BootResult {
   const running = state.cmdline.running;
   if (state.bootloader.grubFlavor === "grubby") return planGrubby(state, edit);
-  const debian = state.bootloader.grubFlavor === "update-grub" || state.bootloader.kind === "proxmox-boot-tool/grub";
+  const debian =
+    state.bootloader.grubFlavor === "update-grub" ||
+    state.bootloader.kind === "proxmox-boot-tool/grub";
   const before = new Map(grubFiles(files, true).map((f) => [f, files.read(f)]));
 
-  for (const r of edit.remove) removeGrubToken(files, grubFiles(files, debian).filter((f) => f !== OWN_DROPIN), r.raw, r.why);
+  for (const r of edit.remove)
+    removeGrubToken(
+      files,
+      grubFiles(files, debian).filter((f) => f !== OWN_DROPIN),
+      r.raw,
+      r.why,
+    );
 
   if (debian) {
     const others = grubFiles(files, true).filter((f) => f !== OWN_DROPIN);
     const elsewhere = grubParams(files, others);
     const missing = edit.add.filter((w) => !satisfied(elsewhere, w.param));
-    const content = missing.length ? [...DROPIN_HEADER, `GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT ${escapeDq(raws(missing))}"`].join("\n") + "\n" : null;
+    const content = missing.length
+      ? [
+          ...DROPIN_HEADER,
+          `GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT ${escapeDq(raws(missing))}"`,
+        ].join("\n") + "\n"
+      : null;
     // A later drop-in that assigns the variable without "$GRUB_CMDLINE_LINUX_DEFAULT" would drop ours.
-    const order = ["etc/default/grub", ...[...others.filter((f) => f !== "etc/default/grub"), OWN_DROPIN].sort()].filter((f) => f === OWN_DROPIN || others.includes(f));
-    const withOurs = content === null ? [] : grubParamsOf(order.map((f) => parseShellFile(f, f === OWN_DROPIN ? content : files.read(f) ?? "")));
+    const order = [
+      "etc/default/grub",
+      ...[...others.filter((f) => f !== "etc/default/grub"), OWN_DROPIN].sort(),
+    ].filter((f) => f === OWN_DROPIN || others.includes(f));
+    const withOurs =
+      content === null
+        ? []
+        : grubParamsOf(
+            order.map((f) => parseShellFile(f, f === OWN_DROPIN ? content : (files.read(f) ?? ""))),
+          );
     const lost = missing.filter((w) => !satisfied(withOurs, w.param));
     if (lost.length) {
-      files.write(OWN_DROPIN, null, "a later /etc/default/grub.d file overrides the drop-in: the value is edited in place instead");
+      files.write(
+        OWN_DROPIN,
+        null,
+        "a later /etc/default/grub.d file overrides the drop-in: the value is edited in place instead",
+      );
       addInPlace(files, others, lost, findings);
     } else {
-      files.write(OWN_DROPIN, content, content ? `add ${raws(missing)} to the kernel command line` : "the kernel command line already gets these parameters from /etc/default/grub");
+      files.write(
+        OWN_DROPIN,
+        content,
+        content
+          ? `add ${raws(missing)} to the kernel command line`
+          : "the kernel command line already gets these parameters from /etc/default/grub",
+      );
     }
   } else {
     const list = grubFiles(files, false);
@@ -142,7 +214,11 @@ export function planGrub(state: HostState, files: PlanFiles, edit: CmdlineEdit, 
 
   const list = grubFiles(files, debian);
   const configuredAfter = grubParams(files, list);
-  const changed = edit.repaired.length > 0 || [...new Set([...before.keys(), ...list])].some((f) => files.read(f) !== (before.get(f) ?? null));
+  const changed =
+    edit.repaired.length > 0 ||
+    [...new Set([...before.keys(), ...list])].some(
+      (f) => files.read(f) !== (before.get(f) ?? null),
+    );
   const pending = notRunning(running, edit.add);
   const removedRunning = edit.remove.filter((r) => (running ?? []).some((p) => p.raw === r.raw));
   const commands: CommandStep[] = [];
@@ -152,51 +228,104 @@ export function planGrub(state: HostState, files: PlanFiles, edit: CmdlineEdit, 
       : `${raws(pending)} ${pending.length === 1 ? "is" : "are"} configured in ${list.map((f) => `/${f}`).join(", ")} but the running kernel did not get ${pending.length === 1 ? "it" : "them"}: grub.cfg is only rebuilt by this command (editing the file, or update-initramfs, does not do it)`;
     commands.push(refreshCommand(state, why));
   }
-  return { commands, configuredAfter, rebootFor: [...pending.map((w) => w.param.raw), ...removedRunning.map((r) => `without ${r.raw}`)] };
+  return {
+    commands,
+    configuredAfter,
+    rebootFor: [
+      ...pending.map((w) => w.param.raw),
+      ...removedRunning.map((r) => `without ${r.raw}`),
+    ],
+  };
 }
 
 /** Add tokens to the last GRUB_CMDLINE_LINUX_DEFAULT assignment (or a new one in /etc/default/grub). */
-function addInPlace(files: PlanFiles, list: readonly string[], add: ReadonlyArray<{ param: CmdlineParam }>, findings: PlanFinding[]): void {
+function addInPlace(
+  files: PlanFiles,
+  list: readonly string[],
+  add: ReadonlyArray<{ param: CmdlineParam }>,
+  findings: PlanFinding[],
+): void {
   let target: ShellAssignment | null = null;
   for (const f of list) {
     const text = files.read(f);
     if (text === null) continue;
-    for (const a of parseShellFile(f, text).assignments) if (a.name === "GRUB_CMDLINE_LINUX_DEFAULT") target = a;
+    for (const a of parseShellFile(f, text).assignments)
+      if (a.name === "GRUB_CMDLINE_LINUX_DEFAULT") target = a;
   }
   const why = `add ${raws(add)} to GRUB_CMDLINE_LINUX_DEFAULT (only these tokens change)`;
   if (target) {
-    files.write(target.file, editAssignment(files.read(target.file)!, target, { add: add.map((w) => w.param) }), why);
-    if (target.file !== "etc/default/grub") findings.push({ id: "bootloader.grub-override", status: "info", subject: `/${target.file}:${target.line}`, summary: `/${target.file} sets GRUB_CMDLINE_LINUX_DEFAULT last, so the parameters are added there`, fix: null });
+    files.write(
+      target.file,
+      editAssignment(files.read(target.file)!, target, { add: add.map((w) => w.param) }),
+      why,
+    );
+    if (target.file !== "etc/default/grub")
+      findings.push({
+        id: "bootloader.grub-override",
+        status: "info",
+        subject: `/${target.file}:${target.line}`,
+        summary: `/${target.file} sets GRUB_CMDLINE_LINUX_DEFAULT last, so the parameters are added there`,
+        fix: null,
+      });
     return;
   }
   const text = files.read("etc/default/grub") ?? "";
   const base = text === "" || text.endsWith("\n") ? text : `${text}\n`;
-  files.write("etc/default/grub", `${base}GRUB_CMDLINE_LINUX_DEFAULT="${escapeDq(printCmdline(add.map((w) => w.param)))}"\n`, why);
+  files.write(
+    "etc/default/grub",
+    `${base}GRUB_CMDLINE_LINUX_DEFAULT="${escapeDq(printCmdline(add.map((w) => w.param)))}"\n`,
+    why,
+  );
 }
 
 function planGrubby(state: HostState, edit: CmdlineEdit): BootResult {
   const configured = state.cmdline.configured?.params ?? [];
   const running = state.cmdline.running;
   const commands: CommandStep[] = [];
-  const removeNow = edit.remove.filter((r) => configured.some((p) => p.raw === r.raw) || (running ?? []).some((p) => p.raw === r.raw));
+  const removeNow = edit.remove.filter(
+    (r) => configured.some((p) => p.raw === r.raw) || (running ?? []).some((p) => p.raw === r.raw),
+  );
   if (removeNow.length) {
     const list = removeNow.map((r) => r.raw).join(" ");
-    commands.push({ kind: "command", argv: ["grubby", "--update-kernel=ALL", `--remove-args=${list}`], why: removeNow.map((r) => r.why).join("; "), undo: ["grubby", "--update-kernel=ALL", `--args=${list}`] });
+    commands.push({
+      kind: "command",
+      argv: ["grubby", "--update-kernel=ALL", `--remove-args=${list}`],
+      why: removeNow.map((r) => r.why).join("; "),
+      undo: ["grubby", "--update-kernel=ALL", `--args=${list}`],
+    });
   }
   // grubby sets key=value in every BootLoaderSpec entry (replacing an older value) and in
   // GRUB_CMDLINE_LINUX; passing a parameter that is configured but not running is harmless and
   // makes sure the entries have it.
-  const missing = edit.add.filter((w) => !satisfied(configured, w.param) || !satisfied(running ?? [], w.param));
+  const missing = edit.add.filter(
+    (w) => !satisfied(configured, w.param) || !satisfied(running ?? [], w.param),
+  );
   if (missing.length) {
     const list = raws(missing);
     const notConfigured = missing.filter((w) => !satisfied(configured, w.param));
     commands.push({
       kind: "command",
       argv: ["grubby", "--update-kernel=ALL", `--args=${list}`],
-      why: notConfigured.length ? `add ${list} to every boot entry and to GRUB_CMDLINE_LINUX in /etc/default/grub` : `${list} is in /etc/default/grub but the running kernel did not get it: make sure every boot entry has it`,
-      ...(notConfigured.length ? { undo: ["grubby", "--update-kernel=ALL", `--remove-args=${raws(notConfigured)}`] } : {}),
+      why: notConfigured.length
+        ? `add ${list} to every boot entry and to GRUB_CMDLINE_LINUX in /etc/default/grub`
+        : `${list} is in /etc/default/grub but the running kernel did not get it: make sure every boot entry has it`,
+      ...(notConfigured.length
+        ? { undo: ["grubby", "--update-kernel=ALL", `--remove-args=${raws(notConfigured)}`] }
+        : {}),
     });
   }
-  const after = [...configured.filter((p) => !removeNow.some((r) => r.raw === p.raw)), ...missing.filter((w) => !satisfied(configured, w.param)).map((w) => w.param)];
-  return { commands, configuredAfter: after, rebootFor: [...notRunning(running, edit.add).map((w) => w.param.raw), ...removeNow.filter((r) => (running ?? []).some((p) => p.raw === r.raw)).map((r) => `without ${r.raw}`)] };
+  const after = [
+    ...configured.filter((p) => !removeNow.some((r) => r.raw === p.raw)),
+    ...missing.filter((w) => !satisfied(configured, w.param)).map((w) => w.param),
+  ];
+  return {
+    commands,
+    configuredAfter: after,
+    rebootFor: [
+      ...notRunning(running, edit.add).map((w) => w.param.raw),
+      ...removeNow
+        .filter((r) => (running ?? []).some((p) => p.raw === r.raw))
+        .map((r) => `without ${r.raw}`),
+    ],
+  };
 }

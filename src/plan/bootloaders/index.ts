@@ -11,7 +11,12 @@ import { planSystemdBoot } from "./systemd-boot.js";
 
 export type { BootResult, CmdlineEdit } from "./common.js";
 
-export function planBootloader(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
+export function planBootloader(
+  state: HostState,
+  files: PlanFiles,
+  edit: CmdlineEdit,
+  findings: PlanFinding[],
+): BootResult {
   switch (state.bootloader.kind) {
     case "grub":
       return planGrub(state, files, edit, findings);
@@ -29,7 +34,8 @@ export function planBootloader(state: HostState, files: PlanFiles, edit: Cmdline
           id: "bootloader.unknown",
           status: "fail",
           subject: null,
-          summary: "the boot loader of this host was not recognised (GRUB, systemd-boot, proxmox-boot-tool, kernelstub): the kernel command line is not changed by this plan",
+          summary:
+            "the boot loader of this host was not recognised (GRUB, systemd-boot, proxmox-boot-tool, kernelstub): the kernel command line is not changed by this plan",
           fix: `add ${missing.map((w) => w.param.raw).join(" ") || "the parameters"} to your boot loader's kernel command line by hand${edit.remove.length ? ` and remove ${edit.remove.map((r) => r.raw).join(" ")}` : ""}`,
         });
       }

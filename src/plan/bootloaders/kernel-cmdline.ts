@@ -17,7 +17,9 @@ function theLine(text: string): { lines: string[]; idx: number } {
   const lines = text.split("\n");
   const nonEmpty = lines.map((l, i) => (l.trim() === "" ? -1 : i)).filter((i) => i !== -1);
   if (nonEmpty.length > 1) {
-    throw new InputError(`/${FILE} has ${nonEmpty.length} lines; the kernel command line must be one line (proxmox-boot-tool and kernel-install read only the first) — join them into one, then run plan again`);
+    throw new InputError(
+      `/${FILE} has ${nonEmpty.length} lines; the kernel command line must be one line (proxmox-boot-tool and kernel-install read only the first) — join them into one, then run plan again`,
+    );
   }
   return { lines, idx: nonEmpty[0] ?? 0 };
 }
@@ -30,12 +32,19 @@ export function kernelCmdlineParams(files: PlanFiles): CmdlineParam[] | null {
 }
 
 /** Apply an edit to /etc/kernel/cmdline; create it from the running command line when missing. */
-export function editKernelCmdline(state: HostState, files: PlanFiles, edit: CmdlineEdit, requireRoot: boolean): boolean {
+export function editKernelCmdline(
+  state: HostState,
+  files: PlanFiles,
+  edit: CmdlineEdit,
+  requireRoot: boolean,
+): boolean {
   let text = files.read(FILE);
   let created = false;
   if (text === null) {
     // proxmox-boot-tool falls back to /proc/cmdline when the file is missing; so do we.
-    const running = (state.cmdline.running ?? []).filter((p) => !/^(BOOT_IMAGE|initrd)$/.test(p.key));
+    const running = (state.cmdline.running ?? []).filter(
+      (p) => !/^(BOOT_IMAGE|initrd)$/.test(p.key),
+    );
     text = `${running.map((p) => p.raw).join(" ")}\n`;
     created = true;
   }
@@ -46,12 +55,18 @@ export function editKernelCmdline(state: HostState, files: PlanFiles, edit: Cmdl
   const remove = edit.remove.map((r) => r.raw).filter((r) => have.some((p) => p.raw === r));
   const newLine = editCmdline(line, { add, remove });
   if (requireRoot && findParams(parseCmdline(newLine), "root").length === 0) {
-    throw new InputError(`/${FILE} has no root= parameter; proxmox-boot-tool refresh refuses such a file — add the root= of /proc/cmdline to it, then run plan again`);
+    throw new InputError(
+      `/${FILE} has no root= parameter; proxmox-boot-tool refresh refuses such a file — add the root= of /proc/cmdline to it, then run plan again`,
+    );
   }
   lines[idx] = newLine;
   const after = lines.join("\n");
   const whyParts = [
-    ...(created ? ["create it from the running command line (what proxmox-boot-tool uses while it is missing)"] : []),
+    ...(created
+      ? [
+          "create it from the running command line (what proxmox-boot-tool uses while it is missing)",
+        ]
+      : []),
     ...(add.length ? [`add ${add.map((p) => p.raw).join(" ")}`] : []),
     ...edit.remove.filter((r) => remove.includes(r.raw)).map((r) => `remove ${r.raw}: ${r.why}`),
   ];

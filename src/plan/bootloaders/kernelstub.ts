@@ -8,25 +8,53 @@ import { satisfied } from "../cmdline.js";
 import type { CommandStep } from "../types.js";
 import { notRunning, raws, type BootResult, type CmdlineEdit } from "./common.js";
 
-export function planKernelstub(state: HostState, edit: CmdlineEdit, _findings: PlanFinding[]): BootResult {
+export function planKernelstub(
+  state: HostState,
+  edit: CmdlineEdit,
+  _findings: PlanFinding[],
+): BootResult {
   const configured = state.cmdline.configured?.params ?? [];
   const running = state.cmdline.running ?? [];
   const commands: CommandStep[] = [];
   const removeNow = edit.remove.filter((r) => configured.some((p) => p.raw === r.raw));
   if (removeNow.length) {
     const list = removeNow.map((r) => r.raw).join(" ");
-    commands.push({ kind: "command", argv: ["kernelstub", "--delete-options", list], why: removeNow.map((r) => r.why).join("; "), undo: ["kernelstub", "--add-options", list] });
+    commands.push({
+      kind: "command",
+      argv: ["kernelstub", "--delete-options", list],
+      why: removeNow.map((r) => r.why).join("; "),
+      undo: ["kernelstub", "--add-options", list],
+    });
   }
   const notConfigured = edit.add.filter((w) => !satisfied(configured, w.param));
-  const pending = edit.add.filter((w) => satisfied(configured, w.param) && !satisfied(running, w.param));
+  const pending = edit.add.filter(
+    (w) => satisfied(configured, w.param) && !satisfied(running, w.param),
+  );
   if (notConfigured.length) {
-    commands.push({ kind: "command", argv: ["kernelstub", "--add-options", raws(notConfigured)], why: `add ${raws(notConfigured)} to kernelstub's options and the boot entry it writes`, undo: ["kernelstub", "--delete-options", raws(notConfigured)] });
+    commands.push({
+      kind: "command",
+      argv: ["kernelstub", "--add-options", raws(notConfigured)],
+      why: `add ${raws(notConfigured)} to kernelstub's options and the boot entry it writes`,
+      undo: ["kernelstub", "--delete-options", raws(notConfigured)],
+    });
   } else if (pending.length) {
-    commands.push({ kind: "command", argv: ["kernelstub"], why: `${raws(pending)} is in /etc/kernelstub/configuration but the running kernel did not get it: kernelstub rewrites the boot entry from its configuration` });
+    commands.push({
+      kind: "command",
+      argv: ["kernelstub"],
+      why: `${raws(pending)} is in /etc/kernelstub/configuration but the running kernel did not get it: kernelstub rewrites the boot entry from its configuration`,
+    });
   }
   return {
     commands,
-    configuredAfter: [...configured.filter((p) => !removeNow.some((r) => r.raw === p.raw)), ...notConfigured.map((w) => w.param)],
-    rebootFor: [...notRunning(running, edit.add).map((w) => w.param.raw), ...removeNow.filter((r) => running.some((p) => p.raw === r.raw)).map((r) => `without ${r.raw}`)],
+    configuredAfter: [
+      ...configured.filter((p) => !removeNow.some((r) => r.raw === p.raw)),
+      ...notConfigured.map((w) => w.param),
+    ],
+    rebootFor: [
+      ...notRunning(running, edit.add).map((w) => w.param.raw),
+      ...removeNow
+        .filter((r) => running.some((p) => p.raw === r.raw))
+        .map((r) => `without ${r.raw}`),
+    ],
   };
 }

@@ -17,11 +17,19 @@ export function refresh(why: string): CommandStep {
   return { kind: "command", argv: ["proxmox-boot-tool", "refresh"], why };
 }
 
-export function planProxmoxBootTool(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
-  if (state.bootloader.kind === "proxmox-boot-tool/grub") return planGrub(state, files, edit, findings);
+export function planProxmoxBootTool(
+  state: HostState,
+  files: PlanFiles,
+  edit: CmdlineEdit,
+  findings: PlanFinding[],
+): BootResult {
+  if (state.bootloader.kind === "proxmox-boot-tool/grub")
+    return planGrub(state, files, edit, findings);
   const changed = editKernelCmdline(state, files, edit, true) || edit.repaired.length > 0;
   const pending = notRunning(state.cmdline.running, edit.add);
-  const removedRunning = edit.remove.filter((r) => (state.cmdline.running ?? []).some((p) => p.raw === r.raw));
+  const removedRunning = edit.remove.filter((r) =>
+    (state.cmdline.running ?? []).some((p) => p.raw === r.raw),
+  );
   const commands: CommandStep[] = [];
   if (changed || pending.length) {
     commands.push(
@@ -32,5 +40,12 @@ export function planProxmoxBootTool(state: HostState, files: PlanFiles, edit: Cm
       ),
     );
   }
-  return { commands, configuredAfter: kernelCmdlineParams(files), rebootFor: [...pending.map((w) => w.param.raw), ...removedRunning.map((r) => `without ${r.raw}`)] };
+  return {
+    commands,
+    configuredAfter: kernelCmdlineParams(files),
+    rebootFor: [
+      ...pending.map((w) => w.param.raw),
+      ...removedRunning.map((r) => `without ${r.raw}`),
+    ],
+  };
 }

@@ -15,11 +15,21 @@ import { FILE, editKernelCmdline, kernelCmdlineParams } from "./kernel-cmdline.j
 export const ENTRY_DIRS = ["boot/loader/entries", "boot/efi/loader/entries", "efi/loader/entries"];
 
 export function loaderEntries(files: PlanFiles): string[] {
-  return ENTRY_DIRS.flatMap((d) => files.list(d).filter((n) => n.endsWith(".conf")).map((n) => `${d}/${n}`));
+  return ENTRY_DIRS.flatMap((d) =>
+    files
+      .list(d)
+      .filter((n) => n.endsWith(".conf"))
+      .map((n) => `${d}/${n}`),
+  );
 }
 
 /** Edit the `options` line of one entry; returns whether it changed. */
-export function editEntry(files: PlanFiles, entry: string, edit: CmdlineEdit, why: string): boolean {
+export function editEntry(
+  files: PlanFiles,
+  entry: string,
+  edit: CmdlineEdit,
+  why: string,
+): boolean {
   const text = files.read(entry);
   if (text === null) return false;
   const lines = text.split("\n");
@@ -40,26 +50,47 @@ export function editEntry(files: PlanFiles, entry: string, edit: CmdlineEdit, wh
   return files.write(entry, lines.join("\n"), why) !== null;
 }
 
-export function planSystemdBoot(state: HostState, files: PlanFiles, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
+export function planSystemdBoot(
+  state: HostState,
+  files: PlanFiles,
+  edit: CmdlineEdit,
+  findings: PlanFinding[],
+): BootResult {
   const entries = loaderEntries(files);
   if (files.exists(FILE)) editKernelCmdline(state, files, edit, false);
   const adding = edit.add.map((w) => w.param.raw).join(" ");
-  for (const e of entries) editEntry(files, e, edit, `${adding ? `add ${adding}` : "update the command line"} in this boot entry's options (systemd-boot reads it at boot)`);
+  for (const e of entries)
+    editEntry(
+      files,
+      e,
+      edit,
+      `${adding ? `add ${adding}` : "update the command line"} in this boot entry's options (systemd-boot reads it at boot)`,
+    );
   if (entries.length === 0) {
     findings.push({
       id: "bootloader.entries-unseen",
       status: "fail",
       subject: null,
-      summary: "no systemd-boot entries were visible (loader/entries/*.conf under /boot, /boot/efi or /efi): the command line cannot be planned",
+      summary:
+        "no systemd-boot entries were visible (loader/entries/*.conf under /boot, /boot/efi or /efi): the command line cannot be planned",
       fix: `add ${adding || "the parameters"} to the options line of your entries (bootctl list shows them), or mount the ESP and run plan again`,
     });
   }
   const running = state.cmdline.running;
-  const ownEntry = entries.find((e) => state.system.kernelRelease && (files.read(e) ?? "").includes(state.system.kernelRelease)) ?? entries[0];
-  const opts = ownEntry ? /^options\s+(.*)$/m.exec(files.read(ownEntry) ?? "")?.[1] ?? "" : null;
+  const ownEntry =
+    entries.find(
+      (e) =>
+        state.system.kernelRelease && (files.read(e) ?? "").includes(state.system.kernelRelease),
+    ) ?? entries[0];
+  const opts = ownEntry ? (/^options\s+(.*)$/m.exec(files.read(ownEntry) ?? "")?.[1] ?? "") : null;
   return {
     commands: [],
     configuredAfter: opts === null ? kernelCmdlineParams(files) : parseCmdline(opts),
-    rebootFor: [...notRunning(running, edit.add).map((w) => w.param.raw), ...edit.remove.filter((r) => (running ?? []).some((p) => p.raw === r.raw)).map((r) => `without ${r.raw}`)],
+    rebootFor: [
+      ...notRunning(running, edit.add).map((w) => w.param.raw),
+      ...edit.remove
+        .filter((r) => (running ?? []).some((p) => p.raw === r.raw))
+        .map((r) => `without ${r.raw}`),
+    ],
   };
 }

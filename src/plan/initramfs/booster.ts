@@ -12,7 +12,9 @@ export const FILE = "etc/booster.yaml";
 export function write(files: PlanFiles, modules: readonly string[]): void {
   const text = files.read(FILE);
   const have = new Set(parseBoosterModules(FILE, text ?? "").map((e) => e.module));
-  const wanted = ["vfio_pci", "vfio", "vfio_iommu_type1", "vfio_virqfd"].filter((m) => modules.includes(m));
+  const wanted = ["vfio_pci", "vfio", "vfio_iommu_type1", "vfio_virqfd"].filter((m) =>
+    modules.includes(m),
+  );
   const missing = wanted.filter((m) => !have.has(m));
   if (missing.length === 0) return;
   const why = `force-load ${missing.join(", ")} early in the booster initramfs`;
@@ -23,7 +25,12 @@ export function write(files: PlanFiles, modules: readonly string[]): void {
   const lines = text.split("\n");
   const idx = lines.findIndex((l) => /^\s*modules_force_load:/.test(l));
   if (idx === -1) {
-    files.write(FILE, (text.endsWith("\n") || text === "" ? text : `${text}\n`) + `modules_force_load: ${missing.join(",")}\n`, why);
+    files.write(
+      FILE,
+      (text.endsWith("\n") || text === "" ? text : `${text}\n`) +
+        `modules_force_load: ${missing.join(",")}\n`,
+      why,
+    );
     return;
   }
   const line = lines[idx]!.replace(/\s+$/, "");

@@ -11,10 +11,17 @@ export const FILE = "etc/dracut.conf.d/passthrough.conf";
 
 function present(files: PlanFiles): Set<string> {
   const out = new Set<string>();
-  const list = ["etc/dracut.conf", ...files.list("etc/dracut.conf.d").filter((n) => n.endsWith(".conf")).map((n) => `etc/dracut.conf.d/${n}`)];
+  const list = [
+    "etc/dracut.conf",
+    ...files
+      .list("etc/dracut.conf.d")
+      .filter((n) => n.endsWith(".conf"))
+      .map((n) => `etc/dracut.conf.d/${n}`),
+  ];
   for (const f of list) {
     if (f === FILE) continue;
-    for (const e of parseDracutDrivers(f, files.read(f) ?? "")) if (e.args[0] === "force_drivers") out.add(e.module);
+    for (const e of parseDracutDrivers(f, files.read(f) ?? ""))
+      if (e.args[0] === "force_drivers") out.add(e.module);
   }
   return out;
 }
@@ -23,9 +30,19 @@ export function write(files: PlanFiles, modules: readonly string[]): void {
   const have = present(files);
   const missing = modules.filter((m) => !have.has(m));
   const content = missing.length
-    ? ["# Written by passthrough: load the VFIO modules first thing in the initramfs, so vfio-pci", "# claims the passed-through functions before any GPU driver (see /etc/modprobe.d/passthrough.conf).", `force_drivers+=" ${missing.join(" ")} "`].join("\n") + "\n"
+    ? [
+        "# Written by passthrough: load the VFIO modules first thing in the initramfs, so vfio-pci",
+        "# claims the passed-through functions before any GPU driver (see /etc/modprobe.d/passthrough.conf).",
+        `force_drivers+=" ${missing.join(" ")} "`,
+      ].join("\n") + "\n"
     : null;
-  files.write(FILE, content, content ? `load ${missing.join(", ")} in the initramfs before udev starts (dracut force_drivers)` : "the VFIO modules are already forced into the initramfs elsewhere");
+  files.write(
+    FILE,
+    content,
+    content
+      ? `load ${missing.join(", ")} in the initramfs before udev starts (dracut force_drivers)`
+      : "the VFIO modules are already forced into the initramfs elsewhere",
+  );
 }
 
 export function rebuild(why: string): CommandStep {

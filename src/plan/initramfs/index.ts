@@ -26,7 +26,12 @@ export function affectsInitramfs(rel: string): boolean {
   );
 }
 
-export function writeInitramfsModules(kind: InitramfsKind, files: PlanFiles, modules: readonly string[], findings: PlanFinding[]): void {
+export function writeInitramfsModules(
+  kind: InitramfsKind,
+  files: PlanFiles,
+  modules: readonly string[],
+  findings: PlanFinding[],
+): void {
   if (modules.length === 0) return;
   switch (kind) {
     case "initramfs-tools":
@@ -42,7 +47,8 @@ export function writeInitramfsModules(kind: InitramfsKind, files: PlanFiles, mod
         id: "initramfs.unknown",
         status: "warn",
         subject: null,
-        summary: "no initramfs generator recognised (initramfs-tools, dracut, mkinitcpio, booster): the VFIO modules are not added to the initramfs",
+        summary:
+          "no initramfs generator recognised (initramfs-tools, dracut, mkinitcpio, booster): the VFIO modules are not added to the initramfs",
         fix: `include ${modules.join(" ")} in your initramfs and rebuild it`,
       });
   }

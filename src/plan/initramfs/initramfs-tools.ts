@@ -13,7 +13,11 @@ export function write(files: PlanFiles, modules: readonly string[]): void {
   const before = files.read(FILE);
   const after = appendModules(before ?? "", modules);
   if (before === null && after === "") return;
-  files.write(FILE, after, `include ${modules.join(", ")} in the initramfs so vfio-pci is loaded before any GPU driver the initramfs carries`);
+  files.write(
+    FILE,
+    after,
+    `include ${modules.join(", ")} in the initramfs so vfio-pci is loaded before any GPU driver the initramfs carries`,
+  );
 }
 
 export function rebuild(why: string): CommandStep {

@@ -19,7 +19,9 @@ export class Virsh {
     if (r.code !== 0) {
       // virsh: "error: failed to get domain 'x'" / "Domain not found"
       if (/failed to get domain|[Dd]omain not found/.test(r.stderr)) return null;
-      throw new InputError(`could not read libvirt domain ${domain}: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`);
+      throw new InputError(
+        `could not read libvirt domain ${domain}: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+      );
     }
     return r.stdout;
   }
@@ -28,7 +30,10 @@ export class Virsh {
   async listDomains(): Promise<string[]> {
     const argv = ["virsh", "list", "--all", "--name"];
     const r = await this.runner.run(argv);
-    if (r.code !== 0) throw new InputError(`could not list libvirt domains: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`);
+    if (r.code !== 0)
+      throw new InputError(
+        `could not list libvirt domains: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+      );
     return r.stdout
       .split("\n")
       .map((l) => l.trim())
@@ -53,7 +58,10 @@ export class Virsh {
       fs.writeFileSync(file, xml, { mode: 0o600 });
       const argv = ["virsh", "define", "--file", file];
       const r = await this.runner.run(argv);
-      if (r.code !== 0) throw new ApplyError(`\`virsh define\` refused the domain XML: ${firstErrorLine(r)}; libvirt keeps the previous definition — check it with \`passthrough vm plan --backend libvirt\``);
+      if (r.code !== 0)
+        throw new ApplyError(
+          `\`virsh define\` refused the domain XML: ${firstErrorLine(r)}; libvirt keeps the previous definition — check it with \`passthrough vm plan --backend libvirt\``,
+        );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -61,8 +69,22 @@ export class Virsh {
 
   /** A qcow2 volume in a storage pool, for a new domain's disk. */
   async createVolume(pool: string, name: string, sizeGiB: number): Promise<void> {
-    const argv = ["virsh", "vol-create-as", "--pool", pool, "--name", name, "--capacity", `${sizeGiB}G`, "--format", "qcow2"];
+    const argv = [
+      "virsh",
+      "vol-create-as",
+      "--pool",
+      pool,
+      "--name",
+      name,
+      "--capacity",
+      `${sizeGiB}G`,
+      "--format",
+      "qcow2",
+    ];
     const r = await this.runner.run(argv);
-    if (r.code !== 0) throw new ApplyError(`\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; nothing was defined`);
+    if (r.code !== 0)
+      throw new ApplyError(
+        `\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; nothing was defined`,
+      );
   }
 }

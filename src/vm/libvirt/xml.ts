@@ -20,14 +20,17 @@ const TEXT_NODE = 3;
 export function parseXml(text: string, what: string): Document {
   const parser = new (lib().DOMParser)({
     onError: (level: string, message: string) => {
-      if (level !== "warning") throw new InputError(`${what} is not well-formed XML: ${message.split("\n")[0]}`);
+      if (level !== "warning")
+        throw new InputError(`${what} is not well-formed XML: ${message.split("\n")[0]}`);
     },
   });
   try {
     return parser.parseFromString(text, "text/xml");
   } catch (err) {
     if (err instanceof InputError) throw err;
-    throw new InputError(`${what} is not well-formed XML: ${(err as Error).message.split("\n")[0]}`);
+    throw new InputError(
+      `${what} is not well-formed XML: ${(err as Error).message.split("\n")[0]}`,
+    );
   }
 }
 
@@ -43,7 +46,8 @@ export function newDocument(rootName: string): Document {
 export function childElements(parent: Node, name?: string): Element[] {
   const out: Element[] = [];
   for (let n = parent.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === ELEMENT_NODE && (name === undefined || n.nodeName === name)) out.push(n as Element);
+    if (n.nodeType === ELEMENT_NODE && (name === undefined || n.nodeName === name))
+      out.push(n as Element);
   }
   return out;
 }
@@ -88,7 +92,11 @@ function indentSubtree(el: Element, indent: string): void {
  * Append `el` as the last child of `parent` (or before `before`), on its own indented line.
  * Works for parents that had no children (`<features/>`) and for pretty-printed ones.
  */
-export function insertIndented(parent: Element, el: Element, before: Element | null = null): Element {
+export function insertIndented(
+  parent: Element,
+  el: Element,
+  before: Element | null = null,
+): Element {
   const doc = parent.ownerDocument!;
   const indent = childIndent(parent);
   const parentIndent = indentOf(parent);
@@ -96,7 +104,7 @@ export function insertIndented(parent: Element, el: Element, before: Element | n
   const kids = childElements(parent);
   if (kids.length === 0) {
     // Drop whitespace-only text, then lay out: \n<indent><el>\n<parentIndent></parent>
-    for (let n = parent.firstChild; n; ) {
+    for (let n = parent.firstChild; n;) {
       const next = n.nextSibling;
       if (n.nodeType === TEXT_NODE && /^\s*$/.test(n.nodeValue ?? "")) parent.removeChild(n);
       n = next;
@@ -124,12 +132,18 @@ export function removeIndented(el: Element): void {
   const parent = el.parentNode;
   if (!parent) return;
   const prev = el.previousSibling;
-  if (prev && prev.nodeType === TEXT_NODE && /^\s*$/.test(prev.nodeValue ?? "")) parent.removeChild(prev);
+  if (prev && prev.nodeType === TEXT_NODE && /^\s*$/.test(prev.nodeValue ?? ""))
+    parent.removeChild(prev);
   parent.removeChild(el);
 }
 
 /** Build an element: attributes (undefined ones skipped), then children or text. */
-export function el(doc: Document, name: string, attrs: Record<string, string | undefined> = {}, ...children: Array<Element | string>): Element {
+export function el(
+  doc: Document,
+  name: string,
+  attrs: Record<string, string | undefined> = {},
+  ...children: Array<Element | string>
+): Element {
   const e = doc.createElement(name);
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined) e.setAttribute(k, v);
   for (const c of children) e.appendChild(typeof c === "string" ? doc.createTextNode(c) : c);

@@ -12,7 +12,14 @@
 //   false); passthrough creates a cluster PCI mapping and writes `hostpciN: mapping=NAME`.
 
 import { RefusedError } from "../../errors.js";
-import type { PciMapping, ProxmoxBackend, PveHardwarePci, VmConfig, VmConfigChange, VmRef } from "../types.js";
+import type {
+  PciMapping,
+  ProxmoxBackend,
+  PveHardwarePci,
+  VmConfig,
+  VmConfigChange,
+  VmRef,
+} from "../types.js";
 import { apiPath, PveApiClient, PveApiError, type Params } from "./api-client.js";
 import { mergeMapEntries, parseMapEntry, type MapChange, type PciMapEntry } from "./mappings.js";
 
@@ -66,7 +73,11 @@ export class ApiBackend implements ProxmoxBackend {
     const res = await this.client.get<ClusterResource[]>("/cluster/resources", { type: "vm" });
     return (res ?? [])
       .filter((r) => r.type === "qemu" && r.node !== undefined && r.vmid !== undefined)
-      .map((r) => ({ vmid: Number(r.vmid), node: r.node!, ...(r.name !== undefined ? { name: r.name } : {}) }));
+      .map((r) => ({
+        vmid: Number(r.vmid),
+        node: r.node!,
+        ...(r.name !== undefined ? { name: r.name } : {}),
+      }));
   }
 
   async getConfig(vmid: number): Promise<{ config: VmConfig; digest: string | null } | null> {
@@ -75,10 +86,15 @@ export class ApiBackend implements ProxmoxBackend {
     return this.readConfig(node, vmid);
   }
 
-  private async readConfig(node: string, vmid: number): Promise<{ config: VmConfig; digest: string | null } | null> {
+  private async readConfig(
+    node: string,
+    vmid: number,
+  ): Promise<{ config: VmConfig; digest: string | null } | null> {
     let data: Record<string, unknown>;
     try {
-      data = await this.client.get<Record<string, unknown>>(apiPath`/nodes/${node}/qemu/${vmid}/config`);
+      data = await this.client.get<Record<string, unknown>>(
+        apiPath`/nodes/${node}/qemu/${vmid}/config`,
+      );
     } catch (err) {
       // Deleted or moved between the resource list and this read.
       if (err instanceof PveApiError && err.kind === "not-found") return null;
@@ -114,12 +130,18 @@ export class ApiBackend implements ProxmoxBackend {
     const params: Params = { ...change.set };
     if (change.delete.length > 0) params.delete = change.delete.join(",");
     if (digest) params.digest = digest;
-    const upid = await this.client.post<string | null>(apiPath`/nodes/${node}/qemu/${vmid}/config`, params);
+    const upid = await this.client.post<string | null>(
+      apiPath`/nodes/${node}/qemu/${vmid}/config`,
+      params,
+    );
     if (upid) await this.client.waitTask(upid, { what: `updating VM ${vmid}'s config` });
   }
 
   async createVm(vmid: number, config: VmConfig): Promise<void> {
-    const upid = await this.client.post<string | null>(apiPath`/nodes/${this.node}/qemu`, { vmid, ...config });
+    const upid = await this.client.post<string | null>(apiPath`/nodes/${this.node}/qemu`, {
+      vmid,
+      ...config,
+    });
     this.vmNodes = null;
     if (upid) await this.client.waitTask(upid, { what: `creating VM ${vmid} on ${this.node}` });
   }
@@ -134,13 +156,18 @@ export class ApiBackend implements ProxmoxBackend {
   }
 
   private async mappings(params: Params): Promise<PciMapping[]> {
-    const res = await this.client.get<Array<Record<string, unknown>>>("/cluster/mapping/pci", params);
+    const res = await this.client.get<Array<Record<string, unknown>>>(
+      "/cluster/mapping/pci",
+      params,
+    );
     return (res ?? []).map(toMapping).sort((a, b) => a.id.localeCompare(b.id));
   }
 
   async getPciMapping(id: string): Promise<PciMapping | null> {
     try {
-      const data = await this.client.get<Record<string, unknown>>(apiPath`/cluster/mapping/pci/${id}`);
+      const data = await this.client.get<Record<string, unknown>>(
+        apiPath`/cluster/mapping/pci/${id}`,
+      );
       return toMapping({ ...data, id });
     } catch (err) {
       if (err instanceof PveApiError && err.kind === "not-found") return null;
@@ -158,7 +185,10 @@ export class ApiBackend implements ProxmoxBackend {
   }
 
   /** ensurePciMapping, saying what changed; `replace` allows changing a node's existing entry. */
-  async putPciMapping(mapping: PciMapping, opts: { replace?: boolean } = {}): Promise<EnsureMappingResult> {
+  async putPciMapping(
+    mapping: PciMapping,
+    opts: { replace?: boolean } = {},
+  ): Promise<EnsureMappingResult> {
     const wanted: PciMapEntry[] = mapping.map.map((m) => parseMapEntry(m));
     const existing = await this.getPciMapping(mapping.id);
     if (!existing) {
@@ -179,9 +209,19 @@ export class ApiBackend implements ProxmoxBackend {
         merged.conflicts.map((x) => `${x.node}: has ${x.existing.join(" | ")}, wanted ${x.wanted}`),
       );
     }
-    const description = mapping.description !== undefined && mapping.description !== existing.description ? mapping.description : undefined;
-    const mdev = mapping.mdev !== undefined && mapping.mdev !== (existing.mdev ?? false) ? mapping.mdev : undefined;
-    if (merged.changes.every((c) => c.action === "unchanged") && description === undefined && mdev === undefined) {
+    const description =
+      mapping.description !== undefined && mapping.description !== existing.description
+        ? mapping.description
+        : undefined;
+    const mdev =
+      mapping.mdev !== undefined && mapping.mdev !== (existing.mdev ?? false)
+        ? mapping.mdev
+        : undefined;
+    if (
+      merged.changes.every((c) => c.action === "unchanged") &&
+      description === undefined &&
+      mdev === undefined
+    ) {
       return { action: "unchanged", id: mapping.id, map: merged.map, changes: merged.changes };
     }
     await this.client.put(apiPath`/cluster/mapping/pci/${mapping.id}`, {
@@ -198,7 +238,10 @@ export class ApiBackend implements ProxmoxBackend {
     // processors): some accelerators are class 0x0b40 "co-processor". The empty list the docs
     // suggest (`pvesh ... --pci-class-blacklist ""`) does not survive HTTP: the server's query
     // decoder turns "k=" into undef, i.e. the default list. "," is an empty list after split_list.
-    const res = await this.client.get<Array<Record<string, unknown>>>(apiPath`/nodes/${node}/hardware/pci`, { "pci-class-blacklist": "," });
+    const res = await this.client.get<Array<Record<string, unknown>>>(
+      apiPath`/nodes/${node}/hardware/pci`,
+      { "pci-class-blacklist": "," },
+    );
     return (res ?? []).map((d) => {
       const dev: PveHardwarePci = {
         id: String(d.id),
@@ -207,7 +250,13 @@ export class ApiBackend implements ProxmoxBackend {
         device: String(d.device),
         iommugroup: Number(d.iommugroup ?? -1),
       };
-      for (const k of ["subsystem_vendor", "subsystem_device", "vendor_name", "device_name"] as const) if (d[k] !== undefined && d[k] !== null) dev[k] = String(d[k]);
+      for (const k of [
+        "subsystem_vendor",
+        "subsystem_device",
+        "vendor_name",
+        "device_name",
+      ] as const)
+        if (d[k] !== undefined && d[k] !== null) dev[k] = String(d[k]);
       if (d.mdev !== undefined && d.mdev !== null) dev.mdev = Number(d.mdev) ? 1 : 0;
       return dev;
     });
@@ -235,7 +284,12 @@ function parseMapEntrySafe(text: string): PciMapEntry | null {
 }
 
 function toMapping(d: Record<string, unknown>): PciMapping {
-  const map = d.map === undefined || d.map === null ? [] : Array.isArray(d.map) ? d.map.map(String) : [String(d.map)];
+  const map =
+    d.map === undefined || d.map === null
+      ? []
+      : Array.isArray(d.map)
+        ? d.map.map(String)
+        : [String(d.map)];
   const m: PciMapping = { id: String(d.id), map };
   if (typeof d.description === "string") m.description = d.description;
   if (d.mdev !== undefined && d.mdev !== null) m.mdev = d.mdev === true || Number(d.mdev) === 1;

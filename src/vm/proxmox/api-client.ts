@@ -60,10 +60,7 @@ export function parseToken(raw: string, source: string): PveToken {
 export function normalizeFingerprint(input: string): string | null {
   const hex = input.trim().replace(/:/g, "");
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) return null;
-  return hex
-    .toUpperCase()
-    .match(/.{2}/g)!
-    .join(":");
+  return hex.toUpperCase().match(/.{2}/g)!.join(":");
 }
 
 export interface TlsPolicy {
@@ -121,7 +118,10 @@ export interface Upid {
 
 /** pve-common src/PVE/UPID.pm decode: `UPID:node:pid:pstart:starttime:type:id:user:`. */
 export function parseUpid(upid: string): Upid | null {
-  const m = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/.exec(upid);
+  const m =
+    /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/.exec(
+      upid,
+    );
   if (!m) return null;
   return {
     node: m[1]!,
@@ -144,7 +144,8 @@ export function encodeForm(params: Params): string {
   for (const [k, v] of Object.entries(params)) {
     if (v === undefined) continue;
     const values = Array.isArray(v) ? v : [v];
-    for (const one of values) parts.push(`${enc(k)}=${enc(typeof one === "boolean" ? (one ? "1" : "0") : String(one))}`);
+    for (const one of values)
+      parts.push(`${enc(k)}=${enc(typeof one === "boolean" ? (one ? "1" : "0") : String(one))}`);
   }
   return parts.join("&");
 }
@@ -194,7 +195,15 @@ const MAX_BODY = 32 * 1024 * 1024;
 // not reach the code that answers it. 500 is not retried: Proxmox uses it for every plain `die`
 // ("mapping 'x' not found", "Configuration file ... does not exist"), which a retry repeats.
 const RETRY_STATUS = new Set([502, 503, 504, 595, 596, 597, 598, 599]);
-const RETRY_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH"]);
+const RETRY_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+]);
 
 export class PveApiClient {
   readonly baseUrl: URL;
@@ -211,7 +220,8 @@ export class PveApiClient {
 
   constructor(opts: PveApiClientOptions) {
     this.baseUrl = new URL(opts.baseUrl);
-    if (this.baseUrl.protocol !== "https:") throw new UserError(`${opts.baseUrl}: the Proxmox API is only spoken over https`, EXIT.usage);
+    if (this.baseUrl.protocol !== "https:")
+      throw new UserError(`${opts.baseUrl}: the Proxmox API is only spoken over https`, EXIT.usage);
     this.token = opts.token;
     this.tlsPolicy = opts.tls ?? {};
     this.tokenSource = opts.tokenSource ?? "the API token";
@@ -241,7 +251,11 @@ export class PveApiClient {
     return this.request<T>("DELETE", path, params);
   }
 
-  async request<T>(method: "GET" | "POST" | "PUT" | "DELETE", path: string, params: Params = {}): Promise<T> {
+  async request<T>(
+    method: "GET" | "POST" | "PUT" | "DELETE",
+    path: string,
+    params: Params = {},
+  ): Promise<T> {
     const attempts = method === "GET" ? this.getRetries + 1 : 1;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -257,14 +271,25 @@ export class PveApiClient {
   }
 
   /** Wait for a task: poll its status until it stops; OK and "WARNINGS: n" succeed. */
-  async waitTask(upid: string, opts: { timeoutMs?: number; what?: string } = {}): Promise<TaskResult> {
+  async waitTask(
+    upid: string,
+    opts: { timeoutMs?: number; what?: string } = {},
+  ): Promise<TaskResult> {
     const task = parseUpid(upid);
-    if (!task) throw new PveApiError(`the API answered '${upid}' where a task id (UPID:...) was expected`, "protocol", EXIT.applyFailed, { upid });
+    if (!task)
+      throw new PveApiError(
+        `the API answered '${upid}' where a task id (UPID:...) was expected`,
+        "protocol",
+        EXIT.applyFailed,
+        { upid },
+      );
     const timeoutMs = opts.timeoutMs ?? this.taskTimeoutMs;
     const what = opts.what ?? `task ${task.type} ${task.id}`.trim();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const st = await this.get<{ status?: string; exitstatus?: string }>(apiPath`/nodes/${task.node}/tasks/${upid}/status`);
+      const st = await this.get<{ status?: string; exitstatus?: string }>(
+        apiPath`/nodes/${task.node}/tasks/${upid}/status`,
+      );
       if (st && st.status !== "running") {
         const exit = st.exitstatus ?? "unknown";
         if (exit === "OK") return { upid, exitstatus: exit, warnings: 0 };
@@ -287,7 +312,9 @@ export class PveApiClient {
 
   private redacted(err: unknown): unknown {
     if (!(err instanceof Error)) return err;
-    const secrets = [this.token.secret, `${this.token.id}=${this.token.secret}`].filter((s) => s.length >= 4);
+    const secrets = [this.token.secret, `${this.token.id}=${this.token.secret}`].filter(
+      (s) => s.length >= 4,
+    );
     let msg = err.message;
     for (const s of secrets) msg = msg.split(s).join("<secret>");
     if (msg !== err.message) {
@@ -308,40 +335,51 @@ export class PveApiClient {
       Authorization: `PVEAPIToken=${this.token.id}=${this.token.secret}`,
     };
     if (body !== undefined) {
-      headers["Content-Type"] = this.bodyEncoding === "json" ? "application/json" : "application/x-www-form-urlencoded";
+      headers["Content-Type"] =
+        this.bodyEncoding === "json" ? "application/json" : "application/x-www-form-urlencoded";
       headers["Content-Length"] = String(Buffer.byteLength(body));
     }
 
     const socket = await this.connect(method, path);
-    const res = await new Promise<{ status: number; reason: string; text: string }>((resolve, reject) => {
-      const req = https().request(
-        {
-          method,
-          host: this.baseUrl.hostname,
-          port: this.port,
-          path: fullPath,
-          headers,
-          // No agent: with `createConnection` and no agent, Node uses this socket, already
-          // connected and verified (connect below), with nothing sent on it yet.
-          createConnection: () => socket,
-        },
-        (r) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          r.on("data", (c: Buffer) => {
-            size += c.length;
-            if (size > MAX_BODY) req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`));
-            else chunks.push(c);
-          });
-          r.on("end", () => resolve({ status: r.statusCode ?? 0, reason: r.statusMessage ?? "", text: Buffer.concat(chunks).toString("utf8") }));
-          r.on("error", reject);
-        },
-      );
-      req.setTimeout(this.requestTimeoutMs, () => req.destroy(Object.assign(new Error("no answer"), { code: "ETIMEDOUT" })));
-      req.on("error", reject);
-      if (body !== undefined) req.write(body);
-      req.end();
-    }).catch((err: NodeJS.ErrnoException) => {
+    const res = await new Promise<{ status: number; reason: string; text: string }>(
+      (resolve, reject) => {
+        const req = https().request(
+          {
+            method,
+            host: this.baseUrl.hostname,
+            port: this.port,
+            path: fullPath,
+            headers,
+            // No agent: with `createConnection` and no agent, Node uses this socket, already
+            // connected and verified (connect below), with nothing sent on it yet.
+            createConnection: () => socket,
+          },
+          (r) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            r.on("data", (c: Buffer) => {
+              size += c.length;
+              if (size > MAX_BODY) req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`));
+              else chunks.push(c);
+            });
+            r.on("end", () =>
+              resolve({
+                status: r.statusCode ?? 0,
+                reason: r.statusMessage ?? "",
+                text: Buffer.concat(chunks).toString("utf8"),
+              }),
+            );
+            r.on("error", reject);
+          },
+        );
+        req.setTimeout(this.requestTimeoutMs, () =>
+          req.destroy(Object.assign(new Error("no answer"), { code: "ETIMEDOUT" })),
+        );
+        req.on("error", reject);
+        if (body !== undefined) req.write(body);
+        req.end();
+      },
+    ).catch((err: NodeJS.ErrnoException) => {
       throw this.networkError(method, path, err);
     });
     return this.interpret<T>(method, path, res.status, res.reason, res.text);
@@ -365,9 +403,15 @@ export class PveApiClient {
         // certificate is signed by a per-cluster CA nobody else trusts). Otherwise Node's own chain
         // and host-name verification, against the system CAs plus --ca-file.
         rejectUnauthorized: pin === undefined,
-        ca: this.tlsPolicy.ca && this.tlsPolicy.ca.length > 0 ? [...tls().rootCertificates, ...this.tlsPolicy.ca] : undefined,
+        ca:
+          this.tlsPolicy.ca && this.tlsPolicy.ca.length > 0
+            ? [...tls().rootCertificates, ...this.tlsPolicy.ca]
+            : undefined,
       });
-      const timer = setTimeout(() => sock.destroy(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })), this.requestTimeoutMs);
+      const timer = setTimeout(
+        () => sock.destroy(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })),
+        this.requestTimeoutMs,
+      );
       sock.once("secureConnect", () => {
         clearTimeout(timer);
         if (pin !== undefined) {
@@ -390,7 +434,9 @@ export class PveApiClient {
       sock.once("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         if (pin === undefined && isCertificateError(err)) {
-          void this.describeUntrusted(host, err).then(reject, () => reject(this.networkError(method, path, err)));
+          void this.describeUntrusted(host, err).then(reject, () =>
+            reject(this.networkError(method, path, err)),
+          );
         } else reject(this.networkError(method, path, err));
       });
     });
@@ -402,7 +448,12 @@ export class PveApiClient {
    */
   private async describeUntrusted(host: string, err: NodeJS.ErrnoException): Promise<PveApiError> {
     const fp = await new Promise<string | null>((resolve) => {
-      const probe = tls().connect({ host, port: this.port, servername: isIP(host) ? undefined : host, rejectUnauthorized: false });
+      const probe = tls().connect({
+        host,
+        port: this.port,
+        servername: isIP(host) ? undefined : host,
+        rejectUnauthorized: false,
+      });
       const done = (v: string | null) => {
         probe.destroy();
         resolve(v);
@@ -411,7 +462,10 @@ export class PveApiClient {
       probe.once("secureConnect", () => done(probe.getPeerCertificate().fingerprint256 ?? null));
       probe.once("error", () => done(null));
     });
-    const why = err.code === "ERR_TLS_CERT_ALTNAME_INVALID" ? `its certificate is not for ${host}` : `its certificate is not trusted (${err.message})`;
+    const why =
+      err.code === "ERR_TLS_CERT_ALTNAME_INVALID"
+        ? `its certificate is not for ${host}`
+        : `its certificate is not trusted (${err.message})`;
     return new PveApiError(
       `${this.origin}: ${why}. Proxmox signs node certificates with its own cluster CA. Either pass --ca-file with a copy of /etc/pve/pve-root-ca.pem, or pin the certificate with --fingerprint${fp ? ` ${fp}` : ""} after checking that \`pvenode cert info\` on the node shows the same fingerprint`,
       "tls",
@@ -432,14 +486,25 @@ export class PveApiClient {
             : code === "ECONNRESET"
               ? "connection reset"
               : err.message;
-    return new PveApiError(`${method} ${this.origin}${path}: ${why}`, code === "ETIMEDOUT" ? "timeout" : "network", method === "GET" ? EXIT.usage : EXIT.applyFailed, {
-      method,
-      path,
-      retryable: RETRY_CODES.has(code),
-    });
+    return new PveApiError(
+      `${method} ${this.origin}${path}: ${why}`,
+      code === "ETIMEDOUT" ? "timeout" : "network",
+      method === "GET" ? EXIT.usage : EXIT.applyFailed,
+      {
+        method,
+        path,
+        retryable: RETRY_CODES.has(code),
+      },
+    );
   }
 
-  private interpret<T>(method: string, path: string, status: number, reason: string, text: string): T {
+  private interpret<T>(
+    method: string,
+    path: string,
+    status: number,
+    reason: string,
+    text: string,
+  ): T {
     type Envelope = { data?: unknown; message?: string; errors?: Record<string, string> };
     let body: Envelope | null = null;
     if (text.trim() !== "") {
@@ -451,16 +516,29 @@ export class PveApiClient {
     }
     if (status >= 200 && status < 300) {
       if (!body || typeof body !== "object" || !("data" in body)) {
-        throw new PveApiError(`${method} ${this.origin}${path}: the answer is not a Proxmox API answer ({"data": ...}); is --api the address of a Proxmox VE node?`, "protocol", EXIT.usage, {
-          method,
-          path,
-          status,
-        });
+        throw new PveApiError(
+          `${method} ${this.origin}${path}: the answer is not a Proxmox API answer ({"data": ...}); is --api the address of a Proxmox VE node?`,
+          "protocol",
+          EXIT.usage,
+          {
+            method,
+            path,
+            status,
+          },
+        );
       }
       return body.data as T;
     }
     const message = (body?.message ?? reason).trim() || `HTTP ${status}`;
-    throw apiError({ method, path, status, message, paramErrors: body?.errors, tokenId: this.token.id, tokenSource: this.tokenSource });
+    throw apiError({
+      method,
+      path,
+      status,
+      message,
+      paramErrors: body?.errors,
+      tokenId: this.token.id,
+      tokenSource: this.tokenSource,
+    });
   }
 }
 
@@ -472,7 +550,8 @@ function isCertificateError(err: NodeJS.ErrnoException): boolean {
   );
 }
 
-const ROOT_ONLY_HOSTPCI = /only root can (?:set|modify|delete) '(hostpci\d+)' config for (?:non-mapped|real) devices/;
+const ROOT_ONLY_HOSTPCI =
+  /only root can (?:set|modify|delete) '(hostpci\d+)' config for (?:non-mapped|real) devices/;
 const ROOT_ONLY_OPTION = /only root can set '([^']+)' config/;
 const PERMISSION = /^Permission check failed(?: \((.*), ([^,()]+)\))?/;
 
@@ -487,7 +566,13 @@ export function apiError(e: {
   tokenSource?: string;
 }): PveApiError {
   const where = `${e.method} ${e.path}`;
-  const details = { method: e.method, path: e.path, status: e.status, reason: e.message, paramErrors: e.paramErrors };
+  const details = {
+    method: e.method,
+    path: e.path,
+    status: e.status,
+    reason: e.message,
+    paramErrors: e.paramErrors,
+  };
   const writes = e.method !== "GET";
   if (e.status === 401) {
     return new PveApiError(
@@ -508,20 +593,51 @@ export function apiError(e: {
     );
   }
   if (e.status === 501) {
-    return new PveApiError(`${where}: ${e.message} — this Proxmox VE does not have that API (resource mappings need Proxmox VE 8.0 or newer)`, "not-implemented", EXIT.usage, details);
+    return new PveApiError(
+      `${where}: ${e.message} — this Proxmox VE does not have that API (resource mappings need Proxmox VE 8.0 or newer)`,
+      "not-implemented",
+      EXIT.usage,
+      details,
+    );
   }
   if (e.status >= 595 && e.status <= 599) {
-    return new PveApiError(`${where}: ${e.message} (the API node could not reach the node that owns this; is it online?)`, "network", writes ? EXIT.applyFailed : EXIT.usage, { ...details, retryable: true });
+    return new PveApiError(
+      `${where}: ${e.message} (the API node could not reach the node that owns this; is it online?)`,
+      "network",
+      writes ? EXIT.applyFailed : EXIT.usage,
+      { ...details, retryable: true },
+    );
   }
   if (RETRY_STATUS.has(e.status)) {
-    return new PveApiError(`${where}: ${e.status} ${e.message}`, "server", writes ? EXIT.applyFailed : EXIT.usage, { ...details, retryable: true });
+    return new PveApiError(
+      `${where}: ${e.status} ${e.message}`,
+      "server",
+      writes ? EXIT.applyFailed : EXIT.usage,
+      { ...details, retryable: true },
+    );
   }
   const explained = explainServerMessage(e.message, e.tokenId);
-  if (explained) return new PveApiError(`${where}: ${explained.message}`, explained.kind, explained.exitCode, details);
-  return new PveApiError(`${where}: ${e.message}`, "server", writes ? EXIT.applyFailed : EXIT.usage, details);
+  if (explained)
+    return new PveApiError(
+      `${where}: ${explained.message}`,
+      explained.kind,
+      explained.exitCode,
+      details,
+    );
+  return new PveApiError(
+    `${where}: ${e.message}`,
+    "server",
+    writes ? EXIT.applyFailed : EXIT.usage,
+    details,
+  );
 }
 
-function permissionError(message: string, where: string, tokenId: string, details: PveApiError["details"]): PveApiError {
+function permissionError(
+  message: string,
+  where: string,
+  tokenId: string,
+  details: PveApiError["details"],
+): PveApiError {
   const m = PERMISSION.exec(message);
   if (m && m[1] !== undefined) {
     const privs = m[2]!.split("|");
@@ -539,7 +655,9 @@ function permissionError(message: string, where: string, tokenId: string, detail
   const create = /^POST \/nodes\/[^/]+\/qemu$/.test(where);
   if (mapping || create) {
     const acl = mapping ? `/mapping/pci/${decodeURIComponent(mapping[1]!)}` : "/vms/VMID";
-    const what = mapping ? `Mapping.Audit, Mapping.Use or Mapping.Modify on ${acl}` : `VM.Allocate on ${acl} (or on the VM's pool)`;
+    const what = mapping
+      ? `Mapping.Audit, Mapping.Use or Mapping.Modify on ${acl}`
+      : `VM.Allocate on ${acl} (or on the VM's pool)`;
     return new PveApiError(
       `token ${tokenId} lacks ${what} (${where}: ${message.trim()}): grant it, e.g. \`pveum acl modify ${mapping ? "/mapping/pci" : "/vms"} --tokens '${tokenId}' --roles Passthrough\` (README "Proxmox API token")`,
       "permission",
@@ -547,11 +665,19 @@ function permissionError(message: string, where: string, tokenId: string, detail
       details,
     );
   }
-  return new PveApiError(`token ${tokenId} was refused: ${message.trim()} (${where}); README "Proxmox API token" lists the privileges passthrough needs`, "permission", EXIT.usage, details);
+  return new PveApiError(
+    `token ${tokenId} was refused: ${message.trim()} (${where}); README "Proxmox API token" lists the privileges passthrough needs`,
+    "permission",
+    EXIT.usage,
+    details,
+  );
 }
 
 /** The 500 messages (and task exit statuses) that have a known cause and a known way out. */
-function explainServerMessage(message: string, tokenId: string): { message: string; kind: ApiErrorKind; exitCode: ExitCode } | null {
+function explainServerMessage(
+  message: string,
+  tokenId: string,
+): { message: string; kind: ApiErrorKind; exitCode: ExitCode } | null {
   const hostpci = ROOT_ONLY_HOSTPCI.exec(message);
   if (hostpci) {
     return {
@@ -568,7 +694,11 @@ function explainServerMessage(message: string, tokenId: string): { message: stri
       exitCode: EXIT.usage,
     };
   }
-  if (/checksum mismatch \(file change by other user\?\)|detected modified configuration - file changed by other user\?/.test(message)) {
+  if (
+    /checksum mismatch \(file change by other user\?\)|detected modified configuration - file changed by other user\?/.test(
+      message,
+    )
+  ) {
     return {
       message: `${message.trim()} — someone changed it after passthrough read it; nothing was overwritten. Rerun to plan against the current state`,
       kind: "conflict",
@@ -583,8 +713,20 @@ function explainServerMessage(message: string, tokenId: string): { message: stri
 
 function taskFailure(what: string, exitstatus: string, upid: string, tokenId: string): PveApiError {
   // Checks that run inside the worker (hostpci/usb permissions) end the task, not the request.
-  if (PERMISSION.test(exitstatus)) return permissionError(exitstatus, what, tokenId, { upid, reason: exitstatus });
+  if (PERMISSION.test(exitstatus))
+    return permissionError(exitstatus, what, tokenId, { upid, reason: exitstatus });
   const explained = explainServerMessage(exitstatus, tokenId);
-  if (explained) return new PveApiError(`${what} failed: ${explained.message}`, explained.kind, explained.exitCode, { upid, reason: exitstatus });
-  return new PveApiError(`${what} failed: ${exitstatus} (task log: \`pvenode task log ${upid}\`)`, "task-failed", EXIT.applyFailed, { upid, reason: exitstatus });
+  if (explained)
+    return new PveApiError(
+      `${what} failed: ${explained.message}`,
+      explained.kind,
+      explained.exitCode,
+      { upid, reason: exitstatus },
+    );
+  return new PveApiError(
+    `${what} failed: ${exitstatus} (task log: \`pvenode task log ${upid}\`)`,
+    "task-failed",
+    EXIT.applyFailed,
+    { upid, reason: exitstatus },
+  );
 }

@@ -4,7 +4,14 @@
 // applying twice changes nothing). Semantics from qemu-server (proxmox-api.md §1).
 
 import { hostpciAddresses } from "../../checks/candidates.js";
-import { getProperty, parsePropertyString, printPropertyString, propertyBoolean, setProperty, type PropertyString } from "../../formats/proxmox-property-string.js";
+import {
+  getProperty,
+  parsePropertyString,
+  printPropertyString,
+  propertyBoolean,
+  setProperty,
+  type PropertyString,
+} from "../../formats/proxmox-property-string.js";
 import type { VmConfig, VmConfigChange } from "../types.js";
 import type { VmSpec } from "../spec.js";
 
@@ -80,7 +87,12 @@ const DISK_KEY = /^(scsi|virtio|sata|ide)\d+$/;
 /** Storage of the VM's boot disk ("local-lvm" of "local-lvm:vm-100-disk-1,size=32G"), for a new efidisk0. */
 export function bootDiskStorage(config: VmConfig): string | null {
   const order = /(?:^|,)order=([^,]+)/.exec(config.boot ?? "")?.[1]?.split(";") ?? [];
-  const keys = [...order, ...Object.keys(config).filter((k) => DISK_KEY.test(k)).sort()];
+  const keys = [
+    ...order,
+    ...Object.keys(config)
+      .filter((k) => DISK_KEY.test(k))
+      .sort(),
+  ];
   for (const k of keys) {
     const v = config[k];
     if (!v || !DISK_KEY.test(k)) continue;
@@ -118,18 +130,38 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   if (creating && spec.create) {
     const c = spec.create;
     put("name", c.name, "the VM's name");
-    put("memory", String(c.memoryMiB), "guest RAM in MiB (all of it is pinned while a device is passed through)");
+    put(
+      "memory",
+      String(c.memoryMiB),
+      "guest RAM in MiB (all of it is pinned while a device is passed through)",
+    );
     put("cores", String(c.cores), "vCPU cores");
     put("sockets", String(c.sockets), "one virtual socket");
-    put("ostype", c.ostype, "guest OS type: Proxmox picks timers and Hyper-V enlightenments from it");
+    put(
+      "ostype",
+      c.ostype,
+      "guest OS type: Proxmox picks timers and Hyper-V enlightenments from it",
+    );
     put("scsihw", "virtio-scsi-single", "VirtIO SCSI, one controller per disk (allows iothread)");
-    put("scsi0", `${c.disk.storage}:${c.disk.sizeGiB},iothread=1`, `a new ${c.disk.sizeGiB} GiB disk on ${c.disk.storage}`);
+    put(
+      "scsi0",
+      `${c.disk.storage}:${c.disk.sizeGiB},iothread=1`,
+      `a new ${c.disk.sizeGiB} GiB disk on ${c.disk.storage}`,
+    );
     if (c.iso) put("ide2", `${c.iso},media=cdrom`, "the installer ISO as a CD-ROM");
     put("net0", `virtio,bridge=${c.bridge ?? "vmbr0"}`, "a VirtIO NIC on the host bridge");
-    put("boot", `order=${["scsi0", ...(c.iso ? ["ide2"] : []), "net0"].join(";")}`, c.iso ? "boot the disk; while it is empty, the installer" : "boot the disk, then the network");
+    put(
+      "boot",
+      `order=${["scsi0", ...(c.iso ? ["ide2"] : []), "net0"].join(";")}`,
+      c.iso ? "boot the disk; while it is empty, the installer" : "boot the disk, then the network",
+    );
     put("agent", "1", "QEMU guest agent channel (clean shutdown, IP addresses in the UI)");
     if (/^win1[1-9]$/.test(c.ostype)) {
-      put("tpmstate0", `${spec.firmware.efiDisk.storage ?? c.disk.storage}:1,version=v2.0`, "Windows 11 requires a TPM 2.0");
+      put(
+        "tpmstate0",
+        `${spec.firmware.efiDisk.storage ?? c.disk.storage}:1,version=v2.0`,
+        "Windows 11 requires a TPM 2.0",
+      );
     }
   }
 
@@ -137,10 +169,15 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   // not enabled" at start otherwise). Switching an installed guest changes its whole device
   // layout, so an existing i440fx VM is only converted when asked.
   if (spec.machine === "q35" && !isQ35(before)) {
-    if (creating) put("machine", "q35", "q35: PCIe root ports for passed-through devices (pcie=1 needs it)");
+    if (creating)
+      put("machine", "q35", "q35: PCIe root ports for passed-through devices (pcie=1 needs it)");
     else if (spec.convertQ35) {
       const p = setProperty(ps(before.machine, "type"), "type", "q35");
-      put("machine", printPropertyString(p, "type"), "q35: PCIe root ports, needed for pcie=1 (--convert-q35)");
+      put(
+        "machine",
+        printPropertyString(p, "type"),
+        "q35: PCIe root ports, needed for pcie=1 (--convert-q35)",
+      );
     } else {
       const now = before.machine === undefined ? "i440fx (no machine: line)" : before.machine;
       refusals.push(
@@ -151,26 +188,49 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
 
   // Firmware: OVMF (UEFI). A guest installed in BIOS mode does not boot under OVMF.
   if (before.bios !== "ovmf") {
-    put("bios", "ovmf", "OVMF (UEFI) firmware: GPUs initialise through their UEFI option ROM (GOP)");
-    if (!creating) warnings.push(`VM ${vmid} boots with SeaBIOS now; an OS installed in BIOS mode does not boot under OVMF (reinstall in UEFI mode, or convert the disk to GPT/UEFI first)`);
+    put(
+      "bios",
+      "ovmf",
+      "OVMF (UEFI) firmware: GPUs initialise through their UEFI option ROM (GOP)",
+    );
+    if (!creating)
+      warnings.push(
+        `VM ${vmid} boots with SeaBIOS now; an OS installed in BIOS mode does not boot under OVMF (reinstall in UEFI mode, or convert the disk to GPT/UEFI first)`,
+      );
   }
   const ed = spec.firmware.efiDisk;
   if (before.efidisk0 === undefined) {
-    const storage = ed.storage ?? (creating ? spec.create?.disk.storage ?? null : bootDiskStorage(before));
+    const storage =
+      ed.storage ?? (creating ? (spec.create?.disk.storage ?? null) : bootDiskStorage(before));
     if (storage === null) {
-      warnings.push(`VM ${vmid} has no efidisk0 and no disk to take the storage from: give --efidisk STORAGE (e.g. local-lvm), or OVMF forgets its settings (boot order, Secure Boot keys) at every start`);
+      warnings.push(
+        `VM ${vmid} has no efidisk0 and no disk to take the storage from: give --efidisk STORAGE (e.g. local-lvm), or OVMF forgets its settings (boot order, Secure Boot keys) at every start`,
+      );
     } else {
       const value = `${storage}:1,efitype=4m${ed.preEnrolledKeys ? ",pre-enrolled-keys=1" : ""}`;
-      const from = ed.storage !== null ? "" : creating ? " (the disk's storage; --efidisk to choose)" : " (the boot disk's storage; --efidisk to choose)";
-      put("efidisk0", value, `EFI variables disk on ${storage}${from}: keeps OVMF's settings; 4m is required for Secure Boot${ed.preEnrolledKeys ? "; pre-enrolled keys turn Secure Boot on" : ""}`);
+      const from =
+        ed.storage !== null
+          ? ""
+          : creating
+            ? " (the disk's storage; --efidisk to choose)"
+            : " (the boot disk's storage; --efidisk to choose)";
+      put(
+        "efidisk0",
+        value,
+        `EFI variables disk on ${storage}${from}: keeps OVMF's settings; 4m is required for Secure Boot${ed.preEnrolledKeys ? "; pre-enrolled keys turn Secure Boot on" : ""}`,
+      );
     }
   } else {
     const cur = ps(before.efidisk0, "file");
     if (ed.storage !== null && !(getProperty(cur, "file") ?? "").startsWith(`${ed.storage}:`)) {
-      warnings.push(`efidisk0 exists already (${before.efidisk0}); --efidisk ${ed.storage} is ignored`);
+      warnings.push(
+        `efidisk0 exists already (${before.efidisk0}); --efidisk ${ed.storage} is ignored`,
+      );
     }
     if (ed.preEnrolledKeys && getProperty(cur, "efitype") !== "4m") {
-      warnings.push(`efidisk0 uses efitype=2m, which cannot hold Secure Boot keys; to enable them, remove it (\`qm set ${vmid} --delete efidisk0\`) and run again (the EFI settings start over)`);
+      warnings.push(
+        `efidisk0 uses efitype=2m, which cannot hold Secure Boot keys; to enable them, remove it (\`qm set ${vmid} --delete efidisk0\`) and run again (the EFI settings start over)`,
+      );
     }
   }
 
@@ -186,14 +246,32 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   );
 
   // Memory: no ballooning (the balloon target would be ignored: vfio pins every page).
-  if (before.balloon !== "0") put("balloon", "0", "0: guest RAM is pinned for DMA while a device is passed through; a balloon cannot reclaim any");
+  if (before.balloon !== "0")
+    put(
+      "balloon",
+      "0",
+      "0: guest RAM is pinned for DMA while a device is passed through; a balloon cannot reclaim any",
+    );
   const onboot = spec.onboot ? "1" : "0";
   if ((before.onboot ?? "0") !== onboot || creating) {
-    put("onboot", onboot, spec.onboot ? "start with the host (--onboot)" : "0: not at host boot until you have seen it start cleanly (a VM that hangs the host would do so at every boot); --onboot to keep it on");
+    put(
+      "onboot",
+      onboot,
+      spec.onboot
+        ? "start with the host (--onboot)"
+        : "0: not at host boot until you have seen it start cleanly (a VM that hangs the host would do so at every boot); --onboot to keep it on",
+    );
   }
   // serial0..3 is no emulated display either (the console is a serial terminal): kept.
-  if (spec.headless && !/^(none|serial[0-3])$/.test(getProperty(ps(before.vga, "type"), "type") ?? "")) {
-    put("vga", "none", "none: no emulated display, the passed GPU is the display (the Proxmox console shows nothing); --keep-display to keep it");
+  if (
+    spec.headless &&
+    !/^(none|serial[0-3])$/.test(getProperty(ps(before.vga, "type"), "type") ?? "")
+  ) {
+    put(
+      "vga",
+      "none",
+      "none: no emulated display, the passed GPU is the display (the Proxmox console shows nothing); --keep-display to keep it",
+    );
   }
 
   // PCI devices: reuse the hostpciN that has the device already, else the first free one.
@@ -205,7 +283,8 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   const usedIndex = new Set(existing.map((e) => e.key));
   for (const d of spec.pci) {
     const fns = new Set(d.functions.map((f) => f.address));
-    const sameSet = (addrs: string[]) => addrs.length === fns.size && addrs.every((a) => fns.has(a));
+    const sameSet = (addrs: string[]) =>
+      addrs.length === fns.size && addrs.every((a) => fns.has(a));
     // Without root@pam, the device must go in through a cluster mapping that names exactly it.
     let mapping: string | null = null;
     if (input.rawHostpci === false) {
@@ -217,23 +296,34 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
         continue;
       }
     }
-    const overlapping = existing.filter((e) => !claimed.has(e.key) && e.addresses.some((a) => fns.has(a)));
+    const overlapping = existing.filter(
+      (e) => !claimed.has(e.key) && e.addresses.some((a) => fns.has(a)),
+    );
     let key: string;
     let p: PropertyString;
     if (overlapping.length > 0) {
       key = overlapping[0]!.key;
       p = ps(overlapping[0]!.value, "host");
-      const same = sameSet(overlapping[0]!.addresses) && (mapping === null ? getProperty(p, "mapping") === undefined : getProperty(p, "mapping") === mapping);
+      const same =
+        sameSet(overlapping[0]!.addresses) &&
+        (mapping === null
+          ? getProperty(p, "mapping") === undefined
+          : getProperty(p, "mapping") === mapping);
       if (!same) p = hostOrMapping(p, d.host, mapping);
       for (const extra of overlapping.slice(1)) {
         claimed.add(extra.key);
         del.push(extra.key);
-        why[extra.key] = `its functions are part of ${key} now (Proxmox refuses a device assigned twice)`;
+        why[extra.key] =
+          `its functions are part of ${key} now (Proxmox refuses a device assigned twice)`;
       }
     } else {
-      const free = Array.from({ length: MAX_HOSTPCI }, (_, i) => `hostpci${i}`).find((k) => !usedIndex.has(k));
+      const free = Array.from({ length: MAX_HOSTPCI }, (_, i) => `hostpci${i}`).find(
+        (k) => !usedIndex.has(k),
+      );
       if (!free) {
-        refusals.push(`VM ${vmid} has all ${MAX_HOSTPCI} hostpci slots in use; remove one (\`qm set ${vmid} --delete hostpciN\`) to add ${d.host}`);
+        refusals.push(
+          `VM ${vmid} has all ${MAX_HOSTPCI} hostpci slots in use; remove one (\`qm set ${vmid} --delete hostpciN\`) to add ${d.host}`,
+        );
         continue;
       }
       key = free;
@@ -272,22 +362,41 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   for (const u of spec.usb) {
     const id = `${u.vendorId}:${u.productId}`;
     if (input.rawHostpci === false) {
-      refusals.push(`USB ${id}: API tokens may not pass USB devices by id (\`only root can set 'usbN' config for real devices\`); run on the node (--backend qm), or add it through a Proxmox USB resource mapping in the web UI`);
+      refusals.push(
+        `USB ${id}: API tokens may not pass USB devices by id (\`only root can set 'usbN' config for real devices\`); run on the node (--backend qm), or add it through a Proxmox USB resource mapping in the web UI`,
+      );
       continue;
     }
     const usbKeys = Object.keys(before).filter((k) => /^usb\d+$/.test(k));
-    const has = usbKeys.find((k) => normalizeUsbHost(getProperty(ps(before[k], "host"), "host")) === id);
+    const has = usbKeys.find(
+      (k) => normalizeUsbHost(getProperty(ps(before[k], "host"), "host")) === id,
+    );
     if (has) continue;
-    const free = Array.from({ length: MAX_USB }, (_, i) => `usb${i}`).find((k) => before[k] === undefined && set[k] === undefined);
+    const free = Array.from({ length: MAX_USB }, (_, i) => `usb${i}`).find(
+      (k) => before[k] === undefined && set[k] === undefined,
+    );
     if (!free) {
-      refusals.push(`VM ${vmid} has all ${MAX_USB} USB slots in use; remove one (\`qm set ${vmid} --delete usbN\`) to add ${id}`);
+      refusals.push(
+        `VM ${vmid} has all ${MAX_USB} USB slots in use; remove one (\`qm set ${vmid} --delete usbN\`) to add ${id}`,
+      );
       continue;
     }
-    put(free, `host=${id}`, `${u.name ?? "USB device"} ${id} by vendor:product id: it follows the device to any port`);
+    put(
+      free,
+      `host=${id}`,
+      `${u.name ?? "USB device"} ${id} by vendor:product id: it follows the device to any port`,
+    );
     for (const vm of input.others) {
       if (vm.vmid === spec.vmid) continue;
-      const k = Object.keys(vm.config).find((key) => /^usb\d+$/.test(key) && normalizeUsbHost(getProperty(ps(vm.config[key], "host"), "host")) === id);
-      if (k) warnings.push(`USB ${id} is also in VM ${vm.vmid}'s config (${k}); whichever VM starts first gets it`);
+      const k = Object.keys(vm.config).find(
+        (key) =>
+          /^usb\d+$/.test(key) &&
+          normalizeUsbHost(getProperty(ps(vm.config[key], "host"), "host")) === id,
+      );
+      if (k)
+        warnings.push(
+          `USB ${id} is also in VM ${vm.vmid}'s config (${k}); whichever VM starts first gets it`,
+        );
     }
   }
 
@@ -309,7 +418,9 @@ export function mappingAddresses(map: string[], node: string, present: string[])
 /** The device reference of a hostpci value: `host=` (first, bare) or `mapping=` (raw ids need root@pam). */
 function hostOrMapping(p: PropertyString, host: string, mapping: string | null): PropertyString {
   const rest = p.entries.filter(([k]) => k !== "host" && k !== "mapping");
-  return { entries: mapping === null ? [["host", host], ...rest] : [["mapping", mapping], ...rest] };
+  return {
+    entries: mapping === null ? [["host", host], ...rest] : [["mapping", mapping], ...rest],
+  };
 }
 
 /** "0x046D:0xC31C" -> "046d:c31c"; anything else (bus-port, spice, mapping) -> null. */
@@ -328,7 +439,8 @@ export function writtenMatches(key: string, planned: string, got: string | undef
   if (got === planned) return true;
   const alloc = /^([a-zA-Z][a-zA-Z0-9._-]*):\d+(,.*)?$/.exec(planned);
   if (alloc) return got.startsWith(`${alloc[1]}:`);
-  if (/^net\d+$/.test(key)) return got.replace(/^([a-z0-9-]+)=(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, "$1") === planned;
+  if (/^net\d+$/.test(key))
+    return got.replace(/^([a-z0-9-]+)=(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, "$1") === planned;
   return false;
 }
 

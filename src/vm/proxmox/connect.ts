@@ -9,7 +9,13 @@ import { readFileSync, statSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { describeFsError, InputError } from "../../errors.js";
 import { ApiBackend } from "./api-backend.js";
-import { normalizeFingerprint, parseToken, PveApiClient, type PveApiClientOptions, type PveToken } from "./api-client.js";
+import {
+  normalizeFingerprint,
+  parseToken,
+  PveApiClient,
+  type PveApiClientOptions,
+  type PveToken,
+} from "./api-client.js";
 
 export const TOKEN_ENV = "PASSTHROUGH_PVE_TOKEN";
 
@@ -27,12 +33,31 @@ export interface ApiOptions {
 /** --api, --node, --token-file, --fingerprint, --ca-file, --task-timeout (and a refused --token). */
 export function addApiOptions(cmd: Command): Command {
   return cmd
-    .option("--api <url>", "Proxmox VE API of any cluster node, https://HOST:8006 (the token comes from $PASSTHROUGH_PVE_TOKEN or --token-file)")
-    .option("--node <name>", "the node whose devices and VMs this is about (its name as in the web UI)")
-    .option("--token-file <path>", "read the API token USER@REALM!TOKENID=SECRET from this file instead of $PASSTHROUGH_PVE_TOKEN")
-    .option("--fingerprint <sha256>", "pin the node's TLS certificate by its SHA-256 fingerprint (`pvenode cert info`) instead of trusting CAs")
-    .option("--ca-file <path>", "also trust this CA, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem")
-    .option("--task-timeout <seconds>", "how long to wait for a Proxmox task (config write, VM creation)", "120")
+    .option(
+      "--api <url>",
+      "Proxmox VE API of any cluster node, https://HOST:8006 (the token comes from $PASSTHROUGH_PVE_TOKEN or --token-file)",
+    )
+    .option(
+      "--node <name>",
+      "the node whose devices and VMs this is about (its name as in the web UI)",
+    )
+    .option(
+      "--token-file <path>",
+      "read the API token USER@REALM!TOKENID=SECRET from this file instead of $PASSTHROUGH_PVE_TOKEN",
+    )
+    .option(
+      "--fingerprint <sha256>",
+      "pin the node's TLS certificate by its SHA-256 fingerprint (`pvenode cert info`) instead of trusting CAs",
+    )
+    .option(
+      "--ca-file <path>",
+      "also trust this CA, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem",
+    )
+    .option(
+      "--task-timeout <seconds>",
+      "how long to wait for a Proxmox task (config write, VM creation)",
+      "120",
+    )
     .addOption(new Option("--token <secret>").hideHelp());
 }
 
@@ -41,7 +66,12 @@ export interface ConnectDeps {
   /** One-line warnings (stderr). */
   warn?: (line: string) => void;
   /** Test hooks: client timings and body encoding. */
-  client?: Partial<Pick<PveApiClientOptions, "taskPollMs" | "retryDelayMs" | "requestTimeoutMs" | "bodyEncoding" | "getRetries">>;
+  client?: Partial<
+    Pick<
+      PveApiClientOptions,
+      "taskPollMs" | "retryDelayMs" | "requestTimeoutMs" | "bodyEncoding" | "getRetries"
+    >
+  >;
 }
 
 export function refuseTokenFlag(opts: ApiOptions): void {
@@ -52,7 +82,10 @@ export function refuseTokenFlag(opts: ApiOptions): void {
   }
 }
 
-export function readToken(opts: ApiOptions, deps: ConnectDeps): { token: PveToken; source: string } {
+export function readToken(
+  opts: ApiOptions,
+  deps: ConnectDeps,
+): { token: PveToken; source: string } {
   refuseTokenFlag(opts);
   if (opts.tokenFile !== undefined) {
     const source = `--token-file ${opts.tokenFile}`;
@@ -64,7 +97,10 @@ export function readToken(opts: ApiOptions, deps: ConnectDeps): { token: PveToke
     }
     try {
       const mode = statSync(opts.tokenFile).mode;
-      if ((mode & 0o077) !== 0) deps.warn?.(`warning: ${opts.tokenFile} is readable by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 ${opts.tokenFile}`);
+      if ((mode & 0o077) !== 0)
+        deps.warn?.(
+          `warning: ${opts.tokenFile} is readable by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 ${opts.tokenFile}`,
+        );
     } catch {
       // The read above worked; the mode is advice only.
     }
@@ -72,8 +108,11 @@ export function readToken(opts: ApiOptions, deps: ConnectDeps): { token: PveToke
     return { token: parseToken(line, opts.tokenFile), source };
   }
   const env = deps.env[TOKEN_ENV];
-  if (env !== undefined && env.trim() !== "") return { token: parseToken(env, TOKEN_ENV), source: TOKEN_ENV };
-  throw new InputError(`no API token: set ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or pass --token-file FILE (README "Proxmox API token" shows how to create one)`);
+  if (env !== undefined && env.trim() !== "")
+    return { token: parseToken(env, TOKEN_ENV), source: TOKEN_ENV };
+  throw new InputError(
+    `no API token: set ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or pass --token-file FILE (README "Proxmox API token" shows how to create one)`,
+  );
 }
 
 /** "https://pve1" → "https://pve1:8006": pveproxy's port unless one is given. */
@@ -85,25 +124,46 @@ export function parseApiUrl(raw: string): string {
   } catch {
     throw new InputError(`--api ${raw}: not a URL; give it as https://HOST:8006`);
   }
-  if (url.protocol === "http:") throw new InputError(`--api ${raw}: Proxmox serves its API over https only (the token must not travel in clear text); use https://${url.host}`);
+  if (url.protocol === "http:")
+    throw new InputError(
+      `--api ${raw}: Proxmox serves its API over https only (the token must not travel in clear text); use https://${url.host}`,
+    );
   if (url.protocol !== "https:") throw new InputError(`--api ${raw}: give it as https://HOST:8006`);
-  if (url.username || url.password) throw new InputError(`--api: no user or password in the URL; the token comes from ${TOKEN_ENV} or --token-file`);
+  if (url.username || url.password)
+    throw new InputError(
+      `--api: no user or password in the URL; the token comes from ${TOKEN_ENV} or --token-file`,
+    );
   const explicitPort = /^https:\/\/(\[[^\]]+\]|[^/:?#]+):\d+/i.test(text);
   const path = url.pathname.replace(/\/+$/, "");
-  if (path !== "" && path !== "/api2/json") throw new InputError(`--api ${raw}: give only the server, https://HOST:8006 (passthrough adds /api2/json)`);
+  if (path !== "" && path !== "/api2/json")
+    throw new InputError(
+      `--api ${raw}: give only the server, https://HOST:8006 (passthrough adds /api2/json)`,
+    );
   return `https://${url.hostname.includes(":") && !url.hostname.startsWith("[") ? `[${url.hostname}]` : url.hostname}:${explicitPort ? url.port || "443" : "8006"}`;
 }
 
-export function connectApi(opts: ApiOptions, deps: ConnectDeps, need: { node: boolean }): ApiBackend {
+export function connectApi(
+  opts: ApiOptions,
+  deps: ConnectDeps,
+  need: { node: boolean },
+): ApiBackend {
   refuseTokenFlag(opts);
-  if (opts.api === undefined) throw new InputError("--api https://HOST:8006 is needed to talk to Proxmox over its REST API");
+  if (opts.api === undefined)
+    throw new InputError("--api https://HOST:8006 is needed to talk to Proxmox over its REST API");
   const baseUrl = parseApiUrl(opts.api);
-  if (need.node && (opts.node === undefined || opts.node.trim() === "")) throw new InputError("--node NAME is needed: the node the devices and VMs are on (as the web UI names it)");
-  if (opts.node !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(opts.node)) throw new InputError(`--node ${opts.node}: not a node name`);
+  if (need.node && (opts.node === undefined || opts.node.trim() === ""))
+    throw new InputError(
+      "--node NAME is needed: the node the devices and VMs are on (as the web UI names it)",
+    );
+  if (opts.node !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/.test(opts.node))
+    throw new InputError(`--node ${opts.node}: not a node name`);
   let fingerprint: string | undefined;
   if (opts.fingerprint !== undefined) {
     const fp = normalizeFingerprint(opts.fingerprint);
-    if (!fp) throw new InputError(`--fingerprint ${opts.fingerprint}: expected a SHA-256 fingerprint, 32 hex bytes like AB:CD:...:EF, as \`pvenode cert info\` shows`);
+    if (!fp)
+      throw new InputError(
+        `--fingerprint ${opts.fingerprint}: expected a SHA-256 fingerprint, 32 hex bytes like AB:CD:...:EF, as \`pvenode cert info\` shows`,
+      );
     fingerprint = fp;
   }
   let ca: string[] | undefined;
@@ -113,10 +173,14 @@ export function connectApi(opts: ApiOptions, deps: ConnectDeps, need: { node: bo
     } catch (err) {
       throw new InputError(`${opts.caFile}: ${describeFsError(err)} (--ca-file)`);
     }
-    if (!ca[0]!.includes("-----BEGIN CERTIFICATE-----")) throw new InputError(`${opts.caFile}: not a PEM certificate (--ca-file expects e.g. a copy of /etc/pve/pve-root-ca.pem)`);
+    if (!ca[0]!.includes("-----BEGIN CERTIFICATE-----"))
+      throw new InputError(
+        `${opts.caFile}: not a PEM certificate (--ca-file expects e.g. a copy of /etc/pve/pve-root-ca.pem)`,
+      );
   }
   const taskTimeout = Number(opts.taskTimeout ?? "120");
-  if (!Number.isFinite(taskTimeout) || taskTimeout <= 0) throw new InputError(`--task-timeout ${opts.taskTimeout}: expected a number of seconds`);
+  if (!Number.isFinite(taskTimeout) || taskTimeout <= 0)
+    throw new InputError(`--task-timeout ${opts.taskTimeout}: expected a number of seconds`);
   const { token, source } = readToken(opts, deps);
   const client = new PveApiClient({
     baseUrl,
@@ -134,12 +198,18 @@ export function connectApi(opts: ApiOptions, deps: ConnectDeps, need: { node: bo
  * The API backend for `vm plan|configure|create --api` (the shape of the vm commands'
  * ApiConnector): like connectApi, and without --node on a single-node cluster that node.
  */
-export async function apiConnector(flags: ApiOptions, env: NodeJS.ProcessEnv, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<ApiBackend> {
+export async function apiConnector(
+  flags: ApiOptions,
+  env: NodeJS.ProcessEnv,
+  warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<ApiBackend> {
   const backend = connectApi(flags, { env, warn }, { node: false });
   if (backend.node !== "") return backend;
   const nodes = await backend.clusterNodes();
   if (nodes.length === 1) return new ApiBackend(backend.client, nodes[0]!.node);
-  throw new InputError(`--node NAME is needed: the node the VM is (or will be) on; this cluster has ${nodes.map((n) => n.node).join(", ") || "no nodes this token may see"}`);
+  throw new InputError(
+    `--node NAME is needed: the node the VM is (or will be) on; this cluster has ${nodes.map((n) => n.node).join(", ") || "no nodes this token may see"}`,
+  );
 }
 
 // Tests (here and in other suites driving the CLI against the simulator) poll faster than the

@@ -61,15 +61,18 @@ export function parseMapEntry(text: string): PciMapEntry {
   for (const [key, value] of entries) {
     // parse_property_string's rules (pve-common JSONSchema.pm), which the shared parser leaves to
     // its callers: no key twice, no empty value, only the format's keys.
-    if (rec[key] !== undefined) throw fail(`duplicate key in comma-separated list property: ${key}`);
+    if (rec[key] !== undefined)
+      throw fail(`duplicate key in comma-separated list property: ${key}`);
     if (key === "" || value === "") throw fail("missing key in comma-separated list property");
     if (!MAP_KEYS.includes(key)) throw fail(`invalid key in comma-separated list property: ${key}`);
     rec[key] = value;
   }
-  for (const k of ["node", "path", "id"]) if (rec[k] === undefined) throw fail(`property '${k}' is missing`);
+  for (const k of ["node", "path", "id"])
+    if (rec[k] === undefined) throw fail(`property '${k}' is missing`);
   const entry: PciMapEntry = { node: rec.node!, path: rec.path!, id: rec.id! };
   if (rec.iommugroup !== undefined) {
-    if (!/^[+-]?\d+$/.test(rec.iommugroup)) throw fail(`iommugroup '${rec.iommugroup}' is not an integer`);
+    if (!/^[+-]?\d+$/.test(rec.iommugroup))
+      throw fail(`iommugroup '${rec.iommugroup}' is not an integer`);
     entry.iommugroup = Number(rec.iommugroup);
   }
   if (rec["subsystem-id"] !== undefined) entry.subsystemId = rec["subsystem-id"];
@@ -89,7 +92,10 @@ export function printMapEntry(e: PciMapEntry): string {
   if (e.description !== undefined) entries.push(["description", e.description]);
   for (const [k, v] of entries) {
     // Property strings have no quoting: Proxmox's own printer refuses these too.
-    if (v === "" || /[,\n\r]/.test(v)) throw new MapEntryError(`illegal value for ${k} in a map entry: '${v}' (no commas, newlines or empty values)`);
+    if (v === "" || /[,\n\r]/.test(v))
+      throw new MapEntryError(
+        `illegal value for ${k} in a map entry: '${v}' (no commas, newlines or empty values)`,
+      );
   }
   return printPropertyString({ entries }, null);
 }
@@ -98,9 +104,13 @@ export function printMapEntry(e: PciMapEntry): string {
 export function mapEntrySyntaxProblems(e: PciMapEntry): string[] {
   const p: string[] = [];
   if (!NODE_RE.test(e.node)) p.push(`node '${e.node}' is not a node name`);
-  if (!PATH_RE.test(e.path)) p.push(`path '${e.path}' must be a full lower-case PCI address with domain, like 0000:01:00 or 0000:01:00.0`);
+  if (!PATH_RE.test(e.path))
+    p.push(
+      `path '${e.path}' must be a full lower-case PCI address with domain, like 0000:01:00 or 0000:01:00.0`,
+    );
   if (!ID_RE.test(e.id)) p.push(`id '${e.id}' must be vendor:device, like 10de:2204`);
-  if (e.subsystemId !== undefined && !ID_RE.test(e.subsystemId)) p.push(`subsystem-id '${e.subsystemId}' must be vendor:device, like 1462:3880`);
+  if (e.subsystemId !== undefined && !ID_RE.test(e.subsystemId))
+    p.push(`subsystem-id '${e.subsystemId}' must be vendor:device, like 1462:3880`);
   return p;
 }
 
@@ -111,7 +121,10 @@ export function mapEntrySyntaxProblems(e: PciMapEntry): string[] {
 export function normalizePciPath(address: string): string {
   const a = address.trim().toLowerCase();
   const m = /^(?:([0-9a-f]{4,}):)?([0-9a-f]{2}):([0-9a-f]{2})(?:\.([0-7]))?$/.exec(a);
-  if (!m) throw new InputError(`'${address}' is not a PCI address: give it as 0000:01:00 (whole device) or 0000:01:00.0 (one function), as \`passthrough list\` shows`);
+  if (!m)
+    throw new InputError(
+      `'${address}' is not a PCI address: give it as 0000:01:00 (whole device) or 0000:01:00.0 (one function), as \`passthrough list\` shows`,
+    );
   return `${m[1] ?? "0000"}:${m[2]}:${m[3]}${m[4] !== undefined ? `.${m[4]}` : ""}`;
 }
 
@@ -129,7 +142,11 @@ function deviceFor(path: string, hardware: readonly PveHardwarePci[]): PveHardwa
  * One map entry for `address` on `node`, every checked attribute taken from that node's
  * GET /nodes/{node}/hardware/pci answer (as Proxmox's own UI does).
  */
-export function buildMapEntry(node: string, address: string, hardware: readonly PveHardwarePci[]): PciMapEntry {
+export function buildMapEntry(
+  node: string,
+  address: string,
+  hardware: readonly PveHardwarePci[],
+): PciMapEntry {
   const path = normalizePciPath(address);
   const dev = deviceFor(path, hardware);
   if (!dev) {
@@ -137,7 +154,11 @@ export function buildMapEntry(node: string, address: string, hardware: readonly 
       `node ${node} has no PCI device ${path}${/\.[0-7]$/.test(path) ? "" : ".0"}: check the address with \`pvesh get /nodes/${node}/hardware/pci --pci-class-blacklist ""\``,
     );
   }
-  const entry: PciMapEntry = { node, path, id: `${hex(dev.vendor)}:${hex(dev.device)}`.toLowerCase() };
+  const entry: PciMapEntry = {
+    node,
+    path,
+    id: `${hex(dev.vendor)}:${hex(dev.device)}`.toLowerCase(),
+  };
   if (dev.iommugroup >= 0) entry.iommugroup = dev.iommugroup;
   const sv = hex(dev.subsystem_vendor);
   const sd = hex(dev.subsystem_device);
@@ -160,30 +181,53 @@ export interface MapEntryProblem {
  * stops at the first; we list all so one fix covers them). `mappingMdev` is the mapping's mdev
  * flag when it should be compared too (check-node does).
  */
-export function compareMapEntry(entry: PciMapEntry, hardware: readonly PveHardwarePci[], mappingMdev?: boolean): MapEntryProblem[] {
+export function compareMapEntry(
+  entry: PciMapEntry,
+  hardware: readonly PveHardwarePci[],
+  mappingMdev?: boolean,
+): MapEntryProblem[] {
   const problems: MapEntryProblem[] = [];
   entry.path.split(";").forEach((path, idx) => {
     const fn = /\.[0-9a-f]$/i.test(path) ? path : `${path}.0`;
     const dev = deviceFor(path, hardware);
     if (!dev) {
-      problems.push({ path, field: "device", actual: null, configured: fn, message: `pci device '${fn}' not found` });
+      problems.push({
+        path,
+        field: "device",
+        actual: null,
+        configured: fn,
+        message: `pci device '${fn}' not found`,
+      });
       return;
     }
     const sv = hex(dev.subsystem_vendor);
     const sd = hex(dev.subsystem_device);
     const expected: Array<[MapEntryProblem["field"], string | null, string | null]> = [
       ["id", `${hex(dev.vendor)}:${hex(dev.device)}`, entry.id.replace(/0x/g, "")],
-      ["subsystem-id", sv !== undefined && sd !== undefined ? `${sv}:${sd}` : null, entry.subsystemId?.replace(/0x/g, "") ?? null],
+      [
+        "subsystem-id",
+        sv !== undefined && sd !== undefined ? `${sv}:${sd}` : null,
+        entry.subsystemId?.replace(/0x/g, "") ?? null,
+      ],
     ];
     // Only the first device's group is checked (the others share it or are not compared).
-    if (idx === 0) expected.push(["iommugroup", dev.iommugroup >= 0 ? String(dev.iommugroup) : null, entry.iommugroup === undefined ? null : String(entry.iommugroup)]);
-    if (mappingMdev !== undefined) expected.push(["mdev", dev.mdev ? "1" : "0", mappingMdev ? "1" : "0"]);
+    if (idx === 0)
+      expected.push([
+        "iommugroup",
+        dev.iommugroup >= 0 ? String(dev.iommugroup) : null,
+        entry.iommugroup === undefined ? null : String(entry.iommugroup),
+      ]);
+    if (mappingMdev !== undefined)
+      expected.push(["mdev", dev.mdev ? "1" : "0", mappingMdev ? "1" : "0"]);
     for (const [field, actual, configured] of expected) {
       if (actual === configured) continue;
       let message: string;
-      if (configured === null) message = `missing expected property '${field}' for device '${fn}' (the node reports ${actual})`;
-      else if (actual === null) message = `unexpected property '${field}' configured for device '${fn}'`;
-      else if (actual.toLowerCase() === configured.toLowerCase()) message = `'${field}' of '${fn}' is ${configured}, the node reports ${actual} (Proxmox compares case-sensitively: write it in lower case)`;
+      if (configured === null)
+        message = `missing expected property '${field}' for device '${fn}' (the node reports ${actual})`;
+      else if (actual === null)
+        message = `unexpected property '${field}' configured for device '${fn}'`;
+      else if (actual.toLowerCase() === configured.toLowerCase())
+        message = `'${field}' of '${fn}' is ${configured}, the node reports ${actual} (Proxmox compares case-sensitively: write it in lower case)`;
       else message = `'${field}' of '${fn}' is ${configured}, the node reports ${actual}`;
       problems.push({ path, field, actual, configured, message });
     }
@@ -205,7 +249,11 @@ export function findMovedDevice(entry: PciMapEntry, hardware: readonly PveHardwa
   return hardware
     .filter((d) => d.id.toLowerCase().endsWith(`.${fn}`))
     .filter((d) => `${hex(d.vendor)}:${hex(d.device)}`.toLowerCase() === wantId)
-    .filter((d) => wantSub === undefined || `${hex(d.subsystem_vendor)}:${hex(d.subsystem_device)}`.toLowerCase() === wantSub)
+    .filter(
+      (d) =>
+        wantSub === undefined ||
+        `${hex(d.subsystem_vendor)}:${hex(d.subsystem_device)}`.toLowerCase() === wantSub,
+    )
     .map((d) => (whole ? d.id.replace(/\.[0-9a-f]$/i, "") : d.id).toLowerCase())
     .filter((p) => p !== first.toLowerCase());
 }
@@ -218,7 +266,10 @@ function normalizedPaths(path: string): string {
 }
 
 export function sameMapEntry(a: PciMapEntry, b: PciMapEntry): boolean {
-  return printMapEntry({ ...a, path: normalizedPaths(a.path) }) === printMapEntry({ ...b, path: normalizedPaths(b.path) });
+  return (
+    printMapEntry({ ...a, path: normalizedPaths(a.path) }) ===
+    printMapEntry({ ...b, path: normalizedPaths(b.path) })
+  );
 }
 
 export interface MapChange {
@@ -247,7 +298,11 @@ export interface MergedMap {
  * node, other path: that would change what other VMs using the mapping get on that node, so it is
  * a conflict unless `replace` is set (then the node's old entries go).
  */
-export function mergeMapEntries(existing: readonly string[], wanted: readonly PciMapEntry[], opts: { replace?: boolean } = {}): MergedMap {
+export function mergeMapEntries(
+  existing: readonly string[],
+  wanted: readonly PciMapEntry[],
+  opts: { replace?: boolean } = {},
+): MergedMap {
   const map = [...existing];
   const changes: MapChange[] = [];
   const conflicts: MapConflict[] = [];
@@ -263,7 +318,8 @@ export function mergeMapEntries(existing: readonly string[], wanted: readonly Pc
     const onNode = map.map((s, i) => ({ s, i, e: parsed(s) })).filter((x) => x.e?.node === w.node);
     const samePath = onNode.find((x) => normalizedPaths(x.e!.path) === normalizedPaths(w.path));
     if (samePath) {
-      if (sameMapEntry(samePath.e!, w)) changes.push({ node: w.node, action: "unchanged", entry: samePath.s });
+      if (sameMapEntry(samePath.e!, w))
+        changes.push({ node: w.node, action: "unchanged", entry: samePath.s });
       else {
         map[samePath.i] = text;
         changes.push({ node: w.node, action: "updated", entry: text, previous: [samePath.s] });
@@ -276,7 +332,12 @@ export function mergeMapEntries(existing: readonly string[], wanted: readonly Pc
       const kept = map.filter((_, i) => !drop.has(i));
       map.length = 0;
       map.push(...kept, text);
-      changes.push({ node: w.node, action: "replaced", entry: text, previous: onNode.map((x) => x.s) });
+      changes.push({
+        node: w.node,
+        action: "replaced",
+        entry: text,
+        previous: onNode.map((x) => x.s),
+      });
     } else {
       conflicts.push({ node: w.node, wanted: text, existing: onNode.map((x) => x.s) });
     }
@@ -284,7 +345,9 @@ export function mergeMapEntries(existing: readonly string[], wanted: readonly Pc
   return { map, changes, conflicts };
 }
 
-export function mapEntries(mapping: PciMapping): Array<{ text: string; entry: PciMapEntry | null; error?: string }> {
+export function mapEntries(
+  mapping: PciMapping,
+): Array<{ text: string; entry: PciMapEntry | null; error?: string }> {
   return mapping.map.map((text) => {
     try {
       return { text, entry: parseMapEntry(text) };

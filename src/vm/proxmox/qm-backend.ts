@@ -23,12 +23,20 @@ export class QmBackend implements ProxmoxBackend {
   ) {}
 
   async getConfig(vmid: number): Promise<{ config: VmConfig; digest: string | null } | null> {
-    const argv = ["pvesh", "get", `/nodes/${this.node}/qemu/${vmid}/config`, "--output-format", "json"];
+    const argv = [
+      "pvesh",
+      "get",
+      `/nodes/${this.node}/qemu/${vmid}/config`,
+      "--output-format",
+      "json",
+    ];
     const r = await this.runner.run(argv);
     if (r.code !== 0) {
       // qemu-server: "Configuration file 'nodes/pve/qemu-server/101.conf' does not exist"
       if (/does not exist/.test(r.stderr)) return null;
-      throw new InputError(`could not read VM ${vmid}'s config: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`);
+      throw new InputError(
+        `could not read VM ${vmid}'s config: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+      );
     }
     return splitDigest(parseJsonObject(r.stdout, argv));
   }
@@ -36,18 +44,32 @@ export class QmBackend implements ProxmoxBackend {
   async listVms(): Promise<VmRef[]> {
     const argv = ["pvesh", "get", "/cluster/resources", "--type", "vm", "--output-format", "json"];
     const r = await this.runner.run(argv);
-    if (r.code !== 0) throw new InputError(`could not list the cluster's VMs: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`);
+    if (r.code !== 0)
+      throw new InputError(
+        `could not list the cluster's VMs: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+      );
     const items = parseJson(r.stdout, argv);
     if (!Array.isArray(items)) throw new InputError(`\`${formatArgv(argv)}\` printed no list`);
     const out: VmRef[] = [];
     for (const it of items as Array<{ type?: unknown; vmid?: unknown; node?: unknown }>) {
-      if (it.type !== "qemu" || typeof it.vmid !== "number" || typeof it.node !== "string") continue;
-      const argvC = ["pvesh", "get", `/nodes/${it.node}/qemu/${it.vmid}/config`, "--output-format", "json"];
+      if (it.type !== "qemu" || typeof it.vmid !== "number" || typeof it.node !== "string")
+        continue;
+      const argvC = [
+        "pvesh",
+        "get",
+        `/nodes/${it.node}/qemu/${it.vmid}/config`,
+        "--output-format",
+        "json",
+      ];
       const c = await this.runner.run(argvC);
       // A node that is down cannot answer; its configs are still in /etc/pve, which the host
       // model (HostState.vms) already scanned.
       if (c.code !== 0) continue;
-      out.push({ vmid: it.vmid, node: it.node, config: splitDigest(parseJsonObject(c.stdout, argvC)).config });
+      out.push({
+        vmid: it.vmid,
+        node: it.node,
+        config: splitDigest(parseJsonObject(c.stdout, argvC)).config,
+      });
     }
     return out.sort((a, b) => a.vmid - b.vmid);
   }
@@ -56,7 +78,9 @@ export class QmBackend implements ProxmoxBackend {
     const argv = qmSetArgv(vmid, change, digest);
     const r = await this.runner.run(argv);
     if (r.code !== 0) {
-      throw new ApplyError(`\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; qm set writes the config in one step, so VM ${vmid} is unchanged — run \`passthrough vm plan --vmid ${vmid}\` again to see why`);
+      throw new ApplyError(
+        `\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; qm set writes the config in one step, so VM ${vmid} is unchanged — run \`passthrough vm plan --vmid ${vmid}\` again to see why`,
+      );
     }
   }
 
@@ -68,7 +92,10 @@ export class QmBackend implements ProxmoxBackend {
   async createVm(vmid: number, config: VmConfig): Promise<void> {
     const argv = qmCreateArgv(vmid, config);
     const r = await this.runner.run(argv);
-    if (r.code !== 0) throw new ApplyError(`\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; VM ${vmid} was not created (check \`qm list\` for leftovers)`);
+    if (r.code !== 0)
+      throw new ApplyError(
+        `\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; VM ${vmid} was not created (check \`qm list\` for leftovers)`,
+      );
   }
 }
 
@@ -92,18 +119,24 @@ function parseJson(text: string, argv: string[]): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new InputError(`\`${formatArgv(argv)}\` printed something that is not JSON: ${text.trim().split("\n")[0]?.slice(0, 120) ?? ""}`);
+    throw new InputError(
+      `\`${formatArgv(argv)}\` printed something that is not JSON: ${text.trim().split("\n")[0]?.slice(0, 120) ?? ""}`,
+    );
   }
 }
 
 function parseJsonObject(text: string, argv: string[]): Record<string, unknown> {
   const v = parseJson(text, argv);
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new InputError(`\`${formatArgv(argv)}\` printed no config object`);
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new InputError(`\`${formatArgv(argv)}\` printed no config object`);
   return v as Record<string, unknown>;
 }
 
 /** API values are strings or numbers (integers, 0/1 booleans); a config file has text. */
-export function splitDigest(obj: Record<string, unknown>): { config: VmConfig; digest: string | null } {
+export function splitDigest(obj: Record<string, unknown>): {
+  config: VmConfig;
+  digest: string | null;
+} {
   const config: VmConfig = {};
   let digest: string | null = null;
   for (const [k, v] of Object.entries(obj)) {
@@ -112,7 +145,8 @@ export function splitDigest(obj: Record<string, unknown>): { config: VmConfig; d
       continue;
     }
     if (typeof v === "string") config[k] = v;
-    else if (typeof v === "number" || typeof v === "boolean") config[k] = typeof v === "boolean" ? (v ? "1" : "0") : String(v);
+    else if (typeof v === "number" || typeof v === "boolean")
+      config[k] = typeof v === "boolean" ? (v ? "1" : "0") : String(v);
   }
   return { config, digest };
 }

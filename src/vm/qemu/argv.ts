@@ -32,7 +32,11 @@ export interface QemuCommand {
 export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
   const vars = `${o.name}_VARS.fd`;
   const prepare: string[][] = [["cp", o.firmware.vars, vars]];
-  const cpu = ["host", ...(spec.cpu.hidden ? ["kvm=off"] : []), ...(spec.cpu.hvVendorId ? [`hv-vendor-id=${spec.cpu.hvVendorId}`] : [])].join(",");
+  const cpu = [
+    "host",
+    ...(spec.cpu.hidden ? ["kvm=off"] : []),
+    ...(spec.cpu.hvVendorId ? [`hv-vendor-id=${spec.cpu.hvVendorId}`] : []),
+  ].join(",");
   const argv = [
     "qemu-system-x86_64",
     "-name",
@@ -49,10 +53,18 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
     "-nodefaults",
   ];
   if (o.firmware.secure) argv.push("-global", "driver=cfi.pflash01,property=secure,value=on");
-  argv.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${o.firmware.code}`, "-drive", `if=pflash,format=raw,unit=1,file=${vars}`);
+  argv.push(
+    "-drive",
+    `if=pflash,format=raw,unit=0,readonly=on,file=${o.firmware.code}`,
+    "-drive",
+    `if=pflash,format=raw,unit=1,file=${vars}`,
+  );
   if (o.disk) argv.push("-drive", `file=${o.disk},if=virtio,format=qcow2,discard=unmap`);
   if (o.iso) argv.push("-drive", `file=${o.iso},media=cdrom,readonly=on`);
-  argv.push("-nic", o.bridge ? `bridge,br=${o.bridge},model=virtio-net-pci` : "user,model=virtio-net-pci");
+  argv.push(
+    "-nic",
+    o.bridge ? `bridge,br=${o.bridge},model=virtio-net-pci` : "user,model=virtio-net-pci",
+  );
 
   spec.pci.forEach((d, i) => {
     const multi = d.functions.length > 1;
@@ -60,18 +72,29 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
     if (d.pcie) {
       bus = `pt-rp${i}`;
       // chassis/slot must be unique per root port; addr 0x1c-0x1f are the ICH9 ports, stay below.
-      argv.push("-device", `pcie-root-port,id=${bus},bus=pcie.0,chassis=${i + 1},slot=${i + 1},addr=${(0x10 + i).toString(16)}.0`);
+      argv.push(
+        "-device",
+        `pcie-root-port,id=${bus},bus=pcie.0,chassis=${i + 1},slot=${i + 1},addr=${(0x10 + i).toString(16)}.0`,
+      );
     }
     for (const f of d.functions) {
       const fn = Number(f.address.slice(-1));
       const addr = d.pcie ? `00.${fn}` : `${(0x18 + i).toString(16)}.${fn}`;
-      argv.push("-device", `vfio-pci,host=${f.address},id=hostpci${i}${multi ? `.${fn}` : ""},bus=${bus},addr=${addr}${multi && fn === 0 ? ",multifunction=on" : ""}`);
+      argv.push(
+        "-device",
+        `vfio-pci,host=${f.address},id=hostpci${i}${multi ? `.${fn}` : ""},bus=${bus},addr=${addr}${multi && fn === 0 ? ",multifunction=on" : ""}`,
+      );
     }
   });
 
   if (spec.usb.length > 0) {
     argv.push("-device", "qemu-xhci,id=xhci");
-    spec.usb.forEach((u) => argv.push("-device", `usb-host,bus=xhci.0,vendorid=0x${u.vendorId},productid=0x${u.productId}`));
+    spec.usb.forEach((u) =>
+      argv.push(
+        "-device",
+        `usb-host,bus=xhci.0,vendorid=0x${u.vendorId},productid=0x${u.productId}`,
+      ),
+    );
   }
   if (spec.headless) argv.push("-display", "none", "-vga", "none");
   else argv.push("-vga", "std");
@@ -82,7 +105,8 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
 
 /** A command line people can paste: one option per line, quoted where the shell needs it. */
 export function formatCommand(argv: readonly string[]): string {
-  const q = (a: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  const q = (a: string) =>
+    /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
   const lines: string[] = [];
   let current = q(argv[0] ?? "");
   for (let i = 1; i < argv.length; i++) {

@@ -37,7 +37,12 @@ function parseDeb822(text: string): Source[] {
     if (fields.get("enabled")?.toLowerCase() === "no") continue;
     const words = (k: string) => (fields.get(k) ?? "").split(/\s+/).filter(Boolean);
     if (!fields.has("uris")) continue;
-    out.push({ types: words("types"), uris: words("uris"), suites: words("suites"), components: words("components") });
+    out.push({
+      types: words("types"),
+      uris: words("uris"),
+      suites: words("suites"),
+      components: words("components"),
+    });
   }
   return out;
 }
@@ -50,7 +55,12 @@ function parseOneLine(text: string): Source[] {
     // deb [ option=value ... ] uri suite [component ...]
     const m = /^(deb|deb-src)\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s*(.*)$/.exec(line);
     if (!m) continue;
-    out.push({ types: [m[1]!], uris: [m[2]!], suites: [m[3]!], components: m[4]!.split(/\s+/).filter(Boolean) });
+    out.push({
+      types: [m[1]!],
+      uris: [m[2]!],
+      suites: [m[3]!],
+      components: m[4]!.split(/\s+/).filter(Boolean),
+    });
   }
   return out;
 }

@@ -8,7 +8,18 @@
 // 3. the disk flattened into base-<variant>-<key>.qcow2; scenarios boot throw-away overlays.
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, closeSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  closeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { OVMF_VARS, qemuArgs, runQemu } from "./qemu.js";
 
@@ -78,13 +89,20 @@ export interface ImageResult {
   parts: Record<string, number>;
 }
 
-function run(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
+function run(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const fd = openSync(logFile, "a");
     const child = spawn(cmd, args, { stdio: ["ignore", fd, fd], env: { ...process.env, ...env } });
     closeSync(fd);
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}; see ${logFile}`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}; see ${logFile}`)),
+    );
   });
 }
 
@@ -105,7 +123,8 @@ export async function ensureImage(o: {
 
   mkdirSync(imagesDir, { recursive: true });
   // Older images of this variant are stale once the recipe changed.
-  for (const n of readdirSync(imagesDir)) if (n.startsWith(`base-${o.variant}-`)) rmSync(join(imagesDir, n), { force: true });
+  for (const n of readdirSync(imagesDir))
+    if (n.startsWith(`base-${o.variant}-`)) rmSync(join(imagesDir, n), { force: true });
 
   const work = join(o.cacheDir, `build-${o.variant}`);
   const logDir = join(o.logDir, `image-${o.variant}`);
@@ -141,14 +160,20 @@ export async function ensureImage(o: {
       share,
       serialLog: serial,
       ...(o.variant === "uefi" ? { ovmfVars: vars } : {}),
-      directKernel: { kernel: join(work, "vmlinuz"), initrd: join(work, "initrd.img"), append: `root=LABEL=labroot ro ${CONSOLE}` },
+      directKernel: {
+        kernel: join(work, "vmlinuz"),
+        initrd: join(work, "initrd.img"),
+        append: `root=LABEL=labroot ro ${CONSOLE}`,
+      },
     }),
     { timeoutS: o.bootTimeoutS, stderrLog: join(logDir, "provision.qemu-stderr.log") },
   );
   parts["provisioning boot"] = (Date.now() - t) / 1000;
   const ok = existsSync(join(share, "provisioned"));
   if (r.timedOut || !ok) {
-    throw new Error(`image ${o.variant}: the provisioning boot ${r.timedOut ? "timed out" : "failed"}; serial log: ${serial}`);
+    throw new Error(
+      `image ${o.variant}: the provisioning boot ${r.timedOut ? "timed out" : "failed"}; serial log: ${serial}`,
+    );
   }
 
   t = Date.now();

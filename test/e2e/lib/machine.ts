@@ -3,7 +3,15 @@
 // harness wrote to the share and powers off; what the guest kernel reported comes back as
 // files, read through `Boot`.
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { OVMF_VARS, qemuArgs, runQemu, type Iommu } from "./qemu.js";
 
@@ -45,7 +53,17 @@ export class Machine {
     copyFileSync(o.bundle, join(this.share, "passthrough.cjs"));
     copyFileSync(o.guestLib, join(this.share, "lib.sh"));
     this.disk = join(o.runDir, "disk.qcow2");
-    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", o.baseImage, "-F", "qcow2", this.disk]);
+    execFileSync("qemu-img", [
+      "create",
+      "-q",
+      "-f",
+      "qcow2",
+      "-b",
+      o.baseImage,
+      "-F",
+      "qcow2",
+      this.disk,
+    ]);
     this.vars = join(o.runDir, "OVMF_VARS.fd");
     if (o.firmware === "uefi") copyFileSync(OVMF_VARS, this.vars);
   }
@@ -87,12 +105,19 @@ export class Machine {
       },
     });
     const boot = new Boot(n, label, out, serial, r.seconds);
-    this.o.log(`boot ${n} (${label}): ${r.seconds.toFixed(0)} s${panicked ? ", KERNEL PANIC" : r.stopped ? ", power cut" : ""}${r.timedOut ? ", TIMED OUT" : ""}`);
+    this.o.log(
+      `boot ${n} (${label}): ${r.seconds.toFixed(0)} s${panicked ? ", KERNEL PANIC" : r.stopped ? ", power cut" : ""}${r.timedOut ? ", TIMED OUT" : ""}`,
+    );
     if (panicked) throw new BootError(`boot ${n} (${label}): kernel panic; serial log: ${serial}`);
-    if (r.timedOut) throw new BootError(`boot ${n} (${label}) timed out after ${this.o.bootTimeoutS} s; serial log: ${serial}`);
+    if (r.timedOut)
+      throw new BootError(
+        `boot ${n} (${label}) timed out after ${this.o.bootTimeoutS} s; serial log: ${serial}`,
+      );
     if (r.stopped) return boot;
-    if (r.code !== 0) throw new BootError(`boot ${n} (${label}): QEMU exited ${r.code}; see ${this.o.logDir}`);
-    if (!existsSync(join(out, "done"))) throw new BootError(`boot ${n} (${label}) did not finish its script; serial log: ${serial}`);
+    if (r.code !== 0)
+      throw new BootError(`boot ${n} (${label}): QEMU exited ${r.code}; see ${this.o.logDir}`);
+    if (!existsSync(join(out, "done")))
+      throw new BootError(`boot ${n} (${label}) did not finish its script; serial log: ${serial}`);
     return boot;
   }
 
@@ -233,7 +258,11 @@ export class Boot {
   run(name: string): ToolRun | null {
     const rc = this.text(`${name}.rc`);
     if (rc === null) return null;
-    return { rc: Number(rc.trim()), stdout: this.text(`${name}.stdout`) ?? "", stderr: this.text(`${name}.stderr`) ?? "" };
+    return {
+      rc: Number(rc.trim()),
+      stdout: this.text(`${name}.stdout`) ?? "",
+      stderr: this.text(`${name}.stderr`) ?? "",
+    };
   }
 
   /** The JSON a `pt NAME ... --json` step printed, or null when it is not JSON. */

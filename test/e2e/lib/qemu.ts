@@ -46,14 +46,29 @@ export function cpuFor(iommu: Iommu): string {
 
 export function qemuArgs(spec: MachineSpec): string[] {
   const a: string[] = [
-    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-    "-m", String(spec.memoryMiB ?? 1536), "-smp", String(spec.cpus ?? 1),
-    "-serial", `file:${spec.serialLog}`,
-    "-accel", "tcg,thread=multi", "-cpu", cpuFor(spec.iommu),
-    "-machine", spec.iommu === "none" ? "q35" : "q35,kernel-irqchip=split",
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-no-reboot",
+    "-m",
+    String(spec.memoryMiB ?? 1536),
+    "-smp",
+    String(spec.cpus ?? 1),
+    "-serial",
+    `file:${spec.serialLog}`,
+    "-accel",
+    "tcg,thread=multi",
+    "-cpu",
+    cpuFor(spec.iommu),
+    "-machine",
+    spec.iommu === "none" ? "q35" : "q35,kernel-irqchip=split",
   ];
   if (spec.firmware === "uefi") {
-    if (!spec.ovmfVars) throw new Error("qemuArgs: a UEFI machine needs its own copy of the OVMF variable store (ovmfVars)");
+    if (!spec.ovmfVars)
+      throw new Error(
+        "qemuArgs: a UEFI machine needs its own copy of the OVMF variable store (ovmfVars)",
+      );
     a.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
     a.push("-drive", `if=pflash,format=raw,unit=1,file=${spec.ovmfVars}`);
   }
@@ -61,22 +76,36 @@ export function qemuArgs(spec: MachineSpec): string[] {
   if (spec.iommu === "intel") a.push("-device", "intel-iommu,intremap=on,caching-mode=on");
   if (spec.iommu === "amd") a.push("-device", "amd-iommu,intremap=on");
   a.push(
-    "-drive", `file=${spec.disk},if=none,id=d0,format=${spec.diskFormat},cache=unsafe`,
-    "-device", "virtio-blk-pci,drive=d0,bootindex=1",
-    "-virtfs", `local,path=${spec.share},mount_tag=lab,security_model=none,id=lab`,
+    "-drive",
+    `file=${spec.disk},if=none,id=d0,format=${spec.diskFormat},cache=unsafe`,
+    "-device",
+    "virtio-blk-pci,drive=d0,bootindex=1",
+    "-virtfs",
+    `local,path=${spec.share},mount_tag=lab,security_model=none,id=lab`,
   );
   if (spec.gpu ?? true) {
     a.push(
       // The host's own display (boot VGA, module cirrus), so the card below is not the host's
       // only GPU: the common passthrough host (an iGPU or a second card keeps the console).
-      "-device", "cirrus-vga,bus=pcie.0",
-      "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
-      "-device", "bochs-display,bus=rp1,addr=00.0,multifunction=on",
-      "-device", "ich9-intel-hda,bus=rp1,addr=00.1",
+      "-device",
+      "cirrus-vga,bus=pcie.0",
+      "-device",
+      "pcie-root-port,id=rp1,chassis=1,slot=1",
+      "-device",
+      "bochs-display,bus=rp1,addr=00.0,multifunction=on",
+      "-device",
+      "ich9-intel-hda,bus=rp1,addr=00.1",
     );
   }
   if (spec.directKernel) {
-    a.push("-kernel", spec.directKernel.kernel, "-initrd", spec.directKernel.initrd, "-append", spec.directKernel.append);
+    a.push(
+      "-kernel",
+      spec.directKernel.kernel,
+      "-initrd",
+      spec.directKernel.initrd,
+      "-append",
+      spec.directKernel.append,
+    );
   }
   return a;
 }
@@ -122,7 +151,10 @@ function installExitHooks(): void {
  * second; when it returns true QEMU is killed at once: the guest sees a power cut.
  * QEMU's own stderr goes to `stderrLog`.
  */
-export function runQemu(args: string[], opts: { timeoutS: number; stderrLog: string; stopWhen?: () => boolean }): Promise<RunResult> {
+export function runQemu(
+  args: string[],
+  opts: { timeoutS: number; stderrLog: string; stopWhen?: () => boolean },
+): Promise<RunResult> {
   installExitHooks();
   const t0 = Date.now();
   const errFd = openSync(opts.stderrLog, "a");

@@ -36,6 +36,6 @@ export class Verdict {
 }
 
 function show(v: unknown): string {
-  const s = typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  const s = typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
   return s.length > 300 ? `${s.slice(0, 300)}…` : s;
 }
