@@ -35,7 +35,7 @@ export class PciIdsDb {
 
   /** A name as found in `text`, as real text. */
   private name(raw: string): string {
-    return this.latin1 && /[^\x00-\x7f]/.test(raw)
+    return this.latin1 && /[^\p{ASCII}]/u.test(raw)
       ? Buffer.from(raw, "latin1").toString("utf8")
       : raw;
   }

@@ -8,7 +8,7 @@
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
-const crypto = require("node:crypto");
+const { createHash } = require("node:crypto");
 
 const root = process.env.FAKE_PVE_DIR;
 const node = process.env.FAKE_PVE_NODE || "pve";
@@ -54,7 +54,7 @@ function read(vmid, onNode = node) {
   if (!fs.existsSync(p))
     die(`Configuration file 'nodes/${onNode}/qemu-server/${vmid}.conf' does not exist`);
   const raw = fs.readFileSync(p, "utf8");
-  return { config: parse(raw), digest: crypto.createHash("sha1").update(raw).digest("hex") };
+  return { config: parse(raw), digest: createHash("sha1").update(raw).digest("hex") };
 }
 function write(vmid, c) {
   fs.mkdirSync(path.dirname(confPath(vmid)), { recursive: true });

@@ -60,7 +60,7 @@ describe("plan command", () => {
     try {
       const r = await cli(["plan", "--device", "0000:01:00", "--root", dir]);
       expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(/FAIL  no systemd-boot entries were visible/);
+      expect(r.stdout).toContain("FAIL  no systemd-boot entries were visible");
     } finally {
       cleanup();
     }

@@ -2,6 +2,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import * as tar from "tar";
 import { afterAll, describe, expect, it } from "vitest";
 import { ArchiveRoot } from "../../src/host/archive-root.js";
@@ -87,7 +88,7 @@ describe("ArchiveRoot over a .tar.gz", () => {
     const header = Buffer.alloc(512);
     h.encode(header, 0);
     const body = Buffer.concat([header, Buffer.from("x"), Buffer.alloc(511), Buffer.alloc(1024)]);
-    fs.writeFileSync(file, require("node:zlib").gzipSync(body));
+    fs.writeFileSync(file, zlib.gzipSync(body));
     expect(() => openSnapshot(file)).toThrow(InputError);
     expect(() => openSnapshot(file)).toThrow(/climbs out of the snapshot/);
   });

@@ -16,7 +16,6 @@ import { writeSpec } from "../helpers/fixtures.js";
 const HOST = "tower-7f3a";
 const NVME = "sys/devices/pci0000:00/0000:00:01.2/0000:02:00.0";
 const NIC = "sys/devices/pci0000:00/0000:00:02.1/0000:03:00.0/0000:04:08.0/0000:08:00.0";
-const GPU = "sys/devices/pci0000:00/0000:00:01.1/0000:01:00.0";
 const MAC = "a8:a1:59:12:34:56";
 const WIFI_MAC = "d4:d8:53:ab:cd:ef";
 const SECRETS = [

@@ -46,7 +46,9 @@ function validate(xml: string): void {
     fs.writeFileSync(path.join(dir, "d.xml"), xml);
     execFileSync("virt-xml-validate", [path.join(dir, "d.xml"), "domain"], { stdio: "pipe" });
   } catch (err) {
-    throw new Error(`virt-xml-validate: ${String((err as { stderr?: Buffer }).stderr ?? err)}`);
+    throw new Error(`virt-xml-validate: ${String((err as { stderr?: Buffer }).stderr ?? err)}`, {
+      cause: err,
+    });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

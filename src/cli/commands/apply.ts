@@ -2,7 +2,6 @@
 // that plan with a journal (src/apply/executor.ts). Nothing to do -> exit 0 without a journal,
 // so running apply twice changes nothing the second time.
 
-import type { Command } from "commander";
 import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
 import {
   describeStep,

@@ -114,7 +114,7 @@ export function openPlanRoot(flags: Pick<PlanFlags, "root" | "snapshot">): Opene
   }
   if (!st.isDirectory())
     throw new InputError(`--root ${flags.root} is not a folder; for a .tar.gz use --snapshot`);
-  let manifest: SnapshotManifest | null = null;
+  let manifest: SnapshotManifest | null;
   try {
     manifest = JSON.parse(
       fs.readFileSync(path.join(dir, "manifest.json"), "utf8"),

@@ -170,7 +170,7 @@ function stamp(d: Date): string {
 /** Where to write: checked before anything is read, so a typo costs nothing. */
 export function resolveOutput(output: string | undefined, defaultName: string): string {
   let file = path.resolve(output ?? defaultName);
-  let st: fs.Stats | null = null;
+  let st: fs.Stats | null;
   try {
     st = fs.statSync(file);
   } catch {

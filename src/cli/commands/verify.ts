@@ -2,7 +2,6 @@
 // The expectation comes from the newest applied journal that covers the devices, else from
 // planning for --device on the host as it is.
 
-import type { Command } from "commander";
 import { bootTimeOf } from "../../apply/pending-reboot.js";
 import { listJournals } from "../../apply/history.js";
 import { hostRootSource, type LoadedJournal } from "../../apply/journal.js";

@@ -23,7 +23,6 @@ import {
   parseXml,
   removeIndented,
   serializeXml,
-  setText,
   textOf,
 } from "./xml.js";
 

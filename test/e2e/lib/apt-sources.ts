@@ -91,7 +91,7 @@ export function readAptSources(root = "/"): AptSourceFile[] {
   };
   add(join(root, "etc/apt/sources.list"));
   const dir = join(root, "etc/apt/sources.list.d");
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(dir).sort();
   } catch {
