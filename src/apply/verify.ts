@@ -13,7 +13,7 @@
 //   - no groups                                                       -> IOMMU off in firmware
 //   - interrupt remapping off, allow_unsafe_interrupts not set       -> firmware / opt-in
 
-import type { Finding } from "../checks/types.js";
+import type { Finding } from "../findings/finding.js";
 import { cmdlineRefreshCommand } from "../checks/cmdline-commands.js";
 import { hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
@@ -26,7 +26,7 @@ import type {
 } from "../host/types.js";
 import { rebuildCommand } from "../plan/initramfs/index.js";
 import type { Expectation } from "../plan/types.js";
-import type { VerifyId } from "./verify-catalog.js";
+import type { VerifyId } from "../findings/verify-catalog.js";
 
 export interface VerifyInput {
   state: HostState;

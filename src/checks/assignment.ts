@@ -5,8 +5,8 @@
 import type { CheckContext } from "./context.js";
 import { hostpciAddresses } from "./candidates.js";
 import { joinList } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 export function checkAssignment(ctx: CheckContext): Finding[] {
   const out: Finding[] = [];

@@ -5,8 +5,8 @@
 
 import { cmdlineLocation, cmdlineRefreshCommand } from "./cmdline-commands.js";
 import type { CheckContext } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 const NAMES: Record<string, string> = {
   grub: "GRUB",

@@ -9,9 +9,10 @@ import { cmdlineApplySteps, cmdlineLocation, cmdlineRefreshCommand } from "./cmd
 import { WELL_KNOWN_MODULES } from "./config-lint.js";
 import type { CheckContext } from "./context.js";
 import { hostPath } from "./context.js";
-import type { CheckId } from "./catalog.js";
-import { finding } from "./finding.js";
-import type { ConfigProblem, Finding, FindingStatus } from "./types.js";
+import type { CheckId } from "../findings/check-catalog.js";
+import { finding } from "../findings/finding.js";
+import type { ConfigProblem } from "./types.js";
+import type { Finding, FindingStatus } from "../findings/finding.js";
 
 const PLAN = "`passthrough plan` repairs it";
 

@@ -10,8 +10,8 @@
 
 import type { HostState } from "../host/types.js";
 import type { CheckContext } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 export interface FirmwareSettings {
   /** Board vendor the paths are for, null = generic names. */

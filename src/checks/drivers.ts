@@ -11,8 +11,9 @@ import type { HostState, PciDevice } from "../host/types.js";
 import { VFIO_DRIVERS, nativeModulesOf } from "./candidates.js";
 import type { CheckContext } from "./context.js";
 import { hostPath, joinList, shortFunction, targetFunctions } from "./context.js";
-import { finding } from "./finding.js";
-import type { Candidate, Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Candidate } from "./types.js";
+import type { Finding } from "../findings/finding.js";
 
 export interface BootBinding {
   how: "ids" | "address";

@@ -11,8 +11,8 @@ import { isGpu } from "./candidates.js";
 import type { CheckContext } from "./context.js";
 import { joinList, targetFunctions } from "./context.js";
 import { bootTimeVfioBinding } from "./drivers.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 /** BARs from 8 GiB up need OVMF to map a large 64-bit window (RTX 3090/4090 with ReBAR: 32 GiB). */
 export const LARGE_BAR_BYTES = 8 * 1024 ** 3;

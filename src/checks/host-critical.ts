@@ -4,8 +4,8 @@
 
 import type { CheckContext } from "./context.js";
 import { joinList } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 const ROLE: Record<string, string> = {
   "root-filesystem": "the root filesystem",

@@ -13,8 +13,8 @@ import type { HostState } from "../host/types.js";
 import { cmdlineApplySteps } from "./cmdline-commands.js";
 import type { CheckContext } from "./context.js";
 import { hostPath } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 const VERIFY =
   'journalctl -k -b | grep -i remapping (expect "AMD-Vi: Interrupt remapping enabled" or "DMAR-IR: Enabled IRQ remapping in x2apic mode")';

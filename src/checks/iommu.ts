@@ -16,8 +16,8 @@ import { addParamFix, cmdlineApplySteps } from "./cmdline-commands.js";
 import type { CheckContext } from "./context.js";
 import { hostPath } from "./context.js";
 import { boardNote, firmwareSettings } from "./cpu.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 const VENDOR_NAME: Record<string, string> = {
   amd: "AMD-Vi",

@@ -6,8 +6,9 @@
 import type { PciDevice } from "../host/types.js";
 import type { CheckContext } from "./context.js";
 import { deviceLabel, joinList } from "./context.js";
-import { finding } from "./finding.js";
-import type { Candidate, Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Candidate } from "./types.js";
+import type { Finding } from "../findings/finding.js";
 
 export const ACS_OVERRIDE_NOTE =
   "last resort: `passthrough plan --acs-override downstream,multifunction` (pcie_acs_override=, honoured only by kernels carrying the ACS override patch such as Proxmox's; it makes the kernel pretend the devices are isolated while they can still reach each other's memory)";

@@ -15,8 +15,8 @@ import { kernelAtLeast } from "../host/system.js";
 import type { PciDevice } from "../host/types.js";
 import type { CheckContext } from "./context.js";
 import { joinList, shortFunction, targetFunctions } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 const VENDOR_RESET_FAMILIES: Array<{ family: string; ids: string[] }> = [
   {

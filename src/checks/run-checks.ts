@@ -15,7 +15,8 @@ import { checkIommu } from "./iommu.js";
 import { checkIsolation } from "./isolation.js";
 import { checkReset } from "./reset.js";
 import { checkSriov } from "./sriov.js";
-import type { Candidate, Finding, FindingStatus } from "./types.js";
+import type { Candidate } from "./types.js";
+import type { Finding, FindingStatus } from "../findings/finding.js";
 import { checkVmGuest } from "./vm-guest.js";
 
 export interface CheckReport {

@@ -6,8 +6,8 @@
 import type { PciDevice } from "../host/types.js";
 import type { CheckContext } from "./context.js";
 import { deviceLabel } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 function vfRange(vfs: readonly string[]): string {
   if (vfs.length <= 2) return vfs.join(", ");

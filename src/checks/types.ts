@@ -4,23 +4,6 @@
 
 import type { PciAddress } from "../host/types.js";
 
-export type FindingStatus = "pass" | "warn" | "fail" | "info" | "skip";
-
-/** Id is narrowed by each emitter to the keys of its catalog (check, verify, guest check), so an undocumented id does not compile. */
-export interface Finding<Id extends string = string> {
-  /** Stable id, dotted: "iommu.enabled", "modprobe.wildcard". `passthrough explain ID` documents it. */
-  id: Id;
-  status: FindingStatus;
-  /** What it is about: a device address, a file:line, or null for the host as a whole. */
-  subject: string | null;
-  /** One line. */
-  summary: string;
-  /** The concrete fix: the exact file line or command, firmware menu names; null when nothing to do. */
-  fix: string | null;
-  /** Extra lines for people (evidence, the lines of a file). */
-  detail?: string[];
-}
-
 export interface CandidateFunction {
   address: PciAddress;
   classCode: string;

@@ -7,8 +7,8 @@ import type { PciDevice } from "../host/types.js";
 import { isGpu } from "./candidates.js";
 import type { CheckContext } from "./context.js";
 import { deviceLabel } from "./context.js";
-import { finding } from "./finding.js";
-import type { Finding } from "./types.js";
+import { finding } from "../findings/finding.js";
+import type { Finding } from "../findings/finding.js";
 
 /** Vendors of emulated devices: QEMU/virtio (1af4, 1b36), VMware, VirtualBox, Hyper-V, Bochs/QEMU VGA, Xen. */
 const EMULATED_VENDORS = new Set(["1af4", "1b36", "15ad", "80ee", "1414", "1234", "5853"]);

@@ -4,24 +4,13 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, UserError, errorMessage } from "../errors.js";
 import { COMMANDS } from "./commands/index.js";
-import { makeContext, type CommandContext, type GlobalOptions } from "./context.js";
+import { makeContext, type GlobalOptions } from "./context.js";
+import type { CommandRegistration, RunAction } from "./registration.js";
+import { VERSION } from "../version.js";
 import { isInteractive, type CliIo } from "./io.js";
-
-declare const PASSTHROUGH_VERSION: string;
-export const VERSION = typeof PASSTHROUGH_VERSION === "string" ? PASSTHROUGH_VERSION : "dev";
 
 /** Exit code for a bug in passthrough itself (EX_SOFTWARE): never one of the contract codes. */
 export const EXIT_INTERNAL = 70;
-
-export interface CommandRegistration {
-  /** `sub` runs another command of the same program on the same terminal (the guide uses it). */
-  (program: Command, run: RunAction, sub: (argv: string[]) => Promise<number>): void;
-}
-
-/** Wraps a command's action: gives it a context, records its exit code. */
-export type RunAction = <O>(
-  fn: (ctx: CommandContext, opts: O, ...args: string[]) => Promise<number> | number,
-) => (...args: unknown[]) => Promise<void>;
 
 /** `commands`: the registrations to build (tests pass their own, e.g. apply with a hand-built planner). */
 export async function runCli(

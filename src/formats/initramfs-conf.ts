@@ -5,9 +5,11 @@
 // - mkinitcpio: the MODULES=(...) array of /etc/mkinitcpio.conf and mkinitcpio.conf.d/*.conf;
 // - booster: `modules_force_load: a,b` in /etc/booster.yaml.
 
-import type { InitramfsKind, ModuleLoadEntry } from "../host/types.js";
+import type { ModuleLoadEntry } from "./module-lists.js";
 import { normalizeModuleName } from "./modprobe-conf.js";
 import { parseModuleList } from "./module-lists.js";
+
+export type InitramfsKind = "initramfs-tools" | "dracut" | "mkinitcpio" | "booster" | "unknown";
 
 type ReadFile = (path: string) => string | null;
 type ListDir = (path: string) => string[] | null;

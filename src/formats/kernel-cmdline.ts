@@ -5,7 +5,13 @@
 // value has its quotes removed. Parameter names compare with "-" and "_" as equal
 // (parameq() in kernel/params.c), so "vfio-pci.ids" and "vfio_pci.ids" are the same.
 
-import type { CmdlineParam } from "../host/types.js";
+export interface CmdlineParam {
+  key: string;
+  value: string | null;
+  raw: string;
+  /** Where a configured parameter was written (file and 1-based line), when known. */
+  origin?: { file: string; line: number | null };
+}
 
 export function parseCmdline(line: string): CmdlineParam[] {
   return tokenSpans(line.replace(/\n+$/, "")).map((t) => splitParam(t.raw));

@@ -10,7 +10,18 @@
 // - A line ending in "\" continues on the next line; a line whose first non-blank char is
 //   "#" is a comment.
 
-import type { ModprobeCommand, ModprobeDirective } from "../host/types.js";
+export type ModprobeCommand =
+  "alias" | "blacklist" | "install" | "remove" | "options" | "softdep" | "softdeps" | "unknown";
+
+export interface ModprobeDirective {
+  file: string;
+  line: number;
+  command: ModprobeCommand;
+  /** First argument: a module name (normalised: "-" -> "_") or, for alias, the wildcard. */
+  module: string;
+  args: string[];
+  raw: string;
+}
 
 /** Folders kmod reads, highest priority first. */
 export const MODPROBE_DIRS = [

@@ -2,8 +2,14 @@
 // /etc/modules-load.d/*.conf (systemd: one name per line, "#" or ";" comments) and
 // /etc/initramfs-tools/modules (same shape as /etc/modules).
 
-import type { ModuleLoadEntry } from "../host/types.js";
 import { normalizeModuleName } from "./modprobe-conf.js";
+
+export interface ModuleLoadEntry {
+  file: string;
+  line: number;
+  module: string;
+  args: string[];
+}
 
 export function parseModuleList(file: string, text: string): ModuleLoadEntry[] {
   const out: ModuleLoadEntry[] = [];

@@ -4,10 +4,10 @@
 // (SSH, Tailscale) now that the web console is gone. Only GPU problems (and "not a guest")
 // are `fail`; remote-access problems are `warn`. Exit 0 = no `fail`.
 
-import type { Finding } from "../checks/types.js";
+import type { Finding } from "../findings/finding.js";
 import type { GuestFacts } from "../host/guest-facts.js";
 import type { HostState, ModprobeDirective, PciDevice } from "../host/types.js";
-import type { GuestId } from "./guest-catalog.js";
+import type { GuestId } from "../findings/guest-catalog.js";
 import {
   REAL_GPU_DRIVERS,
   describeGpu,

@@ -5,6 +5,15 @@
 // Unknown facts are `null`, and `HostState.unknowns` says why (which file was missing or
 // malformed), so a check can say "could not see X because Y" instead of guessing.
 
+import type { InitramfsKind } from "../formats/initramfs-conf.js";
+import type { CmdlineParam } from "../formats/kernel-cmdline.js";
+import type { ModprobeDirective } from "../formats/modprobe-conf.js";
+import type { ModuleLoadEntry } from "../formats/module-lists.js";
+
+// Parsed-format types live with their parsers in src/formats; the host model re-exports them.
+export type { CmdlineParam, InitramfsKind, ModprobeDirective, ModuleLoadEntry };
+export type { ModprobeCommand } from "../formats/modprobe-conf.js";
+
 /** Full PCI address, always with domain: "0000:01:00.0". */
 export type PciAddress = string;
 
@@ -211,16 +220,6 @@ export interface BootloaderInfo {
   evidence: string[];
 }
 
-export type InitramfsKind = "initramfs-tools" | "dracut" | "mkinitcpio" | "booster" | "unknown";
-
-export interface CmdlineParam {
-  key: string;
-  value: string | null;
-  raw: string;
-  /** Where a configured parameter was written (file and 1-based line), when known. */
-  origin?: { file: string; line: number | null };
-}
-
 export interface ConfiguredCmdline {
   /** Boot loader config this comes from. */
   source: "grub" | "kernel-cmdline" | "kernelstub" | "loader-entries";
@@ -238,26 +237,6 @@ export interface CmdlineState {
   configured: ConfiguredCmdline | null;
   /** Other boot loaders' configs found on disk that this host does not boot with. */
   inactive: ConfiguredCmdline[];
-}
-
-export type ModprobeCommand =
-  "alias" | "blacklist" | "install" | "remove" | "options" | "softdep" | "softdeps" | "unknown";
-
-export interface ModprobeDirective {
-  file: string;
-  line: number;
-  command: ModprobeCommand;
-  /** First argument: a module name (normalised: "-" -> "_") or, for alias, the wildcard. */
-  module: string;
-  args: string[];
-  raw: string;
-}
-
-export interface ModuleLoadEntry {
-  file: string;
-  line: number;
-  module: string;
-  args: string[];
 }
 
 export interface ModulesState {

@@ -23,7 +23,7 @@
 // kernel command line (`vfio-pci.ids=`), and per-address binding hooks the native modules.
 
 import { nativeModulesOf } from "../checks/candidates.js";
-import type { PlanFinding } from "./plan-catalog.js";
+import type { PlanFinding } from "../findings/plan-catalog.js";
 import { param } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
 import { kernelAtLeast } from "../host/system.js";

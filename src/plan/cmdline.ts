@@ -6,7 +6,7 @@
 // carried over when they concern passthrough.
 
 import type { ConfigProblem } from "../checks/types.js";
-import type { PlanFinding } from "./plan-catalog.js";
+import type { PlanFinding } from "../findings/plan-catalog.js";
 import {
   findParams,
   hasParam,

@@ -11,7 +11,7 @@
 // function not yet on vfio-pci (the initramfs may predate the config). Then the reboot follows.
 
 import { lintConfiguration } from "../checks/config-lint.js";
-import type { PlanFinding } from "./plan-catalog.js";
+import type { PlanFinding } from "../findings/plan-catalog.js";
 import { RefusedError } from "../errors.js";
 import type { HostState } from "../host/types.js";
 import { planBinding, writeModprobe, type BindingPlan } from "./binding.js";

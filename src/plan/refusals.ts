@@ -7,7 +7,7 @@
 
 import { VFIO_DRIVERS, isGpu } from "../checks/candidates.js";
 import { nativeModulesOf } from "../checks/candidates.js";
-import type { PlanFinding } from "./plan-catalog.js";
+import type { PlanFinding } from "../findings/plan-catalog.js";
 import { classShortName } from "../formats/pci-ids.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { ResolvedSelection } from "./selection.js";

@@ -7,7 +7,7 @@
 //   modprobe-not-conf    modprobe reads only *.conf: the file is renamed (unless it looks like a backup)
 
 import type { ConfigProblem } from "../checks/types.js";
-import type { PlanFinding } from "./plan-catalog.js";
+import type { PlanFinding } from "../findings/plan-catalog.js";
 import type { HostState } from "../host/types.js";
 import { removeGrubToken } from "./bootloaders/grub.js";
 import { FILE as KERNEL_CMDLINE, removeKernelCmdlineToken } from "./bootloaders/kernel-cmdline.js";

@@ -2,7 +2,7 @@
 // diff and a byte-exact rollback are both trivial), commands (argv arrays, never shell
 // strings), and a reboot. `plan --json` prints it in this shape (design.md, README).
 
-import type { PlanFinding } from "./plan-catalog.js";
+import type { PlanFinding } from "../findings/plan-catalog.js";
 import type { PciAddress } from "../host/types.js";
 
 export interface FileStep {

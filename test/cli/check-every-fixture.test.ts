@@ -5,7 +5,7 @@
 // check-fixture-findings.test.ts.
 
 import { describe, expect, it } from "vitest";
-import { CATALOG, isCheckId } from "../../src/checks/catalog.js";
+import { CHECK_CATALOG, isCheckId } from "../../src/findings/check-catalog.js";
 import { selectDevice } from "../../src/checks/context.js";
 import { runChecks } from "../../src/checks/run-checks.js";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
@@ -102,7 +102,9 @@ describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
     for (const id of new Set<string>(json.findings.map((f: { id: string }) => f.id))) {
       const r = await cli(["explain", id]);
       expect(r.code, id).toBe(0);
-      expect(r.stdout).toContain(`${id} — ${CATALOG[id as keyof typeof CATALOG].title}`);
+      expect(r.stdout).toContain(
+        `${id} — ${CHECK_CATALOG[id as keyof typeof CHECK_CATALOG].title}`,
+      );
     }
   });
 

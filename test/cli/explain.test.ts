@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { VERIFY_CATALOG } from "../../src/apply/verify-catalog.js";
-import { CATALOG, CHECK_IDS } from "../../src/checks/catalog.js";
-import { FINDINGS, FINDING_IDS } from "../../src/cli/finding-catalog.js";
-import { GUEST_CATALOG } from "../../src/guest/guest-catalog.js";
+import { VERIFY_CATALOG } from "../../src/findings/verify-catalog.js";
+import { CHECK_CATALOG, CHECK_IDS } from "../../src/findings/check-catalog.js";
+import { FINDINGS, FINDING_IDS } from "../../src/findings/all-catalogs.js";
+import { GUEST_CATALOG } from "../../src/findings/guest-catalog.js";
 import { closeIds } from "../../src/cli/commands/explain.js";
 import { cli, cliJson } from "../helpers/cli.js";
 
@@ -81,7 +81,7 @@ describe("explain", () => {
     expect(json).toEqual({
       id: "gpu.identical-ids",
       command: "check",
-      ...CATALOG["gpu.identical-ids"],
+      ...CHECK_CATALOG["gpu.identical-ids"],
     });
     expect((await cliJson(["explain", "verify.binding"])).json).toEqual({
       id: "verify.binding",

@@ -3,7 +3,7 @@
 // catalog entry is emitted by at least one of these scenarios, so no entry is stale.
 
 import { describe, expect, it } from "vitest";
-import { CATALOG, CHECK_IDS } from "../../src/checks/catalog.js";
+import { CHECK_CATALOG, CHECK_IDS } from "../../src/findings/check-catalog.js";
 import { selectDevice } from "../../src/checks/context.js";
 import { runChecks } from "../../src/checks/run-checks.js";
 import { parseModprobeConf } from "../../src/formats/modprobe-conf.js";
@@ -36,13 +36,13 @@ describe("finding catalog", () => {
     );
     for (const s of [unsafe, typo]) for (const id of idsOf(s)) emitted.add(id);
 
-    expect([...emitted].filter((id) => !(id in CATALOG))).toEqual([]);
+    expect([...emitted].filter((id) => !(id in CHECK_CATALOG))).toEqual([]);
     expect(CHECK_IDS.filter((id) => !emitted.has(id))).toEqual([]);
   });
 
   it("has a title, meaning, why and fix for every entry", () => {
     for (const id of CHECK_IDS) {
-      const e = CATALOG[id];
+      const e = CHECK_CATALOG[id];
       expect(id).toMatch(/^[a-z]+\.[a-z0-9-]+$/);
       expect(e.title.length, `${id}.title`).toBeGreaterThan(3);
       for (const k of ["meaning", "why", "fix"] as const)

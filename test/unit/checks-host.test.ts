@@ -8,7 +8,8 @@ import { checkInterruptRemapping } from "../../src/checks/interrupt-remapping.js
 import { checkIommu } from "../../src/checks/iommu.js";
 import { checkBootloader } from "../../src/checks/bootloader.js";
 import { checkVmGuest } from "../../src/checks/vm-guest.js";
-import type { ConfigProblem, Finding } from "../../src/checks/types.js";
+import type { ConfigProblem } from "../../src/checks/types.js";
+import type { Finding } from "../../src/findings/finding.js";
 import { parseCmdline } from "../../src/formats/kernel-cmdline.js";
 import { parseModprobeConf } from "../../src/formats/modprobe-conf.js";
 import type { HostState } from "../../src/host/types.js";

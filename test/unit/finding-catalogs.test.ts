@@ -7,15 +7,15 @@
 // holds them all once. (checks-catalog.test.ts does the same for `check`.)
 
 import { describe, expect, it } from "vitest";
-import { VERIFY_CATALOG } from "../../src/apply/verify-catalog.js";
+import { VERIFY_CATALOG } from "../../src/findings/verify-catalog.js";
 import { findCandidates } from "../../src/checks/candidates.js";
-import { CATALOG } from "../../src/checks/catalog.js";
-import { FINDINGS, FINDING_IDS, findingEntry } from "../../src/cli/finding-catalog.js";
+import { CHECK_CATALOG } from "../../src/findings/check-catalog.js";
+import { FINDINGS, FINDING_IDS, findingEntry } from "../../src/findings/all-catalogs.js";
 import { RefusedError } from "../../src/errors.js";
 import { parseModprobeConf } from "../../src/formats/modprobe-conf.js";
-import { GUEST_CATALOG } from "../../src/guest/guest-catalog.js";
+import { GUEST_CATALOG } from "../../src/findings/guest-catalog.js";
 import type { HostState } from "../../src/host/types.js";
-import { PLAN_CATALOG } from "../../src/plan/plan-catalog.js";
+import { PLAN_CATALOG } from "../../src/findings/plan-catalog.js";
 import { planHost } from "../../src/plan/plan.js";
 import type { PlanOptions } from "../../src/plan/types.js";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
@@ -275,7 +275,7 @@ describe("plan catalog", () => {
       expect(got, c.id).toContain(c.id);
       for (const id of got) ids.add(id);
     }
-    expect([...ids].filter((id) => !(id in PLAN_CATALOG) && !(id in CATALOG))).toEqual([]);
+    expect([...ids].filter((id) => !(id in PLAN_CATALOG) && !(id in CHECK_CATALOG))).toEqual([]);
     expect(Object.keys(PLAN_CATALOG).filter((id) => !ids.has(id))).toEqual([]);
   });
 
@@ -286,7 +286,7 @@ describe("plan catalog", () => {
       for (const k of ["meaning", "why", "fix"] as const)
         expect(e[k].length, `${id}.${k}`).toBeGreaterThan(10);
       expect(e.sources.length, `${id}.sources`).toBeGreaterThan(0);
-      expect(id in CATALOG, id).toBe(false);
+      expect(id in CHECK_CATALOG, id).toBe(false);
     }
   });
 });
@@ -324,7 +324,7 @@ describe("guest check catalog", () => {
 describe("merged catalog", () => {
   it("holds every check, plan, verify and guest check entry once, grouped in that order", () => {
     const all = [
-      ...Object.keys(CATALOG),
+      ...Object.keys(CHECK_CATALOG),
       ...Object.keys(PLAN_CATALOG),
       ...Object.keys(VERIFY_CATALOG),
       ...Object.keys(GUEST_CATALOG),
@@ -332,7 +332,7 @@ describe("merged catalog", () => {
     expect(FINDING_IDS).toEqual(all);
     expect(new Set(FINDING_IDS).size).toBe(all.length);
     expect(FINDINGS.map((f) => f.command)).toEqual([
-      ...Object.keys(CATALOG).map(() => "check"),
+      ...Object.keys(CHECK_CATALOG).map(() => "check"),
       ...Object.keys(PLAN_CATALOG).map(() => "plan"),
       ...Object.keys(VERIFY_CATALOG).map(() => "verify"),
       ...Object.keys(GUEST_CATALOG).map(() => "guest check"),
@@ -353,7 +353,7 @@ describe("merged catalog", () => {
     expect(findingEntry("cmdline.pending")).toEqual({
       id: "cmdline.pending",
       command: "check",
-      ...CATALOG["cmdline.pending"],
+      ...CHECK_CATALOG["cmdline.pending"],
     });
     expect(findingEntry("plan.partial-group")).toEqual({
       id: "plan.partial-group",

@@ -27,7 +27,8 @@ import {
 import { confirmed, requireAnswerable } from "../confirm.js";
 import type { CommandContext } from "../context.js";
 import { isInteractive } from "../io.js";
-import { VERSION, type CommandRegistration } from "../program.js";
+import { type CommandRegistration } from "../registration.js";
+import { VERSION } from "../../version.js";
 import { renderFinding } from "../render/finding-line.js";
 import { renderPlanText } from "../render/plan-text.js";
 import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";

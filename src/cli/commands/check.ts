@@ -14,7 +14,7 @@ import {
   type CommandContext,
   type HostOptions,
 } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 import { candidateList, checkJson, renderCheck } from "../render/check-report.js";
 
 interface CheckOptions extends HostOptions {

@@ -1,6 +1,6 @@
 // `passthrough explain ID`: what a finding means, why it matters, how to fix it, and the
 // sources, for every id `check`, `plan`/`apply`, `verify` and `guest check` print (one
-// merged catalog: src/cli/finding-catalog.ts). `--list` prints every id, grouped by command.
+// merged catalog: src/findings/all-catalogs.ts). `--list` prints every id, grouped by command.
 
 import type { Command } from "commander";
 import { editDistance } from "../../checks/config-lint.js";
@@ -12,8 +12,8 @@ import {
   findingEntry,
   reportedBy,
   type FindingId,
-} from "../finding-catalog.js";
-import type { RunAction } from "../program.js";
+} from "../../findings/all-catalogs.js";
+import type { RunAction } from "../registration.js";
 import { renderTable } from "../render/table.js";
 
 interface ExplainOptions {

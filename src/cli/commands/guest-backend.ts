@@ -3,12 +3,13 @@
 // Only the local one can store a snippet; the API backend is still chosen when asked for, so
 // the refusal can say exactly why and what to do instead.
 
+import { addApiOptions } from "../api-options.js";
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { openLiveRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import { ProcessRunner } from "../../vm/command-runner.js";
-import { addApiOptions, apiConnector, type ApiOptions } from "../../vm/proxmox/connect.js";
+import { apiConnector, type ApiOptions } from "../../vm/proxmox/connect.js";
 import { selectBackend } from "../../vm/select-backend.js";
 import type { ProxmoxBackend } from "../../vm/types.js";
 import type { CommandContext } from "../context.js";

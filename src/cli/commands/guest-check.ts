@@ -4,7 +4,7 @@
 
 import type { Command } from "commander";
 import { EXIT, InputError } from "../../errors.js";
-import type { Finding } from "../../checks/types.js";
+import type { Finding } from "../../findings/finding.js";
 import { readGuestFacts } from "../../host/guest-facts.js";
 import { checkGuest, parseExpect, type GuestCheckResult } from "../../guest/check.js";
 import type { HostState } from "../../host/types.js";
@@ -15,7 +15,7 @@ import {
   type CommandContext,
   type HostOptions,
 } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 import { hostJson } from "../render/host-json.js";
 import type { Style } from "../render/style.js";
 import { guestCommand } from "./guest-group.js";

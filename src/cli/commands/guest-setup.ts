@@ -14,7 +14,8 @@ import { openHostRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostState } from "../../host/types.js";
 import type { CommandContext } from "../context.js";
-import { VERSION, type RunAction } from "../program.js";
+import { type RunAction } from "../registration.js";
+import { VERSION } from "../../version.js";
 import {
   addGuestBackendOptions,
   resolveGuestBackend,

@@ -11,7 +11,7 @@ import { EXIT, InputError } from "../../errors.js";
 import { privileges } from "../apply-target.js";
 import { loadHost, type CommandContext } from "../context.js";
 import { isInteractive } from "../io.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 
 export interface GuideOptions {
   snapshot?: string;

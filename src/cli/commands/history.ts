@@ -8,7 +8,7 @@ import { JOURNAL_ROOT, writerSource } from "../../apply/journal.js";
 import { EXIT, InputError } from "../../errors.js";
 import * as fs from "node:fs";
 import { printJson, type CommandContext } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 import { renderTable } from "../render/table.js";
 
 interface HistoryOptions {

@@ -1,6 +1,6 @@
 // Every command, in the order `passthrough --help` lists them. One file per command.
 import { planHost } from "../../plan/plan.js";
-import type { CommandRegistration } from "../program.js";
+import type { CommandRegistration } from "../registration.js";
 import { registerApplyWith } from "./apply.js";
 import { registerCheck } from "./check.js";
 import { registerExplain } from "./explain.js";

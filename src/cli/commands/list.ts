@@ -12,7 +12,7 @@ import {
   type CommandContext,
   type HostOptions,
 } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 import { deviceJson, groupsJson, hostJson, iommuJson } from "../render/host-json.js";
 import { buildPciTree, deviceTitle, pciTreeJson, renderPciTree } from "../render/pci-tree.js";
 import { renderTable } from "../render/table.js";

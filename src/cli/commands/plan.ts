@@ -13,7 +13,7 @@ import type { HostState } from "../../host/types.js";
 import { DEFAULT_PLAN_OPTIONS, planHost } from "../../plan/plan.js";
 import type { Plan, PlanOptions } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 import { renderPlanText } from "../render/plan-text.js";
 
 export interface PlanFlags {

@@ -22,7 +22,7 @@ import {
 } from "../apply-target.js";
 import { confirmed, requireAnswerable } from "../confirm.js";
 import type { CommandContext } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 
 interface RollbackOptions extends TargetOptions {
   yes?: boolean;

@@ -12,7 +12,8 @@ import { encodeSnapshotArchive } from "../../host/capture/archive-writer.js";
 import { captureSnapshot, type CapturedSnapshot } from "../../host/capture/capture.js";
 import { redactSnapshot } from "../../host/capture/redact.js";
 import { printJson, type CommandContext } from "../context.js";
-import { VERSION, type RunAction } from "../program.js";
+import { type RunAction } from "../registration.js";
+import { VERSION } from "../../version.js";
 
 interface SnapshotOptions {
   output?: string;

@@ -14,7 +14,7 @@ import type { HostRoot } from "../../host/root.js";
 import type { HostState } from "../../host/types.js";
 import type { Expectation, Planner } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
-import type { CommandRegistration } from "../program.js";
+import type { CommandRegistration } from "../registration.js";
 import { renderFinding } from "../render/finding-line.js";
 import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";
 

@@ -6,16 +6,12 @@
 // moved to another slot, a BIOS update renumbered IOMMU groups): Proxmox would refuse to start
 // VMs using them with "PCI device mapping invalid (hardware probably changed)".
 
+import { addApiOptions } from "../api-options.js";
 import type { Command } from "commander";
 import { EXIT, InputError } from "../../errors.js";
 import type { PciMapping, PveHardwarePci } from "../../vm/types.js";
 import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
-import {
-  addApiOptions,
-  connectApi,
-  connectionFlags,
-  type ApiOptions,
-} from "../../vm/proxmox/connect.js";
+import { connectApi, connectionFlags, type ApiOptions } from "../../vm/proxmox/connect.js";
 import {
   buildMapEntry,
   compareMapEntry,
@@ -29,7 +25,7 @@ import {
   type PciMapEntry,
 } from "../../vm/proxmox/mappings.js";
 import { printJson, type CommandContext } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 import { renderTable } from "../render/table.js";
 import { padEnd } from "../render/style.js";
 import { vmCommand } from "./vm-group.js";

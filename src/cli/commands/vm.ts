@@ -3,6 +3,7 @@
 // change (Proxmox config keys, libvirt domain XML, a QEMU command line) -> show it -> on
 // `configure`/`create` ask (or --yes), apply, and read back what was written.
 
+import { addApiOptions } from "../api-options.js";
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { ApplyError, EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
@@ -29,7 +30,6 @@ import {
   type OtherVm,
 } from "../../vm/proxmox/config-change.js";
 import {
-  addApiOptions,
   apiConnector,
   connectionFlags,
   refuseTokenFlag,
@@ -54,7 +54,7 @@ import {
   type CommandContext,
   type HostOptions,
 } from "../context.js";
-import type { RunAction } from "../program.js";
+import type { RunAction } from "../registration.js";
 import { renderTable } from "../render/table.js";
 import { vmCommand } from "./vm-group.js";
 

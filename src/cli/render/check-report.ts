@@ -5,7 +5,8 @@
 
 import { candidateLabel, shortFunction, type CheckContext } from "../../checks/context.js";
 import type { CheckReport } from "../../checks/run-checks.js";
-import type { Candidate, Finding, FindingStatus } from "../../checks/types.js";
+import type { Candidate } from "../../checks/types.js";
+import type { Finding, FindingStatus } from "../../findings/finding.js";
 import { classShortName } from "../../formats/pci-ids.js";
 import type { HostState, PciDevice } from "../../host/types.js";
 import { deviceJson, groupsJson, hostJson, iommuJson } from "./host-json.js";

@@ -1,7 +1,7 @@
 // One finding as `check`-style output prints it (style.md): status word, id, the summary
 // that names the file or device, then its fix on its own line.
 
-import type { Finding } from "../../checks/types.js";
+import type { Finding } from "../../findings/finding.js";
 import type { Style } from "./style.js";
 
 const STATUS_WORD: Record<Finding["status"], string> = {

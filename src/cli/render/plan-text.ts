@@ -3,7 +3,7 @@
 // commands, the reboot, and what `verify` will check afterwards.
 
 import { structuredPatch } from "diff";
-import type { Finding } from "../../checks/types.js";
+import type { Finding } from "../../findings/finding.js";
 import { classShortName } from "../../formats/pci-ids.js";
 import type { HostState } from "../../host/types.js";
 import type { FileStep, Plan, PlanOptions } from "../../plan/types.js";

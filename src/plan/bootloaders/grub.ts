@@ -10,7 +10,7 @@
 // We add to GRUB_CMDLINE_LINUX_DEFAULT so the recovery entries stay without our parameters:
 // a way back in if a passed device breaks the boot.
 
-import type { PlanFinding } from "../plan-catalog.js";
+import type { PlanFinding } from "../../findings/plan-catalog.js";
 import { editCmdline, parseCmdline, printCmdline } from "../../formats/kernel-cmdline.js";
 import {
   evaluateShellFiles,

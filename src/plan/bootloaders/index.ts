@@ -1,6 +1,6 @@
 // One entry point: plan the command line change for the boot loader this host boots with.
 
-import type { PlanFinding } from "../plan-catalog.js";
+import type { PlanFinding } from "../../findings/plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import type { PlanFiles } from "../files.js";
 import { notRunning, type BootResult, type CmdlineEdit } from "./common.js";

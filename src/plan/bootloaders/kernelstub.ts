@@ -2,7 +2,7 @@
 // options live in /etc/kernelstub/configuration (user.kernel_options) and are changed with
 // `kernelstub --add-options "..."` / `--delete-options "..."`, which also rewrites the entry.
 
-import type { PlanFinding } from "../plan-catalog.js";
+import type { PlanFinding } from "../../findings/plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";
 import type { CommandStep } from "../types.js";

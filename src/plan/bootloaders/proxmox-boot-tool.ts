@@ -5,7 +5,7 @@
 // boot loader config there; /etc/default/grub is ignored on the systemd-boot ones
 // (proxmox-api.md §4.1).
 
-import type { PlanFinding } from "../plan-catalog.js";
+import type { PlanFinding } from "../../findings/plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import type { PlanFiles } from "../files.js";
 import type { CommandStep } from "../types.js";

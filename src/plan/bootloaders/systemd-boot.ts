@@ -4,7 +4,7 @@
 // kernel-install builds new entries from /etc/kernel/cmdline when it exists (else from
 // /proc/cmdline, which has our parameters after the reboot), so that file is edited too.
 
-import type { PlanFinding } from "../plan-catalog.js";
+import type { PlanFinding } from "../../findings/plan-catalog.js";
 import { editCmdline, parseCmdline } from "../../formats/kernel-cmdline.js";
 import type { HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";

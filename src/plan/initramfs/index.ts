@@ -2,7 +2,7 @@
 // Every generator gets the same VFIO modules; the image must agree with /etc/modprobe.d, so
 // any change to modprobe or module files is followed by a rebuild (domain-facts.md §3).
 
-import type { PlanFinding } from "../plan-catalog.js";
+import type { PlanFinding } from "../../findings/plan-catalog.js";
 import type { InitramfsKind } from "../../host/types.js";
 import type { PlanFiles } from "../files.js";
 import type { CommandStep } from "../types.js";

@@ -3,7 +3,7 @@
 // because mkinitcpio loads them in order; the `modconf` hook copies /etc/modprobe.d into the image.
 // Only our tokens are added to this shared file.
 
-import type { PlanFinding } from "../plan-catalog.js";
+import type { PlanFinding } from "../../findings/plan-catalog.js";
 import { normalizeModuleName } from "../../formats/modprobe-conf.js";
 import type { PlanFiles } from "../files.js";
 import type { CommandStep } from "../types.js";

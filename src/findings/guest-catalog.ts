@@ -1,5 +1,5 @@
 // Every finding id `guest check` can emit, documented in the register of the check catalog
-// (src/checks/catalog.ts): what it proves, why it matters, how to fix it, the sources.
+// (src/findings/check-catalog.ts): what it proves, why it matters, how to fix it, the sources.
 // check.ts types its findings as Finding<GuestId>, so an undocumented id does not compile;
 // test/unit/finding-catalogs.test.ts checks the other direction (every entry is emitted by
 // guest check on some fixture guest).
@@ -8,8 +8,8 @@
 // guest's PCI bus, a real driver bound and answering, and a way in now that the web console is
 // gone (domain-facts §6, §7).
 
-import type { CatalogEntry } from "../checks/catalog.js";
-import { PVE_PASSTHROUGH, SYSFS_PCI } from "../checks/sources.js";
+import type { CatalogEntry } from "./check-catalog.js";
+import { PVE_PASSTHROUGH, SYSFS_PCI } from "./sources.js";
 
 const QM_CONF = "https://pve.proxmox.com/pve-docs/qm.conf.5.html";
 const NVIDIA_SMI = "https://docs.nvidia.com/deploy/nvidia-smi/index.html";

@@ -30,7 +30,7 @@ export interface CatalogEntry {
   sources: string[];
 }
 
-export const CATALOG = {
+export const CHECK_CATALOG = {
   "cpu.virtualization": {
     title: "CPU virtualization (AMD-V / VT-x)",
     meaning:
@@ -278,10 +278,10 @@ export const CATALOG = {
   },
 } as const satisfies Record<string, CatalogEntry>;
 
-export type CheckId = keyof typeof CATALOG;
+export type CheckId = keyof typeof CHECK_CATALOG;
 
-export const CHECK_IDS = Object.keys(CATALOG) as CheckId[];
+export const CHECK_IDS = Object.keys(CHECK_CATALOG) as CheckId[];
 
 export function isCheckId(id: string): id is CheckId {
-  return Object.prototype.hasOwnProperty.call(CATALOG, id);
+  return Object.prototype.hasOwnProperty.call(CHECK_CATALOG, id);
 }

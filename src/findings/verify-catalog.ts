@@ -1,5 +1,5 @@
 // Every finding id `verify` can emit, documented in the register of the check catalog
-// (src/checks/catalog.ts): what it proves, why it matters, how to fix it, the sources.
+// (src/findings/check-catalog.ts): what it proves, why it matters, how to fix it, the sources.
 // verify.ts makes its findings through a constructor whose id parameter is a key of this
 // object, so an undocumented id does not compile; test/unit/finding-catalogs.test.ts checks
 // the other direction (every entry is emitted by verify on some fixture host).
@@ -8,14 +8,8 @@
 // kernel, not from the files: the only proof of a parameter is /proc/cmdline, the only proof
 // of a binding is the driver link in sysfs (domain-facts §3, §4).
 
-import type { CatalogEntry } from "../checks/catalog.js";
-import {
-  KERNEL_PARAMS,
-  MODPROBE_D,
-  PVE_BOOT,
-  PVE_PASSTHROUGH,
-  VFIO_DOC,
-} from "../checks/sources.js";
+import type { CatalogEntry } from "./check-catalog.js";
+import { KERNEL_PARAMS, MODPROBE_D, PVE_BOOT, PVE_PASSTHROUGH, VFIO_DOC } from "./sources.js";
 
 const PROC_5 = "https://man7.org/linux/man-pages/man5/proc.5.html";
 

@@ -1,13 +1,12 @@
-// One catalog of every finding id a command prints, for `passthrough explain`: the check
-// catalog (src/checks/catalog.ts), plan's (src/plan/plan-catalog.ts; apply shows the same
-// plan), verify's (src/apply/verify-catalog.ts) and guest check's (src/guest/guest-catalog.ts).
-// Each lives next to the code that emits its ids, which is typed by its keys; here they are
-// only put side by side, in the order of the flow.
+// One catalog of every finding id a command prints, for `passthrough explain`: check's
+// (check-catalog.ts), plan's (plan-catalog.ts; apply shows the same plan), verify's
+// (verify-catalog.ts) and guest check's (guest-catalog.ts). The code that emits the ids is
+// typed by each catalog's keys; here they are only put side by side, in the order of the flow.
 
-import { CATALOG, type CatalogEntry, type CheckId } from "../checks/catalog.js";
-import { VERIFY_CATALOG, type VerifyId } from "../apply/verify-catalog.js";
-import { GUEST_CATALOG, type GuestId } from "../guest/guest-catalog.js";
-import { PLAN_CATALOG, type PlanId } from "../plan/plan-catalog.js";
+import { CHECK_CATALOG, type CatalogEntry, type CheckId } from "./check-catalog.js";
+import { VERIFY_CATALOG, type VerifyId } from "./verify-catalog.js";
+import { GUEST_CATALOG, type GuestId } from "./guest-catalog.js";
+import { PLAN_CATALOG, type PlanId } from "./plan-catalog.js";
 
 export type FindingId = CheckId | PlanId | VerifyId | GuestId;
 
@@ -20,7 +19,7 @@ export interface ExplainedFinding extends CatalogEntry {
 }
 
 const GROUPS: ReadonlyArray<readonly [FindingCommand, Readonly<Record<string, CatalogEntry>>]> = [
-  ["check", CATALOG],
+  ["check", CHECK_CATALOG],
   ["plan", PLAN_CATALOG],
   ["verify", VERIFY_CATALOG],
   ["guest check", GUEST_CATALOG],

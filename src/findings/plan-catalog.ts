@@ -1,6 +1,6 @@
 // Every finding id `plan` (and `apply`, which shows the same plan) can emit beyond the check
 // ids it shares (cmdline.pending, cmdline.wrong-bootloader, modprobe.unknown-module,
-// vfio.ids-absent: src/checks/catalog.ts), in the register of the check catalog: what it
+// vfio.ids-absent: src/findings/check-catalog.ts), in the register of the check catalog: what it
 // says, why it matters, how to fix it, the sources. The plan's findings are typed
 // PlanFinding (its id a key of this object or of the check catalog), so an undocumented id
 // does not compile; test/unit/finding-catalogs.test.ts checks that every entry is emitted
@@ -10,8 +10,8 @@
 // this host, what it cannot do by itself, and the risks a flag accepted. Refusals (exit 3)
 // are not findings; their reasons name the flag that turns one into a plan.* warning.
 
-import type { CatalogEntry, CheckId } from "../checks/catalog.js";
-import type { Finding } from "../checks/types.js";
+import type { CatalogEntry, CheckId } from "./check-catalog.js";
+import type { Finding } from "../findings/finding.js";
 import {
   ARCH_OVMF,
   GROUPS_BLOG,
@@ -19,7 +19,7 @@ import {
   MODPROBE_D,
   PVE_PASSTHROUGH,
   VFIO_DOC,
-} from "../checks/sources.js";
+} from "./sources.js";
 
 const MKINITCPIO = "https://wiki.archlinux.org/title/Mkinitcpio";
 const BOOSTER = "https://wiki.archlinux.org/title/Booster";
