@@ -7,7 +7,7 @@
 
 import { parsePropertyString } from "../formats/proxmox-property-string.js";
 import { normalizeModuleName } from "../formats/modprobe-conf.js";
-import { slotOf } from "../host/pci/read-pci.js";
+import { slotOf } from "../formats/pci-address.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { Candidate } from "./types.js";
 

@@ -7,7 +7,8 @@
 // their isolation verdict only (candidates[] in --json, "Other passable devices" in text).
 
 import type { HostState, PciAddress, PciDevice } from "../host/types.js";
-import { normalizePciAddress, slotOf } from "../host/pci/read-pci.js";
+import type { DeviceRef } from "../formats/device-selection.js";
+import { slotOf } from "../formats/pci-address.js";
 import { classShortName } from "../formats/pci-ids.js";
 import { findCandidates, isGpu } from "./candidates.js";
 import { lintConfiguration } from "./config-lint.js";
@@ -18,8 +19,8 @@ export interface CheckContext {
   candidates: Candidate[];
   /** Candidates the candidate checks judge (see the header). */
   targets: Candidate[];
-  /** `--device` named one function: function-level findings only for it. */
-  functionFilter: PciAddress | null;
+  /** Functions `--device` named one by one: a target with some of these is judged on those only. */
+  functionFilter: ReadonlySet<PciAddress> | null;
   /** `--device` was given. */
   selected: boolean;
   problems: ConfigProblem[];
@@ -34,22 +35,21 @@ export function isManagementGpu(d: Pick<PciDevice, "vendorId" | "classCode">): b
   return isGpu(d) && (d.vendorId === "1a03" || d.vendorId === "102b");
 }
 
-export type DeviceSelection =
-  { ok: true; candidate: Candidate; fn: PciAddress | null } | { ok: false; reason: string };
+/** A candidate `--device` named: the whole slot (fn null) or one of its functions. */
+export interface CheckSelection {
+  candidate: Candidate;
+  fn: PciAddress | null;
+}
 
-/** Resolve `--device` input ("01:00", "0000:01:00.1") to a candidate, or say why not. */
+export type DeviceSelection = ({ ok: true } & CheckSelection) | { ok: false; reason: string };
+
+/** Resolve one `--device` address (formats/device-selection.ts) to a candidate, or say why not. */
 export function selectDevice(
   state: HostState,
   candidates: readonly Candidate[],
-  input: string,
+  ref: DeviceRef,
 ): DeviceSelection {
-  const norm = normalizePciAddress(input);
-  if (norm === null)
-    return {
-      ok: false,
-      reason: `--device ${JSON.stringify(input)} is not a PCI address (write it as 0000:01:00 for a slot or 0000:01:00.1 for one function)`,
-    };
-  const isFunction = /\.[0-7]$/.test(norm);
+  const { address: norm, isFunction } = ref;
   for (const c of candidates) {
     if (c.address === norm) return { ok: true, candidate: c, fn: null };
     if (isFunction && c.functions.some((f) => f.address === norm))
@@ -81,18 +81,24 @@ export function defaultTargets(state: HostState, candidates: readonly Candidate[
 
 export function makeCheckContext(
   state: HostState,
-  selection: { candidate: Candidate; fn: PciAddress | null } | null = null,
+  selections: readonly CheckSelection[] | null = null,
 ): CheckContext {
   const candidates = findCandidates(state);
-  const targets = selection
-    ? [candidates.find((c) => c.address === selection.candidate.address) ?? selection.candidate]
+  const targets = selections
+    ? uniqueBy(
+        selections.map(
+          (s) => candidates.find((c) => c.address === s.candidate.address) ?? s.candidate,
+        ),
+        (c) => c.address,
+      )
     : defaultTargets(state, candidates);
+  const fns = selections?.flatMap((s) => (s.fn === null ? [] : [s.fn])) ?? [];
   return {
     state,
     candidates,
     targets,
-    functionFilter: selection?.fn ?? null,
-    selected: selection !== null,
+    functionFilter: fns.length > 0 ? new Set(fns) : null,
+    selected: selections !== null,
     problems: lintConfiguration(state),
     byAddress: new Map(state.pci.map((d) => [d.address, d])),
   };
@@ -147,10 +153,24 @@ export function candidateLabel(ctx: Pick<CheckContext, "byAddress">, c: Candidat
 
 /** Functions of a target candidate that function-level checks look at. */
 export function targetFunctions(ctx: CheckContext, c: Candidate): PciDevice[] {
+  const named = namedFunctions(ctx, c);
   return c.functions
-    .filter((f) => ctx.functionFilter === null || f.address === ctx.functionFilter)
+    .filter((f) => named.length === 0 || named.includes(f.address))
     .map((f) => ctx.byAddress.get(f.address))
     .filter((d): d is PciDevice => d !== undefined);
+}
+
+/** The functions of `c` that `--device` named one by one (none: the whole slot was named). */
+export function namedFunctions(
+  ctx: Pick<CheckContext, "functionFilter">,
+  c: Candidate,
+): PciAddress[] {
+  const filter = ctx.functionFilter;
+  return filter ? c.functions.map((f) => f.address).filter((a) => filter.has(a)) : [];
+}
+
+function uniqueBy<T>(items: readonly T[], key: (t: T) => string): T[] {
+  return [...new Map(items.map((t) => [key(t), t])).values()];
 }
 
 /** ".1" for a function of a slot, the full address otherwise. */

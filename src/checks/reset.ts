@@ -14,7 +14,7 @@
 import { kernelAtLeast } from "../host/system.js";
 import type { PciDevice } from "../host/types.js";
 import type { CheckContext } from "./context.js";
-import { joinList, shortFunction, targetFunctions } from "./context.js";
+import { joinList, namedFunctions, shortFunction, targetFunctions } from "./context.js";
 import { finding } from "../findings/finding.js";
 import type { Finding } from "../findings/finding.js";
 
@@ -112,7 +112,8 @@ export function checkReset(ctx: CheckContext): Finding[] {
   const out: Finding[] = [];
   for (const c of ctx.targets) {
     const devs = targetFunctions(ctx, c);
-    const subject = ctx.functionFilter ?? c.address;
+    const named = namedFunctions(ctx, c);
+    const subject = named.length === 1 ? named[0]! : c.address;
     const needy = devs.filter((d) => vendorResetFamily(d) !== null);
     // A card with the reset bug is not helped by a bus reset of its slot either: the
     // vendor-reset finding is the whole story then.

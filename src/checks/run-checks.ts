@@ -1,11 +1,11 @@
 // All checks, in report order: the host first (CPU, IOMMU, boot loader, configuration),
 // then each target candidate. Pure: HostState in, findings and candidates out.
 
-import type { HostState, PciAddress } from "../host/types.js";
+import type { HostState } from "../host/types.js";
 import { checkAssignment } from "./assignment.js";
 import { checkBootloader } from "./bootloader.js";
 import { checkConfig } from "./config.js";
-import { makeCheckContext, type CheckContext } from "./context.js";
+import { makeCheckContext, type CheckContext, type CheckSelection } from "./context.js";
 import { checkCpu } from "./cpu.js";
 import { checkDrivers } from "./drivers.js";
 import { checkGpu, checkNoGpu } from "./gpu.js";
@@ -51,9 +51,9 @@ export const CHECKS: Check[] = [
 
 export function runChecks(
   state: HostState,
-  selection: { candidate: Candidate; fn: PciAddress | null } | null = null,
+  selections: readonly CheckSelection[] | null = null,
 ): CheckReport {
-  const ctx = makeCheckContext(state, selection);
+  const ctx = makeCheckContext(state, selections);
   const findings = CHECKS.flatMap((check) => check(ctx));
   const counts: Record<FindingStatus, number> = { pass: 0, warn: 0, fail: 0, info: 0, skip: 0 };
   for (const f of findings) counts[f.status]++;

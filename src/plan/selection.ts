@@ -4,7 +4,8 @@
 // selected: they stay on the host (qemu-server skips them too, proxmox-api.md §4.2).
 
 import { InputError } from "../errors.js";
-import { normalizePciAddress, slotOf } from "../host/pci/read-pci.js";
+import { NOTHING_SELECTED, parseDeviceArgs } from "../formats/device-selection.js";
+import { slotOf } from "../formats/pci-address.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { PlanOptions, Selection } from "./types.js";
 
@@ -21,34 +22,22 @@ export function resolveSelection(
   const requested: string[] = [];
   const chosen = new Map<string, PciDevice>();
   const byAddress = new Map(state.pci.map((d) => [d.address, d]));
-  if (opts.devices.length === 0 && opts.groups.length === 0) {
-    throw new InputError(
-      "nothing selected: give --device ADDR (a slot like 0000:01:00 or a function like 0000:01:00.1) or --group N; `passthrough check` lists the candidates",
-    );
-  }
+  const refs = parseDeviceArgs(opts.devices);
+  if (refs.length === 0 && opts.groups.length === 0) throw new InputError(NOTHING_SELECTED);
 
-  for (const raw of opts.devices
-    .flatMap((d) => d.split(","))
-    .map((d) => d.trim())
-    .filter(Boolean)) {
-    const addr = normalizePciAddress(raw);
-    if (addr === null)
-      throw new InputError(
-        `--device ${raw}: not a PCI address; write it like 0000:01:00 (a slot) or 0000:01:00.0 (a function)`,
-      );
+  for (const { address: addr, isFunction } of refs) {
     requested.push(addr);
-    const isFunction = /\.[0-7]$/.test(addr);
     const matches = isFunction
       ? [byAddress.get(addr)].filter((d): d is PciDevice => d !== undefined)
       : state.pci.filter((d) => slotOf(d.address) === addr);
     if (matches.length === 0)
       throw new InputError(
-        `--device ${raw}: no PCI device ${addr} on this host; \`passthrough list\` shows the addresses`,
+        `--device ${addr}: no PCI device ${addr} on this host; \`passthrough list\` shows the addresses`,
       );
     const endpoints = matches.filter((d) => !d.isBridge);
     if (endpoints.length === 0)
       throw new InputError(
-        `--device ${raw}: ${addr} is a PCI bridge; bridges stay on the host, select the device behind it`,
+        `--device ${addr}: ${addr} is a PCI bridge; bridges stay on the host, select the device behind it`,
       );
     for (const d of endpoints) chosen.set(d.address, d);
   }

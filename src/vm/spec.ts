@@ -11,7 +11,7 @@
 import { VFIO_DRIVERS, isGpu } from "../checks/candidates.js";
 import { InputError } from "../errors.js";
 import type { HostMemory } from "../host/meminfo.js";
-import { normalizePciAddress, slotOf } from "../host/pci/read-pci.js";
+import { normalizePciAddress, slotOf } from "../formats/pci-address.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { HostPrep } from "./host-prep.js";
 

@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import { CHECK_CATALOG, isCheckId } from "../../src/findings/check-catalog.js";
+import { parseDeviceArgs } from "../../src/formats/device-selection.js";
 import { selectDevice } from "../../src/checks/context.js";
 import { runChecks } from "../../src/checks/run-checks.js";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
@@ -112,10 +113,10 @@ describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
     const state = fixtureState(name);
     const whole = runChecks(state);
     for (const c of whole.candidates) {
-      const sel = selectDevice(state, whole.candidates, c.address);
+      const sel = selectDevice(state, whole.candidates, parseDeviceArgs(c.address)[0]!);
       expect(sel.ok, c.address).toBe(true);
       if (!sel.ok) continue;
-      const r = runChecks(state, sel);
+      const r = runChecks(state, [sel]);
       expect(r.targets).toEqual([c.address]);
       const mine = new Set([c.address, ...c.functions.map((f) => f.address)]);
       for (const f of r.findings) {

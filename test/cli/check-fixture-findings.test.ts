@@ -410,7 +410,9 @@ describe("check --device", () => {
     );
     const bad = await cli(["check", "--snapshot", fixturePath("seed-after"), "--device", "gpu0"]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^error: --device "gpu0" is not a PCI address/);
+    expect(bad.stderr).toMatch(
+      /^error: --device gpu0: not a PCI address; write a slot like 0000:01:00 \(every function\) or a function like 0000:01:00\.1\n$/,
+    );
   });
 });
 

@@ -123,10 +123,14 @@ describe("the real planner through apply", () => {
       const original = files(dir);
       const bad = await cli(["apply", "--device", "gpu0", "--root", dir, "--yes"]);
       expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/^error: --device gpu0: not a PCI address/);
+      expect(bad.stderr).toMatch(
+        /^error: --device gpu0: not a PCI address; write a slot like 0000:01:00/,
+      );
       const none = await cli(["apply", "--root", dir, "--yes"]);
       expect(none.code).toBe(2);
-      expect(none.stderr).toMatch(/^error: nothing selected: give --device ADDR/);
+      expect(none.stderr).toMatch(
+        /^error: nothing selected: give --device with a slot like 0000:01:00 .* or --group N/,
+      );
       // The NVMe controller holds the root file system.
       const refused = await cli(["apply", "--device", "0000:02:00", "--root", dir, "--yes"]);
       expect(refused.code).toBe(3);

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { CHECK_CATALOG, CHECK_IDS } from "../../src/findings/check-catalog.js";
+import { parseDeviceArgs } from "../../src/formats/device-selection.js";
 import { selectDevice } from "../../src/checks/context.js";
 import { runChecks } from "../../src/checks/run-checks.js";
 import { parseModprobeConf } from "../../src/formats/modprobe-conf.js";
@@ -16,8 +17,8 @@ function idsOf(state: HostState): Set<string> {
   const whole = runChecks(state);
   for (const f of whole.findings) ids.add(f.id);
   for (const c of whole.candidates) {
-    const sel = selectDevice(state, whole.candidates, c.address);
-    if (sel.ok) for (const f of runChecks(state, sel).findings) ids.add(f.id);
+    const sel = selectDevice(state, whole.candidates, parseDeviceArgs(c.address)[0]!);
+    if (sel.ok) for (const f of runChecks(state, [sel]).findings) ids.add(f.id);
   }
   return ids;
 }

@@ -2,6 +2,7 @@
 // fixture hosts changed in the one fact each case is about.
 import { describe, expect, it } from "vitest";
 import { findCandidates } from "../../src/checks/candidates.js";
+import { parseDeviceArgs } from "../../src/formats/device-selection.js";
 import { defaultTargets, makeCheckContext, selectDevice } from "../../src/checks/context.js";
 import { bootTimeVfioBinding, checkDrivers, idsMatch } from "../../src/checks/drivers.js";
 import { checkGpu } from "../../src/checks/gpu.js";
@@ -14,9 +15,9 @@ import { fixtureState } from "../helpers/fixtures.js";
 
 function ctxFor(s: HostState, device?: string) {
   if (!device) return makeCheckContext(s);
-  const sel = selectDevice(s, findCandidates(s), device);
+  const sel = selectDevice(s, findCandidates(s), parseDeviceArgs(device)[0]!);
   if (!sel.ok) throw new Error(sel.reason);
-  return makeCheckContext(s, sel);
+  return makeCheckContext(s, [sel]);
 }
 const dev = (s: HostState, a: string) => s.pci.find((d) => d.address === a)!;
 
@@ -35,22 +36,22 @@ describe("which devices check judges", () => {
   it("resolves --device for slots, functions and VFs", () => {
     const s = fixtureState("sriov-nic");
     const c = findCandidates(s);
-    expect(selectDevice(s, c, "18:00")).toMatchObject({
+    expect(selectDevice(s, c, parseDeviceArgs("18:00")[0]!)).toMatchObject({
       ok: true,
       candidate: { address: "0000:18:00" },
       fn: null,
     });
-    expect(selectDevice(s, c, "0000:18:00.1")).toMatchObject({
+    expect(selectDevice(s, c, parseDeviceArgs("0000:18:00.1")[0]!)).toMatchObject({
       ok: true,
       candidate: { address: "0000:18:00" },
       fn: "0000:18:00.1",
     });
-    expect(selectDevice(s, c, "18:02.3")).toMatchObject({
+    expect(selectDevice(s, c, parseDeviceArgs("18:02.3")[0]!)).toMatchObject({
       ok: true,
       candidate: { address: "0000:18:02.3" },
       fn: null,
     });
-    expect(selectDevice(s, c, "17:00.0")).toMatchObject({
+    expect(selectDevice(s, c, parseDeviceArgs("17:00.0")[0]!)).toMatchObject({
       ok: false,
       reason: expect.stringContaining("is a PCI bridge"),
     });

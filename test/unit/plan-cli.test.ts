@@ -71,17 +71,20 @@ describe("plan command", () => {
     const cases: Array<[string[], RegExp]> = [
       [
         ["plan", "--device", "zz:00", "--snapshot", snap],
-        /^error: --device zz:00: not a PCI address; write it like 0000:01:00 \(a slot\) or 0000:01:00.0 \(a function\)\n$/,
+        /^error: --device zz:00: not a PCI address; write a slot like 0000:01:00 \(every function\) or a function like 0000:01:00\.1\n$/,
       ],
       [
         ["plan", "--group", "twelve", "--snapshot", snap],
-        /^error: --group twelve: not a group number/,
+        /^error: --group twelve: not an IOMMU group number/,
       ],
       [
         ["plan", "--device", "01:00", "--snapshot", snap, "--root", "/tmp"],
         /^error: give --root or --snapshot, not both\n$/,
       ],
-      [["plan", "--snapshot", snap], /^error: nothing selected: give --device ADDR/],
+      [
+        ["plan", "--snapshot", snap],
+        /^error: nothing selected: give --device with a slot like 0000:01:00 .* or --group N/,
+      ],
       [
         ["plan", "--device", "01:00", "--root", "/nonexistent/host"],
         /^error: --root \/nonexistent\/host: does not exist; give the folder that holds the host's etc\/, sys\/ and proc\/\n$/,

@@ -55,8 +55,10 @@ describe("selection", () => {
       }
       return "no error";
     };
-    expect(err([])).toMatch(/nothing selected: give --device ADDR .* or --group N/);
-    expect(err(["gpu0"])).toMatch(/--device gpu0: not a PCI address; write it like 0000:01:00/);
+    expect(err([])).toMatch(
+      /nothing selected: give --device with a slot like 0000:01:00 .* or --group N/,
+    );
+    expect(err(["gpu0"])).toMatch(/--device gpu0: not a PCI address; write a slot like 0000:01:00/);
     expect(err(["05:00"])).toMatch(/no PCI device 0000:05:00 on this host; `passthrough list`/);
     expect(err(["00:01.1"])).toMatch(/0000:00:01.1 is a PCI bridge; bridges stay on the host/);
     expect(err([], [99])).toMatch(/no IOMMU group 99/);

@@ -14,6 +14,7 @@ import { writerSource } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
 import { alreadyAppliedAwaitingReboot, bootTimeOf } from "../../apply/pending-reboot.js";
 import { ApplyError, EXIT, InputError } from "../../errors.js";
+import { NOTHING_SELECTED } from "../../formats/device-selection.js";
 import { openHostRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostState } from "../../host/types.js";
@@ -97,12 +98,9 @@ async function applyCommand(
   opts: ApplyOptions,
   planner: Planner,
 ): Promise<number> {
-  if ((opts.device ?? []).length === 0 && (opts.group ?? []).length === 0) {
-    throw new InputError(
-      "nothing selected: give --device ADDR (a slot like 0000:01:00 or a function like 0000:01:00.1) or --group N; `passthrough check` lists the candidates",
-    );
-  }
   const planOpts = planOptionsFrom(opts);
+  if (planOpts.devices.length === 0 && planOpts.groups.length === 0)
+    throw new InputError(NOTHING_SELECTED);
   const target = applyTarget(opts, "apply");
   requireAnswerable(ctx.io, opts.yes, "apply");
   const { style } = ctx;

@@ -14,11 +14,15 @@ import {
   type CommandContext,
   type HostOptions,
 } from "../context.js";
+import type { CheckSelection } from "../../checks/context.js";
+import { parseDeviceArgs, type DeviceRef } from "../../formats/device-selection.js";
+import type { HostState } from "../../host/types.js";
+import { addDeviceOption } from "../options.js";
 import type { RunAction } from "../registration.js";
 import { candidateList, checkJson, renderCheck } from "../render/check-report.js";
 
 interface CheckOptions extends HostOptions {
-  device?: string;
+  device?: string[];
 }
 
 export function registerCheck(program: Command, run: RunAction): void {
@@ -27,10 +31,7 @@ export function registerCheck(program: Command, run: RunAction): void {
     .description(
       "diagnose the host for PCI passthrough: CPU, IOMMU, interrupt remapping, groups, drivers, configuration mistakes",
     )
-    .option(
-      "--device <address>",
-      "judge this device (slot 0000:01:00 or function 0000:01:00.1) instead of the GPUs",
-    )
+
     .addHelpText(
       "after",
       `
@@ -48,25 +49,32 @@ Examples:
   passthrough check --json | jq '.findings[] | select(.status == "fail")'
   passthrough explain cmdline.pending            what a finding means and how to fix it`,
     );
-  addHostOptions(cmd).action(run<CheckOptions>(checkCommand));
+  addDeviceOption(addHostOptions(cmd), "judge these devices instead of the GPUs").action(
+    run<CheckOptions>(checkCommand),
+  );
 }
 
 function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
   const { state } = loadHost(opts);
-  let selection = null;
-  if (opts.device !== undefined) {
-    const candidates = findCandidates(state);
-    const sel = selectDevice(state, candidates, opts.device);
-    if (!sel.ok)
-      throw new InputError(
-        `${sel.reason}; devices that can be passed: ${candidateList(state, candidates)}`,
-      );
-    selection = { candidate: sel.candidate, fn: sel.fn };
-  }
-  const report = runChecks(state, selection);
-  const device = selection ? (selection.fn ?? selection.candidate.address) : null;
+  const refs = parseDeviceArgs(opts.device);
+  const selections = refs.length > 0 ? selectCandidates(state, refs) : null;
+  const report = runChecks(state, selections);
+  const device = selections ? selections.map((s) => s.fn ?? s.candidate.address).join(",") : null;
   const view = { state, report, device };
   if (opts.json) printJson(ctx, checkJson(view));
   else ctx.out(...renderCheck(view, ctx.style));
   return report.ready ? EXIT.ok : EXIT.problems;
+}
+
+/** The candidates `--device` names, or exit 2 with the devices that can be passed. */
+function selectCandidates(state: HostState, refs: readonly DeviceRef[]): CheckSelection[] {
+  const candidates = findCandidates(state);
+  return refs.map((ref) => {
+    const sel = selectDevice(state, candidates, ref);
+    if (!sel.ok)
+      throw new InputError(
+        `${sel.reason}; devices that can be passed: ${candidateList(state, candidates)}`,
+      );
+    return { candidate: sel.candidate, fn: sel.fn };
+  });
 }

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import { EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
+import { parseDeviceArgs, parseGroupArgs } from "../../formats/device-selection.js";
 import { openHostRoot, type OpenedRoot, type SnapshotManifest } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import { DirectoryRoot } from "../../host/root.js";
@@ -13,6 +14,7 @@ import type { HostState } from "../../host/types.js";
 import { DEFAULT_PLAN_OPTIONS, planHost } from "../../plan/plan.js";
 import type { Plan, PlanOptions } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
+import { addDeviceOption, collect } from "../options.js";
 import type { RunAction } from "../registration.js";
 import { renderPlanText } from "../render/plan-text.js";
 
@@ -30,8 +32,6 @@ export interface PlanFlags {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
 /** The flags `plan` and `apply` share (selection, choices, where the host is). */
 export function addPlanFlags(cmd: Command): Command {
   return addPlanChoiceFlags(cmd)
@@ -47,12 +47,7 @@ export function addPlanFlags(cmd: Command): Command {
 
 /** What to pass and how (no "where"): `apply` and `verify` add their own --root/--snapshot. */
 export function addPlanChoiceFlags(cmd: Command): Command {
-  return cmd
-    .option(
-      "--device <addr>",
-      "slot (0000:01:00: every function) or function (0000:01:00.1); repeat or comma-separate",
-      collect,
-    )
+  return addDeviceOption(cmd, "the device(s) to pass")
     .option("--group <n>", "every endpoint of IOMMU group N; repeatable", collect)
     .option(
       "--no-iommu-pt",
@@ -78,17 +73,10 @@ export function addPlanChoiceFlags(cmd: Command): Command {
 }
 
 export function planOptionsFrom(flags: PlanFlags): PlanOptions {
-  const groups = (flags.group ?? []).map((g) => {
-    if (!/^\d+$/.test(g.trim()))
-      throw new InputError(
-        `--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`,
-      );
-    return Number(g.trim());
-  });
   return {
     ...DEFAULT_PLAN_OPTIONS,
-    devices: flags.device ?? [],
-    groups,
+    devices: parseDeviceArgs(flags.device).map((d) => d.address),
+    groups: parseGroupArgs(flags.group),
     iommuPt: flags.iommuPt !== false,
     allowPartialGroup: flags.allowPartialGroup === true,
     headlessOk: flags.headlessOk === true,

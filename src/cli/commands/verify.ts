@@ -8,7 +8,7 @@ import { hostRootSource, type LoadedJournal } from "../../apply/journal.js";
 import { verifyHost } from "../../apply/verify.js";
 import { EXIT, InputError } from "../../errors.js";
 import { openHostRoot, type OpenedRoot } from "../../host/open-root.js";
-import { normalizePciAddress } from "../../host/pci/read-pci.js";
+import { parseDeviceArgs, parseGroupArgs } from "../../formats/device-selection.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostRoot } from "../../host/root.js";
 import type { HostState } from "../../host/types.js";
@@ -19,32 +19,6 @@ import { renderFinding } from "../render/finding-line.js";
 import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";
 
 type VerifyOptions = PlanFlags;
-
-/** --device values as full addresses (slots or functions), for matching a journal's selection. */
-function deviceList(flags: Pick<PlanFlags, "device">): string[] {
-  return (flags.device ?? [])
-    .flatMap((d) => d.split(","))
-    .map((d) => d.trim())
-    .filter(Boolean)
-    .map((d) => {
-      const a = normalizePciAddress(d);
-      if (a === null)
-        throw new InputError(
-          `--device ${d}: not a PCI address; write it like 0000:01:00 (a slot) or 0000:01:00.0 (a function)`,
-        );
-      return a;
-    });
-}
-
-function groupList(flags: Pick<PlanFlags, "group">): number[] {
-  return (flags.group ?? []).map((g) => {
-    if (!/^\d+$/.test(g.trim()))
-      throw new InputError(
-        `--group ${g}: not a group number; \`passthrough list\` shows the IOMMU groups`,
-      );
-    return Number(g.trim());
-  });
-}
 
 export function registerVerifyWith(planner: Planner): CommandRegistration {
   return (program, run) => {
@@ -159,8 +133,8 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
   const opened: OpenedRoot =
     opts.root !== undefined ? openPlanRoot({ root: opts.root }) : openHostRoot(opts.snapshot);
   const state = readHostState(opened.root, { manifest: opened.manifest });
-  const devices = deviceList(opts);
-  const groups = groupList(opts);
+  const devices = parseDeviceArgs(opts.device).map((d) => d.address);
+  const groups = parseGroupArgs(opts.group);
 
   const unreadable: string[] = [];
   let exp = fromJournal(opened.root, devices, groups, unreadable);

@@ -316,20 +316,3 @@ export function parseResource(text: string | null): PciBar[] {
 export function comparePciAddress(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
-
-/** "0000:01:00.0" -> "0000:01:00" (the slot: every function of one device). */
-export function slotOf(address: string): string {
-  return address.replace(/\.[0-7]$/, "");
-}
-
-/** Accept "01:00.0", "0000:01:00", "1:0.1" and return the canonical full form(s) prefix. */
-export function normalizePciAddress(input: string): string | null {
-  const m = /^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})(?:\.([0-7]))?$/.exec(
-    input.trim(),
-  );
-  if (!m) return null;
-  const dom = (m[1] ?? "0000").toLowerCase().padStart(4, "0");
-  const bus = m[2]!.toLowerCase().padStart(2, "0");
-  const slot = m[3]!.toLowerCase().padStart(2, "0");
-  return m[4] !== undefined ? `${dom}:${bus}:${slot}.${m[4]}` : `${dom}:${bus}:${slot}`;
-}
