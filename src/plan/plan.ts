@@ -10,6 +10,7 @@
 // cannot tell whether the refresh ran, and running it again is harmless), or a selected
 // function not yet on vfio-pci (the initramfs may predate the config). Then the reboot follows.
 
+import { formatDeviceArgs, parseDeviceArgs } from "../formats/device-selection.js";
 import { lintConfiguration } from "../checks/config-lint.js";
 import type { PlanFinding } from "../findings/plan-catalog.js";
 import { RefusedError } from "../errors.js";
@@ -34,12 +35,18 @@ export const DEFAULT_PLAN_OPTIONS: Omit<PlanOptions, "devices" | "groups"> = {
   blacklist: false,
 };
 
-/** The plan command line for the same selection, for "run it again" hints. */
-export function rerunCommand(opts: Pick<PlanOptions, "devices" | "groups">): string {
+/** The plan command line for the same choice (selection and flags), for "run it again" hints. */
+export function rerunCommand(opts: PlanOptions): string {
   return [
     "passthrough plan",
-    ...(opts.devices.length ? [`--device ${opts.devices.join(",")}`] : []),
+    ...(opts.devices.length ? [`--device ${formatDeviceArgs(parseDeviceArgs(opts.devices))}`] : []),
     ...opts.groups.map((g) => `--group ${g}`),
+    ...(opts.iommuPt ? [] : ["--no-iommu-pt"]),
+    ...(opts.allowPartialGroup ? ["--allow-partial-group"] : []),
+    ...(opts.headlessOk ? ["--headless-ok"] : []),
+    ...(opts.allowUnsafeInterrupts ? ["--allow-unsafe-interrupts"] : []),
+    ...(opts.acsOverride !== null ? [`--acs-override ${opts.acsOverride}`] : []),
+    ...(opts.blacklist ? ["--blacklist"] : []),
   ].join(" ");
 }
 
