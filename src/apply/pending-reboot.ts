@@ -46,10 +46,3 @@ export function alreadyAppliedAwaitingReboot(
   }
   return { journalId: latest.summary.id, appliedAt: latest.summary.finishedAt };
 }
-
-/** The running kernel's boot time (/proc/stat btime), or null when not visible. */
-export function bootTimeOf(procStat: string | null): Date | null {
-  if (procStat === null) return null;
-  const m = /^btime\s+(\d+)\s*$/m.exec(procStat);
-  return m ? new Date(Number(m[1]) * 1000) : null;
-}

@@ -429,3 +429,13 @@ export function readInitramfsModules(root: HostRoot, kind: InitramfsKind): Modul
     (dir) => root.list(dir),
   );
 }
+
+/** GRUB's generated grub.cfg (what the boot loader reads), on a host that boots plain GRUB. */
+export function readGeneratedGrubCfg(root: HostRoot, kind: BootloaderKind): string | null {
+  if (kind !== "grub") return null;
+  for (const p of ["boot/grub/grub.cfg", "boot/grub2/grub.cfg"]) {
+    const r = root.readText(p);
+    if (r.ok) return r.value;
+  }
+  return null;
+}

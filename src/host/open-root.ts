@@ -61,6 +61,38 @@ export function openSnapshot(snapshotPath: string): OpenedRoot {
   return { root, manifest };
 }
 
+/**
+ * `--root DIR`: a host's tree (a mounted image, a chroot) read like a snapshot folder, never
+ * with the live command runner; `/` is the live host itself.
+ */
+export function openRootTree(rootDir: string): OpenedRoot {
+  const dir = path.resolve(rootDir);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (err) {
+    throw new InputError(
+      `--root ${rootDir}: ${describeFsError(err)}; give the folder that holds the host's etc/, sys/ and proc/`,
+    );
+  }
+  if (!st.isDirectory())
+    throw new InputError(`--root ${rootDir} is not a folder; for a .tar.gz use --snapshot`);
+  if (dir === "/") return openLiveRoot();
+  const mp = path.join(dir, "manifest.json");
+  let manifest: SnapshotManifest | null = null;
+  if (fs.existsSync(mp)) {
+    try {
+      manifest = parseManifest(fs.readFileSync(mp, "utf8"), rootDir);
+    } catch {
+      manifest = null; // a tree is not a snapshot: a broken manifest is not its problem
+    }
+  }
+  return {
+    root: new DirectoryRoot(dir, { kind: "snapshot", label: rootDir, tools: manifest?.tools }),
+    manifest,
+  };
+}
+
 function assertGzip(file: string): void {
   const head = Buffer.alloc(2);
   try {

@@ -122,3 +122,15 @@ function readProxmox(root: HostRoot, kernelRelease: string | null): string | nul
   }
   return "unknown";
 }
+
+/** The running kernel's boot time (/proc/stat btime), or null when not visible. */
+export function bootTimeOf(procStat: string | null): Date | null {
+  if (procStat === null) return null;
+  const m = /^btime\s+(\d+)\s*$/m.exec(procStat);
+  return m ? new Date(Number(m[1]) * 1000) : null;
+}
+
+export function readBootTime(root: HostRoot): Date | null {
+  const r = root.readText("proc/stat");
+  return bootTimeOf(r.ok ? r.value : null);
+}

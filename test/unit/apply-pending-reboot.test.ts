@@ -1,7 +1,8 @@
 // apply twice before the reboot: the second run has nothing to do.
 import { describe, expect, it } from "vitest";
 import type { HistoryEntry } from "../../src/apply/history.js";
-import { alreadyAppliedAwaitingReboot, bootTimeOf } from "../../src/apply/pending-reboot.js";
+import { alreadyAppliedAwaitingReboot } from "../../src/apply/pending-reboot.js";
+import { bootTimeOf } from "../../src/host/system.js";
 import type { Plan } from "../../src/plan/types.js";
 import { fixtureState } from "../helpers/fixtures.js";
 

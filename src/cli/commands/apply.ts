@@ -12,7 +12,8 @@ import {
 import { listJournals } from "../../apply/history.js";
 import { writerSource } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
-import { alreadyAppliedAwaitingReboot, bootTimeOf } from "../../apply/pending-reboot.js";
+import { alreadyAppliedAwaitingReboot } from "../../apply/pending-reboot.js";
+import { bootTimeOf } from "../../host/system.js";
 import { ApplyError, EXIT, InputError } from "../../errors.js";
 import { NOTHING_SELECTED } from "../../formats/device-selection.js";
 import { openHostRoot } from "../../host/open-root.js";

@@ -2,14 +2,11 @@
 // Reads the host (or --root DIR / --snapshot PATH), computes the plan (src/plan, pure) and
 // prints it as diffs + commands, or as JSON. Writes nothing; `apply` carries a plan out.
 
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type { Command } from "commander";
-import { EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
+import { EXIT, InputError, RefusedError } from "../../errors.js";
 import { parseDeviceArgs, parseGroupArgs } from "../../formats/device-selection.js";
-import { openHostRoot, type OpenedRoot, type SnapshotManifest } from "../../host/open-root.js";
+import { openHostRoot, openRootTree, type OpenedRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
-import { DirectoryRoot } from "../../host/root.js";
 import type { HostState } from "../../host/types.js";
 import { DEFAULT_PLAN_OPTIONS, planHost } from "../../plan/plan.js";
 import type { Plan, PlanOptions } from "../../plan/types.js";
@@ -91,30 +88,7 @@ export function openPlanRoot(flags: Pick<PlanFlags, "root" | "snapshot">): Opene
   if (flags.root !== undefined && flags.snapshot !== undefined)
     throw new InputError("give --root or --snapshot, not both");
   if (flags.root === undefined) return openHostRoot(flags.snapshot);
-  const dir = path.resolve(flags.root);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch (err) {
-    throw new InputError(
-      `--root ${flags.root}: ${describeFsError(err)}; give the folder that holds the host's etc/, sys/ and proc/`,
-    );
-  }
-  if (!st.isDirectory())
-    throw new InputError(`--root ${flags.root} is not a folder; for a .tar.gz use --snapshot`);
-  let manifest: SnapshotManifest | null;
-  try {
-    manifest = JSON.parse(
-      fs.readFileSync(path.join(dir, "manifest.json"), "utf8"),
-    ) as SnapshotManifest;
-  } catch {
-    manifest = null;
-  }
-  if (dir === "/") return openHostRoot(undefined);
-  return {
-    root: new DirectoryRoot(dir, { kind: "snapshot", label: flags.root, tools: manifest?.tools }),
-    manifest,
-  };
+  return openRootTree(flags.root);
 }
 
 export function loadPlanHost(flags: PlanFlags): HostState {

@@ -2,17 +2,16 @@
 // The expectation comes from the newest applied journal that covers the devices, else from
 // planning for --device on the host as it is.
 
-import { bootTimeOf } from "../../apply/pending-reboot.js";
-import { listJournals } from "../../apply/history.js";
-import { hostRootSource, type LoadedJournal } from "../../apply/journal.js";
+import { fromJournal } from "../../apply/expectation.js";
+import { readGeneratedGrubCfg } from "../../host/boot.js";
+import { readBootTime } from "../../host/system.js";
+import { hostRootSource } from "../../apply/journal.js";
 import { verifyHost } from "../../apply/verify.js";
 import { EXIT, InputError } from "../../errors.js";
 import { openHostRoot, type OpenedRoot } from "../../host/open-root.js";
 import { parseDeviceArgs, parseGroupArgs } from "../../formats/device-selection.js";
 import { readHostState } from "../../host/read-host.js";
-import type { HostRoot } from "../../host/root.js";
-import type { HostState } from "../../host/types.js";
-import type { Expectation, Planner } from "../../plan/types.js";
+import type { Planner } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
 import type { CommandRegistration } from "../registration.js";
 import { renderFinding } from "../render/finding-line.js";
@@ -60,73 +59,6 @@ Examples:
   };
 }
 
-/** Does this journal's plan cover every requested device (slot or function)? */
-export function journalCovers(
-  j: LoadedJournal,
-  devices: readonly string[],
-  groups: readonly number[],
-): boolean {
-  const fns = j.plan.selection?.functions ?? [];
-  return (
-    devices.every((d) => fns.some((f) => f === d || f.startsWith(`${d}.`))) &&
-    groups.every((g) => (j.plan.selection?.groups ?? []).includes(g))
-  );
-}
-
-interface ExpectationSource {
-  expect: Expectation;
-  source:
-    { kind: "journal"; id: string; appliedAt: string | null; path: string } | { kind: "plan" };
-  allowUnsafe: boolean;
-}
-
-function fromJournal(
-  root: HostRoot,
-  devices: string[],
-  groups: number[],
-  unreadable: string[],
-): ExpectationSource | null {
-  const source = hostRootSource(root);
-  for (const e of listJournals(source)) {
-    if (!e.ok) unreadable.push(`${e.id}: ${e.error}`);
-    if (!e.ok || e.summary.status !== "applied") continue;
-    if (!journalCovers(e.journal, devices, groups)) continue;
-    const j = e.journal;
-    // The opt-in travels in the plan itself: the modprobe option it writes.
-    const allowUnsafe = j.plan.steps.some(
-      (s) =>
-        s.kind === "file" &&
-        s.after !== null &&
-        /allow_unsafe_interrupts\s*=\s*(1|y)/i.test(s.after),
-    );
-    return {
-      expect: j.plan.expect,
-      source: {
-        kind: "journal",
-        id: j.id,
-        appliedAt: e.summary.finishedAt,
-        path: source.where(j.dir),
-      },
-      allowUnsafe,
-    };
-  }
-  return null;
-}
-
-function bootTime(root: HostRoot): Date | null {
-  const r = root.readText("proc/stat");
-  return bootTimeOf(r.ok ? r.value : null);
-}
-
-function grubCfg(root: HostRoot, state: HostState): string | null {
-  if (state.bootloader.kind !== "grub") return null;
-  for (const p of ["boot/grub/grub.cfg", "boot/grub2/grub.cfg"]) {
-    const r = root.readText(p);
-    if (r.ok) return r.value;
-  }
-  return null;
-}
-
 function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planner): number {
   if (opts.snapshot !== undefined && opts.root !== undefined)
     throw new InputError("give --snapshot or --root, not both");
@@ -158,8 +90,8 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
     state,
     expect: exp.expect,
     allowUnsafeInterrupts: exp.allowUnsafe || opts.allowUnsafeInterrupts === true,
-    grubCfg: grubCfg(opened.root, state),
-    bootedAt: bootTime(opened.root),
+    grubCfg: readGeneratedGrubCfg(opened.root, state.bootloader.kind),
+    bootedAt: readBootTime(opened.root),
     appliedAt,
   });
 
