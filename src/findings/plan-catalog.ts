@@ -13,19 +13,39 @@
 import type { CatalogEntry, CheckId } from "./check-catalog.js";
 import type { Finding } from "../findings/finding.js";
 import {
-  ARCH_OVMF,
+  AMD_IOMMU_OPTIONS,
+  ARCH_OVMF_ACS,
+  ARCH_OVMF_BOOT_GPU,
+  ARCH_OVMF_EARLY,
+  ARCH_OVMF_IDENTICAL,
+  ARCH_OVMF_MKINITCPIO,
+  BOOSTER,
+  BOOSTER_MODPROBE,
+  BOOT_LOADER_SPEC,
   GROUPS_BLOG,
+  GRUB_CONFIG,
+  INITRAMFS_TOOLS,
+  KBUILD_BUILTIN,
   KERNEL_PARAMS,
+  KMOD_BLACKLIST,
+  KMOD_CONF_DIRS,
+  KMOD_CONF_FILES,
+  KMOD_INSTALL,
+  KMOD_OPTIONS,
+  KMOD_SOFTDEPS,
+  MKINITCPIO,
   MODPROBE_D,
+  PVE_ACS_PATCH,
+  PVE_CMDLINE,
+  PVE_GRUB,
   PVE_PASSTHROUGH,
+  SYSFS_PCI,
+  SYSTEMD_BOOT,
   VFIO_DOC,
+  VFIO_MAKEFILE_6_2,
+  VFIO_TYPE1,
+  VIRQFD_FOLDED,
 } from "./sources.js";
-
-const MKINITCPIO = "https://wiki.archlinux.org/title/Mkinitcpio";
-const BOOSTER = "https://wiki.archlinux.org/title/Booster";
-const GRUB_CONFIG =
-  "https://www.gnu.org/software/grub/manual/grub/html_node/Simple-configuration.html";
-const SYSTEMD_BOOT = "https://www.freedesktop.org/software/systemd/man/latest/systemd-boot.html";
 
 export const PLAN_CATALOG = {
   "iommu.off": {
@@ -34,7 +54,7 @@ export const PLAN_CATALOG = {
       "The host has no IOMMU groups but the CPU can do it (svm/vmx present, not a VM), so the plan is phase 1 of 2 (`phase: enable-iommu`): it adds what the command line needs (intel_iommu=on on Intel kernels that need it, iommu=pt), refreshes the boot loader and asks for a reboot with the firmware setting to check. Binding is not planned yet.",
     why: "Which devices share a group is only known once the IOMMU runs, and binding a device whose group is unknown could take a group-mate the host needs. No kernel parameter turns on an IOMMU the firmware leaves off.",
     fix: "Apply, and during the reboot enter the firmware setup and enable the IOMMU (AMD: IOMMU under AMD CBS > NBIO Common Options; Intel: VT-d). Then run the same `passthrough plan --device ...` again: with groups present it plans the binding (phase 2).",
-    sources: ["domain-facts §1", KERNEL_PARAMS, PVE_PASSTHROUGH],
+    sources: [PVE_PASSTHROUGH, KERNEL_PARAMS],
   },
   "plan.partial-group": {
     title: "Group passed only in part (--allow-partial-group)",
@@ -42,7 +62,7 @@ export const PLAN_CATALOG = {
       "With --allow-partial-group the plan binds the selected functions although another endpoint of their IOMMU group stays on a host driver; the finding names it. Without the flag the plan is refused.",
     why: 'VFIO assigns whole groups: while any endpoint of the group is bound to a host driver, QEMU fails with "group N is not viable" and the VM does not start.',
     fix: "Bind the whole group (`passthrough plan --group N`), or move the card to a slot whose group holds only it (CPU lanes are usually isolated), or update the firmware. Unbinding the group-mate by hand before each VM start is the fragile alternative the flag leaves you with.",
-    sources: ["domain-facts §2", GROUPS_BLOG, VFIO_DOC],
+    sources: [VFIO_DOC, GROUPS_BLOG],
   },
   "plan.headless": {
     title: "Passing the host's only GPU (--headless-ok)",
@@ -50,7 +70,7 @@ export const PLAN_CATALOG = {
       "With --headless-ok the plan passes every GPU of the host; after the reboot the host has no local display or console. Without the flag the plan is refused.",
     why: "vfio-pci takes the GPU at boot, before the console can use it: if SSH or a BMC/serial console does not work then, the host can only be reached by undoing the change from a rescue system.",
     fix: "Before rebooting, log in over SSH from another machine (or check the BMC / serial console) and keep that session open. `passthrough rollback` undoes the plan if the host must get its display back.",
-    sources: ["domain-facts §4", ARCH_OVMF],
+    sources: [PVE_PASSTHROUGH, ARCH_OVMF_BOOT_GPU],
   },
   "plan.unsafe-interrupts": {
     title: "allow_unsafe_interrupts opted in (--allow-unsafe-interrupts)",
@@ -58,7 +78,7 @@ export const PLAN_CATALOG = {
       "With --allow-unsafe-interrupts on a host without interrupt remapping, the plan writes options vfio_iommu_type1 allow_unsafe_interrupts=1 to /etc/modprobe.d/passthrough.conf (or vfio_iommu_type1.allow_unsafe_interrupts=1 on the command line when the module is built in); a warning. On a host where remapping is on it is an info note that nothing is written for the flag.",
     why: "Without interrupt remapping VFIO refuses MSI for assigned devices; allowing it anyway lets a guest write arbitrary interrupts into the host (the isolation the IOMMU is for is then incomplete).",
     fix: "Turn interrupt remapping on in the firmware (x2APIC mode / Interrupt Remapping, with VT-d or the AMD IOMMU), update the firmware, and plan again without the flag; `passthrough rollback` removes the options line.",
-    sources: ["domain-facts §1", PVE_PASSTHROUGH, VFIO_DOC],
+    sources: [VFIO_TYPE1, PVE_PASSTHROUGH],
   },
   "plan.interrupt-remapping-unknown": {
     title: "Interrupt remapping unknown",
@@ -66,7 +86,7 @@ export const PLAN_CATALOG = {
       "The IOMMU is on but the kernel log says nothing about interrupt remapping (rotated away, or read without root), so the plan cannot tell whether VFIO will accept MSI for the device. It plans as if it were on.",
     why: 'If remapping is in fact off, the VM fails to start with "No interrupt remapping support" until it is enabled or allow_unsafe_interrupts is opted in.',
     fix: 'Look yourself: `dmesg | grep -i -e remapping -e DMAR-IR -e AMD-Vi` should say "Enabled IRQ remapping" / "Interrupt remapping enabled". `passthrough verify` checks it after the reboot.',
-    sources: ["domain-facts §1", VFIO_DOC],
+    sources: [VFIO_TYPE1, PVE_PASSTHROUGH],
   },
   "plan.kernel-version-unknown": {
     title: "Kernel version unknown",
@@ -74,7 +94,7 @@ export const PLAN_CATALOG = {
       "The running kernel's version could not be read, so the plan lists vfio, vfio_iommu_type1 and vfio_pci to load and leaves out vfio_virqfd.",
     why: "vfio_virqfd was a separate module before kernel 6.2 and is part of vfio since; listing it on a newer kernel makes systemd-modules-load fail, leaving it out on an older one leaves vfio without it.",
     fix: "On a kernel older than 6.2 (`uname -r`), add vfio_virqfd to /etc/modules-load.d/passthrough.conf and rebuild the initramfs.",
-    sources: ["domain-facts §3"],
+    sources: [VIRQFD_FOLDED, VFIO_MAKEFILE_6_2],
   },
   "plan.acs-override": {
     title: "ACS override (--acs-override)",
@@ -82,7 +102,7 @@ export const PLAN_CATALOG = {
       "With --acs-override the plan adds pcie_acs_override=VALUE (downstream, multifunction, id:VVVV:DDDD) to the kernel command line, so the kernel splits IOMMU groups the hardware does not isolate.",
     why: "The override makes the kernel pretend ACS isolation exists: devices in the split groups can still reach each other's memory by DMA (peer-to-peer past the IOMMU), so a guest may attack the host or another VM through them. It is a last resort with a security cost.",
     fix: "Prefer a slot whose group is already isolated (CPU lanes rather than chipset lanes) or a firmware update that adds ACS. If you keep it, know the risk; `passthrough rollback` removes the parameter.",
-    sources: ["domain-facts §2", ARCH_OVMF, GROUPS_BLOG],
+    sources: [ARCH_OVMF_ACS, PVE_ACS_PATCH, GROUPS_BLOG],
   },
   "plan.acs-override-kernel": {
     title: "Kernel may lack the ACS override patch",
@@ -90,7 +110,7 @@ export const PLAN_CATALOG = {
       "pcie_acs_override= is planned on a kernel that is neither Proxmox's nor a known patched one (linux-zen, linux-vfio, acso builds, by its release string).",
     why: "The parameter comes from an out-of-tree patch; mainline kernels ignore it, so the groups stay as they are and the reboot achieves nothing.",
     fix: "After the reboot check the groups with `passthrough list`; if they did not split, use a kernel that carries the patch (Proxmox, linux-zen on Arch) or, better, another slot.",
-    sources: ["domain-facts §2", ARCH_OVMF],
+    sources: [ARCH_OVMF_ACS, PVE_ACS_PATCH],
   },
   "binding.per-address": {
     title: "Bound by address, not by id",
@@ -98,11 +118,7 @@ export const PLAN_CATALOG = {
       "Another device the host keeps has the same vendor:device ids as a selected function, so the plan binds by PCI address: a modprobe `install vfio-pci` hook writes driver_override=vfio-pci for exactly the selected addresses before vfio-pci loads, and `softdep DRIVER pre: vfio-pci` runs it before the native driver (with vfio-pci built in, an install hook on each native driver does the same).",
     why: "`options vfio-pci ids=VVVV:DDDD` binds every device with those ids, so with two identical cards it would take the host's card too.",
     fix: "Nothing to fix. After the reboot `passthrough verify` proves the selected functions are on vfio-pci and the other card is not.",
-    sources: [
-      "domain-facts §3",
-      MODPROBE_D,
-      "https://www.kernel.org/doc/Documentation/ABI/testing/sysfs-bus-pci",
-    ],
+    sources: [MODPROBE_D, SYSFS_PCI, ARCH_OVMF_IDENTICAL],
   },
   "binding.booster-per-address": {
     title: "booster cannot bind by address",
@@ -110,7 +126,7 @@ export const PLAN_CATALOG = {
       "The host builds its initramfs with booster and the plan binds by address (identical cards).",
     why: "booster's init loads modules itself and runs neither modprobe install hooks nor softdeps, so the driver_override hook never runs in early boot; a GPU driver loaded from the booster image would claim the device first.",
     fix: "Keep the GPU drivers out of the booster image (no nvidia, amdgpu, nouveau in modules_force_load of /etc/booster.yaml: `grep modules /etc/booster.yaml`), so they load after the root filesystem is mounted, where the hook runs.",
-    sources: ["domain-facts §3", BOOSTER],
+    sources: [BOOSTER_MODPROBE, BOOSTER],
   },
   "binding.native-builtin": {
     title: "Native driver built into the kernel",
@@ -118,7 +134,7 @@ export const PLAN_CATALOG = {
       "A driver that could claim a selected function is built into the kernel (listed in modules.builtin), not a module.",
     why: "softdep orders module loading; a built-in driver registers at boot before any module, so vfio-pci can lose the device to it.",
     fix: "Add initcall_blacklist=DRIVER_init to the kernel command line, or use a kernel where the driver is a module; check with `passthrough verify` after the reboot.",
-    sources: ["domain-facts §3", KERNEL_PARAMS],
+    sources: [KBUILD_BUILTIN, KERNEL_PARAMS],
   },
   "binding.ids-present": {
     title: "vfio-pci ids= already there",
@@ -126,7 +142,7 @@ export const PLAN_CATALOG = {
       "An existing `options vfio-pci ids=` line (the last one, which is the one that counts) already names the selected devices' ids, so the plan leaves it as it is.",
     why: "kmod concatenates every options line for vfio_pci and the kernel keeps the last ids= it parses: one line must carry all ids, and a second line would override the first.",
     fix: "Nothing to fix.",
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [MODPROBE_D, KMOD_OPTIONS],
   },
   "binding.ids-outside-etc": {
     title: "vfio-pci ids= outside /etc",
@@ -134,7 +150,7 @@ export const PLAN_CATALOG = {
       "A modprobe.d file outside /etc (/lib/modprobe.d, /usr/lib/modprobe.d, /run/modprobe.d), which passthrough does not edit, sets vfio-pci ids=. A warning when the plan adds its own ids= line (which one the kernel keeps depends on the order kmod reads them); a failure when the plan binds by address and that line names an id the host's own identical card has.",
     why: "The kernel keeps the last ids= it parses, so the other file may override the plan's ids; and an ids= naming a shared id binds the host's card too.",
     fix: "Override the file with one of the same name in /etc/modprobe.d (a file there hides the one in /lib with that name) without those ids, then plan again; afterwards `modprobe -c | grep vfio.pci` shows what kmod uses.",
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [KMOD_CONF_FILES, KMOD_CONF_DIRS, MODPROBE_D],
   },
   "binding.install-conflict": {
     title: "Another install command for vfio-pci",
@@ -142,7 +158,7 @@ export const PLAN_CATALOG = {
       "A modprobe.d file already has an `install vfio-pci ...` (or vfio_pci) command, and the plan binds by address with its own install hook.",
     why: "kmod runs only one install command per module, the first it reads, so the plan's driver_override hook would be ignored and the identical cards could not be told apart.",
     fix: "Remove that install line (the finding names file and line), then run `passthrough plan` again.",
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [KMOD_INSTALL, MODPROBE_D],
   },
   "binding.softdep-outside-etc": {
     title: "softdep outside /etc",
@@ -150,7 +166,7 @@ export const PLAN_CATALOG = {
       "A modprobe.d file outside /etc already has a softdep for a native driver of the device; the plan writes its own `softdep DRIVER pre: vfio-pci` in /etc/modprobe.d/passthrough.conf.",
     why: "kmod uses only the first softdep line it reads for a module, which may be the other one, without vfio-pci: the native driver then loads first and keeps the device.",
     fix: 'After applying, `modprobe -c | grep "softdep DRIVER"` shows which line kmod uses; if it lacks vfio-pci, override the file with one of the same name in /etc/modprobe.d.',
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [KMOD_SOFTDEPS, KMOD_CONF_DIRS],
   },
   "binding.blacklist": {
     title: "Blacklist written (--blacklist)",
@@ -158,7 +174,7 @@ export const PLAN_CATALOG = {
       "With --blacklist the plan adds `blacklist DRIVER` lines for the native drivers no other host device uses.",
     why: "blacklist only stops automatic (alias) loading, host-wide: another card of that vendor added later loses its driver, and anything that loads the module by name still does. What keeps the devices on vfio-pci is the ids/softdep binding, which the plan writes anyway.",
     fix: "Usually not needed; leave --blacklist off unless the driver must never load on this host.",
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [MODPROBE_D, PVE_PASSTHROUGH],
   },
   "binding.blacklist-skipped": {
     title: "Blacklist skipped: the host uses the driver",
@@ -166,7 +182,7 @@ export const PLAN_CATALOG = {
       "With --blacklist, a native driver of the device is not blacklisted because another device the host keeps uses it (the finding names it), e.g. snd_hda_intel for onboard audio.",
     why: "blacklist is host-wide: it would take the driver from the host's own device too.",
     fix: "Nothing to fix; the ids/softdep binding keeps the passed device on vfio-pci without it.",
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [MODPROBE_D],
   },
   "bootloader.unknown": {
     title: "Boot loader not recognised",
@@ -174,7 +190,7 @@ export const PLAN_CATALOG = {
       "The boot loader is none the plan knows (GRUB, systemd-boot, proxmox-boot-tool, kernelstub), so the kernel command line is not changed.",
     why: "The parameters the plan needs (iommu=pt, intel_iommu=on, vfio-pci.ids= ...) do nothing until the kernel boots with them.",
     fix: "Add the parameters the finding lists to your boot loader's kernel command line by hand, apply its configuration, reboot, and check /proc/cmdline (`passthrough verify`).",
-    sources: ["domain-facts §4", KERNEL_PARAMS],
+    sources: [KERNEL_PARAMS, PVE_CMDLINE],
   },
   "bootloader.entries-unseen": {
     title: "No systemd-boot entries visible",
@@ -182,7 +198,7 @@ export const PLAN_CATALOG = {
       "The host boots systemd-boot but no loader/entries/*.conf was found under /boot, /boot/efi or /efi, so the command line cannot be planned.",
     why: "systemd-boot reads the kernel command line from each entry's options line; with the ESP not mounted (or entries elsewhere) there is nothing to edit.",
     fix: "Mount the ESP and run plan again, or add the parameters to the options line of your entries yourself (`bootctl list` shows them).",
-    sources: ["domain-facts §4", SYSTEMD_BOOT],
+    sources: [SYSTEMD_BOOT, BOOT_LOADER_SPEC],
   },
   "bootloader.grub-override": {
     title: "GRUB command line set in a drop-in",
@@ -190,7 +206,7 @@ export const PLAN_CATALOG = {
       "A file in /etc/default/grub.d (*.cfg) sets GRUB_CMDLINE_LINUX_DEFAULT after /etc/default/grub, so the plan adds its parameters there.",
     why: "update-grub sources /etc/default/grub and then the drop-ins; the last assignment wins, so an edit of /etc/default/grub alone would be overridden.",
     fix: "Nothing to fix; the plan edits the file that counts.",
-    sources: ["domain-facts §4", GRUB_CONFIG],
+    sources: [PVE_GRUB, GRUB_CONFIG],
   },
   "initramfs.unknown": {
     title: "Initramfs generator not recognised",
@@ -198,14 +214,14 @@ export const PLAN_CATALOG = {
       "No known initramfs generator (initramfs-tools, dracut, mkinitcpio, booster) was found, so the VFIO modules are not added to the initramfs.",
     why: "The native driver of a GPU is often loaded from the initramfs (early KMS); vfio-pci must be there too, before it, to claim the device first.",
     fix: "Include vfio, vfio_iommu_type1 and vfio_pci (and /etc/modprobe.d) in your initramfs and rebuild it.",
-    sources: ["domain-facts §3"],
+    sources: [ARCH_OVMF_EARLY, INITRAMFS_TOOLS],
   },
   "initramfs.mkinitcpio-modconf": {
     title: "mkinitcpio HOOKS without modconf",
     meaning: "/etc/mkinitcpio.conf has a HOOKS=(...) array without modconf.",
     why: "The modconf hook copies /etc/modprobe.d into the initramfs; without it the vfio-pci ids and softdeps do not apply in early boot, where a KMS driver can claim the GPU.",
     fix: "Add modconf to HOOKS=(...) in /etc/mkinitcpio.conf, then run mkinitcpio -P.",
-    sources: ["domain-facts §3", MKINITCPIO, ARCH_OVMF],
+    sources: [MKINITCPIO, ARCH_OVMF_MKINITCPIO],
   },
   "initramfs.mkinitcpio-modules": {
     title: "mkinitcpio MODULES spans several lines",
@@ -213,7 +229,7 @@ export const PLAN_CATALOG = {
       "The MODULES=( array in /etc/mkinitcpio.conf is written over several lines, which the plan does not edit.",
     why: "The VFIO modules must be in MODULES, before any KMS driver (amdgpu, nouveau, i915), to load first in early boot.",
     fix: "Put vfio_pci vfio vfio_iommu_type1 first in MODULES=(...) by hand, then run mkinitcpio -P.",
-    sources: ["domain-facts §3", MKINITCPIO, ARCH_OVMF],
+    sources: [MKINITCPIO, ARCH_OVMF_MKINITCPIO],
   },
   "repair.amd-iommu-on": {
     title: "amd_iommu=on not removed",
@@ -221,7 +237,7 @@ export const PLAN_CATALOG = {
       "amd_iommu=on (not a valid value) is in a file the plan does not edit (a boot loader config this host does not read, or one only its own tool changes), so it is left in place.",
     why: "The kernel ignores it (\"AMD-Vi: Unknown option - 'on'\"); it is harmless but misleading, and the AMD IOMMU is on by default when the firmware enables it.",
     fix: "Remove the token from the file the finding names.",
-    sources: ["domain-facts §1", KERNEL_PARAMS],
+    sources: [KERNEL_PARAMS, AMD_IOMMU_OPTIONS],
   },
   "repair.blacklist-wildcard": {
     title: "Wildcard blacklist not removed",
@@ -229,7 +245,7 @@ export const PLAN_CATALOG = {
       "A `blacklist` line with a wildcard (e.g. blacklist nvidia*) is outside /etc, so the plan does not remove it.",
     why: "blacklist takes exact module names: the line matches nothing and protects nothing, but suggests it does.",
     fix: "Remove the line from the file the finding names; the plan binds by ids/softdep or address instead.",
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [KMOD_BLACKLIST, MODPROBE_D],
   },
   "repair.vfio-virqfd": {
     title: "vfio_virqfd not removed",
@@ -237,7 +253,7 @@ export const PLAN_CATALOG = {
       "vfio_virqfd is listed to load on a kernel 6.2 or later in a file the plan does not edit (outside /etc).",
     why: "vfio_virqfd was merged into vfio in 6.2; listing it makes module loading fail at boot (systemd-modules-load reports an error).",
     fix: "Remove vfio_virqfd from the file the finding names and rebuild the initramfs.",
-    sources: ["domain-facts §3"],
+    sources: [VIRQFD_FOLDED, VFIO_MAKEFILE_6_2],
   },
   "repair.modprobe-not-conf": {
     title: "modprobe.d file without .conf not renamed",
@@ -245,7 +261,7 @@ export const PLAN_CATALOG = {
       "A file in /etc/modprobe.d does not end in .conf (modprobe ignores it) and the plan does not rename it: its name marks a backup copy (info), or NAME.conf already exists (warning).",
     why: "Options in the file do nothing; renaming a backup would turn old settings back on, and renaming onto an existing file would overwrite it.",
     fix: "Leave a backup as it is (or delete it); otherwise merge its lines into the existing .conf file by hand.",
-    sources: ["domain-facts §3", MODPROBE_D],
+    sources: [MODPROBE_D, KMOD_CONF_FILES],
   },
 } as const satisfies Record<string, CatalogEntry>;
 
