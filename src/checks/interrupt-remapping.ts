@@ -92,7 +92,7 @@ export function checkInterruptRemapping(ctx: CheckContext): Finding[] {
           {
             fix: byCmdline
               ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
-              : "update the system firmware (some firmware disables remapping for a chipset erratum); keep the VMs on this host trusted",
+              : "update the system firmware (the kernel turns remapping off on chipsets with a known erratum, such as Intel 5500/5520, and on broken firmware tables); keep the VMs on this host trusted",
             detail: [...evidence, ...(source ? [`allow_unsafe_interrupts set in ${source}`] : [])],
           },
         ),

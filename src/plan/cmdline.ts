@@ -116,7 +116,7 @@ export function wantedCmdline(
   if (opts.iommuPt) {
     want(
       param("iommu", "pt"),
-      "iommu=pt gives the devices the host keeps (disks, NICs) identity DMA mappings, sparing them the IOMMU's translation cost; the passed-through device is translated either way (the write-up asks for it; leave it out with --no-iommu-pt)",
+      "iommu=pt gives the devices the host keeps (disks, NICs) identity DMA mappings, sparing them the IOMMU's translation cost; the passed-through device is translated either way (added by default, as the Proxmox VE admin guide suggests for performance; leave it out with --no-iommu-pt)",
     );
   }
 
