@@ -6,6 +6,7 @@ import { bootTimeOf } from "../../apply/pending-reboot.js";
 import { listJournals } from "../../apply/history.js";
 import { hostRootSource, type LoadedJournal } from "../../apply/journal.js";
 import { verifyHost } from "../../apply/verify.js";
+import { bootloaderOf } from "../../boot/loaders.js";
 import { EXIT, InputError } from "../../errors.js";
 import { openHostRoot, type OpenedRoot } from "../../host/open-root.js";
 import { normalizePciAddress } from "../../host/pci/read-pci.js";
@@ -144,9 +145,9 @@ function bootTime(root: HostRoot): Date | null {
   return bootTimeOf(r.ok ? r.value : null);
 }
 
+/** The configuration the boot loader's refresh generated (grub.cfg), when this host has one to read. */
 function grubCfg(root: HostRoot, state: HostState): string | null {
-  if (state.bootloader.kind !== "grub") return null;
-  for (const p of ["boot/grub/grub.cfg", "boot/grub2/grub.cfg"]) {
+  for (const p of bootloaderOf(state.bootloader).generated(state.bootloader)) {
     const r = root.readText(p);
     if (r.ok) return r.value;
   }
