@@ -49,8 +49,8 @@ export const INITRAMFS = {
   unknown: { rebuild: null, config: [], tools: [] },
 } satisfies Record<InitramfsKind, InitramfsEntry>;
 
-/** Files that every generator copies into the image: modprobe.d and the module lists. */
-const COPIED_INTO_IMAGE = ["etc/modprobe.d/", "etc/modules-load.d/", "etc/modules"];
+/** Module configuration the image is built from or carries a copy of, whatever the generator. */
+const MODULE_CONFIG = ["etc/modprobe.d/", "etc/modules-load.d/", "etc/modules"];
 
 function under(rel: string, place: string): boolean {
   return place.endsWith("/") ? rel.startsWith(place) : rel === place;
@@ -63,7 +63,7 @@ export function isInitramfsConfig(rel: string): boolean {
 
 /** Files whose change means the initramfs must be rebuilt. */
 export function affectsInitramfs(rel: string): boolean {
-  return COPIED_INTO_IMAGE.some((c) => under(rel, c)) || isInitramfsConfig(rel);
+  return MODULE_CONFIG.some((c) => under(rel, c)) || isInitramfsConfig(rel);
 }
 
 /**
