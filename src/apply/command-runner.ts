@@ -41,11 +41,7 @@ export function describeOutcome(r: CommandResult): string {
 }
 
 /** Shown to people and in the journal; quoting only where needed to read it back unambiguously. */
-export function formatArgv(argv: readonly string[]): string {
-  return argv
-    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
-    .join(" ");
-}
+export { quoteArgv as formatArgv } from "../process/quote.js";
 
 /** Output kept per stream: enough for any refresh tool's error, bounded so a log stays small. */
 export const OUTPUT_LIMIT = 256 * 1024;

@@ -1,7 +1,7 @@
 // Undoing one journal: every file back to its saved bytes, mode and owner (or removed when
 // the run created it), folders the run created removed when empty, leftovers of a killed
 // write removed, then the refresh commands re-run so the boot loader and the initramfs are
-// rebuilt from the restored files.
+// rebuilt from the restored files (which commands, and how each is undone, is src/boot/undo.ts).
 //
 // Each file is classified against the journal before anything is written:
 //   original  its bytes are the saved ones (never touched, or already restored): skipped
@@ -10,7 +10,7 @@
 //             displaced bytes are kept in the journal (displaced/)
 // Because of that, a rollback is idempotent: a killed rollback is finished by running it again.
 
-import * as path from "node:path";
+import { undoOf } from "../boot/undo.js";
 import { RefusedError, UserError, describeFsError } from "../errors.js";
 import type { FileStep } from "../plan/types.js";
 import {
@@ -47,51 +47,6 @@ export interface RollbackPlan {
   nothingToDo: boolean;
 }
 
-/**
- * Tools that regenerate boot files from configuration: re-running them after the
- * configuration is restored rebuilds the original boot files.
- */
-const REGENERATORS = new Set([
-  "update-grub",
-  "update-grub2",
-  "grub-mkconfig",
-  "grub2-mkconfig",
-  "update-initramfs",
-  "dracut",
-  "mkinitcpio",
-  "booster",
-  "kernel-install",
-  "bootctl",
-]);
-
-function isRegenerator(argv: readonly string[]): boolean {
-  const tool = path.posix.basename(argv[0] ?? "");
-  if (tool === "proxmox-boot-tool") return argv[1] === "refresh";
-  return REGENERATORS.has(tool);
-}
-
-/**
- * Tools that edit boot entries directly (no configuration file to restore): undone by their
- * inverse option. grubby(8): --args / --remove-args; kernelstub: -a/--add-options / -d/--delete-options.
- */
-export function inverseCommand(argv: readonly string[]): string[] | null {
-  const tool = path.posix.basename(argv[0] ?? "");
-  if (tool === "grubby") {
-    const kernel = argv.find((a) => a.startsWith("--update-kernel=")) ?? "--update-kernel=ALL";
-    const i = argv.findIndex((a) => a === "--args" || a.startsWith("--args="));
-    if (i === -1) return null;
-    const value = argv[i]!.startsWith("--args=") ? argv[i]!.slice("--args=".length) : argv[i + 1];
-    if (value === undefined) return null;
-    return [argv[0]!, kernel, `--remove-args=${value}`];
-  }
-  if (tool === "kernelstub") {
-    const i = argv.findIndex((a) => a === "-a" || a === "--add-options");
-    if (i === -1 || argv[i + 1] === undefined) return null;
-    return [argv[0]!, "--delete-options", argv[i + 1]!];
-  }
-  return null;
-}
-
 function stateOf(current: FileState, bytes: Buffer | null): boolean {
   return sameContent(current, bytes);
 }
@@ -121,11 +76,12 @@ export function planRollback(journal: LoadedJournal, writer: FileWriter): Rollba
   journal.plan.steps.forEach((s, i) => {
     if (s.kind !== "command") return;
     let cmd: string[] | null = null;
-    if (isRegenerator(s.argv)) cmd = [...s.argv];
+    const undo = undoOf(s.argv); // src/boot/: the boot loader and initramfs tables
+    if (undo && "rerun" in undo) cmd = [...s.argv];
     else {
       // The plan names the inverse of a direct boot-entry edit (CommandStep.undo); journals of
       // plans without it fall back to the known inverses.
-      const inv = s.undo && s.undo.length ? [...s.undo] : inverseCommand(s.argv);
+      const inv = s.undo && s.undo.length ? [...s.undo] : (undo?.inverse ?? null);
       if (inv && startedCommands.has(i)) cmd = inv;
       else if (!inv && startedCommands.has(i))
         notUndone.push({

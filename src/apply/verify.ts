@@ -14,17 +14,17 @@
 //   - interrupt remapping off, allow_unsafe_interrupts not set       -> firmware / opt-in
 
 import type { Finding } from "../findings/finding.js";
-import { cmdlineRefreshCommand } from "../checks/cmdline-commands.js";
+import {
+  addParamSteps,
+  cmdlineApplySteps,
+  cmdlineRefreshCommand,
+  initramfsRebuildCommand,
+  removeParamSteps,
+} from "../boot/advice.js";
+import { bootloaderOf } from "../boot/loaders.js";
 import { hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
-import type {
-  CmdlineParam,
-  HostState,
-  InitramfsKind,
-  PciAddress,
-  PciDevice,
-} from "../host/types.js";
-import { rebuildCommand } from "../plan/initramfs/index.js";
+import type { CmdlineParam, HostState, PciAddress, PciDevice } from "../host/types.js";
 import type { Expectation } from "../plan/types.js";
 import type { VerifyId } from "../findings/verify-catalog.js";
 
@@ -59,28 +59,6 @@ export interface VerifyReport {
 }
 
 const VFIO_DRIVER = "vfio-pci";
-
-/** The command that regenerates the boot loader's config from the files passthrough edits. */
-function bootRefreshCommand(state: HostState, params: readonly string[]): string {
-  return cmdlineRefreshCommand(state, params) ?? "your boot loader's update command";
-}
-
-/** How to take a parameter off the command line for this boot loader. */
-export function removeParamCommand(state: HostState, raw: string, where: string): string {
-  const b = state.bootloader;
-  if (b.kind === "grub" && b.grubFlavor === "grubby")
-    return `grubby --update-kernel=ALL --remove-args="${raw}"`;
-  if (b.kind === "kernelstub") return `kernelstub -d "${raw}"`;
-  return `remove ${raw} from ${where}, run ${bootRefreshCommand(state, [])}`;
-}
-
-/** The command that rebuilds the initramfs so its modprobe.d copy and module list match /etc (the planner's own). */
-export function initramfsRefreshCommand(kind: InitramfsKind): string {
-  const step = rebuildCommand(kind, "");
-  return step
-    ? step.argv.join(" ")
-    : "rebuild the initramfs (update-initramfs -u -k all / dracut -f --regenerate-all / mkinitcpio -P)";
-}
 
 const abs = (rel: string) => (rel.startsWith("/") ? rel : `/${rel}`);
 
@@ -291,7 +269,6 @@ export function verifyHost(input: VerifyInput): VerifyReport {
 function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): Finding<VerifyId> {
   const { state } = input;
   const configured = state.cmdline.configured;
-  const refresh = bootRefreshCommand(state, [w.raw]);
   const subject = w.raw;
   const inConfig = configured !== null && hasParam(configured.params, w);
   if (!inConfig) {
@@ -302,7 +279,7 @@ function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): F
         "fail",
         subject,
         `${w.raw} is set in ${elsewhere.files.map(abs).join(", ")}, which this host does not boot with (boot loader: ${state.bootloader.kind})`,
-        `put it in ${configured?.files.map(abs).join(", ") ?? "the active boot loader's config"} (\`passthrough plan\` does), run ${refresh}, reboot`,
+        `${addParamSteps(state, w.raw, `put it in ${configured?.files.map(abs).join(", ") ?? "the active boot loader's config"} (\`passthrough plan\` does)`)}, reboot`,
       );
     }
     const where = configured ? configured.files.map(abs).join(", ") : "the boot loader config";
@@ -324,14 +301,15 @@ function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): F
       "reboot, then run `passthrough verify` again",
     );
   }
-  const isGrub = state.bootloader.kind === "grub" && state.bootloader.grubFlavor !== "grubby";
+  // GRUB's grub.cfg tells "not regenerated" from "not rebooted"; other loaders have nothing to read back.
+  const isGrub = bootloaderOf(state.bootloader).generated(state.bootloader).length > 0;
   if (isGrub && input.grubCfg !== null && !grubCfgHas(input.grubCfg, w)) {
     return finding(
       "verify.cmdline",
       "fail",
       subject,
       `${w.raw} is in ${files} but not in the generated GRUB config: the boot loader config was not refreshed`,
-      `${refresh}, then reboot`,
+      cmdlineApplySteps(state, [w.raw]),
     );
   }
   if (isGrub && input.grubCfg !== null) {
@@ -348,7 +326,7 @@ function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): F
     "fail",
     subject,
     `${w.raw} is in ${files} but not in /proc/cmdline: the boot loader config was not refreshed, or no reboot yet`,
-    `${refresh}, then reboot`,
+    cmdlineApplySteps(state, [w.raw]),
   );
 }
 
@@ -374,7 +352,7 @@ function iommuCause(
       "fail",
       null,
       `no IOMMU groups: ${iommuParam.raw} is not on the running command line (see verify.cmdline)`,
-      `fix the command line first (${bootRefreshCommand(state, [iommuParam.raw])}), then reboot`,
+      `fix the command line first (${cmdlineRefreshCommand(state, [iommuParam.raw])}), then reboot`,
     );
   }
   if (state.system.virtualMachine) {
@@ -453,7 +431,7 @@ function irqRemappingFinding(input: VerifyInput): Finding<VerifyId> {
       "fail",
       "intremap=off",
       "interrupt remapping is off because the kernel command line says intremap=off: VFIO refuses MSI interrupts for the device without it",
-      `${removeParamCommand(input.state, "intremap=off", where)}, reboot (or keep it and accept the risk: plan with --allow-unsafe-interrupts)`,
+      `${removeParamSteps(input.state, "intremap=off", where)} (or keep it and accept the risk: plan with --allow-unsafe-interrupts)`,
     );
   }
   if (iommu.interruptRemapping === false) {
@@ -482,7 +460,7 @@ function moduleFindings(
   noReboot: boolean,
 ): Array<Finding<VerifyId>> {
   if (missing.length === 0) return [];
-  const initramfsCmd = initramfsRefreshCommand(state.initramfs.kind);
+  const initramfsCmd = initramfsRebuildCommand(state.initramfs.kind);
   const list = (ms: readonly string[]) => ms.join(", ");
   const are = (ms: readonly string[]) => (ms.length === 1 ? "is" : "are");
   if (noReboot)
@@ -552,7 +530,7 @@ function bindingCause(
 ): Finding<VerifyId> {
   const driver = d.driver!;
   const module = d.driverModule ?? normalizeModuleName(driver);
-  const initramfsCmd = initramfsRefreshCommand(state.initramfs.kind);
+  const initramfsCmd = initramfsRebuildCommand(state.initramfs.kind);
   const mate =
     role === "group-mate"
       ? ` (in IOMMU group ${d.iommuGroup} with the selected device: the whole group must leave the host)`

@@ -3,18 +3,12 @@
 // §0.2): a Proxmox host on ZFS + UEFI boots systemd-boot from /etc/kernel/cmdline and never
 // reads /etc/default/grub.
 
-import { cmdlineLocation, cmdlineRefreshCommand } from "./cmdline-commands.js";
+import { cmdlineLocation } from "../boot/advice.js";
+import { bootloaderOf } from "../boot/loaders.js";
+import { quoteArgv } from "../process/quote.js";
 import type { CheckContext } from "./context.js";
 import { finding } from "../findings/finding.js";
 import type { Finding } from "../findings/finding.js";
-
-const NAMES: Record<string, string> = {
-  grub: "GRUB",
-  "proxmox-boot-tool/grub": "GRUB, kept on the ESPs by proxmox-boot-tool",
-  "proxmox-boot-tool/systemd-boot": "systemd-boot, kept on the ESPs by proxmox-boot-tool",
-  "systemd-boot": "systemd-boot",
-  kernelstub: "systemd-boot through kernelstub",
-};
 
 export function checkBootloader(ctx: CheckContext): Finding[] {
   const { state } = ctx;
@@ -32,10 +26,13 @@ export function checkBootloader(ctx: CheckContext): Finding[] {
       ),
     ];
   }
-  const cmd = cmdlineRefreshCommand(state);
+  const loader = bootloaderOf(b);
+  const refresh = loader.refresh(b, []);
+  const applied =
+    "argv" in refresh ? `, applied by ${quoteArgv(refresh.argv)}` : `; ${refresh.manual}`;
   const ignored = state.cmdline.inactive
     .map((c) => `/${c.files[0]}`)
     .filter((f) => f !== "/undefined");
-  const summary = `${NAMES[b.kind] ?? b.kind}: command line in ${cmdlineLocation(state)}${cmd ? `, applied by ${cmd}` : ""}${ignored.length ? `; ${ignored.join(", ")} not used` : ""}`;
+  const summary = `${loader.label}: command line in ${cmdlineLocation(state)}${applied}${ignored.length ? `; ${ignored.join(", ")} not used` : ""}`;
   return [finding("boot.loader", "info", summary, { detail: b.evidence })];
 }

@@ -5,7 +5,14 @@
 import { normalizeParamName } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName } from "../formats/modprobe-conf.js";
 import type { HostState } from "../host/types.js";
-import { cmdlineApplySteps, cmdlineLocation, cmdlineRefreshCommand } from "./cmdline-commands.js";
+import {
+  addParamSteps,
+  cmdlineApplySteps,
+  cmdlineLocation,
+  initramfsRebuildCommand,
+  removeParamSteps,
+} from "../boot/advice.js";
+import { isInitramfsConfig } from "../boot/initramfs.js";
 import { WELL_KNOWN_MODULES } from "./config-lint.js";
 import type { CheckContext } from "./context.js";
 import { hostPath } from "./context.js";
@@ -15,22 +22,6 @@ import type { ConfigProblem } from "./types.js";
 import type { Finding, FindingStatus } from "../findings/finding.js";
 
 const PLAN = "`passthrough plan` repairs it";
-
-/** The command that rebuilds the initramfs with this host's generator. */
-export function initramfsRebuildCommand(state: Pick<HostState, "initramfs">): string {
-  switch (state.initramfs.kind) {
-    case "initramfs-tools":
-      return "update-initramfs -u -k all";
-    case "dracut":
-      return "dracut -f --regenerate-all";
-    case "mkinitcpio":
-      return "mkinitcpio -P";
-    case "booster":
-      return "/usr/lib/booster/regenerate_images";
-    default:
-      return "rebuild the initramfs";
-  }
-}
 
 /** Modules a blacklist glob was meant to name ("nvidia*" -> nvidia, nvidia_drm, ...). */
 export function globExpansions(state: HostState, glob: string): string[] {
@@ -93,7 +84,7 @@ export function checkConfig(ctx: CheckContext): Finding[] {
 export function problemFinding(state: HostState, p: ConfigProblem): Finding {
   const { id, status } = KIND[p.kind];
   const at = hostPath(p.file, p.line);
-  const rebuild = initramfsRebuildCommand(state);
+  const rebuild = initramfsRebuildCommand(state.initramfs.kind);
   let summary: string;
   let fix: string;
   switch (p.kind) {
@@ -114,12 +105,13 @@ export function problemFinding(state: HostState, p: ConfigProblem): Finding {
       const booted = (state.cmdline.running ?? []).some((x) => x.raw === p.text);
       const used = state.cmdline.configured?.files.includes(p.file) === true;
       summary = `${at} sets amd_iommu=on, which is not a valid value (the kernel ${booted ? "logs" : "would log"} "AMD-Vi: Unknown option - 'on'")`;
-      fix = `remove amd_iommu=on from ${at} (the AMD IOMMU is on by default)${used ? `, then ${cmdlineApplySteps(state)}` : ""}; ${PLAN}`;
+      const where = `${at} (the AMD IOMMU is on by default)`;
+      fix = `${used ? removeParamSteps(state, p.text, where) : `remove amd_iommu=on from ${where}`}; ${PLAN}`;
       break;
     }
     case "vfio-virqfd-merged":
       summary = `${at} loads vfio_virqfd, which kernel ${state.system.kernelRelease ?? "6.2+"} no longer has (merged into vfio in 6.2)`;
-      fix = `delete the vfio_virqfd line (${at})${/initramfs|dracut|mkinitcpio|booster/.test(p.file) ? `, then ${rebuild}` : ""}; ${PLAN}`;
+      fix = `delete the vfio_virqfd line (${at})${isInitramfsConfig(p.file) ? `, then ${rebuild}` : ""}; ${PLAN}`;
       break;
     case "modprobe-not-conf": {
       const abs = hostPath(p.file);
@@ -138,9 +130,8 @@ export function problemFinding(state: HostState, p: ConfigProblem): Finding {
       fix = cmdlineApplySteps(state, [p.text]);
       break;
     case "cmdline-wrong-bootloader": {
-      const cmd = cmdlineRefreshCommand(state, [p.text]);
       summary = `${p.text} is in ${at}, which this host's boot loader (${state.bootloader.kind}) never reads`;
-      fix = `put it in ${cmdlineLocation(state)}${cmd ? `, run ${cmd}` : ""}, reboot, and remove it from ${hostPath(p.file)}; ${PLAN}`;
+      fix = `${addParamSteps(state, p.text, `put it in ${cmdlineLocation(state)}`)}, reboot, and remove it from ${hostPath(p.file)}; ${PLAN}`;
       break;
     }
   }

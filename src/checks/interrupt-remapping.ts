@@ -9,8 +9,8 @@
 
 import { findParams, lastValue } from "../formats/kernel-cmdline.js";
 import { optionsOf } from "../formats/modprobe-conf.js";
-import type { HostState } from "../host/types.js";
-import { cmdlineApplySteps } from "./cmdline-commands.js";
+import type { CmdlineParam, HostState } from "../host/types.js";
+import { removeParamSteps } from "../boot/advice.js";
 import type { CheckContext } from "./context.js";
 import { hostPath } from "./context.js";
 import { finding } from "../findings/finding.js";
@@ -36,6 +36,12 @@ export function unsafeInterruptsSource(state: HostState): string | null {
   ).pop();
   if (p?.origin) return `${hostPath(p.origin.file, p.origin.line)} (${p.raw})`;
   return null;
+}
+
+/** Take intremap=off off the command line, where the configuration sets it. */
+function removeIntremap(state: HostState, at: CmdlineParam | undefined): string {
+  const where = at?.origin ? hostPath(at.origin.file, at.origin.line) : "the kernel command line";
+  return removeParamSteps(state, "intremap=off", where);
 }
 
 export function checkInterruptRemapping(ctx: CheckContext): Finding[] {
@@ -91,7 +97,7 @@ export function checkInterruptRemapping(ctx: CheckContext): Finding[] {
           "no interrupt remapping; vfio runs with allow_unsafe_interrupts, so a guest can inject interrupts into the host",
           {
             fix: byCmdline
-              ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
+              ? removeIntremap(state, at)
               : "update the system firmware (the kernel turns remapping off on chipsets with a known erratum, such as Intel 5500/5520, and on broken firmware tables); keep the VMs on this host trusted",
             detail: [...evidence, ...(source ? [`allow_unsafe_interrupts set in ${source}`] : [])],
           },
@@ -108,7 +114,7 @@ export function checkInterruptRemapping(ctx: CheckContext): Finding[] {
           : "interrupt remapping is not available: vfio will refuse to assign devices",
         {
           fix: byCmdline
-            ? `remove intremap=off${at?.origin ? ` from ${hostPath(at.origin.file, at.origin.line)}` : ""}, ${cmdlineApplySteps(state)}`
+            ? removeIntremap(state, at)
             : `update the system firmware (the kernel turns remapping off on chipsets with a known erratum, and says so in the log); ${OPT_IN}`,
           detail: evidence,
         },

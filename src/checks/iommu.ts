@@ -12,7 +12,7 @@
 import { findParams, lastValue } from "../formats/kernel-cmdline.js";
 import { kernelAtLeast } from "../host/system.js";
 import type { HostState } from "../host/types.js";
-import { addParamFix, cmdlineApplySteps } from "./cmdline-commands.js";
+import { addParamFix, cmdlineApplySteps, removeParamSteps } from "../boot/advice.js";
 import type { CheckContext } from "./context.js";
 import { hostPath } from "./context.js";
 import { boardNote, firmwareSettings } from "./cpu.js";
@@ -91,8 +91,8 @@ function iommuEnabled(ctx: CheckContext): Finding {
       `IOMMU off: the running kernel was booted with ${off}`,
       {
         fix: at?.origin
-          ? `remove ${at.raw} from ${hostPath(at.origin.file, at.origin.line)}, then ${cmdlineApplySteps(state)}`
-          : `remove ${off} from the kernel command line, then ${cmdlineApplySteps(state)}`,
+          ? removeParamSteps(state, at.raw, hostPath(at.origin.file, at.origin.line))
+          : removeParamSteps(state, off, "the kernel command line"),
         detail: evidence,
       },
     );

@@ -170,7 +170,7 @@ export const CHECK_CATALOG = {
     meaning:
       "A parameter is in the boot loader's configuration but not in /proc/cmdline: the running kernel did not get it.",
     why: "The initramfs does not carry the command line: after editing /etc/default/grub, update-grub must regenerate grub.cfg (proxmox-boot-tool refresh on hosts it manages), and only a reboot applies it. Running only update-initramfs, as many guides do, leaves iommu=pt without effect.",
-    fix: "Run the command the finding names (update-grub, proxmox-boot-tool refresh, grub2-mkconfig, grubby, kernel-install), reboot, and check /proc/cmdline.",
+    fix: "Run the command the finding names (update-grub, proxmox-boot-tool refresh, grub2-mkconfig, grubby, kernelstub; on plain systemd-boot, edit the options line of every boot entry), reboot, and check /proc/cmdline.",
     sources: [PVE_CMDLINE, GRUB_CONFIG],
   },
   "cmdline.wrong-bootloader": {

@@ -36,8 +36,10 @@ export function parseInitramfsModules(
       const t = read("etc/booster.yaml");
       return t === null ? [] : parseBoosterModules("etc/booster.yaml", t);
     }
-    default:
+    case "unknown":
       return [];
+    default:
+      return kind satisfies never;
   }
 }
 

@@ -86,7 +86,6 @@ export function detectBootloader(root: HostRoot, system: SystemInfo): Bootloader
     : [];
 
   const grubFlavor = detectGrubFlavor(root, system);
-  const kernelCmdlineFiles = ["etc/kernel/cmdline"];
   const grubFiles = grubConfigFiles(root, grubFlavor).map((f) => f);
 
   let kind: BootloaderKind;
@@ -141,27 +140,35 @@ export function detectBootloader(root: HostRoot, system: SystemInfo): Bootloader
     kind = "unknown";
   }
 
-  const cmdlineFiles =
-    kind === "grub" || kind === "proxmox-boot-tool/grub"
-      ? grubFiles.length
-        ? grubFiles
-        : ["etc/default/grub"]
-      : kind === "kernelstub"
-        ? ["etc/kernelstub/configuration"]
-        : kind === "unknown"
-          ? []
-          : root.exists("etc/kernel/cmdline") || kind !== "systemd-boot"
-            ? kernelCmdlineFiles
-            : loaderEntryFiles(root);
   return {
     kind,
     grubFlavor:
       kind === "grub" || kind === "proxmox-boot-tool/grub"
         ? (grubFlavor ?? defaultGrubFlavor(system))
         : null,
-    cmdlineFiles,
+    cmdlineFiles: cmdlineFilesOf(root, kind, grubFiles),
     evidence,
   };
+}
+
+/** Where this kind of boot loader keeps the command line on this host (read by discovery). */
+function cmdlineFilesOf(root: HostRoot, kind: BootloaderKind, grubFiles: string[]): string[] {
+  switch (kind) {
+    case "grub":
+    case "proxmox-boot-tool/grub":
+      return grubFiles.length ? grubFiles : ["etc/default/grub"];
+    case "proxmox-boot-tool/systemd-boot":
+      return ["etc/kernel/cmdline"];
+    case "systemd-boot":
+      // kernel-install builds the entries from /etc/kernel/cmdline when it exists.
+      return root.exists("etc/kernel/cmdline") ? ["etc/kernel/cmdline"] : loaderEntryFiles(root);
+    case "kernelstub":
+      return ["etc/kernelstub/configuration"];
+    case "unknown":
+      return [];
+    default:
+      return kind satisfies never;
+  }
 }
 
 function detectGrubFlavor(root: HostRoot, system: SystemInfo): GrubFlavor | null {
@@ -214,8 +221,15 @@ export function grubConfigFiles(root: HostRoot, flavor: GrubFlavor | null): stri
   return files;
 }
 
+/** Where Boot Loader Specification entries live: $BOOT mounted at /boot, /boot/efi or /efi. */
+export const LOADER_ENTRY_DIRS = [
+  "boot/loader/entries",
+  "boot/efi/loader/entries",
+  "efi/loader/entries",
+];
+
 function loaderEntryFiles(root: HostRoot): string[] {
-  for (const dir of ["boot/loader/entries", "boot/efi/loader/entries", "efi/loader/entries"]) {
+  for (const dir of LOADER_ENTRY_DIRS) {
     const names = (root.list(dir) ?? []).filter((n) => n.endsWith(".conf"));
     if (names.length) return names.map((n) => `${dir}/${n}`);
   }
@@ -376,8 +390,10 @@ export function configuredSourceFor(
       return cmdlineFiles[0] === "etc/kernel/cmdline" ? "kernel-cmdline" : "loader-entries";
     case "kernelstub":
       return "kernelstub";
-    default:
+    case "unknown":
       return null;
+    default:
+      return kind satisfies never;
   }
 }
 
@@ -428,14 +444,4 @@ export function readInitramfsModules(root: HostRoot, kind: InitramfsKind): Modul
     },
     (dir) => root.list(dir),
   );
-}
-
-/** GRUB's generated grub.cfg (what the boot loader reads), on a host that boots plain GRUB. */
-export function readGeneratedGrubCfg(root: HostRoot, kind: BootloaderKind): string | null {
-  if (kind !== "grub") return null;
-  for (const p of ["boot/grub/grub.cfg", "boot/grub2/grub.cfg"]) {
-    const r = root.readText(p);
-    if (r.ok) return r.value;
-  }
-  return null;
 }

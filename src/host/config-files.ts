@@ -36,6 +36,11 @@ const FOLDERS = [
   ...MODULES_LOAD_DIRS.filter((d) => d.startsWith("etc/")),
 ];
 
+/** Whether discovery carries this host-relative file (or a folder's files) in HostState.configFiles. */
+export function isConfigFileRead(rel: string): boolean {
+  return SINGLE_FILES.includes(rel) || FOLDERS.some((d) => rel === d || rel.startsWith(`${d}/`));
+}
+
 /** Only udev rules we might own or that bind drivers are worth carrying. */
 function wanted(folder: string, name: string): boolean {
   if (folder === "etc/udev/rules.d")

@@ -356,6 +356,15 @@ export function readAttr(root: HostRoot, rel: string): string | null {
   return r.ok ? r.value.trim() : null;
 }
 
+/** The first of these files that can be read, as text, or null. */
+export function readFirstText(root: HostRoot, paths: readonly string[]): string | null {
+  for (const p of paths) {
+    const r = root.readText(p);
+    if (r.ok) return r.value;
+  }
+  return null;
+}
+
 /** Last component of a link target ("../../../bus/pci/drivers/vfio-pci" -> "vfio-pci"). */
 export function linkName(root: HostRoot, rel: string): string | null {
   const t = root.readLink(rel);

@@ -10,6 +10,7 @@
 // cannot tell whether the refresh ran, and running it again is harmless), or a selected
 // function not yet on vfio-pci (the initramfs may predate the config). Then the reboot follows.
 
+import { affectsInitramfs } from "../boot/initramfs.js";
 import { formatDeviceArgs, parseDeviceArgs } from "../formats/device-selection.js";
 import { lintConfiguration } from "../checks/config-lint.js";
 import type { PlanFinding } from "../findings/plan-catalog.js";
@@ -19,7 +20,7 @@ import { planBinding, writeModprobe, type BindingPlan } from "./binding.js";
 import { planBootloader, type CmdlineEdit } from "./bootloaders/index.js";
 import { wantedCmdline } from "./cmdline.js";
 import { PlanFiles } from "./files.js";
-import { affectsInitramfs, rebuildCommand, writeInitramfsModules } from "./initramfs/index.js";
+import { rebuildCommand, writeInitramfsModules } from "./initramfs/index.js";
 import { writeModulesLoad } from "./modules-load.js";
 import { checkRefusals, iommuReadiness } from "./refusals.js";
 import { planRepairs } from "./repairs.js";

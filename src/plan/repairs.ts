@@ -8,10 +8,11 @@
 
 import type { ConfigProblem } from "../checks/types.js";
 import type { PlanFinding } from "../findings/plan-catalog.js";
+import { LOADER_ENTRY_DIRS } from "../host/boot.js";
 import type { HostState } from "../host/types.js";
 import { removeGrubToken } from "./bootloaders/grub.js";
 import { FILE as KERNEL_CMDLINE, removeKernelCmdlineToken } from "./bootloaders/kernel-cmdline.js";
-import { ENTRY_DIRS, editEntry, loaderEntries } from "./bootloaders/systemd-boot.js";
+import { editEntry, loaderEntries } from "./bootloaders/systemd-boot.js";
 import type { CmdlineEdit } from "./bootloaders/common.js";
 import type { PlanFiles } from "./files.js";
 import { deleteLine } from "./modprobe-view.js";
@@ -167,7 +168,7 @@ function repairCmdlineToken(
   if (p.file.startsWith("etc/default/grub"))
     changed = removeGrubToken(files, [p.file], p.text, why);
   else if (p.file === KERNEL_CMDLINE) changed = removeKernelCmdlineToken(files, p.text, why);
-  else if (ENTRY_DIRS.some((d) => p.file.startsWith(`${d}/`))) {
+  else if (LOADER_ENTRY_DIRS.some((d) => p.file.startsWith(`${d}/`))) {
     // Every entry, not only the one lint looked at: they were all written from the same line.
     for (const e of loaderEntries(files))
       changed =

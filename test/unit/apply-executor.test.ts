@@ -9,7 +9,8 @@ import { FileWriter, sameContent } from "../../src/apply/file-writer.js";
 import { listJournals } from "../../src/apply/history.js";
 import { readJournal, writerSource, JOURNAL_ROOT } from "../../src/apply/journal.js";
 import { ApplyLock } from "../../src/apply/lock.js";
-import { executeRollback, inverseCommand, planRollback } from "../../src/apply/rollback.js";
+import { executeRollback, planRollback } from "../../src/apply/rollback.js";
+import { inverseCommand } from "../../src/boot/undo.js";
 import { ApplyError, RefusedError } from "../../src/errors.js";
 import type { Plan } from "../../src/plan/types.js";
 import {
@@ -333,6 +334,21 @@ describe("rollback safety", () => {
       ["grubby", "--update-kernel=ALL", "--remove-args=iommu=pt"],
       ["dracut", "-f", "--regenerate-all"],
     ]);
+  });
+
+  it("runs every rebuild again, booster's script included, and kernelstub alone (it rewrites its entry)", () => {
+    const dir = root();
+    const writer = new FileWriter(dir);
+    const plan = samplePlan();
+    plan.steps = [
+      plan.steps[1]!,
+      { kind: "command", argv: ["/usr/lib/booster/regenerate_images"], why: "" },
+      { kind: "command", argv: ["kernelstub"], why: "" },
+    ];
+    applyPlan({ plan, writer, runner: new RecordingRunner(), version: "t" });
+    const { rp, runner } = rollbackAll(writer);
+    expect(rp.notUndone).toEqual([]);
+    expect(runner.calls).toEqual([["/usr/lib/booster/regenerate_images"], ["kernelstub"]]);
   });
 });
 

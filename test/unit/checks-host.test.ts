@@ -1,6 +1,6 @@
 // Host-wide checks on fixture hosts, each changed in the one fact the case is about.
 import { describe, expect, it } from "vitest";
-import { cmdlineApplySteps, cmdlineRefreshCommand } from "../../src/checks/cmdline-commands.js";
+import { cmdlineApplySteps, cmdlineRefreshCommand } from "../../src/boot/advice.js";
 import { problemFinding } from "../../src/checks/config.js";
 import { makeCheckContext } from "../../src/checks/context.js";
 import { checkCpu, firmwareSettings } from "../../src/checks/cpu.js";
@@ -101,7 +101,7 @@ describe("iommu.enabled: the precise reason it is off", () => {
     });
     expect(iommuEnabled(s)).toMatchObject({
       summary: "IOMMU off: the running kernel was booted with amd_iommu=off",
-      fix: "remove amd_iommu=off from /etc/default/grub:9, then update-grub, then reboot",
+      fix: "remove amd_iommu=off from /etc/default/grub:9, run update-grub, then reboot",
     });
   });
 
@@ -271,7 +271,7 @@ describe("host.virtual-machine and boot.loader", () => {
       "grub2-mkconfig -o /boot/grub2/grub.cfg",
     );
     expect(with_("grub", "grubby", ["etc/default/grub"])).toBe(
-      'grubby --update-kernel=ALL --args="iommu=pt"',
+      "grubby --update-kernel=ALL --args=iommu=pt",
     );
     expect(with_("proxmox-boot-tool/grub", "update-grub", ["etc/default/grub"])).toBe(
       "proxmox-boot-tool refresh",
@@ -279,14 +279,15 @@ describe("host.virtual-machine and boot.loader", () => {
     expect(with_("proxmox-boot-tool/systemd-boot", null, ["etc/kernel/cmdline"])).toBe(
       "proxmox-boot-tool refresh",
     );
-    expect(with_("systemd-boot", null, ["etc/kernel/cmdline"])).toBe(
-      "kernel-install add 6.5.13-5-pve /boot/vmlinuz-6.5.13-5-pve",
-    );
-    expect(with_("systemd-boot", null, ["boot/loader/entries/arch.conf"])).toBeNull();
-    expect(cmdlineApplySteps(s)).toBe("reboot");
-    expect(with_("kernelstub", null, ["etc/kernelstub/configuration"])).toBe(
-      "kernelstub -a iommu=pt",
-    );
+    // systemd-boot reads each entry's options line as it is: the plan edits them, and so does
+    // the advice (kernel-install add would redo one kernel's entry only).
+    const entries =
+      "edit the options line of every boot entry the same way (`bootctl list` shows them)";
+    expect(with_("systemd-boot", null, ["etc/kernel/cmdline"])).toBe(entries);
+    expect(with_("systemd-boot", null, ["boot/loader/entries/arch.conf"])).toBe(entries);
+    expect(cmdlineApplySteps(s)).toBe(`${entries}, then reboot`);
+    // kernelstub rewrites its entry from its configuration when run alone (what plan runs).
+    expect(with_("kernelstub", null, ["etc/kernelstub/configuration"])).toBe("kernelstub");
   });
 });
 

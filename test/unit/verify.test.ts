@@ -2,6 +2,9 @@
 // wrong (fail, with the right cause), and rule by rule on edited host states.
 import { describe, expect, it } from "vitest";
 import { verifyHost, type VerifyInput } from "../../src/apply/verify.js";
+import { problemFinding } from "../../src/checks/config.js";
+import { makeCheckContext } from "../../src/checks/context.js";
+import { checkInterruptRemapping } from "../../src/checks/interrupt-remapping.js";
 import { registerVerifyWith } from "../../src/cli/commands/verify.js";
 import { runCli } from "../../src/cli/program.js";
 import type { HostState, PciDevice } from "../../src/host/types.js";
@@ -317,6 +320,67 @@ describe("verify rules", () => {
       "iommu=pt is in /etc/kernel/cmdline but not in /proc/cmdline: the boot loader config was not refreshed, or no reboot yet",
     );
     expect(f.fix).toBe("proxmox-boot-tool refresh, then reboot");
+  });
+
+  it("names the step check names, for every boot loader (systemd-boot: its entries, not kernel-install)", () => {
+    const loader = (
+      kind: HostState["bootloader"]["kind"],
+      grubFlavor: "update-grub" | "grubby" | null,
+    ) => ({
+      kind,
+      grubFlavor,
+      cmdlineFiles: kind === "systemd-boot" ? ["etc/kernel/cmdline"] : ["etc/default/grub"],
+      evidence: [],
+    });
+    const cases: Array<[HostState["bootloader"], string, string]> = [
+      [
+        loader("grub", "update-grub"),
+        "update-grub",
+        "remove intremap=off from /etc/default/grub:6, run update-grub",
+      ],
+      [
+        loader("grub", "grubby"),
+        "grubby --update-kernel=ALL --args=iommu=pt",
+        "run grubby --update-kernel=ALL --remove-args=intremap=off",
+      ],
+      [
+        loader("systemd-boot", null),
+        "edit the options line of every boot entry the same way (`bootctl list` shows them)",
+        "remove intremap=off from /etc/default/grub:6, edit the options line of every boot entry the same way (`bootctl list` shows them)",
+      ],
+      [loader("kernelstub", null), "kernelstub", "run kernelstub --delete-options intremap=off"],
+    ];
+    for (const [bootloader, refresh, removal] of cases) {
+      const s = fixtureState("verify-not-refreshed");
+      s.bootloader = bootloader;
+      const pending = problemFinding(s, {
+        kind: "cmdline-pending",
+        file: "etc/default/grub",
+        line: 6,
+        text: "iommu=pt",
+        message: "",
+      });
+      expect(pending.fix, bootloader.kind).toBe(`${refresh}, then reboot`);
+      expect(fails(verifyHost(input(s)))[0]!.fix, bootloader.kind).toBe(`${refresh}, then reboot`);
+      // Taking a parameter off: verify says what check says.
+      s.iommu.interruptRemapping = false;
+      s.cmdline.running = [
+        ...s.cmdline.running!,
+        { key: "intremap", value: "off", raw: "intremap=off" },
+      ];
+      s.cmdline.configured!.params.push({
+        key: "intremap",
+        value: "off",
+        raw: "intremap=off",
+        origin: { file: "etc/default/grub", line: 6 },
+      });
+      const irq = fails(verifyHost(input(s))).find((f) => f.id === "verify.irq-remapping")!;
+      expect(irq.fix, bootloader.kind).toBe(
+        `${removal}, then reboot (or keep it and accept the risk: plan with --allow-unsafe-interrupts)`,
+      );
+      const checked = checkInterruptRemapping(makeCheckContext(s)).find((f) => f.status === "fail");
+      expect(checked?.fix, bootloader.kind).toBe(`${removal}, then reboot`);
+    }
   });
 
   it("a parameter set only for a boot loader the host does not use", () => {

@@ -3,10 +3,11 @@
 // planning for --device on the host as it is.
 
 import { fromJournal } from "../../apply/expectation.js";
-import { readGeneratedGrubCfg } from "../../host/boot.js";
+import { readFirstText } from "../../host/root.js";
 import { readBootTime } from "../../host/system.js";
 import { hostRootSource } from "../../apply/journal.js";
 import { verifyHost } from "../../apply/verify.js";
+import { bootloaderOf } from "../../boot/loaders.js";
 import { EXIT, InputError } from "../../errors.js";
 import { openHostRoot, type OpenedRoot } from "../../host/open-root.js";
 import { parseDeviceArgs, parseGroupArgs } from "../../formats/device-selection.js";
@@ -90,7 +91,7 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
     state,
     expect: exp.expect,
     allowUnsafeInterrupts: exp.allowUnsafe || opts.allowUnsafeInterrupts === true,
-    grubCfg: readGeneratedGrubCfg(opened.root, state.bootloader.kind),
+    grubCfg: readFirstText(opened.root, bootloaderOf(state.bootloader).generated(state.bootloader)),
     bootedAt: readBootTime(opened.root),
     appliedAt,
   });

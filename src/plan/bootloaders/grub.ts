@@ -10,6 +10,7 @@
 // We add to GRUB_CMDLINE_LINUX_DEFAULT so the recovery entries stay without our parameters:
 // a way back in if a passed device breaks the boot.
 
+import { BOOTLOADERS, GRUBBY } from "../../boot/loaders.js";
 import type { PlanFinding } from "../../findings/plan-catalog.js";
 import { editCmdline, parseCmdline, printCmdline } from "../../formats/kernel-cmdline.js";
 import {
@@ -127,17 +128,10 @@ export function removeGrubToken(
   return changed;
 }
 
+/** The boot loader table's refresh for this GRUB host (grub-mkconfig's flavour, or proxmox-boot-tool). */
 export function refreshCommand(state: HostState, why: string): CommandStep {
-  if (state.bootloader.kind === "proxmox-boot-tool/grub")
-    return { kind: "command", argv: ["proxmox-boot-tool", "refresh"], why };
-  switch (state.bootloader.grubFlavor) {
-    case "grub-mkconfig":
-      return { kind: "command", argv: ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"], why };
-    case "grub2-mkconfig":
-      return { kind: "command", argv: ["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"], why };
-    default:
-      return { kind: "command", argv: ["update-grub"], why };
-  }
+  const kind = state.bootloader.kind === "proxmox-boot-tool/grub" ? state.bootloader.kind : "grub";
+  return { kind: "command", argv: [...BOOTLOADERS[kind].refresh(state.bootloader, []).argv], why };
 }
 
 const DROPIN_HEADER = [
@@ -286,12 +280,12 @@ function planGrubby(state: HostState, edit: CmdlineEdit): BootResult {
     (r) => configured.some((p) => p.raw === r.raw) || (running ?? []).some((p) => p.raw === r.raw),
   );
   if (removeNow.length) {
-    const list = removeNow.map((r) => r.raw).join(" ");
+    const list = removeNow.map((r) => r.raw);
     commands.push({
       kind: "command",
-      argv: ["grubby", "--update-kernel=ALL", `--remove-args=${list}`],
+      argv: [...GRUBBY.remove(list)],
       why: removeNow.map((r) => r.why).join("; "),
-      undo: ["grubby", "--update-kernel=ALL", `--args=${list}`],
+      undo: [...GRUBBY.add(list)],
     });
   }
   // grubby sets key=value in every BootLoaderSpec entry (replacing an older value) and in
@@ -305,12 +299,12 @@ function planGrubby(state: HostState, edit: CmdlineEdit): BootResult {
     const notConfigured = missing.filter((w) => !satisfied(configured, w.param));
     commands.push({
       kind: "command",
-      argv: ["grubby", "--update-kernel=ALL", `--args=${list}`],
+      argv: [...GRUBBY.add(missing.map((w) => w.param.raw))],
       why: notConfigured.length
         ? `add ${list} to every boot entry and to GRUB_CMDLINE_LINUX in /etc/default/grub`
         : `${list} is in /etc/default/grub but the running kernel did not get it: make sure every boot entry has it`,
       ...(notConfigured.length
-        ? { undo: ["grubby", "--update-kernel=ALL", `--remove-args=${raws(notConfigured)}`] }
+        ? { undo: [...GRUBBY.remove(notConfigured.map((w) => w.param.raw))] }
         : {}),
     });
   }

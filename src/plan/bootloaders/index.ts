@@ -1,4 +1,6 @@
 // One entry point: plan the command line change for the boot loader this host boots with.
+// One case per BootloaderKind (the default only proves none is left), so a new kind does not
+// compile until it has its planner here and its entry in src/boot/loaders.ts.
 
 import type { PlanFinding } from "../../findings/plan-catalog.js";
 import type { HostState } from "../../host/types.js";
@@ -27,19 +29,25 @@ export function planBootloader(
       return planSystemdBoot(state, files, edit, findings);
     case "kernelstub":
       return planKernelstub(state, edit, findings);
-    default: {
-      const missing = notRunning(state.cmdline.running, edit.add);
-      if (missing.length || edit.remove.length) {
-        findings.push({
-          id: "bootloader.unknown",
-          status: "fail",
-          subject: null,
-          summary:
-            "the boot loader of this host was not recognised (GRUB, systemd-boot, proxmox-boot-tool, kernelstub): the kernel command line is not changed by this plan",
-          fix: `add ${missing.map((w) => w.param.raw).join(" ") || "the parameters"} to your boot loader's kernel command line by hand${edit.remove.length ? ` and remove ${edit.remove.map((r) => r.raw).join(" ")}` : ""}`,
-        });
-      }
-      return { commands: [], configuredAfter: null, rebootFor: missing.map((w) => w.param.raw) };
-    }
+    case "unknown":
+      return planUnknown(state, edit, findings);
+    default:
+      return state.bootloader.kind satisfies never;
   }
+}
+
+/** No boot loader recognised: nothing is written; the finding says what to add by hand. */
+function planUnknown(state: HostState, edit: CmdlineEdit, findings: PlanFinding[]): BootResult {
+  const missing = notRunning(state.cmdline.running, edit.add);
+  if (missing.length || edit.remove.length) {
+    findings.push({
+      id: "bootloader.unknown",
+      status: "fail",
+      subject: null,
+      summary:
+        "the boot loader of this host was not recognised (GRUB, systemd-boot, proxmox-boot-tool, kernelstub): the kernel command line is not changed by this plan",
+      fix: `add ${missing.map((w) => w.param.raw).join(" ") || "the parameters"} to your boot loader's kernel command line by hand${edit.remove.length ? ` and remove ${edit.remove.map((r) => r.raw).join(" ")}` : ""}`,
+    });
+  }
+  return { commands: [], configuredAfter: null, rebootFor: missing.map((w) => w.param.raw) };
 }

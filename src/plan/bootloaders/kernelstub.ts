@@ -2,6 +2,7 @@
 // options live in /etc/kernelstub/configuration (user.kernel_options) and are changed with
 // `kernelstub --add-options "..."` / `--delete-options "..."`, which also rewrites the entry.
 
+import { BOOTLOADERS, KERNELSTUB } from "../../boot/loaders.js";
 import type { PlanFinding } from "../../findings/plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";
@@ -18,12 +19,12 @@ export function planKernelstub(
   const commands: CommandStep[] = [];
   const removeNow = edit.remove.filter((r) => configured.some((p) => p.raw === r.raw));
   if (removeNow.length) {
-    const list = removeNow.map((r) => r.raw).join(" ");
+    const list = removeNow.map((r) => r.raw);
     commands.push({
       kind: "command",
-      argv: ["kernelstub", "--delete-options", list],
+      argv: [...KERNELSTUB.remove(list)],
       why: removeNow.map((r) => r.why).join("; "),
-      undo: ["kernelstub", "--add-options", list],
+      undo: [...KERNELSTUB.add(list)],
     });
   }
   const notConfigured = edit.add.filter((w) => !satisfied(configured, w.param));
@@ -31,16 +32,17 @@ export function planKernelstub(
     (w) => satisfied(configured, w.param) && !satisfied(running, w.param),
   );
   if (notConfigured.length) {
+    const list = notConfigured.map((w) => w.param.raw);
     commands.push({
       kind: "command",
-      argv: ["kernelstub", "--add-options", raws(notConfigured)],
+      argv: [...KERNELSTUB.add(list)],
       why: `add ${raws(notConfigured)} to kernelstub's options and the boot entry it writes`,
-      undo: ["kernelstub", "--delete-options", raws(notConfigured)],
+      undo: [...KERNELSTUB.remove(list)],
     });
   } else if (pending.length) {
     commands.push({
       kind: "command",
-      argv: ["kernelstub"],
+      argv: [...BOOTLOADERS.kernelstub.refresh().argv],
       why: `${raws(pending)} is in /etc/kernelstub/configuration but the running kernel did not get it: kernelstub rewrites the boot entry from its configuration`,
     });
   }

@@ -5,6 +5,7 @@
 // boot loader config there; /etc/default/grub is ignored on the systemd-boot ones
 // (proxmox-api.md §4.1).
 
+import { BOOTLOADERS } from "../../boot/loaders.js";
 import type { PlanFinding } from "../../findings/plan-catalog.js";
 import type { HostState } from "../../host/types.js";
 import type { PlanFiles } from "../files.js";
@@ -14,7 +15,8 @@ import { planGrub } from "./grub.js";
 import { FILE, editKernelCmdline, kernelCmdlineParams } from "./kernel-cmdline.js";
 
 export function refresh(why: string): CommandStep {
-  return { kind: "command", argv: ["proxmox-boot-tool", "refresh"], why };
+  const { argv } = BOOTLOADERS["proxmox-boot-tool/systemd-boot"].refresh();
+  return { kind: "command", argv: [...argv], why };
 }
 
 export function planProxmoxBootTool(

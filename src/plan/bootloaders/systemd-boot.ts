@@ -6,16 +6,15 @@
 
 import type { PlanFinding } from "../../findings/plan-catalog.js";
 import { editCmdline, parseCmdline } from "../../formats/kernel-cmdline.js";
+import { LOADER_ENTRY_DIRS } from "../../host/boot.js";
 import type { HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";
 import type { PlanFiles } from "../files.js";
 import { notRunning, type BootResult, type CmdlineEdit } from "./common.js";
 import { FILE, editKernelCmdline, kernelCmdlineParams } from "./kernel-cmdline.js";
 
-export const ENTRY_DIRS = ["boot/loader/entries", "boot/efi/loader/entries", "efi/loader/entries"];
-
 export function loaderEntries(files: PlanFiles): string[] {
-  return ENTRY_DIRS.flatMap((d) =>
+  return LOADER_ENTRY_DIRS.flatMap((d) =>
     files
       .list(d)
       .filter((n) => n.endsWith(".conf"))

@@ -1,11 +1,10 @@
 // booster (Arch and others): `modules_force_load: a,b` in /etc/booster.yaml adds the modules to
-// the image and loads them at the start of boot (booster(1) "CONFIG FILE");
-// /usr/lib/booster/regenerate_images rebuilds the images under /boot the way the package hook
-// does. booster's init loads modules itself, so vfio-pci.ids also goes on the command line.
+// the image and loads them at the start of boot (booster(1) "CONFIG FILE"). booster's init
+// loads modules itself, so vfio-pci.ids also goes on the command line. The rebuild command
+// (/usr/lib/booster/regenerate_images) is in src/boot/initramfs.ts.
 
 import { parseBoosterModules } from "../../formats/initramfs-conf.js";
 import type { PlanFiles } from "../files.js";
-import type { CommandStep } from "../types.js";
 
 export const FILE = "etc/booster.yaml";
 
@@ -36,8 +35,4 @@ export function write(files: PlanFiles, modules: readonly string[]): void {
   const line = lines[idx]!.replace(/\s+$/, "");
   lines[idx] = /:\s*$/.test(line) ? `${line} ${missing.join(",")}` : `${line},${missing.join(",")}`;
   files.write(FILE, lines.join("\n"), why);
-}
-
-export function rebuild(why: string): CommandStep {
-  return { kind: "command", argv: ["/usr/lib/booster/regenerate_images"], why };
 }

@@ -5,7 +5,6 @@
 
 import { parseDracutDrivers } from "../../formats/initramfs-conf.js";
 import type { PlanFiles } from "../files.js";
-import type { CommandStep } from "../types.js";
 
 export const FILE = "etc/dracut.conf.d/passthrough.conf";
 
@@ -43,8 +42,4 @@ export function write(files: PlanFiles, modules: readonly string[]): void {
       ? `load ${missing.join(", ")} in the initramfs before udev starts (dracut force_drivers)`
       : "the VFIO modules are already forced into the initramfs elsewhere",
   );
-}
-
-export function rebuild(why: string): CommandStep {
-  return { kind: "command", argv: ["dracut", "-f", "--regenerate-all"], why };
 }

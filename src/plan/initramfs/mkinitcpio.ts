@@ -6,7 +6,6 @@
 import type { PlanFinding } from "../../findings/plan-catalog.js";
 import { normalizeModuleName } from "../../formats/modprobe-conf.js";
 import type { PlanFiles } from "../files.js";
-import type { CommandStep } from "../types.js";
 
 export const FILE = "etc/mkinitcpio.conf";
 
@@ -90,8 +89,4 @@ export function write(files: PlanFiles, modules: readonly string[], findings: Pl
     lines.join("\n"),
     `put ${front.join(", ")} at the front of MODULES so vfio-pci loads before ${kept.length ? kept.join(", ") : "any KMS driver"} in the initramfs`,
   );
-}
-
-export function rebuild(why: string): CommandStep {
-  return { kind: "command", argv: ["mkinitcpio", "-P"], why };
 }
