@@ -6,14 +6,14 @@ import { openHostRoot, type OpenedRoot } from "../host/open-root.js";
 import { readHostState } from "../host/read-host.js";
 import type { HostState } from "../host/types.js";
 import { wantsColor, type CliIo } from "./io.js";
-import { makeStyle, type Style } from "./render/style.js";
+import { makeStyle, terminalSafe, type Style } from "./render/style.js";
 
 export interface CommandContext {
   io: CliIo;
-  /** Write one or more lines to stdout. */
-  out(...lines: string[]): void;
-  /** Write one or more lines to stderr. */
-  err(...lines: string[]): void;
+  /** Write lines to stdout: each argument a line or a list of lines (never spread a long list). */
+  out(...lines: Array<string | readonly string[]>): void;
+  /** Write lines to stderr, the same way. */
+  err(...lines: Array<string | readonly string[]>): void;
   style: Style;
 }
 
@@ -22,16 +22,15 @@ export interface GlobalOptions {
 }
 
 export function makeContext(io: CliIo, globals: GlobalOptions): CommandContext {
-  return {
-    io,
-    out: (...lines) => {
-      for (const l of lines) io.stdout.write(`${l}\n`);
-    },
-    err: (...lines) => {
-      for (const l of lines) io.stderr.write(`${l}\n`);
-    },
-    style: makeStyle(wantsColor(io, globals.color)),
-  };
+  const style = makeStyle(wantsColor(io, globals.color));
+  const writer =
+    (stream: CliIo["stdout"]) =>
+    (...lines: Array<string | readonly string[]>) => {
+      for (const l of lines)
+        for (const line of typeof l === "string" ? [l] : l)
+          stream.write(`${terminalSafe(line, style.color)}\n`);
+    };
+  return { io, out: writer(io.stdout), err: writer(io.stderr), style };
 }
 
 export interface HostOptions {

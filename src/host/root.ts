@@ -157,27 +157,40 @@ export class DirectoryRoot implements HostRoot {
     };
     const p = this.safePath(rel, false);
     if (p === null) return escaped;
+    // A snapshot or --root tree is outside input: O_NONBLOCK so that a FIFO planted in it
+    // cannot block the open, and only regular files are read (checked on the open file).
+    const flags = this.checked
+      ? fs.constants.O_RDONLY | fs.constants.O_NONBLOCK
+      : fs.constants.O_RDONLY;
     let fd: number;
     try {
       // O_NOFOLLOW: a final component that is a link fails with ELOOP instead of being opened,
       // and only then is it checked against the root (most files are not links: no lstat each).
-      fd = fs.openSync(
-        p,
-        this.checked ? fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW : fs.constants.O_RDONLY,
-      );
+      fd = fs.openSync(p, this.checked ? flags | fs.constants.O_NOFOLLOW : flags);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ELOOP" || !this.checked)
         return { ok: false, reason: `${rel}: ${describeFsError(err)}` };
       const real = this.finalComponent(p);
       if (real === null) return escaped;
       try {
-        fd = fs.openSync(real, fs.constants.O_RDONLY);
+        fd = fs.openSync(real, flags);
       } catch (err2) {
         return { ok: false, reason: `${rel}: ${describeFsError(err2)}` };
       }
     }
     try {
-      const value = readAll(fd, maxBytes ?? Infinity, this.kind === "snapshot", text);
+      if (this.checked) {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile())
+          return { ok: false, reason: `${rel}: ${fileTypeName(st)}, not a regular file; not read` };
+      }
+      const cap = maxBytes ?? MAX_FILE_BYTES + 1;
+      const value = readAll(fd, cap, this.kind === "snapshot", text);
+      if (maxBytes === undefined && value.length > MAX_FILE_BYTES)
+        return {
+          ok: false,
+          reason: `${rel}: larger than ${MAX_FILE_BYTES / 2 ** 20} MiB; not read`,
+        };
       return { ok: true, value } as ReadResult<string> | ReadResult<Buffer>;
     } catch (err) {
       return { ok: false, reason: `${rel}: ${describeFsError(err)}` };
@@ -306,6 +319,22 @@ export class DirectoryRoot implements HostRoot {
 
 /** A leading or trailing "/", "//", or a "." / ".." component. */
 const NOT_NORMAL = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)/;
+
+/**
+ * The most read of one file: a host's largest file discovery reads (modules.alias, pci.ids) is
+ * a few MiB; more is not a host file, and reading it whole would only cost memory.
+ */
+export const MAX_FILE_BYTES = 64 * 2 ** 20;
+
+/** "a FIFO", "a socket", ... for a file that is not a regular one. */
+export function fileTypeName(st: fs.Stats): string {
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isDirectory()) return "a folder";
+  return "not a regular file";
+}
 
 /** Reused for every read: most host files are a few bytes; the result is copied out. */
 const SCRATCH = Buffer.alloc(64 * 1024);

@@ -135,7 +135,7 @@ async function applyCommand(
       ctx.out(
         `Nothing to do: ${where} is already configured for ${plan.selection.functions.join(", ") || planOpts.devices.join(", ")}.`,
       );
-      for (const f of notes) ctx.out(...renderFinding(f, style));
+      for (const f of notes) ctx.out(renderFinding(f, style));
       ctx.out(
         `Next: ${plan.steps.some((s) => s.kind === "reboot") ? "reboot, then " : ""}passthrough verify${target.live ? "" : ` --root ${target.rootDir}`}`,
       );
@@ -146,7 +146,7 @@ async function applyCommand(
       (l) => !l.startsWith("Next: "),
     );
     while (shown.length && shown[shown.length - 1] === "") shown.pop();
-    ctx.out(...shown);
+    ctx.out(shown);
     if (!target.live)
       ctx.out("", `Files go under ${target.rootDir}; commands ${target.runner.description}.`);
     ctx.out("");

@@ -62,7 +62,7 @@ function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
   const device = selections ? selections.map((s) => s.fn ?? s.candidate.address).join(",") : null;
   const view = { state, report, device };
   if (opts.json) printJson(ctx, checkJson(view));
-  else ctx.out(...renderCheck(view, ctx.style));
+  else ctx.out(renderCheck(view, ctx.style));
   return report.ready ? EXIT.ok : EXIT.problems;
 }
 

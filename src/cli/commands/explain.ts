@@ -103,7 +103,7 @@ function explainCommand(ctx: CommandContext, opts: ExplainOptions, id?: string):
         "give a finding id (e.g. passthrough explain iommu.enabled), or --list to see them all",
       );
     if (opts.json) printJson(ctx, FINDINGS);
-    else ctx.out(...listLines());
+    else ctx.out(listLines());
     return EXIT.ok;
   }
   const e = findingEntry(id);
@@ -128,6 +128,6 @@ function explainCommand(ctx: CommandContext, opts: ExplainOptions, id?: string):
   lines.push(style.bold("Why it matters"), ...wrap(e.why, width, "  "), "");
   lines.push(style.bold("How to fix it"), ...wrap(e.fix, width, "  "));
   if (e.sources.length) lines.push("", style.bold("Sources"), ...e.sources.map((s) => `  - ${s}`));
-  ctx.out(...lines);
+  ctx.out(lines);
   return EXIT.ok;
 }

@@ -17,7 +17,7 @@ import {
 } from "../context.js";
 import type { RunAction } from "../registration.js";
 import { hostJson } from "../render/host-json.js";
-import type { Style } from "../render/style.js";
+import { maxWidth, type Style } from "../render/style.js";
 import { guestCommand } from "./guest-group.js";
 
 interface GuestCheckOptions extends HostOptions {
@@ -74,7 +74,7 @@ function guestCheckCommand(ctx: CommandContext, opts: GuestCheckOptions): number
       unknowns: state.unknowns,
     });
   } else {
-    ctx.out(...renderGuestCheck(state, result, ctx.style));
+    ctx.out(renderGuestCheck(state, result, ctx.style));
   }
   return result.ok ? EXIT.ok : EXIT.problems;
 }
@@ -112,7 +112,7 @@ export function renderGuestCheck(
     .filter(Boolean)
     .join(" · ");
   const lines = [style.bold(head), ""];
-  const idWidth = Math.max(...result.findings.map((f) => f.id.length));
+  const idWidth = maxWidth(result.findings.map((f) => f.id.length));
   for (const f of result.findings) {
     lines.push(`  ${label(f.status, style)}  ${f.id.padEnd(idWidth)}  ${f.summary}`);
     const pad = " ".repeat(2 + 4 + 2 + idWidth + 2);

@@ -73,7 +73,7 @@ function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
       `${s.files.length} file${s.files.length === 1 ? "" : "s"}, ${s.commands.length} command${s.commands.length === 1 ? "" : "s"}`,
     ]);
   }
-  ctx.out(...renderTable(rows));
+  ctx.out(renderTable(rows));
   const active = journals.find((j) => j.status !== "rolled-back");
   if (active)
     ctx.out(

@@ -70,7 +70,7 @@ function listCommand(ctx: CommandContext, opts: ListOptions): number {
     return EXIT.ok;
   }
   if (!opts.tree && !opts.usb) {
-    ctx.out(...renderList(state, ctx));
+    ctx.out(renderList(state, ctx));
     return EXIT.ok;
   }
   const { style } = ctx;
@@ -82,9 +82,9 @@ function listCommand(ctx: CommandContext, opts: ListOptions): number {
     );
   if (opts.usb) parts.push(`${state.usb.filter((u) => !isRootHub(u)).length} USB devices`);
   ctx.out(style.bold(parts.join(" · ")), "");
-  if (opts.tree) ctx.out(...renderPciTree(state, style));
+  if (opts.tree) ctx.out(renderPciTree(state, style));
   if (opts.tree && opts.usb) ctx.out("");
-  if (opts.usb) ctx.out(...renderUsb(state, style));
+  if (opts.usb) ctx.out(renderUsb(state, style));
   return EXIT.ok;
 }
 

@@ -144,6 +144,6 @@ function planCommand(ctx: CommandContext, flags: PlanFlags): number {
     throw err;
   }
   if (flags.json) printJson(ctx, plan);
-  else ctx.out(...renderPlanText(state, plan, opts, ctx.style));
+  else ctx.out(renderPlanText(state, plan, opts, ctx.style));
   return plan.findings.some((f) => f.status === "fail") ? EXIT.problems : EXIT.ok;
 }

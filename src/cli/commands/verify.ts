@@ -16,6 +16,7 @@ import type { Planner } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
 import type { CommandRegistration } from "../registration.js";
 import { renderFinding } from "../render/finding-line.js";
+import { maxWidth } from "../render/style.js";
 import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";
 
 type VerifyOptions = PlanFlags;
@@ -116,8 +117,11 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
     style.bold(`passthrough verify — ${state.system.hostname ?? opened.root.label} · ${from}`),
     "",
   );
-  const width = Math.max(...report.findings.map((f) => f.id.length), 10);
-  for (const f of report.findings) ctx.out(...renderFinding(f, style, width));
+  const width = maxWidth(
+    report.findings.map((f) => f.id.length),
+    10,
+  );
+  for (const f of report.findings) ctx.out(renderFinding(f, style, width));
   ctx.out("");
   if (report.ok) {
     ctx.out(

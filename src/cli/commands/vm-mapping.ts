@@ -205,7 +205,7 @@ async function listCommand(ctx: CommandContext, opts: ListOptions): Promise<numb
         ]);
     });
   }
-  ctx.out(...renderTable(rows));
+  ctx.out(renderTable(rows));
   ctx.out(
     "",
     `Check them against each node's hardware: passthrough vm mapping check ${connectionFlags(opts)}`.trimEnd(),
@@ -392,7 +392,7 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
     for (const prev of c.previous ?? []) rows.push(["", "", style.dim(`was ${prev}`)]);
   }
   for (const s of skipped) rows.push([style.yellow("skipped"), s.node, s.reason]);
-  ctx.out(...renderTable(rows, "  "));
+  ctx.out(renderTable(rows, "  "));
   if (warnings.length) ctx.out("", ...warnings);
   ctx.out(
     "",

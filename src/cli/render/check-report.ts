@@ -10,7 +10,7 @@ import type { Finding, FindingStatus } from "../../findings/finding.js";
 import { classShortName } from "../../formats/pci-ids.js";
 import type { HostState, PciDevice } from "../../host/types.js";
 import { deviceJson, groupsJson, hostJson, iommuJson } from "./host-json.js";
-import { padEnd } from "./style.js";
+import { maxWidth, padEnd } from "./style.js";
 import type { Style } from "./style.js";
 import { renderTable } from "./table.js";
 
@@ -185,7 +185,10 @@ export function renderCheck(view: CheckView, style: Style): string[] {
   if (view.device) lines.push(style.dim(`device ${view.device}`));
   lines.push("");
 
-  const idWidth = Math.max(...report.findings.map((f) => f.id.length), 10);
+  const idWidth = maxWidth(
+    report.findings.map((f) => f.id.length),
+    10,
+  );
   const targets = report.candidates.filter((c) => report.targets.includes(c.address));
   const hostFindings = report.findings.filter((f) => candidateOf(f, targets) === undefined);
   lines.push(style.bold("Host"));

@@ -38,3 +38,28 @@ export function padEnd(s: string, width: number): string {
   const w = visibleWidth(s);
   return w >= width ? s : s + " ".repeat(width - w);
 }
+
+// Host data (file contents, VM names, device names from pci.ids) reaches the terminal: a
+// control character in it could move the cursor, retitle the window or write to the clipboard
+// (OSC 52). Every line is escaped on the way out; our own SGR colour codes are the only
+// escape sequences let through, and only when colour is on.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /\u001b\[[0-9;]*m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/** `text` with every control character but tab and newline shown as \u00XX (valid in JSON strings too). */
+export function terminalSafe(text: string, allowSgr: boolean): string {
+  return text.replace(UNSAFE, (m) =>
+    m.length > 1
+      ? allowSgr
+        ? m
+        : `\\u001b${m.slice(1)}`
+      : `\\u${m.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** The widest of these (0 for none), without spreading a long list into arguments. */
+export function maxWidth(values: Iterable<number>, floor = 0): number {
+  let max = floor;
+  for (const v of values) if (v > max) max = v;
+  return max;
+}
