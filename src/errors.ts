@@ -72,6 +72,8 @@ export function describeFsError(err: unknown): string {
       return "is a folder, not a file";
     case "ENOSPC":
       return "no space left on device";
+    case "EDQUOT":
+      return "disk quota exceeded";
     case "EROFS":
       return "read-only file system";
     case "ELOOP":
@@ -81,4 +83,10 @@ export function describeFsError(err: unknown): string {
     default:
       return code ? `${code}: ${errorMessage(err)}` : errorMessage(err);
   }
+}
+
+/** The file system refused to store more: full, over quota or read-only. */
+export function isStorageError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" || code === "EROFS";
 }

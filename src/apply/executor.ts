@@ -13,7 +13,7 @@
 // and a journal that already holds its before-image, so `rollback` can always restore.
 // The caller holds the lock (lock.ts) for the whole run, planning included.
 
-import { ApplyError, describeFsError, UserError } from "../errors.js";
+import { ApplyError, describeFsError, isStorageError, UserError } from "../errors.js";
 import type { FileStep, Plan, Step } from "../plan/types.js";
 import {
   commandSucceeded,
@@ -24,7 +24,7 @@ import {
 } from "./command-runner.js";
 import { checkHostPath, sameContent, type FileState, type FileWriter } from "./file-writer.js";
 import { createJournal, type FileSnapshot, type JournalWriter } from "./journal.js";
-import { ApplyLock } from "./lock.js";
+import { ApplyLock, STATE_DIR } from "./lock.js";
 
 export type StepResult =
   "written" | "created" | "removed" | "unchanged" | "ran" | "listed" | "reboot-pending";
@@ -157,8 +157,9 @@ export function executePlan(opts: ExecuteOptions): ExecuteResult {
     });
   } catch (err) {
     if (err instanceof UserError) throw err;
+    const dir = writer.resolve(STATE_DIR);
     throw new ApplyError(
-      `could not write the journal under ${writer.resolve("/var/lib/passthrough/journal")}: ${describeFsError(err)}; nothing was changed`,
+      `could not write the journal under ${dir}/journal: ${describeFsError(err)}; ${isStorageError(err) ? `free space in ${dir} and run again; ` : ""}nothing was changed`,
     );
   }
   const snapByStep = new Map(snaps.map((s) => [s.step, s]));

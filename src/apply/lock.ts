@@ -6,10 +6,12 @@
 // the stale one read before — so two runs that both find the same stale lock cannot both
 // take it (the loser finds the winner's lock renamed, puts it back, and reports it busy).
 
-import { RefusedError } from "../errors.js";
+import { ApplyError, describeFsError, isStorageError, RefusedError, UserError } from "../errors.js";
 import { errnoOf, type FileWriter } from "./file-writer.js";
 
-export const LOCK_PATH = "/var/lib/passthrough/lock";
+/** Where journals and the lock live (the FHS's /var/lib: state kept across reboots). */
+export const STATE_DIR = "/var/lib/passthrough";
+export const LOCK_PATH = `${STATE_DIR}/lock`;
 
 export interface LockInfo {
   pid: number;
@@ -37,6 +39,8 @@ export class ApplyLock {
   private constructor(
     private readonly writer: FileWriter,
     readonly info: LockInfo,
+    /** Folders this run created for the lock: removed again on release while empty, so a run that wrote nothing leaves nothing. */
+    private readonly createdDirs: readonly string[],
   ) {}
 
   static acquire(
@@ -45,24 +49,26 @@ export class ApplyLock {
     now: () => Date = () => new Date(),
   ): ApplyLock {
     const info: LockInfo = { pid: process.pid, command, startedAt: now().toISOString() };
-    writer.makeDirs("/var/lib/passthrough");
+    let createdDirs: string[];
+    try {
+      createdDirs = writer.makeDirs(STATE_DIR);
+    } catch (err) {
+      throw storageFailure(writer, err);
+    }
     const abs = writer.resolve(LOCK_PATH);
     for (let attempt = 0; attempt < 3; attempt++) {
       let fd: number | null = null;
       try {
         fd = writer.fsl.openSync(abs, "wx", 0o644);
       } catch (err) {
-        if (errnoOf(err) !== "EEXIST") throw err;
+        if (errnoOf(err) !== "EEXIST") {
+          removeEmpty(writer, createdDirs);
+          throw storageFailure(writer, err);
+        }
       }
       if (fd !== null) {
-        try {
-          const data = Buffer.from(`${JSON.stringify(info)}\n`);
-          writer.fsl.writeSync(fd, data, 0, data.length);
-          writer.fsl.fsyncSync(fd);
-        } finally {
-          writer.fsl.closeSync(fd);
-        }
-        return new ApplyLock(writer, info);
+        writeLockFile(writer, fd, info, createdDirs);
+        return new ApplyLock(writer, info, createdDirs);
       }
       const seen = readLock(writer);
       if (seen === "gone") continue;
@@ -76,7 +82,47 @@ export class ApplyLock {
     if (this.released) return;
     this.released = true;
     this.writer.remove(LOCK_PATH);
+    removeEmpty(this.writer, this.createdDirs);
   }
+}
+
+/** The pid goes in at once; a lock that cannot be written (a full disk) is removed, not left empty. */
+function writeLockFile(
+  writer: FileWriter,
+  fd: number,
+  info: LockInfo,
+  createdDirs: readonly string[],
+): void {
+  try {
+    const data = Buffer.from(`${JSON.stringify(info)}\n`);
+    writer.fsl.writeSync(fd, data, 0, data.length);
+    writer.fsl.fsyncSync(fd);
+  } catch (err) {
+    writer.fsl.closeSync(fd);
+    writer.remove(LOCK_PATH);
+    removeEmpty(writer, createdDirs);
+    throw storageFailure(writer, err);
+  }
+  writer.fsl.closeSync(fd);
+}
+
+function removeEmpty(writer: FileWriter, dirs: readonly string[]): void {
+  for (const d of [...dirs].reverse()) writer.removeEmptyDir(d);
+}
+
+/** A failed write under the state folder, as one line with the way out (exit 4; nothing was changed). */
+export function storageFailure(writer: FileWriter, err: unknown): Error {
+  if (err instanceof UserError || errnoOf(err) === undefined)
+    return err instanceof Error ? err : new Error(String(err));
+  const dir = writer.resolve(STATE_DIR);
+  const wayOut = isStorageError(err)
+    ? `free space in ${dir} (or make it writable) and run again`
+    : errnoOf(err) === "EACCES" || errnoOf(err) === "EPERM"
+      ? "run it as root"
+      : "fix that and run again";
+  return new ApplyError(
+    `cannot write in ${dir}: ${describeFsError(err)}; ${wayOut} — nothing was changed`,
+  );
 }
 
 type Seen = { info: LockInfo | null; raw: string; mtimeMs: number } | "gone";

@@ -207,6 +207,39 @@ describe("a failing step stops the run, the journal says so, rollback restores",
     expect(treeState(dir)).toEqual(original);
   });
 
+  it("a full disk under the lock: exit 4 saying to free space; no empty lock, no folder left", () => {
+    const dir = root();
+    const original = treeState(dir);
+    const fault = new FaultFs().failOn("writeSync", (p) => p.endsWith("/lock"), "ENOSPC");
+    let err: unknown;
+    try {
+      ApplyLock.acquire(new FileWriter(dir, fault), "apply");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ApplyError);
+    expect((err as ApplyError).exitCode).toBe(4);
+    expect((err as Error).message).toBe(
+      `cannot write in ${dir}/var/lib/passthrough: no space left on device; free space in ${dir}/var/lib/passthrough (or make it writable) and run again — nothing was changed`,
+    );
+    expect(fs.existsSync(path.join(dir, "var/lib/passthrough"))).toBe(false);
+    expect(treeState(dir)).toEqual(original);
+    // Read-only or over quota: the same way out.
+    for (const code of ["EROFS", "EDQUOT"]) {
+      const f = new FaultFs().failOn("mkdirSync", (p) => p.endsWith("/passthrough"), code);
+      expect(() => ApplyLock.acquire(new FileWriter(dir, f), "apply")).toThrow(/free space in/);
+    }
+  });
+
+  it("a run that wrote nothing leaves no state folder behind", () => {
+    const dir = root();
+    const lock = ApplyLock.acquire(new FileWriter(dir), "apply");
+    expect(fs.existsSync(path.join(dir, "var/lib/passthrough/lock"))).toBe(true);
+    lock.release();
+    expect(fs.existsSync(path.join(dir, "var/lib/passthrough"))).toBe(false);
+    expect(fs.existsSync(path.join(dir, "var/lib"))).toBe(true); // only what the run made goes
+  });
+
   it("a full disk under the journal: refused before any change, the half-made journal is cleared next time", () => {
     const dir = root();
     const original = treeState(dir);
@@ -217,7 +250,9 @@ describe("a failing step stops the run, the journal says so, rollback restores",
     ).toThrow(ApplyError);
     expect(() =>
       applyPlan({ plan: samplePlan(), writer: new FileWriter(dir, fault), runner, version: "t" }),
-    ).toThrow(/could not write the journal .*no space left on device; nothing was changed/);
+    ).toThrow(
+      /could not write the journal .*no space left on device; free space in .*\/var\/lib\/passthrough and run again; nothing was changed/,
+    );
     expect(runner.calls).toEqual([]);
     expect(treeState(dir)).toEqual(original);
     expect(listJournals(writerSource(new FileWriter(dir)))).toEqual([]);
