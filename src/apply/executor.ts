@@ -61,6 +61,8 @@ export interface ExecuteOptions {
   runner: CommandRunner;
   /** passthrough's version, recorded in the journal. */
   version: string;
+  /** The target's boot time, recorded in the journal (it decides rollback chains). */
+  bootedAt?: Date | null;
   now?: () => Date;
   onProgress?: (p: Progress) => void;
 }
@@ -154,6 +156,7 @@ export function executePlan(opts: ExecuteOptions): ExecuteResult {
       root: writer.rootDir,
       commands: runner.description,
       now,
+      bootedAt: opts.bootedAt ?? null,
     });
   } catch (err) {
     if (err instanceof UserError) throw err;

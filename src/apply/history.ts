@@ -2,7 +2,7 @@
 // described as exactly that): `passthrough history`, the default journal of `rollback`, and
 // the expectation `verify` checks.
 
-import { UserError, describeFsError } from "../errors.js";
+import { InputError, UserError, describeFsError } from "../errors.js";
 import { listJournalIds, readJournal, type JournalSource, type LoadedJournal } from "./journal.js";
 
 export type JournalStatus =
@@ -33,6 +33,11 @@ export interface JournalSummary {
   failure: { step: number; error: string } | null;
   finishedAt: string | null;
   rolledBackAt: string | null;
+  /**
+   * The boot the apply was made in (journal meta): an ISO time, null when the target had no
+   * boot time to read (a --root tree without proc/stat), undefined in journals older than it.
+   */
+  bootedAt?: string | null;
 }
 
 export function summarizeJournal(j: LoadedJournal): JournalSummary {
@@ -86,6 +91,7 @@ export function summarizeJournal(j: LoadedJournal): JournalSummary {
     failure: failed ? { step: failed.step, error: failed.error } : null,
     finishedAt: end?.at ?? null,
     rolledBackAt: lastRbEnd?.status === "ok" ? lastRbEnd.at : null,
+    ...("bootedAt" in j.meta ? { bootedAt: j.meta.bootedAt ?? null } : {}),
   };
 }
 
@@ -96,7 +102,6 @@ export type HistoryEntry =
 /** Every journal, newest first; a damaged one is listed with its problem instead of failing the list. */
 export function listJournals(source: JournalSource): HistoryEntry[] {
   return listJournalIds(source)
-    .reverse()
     .map((id): HistoryEntry => {
       try {
         const journal = readJournal(source, id);
@@ -112,10 +117,73 @@ export function listJournals(source: JournalSource): HistoryEntry[] {
               : `${describeFsError(err)}${(err as NodeJS.ErrnoException).code === "EACCES" ? " (journals are readable by root only)" : ""}`,
         };
       }
-    });
+    })
+    .sort((a, b) => (createdOf(b) < createdOf(a) ? -1 : createdOf(b) > createdOf(a) ? 1 : 0));
+}
+
+/**
+ * When a journal was made, to order them: its own time to the millisecond (ids carry whole
+ * seconds and a random suffix, so two applies in one second would sort by chance), else the
+ * time in its id.
+ */
+function createdOf(e: HistoryEntry): string {
+  if (e.ok) return e.summary.createdAt;
+  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})/.exec(e.id);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.999Z` : "";
 }
 
 /** Journals whose changes may still be on the host: not rolled back. */
 export function isActive(s: JournalSummary): boolean {
   return s.status !== "rolled-back";
+}
+
+/**
+ * What `rollback` without an id undoes, newest first: the newest journal not rolled back, and
+ * every older one not rolled back that was applied in the same boot (none of them had taken
+ * effect when the next was made, so undoing only the newest would leave the others' files
+ * changed). Rolled-back journals in between are skipped; a journal from another boot, or one
+ * without a recorded boot, ends the chain. Unreadable journals stop it with an error.
+ */
+export function rollbackChain(entries: readonly HistoryEntry[]): LoadedJournal[] {
+  const chain: LoadedJournal[] = [];
+  let head: JournalSummary | null = null;
+  for (const e of entries) {
+    if (!e.ok)
+      throw new InputError(
+        `journal ${e.id} cannot be read (${e.error}); give an id explicitly once it is dealt with`,
+      );
+    if (!isActive(e.summary)) continue;
+    if (head && !sameBoot(head, e.summary)) break;
+    chain.push(e.journal);
+    head ??= e.summary;
+  }
+  return chain;
+}
+
+/** For each journal, the newest journal of its rollback chain (its own id when alone or inactive). */
+export function chainHeads(entries: readonly HistoryEntry[]): Map<string, string> {
+  const heads = new Map<string, string>();
+  let head: JournalSummary | null = null;
+  for (const e of entries) {
+    if (!e.ok) {
+      head = null;
+      continue;
+    }
+    const s = e.summary;
+    if (!isActive(s)) {
+      heads.set(s.id, s.id);
+      continue;
+    }
+    if (head && sameBoot(head, s)) heads.set(s.id, head.id);
+    else {
+      head = s;
+      heads.set(s.id, s.id);
+    }
+  }
+  return heads;
+}
+
+/** Both applies recorded their boot and it is the same one (a tree without a boot time counts as one boot). */
+function sameBoot(a: JournalSummary, b: JournalSummary): boolean {
+  return a.bootedAt !== undefined && b.bootedAt !== undefined && a.bootedAt === b.bootedAt;
 }

@@ -40,6 +40,11 @@ export interface JournalMeta {
   commands: string;
   hostname: string | null;
   pid: number;
+  /**
+   * When the host (or --root tree) last booted, as apply saw it (/proc/stat btime): applies
+   * made in one boot form a chain that `rollback` undoes together. Absent in older journals.
+   */
+  bootedAt?: string | null;
 }
 
 export interface BeforeRecord {
@@ -211,6 +216,7 @@ export function createJournal(
     root: string;
     commands: string;
     now: () => Date;
+    bootedAt?: Date | null;
   },
 ): JournalWriter {
   writer.makeDirs(JOURNAL_ROOT);
@@ -228,6 +234,7 @@ export function createJournal(
     commands: args.commands,
     hostname: safeHostname(),
     pid: process.pid,
+    bootedAt: args.bootedAt ? args.bootedAt.toISOString() : null,
   };
   writer.write(`${partial}/meta.json`, `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
   writer.write(`${partial}/plan.json`, `${JSON.stringify(args.plan, null, 2)}\n`, { mode: 0o600 });

@@ -51,12 +51,17 @@ function stateOf(current: FileState, bytes: Buffer | null): boolean {
   return sameContent(current, bytes);
 }
 
-export function planRollback(journal: LoadedJournal, writer: FileWriter): RollbackPlan {
+/** `read`: the host's files as they will be when this rollback runs (see planChainRollback). */
+export function planRollback(
+  journal: LoadedJournal,
+  writer: FileWriter,
+  read: (hostPath: string) => FileState = (p) => writer.read(p),
+): RollbackPlan {
   const files: FileRollbackItem[] = [];
   for (const record of [...journal.before].sort((a, b) => b.step - a.step)) {
     const s = journal.plan.steps[record.step];
     const step = s && s.kind === "file" && s.path === record.path ? s : null;
-    const current = writer.read(record.path);
+    const current = read(record.path);
     let state: FileRollbackState;
     if (stateOf(current, record.bytes)) state = "original";
     else if (step && sameContent(current, step.after)) state = "applied";
@@ -120,6 +125,44 @@ export function planRollback(journal: LoadedJournal, writer: FileWriter): Rollba
       journal.before.every((r) => writer.leftovers(r.path).length === 0) &&
       dirs.every((d) => (writer.list(d)?.length ?? 1) > 0),
   };
+}
+
+/**
+ * Rollback plans for a chain of journals (newest first), each classified against the files as
+ * the rollbacks before it will leave them, so a conflict anywhere in the chain is known before
+ * anything is written. A refresh command that an older journal's rollback re-runs anyway is
+ * left to that one (update-initramfs once, not once per journal).
+ */
+export function planChainRollback(
+  journals: readonly LoadedJournal[],
+  writer: FileWriter,
+): RollbackPlan[] {
+  const overlay = new Map<string, FileState>();
+  const plans = journals.map((j) => {
+    const rp = planRollback(j, writer, (p) => overlay.get(p) ?? writer.read(p));
+    for (const f of rp.files) overlay.set(f.record.path, savedState(f.record));
+    return rp;
+  });
+  return plans.map((rp, i) => {
+    const later = new Set(plans.slice(i + 1).flatMap((p) => p.commands.map((c) => c.join("\0"))));
+    const commands = rp.commands.filter(
+      (c) => !(later.has(c.join("\0")) && undoOf(c) !== null && "rerun" in undoOf(c)!),
+    );
+    return { ...rp, commands };
+  });
+}
+
+/** A file as a journal's before-image says it was. */
+function savedState(record: BeforeImage): FileState {
+  return record.existed
+    ? {
+        exists: true,
+        bytes: record.bytes!,
+        mode: record.mode!,
+        uid: record.uid!,
+        gid: record.gid!,
+      }
+    : { exists: false };
 }
 
 export function conflicts(rp: RollbackPlan): FileRollbackItem[] {

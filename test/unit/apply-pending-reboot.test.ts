@@ -71,6 +71,7 @@ function entry(
       failure: null,
       finishedAt: opts.finishedAt ?? "2026-11-26T20:00:00Z",
       rolledBackAt: null,
+      bootedAt: null,
     },
   };
 }

@@ -113,13 +113,14 @@ async function applyCommand(
     const notes = plan.findings.filter(
       (f) => f.status === "warn" || f.status === "fail" || f.status === "info",
     );
+    const bootedAt = bootTimeOf(readProcStat(target));
     const awaiting =
       changeCount(plan) > 0
         ? alreadyAppliedAwaitingReboot(
             plan,
             state,
             listJournals(writerSource(target.writer)),
-            bootTimeOf(readProcStat(target)),
+            bootedAt,
           )
         : null;
     if (awaiting) {
@@ -167,6 +168,7 @@ async function applyCommand(
       writer: target.writer,
       runner: target.runner,
       version: VERSION,
+      bootedAt,
       onProgress: (p) => progress(ctx, p),
     });
     return report(ctx, plan, result, target);

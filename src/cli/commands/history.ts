@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import * as path from "node:path";
 import { FileWriter } from "../../apply/file-writer.js";
-import { listJournals } from "../../apply/history.js";
+import { chainHeads, listJournals } from "../../apply/history.js";
 import { JOURNAL_ROOT, writerSource } from "../../apply/journal.js";
 import { EXIT, InputError } from "../../errors.js";
 import * as fs from "node:fs";
@@ -42,7 +42,10 @@ function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
     throw new InputError(`--root ${opts.root}: no such folder`);
   const writer = new FileWriter(dir);
   const entries = listJournals(writerSource(writer));
-  const journals = entries.flatMap((e) => (e.ok ? [e.summary] : []));
+  const heads = chainHeads(entries);
+  const journals = entries.flatMap((e) =>
+    e.ok ? [{ ...e.summary, chain: heads.get(e.summary.id) ?? e.summary.id }] : [],
+  );
   const damaged = entries.flatMap((e) => (e.ok ? [] : [{ id: e.id, error: e.error }]));
   if (opts.json) {
     printJson(ctx, { journalRoot: writer.resolve(JOURNAL_ROOT), journals, damaged });
@@ -62,23 +65,28 @@ function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
       continue;
     }
     const s = e.summary;
+    const head = heads.get(s.id);
+    const chained = head !== undefined && head !== s.id ? ` (same boot as ${head})` : "";
     const colour =
       s.status === "applied" ? style.green : s.status === "rolled-back" ? style.dim : style.yellow;
     const when = s.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z");
     rows.push([
       s.id,
       when,
-      colour(s.statusText),
+      colour(s.statusText + chained),
       s.devices.join(" ") || "-",
       `${s.files.length} file${s.files.length === 1 ? "" : "s"}, ${s.commands.length} command${s.commands.length === 1 ? "" : "s"}`,
     ]);
   }
   ctx.out(renderTable(rows));
   const active = journals.find((j) => j.status !== "rolled-back");
-  if (active)
-    ctx.out(
-      "",
-      `Undo the newest: passthrough rollback ${active.id}${opts.root ? ` --root ${dir}` : ""}`,
-    );
+  if (active) {
+    const chain = journals.filter((j) => j.chain === active.id && j.status !== "rolled-back");
+    const what =
+      chain.length > 1
+        ? `the newest ${chain.length} applies (one boot, undone together, back to before ${chain[chain.length - 1]!.id})`
+        : `the newest apply (${active.id})`;
+    ctx.out("", `Undo ${what}: passthrough rollback${opts.root ? ` --root ${dir}` : ""}`);
+  }
   return EXIT.ok;
 }

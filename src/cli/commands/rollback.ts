@@ -3,14 +3,15 @@
 
 import type { Command } from "commander";
 import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
-import { isActive, listJournals } from "../../apply/history.js";
+import { listJournals, rollbackChain } from "../../apply/history.js";
 import { readJournal, writerSource, type LoadedJournal } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
 import {
   assertNoConflicts,
   conflicts,
   executeRollback,
-  planRollback,
+  planChainRollback,
+  type RollbackPlan,
   type RollbackProgress,
 } from "../../apply/rollback.js";
 import { ApplyError, EXIT, InputError } from "../../errors.js";
@@ -38,8 +39,10 @@ export function registerRollback(program: Command, run: RunAction): void {
     .addHelpText(
       "after",
       `
-ID is a journal id from \`passthrough history\`; without it, the latest apply not yet rolled
-back. Every file goes back to its saved bytes, mode and owner; files the apply created are
+ID is a journal id from \`passthrough history\`. Without it: the newest apply not yet rolled
+back, together with every older one made in the same boot (applies before a reboot build
+on each other; undoing only the last would leave the earlier ones' files changed), so the
+host returns to its state before the first of them. Every file goes back to its saved bytes, mode and owner; files the apply created are
 removed. Then the boot loader and initramfs commands run again (update-grub,
 proxmox-boot-tool refresh, update-initramfs ...) so the next boot uses the restored files.
 
@@ -61,22 +64,17 @@ Examples:
     .action(run<RollbackOptions>(rollbackCommand));
 }
 
-function pickJournal(target: ApplyTarget, id: string | undefined): LoadedJournal {
+/** The journals to undo, newest first: the one named, or the newest chain (history.ts). */
+function pickJournals(target: ApplyTarget, id: string | undefined): LoadedJournal[] {
   const source = writerSource(target.writer);
-  if (id !== undefined) return readJournal(source, id);
+  if (id !== undefined) return [readJournal(source, id)];
   const entries = listJournals(source);
   if (entries.length === 0)
     throw new InputError(
       `no journal in ${source.where("/var/lib/passthrough/journal")}: nothing was applied${target.live ? " on this host" : ` under ${target.rootDir}`}, so there is nothing to roll back`,
     );
-  for (const e of entries) {
-    // Newest first: never skip past a journal that may still hold changes.
-    if (!e.ok)
-      throw new InputError(
-        `journal ${e.id} cannot be read (${e.error}); give an id explicitly once it is dealt with`,
-      );
-    if (isActive(e.summary)) return e.journal;
-  }
+  const chain = rollbackChain(entries);
+  if (chain.length > 0) return chain;
   const newest = entries[0]!;
   throw new InputError(
     `every journal is rolled back already (newest: ${newest.ok ? newest.summary.id : newest.id}); \`passthrough history\` lists them`,
@@ -90,38 +88,67 @@ async function rollbackCommand(
 ): Promise<number> {
   const target = applyTarget(opts, "rollback");
   requireAnswerable(ctx.io, opts.yes, "roll back");
-  const { style } = ctx;
   const lock = ApplyLock.acquire(target.writer, "rollback");
   try {
-    const journal = pickJournal(target, id);
-    const rp = planRollback(journal, target.writer);
-    const again = ["passthrough", "rollback", journal.id, ...target.flags].join(" ");
-    if (rp.nothingToDo) {
+    const journals = pickJournals(target, id);
+    const plans = planChainRollback(journals, target.writer).filter((rp) => !rp.nothingToDo);
+    // The command to run again names the journal when there is one: a chain is undone by none.
+    const named = journals.length === 1 ? [journals[0]!.id] : [];
+    const again = ["passthrough", "rollback", ...named, ...target.flags].join(" ");
+    if (plans.length === 0) {
       ctx.out(
-        `Journal ${journal.id}: nothing to restore — every file is as it was before that apply.`,
+        `${journalNames(journals)}: nothing to restore — every file is as it was before ${journals.length === 1 ? "that apply" : "those applies"}.`,
       );
       return EXIT.ok;
     }
-    assertNoConflicts(rp, opts.force === true, again);
+    for (const rp of plans) assertNoConflicts(rp, opts.force === true, again);
+    showRollback(ctx, target, plans);
+    const n = plans.flatMap((rp) => rp.files).filter((f) => f.state !== "original").length;
+    const question = `Restore ${n} file${n === 1 ? "" : "s"} from ${journalNames(plans.map((rp) => rp.journal))}?`;
+    if (!(await confirmed(ctx.io, opts.yes, question, "rolling back"))) {
+      ctx.out("Not rolled back; nothing was changed.");
+      return EXIT.ok;
+    }
+    for (const [i, rp] of plans.entries()) runOne(ctx, target, rp, opts, plans.slice(0, i));
+    reportEnd(ctx, target, plans);
+    return EXIT.ok;
+  } finally {
+    lock.release();
+  }
+}
 
+function journalNames(journals: readonly LoadedJournal[]): string {
+  return journals.length === 1
+    ? `journal ${journals[0]!.id}`
+    : `${journals.length} journals (${journals.map((j) => j.id).join(", ")})`;
+}
+
+/** What will happen, per journal, newest first. */
+function showRollback(
+  ctx: CommandContext,
+  target: ApplyTarget,
+  plans: readonly RollbackPlan[],
+): void {
+  const { style } = ctx;
+  const where = target.live ? "" : ` under ${target.rootDir}`;
+  if (plans.length > 1)
     ctx.out(
       style.bold(
-        `passthrough rollback — journal ${journal.id} (applied ${journal.meta.createdAt}${target.live ? "" : ` under ${target.rootDir}`})`,
+        `passthrough rollback — ${plans.length} applies made in the same boot${where}, newest first; the host returns to its state before ${plans[plans.length - 1]!.journal.id}`,
       ),
       "",
     );
-    for (const f of rp.files) {
-      const verb = f.state === "original" ? "unchanged" : f.record.existed ? "restore" : "remove";
-      const extra =
-        f.state === "changed"
-          ? style.yellow(
-              " (changed by someone else since: --force overwrites it; the current content is kept in the journal)",
-            )
-          : "";
+  for (const rp of plans) {
+    ctx.out(
+      style.bold(
+        `${plans.length > 1 ? "" : "passthrough rollback — "}journal ${rp.journal.id} (applied ${rp.journal.meta.createdAt}${where})`,
+      ),
+    );
+    for (const f of rp.files) ctx.out(fileLine(ctx, f));
+    if (rp.files.length === 0 && rp.commands.length === 0)
       ctx.out(
-        `  ${verb.padEnd(9)} ${f.record.path}${f.record.existed && f.state !== "original" ? style.dim(` (${f.record.size} bytes, mode ${f.record.mode!.toString(8).padStart(4, "0")}, ${f.record.uid}:${f.record.gid})`) : ""}${extra}`,
+        style.dim("  no file of its own; its refresh commands run once, with the journal below"),
       );
-    }
     for (const c of rp.commands)
       ctx.out(
         `  run       ${formatArgv(c)}${target.live || target.flags.includes("--run-commands") ? "" : style.dim(" (listed, not run: --root)")}`,
@@ -129,57 +156,80 @@ async function rollbackCommand(
     for (const u of rp.notUndone)
       ctx.out(style.yellow(`  not undone: ${formatArgv(u.argv)} — ${u.why}`));
     ctx.out("");
-    const n = rp.files.filter((f) => f.state !== "original").length;
-    if (
-      !(await confirmed(
-        ctx.io,
-        opts.yes,
-        `Restore ${n} file${n === 1 ? "" : "s"} from journal ${journal.id}?`,
-        "rolling back",
-      ))
-    ) {
-      ctx.out("Not rolled back; nothing was changed.");
-      return EXIT.ok;
-    }
-    const result = executeRollback(rp, {
-      writer: target.writer,
-      runner: target.runner,
-      force: opts.force === true,
-      rollbackCommand: again,
-      onProgress: (p) => progress(ctx, p),
-    });
-    ctx.out("");
-    if (result.journalProblem) ctx.out(style.yellow(result.journalProblem));
-    if (result.status === "failed") {
-      throw new ApplyError(
-        `rollback of ${journal.id} stopped: ${result.failure}; the files restored so far stay restored — fix the cause and run \`${again}\` again`,
-      );
-    }
-    const forced = conflicts(rp).length;
-    ctx.out(
-      style.green(`Rolled back journal ${journal.id}.`) +
-        (forced
-          ? ` ${forced} file${forced === 1 ? "" : "s"} changed by someone else ${forced === 1 ? "was" : "were"} overwritten; their content is in ${target.writer.resolve(journal.dir)}/displaced/.`
-          : ""),
-    );
-    const listed = result.commands.filter((c) => !c.ran);
-    if (listed.length) {
-      ctx.out(
-        `Commands not run (--root without --run-commands); run them inside ${target.rootDir}:`,
-      );
-      for (const c of listed) ctx.out(`  ${formatArgv(c.argv)}`);
-    }
-    if (rp.notUndone.length)
-      ctx.out(
-        style.yellow(
-          `Not undone (check by hand): ${rp.notUndone.map((u) => formatArgv(u.argv)).join("; ")}`,
-        ),
-      );
-    ctx.out("Reboot for the restored configuration to take effect.");
-    return EXIT.ok;
-  } finally {
-    lock.release();
   }
+}
+
+function fileLine(ctx: CommandContext, f: RollbackPlan["files"][number]): string {
+  const { style } = ctx;
+  const verb = f.state === "original" ? "unchanged" : f.record.existed ? "restore" : "remove";
+  const extra =
+    f.state === "changed"
+      ? style.yellow(
+          " (changed by someone else since: --force overwrites it; the current content is kept in the journal)",
+        )
+      : "";
+  const saved =
+    f.record.existed && f.state !== "original"
+      ? style.dim(
+          ` (${f.record.size} bytes, mode ${f.record.mode!.toString(8).padStart(4, "0")}, ${f.record.uid}:${f.record.gid})`,
+        )
+      : "";
+  return `  ${verb.padEnd(9)} ${f.record.path}${saved}${extra}`;
+}
+
+/** Roll back one journal of the chain; a failure names what the earlier ones already restored. */
+function runOne(
+  ctx: CommandContext,
+  target: ApplyTarget,
+  rp: RollbackPlan,
+  opts: RollbackOptions,
+  done: readonly RollbackPlan[],
+): void {
+  const again = ["passthrough", "rollback", rp.journal.id, ...target.flags].join(" ");
+  if (done.length > 0) ctx.out("", ctx.style.bold(`journal ${rp.journal.id}`));
+  const result = executeRollback(rp, {
+    writer: target.writer,
+    runner: target.runner,
+    force: opts.force === true,
+    rollbackCommand: again,
+    onProgress: (p) => progress(ctx, p),
+  });
+  if (result.journalProblem) ctx.out(ctx.style.yellow(result.journalProblem));
+  if (result.status === "failed") {
+    const before = done.length
+      ? ` (${journalNames(done.map((d) => d.journal))} ${done.length === 1 ? "is" : "are"} rolled back)`
+      : "";
+    throw new ApplyError(
+      `rollback of ${rp.journal.id} stopped: ${result.failure}; the files restored so far stay restored${before} — fix the cause and run \`${again}\` again`,
+    );
+  }
+  const forced = conflicts(rp).length;
+  ctx.out(
+    ctx.style.green(`Rolled back journal ${rp.journal.id}.`) +
+      (forced
+        ? ` ${forced} file${forced === 1 ? "" : "s"} changed by someone else ${forced === 1 ? "was" : "were"} overwritten; their content is in ${target.writer.resolve(rp.journal.dir)}/displaced/.`
+        : ""),
+  );
+  const listed = result.commands.filter((c) => !c.ran);
+  if (listed.length) {
+    ctx.out(`Commands not run (--root without --run-commands); run them inside ${target.rootDir}:`);
+    for (const c of listed) ctx.out(`  ${formatArgv(c.argv)}`);
+  }
+}
+
+function reportEnd(ctx: CommandContext, target: ApplyTarget, plans: readonly RollbackPlan[]): void {
+  const notUndone = plans.flatMap((rp) => rp.notUndone);
+  if (notUndone.length)
+    ctx.out(
+      ctx.style.yellow(
+        `Not undone (check by hand): ${notUndone.map((u) => formatArgv(u.argv)).join("; ")}`,
+      ),
+    );
+  if (plans.length > 1)
+    ctx.out(
+      `Back to the state before ${plans[plans.length - 1]!.journal.id}${target.live ? "" : ` under ${target.rootDir}`}.`,
+    );
+  ctx.out("Reboot for the restored configuration to take effect.");
 }
 
 function progress(ctx: CommandContext, p: RollbackProgress): void {
