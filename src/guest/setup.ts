@@ -59,7 +59,7 @@ export function resolveDistro(f: GuestSetupFlags, state: HostState | null): Dist
     const d = findDistro(f.distro);
     if (!d)
       throw new InputError(
-        `--distro ${f.distro} is not supported; supported: ${supportedDistroList()} (or the codename: ${DISTROS.map((x) => `${x.family}:${x.codename}`).join(", ")})`,
+        `--distro ${f.distro} is not supported; supported: ${supportedDistroList()} (or the codename: ${DISTROS.map((x) => `${x.os}:${x.codename}`).join(", ")})`,
       );
     return d;
   }

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../errors.js";
 import type { HostState } from "../host/types.js";
-import type { CommandRunner } from "./command-runner.js";
+import type { CommandRunner } from "../process/run.js";
 import { Virsh } from "./libvirt/virsh.js";
 import { QmBackend } from "./proxmox/qm-backend.js";
 import type { ProxmoxBackend } from "./types.js";

@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { openLiveRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
-import { ProcessRunner } from "../../vm/command-runner.js";
+import { ProcessRunner } from "../../process/run.js";
 import { apiConnector, type ApiOptions } from "../../vm/proxmox/connect.js";
 import { selectBackend } from "../../vm/select-backend.js";
 import type { ProxmoxBackend } from "../../vm/types.js";

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { ApplyError, EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
 import { readHostMemory } from "../../host/meminfo.js";
 import type { HostState } from "../../host/types.js";
-import { ProcessRunner } from "../../vm/command-runner.js";
+import { ProcessRunner } from "../../process/run.js";
 import { configDiff, unifiedDiff } from "../../vm/diff.js";
 import { findOvmf, ovmfWarning } from "../../vm/firmware.js";
 import { readHostPrep } from "../../vm/host-prep.js";
