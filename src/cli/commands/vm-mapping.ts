@@ -6,12 +6,11 @@
 // moved to another slot, a BIOS update renumbered IOMMU groups): Proxmox would refuse to start
 // VMs using them with "PCI device mapping invalid (hardware probably changed)".
 
-import { addApiOptions } from "../api-options.js";
 import type { Command } from "commander";
 import { EXIT, InputError } from "../../errors.js";
 import type { PciMapping, PveHardwarePci } from "../../vm/types.js";
 import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
-import { connectApi, connectionFlags, type ApiOptions } from "../../vm/proxmox/connect.js";
+import { connectApi } from "../../vm/proxmox/connect.js";
 import {
   buildMapEntry,
   compareMapEntry,
@@ -24,17 +23,18 @@ import {
   type MapEntryProblem,
   type PciMapEntry,
 } from "../../vm/proxmox/mappings.js";
+import { addApiOptions, apiOptions, connectionFlags, type ApiFlags } from "../api-options.js";
 import { printJson, type CommandContext } from "../context.js";
 import type { RunAction } from "../registration.js";
 import { renderTable } from "../render/table.js";
 import { padEnd } from "../render/style.js";
 import { vmCommand } from "./vm-group.js";
 
-interface ListOptions extends ApiOptions {
+interface ListOptions extends ApiFlags {
   json?: boolean;
 }
 
-interface CreateOptions extends ApiOptions {
+interface CreateOptions extends ApiFlags {
   name: string;
   device?: string;
   map: string[];
@@ -45,7 +45,7 @@ interface CreateOptions extends ApiOptions {
   json?: boolean;
 }
 
-interface CheckOptions extends ApiOptions {
+interface CheckOptions extends ApiFlags {
   name?: string;
   json?: boolean;
 }
@@ -135,8 +135,12 @@ Examples:
   ).action(run<CheckOptions>(checkCommand));
 }
 
-function connect(ctx: CommandContext, opts: ApiOptions, needNode: boolean): ApiBackend {
-  return connectApi(opts, { env: ctx.io.env, warn: (l) => ctx.err(l) }, { node: needNode });
+function connect(ctx: CommandContext, opts: ApiFlags, needNode: boolean): ApiBackend {
+  return connectApi(
+    apiOptions(opts),
+    { env: ctx.io.env, warn: (l) => ctx.err(l) },
+    { node: needNode },
+  );
 }
 
 function entryJson(text: string, entry: PciMapEntry | null, error?: string) {
