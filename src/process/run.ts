@@ -9,7 +9,7 @@
 // A run here is one program from start to exit; the parent waits for it.
 
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
+import { closeSync } from "node:fs";
 import { anonymousFile } from "./stdin-file.js";
 
 export interface RunOptions {
@@ -117,7 +117,7 @@ export function runArgv(
       timedOut: code === "ETIMEDOUT",
     };
   } finally {
-    if (stdin !== null) fs.closeSync(stdin);
+    if (stdin !== null) closeSync(stdin);
   }
 }
 

@@ -6,18 +6,18 @@
 // file; where a filesystem lacks it, the file is unlinked inside a private folder before any
 // program runs.
 
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** Linux's O_TMPFILE (__O_TMPFILE | O_DIRECTORY, include/uapi/asm-generic/fcntl.h); Node has no constant. */
-const O_TMPFILE = 0o20000000 | fs.constants.O_DIRECTORY;
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
 
 /** An open, unnamed file holding `content`, its offset at 0; the caller closes it. */
-export function anonymousFile(content: string, dir = os.tmpdir()): number {
+export function anonymousFile(content: string, dir = tmpdir()): number {
   let fd: number;
   try {
-    fd = fs.openSync(dir, O_TMPFILE | fs.constants.O_RDWR, 0o600);
+    fd = openSync(dir, O_TMPFILE | constants.O_RDWR, 0o600);
   } catch {
     fd = unlinkedFile(dir);
   }
@@ -25,9 +25,9 @@ export function anonymousFile(content: string, dir = os.tmpdir()): number {
     const data = Buffer.from(content, "utf8");
     // pwrite (an explicit position) leaves the offset at 0 for the child's reads from fd 0.
     for (let done = 0; done < data.length;)
-      done += fs.writeSync(fd, data, done, data.length - done, done);
+      done += writeSync(fd, data, done, data.length - done, done);
   } catch (err) {
-    fs.closeSync(fd);
+    closeSync(fd);
     throw err;
   }
   return fd;
@@ -35,10 +35,10 @@ export function anonymousFile(content: string, dir = os.tmpdir()): number {
 
 /** A new file opened in a private folder, then unlinked with the folder. */
 export function unlinkedFile(dir: string): number {
-  const folder = fs.mkdtempSync(path.join(dir, "passthrough-stdin-"));
+  const folder = mkdtempSync(join(dir, "passthrough-stdin-"));
   try {
-    return fs.openSync(path.join(folder, "input"), "wx+", 0o600);
+    return openSync(join(folder, "input"), "wx+", 0o600);
   } finally {
-    fs.rmSync(folder, { recursive: true, force: true });
+    rmSync(folder, { recursive: true, force: true });
   }
 }

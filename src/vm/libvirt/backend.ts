@@ -3,7 +3,7 @@
 // back. A new domain gets a qcow2 volume in a pool first. With --emit libvirt it only shows the
 // XML.
 
-import * as fs from "node:fs";
+import { readFileSync } from "node:fs";
 import { ApplyError, InputError, RefusedError, describeFsError } from "../../errors.js";
 import {
   hostPathExists,
@@ -72,7 +72,7 @@ export class LibvirtVmBackend implements VmBackend<LibvirtCurrent, LibvirtVmPlan
     }
     if (domainXmlFile) {
       try {
-        return { xml: fs.readFileSync(domainXmlFile, "utf8"), source: domainXmlFile };
+        return { xml: readFileSync(domainXmlFile, "utf8"), source: domainXmlFile };
       } catch (err) {
         throw new InputError(`--domain-xml ${domainXmlFile}: ${describeFsError(err)}`);
       }
