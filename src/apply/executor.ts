@@ -15,13 +15,13 @@
 
 import { ApplyError, describeFsError, isStorageError, UserError } from "../errors.js";
 import type { FileStep, Plan, Step } from "../plan/types.js";
+import { quoteArgv } from "../process/quote.js";
 import {
   commandSucceeded,
   describeOutcome,
-  formatArgv,
   type CommandResult,
   type CommandRunner,
-} from "./command-runner.js";
+} from "../process/run.js";
 import { checkHostPath, sameContent, type FileState, type FileWriter } from "./file-writer.js";
 import { createJournal, type FileSnapshot, type JournalWriter } from "./journal.js";
 import { ApplyLock, STATE_DIR } from "./lock.js";
@@ -74,7 +74,7 @@ export function describeStep(s: Step): string {
       if (s.after === null) return `remove ${s.path}`;
       return `${s.before === null ? "create" : "edit"} ${s.path}`;
     case "command":
-      return `run ${formatArgv(s.argv)}`;
+      return `run ${quoteArgv(s.argv)}`;
     case "reboot":
       return "reboot";
   }
@@ -192,7 +192,7 @@ export function executePlan(opts: ExecuteOptions): ExecuteResult {
         journal.step({ event: "command", step: i, ...commandFields(command) });
         if (!commandSucceeded(command))
           throw new StepFailed(
-            `${formatArgv(step.argv)} ${describeOutcome(command)}${lastLine(command)}`,
+            `${quoteArgv(step.argv)} ${describeOutcome(command)}${lastLine(command)}`,
           );
         res = command.ran ? "ran" : "listed";
       } else {

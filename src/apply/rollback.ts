@@ -13,13 +13,13 @@
 import { undoOf } from "../boot/undo.js";
 import { RefusedError, UserError, describeFsError } from "../errors.js";
 import type { FileStep } from "../plan/types.js";
+import { quoteArgv } from "../process/quote.js";
 import {
   commandSucceeded,
   describeOutcome,
-  formatArgv,
   type CommandResult,
   type CommandRunner,
-} from "./command-runner.js";
+} from "../process/run.js";
 import { commandFields } from "./executor.js";
 import { sameContent, type FileState, type FileWriter } from "./file-writer.js";
 import { JournalWriter, type BeforeImage, type LoadedJournal } from "./journal.js";
@@ -261,7 +261,7 @@ export function executeRollback(rp: RollbackPlan, opts: ExecuteRollbackOptions):
       journal.rollback({ event: "command", ...commandFields(r) });
       opts.onProgress?.({ phase: "command-done", result: r });
       if (!commandSucceeded(r))
-        throw new RollbackStepFailed(`${formatArgv(argv)} ${describeOutcome(r)}${tail(r)}`);
+        throw new RollbackStepFailed(`${quoteArgv(argv)} ${describeOutcome(r)}${tail(r)}`);
     }
     journal.rollback({ event: "end", status: "ok" });
   } catch (err) {

@@ -1,6 +1,8 @@
 // The Proxmox REST API options shared by the vm, vm mapping and guest commands. Their values
 // go to src/vm/proxmox/connect.ts as plain ApiOptions.
 import { Option, type Command } from "commander";
+import { InputError } from "../errors.js";
+import { TOKEN_ENV, type ApiOptions } from "../vm/proxmox/connect.js";
 
 /** --api, --node, --token-file, --fingerprint, --ca-file, --task-timeout (and a refused --token). */
 export function addApiOptions(cmd: Command): Command {
@@ -31,4 +33,32 @@ export function addApiOptions(cmd: Command): Command {
       "120",
     )
     .addOption(new Option("--token <secret>").hideHelp());
+}
+
+/** The API flags as commander parses them (and a --token that is only there to be refused). */
+export interface ApiFlags extends ApiOptions {
+  token?: string;
+}
+
+/**
+ * The connection options from the flags. A secret on the command line is refused: every user
+ * sees argv in `ps`, and shells keep it in their history.
+ */
+export function apiOptions(flags: ApiFlags): ApiOptions {
+  if (flags.token !== undefined)
+    throw new InputError(
+      `--token is refused: a secret on the command line is visible to every user in \`ps\` and stays in shell history. Put it in ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or in a file (chmod 600) passed with --token-file`,
+    );
+  const { api, node, tokenFile, fingerprint, caFile, taskTimeout } = flags;
+  return { api, node, tokenFile, fingerprint, caFile, taskTimeout };
+}
+
+/** The flags to repeat in a suggested command (nothing secret). */
+export function connectionFlags(opts: ApiOptions): string {
+  const parts: string[] = [];
+  if (opts.api) parts.push(`--api ${opts.api}`);
+  if (opts.fingerprint) parts.push(`--fingerprint ${opts.fingerprint}`);
+  if (opts.caFile) parts.push(`--ca-file ${opts.caFile}`);
+  if (opts.tokenFile) parts.push(`--token-file ${opts.tokenFile}`);
+  return parts.join(" ");
 }

@@ -4,14 +4,10 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  ChrootRunner,
-  ListingRunner,
-  SpawnRunner,
-  type CommandRunner,
-} from "../apply/command-runner.js";
+import { ChrootRunner, hostRunner, ListingRunner } from "../apply/command-runner.js";
 import { FileWriter } from "../apply/file-writer.js";
 import { InputError } from "../errors.js";
+import type { CommandRunner } from "../process/run.js";
 
 export interface TargetOptions {
   root?: string;
@@ -48,7 +44,7 @@ export function applyTarget(opts: TargetOptions, command: "apply" | "rollback"):
       live: true,
       rootDir: "/",
       writer: new FileWriter("/"),
-      runner: new SpawnRunner(),
+      runner: hostRunner(),
       flags: [],
     };
   }

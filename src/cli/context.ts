@@ -33,6 +33,14 @@ export function makeContext(io: CliIo, globals: GlobalOptions): CommandContext {
   return { io, out: writer(io.stdout), err: writer(io.stderr), style };
 }
 
+/**
+ * A document for programs (libvirt XML, a QEMU command line, a guest script) written as it
+ * is; escaped like every other line only when a person's terminal would receive it.
+ */
+export function writeDocument(ctx: CommandContext, text: string): void {
+  ctx.io.stdout.write(ctx.io.stdout.isTTY === true ? terminalSafe(text, false) : text);
+}
+
 export interface HostOptions {
   snapshot?: string;
   json?: boolean;

@@ -8,6 +8,7 @@ import { makeContext, type GlobalOptions } from "./context.js";
 import type { CommandRegistration, RunAction } from "./registration.js";
 import { VERSION } from "../version.js";
 import { isInteractive, type CliIo } from "./io.js";
+import { terminalSafe } from "./render/style.js";
 
 /** Exit code for a bug in passthrough itself (EX_SOFTWARE): never one of the contract codes. */
 export const EXIT_INTERNAL = 70;
@@ -28,8 +29,8 @@ export async function runCli(
     .option("--no-color", "never colour the output (also: NO_COLOR=1)")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({
-      writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(s),
+      writeOut: (s) => io.stdout.write(terminalSafe(s, false)),
+      writeErr: (s) => io.stderr.write(terminalSafe(s, false)),
       outputError: (s, write) => write(s.startsWith("error:") ? s : `error: ${s}`),
     })
     .exitOverride();
@@ -75,11 +76,11 @@ Exit codes: 0 ready / nothing to do, 1 problems found, 2 usage or input error,
       return EXIT.usage; // commander already printed the message
     }
     if (err instanceof UserError) {
-      io.stderr.write(`error: ${err.message}\n`);
+      io.stderr.write(`error: ${terminalSafe(err.message, false)}\n`);
       return err.exitCode;
     }
     io.stderr.write(
-      `error: internal error: ${errorMessage(err)} (a bug in passthrough; rerun with DEBUG=passthrough for the stack)\n`,
+      `error: internal error: ${terminalSafe(errorMessage(err), false)} (a bug in passthrough; rerun with DEBUG=passthrough for the stack)\n`,
     );
     if (io.env.DEBUG?.includes("passthrough") && err instanceof Error && err.stack)
       io.stderr.write(`${err.stack}\n`);

@@ -36,6 +36,20 @@ export function parseDeviceArgs(
   return [...refs.values()];
 }
 
+/** A command that takes exactly one device (`vm mapping create`, `guest setup`): the one, or null when none was given. */
+export function parseSingleDevice(
+  values: string | readonly string[] | undefined,
+  what: string,
+  flag = "--device",
+): DeviceRef | null {
+  const refs = parseDeviceArgs(values, flag);
+  if (refs.length > 1)
+    throw new InputError(
+      `${flag} ${quoteInput(refs.map((r) => r.address).join(","))}: ${what} takes one device; give ${flag} once`,
+    );
+  return refs[0] ?? null;
+}
+
 /** The addresses as one flag value, for a suggested command: "0000:01:00,0000:02:00". */
 export function formatDeviceArgs(refs: readonly Pick<DeviceRef, "address">[]): string {
   return refs.map((r) => r.address).join(",");

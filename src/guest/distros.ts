@@ -28,12 +28,16 @@
 // - SSH: openssh-server everywhere; Ubuntu 24.04 starts sshd through ssh.socket (socket
 //   activation is its default), the others run ssh.service.
 
-export type DistroFamily = "ubuntu" | "debian";
+/**
+ * The distribution itself, as os-release ID= names it and Tailscale's repository paths use it
+ * (both are of the host's "debian" DistroFamily, src/host/boot.ts).
+ */
+export type GuestOs = "ubuntu" | "debian";
 
 export interface Distro {
   /** "ubuntu:22.04": what --distro takes. */
   id: string;
-  family: DistroFamily;
+  os: GuestOs;
   version: string;
   codename: string;
   name: string;
@@ -62,8 +66,8 @@ const SUNSHINE_RELEASES = "https://github.com/LizardByte/Sunshine/releases/downl
 export const TAILSCALE_KEYRING = "/usr/share/keyrings/tailscale-archive-keyring.gpg";
 export const TAILSCALE_LIST = "/etc/apt/sources.list.d/tailscale.list";
 
-function tailscale(family: DistroFamily, codename: string): Distro["tailscale"] {
-  const base = `https://pkgs.tailscale.com/stable/${family}`;
+function tailscale(os: GuestOs, codename: string): Distro["tailscale"] {
+  const base = `https://pkgs.tailscale.com/stable/${os}`;
   return {
     keyringUrl: `${base}/${codename}.noarmor.gpg`,
     listUrl: `${base}/${codename}.tailscale-keyring.list`,
@@ -74,7 +78,7 @@ function tailscale(family: DistroFamily, codename: string): Distro["tailscale"] 
 function ubuntu(version: string, codename: string, sshUnit: string): Distro {
   return {
     id: `ubuntu:${version}`,
-    family: "ubuntu",
+    os: "ubuntu",
     version,
     codename,
     name: `Ubuntu ${version} (${codename})`,
@@ -96,7 +100,7 @@ function ubuntu(version: string, codename: string, sshUnit: string): Distro {
 function debian(version: string, codename: string, sunshineTag: string): Distro {
   return {
     id: `debian:${version}`,
-    family: "debian",
+    os: "debian",
     version,
     codename,
     name: `Debian ${version} (${codename})`,
@@ -135,7 +139,7 @@ export function sunshineUrl(d: Distro): string {
 
 /** Exactly what Tailscale's <codename>.tailscale-keyring.list serves. */
 export function tailscaleListContent(d: Distro): string {
-  return `# Tailscale packages for ${d.family} ${d.codename}\ndeb [signed-by=${TAILSCALE_KEYRING}] ${d.tailscale.repo} ${d.codename} main\n`;
+  return `# Tailscale packages for ${d.os} ${d.codename}\ndeb [signed-by=${TAILSCALE_KEYRING}] ${d.tailscale.repo} ${d.codename} main\n`;
 }
 
 export function supportedDistroList(): string {
@@ -148,11 +152,10 @@ export function supportedDistroList(): string {
  */
 export function findDistro(text: string): Distro | null {
   const t = text.trim().toLowerCase();
-  const [family, release] = t.split(":");
-  if (!family || !release) return null;
+  const [os, release] = t.split(":");
+  if (!os || !release) return null;
   return (
-    DISTROS.find((d) => d.family === family && (d.version === release || d.codename === release)) ??
-    null
+    DISTROS.find((d) => d.os === os && (d.version === release || d.codename === release)) ?? null
   );
 }
 

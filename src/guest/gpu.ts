@@ -2,6 +2,8 @@
 // user names (--device), else the only real GPU. Shared by `guest setup` (to pick the driver)
 // and `guest check` (to find the passed GPU among the VM's emulated devices).
 
+import type { DeviceRef } from "../formats/device-selection.js";
+import { slotOf } from "../formats/pci-address.js";
 import { InputError } from "../errors.js";
 import type { HostState, PciDevice } from "../host/types.js";
 
@@ -40,11 +42,11 @@ export function describeGpu(d: PciDevice): string {
   return `${d.address} ${d.vendorName ?? d.vendorId} ${name} [${d.vendorId}:${d.deviceId}]`;
 }
 
-/** "0000:01:00", "01:00.0", "0000:01:00.0" -> matching display functions. */
-function matchAddress(state: HostState, address: string): PciDevice[] {
-  const a = address.trim().toLowerCase();
-  const full = /^[0-9a-f]{4}:/.test(a) ? a : `0000:${a}`;
-  return state.pci.filter((d) => d.address === full || d.address.startsWith(`${full}.`));
+/** The functions a --device address names: that function, or every function of that slot. */
+function matchAddress(state: HostState, ref: DeviceRef): PciDevice[] {
+  return state.pci.filter((d) =>
+    ref.isFunction ? d.address === ref.address : slotOf(d.address) === ref.address,
+  );
 }
 
 /**
@@ -52,17 +54,17 @@ function matchAddress(state: HostState, address: string): PciDevice[] {
  * display function of that slot); otherwise the only real GPU, preferring those bound to
  * vfio-pci (prepared for a VM) and skipping the boot GPU when there are others.
  */
-export function selectGpu(state: HostState, device: string | undefined, source: string): PciDevice {
-  if (device !== undefined) {
+export function selectGpu(state: HostState, device: DeviceRef | null, source: string): PciDevice {
+  if (device !== null) {
     const matches = matchAddress(state, device);
     if (matches.length === 0)
       throw new InputError(
-        `--device ${device}: no such PCI device on ${source}; \`passthrough list\` shows the addresses`,
+        `--device ${device.address}: no such PCI device on ${source}; \`passthrough list\` shows the addresses`,
       );
     const display = matches.find(isDisplay);
     if (!display)
       throw new InputError(
-        `--device ${device}: ${matches[0]!.address} is not a display controller (class ${matches[0]!.classCode}); give the GPU's address`,
+        `--device ${device.address}: ${matches[0]!.address} is not a display controller (class ${matches[0]!.classCode}); give the GPU's address`,
       );
     return display;
   }

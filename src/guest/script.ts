@@ -6,7 +6,8 @@
 // The script only uses what a minimal Debian/Ubuntu has (bash, coreutils, grep, awk, dpkg,
 // apt-get) plus curl for the two vendor downloads (installed first when missing).
 
-import { buildSteps, shq, stepConstants, type GuestSetupOptions, type GuestStep } from "./steps.js";
+import { singleQuote } from "../process/quote.js";
+import { buildSteps, stepConstants, type GuestSetupOptions, type GuestStep } from "./steps.js";
 
 export interface ScriptMeta {
   version: string;
@@ -173,12 +174,12 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
     "",
     "PT_CHANGED=0 PT_OK=0 PT_SKIPPED=0 PT_STEP=preflight PT_APT_FRESH=0",
     "PT_NOTES=()",
-    `PT_TARGET=${shq(d.id)}`,
-    `PT_CODENAME=${shq(d.codename)}`,
-    `PT_USER=\${PT_USER:-${o.user ? shq(o.user) : "${SUDO_USER:-root}"}}`,
+    `PT_TARGET=${singleQuote(d.id)}`,
+    `PT_CODENAME=${singleQuote(d.codename)}`,
+    `PT_USER=\${PT_USER:-${o.user ? singleQuote(o.user) : "${SUDO_USER:-root}"}}`,
   );
   if (o.tailscale?.keyFile)
-    out.push(`TS_AUTHKEY_FILE=\${TS_AUTHKEY_FILE:-${shq(o.tailscale.keyFile)}}`);
+    out.push(`TS_AUTHKEY_FILE=\${TS_AUTHKEY_FILE:-${singleQuote(o.tailscale.keyFile)}}`);
   for (const [name, value] of stepConstants(o)) {
     // Key comments may hold "$" or backticks: they are literal text, single quotes are the point.
     if (name === "PT_SSH_KEYS") out.push("# shellcheck disable=SC2016");
@@ -235,7 +236,7 @@ export function renderScript(o: GuestSetupOptions, meta: ScriptMeta): string {
 function withUser(text: string): string {
   return text
     .split("$PT_USER")
-    .map((part) => (part === "" ? "" : shq(part)))
+    .map((part) => (part === "" ? "" : singleQuote(part)))
     .join('"$PT_USER"');
 }
 

@@ -2,6 +2,7 @@
 // combination, reads the key files, picks the GPU from the host model. No output here; the
 // command (src/cli/commands/guest-setup.ts) writes the result and the warnings.
 
+import { parseSingleDevice } from "../formats/device-selection.js";
 import { InputError } from "../errors.js";
 import type { HostState } from "../host/types.js";
 import { renderCloudConfig } from "./cloud-init.js";
@@ -59,7 +60,7 @@ export function resolveDistro(f: GuestSetupFlags, state: HostState | null): Dist
     const d = findDistro(f.distro);
     if (!d)
       throw new InputError(
-        `--distro ${f.distro} is not supported; supported: ${supportedDistroList()} (or the codename: ${DISTROS.map((x) => `${x.family}:${x.codename}`).join(", ")})`,
+        `--distro ${f.distro} is not supported; supported: ${supportedDistroList()} (or the codename: ${DISTROS.map((x) => `${x.os}:${x.codename}`).join(", ")})`,
       );
     return d;
   }
@@ -107,7 +108,7 @@ function resolveGpu(
       throw new InputError(
         "--gpu-driver needs the GPU: give --device ADDRESS (with --snapshot of the host) or --gpu-vendor nvidia|amd|intel",
       );
-    const gpu = selectGpu(state, f.device, source);
+    const gpu = selectGpu(state, parseSingleDevice(f.device, "guest setup --gpu-driver"), source);
     const v = gpuVendor(gpu);
     if (!v)
       throw new InputError(

@@ -3,6 +3,7 @@
 // printing why not) and an action. script.ts renders them as one bash script; the cloud-init
 // renderer ships that same script (cloud-init.ts). Pure: options in, steps out.
 
+import { singleQuote } from "../process/quote.js";
 import {
   TAILSCALE_KEYRING,
   TAILSCALE_LIST,
@@ -43,11 +44,6 @@ export interface GuestStep {
   apply: string[];
   /** Printed at the end when this step changed something. */
   note?: string;
-}
-
-/** Single-quote for bash: the value reaches the command as-is, whatever it contains. */
-export function shq(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 const SSHD_DROPIN = "/etc/ssh/sshd_config.d/10-passthrough.conf";
@@ -144,7 +140,7 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
       apply: [
         `local tmp`,
         `tmp=$(mktemp)`,
-        `curl -fsSL ${shq(d.tailscale.keyringUrl)} -o "$tmp"`,
+        `curl -fsSL ${singleQuote(d.tailscale.keyringUrl)} -o "$tmp"`,
         `install -D -m 0644 "$tmp" ${TAILSCALE_KEYRING}`,
         `rm -f "$tmp"`,
         `PT_APT_FRESH=0`,
@@ -168,7 +164,7 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
       check: ["systemctl is-enabled --quiet tailscaled && systemctl is-active --quiet tailscaled"],
       apply: ["systemctl enable --now tailscaled"],
     });
-    const upArgs = ts.hostname ? ` --hostname=${shq(ts.hostname)}` : "";
+    const upArgs = ts.hostname ? ` --hostname=${singleQuote(ts.hostname)}` : "";
     steps.push({
       id: "tailscale_up",
       title: "Tailscale is connected",
@@ -223,7 +219,7 @@ export function buildSteps(o: GuestSetupOptions): GuestStep[] {
         `dir=$(mktemp -d)`,
         // apt's download sandbox user must be able to read the file.
         `chmod 0755 "$dir"`,
-        `curl -fsSL ${shq(url)} -o "$dir/${d.sunshine.asset}"`,
+        `curl -fsSL ${singleQuote(url)} -o "$dir/${d.sunshine.asset}"`,
         `chmod 0644 "$dir/${d.sunshine.asset}"`,
         `apt_install "$dir/${d.sunshine.asset}"`,
         `rm -rf "$dir"`,
@@ -334,20 +330,20 @@ function gpuSteps(o: GuestSetupOptions, gpu: GuestGpu): GuestStep[] {
 export function stepConstants(o: GuestSetupOptions): Array<[string, string]> {
   const vars: Array<[string, string]> = [];
   if (o.ssh) {
-    if (o.ssh.keys.length) vars.push(["PT_SSH_KEYS", `(${o.ssh.keys.map(shq).join(" ")})`]);
-    if (o.ssh.keys.length) vars.push(["PT_SSHD_KEY_ONLY", shq(SSHD_KEY_ONLY)]);
+    if (o.ssh.keys.length) vars.push(["PT_SSH_KEYS", `(${o.ssh.keys.map(singleQuote).join(" ")})`]);
+    if (o.ssh.keys.length) vars.push(["PT_SSHD_KEY_ONLY", singleQuote(SSHD_KEY_ONLY)]);
   }
   if (o.tailscale) {
-    vars.push(["PT_TAILSCALE_LIST", shq(tailscaleListContent(o.distro))]);
+    vars.push(["PT_TAILSCALE_LIST", singleQuote(tailscaleListContent(o.distro))]);
     vars.push([
       "PT_TS_EMBEDDED_KEY",
-      o.tailscale.embeddedKey ? shq(o.tailscale.embeddedKey) : "''",
+      o.tailscale.embeddedKey ? singleQuote(o.tailscale.embeddedKey) : "''",
     ]);
   }
   if (o.gpu)
     vars.push([
       "PT_DEBIAN_COMPONENTS",
-      shq(
+      singleQuote(
         (o.gpu.vendor === "nvidia"
           ? o.distro.components
           : o.distro.components.filter((c) => c === "non-free-firmware")

@@ -1,10 +1,9 @@
 // The few read-only commands discovery may run on a live host, and that `snapshot` saves
-// under cmd/NAME. Each runs from an argv array (never a shell), with a short timeout, C
-// locale, and no stdin. Anything that changes state (proxmox-boot-tool status mounts ESPs)
-// is deliberately not here.
+// under cmd/NAME. Each runs from an argv array (never a shell, src/process/run.ts), with a
+// short timeout, C locale, and no stdin. Anything that changes state (proxmox-boot-tool status
+// mounts ESPs) is deliberately not here.
 
-import { execFileSync } from "node:child_process";
-import { errorMessage } from "../errors.js";
+import { ProcessRunner } from "../process/run.js";
 
 export interface CommandSpec {
   /** Candidate argv lists, tried in order until one succeeds. */
@@ -65,6 +64,9 @@ export type CapturedCommand = keyof typeof CAPTURED_COMMANDS;
 
 export const COMMAND_TIMEOUT_MS = 3000;
 
+/** process.env as it is at each run (tests change PATH), in the C locale (ProcessRunner). */
+const runner = new ProcessRunner(process.env, { timeoutMs: COMMAND_TIMEOUT_MS });
+
 export function runCapturedCommand(
   name: CapturedCommand,
   hasTool: (tool: string) => boolean,
@@ -72,29 +74,18 @@ export function runCapturedCommand(
   const spec: CommandSpec = CAPTURED_COMMANDS[name];
   const reasons: string[] = [];
   for (const argv of spec.argv) {
-    const [file, ...args] = argv as [string, ...string[]];
+    const file = argv[0]!;
     if (!hasTool(file)) {
       reasons.push(`${file} is not installed`);
       continue;
     }
-    try {
-      const out = execFileSync(file, args, {
-        encoding: "utf8",
-        timeout: COMMAND_TIMEOUT_MS,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, LC_ALL: "C", LANG: "C" },
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return { ok: true, value: out };
-    } catch (err) {
-      const e = err as { code?: string; status?: number; stderr?: string };
-      if (e.code === "ETIMEDOUT")
-        reasons.push(`${argv.join(" ")} timed out after ${COMMAND_TIMEOUT_MS} ms`);
-      else if (typeof e.status === "number") {
-        const first = (e.stderr ?? "").trim().split("\n")[0] ?? "";
-        reasons.push(`${argv.join(" ")} exited ${e.status}${first ? `: ${first}` : ""}`);
-      } else reasons.push(`${argv.join(" ")}: ${errorMessage(err)}`);
-    }
+    const r = runner.run(argv);
+    if (r.exitCode === 0 && r.error === null) return { ok: true, value: r.stdout };
+    if (r.timedOut) reasons.push(`${argv.join(" ")} timed out after ${COMMAND_TIMEOUT_MS} ms`);
+    else if (r.exitCode !== null) {
+      const first = r.stderr.trim().split("\n")[0] ?? "";
+      reasons.push(`${argv.join(" ")} exited ${r.exitCode}${first ? `: ${first}` : ""}`);
+    } else reasons.push(`${argv.join(" ")}: ${r.error ?? `killed by ${r.signal}`}`);
   }
   return { ok: false, reason: reasons.join("; ") || `${name} is not run on a live host` };
 }

@@ -49,19 +49,3 @@ export function unifiedDiff(
   }
   return out;
 }
-
-/** The diff of a Proxmox VM config change, in `key: value` lines. */
-export function configDiff(
-  label: string,
-  before: VmConfig,
-  after: VmConfig,
-  style: DiffStyle = PLAIN,
-): string[] {
-  return unifiedDiff(
-    `${label} (now)`,
-    `${label} (after)`,
-    configText(before),
-    configText(after),
-    style,
-  );
-}

@@ -7,14 +7,15 @@
 import * as path from "node:path";
 import { FileWriter } from "../apply/file-writer.js";
 import { ApplyError, RefusedError, describeFsError } from "../errors.js";
-
-/** Runs one argv (never a shell): the qm backend's own command runner fits this shape. */
-export interface SnippetRunner {
-  run(argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-}
+import { commandSucceeded, type CommandResult, type CommandRunner } from "../process/run.js";
 
 function firstLine(s: string): string {
   return s.trim().split("\n")[0] ?? "";
+}
+
+/** Why pvesm failed: its first stderr line, else why it could not run, else its exit status. */
+function why(r: CommandResult): string {
+  return firstLine(r.stderr) || r.error || `exit ${r.exitCode}`;
 }
 
 /** Storage names in `pvesm status --content snippets` (a header line, then one storage per line). */
@@ -27,7 +28,7 @@ export function parsePvesmStatus(text: string): string[] {
 }
 
 export async function writeLocalSnippet(
-  runner: SnippetRunner,
+  runner: CommandRunner,
   storage: string,
   filename: string,
   content: string,
@@ -36,11 +37,9 @@ export async function writeLocalSnippet(
     throw new RefusedError(`--snippet-storage ${storage}: not a Proxmox storage id`);
   if (!/^[\w.-]+$/.test(filename))
     throw new RefusedError(`snippet name ${filename}: only letters, digits, ., _ and -`);
-  const status = await runner.run(["pvesm", "status", "--content", "snippets"]);
-  if (status.code !== 0)
-    throw new ApplyError(
-      `pvesm status --content snippets failed: ${firstLine(status.stderr) || `exit ${status.code}`}`,
-    );
+  const status = runner.run(["pvesm", "status", "--content", "snippets"]);
+  if (!commandSucceeded(status))
+    throw new ApplyError(`pvesm status --content snippets failed: ${why(status)}`);
   const storages = parsePvesmStatus(status.stdout);
   if (!storages.includes(storage)) {
     throw new RefusedError(
@@ -48,11 +47,11 @@ export async function writeLocalSnippet(
     );
   }
   const volume = `${storage}:snippets/${filename}`;
-  const where = await runner.run(["pvesm", "path", volume]);
+  const where = runner.run(["pvesm", "path", volume]);
   const file = where.stdout.trim();
-  if (where.code !== 0 || !path.isAbsolute(file))
+  if (!commandSucceeded(where) || !path.isAbsolute(file))
     throw new ApplyError(
-      `pvesm path ${volume} failed: ${firstLine(where.stderr) || `printed "${firstLine(where.stdout)}"`}`,
+      `pvesm path ${volume} failed: ${firstLine(where.stderr) || where.error || `printed "${firstLine(where.stdout)}"`}`,
     );
   try {
     new FileWriter("/").write(file, content, { mode: 0o600 });

@@ -8,10 +8,11 @@
 // a slot as one multifunction device behind a PCIe root port, x-vga only for the primary
 // display, no emulated VGA when the GPU is the display, cpu host, no ballooning.
 
+import { parseDeviceArgs } from "../formats/device-selection.js";
 import { VFIO_DRIVERS, isGpu } from "../checks/candidates.js";
 import { InputError } from "../errors.js";
 import type { HostMemory } from "../host/meminfo.js";
-import { normalizePciAddress, slotOf } from "../formats/pci-address.js";
+import { slotOf } from "../formats/pci-address.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { HostPrep } from "./host-prep.js";
 
@@ -134,15 +135,6 @@ export const HV_VENDOR_ID = /^[a-zA-Z0-9]{1,12}$/;
 const USB_ID = /^(?:0x)?([0-9a-fA-F]{4}):(?:0x)?([0-9a-fA-F]{4})$/;
 
 /** "0000:01:00" / "0000:01:00.1" from what the user typed; InputError names the flag. */
-export function parseDeviceArg(arg: string): string {
-  const n = normalizePciAddress(arg);
-  if (n === null)
-    throw new InputError(
-      `--device ${JSON.stringify(arg)} is not a PCI address; give a slot (0000:01:00, every function) or one function (0000:01:00.0) from \`passthrough list\``,
-    );
-  return n;
-}
-
 /** "046d:c31c" from "046D:C31C" / "0x046d:0xc31c"; InputError names the flag. */
 export function parseUsbArg(arg: string): { vendorId: string; productId: string } {
   const m = USB_ID.exec(arg.trim());
@@ -169,9 +161,9 @@ export function buildVmSpec(input: SpecInput): SpecResult {
   // --device arguments -> devices, each with every function it names.
   const pci: SpecPciDevice[] = [];
   const taken = new Set<string>();
-  for (const arg of options.devices) {
-    const want = parseDeviceArg(arg);
-    const isSlot = !/\.[0-7]$/.test(want);
+  for (const ref of parseDeviceArgs(options.devices)) {
+    const want = ref.address;
+    const isSlot = !ref.isFunction;
     const functions = state.pci
       .filter((d) => (isSlot ? slotOf(d.address) === want : d.address === want))
       .filter((d) => !taken.has(d.address));

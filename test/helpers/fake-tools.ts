@@ -8,7 +8,8 @@ import {
   ProcessRunner,
   type CommandResult,
   type CommandRunner,
-} from "../../src/vm/command-runner.js";
+  type RunOptions,
+} from "../../src/process/run.js";
 
 export interface FakeHost {
   dir: string;
@@ -90,15 +91,13 @@ export function fakeVirsh(
 
 /** Records each argv, then runs it (or answers from `reply`). */
 export class RecordingRunner implements CommandRunner {
+  readonly description = "recording runner";
   readonly calls: string[][] = [];
   constructor(
     private readonly inner: CommandRunner = new ProcessRunner(),
     private readonly reply?: (argv: readonly string[]) => CommandResult | undefined,
   ) {}
-  async run(
-    argv: readonly string[],
-    options?: { input?: string; timeoutMs?: number },
-  ): Promise<CommandResult> {
+  run(argv: readonly string[], options?: RunOptions): CommandResult {
     this.calls.push([...argv]);
     return this.reply?.(argv) ?? this.inner.run(argv, options);
   }

@@ -2,7 +2,7 @@
 // A fake `virsh` for tests: domains are $FAKE_VIRSH_DIR/domains/<name>.xml, volumes are files
 // under volumes/ named "<pool>:<name>"; calls go to calls.jsonl. Implements the subcommands
 // and messages passthrough relies on (dumpxml --inactive --domain, list --all --name,
-// define --file, vol-create-as).
+// define [--file] FILE with the XML on /dev/stdin, vol-create-as), with virsh 9's messages.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
@@ -19,6 +19,12 @@ const opt = (name) => {
   return i === -1 ? undefined : args[i + 1];
 };
 const domainFile = (name) => path.join(root, "domains", `${name}.xml`);
+// strerror(3) texts for the open errors virsh reports.
+const STRERROR = {
+  ENOENT: "No such file or directory",
+  ENXIO: "No such device or address",
+  EACCES: "Permission denied",
+};
 
 switch (args[0]) {
   case "dumpxml": {
@@ -33,16 +39,19 @@ switch (args[0]) {
     process.stdout.write("\n");
     break;
   case "define": {
-    const xml = fs.readFileSync(opt("file"), "utf8");
+    // virsh define [--file] FILE: virsh opens FILE by name (virFileReadAll), so /dev/stdin
+    // works only when stdin can be opened: a pipe or a file, not a socket (ENXIO).
+    const file = opt("file") ?? args[1];
+    let xml;
+    try {
+      xml = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      die(`error: Failed to open file '${file}': ${STRERROR[err.code] ?? err.message}`);
+    }
     const m = /<name>([^<]+)<\/name>/.exec(xml);
-    if (!m)
-      die(
-        "error: Failed to define domain from " +
-          opt("file") +
-          "\nerror: XML error: missing name information",
-      );
+    if (!m) die(`error: Failed to define domain from ${file}\nerror: missing name information`);
     fs.writeFileSync(domainFile(m[1]), xml);
-    process.stdout.write(`Domain '${m[1]}' defined from ${opt("file")}\n\n`);
+    process.stdout.write(`Domain '${m[1]}' defined from ${file}\n\n`);
     break;
   }
   case "vol-create-as": {

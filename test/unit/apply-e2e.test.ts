@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { RecordingRunner } from "../../src/apply/command-runner.js";
+import { RecordingRunner } from "../../src/process/recording-runner.js";
 import { applyPlan } from "../../src/apply/executor.js";
 import { FileWriter } from "../../src/apply/file-writer.js";
 import { listJournals } from "../../src/apply/history.js";

@@ -3,7 +3,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { RecordingRunner, ListingRunner } from "../../src/apply/command-runner.js";
+import { ListingRunner } from "../../src/apply/command-runner.js";
+import { RecordingRunner } from "../../src/process/recording-runner.js";
 import { applyPlan, executePlan, preflight } from "../../src/apply/executor.js";
 import { FileWriter, sameContent } from "../../src/apply/file-writer.js";
 import { listJournals } from "../../src/apply/history.js";

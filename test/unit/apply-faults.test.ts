@@ -4,7 +4,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { RecordingRunner, type CommandRunner } from "../../src/apply/command-runner.js";
+import { RecordingRunner } from "../../src/process/recording-runner.js";
+import type { CommandRunner } from "../../src/process/run.js";
 import { applyPlan } from "../../src/apply/executor.js";
 import { FileWriter, sameContent, type FsLayer } from "../../src/apply/file-writer.js";
 import { listJournals } from "../../src/apply/history.js";

@@ -12,6 +12,7 @@ import {
   planCloudInitAttach,
 } from "../../src/guest/cloud-init-attach.js";
 import { InputError, RefusedError } from "../../src/errors.js";
+import { RecordingRunner } from "../../src/process/recording-runner.js";
 import { parsePvesmStatus, writeLocalSnippet } from "../../src/vm/snippets.js";
 import type { ProxmoxBackend, VmConfig, VmConfigChange } from "../../src/vm/types.js";
 
@@ -175,21 +176,12 @@ describe("writeLocalSnippet (qm backend, on the node)", () => {
     "Name             Type     Status           Total            Used       Available        %\nlocal             dir     active        98497780        12345678        81089624   12.53%\n";
 
   function runner(dir: string, status = STATUS) {
-    const calls: string[][] = [];
-    return {
-      calls,
-      run: async (argv: readonly string[]) => {
-        calls.push([...argv]);
-        if (argv[1] === "status") return { code: 0, stdout: status, stderr: "" };
-        if (argv[1] === "path")
-          return {
-            code: 0,
-            stdout: `${path.join(dir, "snippets", argv[2]!.split("/")[1]!)}\n`,
-            stderr: "",
-          };
-        return { code: 1, stdout: "", stderr: "unexpected" };
-      },
-    };
+    return new RecordingRunner((argv) => {
+      if (argv[1] === "status") return { stdout: status };
+      if (argv[1] === "path")
+        return { stdout: `${path.join(dir, "snippets", argv[2]!.split("/")[1]!)}\n` };
+      return { exitCode: 1, stderr: "unexpected" };
+    });
   }
 
   it("asks pvesm where the volume lives and writes it there, root-only", async () => {

@@ -16,7 +16,8 @@ import {
 } from "../../src/guest/cloud-init.js";
 import { DISTROS, findDistro, sunshineUrl, tailscaleListContent } from "../../src/guest/distros.js";
 import { renderScript } from "../../src/guest/script.js";
-import { buildSteps, shq } from "../../src/guest/steps.js";
+import { buildSteps } from "../../src/guest/steps.js";
+import { singleQuote as shq } from "../../src/process/quote.js";
 import {
   MARKER_AUTHKEY,
   TEST_PUBKEY,

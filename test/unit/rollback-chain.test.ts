@@ -3,7 +3,7 @@
 // other, and undoing only the last one would leave the first one's files changed.
 import * as fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { RecordingRunner } from "../../src/apply/command-runner.js";
+import { RecordingRunner } from "../../src/process/recording-runner.js";
 import { applyPlan } from "../../src/apply/executor.js";
 import { FileWriter } from "../../src/apply/file-writer.js";
 import { chainHeads, listJournals, rollbackChain } from "../../src/apply/history.js";

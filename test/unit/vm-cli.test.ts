@@ -121,7 +121,7 @@ describe("passthrough vm plan", () => {
     expect(r.stdout).toContain('passthrough vm plan — VM 100 "gaming" on snapshot');
     expect(r.stdout).toContain("--- VM 100 (now)\n+++ VM 100 (after)\n");
     expect(r.stdout).toMatch(/Why\n {2}balloon {2}0: guest RAM is pinned/);
-    expect(r.stdout).toContain("Next: passthrough vm configure --vmid 100 --device 01:00");
+    expect(r.stdout).toContain("Next: passthrough vm configure --vmid 100 --device 0000:01:00");
   });
 
   it("--json carries the spec, the change and the configs before and after", async () => {
@@ -185,7 +185,10 @@ describe("passthrough vm plan", () => {
 
   it("bad input is a one-line error naming the flag (exit 2)", async () => {
     const cases: Array<[string[], RegExp]> = [
-      [["--vmid", "100", "--device", "gpu"], /--device "gpu" is not a PCI address/],
+      [
+        ["--vmid", "100", "--device", "gpu"],
+        /--device gpu: not a PCI address; write a slot like 0000:01:00/,
+      ],
       [["--vmid", "100", "--usb", "046d"], /--usb "046d" is not a vendor:product id/],
       [["--vmid", "42", "--device", "01:00"], /--vmid "42": give a whole number from 100/],
       [

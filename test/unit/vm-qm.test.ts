@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/program.js";
 import { ApplyError } from "../../src/errors.js";
 import { parseVmConfig } from "../../src/formats/proxmox-vm-config.js";
-import { ProcessRunner } from "../../src/vm/command-runner.js";
+import { ProcessRunner } from "../../src/process/run.js";
 import { QmBackend, qmSetArgv, splitDigest } from "../../src/vm/proxmox/qm-backend.js";
 import { cli } from "../helpers/cli.js";
 import { fixturePath, fixtureState } from "../helpers/fixtures.js";

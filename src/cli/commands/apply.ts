@@ -2,7 +2,8 @@
 // that plan with a journal (src/apply/executor.ts). Nothing to do -> exit 0 without a journal,
 // so running apply twice changes nothing the second time.
 
-import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
+import { quoteArgv } from "../../process/quote.js";
+import { describeOutcome } from "../../process/run.js";
 import {
   describeStep,
   executePlan,
@@ -236,7 +237,7 @@ function report(ctx: CommandContext, plan: Plan, r: ExecuteResult, target: Apply
       "",
       `Commands not run (--root without --run-commands); run them inside ${target.rootDir} (e.g. chroot ${target.rootDir} ...):`,
     );
-    for (const o of listed) ctx.out(`  ${formatArgv(o.command!.argv)}`);
+    for (const o of listed) ctx.out(`  ${quoteArgv(o.command!.argv)}`);
   }
   const { expect } = plan;
   ctx.out(

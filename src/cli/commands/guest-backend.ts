@@ -3,18 +3,19 @@
 // Only the local one can store a snippet; the API backend is still chosen when asked for, so
 // the refusal can say exactly why and what to do instead.
 
-import { addApiOptions } from "../api-options.js";
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import { openLiveRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
-import { ProcessRunner } from "../../vm/command-runner.js";
-import { apiConnector, type ApiOptions } from "../../vm/proxmox/connect.js";
+import { ProcessRunner } from "../../process/run.js";
+import { proxmoxClient } from "../../vm/proxmox/backend.js";
+import { apiConnector } from "../../vm/proxmox/connect.js";
 import { selectBackend } from "../../vm/select-backend.js";
 import type { ProxmoxBackend } from "../../vm/types.js";
+import { addApiOptions, apiOptions, type ApiFlags } from "../api-options.js";
 import type { CommandContext } from "../context.js";
 
-export interface GuestBackendOptions extends ApiOptions {
+export interface GuestBackendOptions extends ApiFlags {
   backend?: string;
 }
 
@@ -38,15 +39,26 @@ export async function resolveGuestBackend(
   // The node is this machine (never a snapshot: a snapshot cannot be changed).
   const opened = openLiveRoot();
   const state = readHostState(opened.root, { manifest: null });
-  const target = await selectBackend(opts, {
-    state,
-    runner: new ProcessRunner(ctx.io.env),
-    env: ctx.io.env,
-    connectApi: () => apiConnector(opts, ctx.io.env, (l) => ctx.err(l)),
-  });
-  if (target.kind !== "proxmox")
+  const backend = await selectBackend(
+    {
+      backend: opts.backend ?? null,
+      emit: null,
+      libvirtDomain: null,
+      domainXmlFile: null,
+      api: opts.api !== undefined,
+      node: opts.node ?? null,
+    },
+    {
+      state,
+      runner: new ProcessRunner(ctx.io.env),
+      env: ctx.io.env,
+      connectApi: () => apiConnector(apiOptions(opts), ctx.io.env, (l) => ctx.err(l)),
+    },
+  );
+  const client = proxmoxClient(backend);
+  if (!client)
     throw new InputError(
       "--cloud-init attaches to a Proxmox VM: run it on the node (qm), or give --api https://NODE:8006",
     );
-  return target.backend;
+  return client;
 }

@@ -13,7 +13,7 @@ import { buildGuestSetup, needsHostModel, type GuestSetupFlags } from "../../gue
 import { openHostRoot } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostState } from "../../host/types.js";
-import type { CommandContext } from "../context.js";
+import { writeDocument, type CommandContext } from "../context.js";
 import { type RunAction } from "../registration.js";
 import { VERSION } from "../../version.js";
 import {
@@ -181,7 +181,7 @@ async function guestSetupCommand(ctx: CommandContext, opts: GuestSetupCliOptions
   }
 
   if (opts.output === undefined) {
-    ctx.io.stdout.write(doc.content);
+    writeDocument(ctx, doc.content);
     ctx.err(...doc.warnings);
     return EXIT.ok;
   }

@@ -2,7 +2,8 @@
 // then re-run the refresh commands. The latest journal not yet rolled back by default.
 
 import type { Command } from "commander";
-import { describeOutcome, formatArgv } from "../../apply/command-runner.js";
+import { quoteArgv } from "../../process/quote.js";
+import { describeOutcome } from "../../process/run.js";
 import { listJournals, rollbackChain } from "../../apply/history.js";
 import { readJournal, writerSource, type LoadedJournal } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
@@ -151,10 +152,10 @@ function showRollback(
       );
     for (const c of rp.commands)
       ctx.out(
-        `  run       ${formatArgv(c)}${target.live || target.flags.includes("--run-commands") ? "" : style.dim(" (listed, not run: --root)")}`,
+        `  run       ${quoteArgv(c)}${target.live || target.flags.includes("--run-commands") ? "" : style.dim(" (listed, not run: --root)")}`,
       );
     for (const u of rp.notUndone)
-      ctx.out(style.yellow(`  not undone: ${formatArgv(u.argv)} — ${u.why}`));
+      ctx.out(style.yellow(`  not undone: ${quoteArgv(u.argv)} — ${u.why}`));
     ctx.out("");
   }
 }
@@ -213,7 +214,7 @@ function runOne(
   const listed = result.commands.filter((c) => !c.ran);
   if (listed.length) {
     ctx.out(`Commands not run (--root without --run-commands); run them inside ${target.rootDir}:`);
-    for (const c of listed) ctx.out(`  ${formatArgv(c.argv)}`);
+    for (const c of listed) ctx.out(`  ${quoteArgv(c.argv)}`);
   }
 }
 
@@ -222,7 +223,7 @@ function reportEnd(ctx: CommandContext, target: ApplyTarget, plans: readonly Rol
   if (notUndone.length)
     ctx.out(
       ctx.style.yellow(
-        `Not undone (check by hand): ${notUndone.map((u) => formatArgv(u.argv)).join("; ")}`,
+        `Not undone (check by hand): ${notUndone.map((u) => quoteArgv(u.argv)).join("; ")}`,
       ),
     );
   if (plans.length > 1)
@@ -236,9 +237,9 @@ function progress(ctx: CommandContext, p: RollbackProgress): void {
   const { style } = ctx;
   if (p.phase === "file" && p.action !== "unchanged")
     ctx.out(`  ${style.green("✓")} ${p.action.padEnd(12)} ${p.path}`);
-  if (p.phase === "command-start") ctx.out(`  ${style.dim("…")} ${formatArgv(p.argv)} ...`);
+  if (p.phase === "command-start") ctx.out(`  ${style.dim("…")} ${quoteArgv(p.argv)} ...`);
   if (p.phase === "command-done")
     ctx.out(
-      `  ${p.result.ran && p.result.exitCode !== 0 ? style.red("✗") : style.green("✓")} ${formatArgv(p.result.argv)}: ${describeOutcome(p.result)}`,
+      `  ${p.result.ran && p.result.exitCode !== 0 ? style.red("✗") : style.green("✓")} ${quoteArgv(p.result.argv)}: ${describeOutcome(p.result)}`,
     );
 }

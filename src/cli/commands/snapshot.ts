@@ -11,6 +11,7 @@ import { FileWriter } from "../../apply/file-writer.js";
 import { encodeSnapshotArchive } from "../../host/capture/archive-writer.js";
 import { captureSnapshot, type CapturedSnapshot } from "../../host/capture/capture.js";
 import { redactSnapshot } from "../../host/capture/redact.js";
+import { quoteWord } from "../../process/quote.js";
 import { printJson, type CommandContext } from "../context.js";
 import { type RunAction } from "../registration.js";
 import { VERSION } from "../../version.js";
@@ -96,7 +97,7 @@ async function snapshotCommand(ctx: CommandContext, opts: SnapshotOptions): Prom
       `  ${style.yellow(`${w.skipped.length} file(s) not captured`)}, listed in manifest.json "skipped"; first: ${w.skipped[0]!.path} (${w.skipped[0]!.reason})`,
     );
   }
-  ctx.out("", `Inspect it on any machine: passthrough list --snapshot ${shellWord(w.file)}`);
+  ctx.out("", `Inspect it on any machine: passthrough list --snapshot ${quoteWord(w.file)}`);
   return EXIT.ok;
 }
 
@@ -213,8 +214,4 @@ function formatBytes(n: number): string {
   return n >= 1024 * 1024
     ? `${(n / 1024 / 1024).toFixed(1)} MB`
     : `${Math.max(1, Math.round(n / 1024))} KB`;
-}
-
-function shellWord(s: string): string {
-  return /^[\w./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }

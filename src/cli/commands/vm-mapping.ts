@@ -6,35 +6,38 @@
 // moved to another slot, a BIOS update renumbered IOMMU groups): Proxmox would refuse to start
 // VMs using them with "PCI device mapping invalid (hardware probably changed)".
 
-import { addApiOptions } from "../api-options.js";
 import type { Command } from "commander";
 import { EXIT, InputError } from "../../errors.js";
-import type { PciMapping, PveHardwarePci } from "../../vm/types.js";
 import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
-import { connectApi, connectionFlags, type ApiOptions } from "../../vm/proxmox/connect.js";
+import { connectApi } from "../../vm/proxmox/connect.js";
 import {
-  buildMapEntry,
-  compareMapEntry,
-  findMovedDevice,
+  checkMappings,
   mapEntries,
   MAPPING_ID_RE,
-  mergeMapEntries,
   normalizePciPath,
-  printMapEntry,
-  type MapEntryProblem,
+  planMapping,
+  previewMapping,
+  type MappingCheckRow,
+  type MappingFix,
+  type MappingRequest,
+  type MappingStatus,
   type PciMapEntry,
 } from "../../vm/proxmox/mappings.js";
+import type { PciMapping } from "../../vm/types.js";
+import { collect } from "../options.js";
+import { addApiOptions, apiOptions, connectionFlags, type ApiFlags } from "../api-options.js";
 import { printJson, type CommandContext } from "../context.js";
 import type { RunAction } from "../registration.js";
-import { renderTable } from "../render/table.js";
 import { padEnd } from "../render/style.js";
+import { renderTable } from "../render/table.js";
+import { parseSingleDevice } from "../../formats/device-selection.js";
 import { vmCommand } from "./vm-group.js";
 
-interface ListOptions extends ApiOptions {
+interface ListOptions extends ApiFlags {
   json?: boolean;
 }
 
-interface CreateOptions extends ApiOptions {
+interface CreateOptions extends ApiFlags {
   name: string;
   device?: string;
   map: string[];
@@ -45,12 +48,10 @@ interface CreateOptions extends ApiOptions {
   json?: boolean;
 }
 
-interface CheckOptions extends ApiOptions {
+interface CheckOptions extends ApiFlags {
   name?: string;
   json?: boolean;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerVmMapping(program: Command, run: RunAction): void {
   const group = vmCommand(program)
@@ -135,8 +136,12 @@ Examples:
   ).action(run<CheckOptions>(checkCommand));
 }
 
-function connect(ctx: CommandContext, opts: ApiOptions, needNode: boolean): ApiBackend {
-  return connectApi(opts, { env: ctx.io.env, warn: (l) => ctx.err(l) }, { node: needNode });
+function connect(ctx: CommandContext, opts: ApiFlags, needNode: boolean): ApiBackend {
+  return connectApi(
+    apiOptions(opts),
+    { env: ctx.io.env, warn: (l) => ctx.err(l) },
+    { node: needNode },
+  );
 }
 
 function entryJson(text: string, entry: PciMapEntry | null, error?: string) {
@@ -213,151 +218,76 @@ async function listCommand(ctx: CommandContext, opts: ListOptions): Promise<numb
   return EXIT.ok;
 }
 
-interface PlannedEntry {
-  node: string;
-  address: string;
-}
-
-async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<number> {
+/** The flags of `vm mapping create`, checked before connecting. */
+function mappingRequest(opts: CreateOptions): MappingRequest {
   if (!MAPPING_ID_RE.test(opts.name)) {
     throw new InputError(
       `--name ${opts.name}: a mapping name starts with a letter and has at least 2 characters of a-z, 0-9, '-' and '_' (Proxmox's configid)`,
     );
   }
-  if (opts.device === undefined && opts.map.length === 0)
+  const device = parseSingleDevice(opts.device, "vm mapping create")?.address ?? null;
+  if (device === null && opts.map.length === 0)
     throw new InputError(
       "nothing to map: give --device ADDRESS (on --node) and/or --map NODE=ADDRESS",
     );
-  if (opts.allNodes && opts.device === undefined)
+  if (opts.allNodes && device === null)
     throw new InputError(
       "--all-nodes maps --device's address on the other nodes: give --device too",
     );
-  const planned: PlannedEntry[] = [];
-  if (opts.device !== undefined) planned.push({ node: opts.node ?? "", address: opts.device });
-  for (const m of opts.map) {
+  const maps = opts.map.map((m) => {
     const eq = m.indexOf("=");
     if (eq <= 0 || eq === m.length - 1)
       throw new InputError(`--map ${m}: expected NODE=ADDRESS, like pve2=0000:41:00`);
-    planned.push({ node: m.slice(0, eq), address: m.slice(eq + 1) });
-  }
-  for (const p of planned) normalizePciPath(p.address); // fail on a bad address before connecting
-  const backend = connect(ctx, opts, opts.device !== undefined);
-  if (opts.device !== undefined) planned[0]!.node = backend.node;
-  const seen = new Set<string>();
-  for (const p of planned) {
-    if (seen.has(p.node))
-      throw new InputError(
-        `node ${p.node} is given twice: one device per node and call (a second would be an alternative for the same VM slot)`,
-      );
-    seen.add(p.node);
-  }
-
-  const nodes = await backend.clusterNodes();
-  const known = new Set(nodes.map((n) => n.node));
-  for (const p of planned) {
-    if (!known.has(p.node))
-      throw new InputError(
-        `node ${p.node} is not in the cluster (nodes: ${[...known].join(", ") || "none visible"})`,
-      );
-  }
-
-  const hardware = new Map<string, PveHardwarePci[]>();
-  const hw = async (node: string) => {
-    if (!hardware.has(node)) hardware.set(node, await backend.hardwarePci(node));
-    return hardware.get(node)!;
+    return { node: m.slice(0, eq), address: m.slice(eq + 1) };
+  });
+  for (const a of [...(device !== null ? [device] : []), ...maps.map((m) => m.address)])
+    normalizePciPath(a); // fail on a bad address before connecting
+  return {
+    name: opts.name,
+    device,
+    maps,
+    allNodes: opts.allNodes === true,
+    description: opts.description ?? null,
   };
-  const entries: PciMapEntry[] = [];
-  for (const p of planned) entries.push(buildMapEntry(p.node, p.address, await hw(p.node)));
+}
 
-  const skipped: Array<{ node: string; reason: string }> = [];
-  if (opts.allNodes) {
-    const ref = entries[0]!;
-    for (const n of nodes) {
-      if (seen.has(n.node)) continue;
-      if (!n.online) {
-        skipped.push({ node: n.node, reason: "offline" });
-        continue;
-      }
-      let entry: PciMapEntry;
-      try {
-        entry = buildMapEntry(n.node, ref.path, await hw(n.node));
-      } catch {
-        skipped.push({
-          node: n.node,
-          reason: `no PCI device ${ref.path}${/\.[0-7]$/.test(ref.path) ? "" : ".0"}`,
-        });
-        continue;
-      }
-      if (entry.id !== ref.id) {
-        skipped.push({
-          node: n.node,
-          reason: `${ref.path} is ${entry.id} there, not ${ref.id}: map it explicitly with --map ${n.node}=ADDRESS`,
-        });
-        continue;
-      }
-      entries.push(entry);
-    }
-  }
-  const warnings = entries
-    .filter((e) => e.iommugroup === undefined)
-    .map(
-      (e) =>
-        `warning: ${e.node} reports no IOMMU group for ${e.path}: the IOMMU is off there and a VM using ${opts.name} cannot start on it (run \`passthrough check\` on ${e.node})`,
-    );
-
-  const mapping: PciMapping = {
-    id: opts.name,
-    map: entries.map(printMapEntry),
-    ...(opts.description !== undefined ? { description: opts.description } : {}),
-  };
+async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<number> {
+  const request = mappingRequest(opts);
+  const backend = connect(ctx, opts, request.device !== null);
+  const plan = await planMapping(backend, request);
+  const { skipped, warnings } = plan;
+  const replace = opts.replace === true;
+  const { style } = ctx;
   if (opts.dryRun) {
-    // What putPciMapping would do, computed against the mapping as it is now; nothing written.
-    const existing = await backend.getPciMapping(opts.name);
-    const merged = mergeMapEntries(existing?.map ?? [], entries, {
-      replace: opts.replace === true,
-    });
-    const rows = [
-      ...merged.changes.map((c) => ({
-        node: c.node,
-        action: c.action as string,
-        entry: c.entry,
-        ...(c.previous ? { previous: c.previous } : {}),
-      })),
-      ...merged.conflicts.map((c) => ({
-        node: c.node,
-        action: "conflict",
-        entry: c.wanted,
-        previous: c.existing,
-      })),
-    ];
+    const preview = await previewMapping(backend, plan, replace);
     if (opts.json) {
       printJson(ctx, {
         mapping: opts.name,
         action: "dry-run",
-        exists: existing !== null,
-        entries: rows,
+        exists: preview.exists,
+        entries: preview.rows,
         skipped,
         warnings,
       });
       return EXIT.ok;
     }
     ctx.out(
-      ctx.style.bold(`passthrough vm mapping create — ${opts.name} (dry run, nothing written)`),
+      style.bold(`passthrough vm mapping create — ${opts.name} (dry run, nothing written)`),
       "",
     );
     ctx.out(
       ...renderTable(
         [
-          ...rows.flatMap((r) => [
-            [r.action === "conflict" ? ctx.style.red(r.action) : r.action, r.node, r.entry],
-            ...(r.previous ?? []).map((p) => ["", "", ctx.style.dim(`was ${p}`)]),
+          ...preview.rows.flatMap((r) => [
+            [r.action === "conflict" ? style.red(r.action) : r.action, r.node, r.entry],
+            ...(r.previous ?? []).map((p) => ["", "", style.dim(`was ${p}`)]),
           ]),
           ...skipped.map((x) => ["skipped", x.node, x.reason]),
         ],
         "  ",
       ),
     );
-    if (merged.conflicts.length)
+    if (preview.conflicts)
       ctx.out(
         "",
         `A conflict: the node already maps ${opts.name} to another device; --replace would change it.`,
@@ -366,7 +296,7 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
     return EXIT.ok;
   }
 
-  const result = await backend.putPciMapping(mapping, { replace: opts.replace === true });
+  const result = await backend.putPciMapping(plan.mapping, { replace });
   if (opts.json) {
     printJson(ctx, {
       mapping: opts.name,
@@ -383,7 +313,6 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
     });
     return EXIT.ok;
   }
-  const { style } = ctx;
   ctx.out(style.bold(`passthrough vm mapping create — ${opts.name} · ${result.action}`), "");
   const rows: string[][] = [];
   for (const c of result.changes) {
@@ -391,7 +320,7 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
     rows.push([label, c.node, c.entry]);
     for (const prev of c.previous ?? []) rows.push(["", "", style.dim(`was ${prev}`)]);
   }
-  for (const s of skipped) rows.push([style.yellow("skipped"), s.node, s.reason]);
+  for (const x of skipped) rows.push([style.yellow("skipped"), x.node, x.reason]);
   ctx.out(renderTable(rows, "  "));
   if (warnings.length) ctx.out("", ...warnings);
   ctx.out(
@@ -404,86 +333,35 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
   return EXIT.ok;
 }
 
-type CheckStatus = "ok" | "warning" | "error" | "skipped";
-
-interface CheckRow {
-  mapping: string;
-  node: string;
-  status: CheckStatus;
-  /** Proxmox's own verdict (GET /cluster/mapping/pci?check-node=NODE). */
-  checks: Array<{ severity: "warning" | "error"; message: string }>;
-  entries: Array<{ text: string; problems: MapEntryProblem[]; error?: string }>;
-  fix: string[];
+/** A fix as the command that makes it. */
+function fixLine(fix: MappingFix, mapping: string, flags: string): string {
+  const create = (node: string, path: string, replace: boolean) =>
+    `passthrough vm mapping create ${flags} --name ${mapping} --map ${node}=${path}${replace ? " --replace" : ""}`.replace(
+      / {2,}/g,
+      " ",
+    );
+  switch (fix.kind) {
+    case "moved":
+      return `fix: the mapped device (${fix.id}) is now at ${fix.to.join(" and ")}: ${create(fix.node, fix.to[0]!, true)}`;
+    case "gone":
+      return `fix: find where the device went (\`passthrough list\` on ${fix.node}), then: ${create(fix.node, "NEW_ADDRESS", true)}`;
+    case "other-device":
+      return `fix (to use the device now at ${fix.path} instead): ${create(fix.node, fix.path, false)}`;
+    case "refresh":
+      return `fix: ${create(fix.node, fix.path, false)}`;
+  }
 }
 
 async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<number> {
   const backend = connect(ctx, opts, false);
-  const nodes = await backend.clusterNodes();
-  let all = await backend.listPciMappings();
-  if (opts.name !== undefined) {
-    all = all.filter((m) => m.id === opts.name);
-    if (all.length === 0)
-      throw new InputError(
-        `no PCI mapping ${opts.name} (or the token may not see it): \`passthrough vm mapping list\` shows them`,
-      );
-  }
+  const check = await checkMappings(backend, opts.name ?? null);
+  const { nodes, skippedNodes } = check;
+  const all = check.mappings;
   const flags = connectionFlags(opts);
-  const rows: CheckRow[] = [];
-  const skippedNodes: string[] = [];
-  for (const n of nodes) {
-    if (!n.online) {
-      skippedNodes.push(n.node);
-      continue;
-    }
-    const server = new Map((await backend.checkPciMappings(n.node)).map((m) => [m.id, m]));
-    const hardware = await backend.hardwarePci(n.node);
-    for (const m of all) {
-      const checks = server.get(m.id)?.checks ?? [];
-      const entries = mapEntries(m)
-        .filter((e) => e.entry === null || e.entry.node === n.node)
-        .map((e) =>
-          e.entry
-            ? { text: e.text, problems: compareMapEntry(e.entry, hardware, m.mdev ?? false) }
-            : { text: e.text, problems: [], error: e.error! },
-        );
-      const broken = entries.some((e) => e.problems.length > 0 || e.error);
-      const status: CheckStatus =
-        checks.some((c) => c.severity === "error") || broken
-          ? "error"
-          : checks.some((c) => c.severity === "warning")
-            ? "warning"
-            : "ok";
-      const fix: string[] = [];
-      const create = (node: string, path: string, replace: boolean) =>
-        `passthrough vm mapping create ${flags} --name ${m.id} --map ${node}=${path}${replace ? " --replace" : ""}`.replace(
-          / {2,}/g,
-          " ",
-        );
-      for (const e of mapEntries(m).filter((x) => x.entry?.node === n.node)) {
-        const problems = compareMapEntry(e.entry!, hardware, m.mdev ?? false);
-        if (problems.length === 0) continue;
-        const path = problems[0]!.path;
-        const moved = findMovedDevice(e.entry!, hardware);
-        const gone = problems.some((p) => p.field === "device");
-        const swapped = problems.some((p) => p.field === "id");
-        if (moved.length > 0 && (gone || swapped)) {
-          fix.push(
-            `fix: the mapped device (${e.entry!.id}) is now at ${moved.join(" and ")}: ${create(n.node, moved[0]!, true)}`,
-          );
-        }
-        if (gone && moved.length === 0)
-          fix.push(
-            `fix: find where the device went (\`passthrough list\` on ${n.node}), then: ${create(n.node, "NEW_ADDRESS", true)}`,
-          );
-        else if (swapped)
-          fix.push(
-            `fix (to use the device now at ${path} instead): ${create(n.node, path, false)}`,
-          );
-        else if (!gone) fix.push(`fix: ${create(n.node, path, false)}`);
-      }
-      rows.push({ mapping: m.id, node: n.node, status, checks, entries, fix });
-    }
-  }
+  const rows = check.rows.map(({ fixes, ...r }: MappingCheckRow) => ({
+    ...r,
+    fix: fixes.map((f) => fixLine(f, r.mapping, flags)),
+  }));
   const errors = rows.filter((r) => r.status === "error").length;
   const warnings = rows.filter((r) => r.status === "warning").length;
   if (opts.json) {
@@ -502,7 +380,7 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
     ),
     "",
   );
-  const label: Record<CheckStatus, string> = {
+  const label: Record<MappingStatus, string> = {
     ok: style.green("OK  "),
     warning: style.yellow("WARN"),
     error: style.red("FAIL"),

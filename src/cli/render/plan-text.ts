@@ -8,15 +8,9 @@ import { classShortName } from "../../formats/pci-ids.js";
 import type { HostState } from "../../host/types.js";
 import type { FileStep, Plan, PlanOptions } from "../../plan/types.js";
 import { rerunCommand } from "../../plan/plan.js";
+import { quoteArgv } from "../../process/quote.js";
 import type { Style } from "./style.js";
 import { renderTable } from "./table.js";
-
-/** Show an argv the way a shell would take it back (display only; we never run strings). */
-export function shellQuote(argv: readonly string[]): string {
-  return argv
-    .map((a) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
-    .join(" ");
-}
 
 /** GNU diff's hunk ranges: "l" for one line, "l,n" otherwise, and "l-1,0" for an empty side. */
 function range(start: number, count: number): string {
@@ -174,8 +168,8 @@ export function renderPlanText(
     lines.push(style.bold("Commands"));
     commands.forEach((c, i) => {
       if (c.kind !== "command") return;
-      lines.push(`  ${i + 1}. ${shellQuote(c.argv)}`, `     ${style.dim(c.why)}`);
-      if (c.undo) lines.push(`     ${style.dim(`undone by: ${shellQuote(c.undo)}`)}`);
+      lines.push(`  ${i + 1}. ${quoteArgv(c.argv)}`, `     ${style.dim(c.why)}`);
+      if (c.undo) lines.push(`     ${style.dim(`undone by: ${quoteArgv(c.undo)}`)}`);
     });
     lines.push("");
   }

@@ -1,13 +1,13 @@
 // libvirt through `virsh` (argv arrays through a CommandRunner). Domains are read with
 // `dumpxml --inactive`: the persistent definition, without the live state (aliases, runtime
-// ports) that must not be written back. A changed domain is written with `virsh define FILE`
-// from a private temporary file, which libvirt validates and swaps in as a whole.
+// ports) that must not be written back. A changed domain is written with `virsh define`, which
+// libvirt validates and swaps in as a whole; the XML goes in on stdin. virsh reads the file it
+// is given by name (virFileReadAll), so it gets /dev/stdin, which the runner makes a file of
+// its own (src/process/stdin-file.ts): no temporary file with the domain's XML is left behind.
 
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { ApplyError, InputError } from "../../errors.js";
-import { firstErrorLine, formatArgv, type CommandRunner } from "../command-runner.js";
+import { quoteArgv } from "../../process/quote.js";
+import { commandSucceeded, firstErrorLine, type CommandRunner } from "../../process/run.js";
 
 export class Virsh {
   constructor(private readonly runner: CommandRunner) {}
@@ -15,12 +15,12 @@ export class Virsh {
   /** The domain's persistent XML, null when there is no such domain. */
   async dumpxml(domain: string): Promise<string | null> {
     const argv = ["virsh", "dumpxml", "--inactive", "--domain", domain];
-    const r = await this.runner.run(argv);
-    if (r.code !== 0) {
+    const r = this.runner.run(argv);
+    if (!commandSucceeded(r)) {
       // virsh: "error: failed to get domain 'x'" / "Domain not found"
       if (/failed to get domain|[Dd]omain not found/.test(r.stderr)) return null;
       throw new InputError(
-        `could not read libvirt domain ${domain}: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+        `could not read libvirt domain ${domain}: \`${quoteArgv(argv)}\` failed: ${firstErrorLine(r)}`,
       );
     }
     return r.stdout;
@@ -29,10 +29,10 @@ export class Virsh {
   /** Names of every defined domain, running or not. */
   async listDomains(): Promise<string[]> {
     const argv = ["virsh", "list", "--all", "--name"];
-    const r = await this.runner.run(argv);
-    if (r.code !== 0)
+    const r = this.runner.run(argv);
+    if (!commandSucceeded(r))
       throw new InputError(
-        `could not list libvirt domains: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+        `could not list libvirt domains: \`${quoteArgv(argv)}\` failed: ${firstErrorLine(r)}`,
       );
     return r.stdout
       .split("\n")
@@ -52,19 +52,11 @@ export class Virsh {
   }
 
   async define(xml: string): Promise<void> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-virsh-"));
-    const file = path.join(dir, "domain.xml");
-    try {
-      fs.writeFileSync(file, xml, { mode: 0o600 });
-      const argv = ["virsh", "define", "--file", file];
-      const r = await this.runner.run(argv);
-      if (r.code !== 0)
-        throw new ApplyError(
-          `\`virsh define\` refused the domain XML: ${firstErrorLine(r)}; libvirt keeps the previous definition — check it with \`passthrough vm plan --backend libvirt\``,
-        );
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const r = this.runner.run(["virsh", "define", "--file", "/dev/stdin"], { input: xml });
+    if (!commandSucceeded(r))
+      throw new ApplyError(
+        `\`virsh define\` refused the domain XML: ${firstErrorLine(r)}; libvirt keeps the previous definition — check it with \`passthrough vm plan --backend libvirt\``,
+      );
   }
 
   /** A qcow2 volume in a storage pool, for a new domain's disk. */
@@ -81,10 +73,10 @@ export class Virsh {
       "--format",
       "qcow2",
     ];
-    const r = await this.runner.run(argv);
-    if (r.code !== 0)
+    const r = this.runner.run(argv);
+    if (!commandSucceeded(r))
       throw new ApplyError(
-        `\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; nothing was defined`,
+        `\`${quoteArgv(argv)}\` failed: ${firstErrorLine(r)}; nothing was defined`,
       );
   }
 }

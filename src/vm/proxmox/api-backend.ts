@@ -21,7 +21,14 @@ import type {
   VmRef,
 } from "../types.js";
 import { apiPath, PveApiClient, PveApiError, type Params } from "./api-client.js";
-import { mergeMapEntries, parseMapEntry, type MapChange, type PciMapEntry } from "./mappings.js";
+import {
+  mergeMapEntries,
+  parseMapEntry,
+  type ClusterNode,
+  type EnsureMappingResult,
+  type MappingApi,
+  type PciMapEntry,
+} from "./mappings.js";
 
 interface ClusterResource {
   id: string;
@@ -33,22 +40,10 @@ interface ClusterResource {
   template?: number | boolean;
 }
 
-export interface ClusterNode {
-  node: string;
-  online: boolean;
-}
-
-export interface EnsureMappingResult {
-  action: "created" | "updated" | "unchanged";
-  id: string;
-  map: string[];
-  changes: MapChange[];
-}
-
 /** How many config reads run at once: pveproxy has 3 workers by default (proxmox-api.md §2.1). */
 const READ_CONCURRENCY = 3;
 
-export class ApiBackend implements ProxmoxBackend {
+export class ApiBackend implements ProxmoxBackend, MappingApi {
   readonly kind = "api" as const;
   readonly canSetRawHostpci = false;
   private vmNodes: Map<number, string> | null = null;

@@ -13,7 +13,7 @@ import {
   type PropertyString,
 } from "../../formats/proxmox-property-string.js";
 import type { VmConfig, VmConfigChange } from "../types.js";
-import type { VmSpec } from "../spec.js";
+import type { CreateOptions, VmSpec } from "../spec.js";
 
 /** qemu-server: $MAX_HOSTPCI_DEVICES = 16, $MAX_USB_DEVICES = 14. */
 export const MAX_HOSTPCI = 16;
@@ -104,157 +104,212 @@ export function bootDiskStorage(config: VmConfig): string | null {
   return null;
 }
 
-export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
-  const { spec, present } = input;
-  const vmid = spec.vmid ?? 0;
-  const mappings = input.mappings ?? [];
+/** A change being planned: the config it starts from, what it sets and deletes, and why. */
+interface Draft {
+  input: ProxmoxPlanInput;
+  spec: VmSpec;
+  vmid: number;
+  /** `vm create`: there is no config yet. */
+  creating: boolean;
+  before: VmConfig;
+  set: VmConfig;
+  del: string[];
+  why: Record<string, string>;
+  refusals: string[];
+  warnings: string[];
+  /** Set `key` unless it already says `value`. */
+  put(key: string, value: string, reason: string): void;
   /** Functions a hostpci value takes: raw ids by prefix, or what its mapping names on this node. */
-  const resolve = (value: string): string[] => {
-    const id = getProperty(ps(value, "host"), "mapping");
-    if (id !== undefined) return mappings.find((m) => m.id === id)?.addresses ?? [];
-    return hostpciAddresses(value, present);
+  resolve(value: string): string[];
+}
+
+export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
+  const d = draft(input);
+  if (d.creating && d.spec.create) planNewVm(d, d.spec.create);
+  planMachine(d);
+  planFirmware(d);
+  planEfiDisk(d);
+  planCpu(d);
+  planMemoryAndDisplay(d);
+  planHostpci(d);
+  refuseAssignedElsewhere(d);
+  planUsb(d);
+  const change: VmConfigChange = { set: sortKeys(d.set), delete: d.del.sort() };
+  return {
+    change,
+    before: d.before,
+    after: applyChange(d.before, change),
+    why: d.why,
+    refusals: d.refusals,
+    warnings: d.warnings,
   };
-  const creating = input.current === null;
+}
+
+function draft(input: ProxmoxPlanInput): Draft {
+  const mappings = input.mappings ?? [];
   const before: VmConfig = { ...(input.current ?? {}) };
-  const set: VmConfig = {};
-  const del: string[] = [];
-  const why: Record<string, string> = {};
-  const refusals: string[] = [];
-  const warnings: string[] = [];
-  const put = (key: string, value: string, reason: string) => {
-    if (before[key] === value) return;
-    set[key] = value;
-    why[key] = reason;
+  const d: Draft = {
+    input,
+    spec: input.spec,
+    vmid: input.spec.vmid ?? 0,
+    creating: input.current === null,
+    before,
+    set: {},
+    del: [],
+    why: {},
+    refusals: [],
+    warnings: [],
+    put: (key, value, reason) => {
+      if (before[key] === value) return;
+      d.set[key] = value;
+      d.why[key] = reason;
+    },
+    resolve: (value) => {
+      const id = getProperty(ps(value, "host"), "mapping");
+      if (id !== undefined) return mappings.find((m) => m.id === id)?.addresses ?? [];
+      return hostpciAddresses(value, input.present);
+    },
   };
+  return d;
+}
 
-  if (creating && spec.create) {
-    const c = spec.create;
-    put("name", c.name, "the VM's name");
+/** `vm create`: what the guest gets besides the passthrough settings. */
+function planNewVm(d: Draft, c: CreateOptions): void {
+  const { put } = d;
+  put("name", c.name, "the VM's name");
+  put(
+    "memory",
+    String(c.memoryMiB),
+    "guest RAM in MiB (all of it is pinned while a device is passed through)",
+  );
+  put("cores", String(c.cores), "vCPU cores");
+  put("sockets", String(c.sockets), "one virtual socket");
+  put("ostype", c.ostype, "guest OS type: Proxmox picks timers and Hyper-V enlightenments from it");
+  put("scsihw", "virtio-scsi-single", "VirtIO SCSI, one controller per disk (allows iothread)");
+  put(
+    "scsi0",
+    `${c.disk.storage}:${c.disk.sizeGiB},iothread=1`,
+    `a new ${c.disk.sizeGiB} GiB disk on ${c.disk.storage}`,
+  );
+  if (c.iso) put("ide2", `${c.iso},media=cdrom`, "the installer ISO as a CD-ROM");
+  put("net0", `virtio,bridge=${c.bridge ?? "vmbr0"}`, "a VirtIO NIC on the host bridge");
+  put(
+    "boot",
+    `order=${["scsi0", ...(c.iso ? ["ide2"] : []), "net0"].join(";")}`,
+    c.iso ? "boot the disk; while it is empty, the installer" : "boot the disk, then the network",
+  );
+  put("agent", "1", "QEMU guest agent channel (clean shutdown, IP addresses in the UI)");
+  if (/^win1[1-9]$/.test(c.ostype)) {
     put(
-      "memory",
-      String(c.memoryMiB),
-      "guest RAM in MiB (all of it is pinned while a device is passed through)",
+      "tpmstate0",
+      `${d.spec.firmware.efiDisk.storage ?? c.disk.storage}:1,version=v2.0`,
+      "Windows 11 requires a TPM 2.0",
     );
-    put("cores", String(c.cores), "vCPU cores");
-    put("sockets", String(c.sockets), "one virtual socket");
-    put(
-      "ostype",
-      c.ostype,
-      "guest OS type: Proxmox picks timers and Hyper-V enlightenments from it",
-    );
-    put("scsihw", "virtio-scsi-single", "VirtIO SCSI, one controller per disk (allows iothread)");
-    put(
-      "scsi0",
-      `${c.disk.storage}:${c.disk.sizeGiB},iothread=1`,
-      `a new ${c.disk.sizeGiB} GiB disk on ${c.disk.storage}`,
-    );
-    if (c.iso) put("ide2", `${c.iso},media=cdrom`, "the installer ISO as a CD-ROM");
-    put("net0", `virtio,bridge=${c.bridge ?? "vmbr0"}`, "a VirtIO NIC on the host bridge");
-    put(
-      "boot",
-      `order=${["scsi0", ...(c.iso ? ["ide2"] : []), "net0"].join(";")}`,
-      c.iso ? "boot the disk; while it is empty, the installer" : "boot the disk, then the network",
-    );
-    put("agent", "1", "QEMU guest agent channel (clean shutdown, IP addresses in the UI)");
-    if (/^win1[1-9]$/.test(c.ostype)) {
-      put(
-        "tpmstate0",
-        `${spec.firmware.efiDisk.storage ?? c.disk.storage}:1,version=v2.0`,
-        "Windows 11 requires a TPM 2.0",
-      );
-    }
   }
+}
 
-  // Machine: q35 gives PCIe root ports; pcie=1 needs it (qemu-server dies "q35 machine model is
-  // not enabled" at start otherwise). Switching an installed guest changes its whole device
-  // layout, so an existing i440fx VM is only converted when asked.
-  if (spec.machine === "q35" && !isQ35(before)) {
-    if (creating)
-      put("machine", "q35", "q35: PCIe root ports for passed-through devices (pcie=1 needs it)");
-    else if (spec.convertQ35) {
-      const p = setProperty(ps(before.machine, "type"), "type", "q35");
-      put(
-        "machine",
-        printPropertyString(p, "type"),
-        "q35: PCIe root ports, needed for pcie=1 (--convert-q35)",
-      );
-    } else {
-      const now = before.machine === undefined ? "i440fx (no machine: line)" : before.machine;
-      refusals.push(
-        `VM ${vmid} uses machine ${now}, and pcie=1 needs q35: pass --convert-q35 to switch it (the guest sees a new chipset; Windows re-detects devices, Linux may rename its NIC), or --no-pcie to pass the device as conventional PCI`,
-      );
-    }
-  }
-
-  // Firmware: OVMF (UEFI). A guest installed in BIOS mode does not boot under OVMF.
-  if (before.bios !== "ovmf") {
-    put(
-      "bios",
-      "ovmf",
-      "OVMF (UEFI) firmware: GPUs initialise through their UEFI option ROM (GOP)",
+// Machine: q35 gives PCIe root ports; pcie=1 needs it (qemu-server dies "q35 machine model is
+// not enabled" at start otherwise). Switching an installed guest changes its whole device
+// layout, so an existing i440fx VM is only converted when asked.
+function planMachine(d: Draft): void {
+  const { spec, before } = d;
+  if (spec.machine !== "q35" || isQ35(before)) return;
+  if (d.creating)
+    d.put("machine", "q35", "q35: PCIe root ports for passed-through devices (pcie=1 needs it)");
+  else if (spec.convertQ35) {
+    const p = setProperty(ps(before.machine, "type"), "type", "q35");
+    d.put(
+      "machine",
+      printPropertyString(p, "type"),
+      "q35: PCIe root ports, needed for pcie=1 (--convert-q35)",
     );
-    if (!creating)
-      warnings.push(
-        `VM ${vmid} boots with SeaBIOS now; an OS installed in BIOS mode does not boot under OVMF (reinstall in UEFI mode, or convert the disk to GPT/UEFI first)`,
-      );
-  }
-  const ed = spec.firmware.efiDisk;
-  if (before.efidisk0 === undefined) {
-    const storage =
-      ed.storage ?? (creating ? (spec.create?.disk.storage ?? null) : bootDiskStorage(before));
-    if (storage === null) {
-      warnings.push(
-        `VM ${vmid} has no efidisk0 and no disk to take the storage from: give --efidisk STORAGE (e.g. local-lvm), or OVMF forgets its settings (boot order, Secure Boot keys) at every start`,
-      );
-    } else {
-      const value = `${storage}:1,efitype=4m${ed.preEnrolledKeys ? ",pre-enrolled-keys=1" : ""}`;
-      const from =
-        ed.storage !== null
-          ? ""
-          : creating
-            ? " (the disk's storage; --efidisk to choose)"
-            : " (the boot disk's storage; --efidisk to choose)";
-      put(
-        "efidisk0",
-        value,
-        `EFI variables disk on ${storage}${from}: keeps OVMF's settings; 4m is required for Secure Boot${ed.preEnrolledKeys ? "; pre-enrolled keys turn Secure Boot on" : ""}`,
-      );
-    }
   } else {
+    const now = before.machine === undefined ? "i440fx (no machine: line)" : before.machine;
+    d.refusals.push(
+      `VM ${d.vmid} uses machine ${now}, and pcie=1 needs q35: pass --convert-q35 to switch it (the guest sees a new chipset; Windows re-detects devices, Linux may rename its NIC), or --no-pcie to pass the device as conventional PCI`,
+    );
+  }
+}
+
+// Firmware: OVMF (UEFI). A guest installed in BIOS mode does not boot under OVMF.
+function planFirmware(d: Draft): void {
+  if (d.before.bios === "ovmf") return;
+  d.put(
+    "bios",
+    "ovmf",
+    "OVMF (UEFI) firmware: GPUs initialise through their UEFI option ROM (GOP)",
+  );
+  if (!d.creating)
+    d.warnings.push(
+      `VM ${d.vmid} boots with SeaBIOS now; an OS installed in BIOS mode does not boot under OVMF (reinstall in UEFI mode, or convert the disk to GPT/UEFI first)`,
+    );
+}
+
+/** efidisk0 keeps OVMF's settings; a new one goes where asked, else beside the boot disk. */
+function planEfiDisk(d: Draft): void {
+  const { before, vmid } = d;
+  const ed = d.spec.firmware.efiDisk;
+  if (before.efidisk0 !== undefined) {
     const cur = ps(before.efidisk0, "file");
-    if (ed.storage !== null && !(getProperty(cur, "file") ?? "").startsWith(`${ed.storage}:`)) {
-      warnings.push(
+    if (ed.storage !== null && !(getProperty(cur, "file") ?? "").startsWith(`${ed.storage}:`))
+      d.warnings.push(
         `efidisk0 exists already (${before.efidisk0}); --efidisk ${ed.storage} is ignored`,
       );
-    }
-    if (ed.preEnrolledKeys && getProperty(cur, "efitype") !== "4m") {
-      warnings.push(
+    if (ed.preEnrolledKeys && getProperty(cur, "efitype") !== "4m")
+      d.warnings.push(
         `efidisk0 uses efitype=2m, which cannot hold Secure Boot keys; to enable them, remove it (\`qm set ${vmid} --delete efidisk0\`) and run again (the EFI settings start over)`,
       );
-    }
+    return;
   }
+  const storage =
+    ed.storage ?? (d.creating ? (d.spec.create?.disk.storage ?? null) : bootDiskStorage(before));
+  if (storage === null) {
+    d.warnings.push(
+      `VM ${vmid} has no efidisk0 and no disk to take the storage from: give --efidisk STORAGE (e.g. local-lvm), or OVMF forgets its settings (boot order, Secure Boot keys) at every start`,
+    );
+    return;
+  }
+  const value = `${storage}:1,efitype=4m${ed.preEnrolledKeys ? ",pre-enrolled-keys=1" : ""}`;
+  const from =
+    ed.storage !== null
+      ? ""
+      : d.creating
+        ? " (the disk's storage; --efidisk to choose)"
+        : " (the boot disk's storage; --efidisk to choose)";
+  d.put(
+    "efidisk0",
+    value,
+    `EFI variables disk on ${storage}${from}: keeps OVMF's settings; 4m is required for Secure Boot${ed.preEnrolledKeys ? "; pre-enrolled keys turn Secure Boot on" : ""}`,
+  );
+}
 
-  // CPU: host model; hiding the hypervisor only on request.
-  let cpu = ps(before.cpu, "cputype");
+// CPU: host model; hiding the hypervisor only on request.
+function planCpu(d: Draft): void {
+  const want = d.spec.cpu;
+  let cpu = ps(d.before.cpu, "cputype");
   if (getProperty(cpu, "cputype") !== "host") cpu = setProperty(cpu, "cputype", "host");
-  if (spec.cpu.hidden) cpu = setTrue(cpu, "hidden");
-  if (spec.cpu.hvVendorId !== null) cpu = setProperty(cpu, "hv-vendor-id", spec.cpu.hvVendorId);
-  put(
+  if (want.hidden) cpu = setTrue(cpu, "hidden");
+  if (want.hvVendorId !== null) cpu = setProperty(cpu, "hv-vendor-id", want.hvVendorId);
+  d.put(
     "cpu",
     printPropertyString(cpu, "cputype"),
-    `host: the guest sees the real CPU (features drivers and games check for)${spec.cpu.hidden ? "; hidden=1 hides KVM from NVIDIA drivers older than R465" : ""}${spec.cpu.hvVendorId ? "; hv-vendor-id replaces Hyper-V's vendor id for the same old drivers" : ""}`,
+    `host: the guest sees the real CPU (features drivers and games check for)${want.hidden ? "; hidden=1 hides KVM from NVIDIA drivers older than R465" : ""}${want.hvVendorId ? "; hv-vendor-id replaces Hyper-V's vendor id for the same old drivers" : ""}`,
   );
+}
 
-  // Memory: no ballooning (the balloon target would be ignored: vfio pins every page).
+/** No ballooning, onboot as asked, and no emulated display when the GPU is the display. */
+function planMemoryAndDisplay(d: Draft): void {
+  const { before, spec } = d;
+  // The balloon target would be ignored: vfio pins every page.
   if (before.balloon !== "0")
-    put(
+    d.put(
       "balloon",
       "0",
       "0: guest RAM is pinned for DMA while a device is passed through; a balloon cannot reclaim any",
     );
   const onboot = spec.onboot ? "1" : "0";
-  if ((before.onboot ?? "0") !== onboot || creating) {
-    put(
+  if ((before.onboot ?? "0") !== onboot || d.creating) {
+    d.put(
       "onboot",
       onboot,
       spec.onboot
@@ -266,142 +321,168 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   if (
     spec.headless &&
     !/^(none|serial[0-3])$/.test(getProperty(ps(before.vga, "type"), "type") ?? "")
-  ) {
-    put(
+  )
+    d.put(
       "vga",
       "none",
       "none: no emulated display, the passed GPU is the display (the Proxmox console shows nothing); --keep-display to keep it",
     );
-  }
+}
 
-  // PCI devices: reuse the hostpciN that has the device already, else the first free one.
-  const existing = Object.keys(before)
+interface HostpciEntry {
+  key: string;
+  value: string;
+  addresses: string[];
+}
+
+// PCI devices: reuse the hostpciN that has the device already, else the first free one.
+function planHostpci(d: Draft): void {
+  const existing: HostpciEntry[] = Object.keys(d.before)
     .filter((k) => /^hostpci\d+$/.test(k))
     .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))
-    .map((key) => ({ key, value: before[key]!, addresses: resolve(before[key]!) }));
+    .map((key) => ({ key, value: d.before[key]!, addresses: d.resolve(d.before[key]!) }));
   const claimed = new Set<string>();
   const usedIndex = new Set(existing.map((e) => e.key));
-  for (const d of spec.pci) {
-    const fns = new Set(d.functions.map((f) => f.address));
-    const sameSet = (addrs: string[]) =>
-      addrs.length === fns.size && addrs.every((a) => fns.has(a));
-    // Without root@pam, the device must go in through a cluster mapping that names exactly it.
-    let mapping: string | null = null;
-    if (input.rawHostpci === false) {
-      mapping = mappings.find((m) => sameSet(m.addresses))?.id ?? null;
-      if (mapping === null) {
-        refusals.push(
-          `${d.host}: API tokens may not set raw hostpci addresses (root@pam only), and no PCI resource mapping on this node names exactly ${[...fns].join(", ")}; create one with \`passthrough vm mapping create\` and run again`,
-        );
-        continue;
-      }
-    }
-    const overlapping = existing.filter(
-      (e) => !claimed.has(e.key) && e.addresses.some((a) => fns.has(a)),
-    );
-    let key: string;
-    let p: PropertyString;
-    if (overlapping.length > 0) {
-      key = overlapping[0]!.key;
-      p = ps(overlapping[0]!.value, "host");
-      const same =
-        sameSet(overlapping[0]!.addresses) &&
-        (mapping === null
-          ? getProperty(p, "mapping") === undefined
-          : getProperty(p, "mapping") === mapping);
-      if (!same) p = hostOrMapping(p, d.host, mapping);
-      for (const extra of overlapping.slice(1)) {
-        claimed.add(extra.key);
-        del.push(extra.key);
-        why[extra.key] =
-          `its functions are part of ${key} now (Proxmox refuses a device assigned twice)`;
-      }
-    } else {
-      const free = Array.from({ length: MAX_HOSTPCI }, (_, i) => `hostpci${i}`).find(
-        (k) => !usedIndex.has(k),
-      );
-      if (!free) {
-        refusals.push(
-          `VM ${vmid} has all ${MAX_HOSTPCI} hostpci slots in use; remove one (\`qm set ${vmid} --delete hostpciN\`) to add ${d.host}`,
-        );
-        continue;
-      }
-      key = free;
-      p = hostOrMapping({ entries: [] }, d.host, mapping);
-    }
-    claimed.add(key);
-    usedIndex.add(key);
-    p = d.pcie ? setTrue(p, "pcie") : setProperty(p, "pcie", null);
-    p = d.primaryGpu ? setTrue(p, "x-vga") : setProperty(p, "x-vga", null);
-    const all = !/\.[0-7]$/.test(d.host);
-    put(
-      key,
+  for (const dev of d.spec.pci) {
+    const fns = new Set(dev.functions.map((f) => f.address));
+    const mapping = d.input.rawHostpci === false ? mappingFor(d, dev.host, fns) : null;
+    if (mapping === undefined) continue;
+    const slot = hostpciSlot(d, existing, claimed, usedIndex, fns, mapping, dev.host);
+    if (slot === null) continue;
+    claimed.add(slot.key);
+    usedIndex.add(slot.key);
+    let p = dev.pcie ? setTrue(slot.value, "pcie") : setProperty(slot.value, "pcie", null);
+    p = dev.primaryGpu ? setTrue(p, "x-vga") : setProperty(p, "x-vga", null);
+    const all = !/\.[0-7]$/.test(dev.host);
+    d.put(
+      slot.key,
       printPropertyString(p, "host"),
-      `${d.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${!all ? `function ${d.host} only` : d.functions.length === 1 ? `${d.host}, the whole device` : `${d.host} without a function passes all ${d.functions.length} functions as one multifunction device`}${d.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${d.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}`,
+      `${dev.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${!all ? `function ${dev.host} only` : dev.functions.length === 1 ? `${dev.host}, the whole device` : `${dev.host} without a function passes all ${dev.functions.length} functions as one multifunction device`}${dev.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${dev.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}`,
     );
   }
+}
 
-  // Devices already in another VM's config: Proxmox only notices at start.
-  for (const d of spec.pci) {
-    const fns = new Set(d.functions.map((f) => f.address));
-    for (const vm of input.others) {
-      if (vm.vmid === spec.vmid) continue;
+const sameSet = (addrs: string[], fns: Set<string>) =>
+  addrs.length === fns.size && addrs.every((a) => fns.has(a));
+
+/** Without root@pam, a device goes in through a cluster mapping naming exactly it; undefined: none (refused). */
+function mappingFor(d: Draft, host: string, fns: Set<string>): string | undefined {
+  const id = (d.input.mappings ?? []).find((m) => sameSet(m.addresses, fns))?.id;
+  if (id === undefined)
+    d.refusals.push(
+      `${host}: API tokens may not set raw hostpci addresses (root@pam only), and no PCI resource mapping on this node names exactly ${[...fns].join(", ")}; create one with \`passthrough vm mapping create\` and run again`,
+    );
+  return id;
+}
+
+/**
+ * The hostpciN for a device and its value so far: the first entry that already has any of its
+ * functions (further such entries are deleted: Proxmox refuses a device assigned twice), else
+ * the first free index. null: every index is taken (refused).
+ */
+function hostpciSlot(
+  d: Draft,
+  existing: HostpciEntry[],
+  claimed: Set<string>,
+  usedIndex: Set<string>,
+  fns: Set<string>,
+  mapping: string | null,
+  host: string,
+): { key: string; value: PropertyString } | null {
+  const overlapping = existing.filter(
+    (e) => !claimed.has(e.key) && e.addresses.some((a) => fns.has(a)),
+  );
+  const first = overlapping[0];
+  if (first) {
+    let p = ps(first.value, "host");
+    const same =
+      sameSet(first.addresses, fns) &&
+      (mapping === null
+        ? getProperty(p, "mapping") === undefined
+        : getProperty(p, "mapping") === mapping);
+    if (!same) p = hostOrMapping(p, host, mapping);
+    for (const extra of overlapping.slice(1)) {
+      claimed.add(extra.key);
+      d.del.push(extra.key);
+      d.why[extra.key] =
+        `its functions are part of ${first.key} now (Proxmox refuses a device assigned twice)`;
+    }
+    return { key: first.key, value: p };
+  }
+  const free = Array.from({ length: MAX_HOSTPCI }, (_, i) => `hostpci${i}`).find(
+    (k) => !usedIndex.has(k),
+  );
+  if (!free) {
+    d.refusals.push(
+      `VM ${d.vmid} has all ${MAX_HOSTPCI} hostpci slots in use; remove one (\`qm set ${d.vmid} --delete hostpciN\`) to add ${host}`,
+    );
+    return null;
+  }
+  return { key: free, value: hostOrMapping({ entries: [] }, host, mapping) };
+}
+
+// Devices already in another VM's config: Proxmox only notices at start.
+function refuseAssignedElsewhere(d: Draft): void {
+  for (const dev of d.spec.pci) {
+    const fns = new Set(dev.functions.map((f) => f.address));
+    for (const vm of d.input.others) {
+      if (vm.vmid === d.spec.vmid) continue;
       for (const [k, v] of Object.entries(vm.config)) {
         if (!/^hostpci\d+$/.test(k)) continue;
-        const hit = resolve(v).filter((a) => fns.has(a));
+        const hit = d.resolve(v).filter((a) => fns.has(a));
         if (hit.length === 0) continue;
         const name = vm.config.name ? ` "${vm.config.name}"` : "";
-        refusals.push(
+        d.refusals.push(
           `${hit.join(", ")} already belong${hit.length === 1 ? "s" : ""} to VM ${vm.vmid}${name}${vm.node ? ` on ${vm.node}` : ""} (${k}: ${v}); only one running VM can have a device — remove it there first (\`qm set ${vm.vmid} --delete ${k}\`) or pick another device`,
         );
       }
     }
   }
+}
 
-  // USB devices by id: reuse a usbN that has the id, else the first free one.
-  for (const u of spec.usb) {
+// USB devices by id: reuse a usbN that has the id, else the first free one.
+function planUsb(d: Draft): void {
+  const { before, vmid } = d;
+  for (const u of d.spec.usb) {
     const id = `${u.vendorId}:${u.productId}`;
-    if (input.rawHostpci === false) {
-      refusals.push(
+    if (d.input.rawHostpci === false) {
+      d.refusals.push(
         `USB ${id}: API tokens may not pass USB devices by id (\`only root can set 'usbN' config for real devices\`); run on the node (--backend qm), or add it through a Proxmox USB resource mapping in the web UI`,
       );
       continue;
     }
-    const usbKeys = Object.keys(before).filter((k) => /^usb\d+$/.test(k));
-    const has = usbKeys.find(
-      (k) => normalizeUsbHost(getProperty(ps(before[k], "host"), "host")) === id,
-    );
+    const has = Object.keys(before).find((k) => /^usb\d+$/.test(k) && usbHostOf(before[k]) === id);
     if (has) continue;
     const free = Array.from({ length: MAX_USB }, (_, i) => `usb${i}`).find(
-      (k) => before[k] === undefined && set[k] === undefined,
+      (k) => before[k] === undefined && d.set[k] === undefined,
     );
     if (!free) {
-      refusals.push(
+      d.refusals.push(
         `VM ${vmid} has all ${MAX_USB} USB slots in use; remove one (\`qm set ${vmid} --delete usbN\`) to add ${id}`,
       );
       continue;
     }
-    put(
+    d.put(
       free,
       `host=${id}`,
       `${u.name ?? "USB device"} ${id} by vendor:product id: it follows the device to any port`,
     );
-    for (const vm of input.others) {
-      if (vm.vmid === spec.vmid) continue;
+    for (const vm of d.input.others) {
+      if (vm.vmid === d.spec.vmid) continue;
       const k = Object.keys(vm.config).find(
-        (key) =>
-          /^usb\d+$/.test(key) &&
-          normalizeUsbHost(getProperty(ps(vm.config[key], "host"), "host")) === id,
+        (key) => /^usb\d+$/.test(key) && usbHostOf(vm.config[key]) === id,
       );
       if (k)
-        warnings.push(
+        d.warnings.push(
           `USB ${id} is also in VM ${vm.vmid}'s config (${k}); whichever VM starts first gets it`,
         );
     }
   }
+}
 
-  const change: VmConfigChange = { set: sortKeys(set), delete: del.sort() };
-  return { change, before, after: applyChange(before, change), why, refusals, warnings };
+/** The vendor:product id a usbN value passes, if it passes one by id. */
+function usbHostOf(value: string | undefined): string | null {
+  return normalizeUsbHost(getProperty(ps(value, "host"), "host"));
 }
 
 /** Functions a cluster mapping names on `node` (its `path`, `;`-separated, prefix-matched like hostpci ids). */

@@ -1,8 +1,9 @@
-// From command-line options and the environment to a connected ApiBackend.
+// From the connection options (--api, --node, --token-file, ...: plain values the CLI collects)
+// and the environment to a connected ApiBackend.
 //
 // The token never travels in argv (every local user sees argv in `ps`, and shells keep it in
-// their history): it comes from PASSTHROUGH_PVE_TOKEN or a file (--token-file), and a --token
-// flag is refused with a pointer to both. It is never printed; the client redacts it from any
+// their history): it comes from PASSTHROUGH_PVE_TOKEN or a file (--token-file); the CLI refuses
+// a --token flag (src/cli/api-options.ts). It is never printed; the client redacts it from any
 // error text.
 
 import { readFileSync, statSync } from "node:fs";
@@ -25,8 +26,6 @@ export interface ApiOptions {
   fingerprint?: string;
   caFile?: string;
   taskTimeout?: string;
-  /** Only ever set to be refused. */
-  token?: string;
 }
 
 export interface ConnectDeps {
@@ -42,19 +41,10 @@ export interface ConnectDeps {
   >;
 }
 
-export function refuseTokenFlag(opts: ApiOptions): void {
-  if (opts.token !== undefined) {
-    throw new InputError(
-      `--token is refused: a secret on the command line is visible to every user in \`ps\` and stays in shell history. Put it in ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or in a file (chmod 600) passed with --token-file`,
-    );
-  }
-}
-
 export function readToken(
   opts: ApiOptions,
   deps: ConnectDeps,
 ): { token: PveToken; source: string } {
-  refuseTokenFlag(opts);
   if (opts.tokenFile !== undefined) {
     const source = `--token-file ${opts.tokenFile}`;
     let text: string;
@@ -115,7 +105,6 @@ export function connectApi(
   deps: ConnectDeps,
   need: { node: boolean },
 ): ApiBackend {
-  refuseTokenFlag(opts);
   if (opts.api === undefined)
     throw new InputError("--api https://HOST:8006 is needed to talk to Proxmox over its REST API");
   const baseUrl = parseApiUrl(opts.api);
@@ -163,15 +152,15 @@ export function connectApi(
 }
 
 /**
- * The API backend for `vm plan|configure|create --api` (the shape of the vm commands'
- * ApiConnector): like connectApi, and without --node on a single-node cluster that node.
+ * The API backend for `vm plan|configure|create --api` and `guest setup --cloud-init --api`:
+ * like connectApi, and without --node on a single-node cluster that node.
  */
 export async function apiConnector(
-  flags: ApiOptions,
+  opts: ApiOptions,
   env: NodeJS.ProcessEnv,
   warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): Promise<ApiBackend> {
-  const backend = connectApi(flags, { env, warn }, { node: false });
+  const backend = connectApi(opts, { env, warn }, { node: false });
   if (backend.node !== "") return backend;
   const nodes = await backend.clusterNodes();
   if (nodes.length === 1) return new ApiBackend(backend.client, nodes[0]!.node);
@@ -185,14 +174,4 @@ export async function apiConnector(
 function pollFromEnv(env: NodeJS.ProcessEnv): { taskPollMs?: number } {
   const ms = Number(env.PASSTHROUGH_PVE_TASK_POLL_MS);
   return Number.isFinite(ms) && ms > 0 ? { taskPollMs: ms } : {};
-}
-
-/** The flags to repeat in a suggested command (nothing secret). */
-export function connectionFlags(opts: ApiOptions): string {
-  const parts: string[] = [];
-  if (opts.api) parts.push(`--api ${opts.api}`);
-  if (opts.fingerprint) parts.push(`--fingerprint ${opts.fingerprint}`);
-  if (opts.caFile) parts.push(`--ca-file ${opts.caFile}`);
-  if (opts.tokenFile) parts.push(`--token-file ${opts.tokenFile}`);
-  return parts.join(" ");
 }

@@ -356,3 +356,268 @@ export function mapEntries(
     }
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Planning `vm mapping create` and `vm mapping check` against a cluster (the API backend).
+
+export interface ClusterNode {
+  node: string;
+  online: boolean;
+}
+
+export interface EnsureMappingResult {
+  action: "created" | "updated" | "unchanged";
+  id: string;
+  map: string[];
+  changes: MapChange[];
+}
+
+/** What planning and checking mappings read from the cluster (ApiBackend). */
+export interface MappingApi {
+  /** The node --node names ("" when none). */
+  readonly node: string;
+  clusterNodes(): Promise<ClusterNode[]>;
+  hardwarePci(node: string): Promise<PveHardwarePci[]>;
+  getPciMapping(id: string): Promise<PciMapping | null>;
+  listPciMappings(): Promise<PciMapping[]>;
+  /** Mappings with Proxmox's own check against `node`'s hardware (?check-node=). */
+  checkPciMappings(node: string): Promise<PciMapping[]>;
+}
+
+/** `vm mapping create`, its values checked (names, addresses): plain values from the CLI. */
+export interface MappingRequest {
+  name: string;
+  /** The device on the connected node (--device on --node). */
+  device: string | null;
+  /** Devices on other nodes (--map NODE=ADDRESS). */
+  maps: Array<{ node: string; address: string }>;
+  /** Also map `device`'s address on every other online node with the same vendor:device. */
+  allNodes: boolean;
+  description: string | null;
+}
+
+export interface MappingPlan {
+  mapping: PciMapping;
+  entries: PciMapEntry[];
+  skipped: Array<{ node: string; reason: string }>;
+  warnings: string[];
+}
+
+/** The entries a mapping gets, each read from its node's hardware as the web UI does. */
+export async function planMapping(api: MappingApi, req: MappingRequest): Promise<MappingPlan> {
+  const planned = [
+    ...(req.device !== null ? [{ node: api.node, address: req.device }] : []),
+    ...req.maps,
+  ];
+  const seen = new Set<string>();
+  for (const p of planned) {
+    if (seen.has(p.node))
+      throw new InputError(
+        `node ${p.node} is given twice: one device per node and call (a second would be an alternative for the same VM slot)`,
+      );
+    seen.add(p.node);
+  }
+  const nodes = await api.clusterNodes();
+  const known = new Set(nodes.map((n) => n.node));
+  for (const p of planned) {
+    if (!known.has(p.node))
+      throw new InputError(
+        `node ${p.node} is not in the cluster (nodes: ${[...known].join(", ") || "none visible"})`,
+      );
+  }
+  const hardware = new Map<string, PveHardwarePci[]>();
+  const hw = async (node: string) => {
+    if (!hardware.has(node)) hardware.set(node, await api.hardwarePci(node));
+    return hardware.get(node)!;
+  };
+  const entries: PciMapEntry[] = [];
+  for (const p of planned) entries.push(buildMapEntry(p.node, p.address, await hw(p.node)));
+  const skipped = req.allNodes ? await addSameDevice(entries, nodes, seen, hw) : [];
+  const warnings = entries
+    .filter((e) => e.iommugroup === undefined)
+    .map(
+      (e) =>
+        `warning: ${e.node} reports no IOMMU group for ${e.path}: the IOMMU is off there and a VM using ${req.name} cannot start on it (run \`passthrough check\` on ${e.node})`,
+    );
+  const mapping: PciMapping = {
+    id: req.name,
+    map: entries.map(printMapEntry),
+    ...(req.description !== null ? { description: req.description } : {}),
+  };
+  return { mapping, entries, skipped, warnings };
+}
+
+/** --all-nodes: the first entry's address on every other online node that has the same card there. */
+async function addSameDevice(
+  entries: PciMapEntry[],
+  nodes: ClusterNode[],
+  named: Set<string>,
+  hw: (node: string) => Promise<PveHardwarePci[]>,
+): Promise<Array<{ node: string; reason: string }>> {
+  const ref = entries[0]!;
+  const skipped: Array<{ node: string; reason: string }> = [];
+  for (const n of nodes) {
+    if (named.has(n.node)) continue;
+    if (!n.online) {
+      skipped.push({ node: n.node, reason: "offline" });
+      continue;
+    }
+    let entry: PciMapEntry;
+    try {
+      entry = buildMapEntry(n.node, ref.path, await hw(n.node));
+    } catch {
+      skipped.push({
+        node: n.node,
+        reason: `no PCI device ${ref.path}${/\.[0-7]$/.test(ref.path) ? "" : ".0"}`,
+      });
+      continue;
+    }
+    if (entry.id !== ref.id) {
+      skipped.push({
+        node: n.node,
+        reason: `${ref.path} is ${entry.id} there, not ${ref.id}: map it explicitly with --map ${n.node}=ADDRESS`,
+      });
+      continue;
+    }
+    entries.push(entry);
+  }
+  return skipped;
+}
+
+export interface MappingPreviewRow {
+  node: string;
+  action: MapChange["action"] | "conflict";
+  entry: string;
+  previous?: string[];
+}
+
+/** What writing the plan would do to the mapping as it is now (--dry-run); nothing is written. */
+export async function previewMapping(
+  api: MappingApi,
+  plan: MappingPlan,
+  replace: boolean,
+): Promise<{ exists: boolean; rows: MappingPreviewRow[]; conflicts: number }> {
+  const existing = await api.getPciMapping(plan.mapping.id);
+  const merged = mergeMapEntries(existing?.map ?? [], plan.entries, { replace });
+  const rows: MappingPreviewRow[] = [
+    ...merged.changes.map((c) => ({
+      node: c.node,
+      action: c.action,
+      entry: c.entry,
+      ...(c.previous ? { previous: c.previous } : {}),
+    })),
+    ...merged.conflicts.map((c) => ({
+      node: c.node,
+      action: "conflict" as const,
+      entry: c.wanted,
+      previous: c.existing,
+    })),
+  ];
+  return { exists: existing !== null, rows, conflicts: merged.conflicts.length };
+}
+
+export type MappingStatus = "ok" | "warning" | "error" | "skipped";
+
+/** How to fix an entry that no longer matches its node (rendered as a `vm mapping create` command). */
+export type MappingFix =
+  /** The mapped card is now at `to` (the first is suggested, replacing the entry). */
+  | { kind: "moved"; node: string; id: string; to: string[] }
+  /** The card is gone from the node: find it, then replace the entry. */
+  | { kind: "gone"; node: string }
+  /** Another card is at the path now: map that one instead, if it is the one wanted. */
+  | { kind: "other-device"; node: string; path: string }
+  /** Same card, attributes changed (group, subsystem): refresh the entry. */
+  | { kind: "refresh"; node: string; path: string };
+
+export interface MappingCheckRow {
+  mapping: string;
+  node: string;
+  status: MappingStatus;
+  /** Proxmox's own verdict (GET /cluster/mapping/pci?check-node=NODE). */
+  checks: Array<{ severity: "warning" | "error"; message: string }>;
+  entries: Array<{ text: string; problems: MapEntryProblem[]; error?: string }>;
+  fixes: MappingFix[];
+}
+
+export interface MappingCheck {
+  nodes: ClusterNode[];
+  mappings: PciMapping[];
+  rows: MappingCheckRow[];
+  /** Offline nodes: not checked. */
+  skippedNodes: string[];
+}
+
+/** Every mapping (or the one named) against every online node's hardware. */
+export async function checkMappings(api: MappingApi, name: string | null): Promise<MappingCheck> {
+  const nodes = await api.clusterNodes();
+  let mappings = await api.listPciMappings();
+  if (name !== null) {
+    mappings = mappings.filter((m) => m.id === name);
+    if (mappings.length === 0)
+      throw new InputError(
+        `no PCI mapping ${name} (or the token may not see it): \`passthrough vm mapping list\` shows them`,
+      );
+  }
+  const rows: MappingCheckRow[] = [];
+  const skippedNodes: string[] = [];
+  for (const n of nodes) {
+    if (!n.online) {
+      skippedNodes.push(n.node);
+      continue;
+    }
+    const server = new Map((await api.checkPciMappings(n.node)).map((m) => [m.id, m]));
+    const hardware = await api.hardwarePci(n.node);
+    for (const m of mappings)
+      rows.push(checkRow(m, n.node, server.get(m.id)?.checks ?? [], hardware));
+  }
+  return { nodes, mappings, rows, skippedNodes };
+}
+
+function checkRow(
+  m: PciMapping,
+  node: string,
+  checks: MappingCheckRow["checks"],
+  hardware: PveHardwarePci[],
+): MappingCheckRow {
+  const mdev = m.mdev ?? false;
+  const entries = mapEntries(m)
+    .filter((e) => e.entry === null || e.entry.node === node)
+    .map((e) =>
+      e.entry
+        ? { text: e.text, problems: compareMapEntry(e.entry, hardware, mdev) }
+        : { text: e.text, problems: [], error: e.error! },
+    );
+  const broken = entries.some((e) => e.problems.length > 0 || e.error);
+  const status: MappingStatus =
+    checks.some((c) => c.severity === "error") || broken
+      ? "error"
+      : checks.some((c) => c.severity === "warning")
+        ? "warning"
+        : "ok";
+  const fixes: MappingFix[] = [];
+  for (const e of mapEntries(m)) {
+    if (e.entry?.node !== node) continue;
+    const problems = compareMapEntry(e.entry, hardware, mdev);
+    if (problems.length > 0) fixes.push(...entryFixes(e.entry, problems, hardware));
+  }
+  return { mapping: m.id, node, status, checks, entries, fixes };
+}
+
+function entryFixes(
+  entry: PciMapEntry,
+  problems: MapEntryProblem[],
+  hardware: PveHardwarePci[],
+): MappingFix[] {
+  const { node } = entry;
+  const path = problems[0]!.path;
+  const moved = findMovedDevice(entry, hardware);
+  const gone = problems.some((p) => p.field === "device");
+  const swapped = problems.some((p) => p.field === "id");
+  const fixes: MappingFix[] = [];
+  if (moved.length > 0 && (gone || swapped))
+    fixes.push({ kind: "moved", node, id: entry.id, to: moved });
+  if (gone && moved.length === 0) fixes.push({ kind: "gone", node });
+  else if (swapped) fixes.push({ kind: "other-device", node, path });
+  else if (!gone) fixes.push({ kind: "refresh", node, path });
+  return fixes;
+}

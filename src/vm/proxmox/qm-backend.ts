@@ -9,7 +9,8 @@
 // (vm_config), config and digest from one read.
 
 import { ApplyError, InputError } from "../../errors.js";
-import { firstErrorLine, formatArgv, type CommandRunner } from "../command-runner.js";
+import { quoteArgv } from "../../process/quote.js";
+import { commandSucceeded, firstErrorLine, type CommandRunner } from "../../process/run.js";
 import { writeLocalSnippet } from "../snippets.js";
 import type { ProxmoxBackend, VmConfig, VmConfigChange, VmRef } from "../types.js";
 
@@ -30,12 +31,12 @@ export class QmBackend implements ProxmoxBackend {
       "--output-format",
       "json",
     ];
-    const r = await this.runner.run(argv);
-    if (r.code !== 0) {
+    const r = this.runner.run(argv);
+    if (!commandSucceeded(r)) {
       // qemu-server: "Configuration file 'nodes/pve/qemu-server/101.conf' does not exist"
       if (/does not exist/.test(r.stderr)) return null;
       throw new InputError(
-        `could not read VM ${vmid}'s config: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+        `could not read VM ${vmid}'s config: \`${quoteArgv(argv)}\` failed: ${firstErrorLine(r)}`,
       );
     }
     return splitDigest(parseJsonObject(r.stdout, argv));
@@ -43,13 +44,13 @@ export class QmBackend implements ProxmoxBackend {
 
   async listVms(): Promise<VmRef[]> {
     const argv = ["pvesh", "get", "/cluster/resources", "--type", "vm", "--output-format", "json"];
-    const r = await this.runner.run(argv);
-    if (r.code !== 0)
+    const r = this.runner.run(argv);
+    if (!commandSucceeded(r))
       throw new InputError(
-        `could not list the cluster's VMs: \`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}`,
+        `could not list the cluster's VMs: \`${quoteArgv(argv)}\` failed: ${firstErrorLine(r)}`,
       );
     const items = parseJson(r.stdout, argv);
-    if (!Array.isArray(items)) throw new InputError(`\`${formatArgv(argv)}\` printed no list`);
+    if (!Array.isArray(items)) throw new InputError(`\`${quoteArgv(argv)}\` printed no list`);
     const out: VmRef[] = [];
     for (const it of items as Array<{ type?: unknown; vmid?: unknown; node?: unknown }>) {
       if (it.type !== "qemu" || typeof it.vmid !== "number" || typeof it.node !== "string")
@@ -61,10 +62,10 @@ export class QmBackend implements ProxmoxBackend {
         "--output-format",
         "json",
       ];
-      const c = await this.runner.run(argvC);
+      const c = this.runner.run(argvC);
       // A node that is down cannot answer; its configs are still in /etc/pve, which the host
       // model (HostState.vms) already scanned.
-      if (c.code !== 0) continue;
+      if (!commandSucceeded(c)) continue;
       out.push({
         vmid: it.vmid,
         node: it.node,
@@ -76,10 +77,10 @@ export class QmBackend implements ProxmoxBackend {
 
   async updateConfig(vmid: number, change: VmConfigChange, digest: string | null): Promise<void> {
     const argv = qmSetArgv(vmid, change, digest);
-    const r = await this.runner.run(argv);
-    if (r.code !== 0) {
+    const r = this.runner.run(argv);
+    if (!commandSucceeded(r)) {
       throw new ApplyError(
-        `\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; qm set writes the config in one step, so VM ${vmid} is unchanged — run \`passthrough vm plan --vmid ${vmid}\` again to see why`,
+        `\`${quoteArgv(argv)}\` failed: ${firstErrorLine(r)}; qm set writes the config in one step, so VM ${vmid} is unchanged — run \`passthrough vm plan --vmid ${vmid}\` again to see why`,
       );
     }
   }
@@ -91,10 +92,10 @@ export class QmBackend implements ProxmoxBackend {
 
   async createVm(vmid: number, config: VmConfig): Promise<void> {
     const argv = qmCreateArgv(vmid, config);
-    const r = await this.runner.run(argv);
-    if (r.code !== 0)
+    const r = this.runner.run(argv);
+    if (!commandSucceeded(r))
       throw new ApplyError(
-        `\`${formatArgv(argv)}\` failed: ${firstErrorLine(r)}; VM ${vmid} was not created (check \`qm list\` for leftovers)`,
+        `\`${quoteArgv(argv)}\` failed: ${firstErrorLine(r)}; VM ${vmid} was not created (check \`qm list\` for leftovers)`,
       );
   }
 }
@@ -120,7 +121,7 @@ function parseJson(text: string, argv: string[]): unknown {
     return JSON.parse(text);
   } catch {
     throw new InputError(
-      `\`${formatArgv(argv)}\` printed something that is not JSON: ${text.trim().split("\n")[0]?.slice(0, 120) ?? ""}`,
+      `\`${quoteArgv(argv)}\` printed something that is not JSON: ${text.trim().split("\n")[0]?.slice(0, 120) ?? ""}`,
     );
   }
 }
@@ -128,7 +129,7 @@ function parseJson(text: string, argv: string[]): unknown {
 function parseJsonObject(text: string, argv: string[]): Record<string, unknown> {
   const v = parseJson(text, argv);
   if (v === null || typeof v !== "object" || Array.isArray(v))
-    throw new InputError(`\`${formatArgv(argv)}\` printed no config object`);
+    throw new InputError(`\`${quoteArgv(argv)}\` printed no config object`);
   return v as Record<string, unknown>;
 }
 

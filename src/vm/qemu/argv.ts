@@ -6,6 +6,7 @@
 // No x-vga=on: it only matters for a legacy VGA BIOS, and with OVMF the GPU's UEFI GOP drives
 // the boot display (qemu-server leaves x-vga out with OVMF for the same reason, PCI.pm).
 
+import { quoteWord } from "../../process/quote.js";
 import type { OvmfPaths } from "../firmware.js";
 import type { VmSpec } from "../spec.js";
 
@@ -105,16 +106,14 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
 
 /** A command line people can paste: one option per line, quoted where the shell needs it. */
 export function formatCommand(argv: readonly string[]): string {
-  const q = (a: string) =>
-    /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
   const lines: string[] = [];
-  let current = q(argv[0] ?? "");
+  let current = quoteWord(argv[0] ?? "");
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i]!;
     if (a.startsWith("-")) {
       lines.push(current);
-      current = `  ${q(a)}`;
-    } else current += ` ${q(a)}`;
+      current = `  ${quoteWord(a)}`;
+    } else current += ` ${quoteWord(a)}`;
   }
   lines.push(current);
   return lines.join(" \\\n");

@@ -1,0 +1,255 @@
+// Proxmox VE as a VmBackend: a VM config changed through a ProxmoxBackend client (local
+// qm/pvesh, qm-backend.ts, or the REST API, api-backend.ts), or planned against a snapshot's
+// /etc/pve (no client: plan and --dry-run only). The change itself is config-change.ts (pure).
+
+import { ApplyError, InputError, RefusedError } from "../../errors.js";
+import {
+  specFor,
+  type VmBackend,
+  type VmHost,
+  type VmPlan,
+  type VmReadBack,
+  type VmRequest,
+} from "../backend.js";
+import { configText } from "../diff.js";
+import type { SpecResult } from "../spec.js";
+import type { ProxmoxBackend, VmConfig } from "../types.js";
+import {
+  configMemoryMiB,
+  isEmptyChange,
+  mappingAddresses,
+  planProxmoxChange,
+  writtenMatches,
+  type OtherVm,
+  type ProxmoxPlan,
+} from "./config-change.js";
+import { hardwareMismatches } from "./hardware-check.js";
+
+/** The VM as it is now, and every other VM's config (for "already assigned"). */
+export interface ProxmoxCurrent {
+  vmid: number;
+  config: VmConfig | null;
+  digest: string | null;
+  others: OtherVm[];
+}
+
+export interface ProxmoxVmPlan extends VmPlan {
+  mode: VmRequest["mode"];
+  vmid: number;
+  label: string;
+  change: ProxmoxPlan["change"];
+  digest: string | null;
+}
+
+export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan> {
+  readonly kind: "qm" | "api" | "snapshot";
+  readonly defaultBridge = "vmbr0";
+  /** "node pve (qm)" / "snapshot pve.tar.gz". */
+  private readonly where: string;
+
+  /** `client` null: the configs come from a snapshot (`label`), which cannot be changed. */
+  constructor(
+    readonly client: ProxmoxBackend | null,
+    label = "",
+  ) {
+    this.kind = client?.kind ?? ("snapshot" as const);
+    this.where = client ? `node ${client.node} (${client.kind})` : `snapshot ${label}`;
+  }
+
+  // Every VM's config, for "already assigned": the host's /etc/pve (live or snapshot) and what
+  // the client lists (an API token may not see every VM); the client's copy is the newer one.
+  // Whether the VM itself exists is the client's word alone.
+  async read(request: VmRequest, host: VmHost): Promise<ProxmoxCurrent> {
+    const vmid = request.options.vmid;
+    if (vmid === null)
+      throw new InputError(
+        `vm ${request.mode} needs --vmid ID for Proxmox (or --libvirt DOMAIN, --emit qemu)`,
+      );
+    const others = new Map<number, OtherVm>();
+    for (const v of host.state.vms)
+      others.set(v.vmid, { vmid: v.vmid, node: v.node, config: v.config });
+    let current: { config: VmConfig; digest: string | null } | null;
+    let elsewhere: OtherVm | undefined;
+    if (this.client) {
+      current = await this.client.getConfig(vmid);
+      const listed = await this.client.listVms();
+      for (const v of listed) others.set(v.vmid, v);
+      elsewhere = listed.find((v) => v.vmid === vmid);
+    } else {
+      const vm = host.state.vms.find((v) => v.vmid === vmid);
+      current = vm ? { config: vm.config, digest: null } : null;
+      elsewhere = vm;
+    }
+    others.delete(vmid);
+    this.checkTarget(request.mode, vmid, current !== null, elsewhere);
+    return {
+      vmid,
+      config: current?.config ?? null,
+      digest: current?.digest ?? null,
+      others: [...others.values()],
+    };
+  }
+
+  /** create needs a free id; plan and configure need the VM, on this node. */
+  private checkTarget(
+    mode: VmRequest["mode"],
+    vmid: number,
+    exists: boolean,
+    elsewhere: OtherVm | undefined,
+  ): void {
+    if (mode === "create") {
+      if (exists || elsewhere)
+        throw new RefusedError(
+          `VM ${vmid} exists already${elsewhere?.node ? ` on node ${elsewhere.node}` : ""}; pick a free id (\`pvesh get /cluster/nextid\`) or change it with \`passthrough vm configure --vmid ${vmid}\``,
+        );
+      return;
+    }
+    if (exists) return;
+    const node = this.client?.node;
+    if (elsewhere?.node && node && elsewhere.node !== node)
+      throw new InputError(
+        `VM ${vmid} is on node ${elsewhere.node}, not ${node}; run this on ${elsewhere.node} (qm works on local VMs), or use --api with --node ${elsewhere.node}`,
+      );
+    throw new InputError(
+      `there is no VM ${vmid} on ${this.where}; create one with \`passthrough vm create --vmid ${vmid} --name NAME --disk STORAGE:SIZE\` or pick one from \`qm list\``,
+    );
+  }
+
+  async plan(request: VmRequest, current: ProxmoxCurrent, host: VmHost): Promise<ProxmoxVmPlan> {
+    const { vmid, config } = current;
+    const result = specFor(request, host, config ? configMemoryMiB(config) : null);
+    const present = host.state.pci.map((d) => d.address);
+    const mappings = await this.mappings(present);
+    const hwRefusals = await this.hardwareRefusals(result, host);
+    const plan = planProxmoxChange({
+      spec: result.spec,
+      current: config,
+      others: current.others,
+      present,
+      rawHostpci: this.client?.canSetRawHostpci ?? true,
+      mappings,
+    });
+    const name = config?.name ?? request.create?.name;
+    const label = `VM ${vmid}${name ? ` "${name}"` : ""}`;
+    const warnings = [...result.warnings, ...plan.warnings];
+    const creating = request.mode === "create";
+    return {
+      mode: request.mode,
+      vmid,
+      label,
+      change: plan.change,
+      digest: current.digest,
+      action: `${creating ? "create" : "configure"} VM ${vmid}`,
+      refusals: [...hwRefusals, ...result.refusals, ...plan.refusals],
+      warnings,
+      json: {
+        backend: this.kind,
+        node: this.client?.node ?? null,
+        vmid,
+        spec: result.spec,
+        change: plan.change,
+        before: plan.before,
+        after: plan.after,
+        why: plan.why,
+        warnings,
+      },
+      report: {
+        subject: `${label} on ${this.where}`,
+        diff: isEmptyChange(plan.change)
+          ? null
+          : {
+              oldName: `VM ${vmid} (now)`,
+              newName: `VM ${vmid} (after)`,
+              before: configText(plan.before),
+              after: configText(plan.after),
+            },
+        unchanged: `${label} is already configured for passthrough: nothing to change.`,
+        why: plan.why,
+      },
+      empty: isEmptyChange(plan.change),
+      artefact: null,
+      readOnly: this.client
+        ? null
+        : `a snapshot cannot be changed: run \`passthrough vm ${request.mode}\` on the node itself (or with --api), or add --dry-run`,
+      confirm: creating
+        ? { question: `Create ${label} on ${this.client?.node}?`, doing: "creating a VM" }
+        : { question: `Apply these changes to ${label}?`, doing: "changing the VM" },
+    };
+  }
+
+  /** Through the API the node can be another machine than the one read: its devices must match. */
+  private async hardwareRefusals(result: SpecResult, host: VmHost): Promise<string[]> {
+    const client = this.client;
+    if (!client?.hardwarePci) return [];
+    return hardwareMismatches(
+      result.spec,
+      await client.hardwarePci(client.node),
+      client.node,
+      host.state.source.kind === "live" ? "this machine" : host.state.source.path,
+    );
+  }
+
+  /** Without raw hostpci (API tokens), devices go in through the node's PCI mappings. */
+  private async mappings(present: string[]): Promise<Array<{ id: string; addresses: string[] }>> {
+    const client = this.client;
+    if (!client || client.canSetRawHostpci || !client.listPciMappings) return [];
+    return (await client.listPciMappings()).map((m) => ({
+      id: m.id,
+      addresses: mappingAddresses(m.map, client.node, present),
+    }));
+  }
+
+  async apply(plan: ProxmoxVmPlan): Promise<void> {
+    const client = this.writer();
+    if (plan.mode === "create") await client.createVm(plan.vmid, plan.change.set);
+    else await client.updateConfig(plan.vmid, plan.change, plan.digest);
+  }
+
+  // Every key set says what was written (writtenMatches), every key deleted is gone.
+  async readBack(plan: ProxmoxVmPlan): Promise<VmReadBack> {
+    const client = this.writer();
+    const { vmid, change, label } = plan;
+    const written = await client.getConfig(vmid);
+    const mismatch: string[] = [];
+    if (!written) mismatch.push(`VM ${vmid} is not there`);
+    else {
+      for (const [k, v] of Object.entries(change.set))
+        if (!writtenMatches(k, v, written.config[k]))
+          mismatch.push(`${k}: expected ${v}, found ${written.config[k] ?? "nothing"}`);
+      for (const k of change.delete)
+        if (written.config[k] !== undefined) mismatch.push(`${k}: still present`);
+    }
+    const creating = plan.mode === "create";
+    if (!written || mismatch.length > 0) {
+      const did =
+        client.kind === "qm"
+          ? creating
+            ? "qm create"
+            : "qm set"
+          : creating
+            ? "creating the VM"
+            : "the config update";
+      throw new ApplyError(
+        `${did} reported success, but reading VM ${vmid} back shows ${mismatch.join("; ")}; check it with \`qm config ${vmid}\` on ${client.node}`,
+      );
+    }
+    const n = Object.keys(change.set).length;
+    return {
+      json: { after: written.config },
+      message: creating
+        ? `Created ${label} on ${client.node}. Start it (\`qm start ${vmid}\` on ${client.node}, or the web UI), install the guest, then run \`passthrough guest setup\`.`
+        : `Updated ${label}: ${n} key${n === 1 ? "" : "s"} set, ${change.delete.length} removed (read back and checked). Hardware changes take effect at the VM's next start (stop it, then start it; a reboot inside the guest is not enough).`,
+    };
+  }
+
+  /** The flow never applies a plan whose `readOnly` is set: reaching here without a client is a bug. */
+  private writer(): ProxmoxBackend {
+    if (!this.client) throw new Error(`${this.where} cannot be changed`);
+    return this.client;
+  }
+}
+
+/** The Proxmox client behind a backend, for work outside the vm commands (guest --cloud-init). */
+export function proxmoxClient(backend: VmBackend): ProxmoxBackend | null {
+  return backend instanceof ProxmoxVmBackend ? backend.client : null;
+}
