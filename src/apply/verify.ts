@@ -2,7 +2,7 @@
 // Pure: HostState + Expectation (+ a few boot facts the command reads) -> Findings.
 //
 // The only proof of a kernel parameter is /proc/cmdline after the reboot, and the only proof
-// of a binding is the driver link in sysfs (domain-facts.md §3, §4). When something is
+// of a binding is the driver link in sysfs (docs/domain-facts.md §3, §4). When something is
 // missing, the finding names the most likely cause, told apart from the evidence:
 //   - parameter in the boot loader config but not in grub.cfg       -> config not regenerated
 //   - in grub.cfg (or config) but the kernel booted before the apply -> no reboot yet
@@ -201,7 +201,7 @@ export function verifyHost(input: VerifyInput): VerifyReport {
     const group = state.iommu.groups.find((g) => g.id === d.iommuGroup);
     for (const mate of group?.devices ?? []) {
       if (selected.has(mate) || targets.some((t) => t.address === mate)) continue;
-      if (byAddr.get(mate)?.isBridge) continue; // bridges stay with the host (domain-facts.md §2)
+      if (byAddr.get(mate)?.isBridge) continue; // bridges stay with the host (docs/domain-facts.md §2)
       targets.push({ address: mate, role: "group-mate" });
     }
   }

@@ -1,7 +1,7 @@
 // Which boot loader reads the kernel command line on this host, and from where. Said out
-// loud because editing the wrong file is the most common passthrough mistake (anchors.md
-// §0.2): a Proxmox host on ZFS + UEFI boots systemd-boot from /etc/kernel/cmdline and never
-// reads /etc/default/grub.
+// loud because editing the wrong file is the most common passthrough mistake
+// (docs/research/anchors.md §0.2): a Proxmox host on ZFS + UEFI boots systemd-boot from
+// /etc/kernel/cmdline and never reads /etc/default/grub.
 
 import { cmdlineLocation } from "../boot/advice.js";
 import { bootloaderOf } from "../boot/loaders.js";

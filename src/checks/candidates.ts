@@ -1,9 +1,9 @@
 // Passable devices. A candidate is a slot (domain:bus:device): every function of it goes to the
-// VM together (Proxmox "All Functions", domain-facts.md §2), so GPU + HDMI audio (+ USB-C xHCI
+// VM together (Proxmox "All Functions", docs/domain-facts.md §2), so GPU + HDMI audio (+ USB-C xHCI
 // + UCSI on newer NVIDIA cards) are one candidate. Isolation is judged on IOMMU groups:
 // bridges in a group stay on the host and do not count; any other endpoint does.
-// SR-IOV virtual functions are the exception: each VF is passed on its own (domain-facts.md
-// §2), so each is its own candidate, addressed by its full function address.
+// SR-IOV virtual functions are the exception: each VF is passed on its own
+// (docs/domain-facts.md §2), so each is its own candidate, addressed by its full function address.
 
 import { parsePropertyString } from "../formats/proxmox-property-string.js";
 import { normalizeModuleName } from "../formats/modprobe-conf.js";

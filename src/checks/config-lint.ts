@@ -1,6 +1,6 @@
 // Mistakes in existing configuration that silently do nothing (or harm). `check` reports each
 // problem; `plan` repairs each as its own step. Pure: HostState in, problems out.
-// The facts behind every rule: domain-facts.md §1, §3, §4; research/anchors.md §4.
+// The facts behind every rule: docs/domain-facts.md §1, §3, §4; docs/research/anchors.md §4.
 
 import { hasParam, normalizeParamName } from "../formats/kernel-cmdline.js";
 import { hasWildcard, normalizeModuleName, optionsOf } from "../formats/modprobe-conf.js";

@@ -2,10 +2,10 @@
 // firmware switches for it and for the IOMMU live.
 //
 // The flag is missing when the firmware turned virtualization off, or when we are a guest
-// without nested virtualization (the "hypervisor" flag tells which; domain-facts.md §1).
+// without nested virtualization (the "hypervisor" flag tells which; docs/domain-facts.md §1).
 // Menu paths are what board vendors' firmware setups usually call them; they move between
 // firmware versions, so every fix names the setting itself too. The Gigabyte AMD path is the
-// one the seed write-up followed ("Settings > AMD CBS > NBIO > IOMMU", then
+// one the seed write-up (docs/seed-writeup.md) followed ("Settings > AMD CBS > NBIO > IOMMU", then
 // "Settings > Miscellaneous > IOMMU").
 
 import type { HostState } from "../host/types.js";

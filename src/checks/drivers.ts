@@ -1,5 +1,5 @@
 // The driver bound to each function of a target, and whether anything binds vfio-pci at boot
-// (domain-facts.md §3, §6). Proxmox (and libvirt managed='yes') rebind a device to vfio-pci
+// (docs/domain-facts.md §3, §6). Proxmox (and libvirt managed='yes') rebind a device to vfio-pci
 // when a VM starts, so "vfio-pci now" can be a leftover of the last VM start: after a reboot
 // the native driver takes the device back, and QEMU then has to unbind a live GPU driver,
 // which GPUs handle badly. Binding at boot (vfio-pci ids= with softdeps, or driver_override

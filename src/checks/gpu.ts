@@ -1,4 +1,4 @@
-// GPU-specific hazards of a target (domain-facts.md §3, §4, §5):
+// GPU-specific hazards of a target (docs/domain-facts.md §3, §4, §5):
 // - the boot GPU: the firmware framebuffer (efifb / simplefb / simpledrm) holds part of its
 //   memory; since kernel 5.15 `video=efifb:off` no longer frees it, while
 //   `initcall_blacklist=sysfb_init` does (at the cost of the host's boot console);

@@ -1,4 +1,4 @@
-// Interrupt remapping (domain-facts.md §1). Without it vfio_iommu_type1 refuses to attach a
+// Interrupt remapping (docs/domain-facts.md §1). Without it vfio_iommu_type1 refuses to attach a
 // device ("No interrupt remapping support. Use the module param "allow_unsafe_interrupts" to
 // enable VFIO IOMMU support on this platform"), because a passed device could then send
 // arbitrary MSI writes, i.e. inject interrupts into the host. `allow_unsafe_interrupts=1`

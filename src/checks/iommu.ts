@@ -1,4 +1,4 @@
-// Is the IOMMU on, and if not, precisely why (domain-facts.md §1):
+// Is the IOMMU on, and if not, precisely why (docs/domain-facts.md §1):
 // - the running command line turns it off (amd_iommu=off, intel_iommu=off, iommu=off);
 // - we are a guest without a virtual IOMMU;
 // - no svm/vmx flag: the firmware has virtualization off altogether;

@@ -1,4 +1,4 @@
-// Isolation verdict per target candidate (domain-facts.md §2). An IOMMU group is the
+// Isolation verdict per target candidate (docs/domain-facts.md §2). An IOMMU group is the
 // smallest set the IOMMU can give to a VM; every endpoint in it must go to the VM (or have no
 // host driver) or QEMU fails with "group N is not viable". Bridges in the group stay with the
 // host and do not count; all functions of the slot are the device itself (findCandidates).

@@ -1,4 +1,4 @@
-// Can the kernel reset each function of a target between VM runs (domain-facts.md §5)?
+// Can the kernel reset each function of a target between VM runs (docs/domain-facts.md §5)?
 // `reset_method` (kernel >= 5.15) lists what it can do: flr, pm, bus, device_specific; an
 // empty list means a VM restart may find the device in whatever state the guest left it.
 // AMD Polaris, Vega and Navi 1x cards have the well-known "reset bug": they need the

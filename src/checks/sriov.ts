@@ -1,4 +1,4 @@
-// SR-IOV (domain-facts.md §2): a physical function (PF) with virtual functions (VFs)
+// SR-IOV (docs/domain-facts.md §2): a physical function (PF) with virtual functions (VFs)
 // enabled must not be passed itself: unbinding its driver removes every VF, and with them
 // any device other VMs use. VFs are passed one at a time, each its own candidate. VFs made
 // at runtime (echo N > sriov_numvfs) are gone after a reboot unless something recreates them.

@@ -59,7 +59,7 @@ Exit codes: 0 ready / nothing to do, 1 problems found, 2 usage or input error,
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
 
   try {
-    // `passthrough` alone on a terminal walks the flow (design.md); elsewhere it prints help.
+    // `passthrough` alone on a terminal walks the flow (docs/design.md); elsewhere it prints help.
     const guided =
       argv.length === 0 && isInteractive(io) && program.commands.some((c) => c.name() === "guide");
     const args = guided ? ["guide"] : argv.length === 0 ? ["--help"] : [...argv];

@@ -1,6 +1,6 @@
 // modprobe.d(5) configuration, as kmod reads it.
 //
-// Facts that decide behaviour (domain-facts.md §3):
+// Facts that decide behaviour (docs/domain-facts.md §3):
 // - Only files ending in ".conf" are read, from /etc/modprobe.d, /run/modprobe.d,
 //   /usr/local/lib/modprobe.d, /lib/modprobe.d and /usr/lib/modprobe.d; a file in /etc (or
 //   /run) shadows a file of the same name further down the list.

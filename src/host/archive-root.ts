@@ -1,7 +1,7 @@
 // A snapshot .tar.gz read in place: every entry is held in memory (a host snapshot is a few
 // hundred KB) and links are resolved by walking the archive's own tree. Nothing is written
 // to disk, and nothing outside the archive can be reached: a link whose target leaves the
-// archive (absolute, or too many "..") resolves to nothing, as snapshot-format.md requires.
+// archive (absolute, or too many "..") resolves to nothing, as docs/snapshot-format.md requires.
 
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -239,7 +239,7 @@ export function archiveEntryProblem(
       return null;
     case "SymbolicLink":
       // Link targets are kept as they are; reads resolve them inside the archive and
-      // treat a target outside it as absent (snapshot-format.md, "Rules").
+      // treat a target outside it as absent (docs/snapshot-format.md, "Rules").
       return null;
     case "Link": {
       const lp = entry.linkpath ?? "";

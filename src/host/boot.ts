@@ -1,6 +1,6 @@
 // Which boot loader starts this host, where its kernel command line is configured, and
 // which initramfs generator it uses. Getting this wrong is the most common bug of existing
-// tools (anchors.md §0.2): a Proxmox host on ZFS + UEFI boots systemd-boot from
+// tools (docs/research/anchors.md §0.2): a Proxmox host on ZFS + UEFI boots systemd-boot from
 // /etc/kernel/cmdline and ignores /etc/default/grub entirely.
 //
 // Evidence, strongest first: the LoaderInfo EFI variable (set by systemd-boot itself), the

@@ -1,5 +1,5 @@
 // What the kernel log says about the IOMMU. sysfs is the primary signal for "IOMMU on"
-// (domain-facts.md §1); the log is the only place that says whether interrupt remapping is
+// (docs/domain-facts.md §1); the log is the only place that says whether interrupt remapping is
 // on, and it can be rotated away, so every answer here may be null ("the log says nothing").
 
 export interface KernelLogFacts {

@@ -1,5 +1,5 @@
 // Kernel modules: what is loaded, what is built in, how modprobe is configured, and what is
-// loaded at boot. Paths and rules: domain-facts.md §3, formats/modprobe-conf.ts.
+// loaded at boot. Paths and rules: docs/domain-facts.md §3, formats/modprobe-conf.ts.
 
 import {
   effectiveConfFiles,

@@ -1,5 +1,5 @@
 // A HostRoot is the one way discovery reads a host: the live machine ("/") or a snapshot
-// folder. Same code either way (snapshot-format.md); only command output differs: the live
+// folder. Same code either way (docs/snapshot-format.md); only command output differs: the live
 // host runs a short allow-listed command, a snapshot has its saved output under cmd/.
 //
 // Snapshot safety: paths are resolved inside the root. A link that points outside the root

@@ -1,5 +1,5 @@
 // Keeping host drivers off the selected functions so vfio-pci claims them at boot
-// (domain-facts.md §3, e2e-lab.md "What the real kernel taught").
+// (docs/domain-facts.md §3, docs/e2e-lab.md "What the real kernel taught").
 //
 // Default: `options vfio-pci ids=VVVV:DDDD,...` covering every selected function, plus
 // `softdep MODULE pre: vfio-pci` for every native module that could claim one of them. The lab
@@ -367,7 +367,7 @@ export function writeModprobe(
       );
   }
 
-  // --blacklist: never a module another host device uses (domain-facts.md §3).
+  // --blacklist: never a module another host device uses (docs/domain-facts.md §3).
   if (opts.blacklist) {
     const selected = new Set(sel.selection.functions);
     const others = state.pci.filter((d) => !selected.has(d.address) && !d.isBridge);

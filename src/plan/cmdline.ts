@@ -1,4 +1,4 @@
-// Which kernel parameters this host needs, and why (domain-facts.md §1, §4). Only what the
+// Which kernel parameters this host needs, and why (docs/domain-facts.md §1, §4). Only what the
 // host needs: intel_iommu=on only while the Intel IOMMU is not on by itself; never amd_iommu=on
 // (not a valid value, the AMD IOMMU is on by default); iommu=pt by default for the host's own
 // devices; the boot-framebuffer switch only when the boot GPU is passed; pcie_acs_override only

@@ -3,7 +3,7 @@
 // would not start, "group N is not viable"), take the only console away, let a guest inject
 // interrupts, or cannot work at all (no IOMMU that any setting of ours can turn on). Each
 // reason names the way out, usually a flag that states the user accepts the risk.
-// Facts: domain-facts.md §1 (interrupt remapping), §2 (groups, SR-IOV), §4 (boot GPU).
+// Facts: docs/domain-facts.md §1 (interrupt remapping), §2 (groups, SR-IOV), §4 (boot GPU).
 
 import { VFIO_DRIVERS, isGpu } from "../checks/candidates.js";
 import { nativeModulesOf } from "../checks/candidates.js";
@@ -19,7 +19,7 @@ export type IommuReadiness =
   | { kind: "enable"; firmware: string }
   | { kind: "impossible"; reason: string };
 
-/** Where the firmware keeps the IOMMU switch, by CPU vendor (the seed write-up's board: AMD CBS > NBIO > IOMMU). */
+/** Where the firmware keeps the IOMMU switch, by CPU vendor (the board in docs/seed-writeup.md: AMD CBS > NBIO > IOMMU). */
 export function firmwareIommuSetting(state: HostState): string {
   if (state.system.cpuVendor === "amd")
     return `"IOMMU" = Enabled (AMD CBS > NBIO Common Options > IOMMU; some boards also list it under Advanced as "AMD-Vi" or "IOMMU")`;

@@ -1,7 +1,7 @@
 // Which PCI functions a plan binds to vfio-pci. A slot address ("0000:01:00") selects every
-// function of the device (Proxmox "All Functions", domain-facts.md §2); a function address
+// function of the device (Proxmox "All Functions", docs/domain-facts.md §2); a function address
 // selects that function; --group N selects every endpoint of IOMMU group N. Bridges are never
-// selected: they stay on the host (qemu-server skips them too, proxmox-api.md §4.2).
+// selected: they stay on the host (qemu-server skips them too, docs/proxmox-api.md §4.2).
 
 import { InputError } from "../errors.js";
 import { NOTHING_SELECTED, parseDeviceArgs } from "../formats/device-selection.js";

@@ -1,6 +1,6 @@
 // A Plan is what `plan` prints and `apply` runs: file edits (whole-file before/after, so a
 // diff and a byte-exact rollback are both trivial), commands (argv arrays, never shell
-// strings), and a reboot. `plan --json` prints it in this shape (design.md, README).
+// strings), and a reboot. `plan --json` prints it in this shape (docs/design.md, README).
 
 import type { PlanFinding } from "../findings/plan-catalog.js";
 import type { PciAddress } from "../host/types.js";

@@ -1,6 +1,6 @@
 // Is the host prepared for the devices a VM is about to get? A function is prepared when it
 // is bound to vfio-pci now, or when a host plan that binds it was applied (the journal
-// `apply` keeps under /var/lib/passthrough/journal/<id>/, design.md) and only the reboot is
+// `apply` keeps under /var/lib/passthrough/journal/<id>/, docs/design.md) and only the reboot is
 // pending. Read at the edge; the spec (src/vm/spec.ts) gets plain data.
 
 import type { HostRoot } from "../host/root.js";

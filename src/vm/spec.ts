@@ -4,7 +4,7 @@
 // Backends turn the spec into their own terms (proxmox/config-change.ts, libvirt/domain-xml.ts,
 // qemu/argv.ts); checks that need a VM's own config (q35, "already assigned") live there.
 //
-// The rules come from domain-facts.md §6 and proxmox-api.md §1: q35 + OVMF, all functions of
+// The rules come from docs/domain-facts.md §6 and docs/proxmox-api.md §1: q35 + OVMF, all functions of
 // a slot as one multifunction device behind a PCIe root port, x-vga only for the primary
 // display, no emulated VGA when the GPU is the display, cpu host, no ballooning.
 

@@ -35,7 +35,7 @@ const BUNDLE = join(REPO, "dist/passthrough.cjs");
 /** A real capture of the lab guest (Intel vIOMMU, before apply), written by --capture-fixture. */
 const FIXTURE = join(REPO, "test/fixtures/hosts/e2e-qemu-intel.tar.gz");
 
-/** Host packages the lab needs (Debian names; e2e-lab.md). */
+/** Host packages the lab needs (Debian names; docs/e2e-lab.md). */
 const HOST_PACKAGES = [
   "qemu-system-x86",
   "qemu-utils",

@@ -390,7 +390,7 @@ const systemdBoot: Scenario = {
   },
 };
 
-/** The write-up's own steps, adapted to the lab's device (docs seed gpu-passthrough-proxmox.md). */
+/** The write-up's own steps, adapted to the lab's device (docs/seed-writeup.md). */
 const SEED_MISTAKES = `
 facts pristine
 # "I added iommu=pt to the GRUB_CMDLINE_LINUX_DEFAULT variable in /etc/default/grub" (no update-grub)

@@ -1,6 +1,6 @@
 // A local Proxmox VE API for tests: HTTPS on 127.0.0.1 (random port, throw-away certificate),
 // speaking the endpoints passthrough's API client uses, with Proxmox's semantics as read from its
-// sources (proxmox-api.md; pve-http-server AnyEvent.pm, pve-manager HTTPServer.pm and
+// sources (docs/proxmox-api.md; pve-http-server AnyEvent.pm, pve-manager HTTPServer.pm and
 // API2/Cluster/Mapping/PCI.pm, qemu-server API2/Qemu.pm, pve-guest-common Mapping/PCI.pm):
 //
 //   - token auth (`PVEAPIToken=USER@REALM!TOKENID=SECRET`); failures are 401 "Authentication

@@ -1,4 +1,4 @@
-// Discovery on the user's own host (the seed write-up), after its steps.
+// Discovery on the user's own host (docs/seed-writeup.md), after its steps.
 import { describe, expect, it } from "vitest";
 import { fixtureState } from "../helpers/fixtures.js";
 

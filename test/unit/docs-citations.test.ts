@@ -108,6 +108,21 @@ describe("citations of docs/", () => {
     expect(broken).toEqual([]);
   });
 
+  it("always carry the docs/ path (a bare note name is a citation the check above cannot see)", () => {
+    const bare =
+      /(?<![\w/.-])(?:research\/)?(domain-facts|anchors|e2e-lab|proxmox-api|snapshot-format)\.md/;
+    const own = ["test/unit/docs-citations.test.ts", "test/unit/finding-sources.test.ts"];
+    const found = ["src", "test", "tools"]
+      .flatMap(files)
+      .filter((f) => /\.(ts|mjs|cjs|sh)$/.test(f) && !own.includes(f))
+      .flatMap((f) =>
+        readFileSync(join(REPO, f), "utf8")
+          .split("\n")
+          .flatMap((l, i) => (bare.test(l) ? [`${f}:${i + 1}: ${l.trim()}`] : [])),
+      );
+    expect(found).toEqual([]);
+  });
+
   it("resolve sections the way the notes number them", () => {
     const note = (p: string) => readFileSync(join(REPO, "docs", p), "utf8");
     expect(hasSection(note("domain-facts.md"), "3")).toBe(true);

@@ -1,4 +1,4 @@
-// Write a FakeHostSpec as a snapshot tree (snapshot-format.md), with the kernel's layout:
+// Write a FakeHostSpec as a snapshot tree (docs/snapshot-format.md), with the kernel's layout:
 //   sys/devices/pci0000:00/0000:00:01.1/0000:01:00.0/{vendor,device,class,config,...}
 //   sys/bus/pci/devices/0000:01:00.0 -> ../../../devices/pci0000:00/0000:00:01.1/0000:01:00.0
 //   .../0000:01:00.0/driver -> ../../../../bus/pci/drivers/vfio-pci

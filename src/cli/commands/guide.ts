@@ -1,4 +1,4 @@
-// `passthrough guide` (and plain `passthrough` on a terminal): the flow of design.md walked
+// `passthrough guide` (and plain `passthrough` on a terminal): the flow of docs/design.md walked
 // interactively — check the host, pick the device, read the plan, confirm — by running the
 // same commands a user can run alone, so the guide adds no logic of its own and prints each
 // command it runs (the user learns the non-interactive way as they go).

@@ -1,5 +1,5 @@
 // `passthrough snapshot`: capture this host, read-only, into one .tar.gz that every read-only
-// command can inspect anywhere with --snapshot (snapshot-format.md). What is read and how a
+// command can inspect anywhere with --snapshot (docs/snapshot-format.md). What is read and how a
 // hung read is survived: src/host/capture/capture.ts; what --redact removes: redact.ts.
 
 import type { Command } from "commander";

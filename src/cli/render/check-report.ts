@@ -1,5 +1,5 @@
 // How `check` prints its report: one JSON object (the contract in README "JSON output"), or
-// the virt-host-validate-style text of style.md: a header line, the Host section with one
+// the virt-host-validate-style text of docs/style.md: a header line, the Host section with one
 // PASS/WARN/FAIL line per finding and `fix:` under each problem, the Candidates section with
 // each slot's functions, ids and drivers, and the next command.
 

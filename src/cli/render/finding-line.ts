@@ -1,4 +1,4 @@
-// One finding as `check`-style output prints it (style.md): status word, id, the summary
+// One finding as `check`-style output prints it (docs/style.md): status word, id, the summary
 // that names the file or device, then its fix on its own line.
 
 import type { Finding } from "../../findings/finding.js";

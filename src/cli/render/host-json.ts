@@ -1,4 +1,4 @@
-// The public JSON view of a host (design.md "Public interfaces"): the fields `list --json`
+// The public JSON view of a host (docs/design.md "Public interfaces"): the fields `list --json`
 // and `check --json` share. Field names are a contract documented in the README; add
 // fields freely, rename none.
 

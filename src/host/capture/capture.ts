@@ -1,5 +1,5 @@
 // `passthrough snapshot`: freeze what discovery reads from a host into the snapshot format
-// (snapshot-format.md), read-only and safe on a running machine.
+// (docs/snapshot-format.md), read-only and safe on a running machine.
 //
 // - Only allow-listed regular attribute files are read (never `rom`, the `resourceN` BAR
 //   files, `remove`, `reset`, `rescan`, `new_id`, `bind` ...), only files whose permission
@@ -253,7 +253,7 @@ const PROC_FILES = [
   "proc/sys/kernel/hostname",
 ];
 
-/** Single configuration files (snapshot-format.md, src/host/*). */
+/** Single configuration files (docs/snapshot-format.md, src/host/*). */
 const CONFIG_FILES = [
   "etc/os-release",
   "usr/lib/os-release",

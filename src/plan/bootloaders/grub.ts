@@ -3,7 +3,7 @@
 // into grub.cfg by grub-mkconfig (`update-grub` on Debian-family; `grub-mkconfig -o
 // /boot/grub/grub.cfg` on Arch; `grub2-mkconfig -o /boot/grub2/grub.cfg` on openSUSE).
 // Debian's grub-mkconfig also sources /etc/default/grub.d/*.cfg after the main file, in name
-// order (proxmox-api.md §4.1), so there we add our parameters in a drop-in we own,
+// order (docs/proxmox-api.md §4.1), so there we add our parameters in a drop-in we own,
 // appending to the value set before it; elsewhere only our tokens are added in place.
 // Fedora/RHEL use BootLoaderSpec entries edited by `grubby --update-kernel=ALL --args=...`,
 // which also updates GRUB_CMDLINE_LINUX in /etc/default/grub for new kernels.

@@ -3,7 +3,7 @@
 // legacy BIOS (or Secure Boot) boots GRUB from the ESPs, configured from /etc/default/grub.
 // Either way `proxmox-boot-tool refresh` copies kernels and initrds to every ESP and writes the
 // boot loader config there; /etc/default/grub is ignored on the systemd-boot ones
-// (proxmox-api.md §4.1).
+// (docs/proxmox-api.md §4.1).
 
 import { BOOTLOADERS } from "../../boot/loaders.js";
 import type { PlanFinding } from "../../findings/plan-catalog.js";

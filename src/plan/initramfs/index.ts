@@ -1,7 +1,7 @@
 // The initramfs generator of this host: which file lists early modules (one module per
 // generator, one case per InitramfsKind); the rebuild command comes from src/boot/initramfs.ts.
 // Every generator gets the same VFIO modules; the image must agree with /etc/modprobe.d, so
-// any change to modprobe or module files is followed by a rebuild (domain-facts.md §3).
+// any change to modprobe or module files is followed by a rebuild (docs/domain-facts.md §3).
 
 import { INITRAMFS } from "../../boot/initramfs.js";
 import type { PlanFinding } from "../../findings/plan-catalog.js";

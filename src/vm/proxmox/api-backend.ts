@@ -1,4 +1,4 @@
-// ProxmoxBackend over the REST API (token auth). Endpoints and their semantics: proxmox-api.md
+// ProxmoxBackend over the REST API (token auth). Endpoints and their semantics: docs/proxmox-api.md
 // §2.4–2.8; every request this file builds is validated against Proxmox's own API schema by the
 // simulator in the tests (test/sim).
 //
@@ -40,7 +40,7 @@ interface ClusterResource {
   template?: number | boolean;
 }
 
-/** How many config reads run at once: pveproxy has 3 workers by default (proxmox-api.md §2.1). */
+/** How many config reads run at once: pveproxy has 3 workers by default (docs/proxmox-api.md §2.1). */
 const READ_CONCURRENCY = 3;
 
 export class ApiBackend implements ProxmoxBackend, MappingApi {

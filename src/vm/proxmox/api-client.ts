@@ -1,7 +1,7 @@
 // A thin client for the Proxmox VE REST API (https://HOST:8006/api2/json), token auth only.
 // Why our own and not the npm `proxmox-api` package: ARCHITECTURE.md "Proxmox REST API client".
 //
-// Transport rules, from pve-http-server and pve-manager (proxmox-api.md §2):
+// Transport rules, from pve-http-server and pve-manager (docs/proxmox-api.md §2):
 //   - `Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`; no CSRF token needed with tokens.
 //   - TLS: either the system CAs (plus --ca-file) with host name checks, or the SHA-256
 //     fingerprint of the server's leaf certificate, as Proxmox's own client pins it

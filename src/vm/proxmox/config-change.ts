@@ -1,7 +1,7 @@
 // VmSpec -> a Proxmox VM config change (keys to set and delete), against the VM's config as it
 // is now. Pure. Keys the spec does not own are never touched; a key that already has the
 // wanted meaning keeps its exact text (so a correct config gives an empty change, and
-// applying twice changes nothing). Semantics from qemu-server (proxmox-api.md §1).
+// applying twice changes nothing). Semantics from qemu-server (docs/proxmox-api.md §1).
 
 import { hostpciAddresses } from "../../checks/candidates.js";
 import {
@@ -37,7 +37,7 @@ export interface ProxmoxPlanInput {
   present: string[];
   /**
    * false when the backend may not write raw `hostpciN: <address>` (API tokens: root@pam only,
-   * proxmox-api.md §1.9); devices then go in as `mapping=ID` from `mappings`. Default true.
+   * docs/proxmox-api.md §1.9); devices then go in as `mapping=ID` from `mappings`. Default true.
    */
   rawHostpci?: boolean;
   /** Cluster PCI mappings usable on this node, each resolved to the host functions it names. */

@@ -3,7 +3,7 @@
 // A mapping is a cluster-wide name ("gpu0") with one `map` entry per node (or several: each is an
 // alternative the node may use): `node=pve1,path=0000:01:00,id=10de:2204,iommugroup=14,
 // subsystem-id=1462:3880`. VMs then say `hostpciN: mapping=gpu0`, which an API token may set
-// (raw `hostpciN: 0000:01:00` is root@pam only; proxmox-api.md §1.9).
+// (raw `hostpciN: 0000:01:00` is root@pam only; docs/proxmox-api.md §1.9).
 //
 // At VM start (and for `GET /cluster/mapping/pci?check-node=N`) Proxmox compares each entry with
 // the node's sysfs (pve-guest-common:src/PVE/Mapping/PCI.pm assert_valid): the device must exist;

@@ -1,5 +1,5 @@
 // The local Proxmox backend: `qm` and `pvesh` on the node itself, run as root, so they act as
-// root@pam and may set raw `hostpciN: <address>` (proxmox-api.md §1.9). Every call is an argv
+// root@pam and may set raw `hostpciN: <address>` (docs/proxmox-api.md §1.9). Every call is an argv
 // array through a CommandRunner.
 //
 // Reading: `qm config` prints the config but deliberately leaves out `digest`

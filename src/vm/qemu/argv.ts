@@ -2,7 +2,7 @@
 // (for hosts without Proxmox or libvirt, and to see what the other backends amount to). Pure.
 //
 // Each passed slot gets a pcie-root-port; its functions keep their function numbers on slot 0
-// behind it, function 0 with multifunction=on (qemu-server's layout, proxmox-api.md §4.5).
+// behind it, function 0 with multifunction=on (qemu-server's layout, docs/proxmox-api.md §4.5).
 // No x-vga=on: it only matters for a legacy VGA BIOS, and with OVMF the GPU's UEFI GOP drives
 // the boot display (qemu-server leaves x-vga out with OVMF for the same reason, PCI.pm).
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the raw disk of an e2e guest from Debian packages, without loop devices or mounts
-# (docs: e2e-lab.md): debootstrap a Debian 12 root, configure it for unattended runs, make the
+# (docs/e2e-lab.md): debootstrap a Debian 12 root, configure it for unattended runs, make the
 # filesystems from the folder (mkfs.ext4 -d) and lay them into a partitioned image.
 # The boot loader is NOT installed here: the harness boots the disk once with -kernel/-initrd
 # and the guest installs it itself (grub-install / bootctl), exactly as on real hardware.
@@ -49,7 +49,7 @@ od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$R/etc/machine-id"; echo >>"$R/etc
 } >"$R/etc/fstab"
 mkdir -p "$R/boot/efi" "$R/mnt/lab"
 
-# MODULES=most makes update-initramfs take ~9 min under emulation, dep ~1 min (e2e-lab.md).
+# MODULES=most makes update-initramfs take ~9 min under emulation, dep ~1 min (docs/e2e-lab.md).
 sed -i 's/^MODULES=.*/MODULES=dep/' "$R/etc/initramfs-tools/initramfs.conf"
 grep -q '^MODULES=dep' "$R/etc/initramfs-tools/initramfs.conf"
 

@@ -1,6 +1,6 @@
 // QEMU for the e2e lab: the machine (pure argv builder) and a runner with a hard timeout.
 //
-// Facts from the lab (docs e2e-lab.md) that shape the argv:
+// Facts from the lab (docs/e2e-lab.md) that shape the argv:
 // - No usable KVM here: software emulation, `-accel tcg,thread=multi -cpu max`.
 // - The IOMMU device must come before the devices it translates, with interrupt remapping
 //   (intremap=on needs the split irqchip).
