@@ -2,8 +2,8 @@
 // line and a secret never ends up in a message: SSH public keys, and (only with
 // --embed-secrets) a Tailscale auth key.
 
-import * as fs from "node:fs";
-import { InputError, describeFsError } from "../errors.js";
+import { readInputText } from "../input-file.js";
+import { InputError } from "../errors.js";
 
 const KEY_TYPES = [
   "ssh-ed25519",
@@ -42,12 +42,8 @@ export function parsePublicKeys(text: string, file: string): string[] {
 }
 
 export function readPublicKeys(file: string): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`--ssh-key ${file}: ${describeFsError(err)}`);
-  }
+  // An authorized_keys-style file of many keys is a few KiB; 1 MiB is generous.
+  const text = readInputText(file, { what: "--ssh-key", maxBytes: 1024 * 1024 });
   return parsePublicKeys(text, file);
 }
 
@@ -57,13 +53,7 @@ export function readPublicKeys(file: string): string[] {
  * ("tskey-client-...") are accepted by `tailscale up` too.
  */
 export function readAuthKey(file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(`--tailscale-authkey-file ${file}: ${describeFsError(err)}`);
-  }
-  const key = text.trim();
+  const key = readInputText(file, { what: "--tailscale-authkey-file", maxBytes: 4096 }).trim();
   if (!/^tskey-[A-Za-z0-9_-]+$/.test(key)) {
     throw new InputError(
       `--tailscale-authkey-file ${file} does not hold one Tailscale auth key (tskey-...) on its own; make one at https://login.tailscale.com/admin/settings/keys`,

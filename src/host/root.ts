@@ -5,6 +5,7 @@
 // Snapshot safety: paths are resolved inside the root. A link that points outside the root
 // is treated as absent, so a crafted snapshot cannot make us read this machine's files.
 
+import { fileTypeName } from "../input-file.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeFsError } from "../errors.js";
@@ -325,16 +326,6 @@ const NOT_NORMAL = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)/;
  * a few MiB; more is not a host file, and reading it whole would only cost memory.
  */
 export const MAX_FILE_BYTES = 64 * 2 ** 20;
-
-/** "a FIFO", "a socket", ... for a file that is not a regular one. */
-export function fileTypeName(st: fs.Stats): string {
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isSocket()) return "a socket";
-  if (st.isCharacterDevice()) return "a character device";
-  if (st.isBlockDevice()) return "a block device";
-  if (st.isDirectory()) return "a folder";
-  return "not a regular file";
-}
 
 /** Reused for every read: most host files are a few bytes; the result is copied out. */
 const SCRATCH = Buffer.alloc(64 * 1024);

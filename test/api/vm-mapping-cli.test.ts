@@ -234,7 +234,7 @@ describe.skipIf(!openssl)("vm mapping commands", () => {
         chmodSync(file, 0o600);
         expect((await run(["list", "--token-file", file], {})).stderr).toBe("");
         expect((await run(["list", "--token-file", join(dir, "nope")], {})).stderr).toMatch(
-          /nope: does not exist \(--token-file\)/,
+          /^error: --token-file \S+\/nope: does not exist\n$/,
         );
       } finally {
         rmSync(dir, { recursive: true, force: true });

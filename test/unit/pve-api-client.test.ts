@@ -3,10 +3,11 @@ import { EXIT } from "../../src/errors.js";
 import {
   apiError,
   apiPath,
-  encodeForm,
-  normalizeFingerprint,
   parseToken,
   parseUpid,
+  encodeForm,
+  normalizeFingerprint,
+  redactSecret,
 } from "../../src/vm/proxmox/api-client.js";
 import { parseApiUrl } from "../../src/vm/proxmox/connect.js";
 
@@ -24,6 +25,37 @@ describe("API token", () => {
     });
   });
 
+  it("checks the secret's form before any request: Proxmox secrets are UUIDs", () => {
+    for (const bad of [
+      "root@pam!ci=a b",
+      "root@pam!ci=secret",
+      `root@pam!ci=${SECRET}x`,
+      `root@pam!ci=${SECRET.replace("0f3e", "0f3é")}`, // no Latin-1 header value either
+    ]) {
+      let message = "";
+      try {
+        parseToken(bad, "PASSTHROUGH_PVE_TOKEN");
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, bad).toBe(
+        'PASSTHROUGH_PVE_TOKEN: the secret after "root@pam!ci=" is not a Proxmox token secret (a UUID, 8-4-4-4-12 hex digits, as `pveum user token add` prints it as value)',
+      );
+    }
+    expect(parseToken(`root@pam!ci=${SECRET.toUpperCase()}`, "env").secret).toBe(
+      SECRET.toUpperCase(),
+    );
+  });
+
+  it("redacts every piece of the secret of 8 or more characters", () => {
+    const leak = `proxy said: bad token ${SECRET.slice(3, 15)} (cut) and ${SECRET.slice(-9)}`;
+    const shown = redactSecret(leak, SECRET);
+    expect(shown).toBe("proxy said: bad token <secret> (cut) and <secret>");
+    expect(redactSecret(`x${SECRET}y`, SECRET)).toBe("x<secret>y");
+    expect(redactSecret(SECRET.slice(0, 7), SECRET)).toBe(SECRET.slice(0, 7)); // too short to tell
+    expect(redactSecret("nothing here", SECRET)).toBe("nothing here");
+  });
+
   it("refuses malformed tokens without repeating them", () => {
     for (const bad of [
       SECRET,
@@ -31,7 +63,6 @@ describe("API token", () => {
       `root@pam!ci`,
       `root@pam!ci=`,
       `root!ci@pam=${SECRET}`,
-      `root@pam!ci=a b`,
     ]) {
       let message = "";
       try {

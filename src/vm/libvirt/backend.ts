@@ -3,8 +3,8 @@
 // back. A new domain gets a qcow2 volume in a pool first. With --emit libvirt it only shows the
 // XML.
 
-import { readFileSync } from "node:fs";
-import { ApplyError, InputError, RefusedError, describeFsError } from "../../errors.js";
+import { readInputText } from "../../input-file.js";
+import { ApplyError, InputError, RefusedError } from "../../errors.js";
 import {
   hostPathExists,
   passedFunctions,
@@ -71,11 +71,9 @@ export class LibvirtVmBackend implements VmBackend<LibvirtCurrent, LibvirtVmPlan
       return { xml: null, source: "" };
     }
     if (domainXmlFile) {
-      try {
-        return { xml: readFileSync(domainXmlFile, "utf8"), source: domainXmlFile };
-      } catch (err) {
-        throw new InputError(`--domain-xml ${domainXmlFile}: ${describeFsError(err)}`);
-      }
+      // A domain definition is a few KiB; 4 MiB is far beyond any real one.
+      const xml = readInputText(domainXmlFile, { what: "--domain-xml", maxBytes: 4 * 2 ** 20 });
+      return { xml, source: domainXmlFile };
     }
     if (domain) {
       const xml = await this.virsh.dumpxml(domain);

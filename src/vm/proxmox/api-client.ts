@@ -36,6 +36,7 @@ export interface PveToken {
 }
 
 // pve-access-control AccessControl.pm: $user_regex, $realm_regex, $token_subid_regex.
+const SECRET_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TOKEN_ID_RE = /^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$/;
 
 /**
@@ -48,9 +49,17 @@ export function parseToken(raw: string, source: string): PveToken {
   const eq = text.lastIndexOf("=");
   const id = eq > 0 ? text.slice(0, eq) : "";
   const secret = eq > 0 ? text.slice(eq + 1) : "";
-  if (!TOKEN_ID_RE.test(id) || secret === "" || /[\s;]/.test(secret)) {
+  if (!TOKEN_ID_RE.test(id) || secret === "") {
     throw new InputError(
       `${source} does not hold an API token in the form USER@REALM!TOKENID=SECRET (\`pveum user token add USER TOKENID\` prints the two parts as full-tokenid and value)`,
+    );
+  }
+  // Proxmox makes every token secret a UUID (pve-access-control, PVE::API2::TokenConfig:
+  // generate_uuid); checking the form here catches a pasted wrong value, and a character HTTP
+  // headers cannot carry, before any request is built.
+  if (!SECRET_RE.test(secret)) {
+    throw new InputError(
+      `${source}: the secret after "${id}=" is not a Proxmox token secret (a UUID, 8-4-4-4-12 hex digits, as \`pveum user token add\` prints it as value)`,
     );
   }
   return { id, secret };
@@ -312,14 +321,10 @@ export class PveApiClient {
 
   private redacted(err: unknown): unknown {
     if (!(err instanceof Error)) return err;
-    const secrets = [this.token.secret, `${this.token.id}=${this.token.secret}`].filter(
-      (s) => s.length >= 4,
-    );
-    let msg = err.message;
-    for (const s of secrets) msg = msg.split(s).join("<secret>");
+    const msg = redactSecret(err.message, this.token.secret);
     if (msg !== err.message) {
       err.message = msg;
-      if (err.stack) err.stack = err.stack.split(this.token.secret).join("<secret>");
+      if (err.stack) err.stack = redactSecret(err.stack, this.token.secret);
     }
     return err;
   }
@@ -341,9 +346,30 @@ export class PveApiClient {
     }
 
     const socket = await this.connect(method, path);
-    const res = await new Promise<{ status: number; reason: string; text: string }>(
-      (resolve, reject) => {
-        const req = https().request(
+    const res = await this.exchange(socket, { method, fullPath, headers, body }).catch(
+      (err: NodeJS.ErrnoException) => {
+        throw this.networkError(method, path, err);
+      },
+    );
+    return this.interpret<T>(method, path, res.status, res.reason, res.text);
+  }
+
+  /** One request and its answer on a connected, verified socket (destroyed on any failure). */
+  private exchange(
+    socket: Tls.TLSSocket,
+    r: { method: string; fullPath: string; headers: Record<string, string>; body?: string },
+  ): Promise<{ status: number; reason: string; text: string }> {
+    const { method, fullPath, headers, body } = r;
+    return new Promise((resolve, reject) => {
+      // Whatever fails from here on (a header Node refuses, a reset) must not leave the
+      // verified socket open: an open socket keeps the process alive with nothing to do.
+      const fail = (err: unknown) => {
+        socket.destroy();
+        reject(err);
+      };
+      let req: ReturnType<ReturnType<typeof https>["request"]>;
+      try {
+        req = https().request(
           {
             method,
             host: this.baseUrl.hostname,
@@ -369,20 +395,24 @@ export class PveApiClient {
                 text: Buffer.concat(chunks).toString("utf8"),
               }),
             );
-            r.on("error", reject);
+            r.on("error", fail);
           },
         );
-        req.setTimeout(this.requestTimeoutMs, () =>
-          req.destroy(Object.assign(new Error("no answer"), { code: "ETIMEDOUT" })),
-        );
-        req.on("error", reject);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      req.setTimeout(this.requestTimeoutMs, () =>
+        req.destroy(Object.assign(new Error("no answer"), { code: "ETIMEDOUT" })),
+      );
+      req.on("error", fail);
+      try {
         if (body !== undefined) req.write(body);
         req.end();
-      },
-    ).catch((err: NodeJS.ErrnoException) => {
-      throw this.networkError(method, path, err);
+      } catch (err) {
+        fail(err);
+      }
     });
-    return this.interpret<T>(method, path, res.status, res.reason, res.text);
   }
 
   private get port(): number {
@@ -529,7 +559,10 @@ export class PveApiClient {
       }
       return body.data as T;
     }
-    const message = (body?.message ?? reason).trim() || `HTTP ${status}`;
+    // The server's words reach the user's terminal: printable, bounded, never the secret.
+    const message =
+      redactSecret(printable(body?.message ?? reason), this.token.secret).trim() ||
+      `HTTP ${status}`;
     throw apiError({
       method,
       path,
@@ -729,4 +762,32 @@ function taskFailure(what: string, exitstatus: string, upid: string, tokenId: st
     EXIT.applyFailed,
     { upid, reason: exitstatus },
   );
+}
+
+/**
+ * `text` with every piece of `secret` of 8 or more characters replaced by <secret>: a server
+ * or proxy that echoes part of the token (a cut status line, a log excerpt) must not print it.
+ */
+export function redactSecret(text: string, secret: string): string {
+  const PIECE = 8;
+  if (secret.length < PIECE) return secret === "" ? text : text.split(secret).join("<secret>");
+  const covered = new Uint8Array(text.length);
+  for (let i = 0; i + PIECE <= secret.length; i++) {
+    const piece = secret.slice(i, i + PIECE);
+    for (let at = text.indexOf(piece); at !== -1; at = text.indexOf(piece, at + 1))
+      covered.fill(1, at, at + PIECE);
+  }
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    if (!covered[i]) out += text[i];
+    else if (i === 0 || !covered[i - 1]) out += "<secret>";
+  }
+  return out;
+}
+
+/** At most 300 characters, control characters dropped: how a server's message is shown. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
+  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean;
 }

@@ -6,8 +6,9 @@
 // a --token flag (src/cli/api-options.ts). It is never printed; the client redacts it from any
 // error text.
 
-import { readFileSync, statSync } from "node:fs";
-import { describeFsError, InputError } from "../../errors.js";
+import { statSync } from "node:fs";
+import { readInputText } from "../../input-file.js";
+import { InputError } from "../../errors.js";
 import { ApiBackend } from "./api-backend.js";
 import {
   normalizeFingerprint,
@@ -47,12 +48,8 @@ export function readToken(
 ): { token: PveToken; source: string } {
   if (opts.tokenFile !== undefined) {
     const source = `--token-file ${opts.tokenFile}`;
-    let text: string;
-    try {
-      text = readFileSync(opts.tokenFile, "utf8");
-    } catch (err) {
-      throw new InputError(`${opts.tokenFile}: ${describeFsError(err)} (--token-file)`);
-    }
+    // A token line is ~90 bytes; 4 KiB leaves room for comments, and /dev/zero costs nothing.
+    const text = readInputText(opts.tokenFile, { what: "--token-file", maxBytes: 4096 });
     try {
       const mode = statSync(opts.tokenFile).mode;
       if ((mode & 0o077) !== 0)
@@ -125,11 +122,7 @@ export function connectApi(
   }
   let ca: string[] | undefined;
   if (opts.caFile !== undefined) {
-    try {
-      ca = [readFileSync(opts.caFile, "utf8")];
-    } catch (err) {
-      throw new InputError(`${opts.caFile}: ${describeFsError(err)} (--ca-file)`);
-    }
+    ca = [readInputText(opts.caFile, { what: "--ca-file", maxBytes: 1024 * 1024 })];
     if (!ca[0]!.includes("-----BEGIN CERTIFICATE-----"))
       throw new InputError(
         `${opts.caFile}: not a PEM certificate (--ca-file expects e.g. a copy of /etc/pve/pve-root-ca.pem)`,
