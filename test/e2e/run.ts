@@ -32,7 +32,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, "../..");
 const CACHE = join(REPO, ".cache/e2e");
 const LOGS = join(REPO, "e2e-logs");
-/** The package the guests install (npm run package); it must be newer than the last build. */
+/** The package the guests install (npm run package); it must be newer than every source file. */
 function debPackage(): string {
   const version = (
     JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }
@@ -40,9 +40,13 @@ function debPackage(): string {
   const deb = join(REPO, "dist", `passthrough_${version.replace(/-/g, "~")}-1_amd64.deb`);
   if (!existsSync(deb))
     fail(`${deb} is missing: run npm run package first (the guests install it)`);
-  const bundle = join(REPO, "dist/passthrough.cjs");
-  if (existsSync(bundle) && statSync(bundle).mtimeMs > statSync(deb).mtimeMs)
-    fail(`${deb} is older than dist/passthrough.cjs: run npm run package again`);
+  const sources = readdirSync(join(REPO, "src"), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+  const newer = [join(REPO, "package.json"), ...sources].find(
+    (f) => statSync(f).mtimeMs > statSync(deb).mtimeMs,
+  );
+  if (newer) fail(`${newer} changed after ${deb} was built: run npm run package again`);
   return deb;
 }
 /** A real capture of the lab guest (Intel vIOMMU, before apply), written by --capture-fixture. */
