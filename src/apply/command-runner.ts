@@ -7,7 +7,7 @@
 //   ListingRunner    --root DIR alone: records the commands, runs nothing
 //   RecordingRunner  tests: records the commands, answers with scripted results
 
-import { spawnSync } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 
 export interface CommandResult {
   argv: string[];
@@ -94,7 +94,7 @@ export class SpawnRunner implements CommandRunner {
     const started = Date.now();
     const [file, ...args] = actual;
     if (!file) throw new Error("empty argv");
-    const r = spawnSync(file, args, {
+    const r = (require("node:child_process") as typeof ChildProcess).spawnSync(file, args, {
       env: this.env,
       stdio: ["ignore", "pipe", "pipe"],
       timeout: this.timeoutMs,

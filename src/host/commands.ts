@@ -3,7 +3,7 @@
 // locale, and no stdin. Anything that changes state (proxmox-boot-tool status mounts ESPs)
 // is deliberately not here.
 
-import { execFileSync } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import { errorMessage } from "../errors.js";
 
 export interface CommandSpec {
@@ -78,7 +78,7 @@ export function runCapturedCommand(
       continue;
     }
     try {
-      const out = execFileSync(file, args, {
+      const out = (require("node:child_process") as typeof ChildProcess).execFileSync(file, args, {
         encoding: "utf8",
         timeout: COMMAND_TIMEOUT_MS,
         stdio: ["ignore", "pipe", "pipe"],

@@ -1,7 +1,7 @@
 // Running external programs (qm, pvesh, virsh) from argv arrays, never through a shell. The vm
 // backends take a CommandRunner so tests can record the exact argv and answer from fakes.
 
-import { execFile } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 
 export interface CommandResult {
   /** Exit status; 127 when the program could not be started. */
@@ -28,7 +28,7 @@ export class ProcessRunner implements CommandRunner {
     const [file, ...args] = argv;
     if (!file) return Promise.resolve({ code: 127, stdout: "", stderr: "empty command" });
     return new Promise((resolve) => {
-      const child = execFile(
+      const child = (require("node:child_process") as typeof ChildProcess).execFile(
         file,
         args,
         {

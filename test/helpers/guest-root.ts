@@ -87,12 +87,15 @@ export function ensureGuestRoot(): Promise<GuestRoot> {
 }
 
 /**
- * The cached minbase root of a Debian suite, built if missing. Returns why not when this
+ * The cached minbase root of a Debian suite (with `include`'s packages), built if missing. Returns why not when this
  * machine cannot build one. Asynchronous: a test worker that blocks for a minute loses its
  * connection to vitest.
  */
-export async function ensureDebianRoot(suite: string): Promise<GuestRoot> {
-  const ROOT = path.join(CACHE, `${suite}-minbase`);
+export async function ensureDebianRoot(
+  suite: string,
+  include: readonly string[] = [],
+): Promise<GuestRoot> {
+  const ROOT = path.join(CACHE, `${suite}-minbase${include.length ? `+${include.join(",")}` : ""}`);
   if (process.getuid?.() !== 0) return { ok: false, reason: "needs root (debootstrap and chroot)" };
   if (fs.existsSync(path.join(ROOT, MARKER))) return { ok: true, dir: ROOT };
   for (const t of ["debootstrap", "chroot"])
@@ -103,7 +106,8 @@ export async function ensureDebianRoot(suite: string): Promise<GuestRoot> {
   fs.mkdirSync(CACHE, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(CACHE, "build-"));
   try {
-    await run("debootstrap", ["--variant=minbase", suite, tmp, mirror], {
+    const extra = include.length ? [`--include=${include.join(",")}`] : [];
+    await run("debootstrap", ["--variant=minbase", ...extra, suite, tmp, mirror], {
       timeout: 900_000,
       maxBuffer: 64 * 1024 * 1024,
     });

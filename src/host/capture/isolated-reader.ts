@@ -26,7 +26,8 @@
 // location is outside that folder, so a link in a crafted tree cannot make it read this
 // machine's files.
 
-import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { ChildProcessByStdio } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
 
@@ -323,7 +324,11 @@ function spawnNodeWorker(root: string): Worker {
   const { file, args, env } = workerCommand(process.execPath, process.versions, root);
   // An empty environment: no NODE_OPTIONS (loaders, inspectors) from the caller's shell. "/" as
   // the working folder: a runtime that looks for configuration there finds only root's.
-  return spawn(file, args, { stdio: ["pipe", "pipe", "ignore"], env, cwd: "/" });
+  return (require("node:child_process") as typeof ChildProcess).spawn(file, args, {
+    stdio: ["pipe", "pipe", "ignore"],
+    env,
+    cwd: "/",
+  });
 }
 
 /**
