@@ -94,8 +94,11 @@ export function ensureGuestRoot(): Promise<GuestRoot> {
 export async function ensureDebianRoot(
   suite: string,
   include: readonly string[] = [],
+  /** Another architecture's root, unpacked only (`--foreign`): a sysroot for qemu-user. */
+  foreignArch: string | null = null,
 ): Promise<GuestRoot> {
-  const ROOT = path.join(CACHE, `${suite}-minbase${include.length ? `+${include.join(",")}` : ""}`);
+  const name = `${suite}${foreignArch ? `-${foreignArch}-foreign` : ""}-minbase`;
+  const ROOT = path.join(CACHE, `${name}${include.length ? `+${include.join(",")}` : ""}`);
   if (process.getuid?.() !== 0) return { ok: false, reason: "needs root (debootstrap and chroot)" };
   if (fs.existsSync(path.join(ROOT, MARKER))) return { ok: true, dir: ROOT };
   for (const t of ["debootstrap", "chroot"])
@@ -106,7 +109,10 @@ export async function ensureDebianRoot(
   fs.mkdirSync(CACHE, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(CACHE, "build-"));
   try {
-    const extra = include.length ? [`--include=${include.join(",")}`] : [];
+    const extra = [
+      ...(include.length ? [`--include=${include.join(",")}`] : []),
+      ...(foreignArch ? [`--arch=${foreignArch}`, "--foreign"] : []),
+    ];
     await run("debootstrap", ["--variant=minbase", ...extra, suite, tmp, mirror], {
       timeout: 900_000,
       maxBuffer: 64 * 1024 * 1024,
