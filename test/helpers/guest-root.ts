@@ -98,7 +98,8 @@ export async function ensureDebianRoot(
   foreignArch: string | null = null,
 ): Promise<GuestRoot> {
   const name = `${suite}${foreignArch ? `-${foreignArch}-foreign` : ""}-minbase`;
-  const ROOT = path.join(CACHE, `${name}${include.length ? `+${include.join(",")}` : ""}`);
+  // "+" between package names: a comma would split overlayfs mount options (lowerdir=...).
+  const ROOT = path.join(CACHE, `${name}${include.map((p) => `+${p}`).join("")}`);
   if (process.getuid?.() !== 0) return { ok: false, reason: "needs root (debootstrap and chroot)" };
   if (fs.existsSync(path.join(ROOT, MARKER))) return { ok: true, dir: ROOT };
   for (const t of ["debootstrap", "chroot"])

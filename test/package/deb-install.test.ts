@@ -42,14 +42,18 @@ async function chrootOf(base: string): Promise<Chroot> {
   for (const d of ["root", "upper", "work"]) fs.mkdirSync(path.join(work, d));
   let overlay = true;
   try {
-    execFileSync("mount", [
-      "-t",
-      "overlay",
-      "overlay",
-      "-o",
-      `lowerdir=${base},upperdir=${work}/upper,workdir=${work}/work`,
-      dir,
-    ]);
+    execFileSync(
+      "mount",
+      [
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        `lowerdir=${base},upperdir=${work}/upper,workdir=${work}/work`,
+        dir,
+      ],
+      { stdio: "ignore" },
+    );
   } catch {
     overlay = false;
     await copyGuestRoot(base, dir);
