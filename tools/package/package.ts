@@ -118,10 +118,17 @@ function buildDeb(pkg: PackageJson, arch: string, docs: Docs, date: Date, xzLeve
   );
   for (const f of filesUnder(root)) fs.utimesSync(f, date, date);
   const deb = path.join(DIST, `${pkg.name}_${debianVersion(pkg.version)}_${arch}.deb`);
-  execFileSync("dpkg-deb", ["--root-owner-group", "-Zxz", `-z${xzLevel}`, "--build", root, deb], {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, SOURCE_DATE_EPOCH: String(Math.floor(date.getTime() / 1000)) },
-  });
+  // Built beside its name and renamed: whoever copies the .deb meanwhile gets a whole one.
+  const partial = `${deb}.partial`;
+  execFileSync(
+    "dpkg-deb",
+    ["--root-owner-group", "-Zxz", `-z${xzLevel}`, "--build", root, partial],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, SOURCE_DATE_EPOCH: String(Math.floor(date.getTime() / 1000)) },
+    },
+  );
+  fs.renameSync(partial, deb);
   return deb;
 }
 
