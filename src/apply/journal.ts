@@ -18,7 +18,7 @@
 // is flushed: a journal folder either exists complete, or not at all (and then nothing on
 // the host was changed yet).
 
-import { createHash } from "node:crypto";
+import type * as Crypto from "node:crypto";
 import * as os from "node:os";
 import { InputError, errorMessage } from "../errors.js";
 import type { HostRoot } from "../host/root.js";
@@ -145,7 +145,8 @@ export function hostRootSource(root: HostRoot): JournalSource {
 }
 
 export function sha256(b: Buffer): string {
-  return createHash("sha256").update(b).digest("hex");
+  // node:crypto on first use: only journals hash, and loading it is start-up time otherwise.
+  return (require("node:crypto") as typeof Crypto).createHash("sha256").update(b).digest("hex");
 }
 
 const pad = (n: number) => String(n).padStart(3, "0");

@@ -1,7 +1,7 @@
 // Asking before changing something: on a terminal the user answers y/N; without one, --yes
 // must say so up front (a script that pipes into passthrough never gets a silent yes).
 
-import * as readline from "node:readline";
+import type * as Readline from "node:readline";
 import { InputError } from "../errors.js";
 import { isInteractive, type CliIo } from "./io.js";
 
@@ -22,7 +22,10 @@ export async function confirm(
       `not ${what} without confirmation: there is no terminal to ask on; pass --yes to go ahead, or --dry-run to only show the change`,
     );
   }
-  const rl = readline.createInterface({ input: io.stdin, terminal: false });
+  const rl = (require("node:readline") as typeof Readline).createInterface({
+    input: io.stdin,
+    terminal: false,
+  });
   try {
     const answer = await new Promise<string>((resolve) => {
       io.stdout.write(`${question} [y/N] `);

@@ -9,7 +9,16 @@ export interface CliIo {
 }
 
 export function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // On first use: only prompts read it, and creating the stream costs start-up time (a Bun
+    // executable builds a ReadStream for it).
+    get stdin() {
+      return process.stdin;
+    },
+    env: process.env,
+  };
 }
 
 /** Colour only on a terminal, never with NO_COLOR (https://no-color.org) or --no-color. */

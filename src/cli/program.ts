@@ -13,13 +13,16 @@ import { terminalSafe } from "./render/style.js";
 /** Exit code for a bug in passthrough itself (EX_SOFTWARE): never one of the contract codes. */
 export const EXIT_INTERNAL = 70;
 
-/** `commands`: the registrations to build (tests pass their own, e.g. apply with a hand-built planner). */
-export async function runCli(
-  argv: readonly string[],
+/**
+ * The commander tree, built but not run: runCli parses argv with it, and tools/package walks it
+ * for the man page and the shell completions, so those say exactly what `--help` says.
+ * `onExit` receives the exit code of the command that ran.
+ */
+export function buildProgram(
   io: CliIo,
   commands: readonly CommandRegistration[] = COMMANDS,
-): Promise<number> {
-  let exitCode: number = EXIT.ok;
+  onExit: (code: number) => void = () => undefined,
+): Command {
   const program = new Command("passthrough");
   program
     .description(
@@ -52,11 +55,24 @@ Exit codes: 0 ready / nothing to do, 1 problems found, 2 usage or input error,
       const opts = cmd.opts();
       const positional = args.slice(0, -2) as string[];
       const ctx = makeContext(io, program.opts<GlobalOptions>());
-      exitCode = await fn(ctx, opts as never, ...positional);
+      onExit(await fn(ctx, opts as never, ...positional));
     };
   const sub = (sa: string[]) => runCli(sa, io, commands);
   for (const register of commands) register(program, run, sub);
   for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
+  return program;
+}
+
+/** `commands`: the registrations to build (tests pass their own, e.g. apply with a hand-built planner). */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  commands: readonly CommandRegistration[] = COMMANDS,
+): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, commands, (code) => {
+    exitCode = code;
+  });
 
   try {
     // `passthrough` alone on a terminal walks the flow (docs/design.md); elsewhere it prints help.

@@ -9,7 +9,7 @@
 // "Basic Tar Format". Every header's checksum is verified; sizes and offsets are bounded by
 // the buffer, so a malformed archive is an error, never an out-of-range read.
 
-import * as zlib from "node:zlib";
+import type * as Zlib from "node:zlib";
 
 /** node-tar's names for the typeflags, so messages read the same as before. */
 const TYPE_NAMES: Record<string, string> = {
@@ -46,13 +46,19 @@ export interface TarEntry {
 
 export class TarFormatError extends Error {}
 
+/**
+ * node:zlib on first use: only snapshot archives need it, and loading it is a large part of the
+ * standalone executable's start-up (Bun builds its zlib module when it is first required).
+ */
+export const zlib = (): typeof Zlib => require("node:zlib") as typeof Zlib;
+
 /** A snapshot is a few MB unpacked; refuse what would exhaust memory (a gzip bomb). */
 export const MAX_UNPACKED_BYTES = 1024 * 1024 * 1024;
 
 export function gunzipTar(gz: Buffer): TarEntry[] {
   let raw: Buffer;
   try {
-    raw = zlib.gunzipSync(gz, { maxOutputLength: MAX_UNPACKED_BYTES });
+    raw = zlib().gunzipSync(gz, { maxOutputLength: MAX_UNPACKED_BYTES });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ERR_BUFFER_TOO_LARGE")

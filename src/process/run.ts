@@ -8,9 +8,15 @@
 // watchdog kills it when a single read hangs, and the parent keeps going with a fresh child.
 // A run here is one program from start to exit; the parent waits for it.
 
-import { spawnSync } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import { closeSync } from "node:fs";
 import { anonymousFile } from "./stdin-file.js";
+
+// Loaded on first use: the standalone executable's runtime is slow to load child_process, and
+// most commands never run a program (ARCHITECTURE.md, "The standalone executable").
+let cp: typeof ChildProcess | null = null;
+const childProcess = (): typeof ChildProcess =>
+  (cp ??= require("node:child_process") as typeof ChildProcess);
 
 export interface RunOptions {
   /**
@@ -95,7 +101,7 @@ export function runArgv(
   const stdin = options.input === undefined ? null : anonymousFile(options.input);
   const started = Date.now();
   try {
-    const r = spawnSync(file, args, {
+    const r = childProcess().spawnSync(file, args, {
       env: options.env,
       stdio: [stdin ?? "ignore", "pipe", "pipe"],
       timeout: options.timeoutMs,

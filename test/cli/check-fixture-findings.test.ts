@@ -3,6 +3,8 @@
 // code, plus the full text report compared with test/fixtures/expected/check/<name>.txt
 // (reviewed output; rerun vitest with -u after an intended change and read the diff).
 
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { cli, cliJson } from "../helpers/cli.js";
@@ -320,7 +322,9 @@ describe.each(Object.keys(CASES).map((n) => [n]))("check on %s", (name) => {
 
   it("prints the reviewed report", async () => {
     const r = await cli(["check", "--snapshot", snap]);
-    const text = r.stdout.replace(/^snapshot .*$/m, "snapshot <fixture>");
+    const text = r.stdout
+      .replace(/^snapshot .*$/m, "snapshot <fixture>")
+      .replaceAll(` --snapshot ${snap}`, " --snapshot <fixture>");
     await expect(text).toMatchFileSnapshot(
       path.join(REPO, "test/fixtures/expected/check", `${name}.txt`),
     );
@@ -370,7 +374,9 @@ describe("check --device", () => {
       "driver.vfio-runtime": "warn",
       "candidate.assigned": "info",
     });
-    expect(json.next).toBe("passthrough plan --device 0000:18:02.2");
+    expect(json.next).toBe(
+      `passthrough plan --device 0000:18:02.2 --snapshot ${fixturePath("sriov-nic")}`,
+    );
   });
 
   it("restricts function findings to the function named", async () => {
@@ -430,5 +436,23 @@ describe("check output styling", () => {
     expect(
       (await cli(["--no-color", "check", "--snapshot", snap], {}, { tty: true })).stdout,
     ).not.toContain("\u001b[");
+  });
+});
+
+describe("check's next command", () => {
+  it("reads the same snapshot as check did, quoted for the shell when it must be", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough next "));
+    try {
+      const copy = path.join(dir, "it's.tar.gz");
+      fs.copyFileSync(fixturePath("seed-after"), copy);
+      const { json } = await cliJson(["check", "--snapshot", copy]);
+      expect(json.next).toBe(
+        `passthrough plan --device 0000:01:00 --snapshot '${copy.replace("'", "'\\''")}'`,
+      );
+      const r = await cli(["check", "--snapshot", copy]);
+      expect(r.stdout).toContain(`Next: ${json.next}\n`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -16,6 +16,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -31,7 +32,23 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, "../..");
 const CACHE = join(REPO, ".cache/e2e");
 const LOGS = join(REPO, "e2e-logs");
-const BUNDLE = join(REPO, "dist/passthrough.cjs");
+/** The package the guests install (npm run package); it must be newer than every source file. */
+function debPackage(): string {
+  const version = (
+    JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }
+  ).version;
+  const deb = join(REPO, "dist", `passthrough_${version.replace(/-/g, "~")}-1_amd64.deb`);
+  if (!existsSync(deb))
+    fail(`${deb} is missing: run npm run package first (the guests install it)`);
+  const sources = readdirSync(join(REPO, "src"), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+  const newer = [join(REPO, "package.json"), ...sources].find(
+    (f) => statSync(f).mtimeMs > statSync(deb).mtimeMs,
+  );
+  if (newer) fail(`${newer} changed after ${deb} was built: run npm run package again`);
+  return deb;
+}
 /** A real capture of the lab guest (Intel vIOMMU, before apply), written by --capture-fixture. */
 const FIXTURE = join(REPO, "test/fixtures/hosts/e2e-qemu-intel.tar.gz");
 
@@ -56,6 +73,8 @@ interface Options {
   bootTimeoutS: number;
   /** --capture-fixture: save scenario 1's pristine guest as a snapshot fixture. */
   captureFixture: boolean;
+  /** The .deb every guest installs. */
+  deb: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -65,6 +84,7 @@ function parseArgs(argv: string[]): Options {
     imagesOnly: false,
     bootTimeoutS: 1200,
     captureFixture: false,
+    deb: "",
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -177,7 +197,7 @@ async function runChain(
     iommu: head.iommu,
     logDir: join(LOGS, name),
     runDir: join(CACHE, "run", name),
-    bundle: BUNDLE,
+    deb: o.deb,
     guestLib: join(HERE, "guest/lib.sh"),
     bootTimeoutS: o.bootTimeoutS,
     log: machineLog,
@@ -270,7 +290,7 @@ async function main(): Promise<void> {
   let t = Date.now();
   ensureHostPackages();
   parts.push(["host packages", (Date.now() - t) / 1000]);
-  if (!existsSync(BUNDLE)) fail(`${BUNDLE} is missing: run npm run build (npm run test:e2e does)`);
+  o.deb = debPackage();
 
   const mirror = debianMirror(readAptSources(), "bookworm");
   if (!mirror)

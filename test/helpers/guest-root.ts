@@ -1,6 +1,7 @@
-// A throw-away Debian root for running generated guest scripts for real: `debootstrap
-// --variant=minbase bookworm`, cached under .cache/ (git-ignored) so it is built once per
-// machine (~1-2 min). The mirror comes from this machine's own apt configuration; no package
+// Throw-away Debian roots: `debootstrap --variant=minbase SUITE`, cached under .cache/
+// (git-ignored) so each is built once per machine (~1-2 min). The guest-script tests run
+// generated scripts in bookworm's; the package tests install the .deb into bookworm's and
+// trixie's (Proxmox VE 8 and 9). The mirror comes from this machine's own apt configuration; no package
 // host is written into the repository.
 //
 // Each test copies the cached root to a private folder (`cp -a`), runs in it with chroot, and
@@ -14,7 +15,6 @@ import { REPO } from "./fixtures.js";
 
 export const GUEST_ROOT_SUITE = "bookworm";
 const CACHE = path.join(REPO, ".cache/guest-root");
-const ROOT = path.join(CACHE, `${GUEST_ROOT_SUITE}-minbase`);
 const MARKER = ".passthrough-root-complete";
 
 /** The first Debian archive URI (not -security) from /etc/apt/sources.list{,.d/*.sources,.d/*.list}. */
@@ -81,11 +81,25 @@ function have(tool: string): boolean {
 
 const run = promisify(execFile);
 
+/** The cached bookworm minbase root the guest scripts run in. */
+export function ensureGuestRoot(): Promise<GuestRoot> {
+  return ensureDebianRoot(GUEST_ROOT_SUITE);
+}
+
 /**
- * The cached minbase root, built if missing. Returns why not when this machine cannot build one.
- * Asynchronous: a test worker that blocks for a minute loses its connection to vitest.
+ * The cached minbase root of a Debian suite (with `include`'s packages), built if missing. Returns why not when this
+ * machine cannot build one. Asynchronous: a test worker that blocks for a minute loses its
+ * connection to vitest.
  */
-export async function ensureGuestRoot(): Promise<GuestRoot> {
+export async function ensureDebianRoot(
+  suite: string,
+  include: readonly string[] = [],
+  /** Another architecture's root, unpacked only (`--foreign`): a sysroot for qemu-user. */
+  foreignArch: string | null = null,
+): Promise<GuestRoot> {
+  const name = `${suite}${foreignArch ? `-${foreignArch}-foreign` : ""}-minbase`;
+  // "+" between package names: a comma would split overlayfs mount options (lowerdir=...).
+  const ROOT = path.join(CACHE, `${name}${include.map((p) => `+${p}`).join("")}`);
   if (process.getuid?.() !== 0) return { ok: false, reason: "needs root (debootstrap and chroot)" };
   if (fs.existsSync(path.join(ROOT, MARKER))) return { ok: true, dir: ROOT };
   for (const t of ["debootstrap", "chroot"])
@@ -96,7 +110,11 @@ export async function ensureGuestRoot(): Promise<GuestRoot> {
   fs.mkdirSync(CACHE, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(CACHE, "build-"));
   try {
-    await run("debootstrap", ["--variant=minbase", GUEST_ROOT_SUITE, tmp, mirror], {
+    const extra = [
+      ...(include.length ? [`--include=${include.join(",")}`] : []),
+      ...(foreignArch ? [`--arch=${foreignArch}`, "--foreign"] : []),
+    ];
+    await run("debootstrap", ["--variant=minbase", ...extra, suite, tmp, mirror], {
       timeout: 900_000,
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -109,7 +127,7 @@ export async function ensureGuestRoot(): Promise<GuestRoot> {
     const e = err as { stderr?: string; message: string };
     return {
       ok: false,
-      reason: `debootstrap failed: ${(e.stderr || e.message).trim().split("\n").slice(-3).join(" / ")}`,
+      reason: `debootstrap ${suite} failed: ${(e.stderr || e.message).trim().split("\n").slice(-3).join(" / ")}`,
     };
   }
 }

@@ -5,7 +5,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { IsolatedReader, WORKER_SOURCE } from "../../src/host/capture/isolated-reader.js";
+import {
+  IsolatedReader,
+  WORKER_SOURCE,
+  workerCommand,
+} from "../../src/host/capture/isolated-reader.js";
 
 let dir: string;
 beforeAll(() => {
@@ -109,5 +113,26 @@ describe("IsolatedReader", () => {
     } finally {
       r.close();
     }
+  });
+
+  it("runs the worker with the runtime's own -e: node directly, a Bun executable as Bun", () => {
+    // The compiled executable's process.execPath is passthrough itself; without BUN_BE_BUN it
+    // would parse "-e" as its own option and every read would fail (an empty snapshot).
+    const node = workerCommand(
+      "/usr/bin/node",
+      { node: "18.19.0" } as unknown as NodeJS.ProcessVersions,
+      "/",
+    );
+    expect(node).toEqual({ file: "/usr/bin/node", args: ["-e", WORKER_SOURCE, "/"], env: {} });
+    const bun = workerCommand(
+      "/usr/bin/passthrough",
+      { ...process.versions, bun: "1.4.5" },
+      "/srv/snap",
+    );
+    expect(bun).toEqual({
+      file: "/usr/bin/passthrough",
+      args: ["--no-env-file", "-e", WORKER_SOURCE, "/srv/snap"],
+      env: { BUN_BE_BUN: "1" },
+    });
   });
 });

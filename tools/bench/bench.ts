@@ -1,16 +1,16 @@
-// npm run bench: passthrough's discovery against lspci on the same synthetic sysfs trees, in
-// the same run, and the cold start of a diagnosis of the bundled example host.
+// npm run bench: the installed executable's start-up and discovery against lspci, and the same
+// for the Node.js bundle (on this machine's Node and on Debian 12's own nodejs), same run.
 //
-//   passthrough:  node dist/passthrough.cjs list --json --snapshot DIR
-//                 (list reads what it shows of each function, as lspci -nnk does)
-//   lspci:        lspci -nnk -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci
-//   check:        node dist/passthrough.cjs check --json --snapshot DIR, for scale: the full
-//                 read of every function (config space, BARs, link, ...) and every check
-//                 (pciutils' sysfs access method; `lspci -O help` lists sysfs.path, whose
-//                 default is /sys/bus/pci)
-// Each is run REPS times per size, alternating; the medians of wall time and of CPU time
-// (user + system, from GNU time when installed) are reported.
-// Options: --sizes 100,1000,10000  --reps 7  --keep (leave the generated trees in the temp folder)
+//   start-up:  passthrough --version; passthrough check --snapshot examples/seed-host.tar.gz
+//   discovery: passthrough list --json --snapshot DIR  against  lspci -nnk on the same tree
+//              (lspci -A linux-sysfs -O sysfs.path=DIR/sys/bus/pci; `lspci -O help` lists it),
+//              and check --json (the full read) for scale, on synthetic hosts of N functions.
+// Runtimes: dist/passthrough (standalone, what the .deb installs), node dist/passthrough.cjs on
+// this machine's Node.js, and on Debian 12's nodejs in a cached debootstrap root (as root only).
+// Each command runs REPS times (after one untimed run), alternating; the minimum wall time and
+// the minimum CPU time (user + system, GNU time, 10 ms steps) are reported. NODE_EXTRA_CA_CERTS
+// is removed from the environment: hosts do not set it, and it costs Node.js ~35 ms a start.
+// Options: --sizes 100,1000,10000  --reps 11  --keep  --no-debian-node
 
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -18,25 +18,28 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFakeHost } from "../fakehost/write-tree.js";
+import { debianNode, type DebianNode } from "./debian-node.js";
 import { syntheticHost } from "./synthetic-host.js";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const cliPath = path.join(repo, "dist/passthrough.cjs");
+const EXE = path.join(repo, "dist/passthrough");
+const BUNDLE = path.join(repo, "dist/passthrough.cjs");
+const EXAMPLE = path.join(repo, "examples/seed-host.tar.gz");
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i !== -1 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 const sizes = arg("sizes", "100,1000,10000").split(",").map(Number);
-const reps = Number(arg("reps", "7"));
+const reps = Number(arg("reps", "11"));
 const keep = process.argv.includes("--keep");
 
-/** GNU time (Debian package "time") reports the child's CPU time, which a busy machine distorts far less than wall time. */
 const GNU_TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+const ENV: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C" };
+delete ENV.NODE_EXTRA_CA_CERTS;
 
 interface Sample {
   ms: number;
-  /** user + system CPU time, ms (10 ms resolution); null without GNU time. */
   cpu: number | null;
   status: number | null;
   err: string;
@@ -45,10 +48,7 @@ interface Sample {
 function time(argv: string[]): Sample {
   const full = GNU_TIME ? [GNU_TIME, "-f", "@@cpu %U %S", ...argv] : argv;
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(full[0]!, full.slice(1), {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, LC_ALL: "C" },
-  });
+  const r = spawnSync(full[0]!, full.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: ENV });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const err = r.stderr?.toString() ?? "";
   const m = /@@cpu ([\d.]+) ([\d.]+)\s*$/.exec(err);
@@ -60,134 +60,154 @@ function time(argv: string[]): Sample {
   };
 }
 
-function medianOf(samples: Sample[], key: "ms" | "cpu"): number | null {
-  const xs = samples.map((s) => s[key]).filter((x): x is number => x !== null);
-  return xs.length ? median(xs) : null;
+interface Min {
+  ms: number;
+  cpu: number | null;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+/** Runs every command once untimed, then REPS rounds alternating between them; minimum of each. */
+function race(
+  commands: Record<string, string[]>,
+  ok: (name: string, s: Sample) => boolean,
+): Record<string, Min> {
+  const samples: Record<string, Sample[]> = {};
+  for (const [name, argv] of Object.entries(commands)) {
+    const s = time(argv);
+    if (!ok(name, s)) throw new Error(`${argv.join(" ")} failed (exit ${s.status}): ${s.err}`);
+    samples[name] = [];
+  }
+  for (let i = 0; i < reps; i++)
+    for (const [name, argv] of Object.entries(commands)) samples[name]!.push(time(argv));
+  const out: Record<string, Min> = {};
+  for (const [name, xs] of Object.entries(samples)) {
+    const cpus = xs.map((s) => s.cpu).filter((c): c is number => c !== null);
+    out[name] = {
+      ms: Math.min(...xs.map((s) => s.ms)),
+      cpu: cpus.length ? Math.min(...cpus) : null,
+    };
+  }
+  return out;
 }
 
-const fmt = (ms: number) => `${ms.toFixed(ms < 100 ? 1 : 0)} ms`;
+const fmt = (ms: number | null) => (ms === null ? "-" : `${ms.toFixed(ms < 100 ? 1 : 0)} ms`);
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+/** check exits 1 when the host has a FAIL finding (the example host does); 2+ is an error. */
+const exitOk = (_: string, s: Sample) => s.status === 0 || s.status === 1;
 
-function lspciVersion(): string | null {
-  const r = spawnSync("lspci", ["--version"], { encoding: "utf8" });
-  return r.status === 0 ? r.stdout.trim() : null;
+function version(argv: string[]): string {
+  const r = spawnSync(argv[0]!, [...argv.slice(1), "--version"], { encoding: "utf8", env: ENV });
+  return r.status === 0 ? r.stdout.trim().split("\n")[0]! : "not found";
 }
 
 function main(): void {
-  if (!fs.existsSync(cliPath))
-    throw new Error("dist/passthrough.cjs is missing: run `npm run build` (npm run bench does)");
-  const lspci = lspciVersion();
-  if (!lspci)
-    console.log("lspci not found (Debian: apt install pciutils): timing passthrough alone");
-  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-  console.log(`# passthrough benchmark — ${new Date().toISOString().slice(0, 10)}`);
-  console.log(
-    `machine: ${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
-  );
-  console.log(`node ${process.version}; ${lspci ?? "no lspci"}; ${reps} runs each, median\n`);
-
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-bench-"));
-  type Row = {
-    n: number;
-    pt: number;
-    ls: number | null;
-    ptCpu: number | null;
-    lsCpu: number | null;
-    ck: number;
-    ckCpu: number | null;
-  };
-  const rows: Row[] = [];
+  for (const f of [EXE, BUNDLE])
+    if (!fs.existsSync(f))
+      throw new Error(`${f} is missing: run npm run build (npm run bench does)`);
+  const lspci = version(["lspci"]);
+  const haveLspci = lspci !== "not found";
+  const deb = process.argv.includes("--no-debian-node")
+    ? "skipped (--no-debian-node)"
+    : debianNode(repo);
+  const dn: DebianNode | null = typeof deb === "string" ? null : deb;
+  if (!dn) console.log(`Debian 12's nodejs: ${deb}`);
   try {
-    for (const n of sizes) {
-      const dir = path.join(tmp, `host-${n}`);
-      const t0 = Date.now();
-      writeFakeHost(syntheticHost(n), dir);
-      process.stderr.write(`generated ${n} functions in ${Date.now() - t0} ms (${dir})\n`);
-      const ptArgv = [process.execPath, cliPath, "list", "--json", "--snapshot", dir];
-      const lsArgv = ["lspci", "-nnk", "-A", "linux-sysfs", "-O", `sysfs.path=${dir}/sys/bus/pci`];
-      const ckArgv = [process.execPath, cliPath, "check", "--json", "--snapshot", dir];
-      // One untimed run each warms the page cache for both.
-      const check = time(ptArgv);
-      if (check.status !== 0) throw new Error(`passthrough list failed on ${dir}: ${check.err}`);
-      if (lspci) time(lsArgv);
-      const pt: Sample[] = [];
-      const ls: Sample[] = [];
-      const ck: Sample[] = [];
-      for (let i = 0; i < reps; i++) {
-        pt.push(time(ptArgv));
-        if (lspci) ls.push(time(lsArgv));
-        ck.push(time(ckArgv));
-      }
-      // check exits 1 when it finds problems (the synthetic host has some); 2+ is an error.
-      if (ck.some((c) => c.status === null || c.status > 1))
-        throw new Error(
-          `passthrough check failed on ${dir}: ${ck.find((c) => c.status !== 0 && c.status !== 1)?.err}`,
+    const runtimes: Record<string, (args: string[]) => string[]> = {
+      standalone: (a) => [EXE, ...a],
+      [`node ${process.version}`]: (a) => [process.execPath, BUNDLE, ...a],
+    };
+    let inRoot = (p: string) => p;
+    if (dn) {
+      const dist = dn.mount("dist", path.dirname(BUNDLE));
+      const examples = dn.mount("examples", path.dirname(EXAMPLE));
+      inRoot = (p) =>
+        p.startsWith(path.dirname(BUNDLE))
+          ? p.replace(path.dirname(BUNDLE), dist)
+          : p.replace(path.dirname(EXAMPLE), examples);
+      runtimes[`Debian 12 nodejs ${dn.version}`] = (a) =>
+        dn.argv([inRoot(BUNDLE), ...a.map((x) => (x.startsWith("/") ? inRoot(x) : x))]);
+    }
+    console.log(`# passthrough benchmark — ${new Date().toISOString().slice(0, 10)}`);
+    console.log(
+      `machine: ${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, load ${os.loadavg()[0]!.toFixed(2)}`,
+    );
+    console.log(`standalone: ${version([EXE])} (Bun runtime); ${lspci}; minimum of ${reps} runs\n`);
+
+    // Start-up.
+    const start: Record<string, string[]> = {};
+    for (const [name, run] of Object.entries(runtimes)) {
+      start[`${name}|version`] = run(["--version"]);
+      start[`${name}|check`] = run(["check", "--snapshot", EXAMPLE]);
+    }
+    start["node -e 0|version"] = [process.execPath, "-e", "0"];
+    if (dn) start["Debian node -e 0|version"] = dn.argv(["-e", "0"]);
+    const s = race(start, exitOk);
+    console.log(
+      "| runtime | --version wall | CPU | check --snapshot examples/seed-host.tar.gz wall | CPU |",
+    );
+    console.log("| --- | ---: | ---: | ---: | ---: |");
+    for (const name of [
+      ...Object.keys(runtimes),
+      "node -e 0",
+      ...(dn ? ["Debian node -e 0"] : []),
+    ]) {
+      const v = s[`${name}|version`]!;
+      const c = s[`${name}|check`];
+      console.log(
+        `| ${name} | ${fmt(v.ms)} | ${fmt(v.cpu)} | ${c ? fmt(c.ms) : "-"} | ${c ? fmt(c.cpu) : "-"} |`,
+      );
+    }
+
+    // Discovery against lspci.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-bench-"));
+    try {
+      const rows: string[] = [];
+      for (const n of sizes) {
+        const dir = path.join(tmp, `host-${n}`);
+        const t0 = Date.now();
+        writeFakeHost(syntheticHost(n), dir);
+        process.stderr.write(`generated ${n} functions in ${Date.now() - t0} ms\n`);
+        const hostInRoot = dn ? dn.mount(`host-${n}`, dir) : dir;
+        const cmds: Record<string, string[]> = {};
+        if (haveLspci)
+          cmds.lspci = [
+            "lspci",
+            "-nnk",
+            "-A",
+            "linux-sysfs",
+            "-O",
+            `sysfs.path=${dir}/sys/bus/pci`,
+          ];
+        for (const [name, run] of Object.entries(runtimes)) {
+          const d = name.startsWith("Debian") ? hostInRoot : dir;
+          cmds[name] = name.startsWith("Debian")
+            ? dn!.argv([inRoot(BUNDLE), "list", "--json", "--snapshot", d])
+            : run(["list", "--json", "--snapshot", d]);
+        }
+        cmds["standalone check"] = [EXE, "check", "--json", "--snapshot", dir];
+        const r = race(cmds, (name, x) =>
+          name.endsWith("check") ? exitOk(name, x) : x.status === 0,
         );
-      rows.push({
-        n,
-        pt: medianOf(pt, "ms")!,
-        ls: lspci ? medianOf(ls, "ms") : null,
-        ptCpu: medianOf(pt, "cpu"),
-        lsCpu: lspci ? medianOf(ls, "cpu") : null,
-        ck: medianOf(ck, "ms")!,
-        ckCpu: medianOf(ck, "cpu"),
-      });
-      if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+        const ls = r.lspci;
+        for (const name of Object.keys(runtimes))
+          rows.push(
+            `| ${n.toLocaleString("en")} | ${name} | ${fmt(r[name]!.ms)} | ${fmt(r[name]!.cpu)} | ${ls ? fmt(ls.ms) : "-"} | ${ls ? ratio(r[name]!.ms, ls.ms) : "-"} | ${ls && r[name]!.cpu !== null && ls.cpu ? ratio(r[name]!.cpu!, ls.cpu) : "-"} |`,
+          );
+        rows.push(
+          `| ${n.toLocaleString("en")} | standalone check --json (full read) | ${fmt(r["standalone check"]!.ms)} | ${fmt(r["standalone check"]!.cpu)} | | | |`,
+        );
+        if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+      }
+      console.log(
+        "\n| PCI functions | list --json | wall | CPU | lspci -nnk wall | ratio (wall) | ratio (CPU) |",
+      );
+      console.log("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+      for (const row of rows) console.log(row);
+    } finally {
+      if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
     }
   } finally {
-    if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
+    dn?.close();
   }
-
-  const ratio = (a: number | null, b: number | null) =>
-    a !== null && b ? `${(a / b).toFixed(2)}×` : "-";
-  const f = (x: number | null) => (x === null ? "-" : fmt(x));
-  console.log(
-    "| PCI functions | list wall | lspci wall | ratio | list CPU | lspci CPU | ratio (CPU) | check wall (full read) | check CPU |",
-  );
-  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-  for (const r of rows) {
-    console.log(
-      `| ${r.n.toLocaleString("en")} | ${fmt(r.pt)} | ${f(r.ls)} | ${ratio(r.pt, r.ls)} | ${f(r.ptCpu)} | ${f(r.lsCpu)} | ${ratio(r.ptCpu, r.lsCpu)} | ${fmt(r.ck)} | ${f(r.ckCpu)} |`,
-    );
-  }
-  // Per function, from the two largest sizes: the slope without the fixed start-up cost.
-  if (rows.length >= 2) {
-    const a = rows[rows.length - 2]!;
-    const b = rows[rows.length - 1]!;
-    const per = (x: number | null, y: number | null) =>
-      x !== null && y !== null ? `${(((y - x) / (b.n - a.n)) * 1000).toFixed(0)} µs` : "-";
-    console.log(
-      `per function (${a.n} -> ${b.n}, wall): list ${per(a.pt, b.pt)}, lspci ${per(a.ls, b.ls)}, check ${per(a.ck, b.ck)}`,
-    );
-  }
-  for (let i = 1; i < rows.length; i++) {
-    const a = rows[i - 1]!;
-    const b = rows[i]!;
-    const g = (x: number | null, y: number | null) =>
-      x !== null && y !== null ? `${(y / x).toFixed(1)}×` : "-";
-    console.log(
-      `growth ${a.n} -> ${b.n} functions (${(b.n / a.n).toFixed(0)}×): passthrough wall ${g(a.pt, b.pt)}, CPU ${g(a.ptCpu, b.ptCpu)}; lspci wall ${g(a.ls, b.ls)}, CPU ${g(a.lsCpu, b.lsCpu)}`,
-    );
-  }
-
-  // Cold start of a full diagnosis of the bundled example host (a fresh process every run).
-  const example = path.join(repo, "examples/seed-host.tar.gz");
-  const cmd = "check";
-  const cold: Sample[] = [];
-  const bare: Sample[] = [];
-  for (let i = 0; i < Math.max(reps, 11); i++) {
-    cold.push(time([process.execPath, cliPath, cmd, "--snapshot", example]));
-    bare.push(time([process.execPath, "-e", "0"]));
-  }
-  console.log(
-    `\ncold start: passthrough ${cmd} --snapshot examples/seed-host.tar.gz: wall ${fmt(medianOf(cold, "ms")!)}, CPU ${f(medianOf(cold, "cpu"))}` +
-      ` (node -e 0 alone: wall ${fmt(medianOf(bare, "ms")!)}, CPU ${f(medianOf(bare, "cpu"))})`,
-  );
 }
 
 main();

@@ -49,7 +49,7 @@ Examples:
   passthrough check --json | jq '.findings[] | select(.status == "fail")'
   passthrough explain cmdline.pending            what a finding means and how to fix it`,
     );
-  addDeviceOption(addHostOptions(cmd), "judge these devices instead of the GPUs").action(
+  addHostOptions(addDeviceOption(cmd, "judge these devices instead of the GPUs")).action(
     run<CheckOptions>(checkCommand),
   );
 }

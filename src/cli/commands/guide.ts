@@ -4,7 +4,7 @@
 // command it runs (the user learns the non-interactive way as they go).
 
 import type { Command } from "commander";
-import * as readline from "node:readline";
+import type * as Readline from "node:readline";
 import { findCandidates } from "../../checks/candidates.js";
 import type { Candidate } from "../../checks/types.js";
 import { EXIT, InputError } from "../../errors.js";
@@ -41,7 +41,10 @@ asks again); Ctrl-C leaves at any point.`,
 }
 
 function ask(ctx: CommandContext, question: string): Promise<string> {
-  const rl = readline.createInterface({ input: ctx.io.stdin!, terminal: false });
+  const rl = (require("node:readline") as typeof Readline).createInterface({
+    input: ctx.io.stdin!,
+    terminal: false,
+  });
   return new Promise<string>((resolve) => {
     ctx.io.stdout.write(question);
     rl.once("line", (l) => {

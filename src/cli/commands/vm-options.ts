@@ -61,8 +61,10 @@ const OSTYPES = [
 ];
 
 export function addVmOptions(cmd: Command, mode: VmMode): Command {
-  addDeviceOption(addHostOptions(cmd), "the device(s) to pass")
-    .option("--vmid <id>", "Proxmox VM id (100-999999999)")
+  addDeviceOption(
+    addHostOptions(cmd).option("--vmid <id>", "Proxmox VM id (100-999999999)"),
+    "the device(s) to pass",
+  )
     .option(
       "--usb <vid:pid>",
       "USB device to pass by id (see `passthrough list --usb`); repeatable",

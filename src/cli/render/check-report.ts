@@ -26,12 +26,20 @@ export function nextStep(view: CheckView): string {
   const { state, report } = view;
   if (state.system.virtualMachine && !state.iommu.enabled && !view.device)
     return "run passthrough check on the hypervisor host (this is a VM without a virtual IOMMU)";
+  // The next command reads the same input: a snapshot stays a snapshot.
+  const input =
+    state.source.kind === "snapshot" ? ` --snapshot ${shellWord(state.source.path)}` : "";
   const targets = report.candidates.filter((c) => report.targets.includes(c.address));
   const pick = targets.find((c) => c.isolated) ?? targets[0];
-  if (pick) return `passthrough plan --device ${view.device ?? pick.address}`;
+  if (pick) return `passthrough plan --device ${view.device ?? pick.address}${input}`;
   if (report.candidates.length > 0)
-    return "passthrough check --device ADDRESS (one of the devices above)";
+    return `passthrough check --device ADDRESS${input} (one of the devices above)`;
   return "nothing to pass on this host";
+}
+
+/** A path as one shell word: as typed when that is safe, else single-quoted. */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 export function candidateJson(c: Candidate, targets: readonly string[]) {

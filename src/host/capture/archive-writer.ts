@@ -5,8 +5,7 @@
 // apply's FileWriter (temporary file beside the target, fsync, rename), so an interrupted
 // capture never leaves a half-written archive under the user's name.
 
-import * as zlib from "node:zlib";
-import { encodeTar, type TarInput } from "../tar-format.js";
+import { encodeTar, zlib, type TarInput } from "../tar-format.js";
 import type { SnapshotEntries } from "./entries.js";
 
 export function encodeSnapshotArchive(
@@ -23,5 +22,5 @@ export function encodeSnapshotArchive(
       items.push({ path: p, type: "SymbolicLink", linkpath: e.target, mode: 0o777, mtime });
     else items.push({ path: p, type: "File", data: e.data, mode: 0o644, mtime });
   }
-  return zlib.gzipSync(encodeTar(items), { level: 9 });
+  return zlib().gzipSync(encodeTar(items), { level: 9 });
 }

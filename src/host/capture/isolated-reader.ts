@@ -8,8 +8,8 @@
 //   - fs.promises.readFile parks one of libuv's four pool threads in the syscall, so a
 //     Promise.race timeout returns, but four hung reads stall every later file operation,
 //     and the process may not even exit while a thread sits in the kernel.
-// So every read runs in a small child process (this file's WORKER_SOURCE, started with
-// `node -e`). The parent sends requests one per line and gets one framed answer per
+// So every read runs in a small child process (this file's WORKER_SOURCE, evaluated by the
+// runtime we run on: see workerCommand). The parent sends requests one per line and gets one framed answer per
 // request; a watchdog kills the child when the oldest pending request has waited longer
 // than the timeout, records that path as timed out, and starts a fresh child for the rest.
 // The watchdog counts only once the child says it is ready: starting Node.js takes seconds on a
@@ -26,7 +26,8 @@
 // location is outside that folder, so a link in a crafted tree cannot make it read this
 // machine's files.
 
-import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { ChildProcessByStdio } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
 
@@ -320,11 +321,36 @@ export class IsolatedReader {
 }
 
 function spawnNodeWorker(root: string): Worker {
-  // An empty environment: no NODE_OPTIONS (loaders, inspectors) from the caller's shell.
-  return spawn(process.execPath, ["-e", WORKER_SOURCE, root], {
+  const { file, args, env } = workerCommand(process.execPath, process.versions, root);
+  // An empty environment: no NODE_OPTIONS (loaders, inspectors) from the caller's shell. "/" as
+  // the working folder: a runtime that looks for configuration there finds only root's.
+  return (require("node:child_process") as typeof ChildProcess).spawn(file, args, {
     stdio: ["pipe", "pipe", "ignore"],
-    env: {},
+    env,
+    cwd: "/",
   });
+}
+
+/**
+ * How to run WORKER_SOURCE as a child of this process. Under Node.js (the bundle, tests running
+ * the sources) `process.execPath` is node: `node -e SOURCE ROOT`. In the standalone executable
+ * (a Bun single-file executable) `process.execPath` is passthrough itself, which would parse
+ * `-e` as its own arguments; BUN_BE_BUN=1 makes such an executable act as the Bun runtime it
+ * embeds (bun.com/docs/bundler/executables), whose `-e` runs the same source with the same
+ * argv. `--no-env-file`: Bun would otherwise load a `.env` file from the working folder.
+ */
+export function workerCommand(
+  execPath: string,
+  versions: NodeJS.ProcessVersions,
+  root: string,
+): { file: string; args: string[]; env: Record<string, string> } {
+  if (typeof (versions as { bun?: string }).bun === "string")
+    return {
+      file: execPath,
+      args: ["--no-env-file", "-e", WORKER_SOURCE, root],
+      env: { BUN_BE_BUN: "1" },
+    };
+  return { file: execPath, args: ["-e", WORKER_SOURCE, root], env: {} };
 }
 
 /** The folder a request belongs to: a file's parent, or the folder being listed. */

@@ -94,6 +94,20 @@ export type ApiErrorKind =
   | "task-failed"
   | "protocol";
 
+/**
+ * Certificate verification failures by their OpenSSL code (X509_V_ERR_* without the prefix,
+ * openssl-verify(1)), in our words: the library's own text differs between OpenSSL versions
+ * and the BoringSSL of the standalone executable ("self signed" / "self-signed").
+ */
+const VERIFY_ERRORS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: "self-signed certificate",
+  SELF_SIGNED_CERT_IN_CHAIN: "self-signed certificate in the chain",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "issued by a CA this system does not know",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "issued by a CA this system does not know",
+  CERT_HAS_EXPIRED: "expired",
+  CERT_NOT_YET_VALID: "not valid yet",
+};
+
 export class PveApiError extends UserError {
   constructor(
     message: string,
@@ -495,7 +509,7 @@ export class PveApiClient {
     const why =
       err.code === "ERR_TLS_CERT_ALTNAME_INVALID"
         ? `its certificate is not for ${host}`
-        : `its certificate is not trusted (${err.message})`;
+        : `its certificate is not trusted (${VERIFY_ERRORS[err.code ?? ""] ?? err.message})`;
     return new PveApiError(
       `${this.origin}: ${why}. Proxmox signs node certificates with its own cluster CA. Either pass --ca-file with a copy of /etc/pve/pve-root-ca.pem, or pin the certificate with --fingerprint${fp ? ` ${fp}` : ""} after checking that \`pvenode cert info\` on the node shows the same fingerprint`,
       "tls",

@@ -13,8 +13,9 @@ mkdir -p "$OUT"
 
 say() { echo "e2e: $*"; }
 
-# The bundle on the share, run by the guest's own Node.js (Debian 12: Node 18).
-passthrough() { node "$LAB/passthrough.cjs" "$@"; }
+# What users install: the .deb (lib.sh installs it at the machine's first boot, below), whose
+# /usr/bin/passthrough is the standalone executable. The image has no Node.js.
+passthrough() { /usr/bin/passthrough "$@"; }
 
 # pt NAME ARGS...: run passthrough, keep stdout/stderr/exit code as NAME.{stdout,stderr,rc}.
 pt() {
@@ -142,3 +143,11 @@ finish() {
   systemctl poweroff
   exit 0
 }
+
+# First boot of a machine: install the package from the share with dpkg, as a user would. The
+# harness fails the boot when dpkg fails, or when the image has a Node.js it must not have.
+command -v node >"$OUT/node-path" 2>/dev/null
+if ! dpkg-query -W -f='${Status}' passthrough 2>/dev/null | grep -q "ok installed"; then
+  sh_step dpkg-install dpkg -i "$LAB/passthrough.deb"
+  say "installed: $(dpkg-query -W -f='${Package} ${Version} ${Architecture}' passthrough 2>&1)"
+fi

@@ -21,8 +21,9 @@ DEBS=${E2E_DEB_CACHE:-$WORK/debs}
 
 log() { printf '[image %s %s] %s\n' "$VARIANT" "$(date +%T)" "$*"; }
 
-# nodejs: Debian 12's own Node.js 18 runs the bundle in the guest (and proves it runs on 18).
-COMMON=linux-image-amd64,initramfs-tools,kmod,udev,systemd-sysv,pciutils,e2fsprogs,procps,zstd,nodejs
+# No Node.js: each scenario installs passthrough's .deb with dpkg, as a user does, and runs
+# /usr/bin/passthrough (the standalone executable).
+COMMON=linux-image-amd64,initramfs-tools,kmod,udev,systemd-sysv,pciutils,e2fsprogs,procps,zstd
 case $VARIANT in
   bios) PKGS=$COMMON,grub-pc ;;
   uefi) PKGS=$COMMON,systemd-boot,dosfstools ;;

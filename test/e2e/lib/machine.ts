@@ -24,8 +24,8 @@ export interface MachineOptions {
   logDir: string;
   /** Where the overlay and the OVMF variables go (removed with `dispose`). */
   runDir: string;
-  /** The single-file build carried into the guest. */
-  bundle: string;
+  /** passthrough's .deb, installed with dpkg at the machine's first boot (lib.sh). */
+  deb: string;
   guestLib: string;
   bootTimeoutS: number;
   log: (line: string) => void;
@@ -50,7 +50,7 @@ export class Machine {
     rmSync(o.runDir, { recursive: true, force: true });
     mkdirSync(join(this.share, "out"), { recursive: true });
     mkdirSync(o.runDir, { recursive: true });
-    copyFileSync(o.bundle, join(this.share, "passthrough.cjs"));
+    copyFileSync(o.deb, join(this.share, "passthrough.deb"));
     copyFileSync(o.guestLib, join(this.share, "lib.sh"));
     this.disk = join(o.runDir, "disk.qcow2");
     execFileSync("qemu-img", [
@@ -118,6 +118,13 @@ export class Machine {
       throw new BootError(`boot ${n} (${label}): QEMU exited ${r.code}; see ${this.o.logDir}`);
     if (!existsSync(join(out, "done")))
       throw new BootError(`boot ${n} (${label}) did not finish its script; serial log: ${serial}`);
+    const install = boot.run("dpkg-install");
+    if (install && install.rc !== 0)
+      throw new BootError(
+        `boot ${n}: dpkg -i passthrough.deb exited ${install.rc}: ${install.stderr.trim()}`,
+      );
+    const node = boot.text("node-path")?.trim();
+    if (node) throw new BootError(`boot ${n}: the guest image has Node.js (${node}); it must not`);
     return boot;
   }
 
