@@ -25,6 +25,7 @@ import {
 import { checkHostPath, sameContent, type FileState, type FileWriter } from "./file-writer.js";
 import { createJournal, type FileSnapshot, type JournalWriter } from "./journal.js";
 import { ApplyLock, STATE_DIR } from "./lock.js";
+import { hostTextBytes } from "../formats/host-text.js";
 
 export type StepResult =
   "written" | "created" | "removed" | "unchanged" | "ran" | "listed" | "reboot-pending";
@@ -135,7 +136,7 @@ export function preflight(plan: Plan, writer: FileWriter): FileSnapshot[] {
 
 function changedSincePlanning(s: FileStep, state: FileState): ApplyError {
   const now = state.exists ? `${state.bytes.length} bytes that differ from the plan` : "no file";
-  const was = s.before === null ? "absent" : `${Buffer.byteLength(s.before)} bytes`;
+  const was = s.before === null ? "absent" : `${hostTextBytes(s.before)} bytes`;
   return new ApplyError(
     `${s.path} changed since the plan was made (planned from ${was}, now ${now}); nothing was changed — run \`passthrough plan\` again and review it`,
   );

@@ -11,6 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { RefusedError } from "../errors.js";
+import { encodeHostText } from "../formats/host-text.js";
 
 /** The file-system calls the apply layer makes; `nodeFs` is the real one. */
 export interface FsLayer {
@@ -188,7 +189,7 @@ export class FileWriter {
 
   /** Atomically replace (or create) `hostPath` with `bytes`. Returns the folders it created. */
   write(hostPath: string, bytes: Buffer | string, opts: WriteOptions = {}): string[] {
-    const data = typeof bytes === "string" ? Buffer.from(bytes, "utf8") : bytes;
+    const data = typeof bytes === "string" ? encodeHostText(bytes) : bytes;
     const current = this.read(hostPath);
     const created = this.makeParents(hostPath);
     const abs = this.resolve(hostPath);
@@ -361,6 +362,6 @@ export class FileWriter {
 export function sameContent(state: FileState, wanted: Buffer | string | null): boolean {
   if (wanted === null) return !state.exists;
   if (!state.exists) return false;
-  const w = typeof wanted === "string" ? Buffer.from(wanted, "utf8") : wanted;
+  const w = typeof wanted === "string" ? encodeHostText(wanted) : wanted;
   return state.bytes.equals(w);
 }

@@ -21,6 +21,7 @@
 import type * as Crypto from "node:crypto";
 import * as os from "node:os";
 import { InputError, errorMessage } from "../errors.js";
+import { quoteInput } from "../formats/device-selection.js";
 import type { HostRoot } from "../host/root.js";
 import type { Plan } from "../plan/types.js";
 import { errnoOf, type FileState, type FileWriter } from "./file-writer.js";
@@ -351,7 +352,7 @@ function parseLog<T>(source: JournalSource, hostPath: string): { events: T[]; to
 export function readJournal(source: JournalSource, id: string): LoadedJournal {
   if (!ID_PATTERN.test(id))
     throw new InputError(
-      `${JSON.stringify(id)} is not a journal id (like 20250301-142233-9f3a); run \`passthrough history\` to list them`,
+      `${quoteInput(id)} is not a journal id (like 20250301-142233-9f3a); run \`passthrough history\` to list them`,
     );
   const dir = `${JOURNAL_ROOT}/${id}`;
   if (source.list(dir) === null)

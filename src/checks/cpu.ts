@@ -8,6 +8,7 @@
 // one the seed write-up (docs/seed-writeup.md) followed ("Settings > AMD CBS > NBIO > IOMMU", then
 // "Settings > Miscellaneous > IOMMU").
 
+import { unseen } from "./visibility.js";
 import type { HostState } from "../host/types.js";
 import type { CheckContext } from "./context.js";
 import { finding } from "../findings/finding.js";
@@ -155,6 +156,8 @@ export function checkCpu(ctx: CheckContext): Finding[] {
       ),
     ];
   }
+  if (unseen(ctx.state, "proc/cpuinfo"))
+    return [finding("cpu.virtualization", "skip", "unknown: /proc/cpuinfo lists no CPU flags")];
   if (s.virtualizationFlag === "svm")
     return [finding("cpu.virtualization", "pass", "AMD-V (svm) available")];
   if (s.virtualizationFlag === "vmx")

@@ -8,6 +8,7 @@
 // - large BARs (Resizable BAR): OVMF must fit them in its 64-bit MMIO window.
 
 import { isGpu } from "./candidates.js";
+import { unseen } from "./visibility.js";
 import type { CheckContext } from "./context.js";
 import { joinList, targetFunctions } from "./context.js";
 import { bootTimeVfioBinding } from "./drivers.js";
@@ -124,7 +125,7 @@ export function checkGpu(ctx: CheckContext): Finding[] {
 
 /** No GPU to judge: say so, and point at --device for other devices. */
 export function checkNoGpu(ctx: CheckContext): Finding[] {
-  if (ctx.selected || ctx.targets.length > 0) return [];
+  if (ctx.selected || ctx.targets.length > 0 || unseen(ctx.state, "sys")) return [];
   if (ctx.state.system.virtualMachine && !ctx.state.iommu.enabled) return [];
   const others = ctx.candidates.length;
   return [

@@ -13,6 +13,7 @@ import { findParams, lastValue } from "../formats/kernel-cmdline.js";
 import { kernelAtLeast } from "../host/system.js";
 import type { HostState } from "../host/types.js";
 import { addParamFix, cmdlineApplySteps, removeParamSteps } from "../boot/advice.js";
+import { unseen } from "./visibility.js";
 import type { CheckContext } from "./context.js";
 import { hostPath } from "./context.js";
 import { boardNote, firmwareSettings } from "./cpu.js";
@@ -62,6 +63,12 @@ function configuredAt(
 }
 
 export function checkIommu(ctx: CheckContext): Finding[] {
+  // Without sys/ there is nothing to tell "off" from "not captured" (host.unreadable says why).
+  if (unseen(ctx.state, "sys"))
+    return [
+      finding("iommu.enabled", "skip", "unknown: sys/ could not be read"),
+      finding("iommu.groups", "skip", "unknown: sys/ could not be read"),
+    ];
   return [iommuEnabled(ctx), iommuGroups(ctx)];
 }
 

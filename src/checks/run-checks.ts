@@ -17,6 +17,7 @@ import { checkReset } from "./reset.js";
 import { checkSriov } from "./sriov.js";
 import type { Candidate } from "./types.js";
 import type { Finding, FindingStatus } from "../findings/finding.js";
+import { checkVisibility } from "./visibility.js";
 import { checkVmGuest } from "./vm-guest.js";
 
 export interface CheckReport {
@@ -25,7 +26,9 @@ export interface CheckReport {
   /** Addresses of the candidates the candidate checks judged. */
   targets: string[];
   counts: Record<FindingStatus, number>;
-  /** No finding is `fail`. */
+  /** Everything a verdict rests on could be read (no `host.unreadable` finding). */
+  complete: boolean;
+  /** No finding is `fail`, and the report is complete: nothing unseen was taken for fine. */
   ready: boolean;
 }
 
@@ -33,6 +36,7 @@ type Check = (ctx: CheckContext) => Finding[];
 
 /** Host-wide checks, then candidate checks, in the order the report prints them. */
 export const CHECKS: Check[] = [
+  checkVisibility,
   checkCpu,
   checkIommu,
   checkInterruptRemapping,
@@ -57,11 +61,13 @@ export function runChecks(
   const findings = CHECKS.flatMap((check) => check(ctx));
   const counts: Record<FindingStatus, number> = { pass: 0, warn: 0, fail: 0, info: 0, skip: 0 };
   for (const f of findings) counts[f.status]++;
+  const complete = !findings.some((f) => f.id === "host.unreadable");
   return {
     findings,
     candidates: ctx.candidates,
     targets: ctx.targets.map((c) => c.address),
     counts,
-    ready: counts.fail === 0,
+    complete,
+    ready: counts.fail === 0 && complete,
   };
 }

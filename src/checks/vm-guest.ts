@@ -3,6 +3,7 @@
 // `machine: q35,viommu=...`), so passthrough normally belongs on the hypervisor host. Devices
 // the hypervisor already passed in show up here as ordinary PCI devices with their real ids.
 
+import { unseen } from "./visibility.js";
 import type { PciDevice } from "../host/types.js";
 import { isGpu } from "./candidates.js";
 import type { CheckContext } from "./context.js";
@@ -26,6 +27,8 @@ export function passedInDevices(pci: readonly PciDevice[]): PciDevice[] {
 
 export function checkVmGuest(ctx: CheckContext): Finding[] {
   const s = ctx.state.system;
+  if (unseen(ctx.state, "proc/cpuinfo"))
+    return [finding("host.virtual-machine", "skip", "unknown: no hypervisor flag to read")];
   if (!s.virtualMachine)
     return [finding("host.virtual-machine", "pass", "bare metal (no hypervisor CPU flag)")];
   const what =

@@ -2,6 +2,7 @@
 // go to src/vm/proxmox/connect.ts as plain ApiOptions.
 import { Option, type Command } from "commander";
 import { InputError } from "../errors.js";
+import { quoteInput } from "../formats/device-selection.js";
 import { TOKEN_ENV, type ApiOptions } from "../vm/proxmox/connect.js";
 
 /** --api, --node, --token-file, --fingerprint, --ca-file, --task-timeout (and a refused --token). */
@@ -50,6 +51,10 @@ export function apiOptions(flags: ApiFlags): ApiOptions {
       `--token is refused: a secret on the command line is visible to every user in \`ps\` and stays in shell history. Put it in ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or in a file (chmod 600) passed with --token-file`,
     );
   const { api, node, tokenFile, fingerprint, caFile, taskTimeout } = flags;
+  if (taskTimeout !== undefined && !/^[1-9]\d{0,4}$/.test(taskTimeout))
+    throw new InputError(
+      `--task-timeout ${quoteInput(taskTimeout)}: expected whole seconds from 1 to 99999`,
+    );
   return { api, node, tokenFile, fingerprint, caFile, taskTimeout };
 }
 

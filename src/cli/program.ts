@@ -30,11 +30,14 @@ export function buildProgram(
     )
     .version(VERSION, "-V, --version")
     .option("--no-color", "never colour the output (also: NO_COLOR=1)")
-    .showHelpAfterError("(run with --help for usage)")
     .configureOutput({
       writeOut: (s) => io.stdout.write(terminalSafe(s, false)),
       writeErr: (s) => io.stderr.write(terminalSafe(s, false)),
-      outputError: (s, write) => write(s.startsWith("error:") ? s : `error: ${s}`),
+      // One line, the way to the usage on it (scripts read the first line of stderr).
+      outputError: (s, write) =>
+        write(
+          `${s.startsWith("error:") ? "" : "error: "}${s.trimEnd()} (run with --help for usage)\n`,
+        ),
     })
     .exitOverride();
   program.addHelpText(

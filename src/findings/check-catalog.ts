@@ -25,6 +25,7 @@ import {
   LARGE_BAR_NVIDIA,
   LIBVIRT_HOSTDEV,
   MODPROBE_D,
+  OPEN_2,
   OVMF_APERTURE,
   OVMF_MMIO64,
   PCI_IOV,
@@ -40,6 +41,7 @@ import {
   QM_CONF,
   SYSFB_BAR_RESERVE,
   SYSFB_SIMPLEFB,
+  SYSFS_DOC,
   SYSFS_PCI,
   SYSTEMD_BOOT,
   VENDOR_RESET,
@@ -103,6 +105,14 @@ export const CHECK_CATALOG = {
     why: "It lets vfio assign devices without interrupt remapping, so a guest can inject interrupts into the host. Where remapping works it only weakens isolation.",
     fix: "Remove the options line (or command line parameter) the finding names and rebuild the initramfs (update-initramfs -u -k all, dracut -f --regenerate-all, mkinitcpio -P).",
     sources: [VFIO_TYPE1, PVE_PASSTHROUGH, PVE_INITRAMFS],
+  },
+  "host.unreadable": {
+    title: "Part of the host could not be read",
+    meaning:
+      'A file or folder a verdict rests on could not be read: a folder that exists but could not be listed (permission denied), a file a snapshot\'s capture skipped (manifest.json "skipped", a capture without root), a special file in a snapshot folder, or a snapshot without sys/ at all. The finding names what was therefore not checked.',
+    why: "An unreadable /etc/modprobe.d looks exactly like an empty one, and a snapshot without sys/ like a host without devices: the checks would pass (or fail for the wrong reason) on what they never saw. So they are skipped, and the report is not called ready.",
+    fix: "Run `passthrough check` as root on the host, or capture the snapshot again there as root with `sudo passthrough snapshot` and check that one.",
+    sources: [OPEN_2, SYSFS_DOC],
   },
   "host.virtual-machine": {
     title: "Running inside a VM",

@@ -204,3 +204,8 @@ export const NVIDIA_README =
 export const SSHD_CONFIG = "https://man.openbsd.org/sshd_config";
 /** tailscale up: auth keys, the login states. */
 export const TAILSCALE_UP = "https://tailscale.com/kb/1241/tailscale-up";
+
+/** open(2): EACCES, and O_NONBLOCK on a FIFO (what a capture or check meets on unreadable input) */
+export const OPEN_2 = "https://man7.org/linux/man-pages/man2/open.2.html";
+/** the kernel's sysfs documentation: what sys/ is and why a copy without it is not a host */
+export const SYSFS_DOC = "https://docs.kernel.org/filesystems/sysfs.html";

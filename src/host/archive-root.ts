@@ -3,12 +3,13 @@
 // to disk, and nothing outside the archive can be reached: a link whose target leaves the
 // archive (absolute, or too many "..") resolves to nothing, as docs/snapshot-format.md requires.
 
-import * as fs from "node:fs";
+import { readInputFile } from "../input-file.js";
 import * as path from "node:path";
 import { InputError, errorMessage } from "../errors.js";
 import type { CapturedCommand } from "./commands.js";
 import { normalizeRel, type HostRoot, type ReadResult } from "./root.js";
-import { gunzipTar, type TarEntry } from "./tar-format.js";
+import { gunzipTar, MAX_UNPACKED_BYTES, type TarEntry } from "./tar-format.js";
+import { decodeHostText } from "../formats/host-text.js";
 
 type Node =
   | { type: "file"; data: Buffer }
@@ -36,8 +37,10 @@ export class ArchiveRoot implements HostRoot {
     const raw = new Map<string, Node>();
     const refused: string[] = [];
     let entries: TarEntry[];
+    // The compressed file is bounded too: gzip cannot shrink a snapshot below ~1/1000 of itself.
+    const gz = readInputFile(file, { what: "snapshot", maxBytes: MAX_UNPACKED_BYTES });
     try {
-      entries = gunzipTar(fs.readFileSync(file));
+      entries = gunzipTar(gz);
     } catch (err) {
       throw new InputError(
         `snapshot ${label} is not a valid .tar.gz (${errorMessage(err).split("\n")[0]}); capture it again with \`passthrough snapshot\``,
@@ -145,7 +148,7 @@ export class ArchiveRoot implements HostRoot {
 
   readText(rel: string): ReadResult<string> {
     const r = this.readBytes(rel);
-    return r.ok ? { ok: true, value: r.value.toString("utf8") } : r;
+    return r.ok ? { ok: true, value: decodeHostText(r.value) } : r;
   }
 
   readBytes(rel: string, maxBytes?: number): ReadResult<Buffer> {
@@ -168,6 +171,11 @@ export class ArchiveRoot implements HostRoot {
   resolve(rel: string): string | null {
     const p = this.walk(rel, true);
     return p !== null && this.nodes.has(p) ? p : null;
+  }
+
+  /** An archive has no permissions: every folder it holds can be listed. */
+  listProblems(): readonly { field: string; reason: string }[] {
+    return [];
   }
 
   list(rel: string): string[] | null {

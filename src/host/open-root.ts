@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError, describeFsError, errorMessage } from "../errors.js";
+import { fileTypeName, readInputText } from "../input-file.js";
 import { ArchiveRoot } from "./archive-root.js";
 import { DirectoryRoot, type HostRoot } from "./root.js";
 
@@ -16,6 +17,8 @@ export interface SnapshotManifest {
   redacted?: string[];
   tools?: string[];
   notes?: string[];
+  /** Files and folders the capture could not read (permission denied, timed out). */
+  skipped?: Array<{ path: string; reason: string }>;
 }
 
 export interface OpenedRoot {
@@ -41,6 +44,12 @@ export function openSnapshot(snapshotPath: string): OpenedRoot {
       `snapshot ${snapshotPath}: ${describeFsError(err)}; give a snapshot folder or .tar.gz made by \`passthrough snapshot\``,
     );
   }
+  if (!st.isDirectory() && !st.isFile()) {
+    // Opening a FIFO would wait for a writer forever; a device would be read without end.
+    throw new InputError(
+      `snapshot ${snapshotPath} is ${fileTypeName(st)}, not a snapshot; give a snapshot folder or .tar.gz made by \`passthrough snapshot\``,
+    );
+  }
   if (!st.isDirectory()) {
     assertGzip(snapshotPath);
     const archive = ArchiveRoot.load(snapshotPath);
@@ -50,9 +59,7 @@ export function openSnapshot(snapshotPath: string): OpenedRoot {
   }
   const dir = findSnapshotTop(snapshotPath);
   const mp = path.join(dir, "manifest.json");
-  const manifest = fs.existsSync(mp)
-    ? parseManifest(fs.readFileSync(mp, "utf8"), snapshotPath)
-    : null;
+  const manifest = fs.existsSync(mp) ? parseManifest(readManifestFile(mp), snapshotPath) : null;
   const root = new DirectoryRoot(dir, {
     kind: "snapshot",
     label: snapshotPath,
@@ -82,7 +89,7 @@ export function openRootTree(rootDir: string): OpenedRoot {
   let manifest: SnapshotManifest | null = null;
   if (fs.existsSync(mp)) {
     try {
-      manifest = parseManifest(fs.readFileSync(mp, "utf8"), rootDir);
+      manifest = parseManifest(readManifestFile(mp), rootDir);
     } catch {
       manifest = null; // a tree is not a snapshot: a broken manifest is not its problem
     }
@@ -91,6 +98,11 @@ export function openRootTree(rootDir: string): OpenedRoot {
     root: new DirectoryRoot(dir, { kind: "snapshot", label: rootDir, tools: manifest?.tools }),
     manifest,
   };
+}
+
+/** A folder snapshot's manifest.json: a regular file of reasonable size, never a FIFO. */
+function readManifestFile(file: string): string {
+  return readInputText(file, { what: "snapshot manifest", maxBytes: 1024 * 1024 });
 }
 
 function assertGzip(file: string): void {

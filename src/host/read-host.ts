@@ -73,7 +73,7 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
 
   const runningRaw = root.readText("proc/cmdline");
   const running = runningRaw.ok ? parseCmdline(runningRaw.value.trim()) : null;
-  if (!runningRaw.ok) unknowns.push({ field: "cmdline.running", reason: runningRaw.reason });
+  if (!runningRaw.ok) unknowns.push({ field: "proc/cmdline", reason: runningRaw.reason });
 
   const bootloader = detectBootloader(root, system);
   const initramfs = detectInitramfs(root, system);
@@ -105,8 +105,7 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
     groupOf,
   });
   const iommu = readIommu(root, groups, logFacts, running, modules.modprobe, unknowns);
-
-  return {
+  const state: HostState = {
     source: {
       kind: root.kind,
       path: root.kind === "live" ? "/" : root.label,
@@ -127,6 +126,14 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
     configFiles: readConfigFiles(root),
     unknowns,
   };
+  // Last: every read above may have met a folder it could not list.
+  unknowns.push(...dedupe(invisibleParts(root, options.manifest ?? null), unknowns));
+  return state;
+}
+
+function dedupe(found: Unknown[], known: readonly Unknown[]): Unknown[] {
+  const seen = new Set(known.map((u) => u.field));
+  return found.filter((u) => !seen.has(u.field) && seen.add(u.field));
 }
 
 function readCmdlineState(
@@ -152,4 +159,19 @@ function readCmdlineState(
     if (k) inactive.push(k);
   }
   return { running, configured, inactive };
+}
+
+/**
+ * What this read could not see, beyond single files: folders that exist but could not be
+ * listed, what the capture skipped (a snapshot taken without root), and a snapshot without
+ * sys/ at all (a partial copy), so checks say "unknown" instead of judging an empty host.
+ */
+function invisibleParts(root: HostRoot, manifest: SnapshotManifest | null): Unknown[] {
+  const out: Unknown[] = [...root.listProblems()];
+  for (const s of Array.isArray(manifest?.skipped) ? manifest.skipped : [])
+    if (typeof s?.path === "string")
+      out.push({ field: s.path.replace(/^\/+/, ""), reason: `not captured: ${String(s.reason)}` });
+  if (root.kind === "snapshot" && !root.isDir("sys"))
+    out.push({ field: "sys", reason: "the snapshot has no sys/ folder (a partial copy)" });
+  return out;
 }

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describeFsError } from "../errors.js";
 import { runCapturedCommand, type CapturedCommand } from "./commands.js";
+import { decodeHostText } from "../formats/host-text.js";
 
 export type ReadResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -35,6 +36,11 @@ export interface HostRoot {
   command(name: CapturedCommand): ReadResult<string>;
   /** Whether a program is installed (searched in the usual sbin/bin folders of the root). */
   hasTool(name: string): boolean;
+  /**
+   * Folders that exist but could not be listed (permission denied ...), as unknowns: a folder
+   * read as empty would otherwise let a check pass on what it never saw.
+   */
+  listProblems(): readonly { field: string; reason: string }[];
 }
 
 const TOOL_DIRS = ["usr/sbin", "usr/bin", "sbin", "bin", "usr/local/sbin", "usr/local/bin"];
@@ -55,6 +61,11 @@ export class DirectoryRoot implements HostRoot {
   /** Folders (root-relative) known to contain no link component and to lie inside the root. */
   private readonly plainDirs = new Set<string>([""]);
   private readonly tools: Set<string> | null;
+  private readonly problems = new Map<string, { field: string; reason: string }>();
+
+  listProblems(): readonly { field: string; reason: string }[] {
+    return [...this.problems.values()];
+  }
 
   constructor(dir: string, options: DirectoryRootOptions) {
     this.kind = options.kind;
@@ -260,7 +271,10 @@ export class DirectoryRoot implements HostRoot {
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(p, { withFileTypes: true });
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR")
+        this.problems.set(rel, { field: rel, reason: `${rel}: ${describeFsError(err)}` });
       return null;
     }
     // A listed plain folder vouches for its sub-folders (the entry type is the lstat's): no
@@ -342,7 +356,9 @@ function readAll(fd: number, max: number, regularFile: boolean, text: boolean): 
     first < SCRATCH.length &&
     (first === 0 || first >= max || regularFile || fs.readSync(fd, SCRATCH, first, 1, null) === 0);
   if (whole)
-    return text ? SCRATCH.toString("utf8", 0, first) : Buffer.from(SCRATCH.subarray(0, first));
+    return text
+      ? decodeHostText(SCRATCH.subarray(0, first))
+      : Buffer.from(SCRATCH.subarray(0, first));
   const chunks: Buffer[] = [
     Buffer.from(SCRATCH.subarray(0, first === SCRATCH.length ? first : first + 1)),
   ];
@@ -357,7 +373,7 @@ function readAll(fd: number, max: number, regularFile: boolean, text: boolean): 
     if (regularFile && n < want) break;
   }
   const all = Buffer.concat(chunks, total);
-  return text ? all.toString("utf8") : all;
+  return text ? decodeHostText(all) : all;
 }
 
 /** "a/./b/../c" -> "a/c"; leading "/" dropped; null when it climbs above the root. */

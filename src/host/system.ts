@@ -52,7 +52,7 @@ function readCpu(
 ): Pick<SystemInfo, "cpuVendor" | "cpuModel" | "virtualizationFlag" | "virtualMachine"> {
   const r = root.readText("proc/cpuinfo");
   if (!r.ok) {
-    unknowns.push({ field: "system.cpuVendor", reason: r.reason });
+    unknowns.push({ field: "proc/cpuinfo", reason: r.reason });
     return { cpuVendor: null, cpuModel: null, virtualizationFlag: null, virtualMachine: false };
   }
   // Only the first processor block matters: all cores share vendor and flags.
@@ -70,7 +70,14 @@ function readCpu(
         : /GenuineIntel/.test(vendorId)
           ? "intel"
           : "other";
-  const flags = new Set((field("flags") ?? "").split(/\s+/));
+  const flagLine = field("flags");
+  // No flags line (a truncated or foreign cpuinfo): neither "no svm/vmx" nor "bare metal".
+  if (flagLine === null)
+    unknowns.push({
+      field: "proc/cpuinfo",
+      reason: "proc/cpuinfo has no flags line: CPU virtualization and hypervisor flags unknown",
+    });
+  const flags = new Set((flagLine ?? "").split(/\s+/));
   return {
     cpuVendor,
     cpuModel: field("model name"),

@@ -52,8 +52,12 @@ export class TarFormatError extends Error {}
  */
 export const zlib = (): typeof Zlib => require("node:zlib") as typeof Zlib;
 
-/** A snapshot is a few MB unpacked; refuse what would exhaust memory (a gzip bomb). */
-export const MAX_UNPACKED_BYTES = 1024 * 1024 * 1024;
+/**
+ * A snapshot is a few MiB unpacked (a 1 000-function server's sysfs with 4 KiB of config space
+ * each stays under 50 MiB). Inflating stops at this bound, so a gzip bomb costs at most this
+ * much memory before it is refused (a real one: 0.3-5 MiB; this bound leaves 25 times that).
+ */
+export const MAX_UNPACKED_BYTES = 128 * 2 ** 20;
 
 export function gunzipTar(gz: Buffer): TarEntry[] {
   let raw: Buffer;

@@ -11,10 +11,14 @@
 // function not yet on vfio-pci (the initramfs may predate the config). Then the reboot follows.
 
 import { affectsInitramfs } from "../boot/initramfs.js";
-import { formatDeviceArgs, parseDeviceArgs } from "../formats/device-selection.js";
+import {
+  NOTHING_SELECTED,
+  formatDeviceArgs,
+  parseDeviceArgs,
+} from "../formats/device-selection.js";
 import { lintConfiguration } from "../checks/config-lint.js";
 import type { PlanFinding } from "../findings/plan-catalog.js";
-import { RefusedError } from "../errors.js";
+import { InputError, RefusedError } from "../errors.js";
 import type { HostState } from "../host/types.js";
 import { planBinding, writeModprobe, type BindingPlan } from "./binding.js";
 import { planBootloader, type CmdlineEdit } from "./bootloaders/index.js";
@@ -53,6 +57,9 @@ export function rerunCommand(opts: PlanOptions): string {
 
 export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => {
   const sel = resolveSelection(state, opts);
+  // Every change is made for a device: with none selected, nothing is planned, not even the
+  // repairs (an empty --device once wrote `options vfio-pci ids=` with a blank header).
+  if (sel.selection.functions.length === 0) throw new InputError(NOTHING_SELECTED);
   const readiness = iommuReadiness(state);
   const gate = checkRefusals(state, sel, opts, readiness);
   if (gate.reasons.length > 0) {

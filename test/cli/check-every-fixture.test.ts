@@ -18,12 +18,14 @@ const STATUSES = ["pass", "warn", "fail", "info", "skip"];
 describe.each(FIXTURE_SPECS.map((s) => [s.name]))("fixture %s", (name) => {
   const snap = fixturePath(name);
 
-  it("check --json follows the contract and exits 1 exactly when a finding fails", async () => {
+  it("check --json follows the contract and exits 1 exactly when a finding fails or a part was unreadable", async () => {
     const { code, json, stderr } = await cliJson(["check", "--snapshot", snap]);
     expect(stderr).toBe("");
     const failed = json.findings.some((f: { status: string }) => f.status === "fail");
-    expect(code).toBe(failed ? 1 : 0);
-    expect(json.summary.ready).toBe(!failed);
+    const incomplete = json.findings.some((f: { id: string }) => f.id === "host.unreadable");
+    expect(json.summary.complete).toBe(!incomplete);
+    expect(code).toBe(failed || incomplete ? 1 : 0);
+    expect(json.summary.ready).toBe(!failed && !incomplete);
     // host / iommu contract fields
     expect(["amd", "intel", "other", null]).toContain(json.host.cpuVendor);
     expect(typeof json.host.virtualMachine).toBe("boolean");

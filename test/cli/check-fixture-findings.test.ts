@@ -280,6 +280,20 @@ const CASES: Record<string, Expect> = {
     ],
     absent: ["candidate.isolation", "candidate.no-gpu"],
   },
+  // The seed host copied without root and without sys/: what could not be read is said, and
+  // nothing judged on it passes or fails (no "IOMMU off in the firmware", no blacklist verdict).
+  "seed-partial": {
+    code: 1,
+    host: { cpuVendor: "amd", proxmox: true, bootloader: "grub" },
+    iommu: { enabled: false },
+    targets: [],
+    findings: [
+      { id: "host.unreadable", status: "skip", subject: "/sys", summary: /IOMMU groups/ },
+      { id: "host.unreadable", status: "skip", subject: "/etc/modprobe.d", fix: /sudo/ },
+      { id: "iommu.enabled", status: "skip", summary: /could not be read/ },
+    ],
+    absent: ["modprobe.wildcard", "candidate.no-gpu"],
+  },
 };
 
 describe.each(Object.keys(CASES).map((n) => [n]))("check on %s", (name) => {

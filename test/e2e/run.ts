@@ -8,6 +8,7 @@
 // Prints one line per scenario (PASS/FAIL and its time) and the time of each part. Serial
 // logs, QEMU argv, the guest's reports and passthrough's output stay in e2e-logs/ (git
 // ignores it); images are cached in .cache/e2e/ by a hash of their recipe.
+import "../../tools/esm-require.js"; // first: a `require` for the sources loaded below
 import { spawnSync } from "node:child_process";
 import {
   appendFileSync,

@@ -109,3 +109,61 @@ describe("host data on the terminal", () => {
     }
   });
 });
+
+describe("truth under partial input", () => {
+  it("an etc/modprobe.d that cannot be listed is a blind spot, never a pass", async () => {
+    // Root reads through mode 000, so as root the folder is made unlistable another way
+    // (a link to itself: ELOOP), which discovery must treat the same.
+    const dir = path.join(tree, "etc/modprobe.d");
+    const aside = `${dir}.aside`;
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      fs.renameSync(dir, aside);
+      fs.symlinkSync("modprobe.d", dir);
+    } else fs.chmodSync(dir, 0o000);
+    try {
+      const r = await cliJson(["check", "--snapshot", tree]);
+      expect(r.code).toBe(1);
+      expect(r.json.summary).toMatchObject({ ready: false, complete: false });
+      expect(r.json.findings).toContainEqual(
+        expect.objectContaining({ id: "host.unreadable", subject: "/etc/modprobe.d" }),
+      );
+    } finally {
+      if (asRoot) {
+        fs.rmSync(dir);
+        fs.renameSync(aside, dir);
+      } else fs.chmodSync(dir, 0o755);
+    }
+  });
+
+  it("a snapshot without sys/ is unknown, not 'IOMMU off in the firmware'", async () => {
+    const r = await cliJson(["check", "--snapshot", fixturePath("seed-partial")]);
+    expect(r.code).toBe(1);
+    const iommu = r.json.findings.find((f: { id: string }) => f.id === "iommu.enabled");
+    expect(iommu.status).toBe("skip");
+    expect(iommu.summary).not.toMatch(/firmware/);
+    expect(r.json.findings).toContainEqual(
+      expect.objectContaining({ id: "host.unreadable", status: "skip", subject: "/sys" }),
+    );
+    const text = await cli(["check", "--snapshot", fixturePath("seed-partial")]);
+    expect(text.stdout).toMatch(/^Result: not ready \(.*parts of the host could not be read\)$/m);
+  });
+
+  it("a cpuinfo without flags is unknown, not 'bare metal'", async () => {
+    const cpuinfo = path.join(tree, "proc/cpuinfo");
+    const saved = fs.readFileSync(cpuinfo);
+    fs.writeFileSync(cpuinfo, "\u0000\u0001garbage\nnot: a cpuinfo\n");
+    try {
+      const r = await cliJson(["check", "--snapshot", tree]);
+      const vm = r.json.findings.find((f: { id: string }) => f.id === "host.virtual-machine");
+      expect(vm.status).toBe("skip");
+      expect(r.json.host.virtualMachine).toBe(false);
+      expect(r.json.findings).toContainEqual(
+        expect.objectContaining({ id: "host.unreadable", subject: "/proc/cpuinfo" }),
+      );
+      expect(r.json.summary.ready).toBe(false);
+    } finally {
+      fs.writeFileSync(cpuinfo, saved);
+    }
+  });
+});

@@ -205,3 +205,12 @@ describe("refusals through the CLI", () => {
     );
   });
 });
+
+describe("no selection, no plan", () => {
+  it("planHost with no device and no group plans nothing, not even repairs (exit 2)", () => {
+    const state = fixtureState("seed-after");
+    expect(() => planHost(state, planOpts({ devices: [], groups: [] }))).toThrow(
+      /nothing selected/,
+    );
+  });
+});

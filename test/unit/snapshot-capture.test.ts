@@ -32,7 +32,11 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(out, { recursive: true, force: true }));
 
-describe.each(FIXTURE_SPECS.map((s) => [s.name, s] as const))(
+// A partial fixture stands for a copy that already lost files; capturing it again is not a
+// round trip (its own skip list is not re-captured), so it is left out here.
+const WHOLE_HOSTS = FIXTURE_SPECS.filter((s) => !s.partial);
+
+describe.each(WHOLE_HOSTS.map((s) => [s.name, s] as const))(
   "snapshot of fixture %s",
   (_name, spec) => {
     // One capture per fixture, shared by the tests below (capturing is the slow part).

@@ -12,6 +12,7 @@
 // is removed from the environment: hosts do not set it, and it costs Node.js ~35 ms a start.
 // Options: --sizes 100,1000,10000  --reps 11  --keep  --no-debian-node
 
+import "../esm-require.js"; // first: a `require` for the sources loaded below
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";

@@ -1,5 +1,6 @@
 // Regenerate the fixture snapshots and the bundled example host from their specs:
 //   npm run fixtures
+import "../esm-require.js"; // first: a `require` for the sources loaded below
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

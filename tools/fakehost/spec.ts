@@ -138,4 +138,9 @@ export interface FakeHostSpec {
     biosVendor: string;
     biosVersion: string;
   };
+  /**
+   * A partial snapshot: top-level paths removed after writing (a copy made without sys/, a
+   * folder a capture without root could not read), and manifest.json's "skipped" list.
+   */
+  partial?: { omit: string[]; skipped: Array<{ path: string; reason: string }> };
 }

@@ -392,11 +392,13 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
         redacted: [],
         tools: spec.tools,
         notes: [spec.description],
+        ...(spec.partial ? { skipped: spec.partial.skipped } : {}),
       },
       null,
       2,
     ) + "\n",
   );
+  for (const rel of spec.partial?.omit ?? []) fs.rmSync(path.join(dir, rel), { recursive: true });
 }
 
 function groupType(spec: FakeHostSpec, f: PciFunctionSpec): string {

@@ -8,6 +8,7 @@
 //
 // Then lintian on each .deb when it is installed (errors fail the build).
 // Options: --arch amd64,arm64 (default both)   --no-lintian   --xz-level N (default 6)
+import "../esm-require.js"; // first: a `require` for the sources loaded below
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";

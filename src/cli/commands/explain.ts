@@ -2,6 +2,7 @@
 // sources, for every id `check`, `plan`/`apply`, `verify` and `guest check` print (one
 // merged catalog: src/findings/all-catalogs.ts). `--list` prints every id, grouped by command.
 
+import { quoteInput } from "../../formats/device-selection.js";
 import type { Command } from "commander";
 import { editDistance } from "../../checks/config-lint.js";
 import { EXIT, InputError } from "../../errors.js";
@@ -49,6 +50,8 @@ Examples:
 
 /** Ids close to a mistyped one: same prefix group, substring, or a small edit distance. */
 export function closeIds(input: string): FindingId[] {
+  // Nothing is close to a text far longer than every id (and comparing it would cost time).
+  if (input.length > 64) return [];
   const q = input.toLowerCase();
   const qParts = q.split(".");
   const qLast = qParts.length > 1 ? qParts[qParts.length - 1] : "";
@@ -110,7 +113,7 @@ function explainCommand(ctx: CommandContext, opts: ExplainOptions, id?: string):
   if (!e) {
     const close = closeIds(id);
     throw new InputError(
-      `unknown finding id ${JSON.stringify(id)}${close.length ? `; close: ${close.join(", ")}` : ""} (passthrough explain --list shows every id)`,
+      `unknown finding id ${quoteInput(id)}${close.length ? `; close: ${close.join(", ")}` : ""} (passthrough explain --list shows every id)`,
     );
   }
   if (opts.json) {

@@ -87,7 +87,7 @@ export function checkJson(view: CheckView) {
     device: view.device,
     findings: report.findings.map(findingJson),
     candidates: report.candidates.map((c) => candidateJson(c, report.targets)),
-    summary: { ready: report.ready, ...report.counts },
+    summary: { ready: report.ready, complete: report.complete, ...report.counts },
     next: nextStep(view),
     unknowns: state.unknowns,
   };
@@ -266,7 +266,11 @@ export function renderCheck(view: CheckView, style: Style): string[] {
     );
   }
   const c = report.counts;
-  const problems = [c.fail ? `${c.fail} fail` : "", c.warn ? `${c.warn} warn` : ""]
+  const problems = [
+    c.fail ? `${c.fail} fail` : "",
+    c.warn ? `${c.warn} warn` : "",
+    report.complete ? "" : "parts of the host could not be read",
+  ]
     .filter(Boolean)
     .join(", ");
   lines.push(

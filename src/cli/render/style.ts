@@ -1,5 +1,7 @@
 // Terminal styling: ANSI SGR codes when colour is on, plain text otherwise.
 
+import { showUndecodable } from "../../formats/host-text.js";
+
 export interface Style {
   readonly color: boolean;
   bold(s: string): string;
@@ -48,7 +50,7 @@ const UNSAFE = /\u001b\[[0-9;]*m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /** `text` with every control character but tab and newline shown as \u00XX (valid in JSON strings too). */
 export function terminalSafe(text: string, allowSgr: boolean): string {
-  return text.replace(UNSAFE, (m) =>
+  return showUndecodable(text).replace(UNSAFE, (m) =>
     m.length > 1
       ? allowSgr
         ? m
