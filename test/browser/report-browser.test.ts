@@ -12,13 +12,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { syntheticHost } from "../../tools/bench/synthetic-host.js";
 import { cli } from "../helpers/cli.js";
 import { Browser, findChromium } from "../helpers/chromium.js";
-import { REPO, fixturePath, specState, writeSpec } from "../helpers/fixtures.js";
+import { REPO, fixturePath, writeSpec } from "../helpers/fixtures.js";
 import { openSnapshot } from "../../src/host/open-root.js";
 import { readHostState } from "../../src/host/read-host.js";
 import type { HostState } from "../../src/host/types.js";
 
 const ARTIFACTS = path.join(REPO, "test-artifacts/report");
 const LAPTOP = { width: 1366, height: 768 };
+/** Writing the 200-function host and rendering it take seconds, more on a loaded CI machine. */
+const SLOW = 180_000;
 const chromium = findChromium();
 if (!chromium && process.env.PASSTHROUGH_REQUIRE_CHROMIUM === "1")
   throw new Error("chromium is not installed (apt-get install chromium); .ci/run installs it");
@@ -35,7 +37,8 @@ function snapshotState(p: string): HostState {
   return readHostState(root, { manifest, systemPciIds: false });
 }
 
-const SEED = path.join(REPO, "examples/seed-host.tar.gz");
+// Relative, as a user types it: the page (and the README's screenshot) shows the path given.
+const SEED = path.relative(process.cwd(), path.join(REPO, "examples/seed-host.tar.gz"));
 const server = syntheticHost(200);
 let serverTree: { dir: string; cleanup: () => void } | null = null;
 
@@ -56,7 +59,7 @@ const CASES: Case[] = [
   {
     name: "server-200-functions",
     snapshot: "",
-    state: () => specState(server),
+    state: () => snapshotState(serverTree!.dir),
     budgetKb: 1024,
   },
 ];
@@ -80,11 +83,11 @@ describe.skipIf(!chromium)("report in headless Chromium", () => {
     serverTree = writeSpec(server);
     CASES[3]!.snapshot = serverTree.dir;
     browser = Browser.launch(chromium!);
-  });
+  }, SLOW);
   afterAll(async () => {
     await browser?.close();
     serverTree?.cleanup();
-  });
+  }, SLOW);
 
   async function openReport(c: Case) {
     const file = path.join(ARTIFACTS, `${c.name}.html`);
@@ -115,13 +118,16 @@ describe.skipIf(!chromium)("report in headless Chromium", () => {
       fs.writeFileSync(path.join(ARTIFACTS, `${c.name}.png`), await page.screenshot());
       fs.writeFileSync(path.join(ARTIFACTS, `${c.name}-full.png`), await page.screenshot(true));
     },
+    SLOW,
   );
 
-  it("seed host: the RTX 3080 alone in group 12 behind its root port, the boot GPU and both findings with fixes, without scrolling", async () => {
-    const { page } = await openReport(CASES[0]!);
-    const inView = await page.evaluate<
-      Record<string, { bottom: number; text: string } | null>
-    >(`(() => {
+  it(
+    "seed host: the RTX 3080 alone in group 12 behind its root port, the boot GPU and both findings with fixes, without scrolling",
+    async () => {
+      const { page } = await openReport(CASES[0]!);
+      const inView = await page.evaluate<
+        Record<string, { bottom: number; text: string } | null>
+      >(`(() => {
       const at = (sel) => { const e = document.querySelector(sel); if (!e) return null;
         const r = e.getBoundingClientRect(); return { bottom: r.bottom, right: r.right, text: e.innerText }; };
       return {
@@ -133,26 +139,30 @@ describe.skipIf(!chromium)("report in headless Chromium", () => {
         pending: at('li[data-id="cmdline.pending"]'),
       };
     })()`);
-    for (const [k, v] of Object.entries(inView)) {
-      expect(v, k).not.toBeNull();
-      expect(v!.bottom, `${k} below the fold`).toBeLessThanOrEqual(LAPTOP.height);
-    }
-    expect(inView.card!.text).toMatch(/00:01\.1 root port \(ACS\)/);
-    expect(inView.card!.text).toMatch(/group 12 · passable/);
-    expect(inView.card!.text.match(/0000:01:00\.\d|01:00\.\d/g)).toEqual(["01:00.0", "01:00.1"]);
-    expect(inView.bootGpu!.text).toContain("boot GPU");
-    expect(inView.wildcard!.text).toMatch(/fix: name each module/);
-    expect(inView.pending!.text).toMatch(/fix: update-grub, then reboot/);
-    expect(page.problems()).toEqual([]);
-    fs.writeFileSync(path.join(ARTIFACTS, "seed-host-laptop.png"), await page.screenshot());
-  });
+      for (const [k, v] of Object.entries(inView)) {
+        expect(v, k).not.toBeNull();
+        expect(v!.bottom, `${k} below the fold`).toBeLessThanOrEqual(LAPTOP.height);
+      }
+      expect(inView.card!.text).toMatch(/00:01\.1 root port \(ACS\)/);
+      expect(inView.card!.text).toMatch(/group 12 · passable/);
+      expect(inView.card!.text.match(/0000:01:00\.\d|01:00\.\d/g)).toEqual(["01:00.0", "01:00.1"]);
+      expect(inView.bootGpu!.text).toContain("boot GPU");
+      expect(inView.wildcard!.text).toMatch(/fix: name each module/);
+      expect(inView.pending!.text).toMatch(/fix: update-grub, then reboot/);
+      expect(page.problems()).toEqual([]);
+      fs.writeFileSync(path.join(ARTIFACTS, "seed-host-laptop.png"), await page.screenshot());
+    },
+    SLOW,
+  );
 
-  it("server: search by vendor:device id shows only the groups holding a match", async () => {
-    const { page } = await openReport(CASES[3]!);
-    const state = CASES[3]!.state();
-    const want = state.pci.filter((d) => `${d.vendorId}:${d.deviceId}` === "10de:2206").length;
-    expect(want).toBeGreaterThan(0);
-    const r = await page.evaluate<{ hits: number; visible: number; status: string }>(`(() => {
+  it(
+    "server: search by vendor:device id shows only the groups holding a match",
+    async () => {
+      const { page } = await openReport(CASES[3]!);
+      const state = CASES[3]!.state();
+      const want = state.pci.filter((d) => `${d.vendorId}:${d.deviceId}` === "10de:2206").length;
+      expect(want).toBeGreaterThan(0);
+      const r = await page.evaluate<{ hits: number; visible: number; status: string }>(`(() => {
       const input = document.getElementById("search");
       input.value = "10de:2206";
       input.dispatchEvent(new Event("input"));
@@ -161,11 +171,13 @@ describe.skipIf(!chromium)("report in headless Chromium", () => {
           .filter((b) => !b.querySelector(":scope li.hit")).length,
         status: document.getElementById("search-status").textContent };
     })()`);
-    expect(r.hits).toBe(want);
-    expect(r.visible).toBe(0);
-    expect(r.status).toBe(`${want} function${want === 1 ? "" : "s"} match`);
-    expect(page.problems()).toEqual([]);
-    await page.evaluate(`document.getElementById("topology-title").scrollIntoView()`);
-    fs.writeFileSync(path.join(ARTIFACTS, "server-search.png"), await page.screenshot());
-  });
+      expect(r.hits).toBe(want);
+      expect(r.visible).toBe(0);
+      expect(r.status).toBe(`${want} function${want === 1 ? "" : "s"} match`);
+      expect(page.problems()).toEqual([]);
+      await page.evaluate(`document.getElementById("topology-title").scrollIntoView()`);
+      fs.writeFileSync(path.join(ARTIFACTS, "server-search.png"), await page.screenshot());
+    },
+    SLOW,
+  );
 });

@@ -95,7 +95,7 @@ export class Browser {
     });
   }
 
-  waitFor(match: (e: CdpEvent) => boolean, timeoutMs = 20_000): Promise<CdpEvent> {
+  waitFor(match: (e: CdpEvent) => boolean, timeoutMs = 60_000): Promise<CdpEvent> {
     const seen = this.events.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {

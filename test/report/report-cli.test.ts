@@ -43,6 +43,8 @@ describe("passthrough report", () => {
     const r = await cli(["report", "--snapshot", SEED, "--device", "01:00"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('<pre id="plan">');
+    // check judges the selected device, as `check --device` does.
+    expect(r.stdout).toContain('<span class="t-dim">device 0000:01:00</span>');
     expect(r.stdout).toContain("/etc/modprobe.d/");
   });
 

@@ -8,7 +8,6 @@ import * as path from "node:path";
 import { FileWriter } from "../../apply/file-writer.js";
 import { listJournals } from "../../apply/history.js";
 import { hostRootSource } from "../../apply/journal.js";
-import { runChecks } from "../../checks/run-checks.js";
 import { EXIT, InputError, RefusedError, describeFsError } from "../../errors.js";
 import { ArchiveRoot } from "../../host/archive-root.js";
 import { captureSnapshot } from "../../host/capture/capture.js";
@@ -25,6 +24,7 @@ import { renderCheck } from "../render/check-report.js";
 import { renderPlanText } from "../render/plan-text.js";
 import { renderReportPage, type TextSection } from "../render/report/page.js";
 import { makeStyle } from "../render/style.js";
+import { checkView } from "./check.js";
 import { addPlanChoiceFlags, planOptionsFrom, type PlanFlags } from "./plan.js";
 import { renderVerify, verifyOpened } from "./verify.js";
 
@@ -83,13 +83,14 @@ async function reportCommand(
     throw new InputError("report writes HTML: give -o FILE.html (or redirect: > host.html)");
   const { opened, redactText } = await openReportRoot(opts);
   const state = readHostState(opened.root, { manifest: opened.manifest });
-  const check = runChecks(state, null);
+  const view = checkView(state, opts.device);
+  const check = view.report;
   const style = makeStyle(true);
   const sections: TextSection[] = [
     {
       id: "check",
       title: "check",
-      lines: renderCheck({ state, report: check, device: null }, style),
+      lines: renderCheck(view, style),
     },
   ];
   const planned = planSection(state, opts, planner);
@@ -122,7 +123,7 @@ async function openReportRoot(
   const r = redactSnapshot(captured ? captured.entries : entriesOfRoot(opened.root));
   const manifest = { ...(captured?.manifest ?? opened.manifest ?? {}), redacted: r.redacted };
   delete manifest.hostname;
-  const label = r.replaceText(opts.snapshot ?? "this host (captured now)");
+  const label = r.replaceText(opts.snapshot ?? "live host (redacted capture)");
   const root = ArchiveRoot.fromEntries(r.entries, label, manifest.tools ?? []);
   return { opened: { root, manifest }, redactText: r.replaceText };
 }
