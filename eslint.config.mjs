@@ -5,7 +5,16 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", ".cache/", "e2e-logs/", "test/fixtures/"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      ".cache/",
+      "e2e-logs/",
+      "test/fixtures/",
+      "test-artifacts/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

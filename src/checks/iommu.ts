@@ -11,7 +11,7 @@
 
 import { findParams, lastValue } from "../formats/kernel-cmdline.js";
 import { kernelAtLeast } from "../host/system.js";
-import type { HostState } from "../host/types.js";
+import type { HostState, PciDevice } from "../host/types.js";
 import { addParamFix, cmdlineApplySteps, removeParamSteps } from "../boot/advice.js";
 import { unseen } from "./visibility.js";
 import type { CheckContext } from "./context.js";
@@ -229,15 +229,10 @@ function iommuGroups(ctx: CheckContext): Finding {
   }
   const n = `${i.groups.length} IOMMU group${i.groups.length === 1 ? "" : "s"}`;
   // Ports without ACS are why devices share groups (chipset slots); only visible to root.
-  const ports = ctx.state.pci.filter(
-    (d) =>
-      d.capabilities?.pcie &&
-      (d.capabilities.pcie.type === "root-port" || d.capabilities.pcie.type === "downstream-port"),
-  );
-  const readable = ports.filter((d) => (d.capabilities?.configSize ?? 0) >= 4096);
-  if (ports.length === 0 || readable.length < ports.length)
+  const ports = ctx.state.pci.filter(isAcsPort);
+  if (ports.length === 0 || ports.some((d) => portHasAcs(d) === null))
     return finding("iommu.groups", "pass", `${n} (PCIe ACS not visible: config space needs root)`);
-  const noAcs = readable.filter((d) => !d.capabilities!.list.includes("acs"));
+  const noAcs = ports.filter((d) => portHasAcs(d) === false);
   if (noAcs.length === 0) return finding("iommu.groups", "pass", `${n}; every PCIe port has ACS`);
   return finding(
     "iommu.groups",
@@ -247,4 +242,16 @@ function iommuGroups(ctx: CheckContext): Finding {
       detail: noAcs.map((d) => `${d.address} ${d.deviceName ?? d.className}: no ACS capability`),
     },
   );
+}
+
+/** A PCIe root or downstream port: whether it has ACS decides if the devices below share a group. */
+export function isAcsPort(d: PciDevice): boolean {
+  const t = d.capabilities?.pcie?.type;
+  return t === "root-port" || t === "downstream-port";
+}
+
+/** The port's ACS capability; null when its extended config space was not readable (not root). */
+export function portHasAcs(d: PciDevice): boolean | null {
+  if ((d.capabilities?.configSize ?? 0) < 4096) return null;
+  return d.capabilities!.list.includes("acs");
 }

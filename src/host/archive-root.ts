@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { InputError, errorMessage } from "../errors.js";
 import type { CapturedCommand } from "./commands.js";
 import { normalizeRel, type HostRoot, type ReadResult } from "./root.js";
+import type { SnapshotEntries } from "./capture/entries.js";
 import { gunzipTar, MAX_UNPACKED_BYTES, type TarEntry } from "./tar-format.js";
 import { decodeHostText } from "../formats/host-text.js";
 
@@ -77,6 +78,22 @@ export class ArchiveRoot implements HostRoot {
       const rel = prefix ? p.slice(prefix.length) : p;
       if (rel === "" || rel === ".") continue;
       root.add(rel.replace(/^\.\//, ""), node);
+    }
+    return root;
+  }
+
+  /** A snapshot held in memory (capture's entries, e.g. after redaction) read like an archive. */
+  static fromEntries(
+    entries: SnapshotEntries,
+    label: string,
+    tools: readonly string[],
+  ): ArchiveRoot {
+    const root = new ArchiveRoot(label, tools);
+    for (const rel of entries.paths()) {
+      const e = entries.get(rel)!;
+      if (e.type === "dir") root.add(rel, { type: "dir", children: new Set() });
+      else if (e.type === "link") root.add(rel, { type: "link", target: e.target });
+      else root.add(rel, { type: "file", data: e.data });
     }
     return root;
   }

@@ -19,7 +19,7 @@ import { parseDeviceArgs, type DeviceRef } from "../../formats/device-selection.
 import type { HostState } from "../../host/types.js";
 import { addDeviceOption } from "../options.js";
 import type { RunAction } from "../registration.js";
-import { candidateList, checkJson, renderCheck } from "../render/check-report.js";
+import { candidateList, checkJson, renderCheck, type CheckView } from "../render/check-report.js";
 
 interface CheckOptions extends HostOptions {
   device?: string[];
@@ -56,14 +56,20 @@ Examples:
 
 function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
   const { state } = loadHost(opts);
-  const refs = parseDeviceArgs(opts.device);
-  const selections = refs.length > 0 ? selectCandidates(state, refs) : null;
-  const report = runChecks(state, selections);
-  const device = selections ? selections.map((s) => s.fn ?? s.candidate.address).join(",") : null;
-  const view = { state, report, device };
+  const view = checkView(state, opts.device);
+  const { report } = view;
   if (opts.json) printJson(ctx, checkJson(view));
   else ctx.out(renderCheck(view, ctx.style));
   return report.ready ? EXIT.ok : EXIT.problems;
+}
+
+/** check's judgement of the host; of the devices --device names when given (report uses it too). */
+export function checkView(state: HostState, device: string[] | undefined): CheckView {
+  const refs = parseDeviceArgs(device);
+  const selections = refs.length > 0 ? selectCandidates(state, refs) : null;
+  const report = runChecks(state, selections);
+  const selected = selections ? selections.map((s) => s.fn ?? s.candidate.address).join(",") : null;
+  return { state, report, device: selected };
 }
 
 /** The candidates `--device` names, or exit 2 with the devices that can be passed. */

@@ -10,6 +10,7 @@ import { registerGuide } from "./guide.js";
 import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
+import { registerReportWith } from "./report.js";
 import { registerRollback } from "./rollback.js";
 import { registerSnapshot } from "./snapshot.js";
 import { registerVerifyWith } from "./verify.js";
@@ -25,6 +26,7 @@ export const COMMANDS: CommandRegistration[] = [
   registerVerifyWith(planHost),
   registerRollback,
   registerHistory,
+  registerReportWith(planHost),
   registerExplain,
   registerVm,
   registerVmMapping,

@@ -2,21 +2,22 @@
 // The expectation comes from the newest applied journal that covers the devices, else from
 // planning for --device on the host as it is.
 
-import { fromJournal } from "../../apply/expectation.js";
+import { fromJournal, type ExpectationSource } from "../../apply/expectation.js";
 import { readFirstText } from "../../host/root.js";
 import { readBootTime } from "../../host/system.js";
 import { hostRootSource } from "../../apply/journal.js";
-import { verifyHost } from "../../apply/verify.js";
+import { verifyHost, type VerifyReport } from "../../apply/verify.js";
 import { bootloaderOf } from "../../boot/loaders.js";
 import { EXIT, InputError } from "../../errors.js";
 import { openHostRoot, type OpenedRoot } from "../../host/open-root.js";
 import { parseDeviceArgs, parseGroupArgs } from "../../formats/device-selection.js";
 import { readHostState } from "../../host/read-host.js";
+import type { HostState } from "../../host/types.js";
 import type { Planner } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
 import type { CommandRegistration } from "../registration.js";
 import { renderFinding } from "../render/finding-line.js";
-import { maxWidth } from "../render/style.js";
+import { maxWidth, type Style } from "../render/style.js";
 import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";
 
 type VerifyOptions = PlanFlags;
@@ -61,18 +62,30 @@ Examples:
   };
 }
 
-function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planner): number {
-  if (opts.snapshot !== undefined && opts.root !== undefined)
-    throw new InputError("give --snapshot or --root, not both");
-  const opened: OpenedRoot =
-    opts.root !== undefined ? openPlanRoot({ root: opts.root }) : openHostRoot(opts.snapshot);
-  const state = readHostState(opened.root, { manifest: opened.manifest });
+export interface VerifyOutcome {
+  exp: ExpectationSource;
+  report: VerifyReport;
+}
+
+/**
+ * What `verify` concludes for the host read from `opened`: against the newest applied journal
+ * that covers the devices, else (unless `journalOnly`) against a fresh plan. Null only with
+ * `journalOnly` and no such journal.
+ */
+export function verifyOpened(
+  opened: OpenedRoot,
+  state: HostState,
+  opts: VerifyOptions,
+  planner: Planner,
+  journalOnly = false,
+): VerifyOutcome | null {
   const devices = parseDeviceArgs(opts.device).map((d) => d.address);
   const groups = parseGroupArgs(opts.group);
 
   const unreadable: string[] = [];
   let exp = fromJournal(opened.root, devices, groups, unreadable);
   if (!exp) {
+    if (journalOnly) return null;
     if (devices.length === 0 && groups.length === 0) {
       const why = unreadable.length ? ` (could not read ${unreadable.join("; ")})` : "";
       throw new InputError(
@@ -96,7 +109,45 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
     bootedAt: readBootTime(opened.root),
     appliedAt,
   });
+  return { exp, report };
+}
 
+/** `verify` as people read it: the header, one line per finding, the verdict. */
+export function renderVerify(hostLabel: string, outcome: VerifyOutcome, style: Style): string[] {
+  const { exp, report } = outcome;
+  const from =
+    exp.source.kind === "journal"
+      ? `expectation from journal ${exp.source.id}`
+      : "expectation from a fresh plan";
+  const lines = [style.bold(`passthrough verify — ${hostLabel} · ${from}`), ""];
+  const width = maxWidth(
+    report.findings.map((f) => f.id.length),
+    10,
+  );
+  for (const f of report.findings) lines.push(...renderFinding(f, style, width));
+  lines.push("");
+  if (report.ok) {
+    lines.push(
+      style.green("Verified: everything planned is in effect.") +
+        " Next: passthrough vm configure (the VM that gets the device).",
+    );
+    return lines;
+  }
+  const failed = report.findings.filter((f) => f.status === "fail");
+  lines.push(
+    style.red(`Not verified: ${failed.length} problem${failed.length === 1 ? "" : "s"}.`) +
+      (failed[0]?.fix ? ` Start with: ${failed[0].fix}` : ""),
+  );
+  return lines;
+}
+
+function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planner): number {
+  if (opts.snapshot !== undefined && opts.root !== undefined)
+    throw new InputError("give --snapshot or --root, not both");
+  const opened: OpenedRoot =
+    opts.root !== undefined ? openPlanRoot({ root: opts.root }) : openHostRoot(opts.snapshot);
+  const state = readHostState(opened.root, { manifest: opened.manifest });
+  const { exp, report } = verifyOpened(opened, state, opts, planner)!;
   if (opts.json) {
     printJson(ctx, {
       ok: report.ok,
@@ -108,32 +159,6 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
     });
     return report.ok ? EXIT.ok : EXIT.problems;
   }
-  const { style } = ctx;
-  const from =
-    exp.source.kind === "journal"
-      ? `expectation from journal ${exp.source.id}`
-      : "expectation from a fresh plan";
-  ctx.out(
-    style.bold(`passthrough verify — ${state.system.hostname ?? opened.root.label} · ${from}`),
-    "",
-  );
-  const width = maxWidth(
-    report.findings.map((f) => f.id.length),
-    10,
-  );
-  for (const f of report.findings) ctx.out(renderFinding(f, style, width));
-  ctx.out("");
-  if (report.ok) {
-    ctx.out(
-      style.green("Verified: everything planned is in effect.") +
-        " Next: passthrough vm configure (the VM that gets the device).",
-    );
-    return EXIT.ok;
-  }
-  const failed = report.findings.filter((f) => f.status === "fail");
-  ctx.out(
-    style.red(`Not verified: ${failed.length} problem${failed.length === 1 ? "" : "s"}.`) +
-      (failed[0]?.fix ? ` Start with: ${failed[0].fix}` : ""),
-  );
-  return EXIT.problems;
+  ctx.out(renderVerify(state.system.hostname ?? opened.root.label, { exp, report }, ctx.style));
+  return report.ok ? EXIT.ok : EXIT.problems;
 }

@@ -25,6 +25,11 @@ export interface RedactionResult {
   /** Categories, for manifest.json "redacted". */
   redacted: string[];
   notes: string[];
+  /**
+   * The same replacements for any other text drawn from this host (`report --redact`: journal
+   * entries, file contents in diffs): serials and MACs everywhere, host names as whole words.
+   */
+  replaceText(text: string): string;
 }
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
@@ -166,6 +171,10 @@ export function redactSnapshot(input: SnapshotEntries): RedactionResult {
     else if (ne.type === "link") out.link(np, ne.target);
     else out.file(np, ne.data);
   }
+  const replaceText = (s: string) => {
+    const t = replaceGlobal(s);
+    return hostRe ? t.replace(hostRe, (h) => hostNames.get(h) ?? h) : t;
+  };
   const notes: string[] = [];
   if (found.size)
     notes.push(
@@ -184,6 +193,7 @@ export function redactSnapshot(input: SnapshotEntries): RedactionResult {
       "mac-address",
     ],
     notes,
+    replaceText,
   };
 }
 
