@@ -15,9 +15,9 @@ import {
   type HostOptions,
 } from "../context.js";
 import type { CheckSelection } from "../../checks/context.js";
-import { parseDeviceArgs, type DeviceRef } from "../../formats/device-selection.js";
+import type { DeviceRef } from "../../formats/device-selection.js";
 import type { HostState } from "../../host/types.js";
-import { addDeviceOption } from "../options.js";
+import { addDeviceOption, selectDevices } from "../options.js";
 import type { RunAction } from "../registration.js";
 import { candidateList, checkJson, renderCheck } from "../render/check-report.js";
 
@@ -56,7 +56,7 @@ Examples:
 
 function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
   const { state } = loadHost(opts);
-  const refs = parseDeviceArgs(opts.device);
+  const refs = selectDevices(ctx, state.pci, opts.device);
   const selections = refs.length > 0 ? selectCandidates(state, refs) : null;
   const report = runChecks(state, selections);
   const device = selections ? selections.map((s) => s.fn ?? s.candidate.address).join(",") : null;
