@@ -590,8 +590,9 @@ export const byNodeName = (a: string, b: string): number =>
  * "unreachable" with the reason, and the others are still checked.
  */
 export async function checkMappings(api: MappingApi, name: string | null): Promise<MappingCheck> {
-  const nodes = [...(await api.clusterNodes())].sort((a, b) => byNodeName(a.node, b.node));
-  let mappings = await api.listPciMappings();
+  const [listed, all] = await Promise.all([api.clusterNodes(), api.listPciMappings()]);
+  const nodes = [...listed].sort((a, b) => byNodeName(a.node, b.node));
+  let mappings = all;
   if (name !== null) {
     mappings = mappings.filter((m) => m.id === name);
     if (mappings.length === 0)
