@@ -14,8 +14,17 @@ import {
   type VmPlan,
   type VmRequest,
 } from "../../vm/backend.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { OpenedRoot } from "../../host/open-root.js";
+import { readHostState } from "../../host/read-host.js";
+import { DirectoryRoot } from "../../host/root.js";
+import type { HostState } from "../../host/types.js";
+import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
 import { apiConnector } from "../../vm/proxmox/connect.js";
-import { selectBackend } from "../../vm/select-backend.js";
+import { nodeHostState, remoteAssumptions } from "../../vm/proxmox/remote-host.js";
+import { selectBackend, type BackendChoice } from "../../vm/select-backend.js";
 import { refusalMessage } from "../../vm/spec.js";
 import { apiOptions } from "../api-options.js";
 import { confirm } from "../confirm.js";
@@ -111,17 +120,63 @@ async function vmAction(
   flags: VmFlags,
 ): Promise<number> {
   const api = apiOptions(flags);
-  const { opened, state } = loadHost(flags);
   const options = vmOptions(flags);
-  const backend = await selectBackend(backendChoice(flags), {
-    state,
-    runner: new ProcessRunner(ctx.io.env),
-    env: ctx.io.env,
-    connectApi: () => apiConnector(api, ctx.io.env, (l) => ctx.err(l)),
-  });
-  const request = vmRequest(mode, flags, options, backend.defaultBridge);
-  const plan = await planVmChange(backend, request, { state, root: opened.root });
-  return showAndApply(ctx, flags, backend, request, plan, () => nextCommand(flags, options, api));
+  const choice = backendChoice(flags);
+  const remote = remoteNode(flags, choice);
+  let connected: ApiBackend | null = null;
+  const connectApi = async () =>
+    (connected ??= await apiConnector(api, ctx.io.env, (l) => ctx.err(l)));
+  const host: { opened: OpenedRoot; state: HostState; cleanup?: () => void } = remote
+    ? await readRemoteHost(ctx, await connectApi())
+    : loadHost(flags);
+  try {
+    const backend = await selectBackend(choice, {
+      state: host.state,
+      runner: new ProcessRunner(ctx.io.env),
+      env: ctx.io.env,
+      connectApi,
+    });
+    const request = vmRequest(mode, flags, options, backend.defaultBridge);
+    const plan = await planVmChange(backend, request, {
+      state: host.state,
+      root: host.opened.root,
+      remote,
+    });
+    return await showAndApply(ctx, flags, backend, request, plan, () =>
+      nextCommand(flags, options, api),
+    );
+  } finally {
+    (connected as ApiBackend | null)?.client.close();
+    host.cleanup?.();
+  }
+}
+
+/**
+ * --api without --snapshot (and no libvirt or QEMU target): the node is another machine than
+ * this one, so its devices come from its REST API, never from this machine's sysfs.
+ */
+function remoteNode(flags: VmFlags, choice: BackendChoice): boolean {
+  if (flags.api === undefined || flags.snapshot !== undefined) return false;
+  const other = choice.emit !== null || choice.libvirtDomain !== null || choice.domainXmlFile;
+  return !other && (choice.backend === null || choice.backend === "api");
+}
+
+/** The node's host model from GET /nodes/{node}/hardware/pci, on an empty root (nothing else known). */
+async function readRemoteHost(
+  ctx: CommandContext,
+  backend: ApiBackend,
+): Promise<{ opened: OpenedRoot; state: HostState; cleanup: () => void }> {
+  const hardware = await backend.hardwarePci(backend.node);
+  const dir = mkdtempSync(join(tmpdir(), "passthrough-node-"));
+  const label = `node ${backend.node} (REST API)`;
+  const root = new DirectoryRoot(dir, { kind: "snapshot", label, tools: [] });
+  const base = readHostState(root);
+  ctx.err(remoteAssumptions(backend.node));
+  return {
+    opened: { root, manifest: null },
+    state: nodeHostState(base, backend.node, hardware, label),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /**
