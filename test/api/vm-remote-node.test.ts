@@ -109,6 +109,55 @@ describe.skipIf(!openssl)("vm configure --api from elsewhere", () => {
     expect(r.stderr).toMatch(
       /0000:07:00: no such PCI device on pve; .*\(read from node pve \(REST API\)\)/,
     );
+  });
+
+  it("names the privilege when the token may not create mappings, and writes no config", async () => {
+    const r = await vm("configure", ["--device", "01:00", "--convert-q35", "--yes"], {
+      ...env,
+      PASSTHROUGH_PVE_TOKEN: tokenString("ops"),
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/lacks .*Mapping\.Modify/);
     expect(sim.vmConfig(100)!.main.hostpci0).toBeUndefined();
+  });
+});
+
+describe.skipIf(!openssl)("vm configure --dry-run that would refuse", () => {
+  const certs = openssl ? testCerts() : null!;
+  let sim: PveSimulator;
+  let conn: string[];
+  const env = { PASSTHROUGH_PVE_TOKEN: tokenString("admin") };
+
+  beforeEach(async () => {
+    sim = await PveSimulator.start(oneNode(), { cert: certs.selfSigned });
+    conn = ["--api", sim.url, "--fingerprint", certs.selfSigned.fingerprint];
+  });
+  afterEach(async () => sim.stop());
+
+  it("prints the whole diff, then lists the refusals, exit 3, nothing written", async () => {
+    // Without --convert-q35 an i440fx VM is refused; the diff still shows everything else.
+    const r = await cli(
+      [
+        "vm",
+        "configure",
+        ...conn,
+        "--node",
+        "pve",
+        "--vmid",
+        "100",
+        "--device",
+        "01:00",
+        "--dry-run",
+      ],
+      env,
+    );
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/\+hostpci0: mapping=gpu-10de-2204,pcie=1/);
+    expect(r.stdout).toMatch(/\+bios: ovmf/);
+    expect(r.stderr).toMatch(
+      /error: refusing to configure VM 100 \(nothing was changed\):\n {2}- .*q35/,
+    );
+    expect(sim.vmConfig(100)!.main.hostpci0).toBeUndefined();
+    expect(sim.mappings()).toEqual([]);
   });
 });

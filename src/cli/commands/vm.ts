@@ -179,6 +179,19 @@ async function readRemoteHost(
   };
 }
 
+/** A dry run's output: the report, or the artefact (domain XML, argv) on stdout and the report on stderr. */
+function showResult(ctx: CommandContext, plan: VmPlan, mode: VmRequest["mode"]): void {
+  const artefact = plan.artefact;
+  const report =
+    !plan.report || (artefact !== null && mode === "create")
+      ? []
+      : vmReportLines(plan.report, mode, ctx.style);
+  if (artefact !== null) {
+    ctx.err(...report);
+    writeDocument(ctx, artefact);
+  } else ctx.out(report);
+}
+
 /**
  * Warnings, refusals, the change; then, unless only showing, ask, apply and read back. A dry run
  * whose backend has an artefact (domain XML, a QEMU command line) prints that on stdout and
@@ -196,8 +209,15 @@ async function showAndApply(
   const json = flags.json === true;
   if (!json) for (const w of plan.warnings) ctx.err(`${ctx.style.yellow("WARN")}  ${w}`);
   if (plan.refusals.length > 0) {
-    if (!json) throw new RefusedError(refusalMessage(plan.action, plan.refusals), plan.refusals);
-    printJson(ctx, { ...plan.json, refused: plan.refusals, applied: false });
+    if (json) {
+      printJson(ctx, { ...plan.json, refused: plan.refusals, applied: false });
+      return EXIT.refused;
+    }
+    if (!request.dryRun)
+      throw new RefusedError(refusalMessage(plan.action, plan.refusals), plan.refusals);
+    // --dry-run: the whole result anyway, so the user sees what the refusals block.
+    showResult(ctx, plan, mode);
+    ctx.err(`error: ${refusalMessage(plan.action, plan.refusals)}`.split("\n"));
     return EXIT.refused;
   }
   const ask = plan.confirm;
