@@ -161,3 +161,26 @@ describe.skipIf(!openssl)("vm configure --dry-run that would refuse", () => {
     expect(sim.mappings()).toEqual([]);
   });
 });
+
+describe.skipIf(!openssl)("vm --device with a function of a multi-function device", () => {
+  const certs = openssl ? testCerts() : null!;
+  let sim: PveSimulator;
+  let conn: string[];
+  const env = { PASSTHROUGH_PVE_TOKEN: tokenString("admin") };
+
+  beforeEach(async () => {
+    sim = await PveSimulator.start(oneNode(), { cert: certs.selfSigned });
+    conn = ["--api", sim.url, "--fingerprint", certs.selfSigned.fingerprint];
+  });
+  afterEach(async () => sim.stop());
+
+  it("selects the whole slot when its functions share the IOMMU group, in one note line", async () => {
+    const args = ["--node", "pve", "--vmid", "100", "--device", "0000:01:00.0", "--convert-q35"];
+    const r = await cli(["vm", "plan", ...conn, ...args], env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      /\nnote: 0000:01:00\.0: 0000:01:00 has 2 functions in IOMMU group 12, .*whole slot 0000:01:00 is selected/,
+    );
+    expect(r.stdout).toMatch(/\+hostpci0: mapping=gpu-10de-2204,pcie=1/);
+  });
+});

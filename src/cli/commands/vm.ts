@@ -28,6 +28,7 @@ import { selectBackend, type BackendChoice } from "../../vm/select-backend.js";
 import { refusalMessage } from "../../vm/spec.js";
 import { apiOptions } from "../api-options.js";
 import { confirm } from "../confirm.js";
+import { selectDevices } from "../options.js";
 import { loadHost, printJson, writeDocument, type CommandContext } from "../context.js";
 import type { RunAction } from "../registration.js";
 import { vmReportLines } from "../render/vm-change.js";
@@ -136,7 +137,9 @@ async function vmAction(
       env: ctx.io.env,
       connectApi,
     });
-    const request = vmRequest(mode, flags, options, backend.defaultBridge);
+    // The whole-slot rule (host/whole-slot.ts), on the host the devices are read from.
+    const devices = selectDevices(ctx, host.state.pci, flags.device).map((d) => d.address);
+    const request = vmRequest(mode, flags, { ...options, devices }, backend.defaultBridge);
     const plan = await planVmChange(backend, request, {
       state: host.state,
       root: host.opened.root,
