@@ -134,8 +134,10 @@ Examples:
       .addHelpText(
         "after",
         `
-Exit code 1 when an entry no longer matches its node's hardware (a VM using it on that node
-would not start), 0 otherwise. Offline nodes are reported and skipped.
+Every node gets a verdict: ok, mismatch, missing device, offline, or unreachable (with the
+request that failed and why); one node's failure never hides the others'. Exit code 1 when any
+node is not ok (a VM using a mapping there would not start, or it could not be checked), 0
+otherwise. Nodes are read --parallel at a time, within --timeout.
 
 Examples:
   passthrough vm mapping check --api https://pve1:8006 --fingerprint AB:CD:...
