@@ -11,6 +11,16 @@ import { PveSimulator, type SimCluster } from "../sim/pve-simulator.js";
 
 const openssl = haveOpenssl();
 const schema = PveSchema.load();
+const CREATE_ALL = [
+  "create",
+  "--node",
+  "pve1",
+  "--name",
+  "gpu9",
+  "--device",
+  "01:00",
+  "--all-nodes",
+];
 
 describe.skipIf(!openssl)("a cluster with one failing node", () => {
   let sim: PveSimulator;
@@ -144,16 +154,7 @@ describe.skipIf(!openssl)("a cluster with one failing node", () => {
   it("mapping create --all-nodes never takes an error for 'no device': it lists the node and writes nothing (exit 3)", async () => {
     sim.httpFailures.push({ path: /\/nodes\/pve2\/hardware\/pci$/, status: 500, reason: "boom" });
     const before = sim.pciCfgText();
-    const r = await run([
-      "create",
-      "--node",
-      "pve1",
-      "--name",
-      "gpu9",
-      "--device",
-      "0000:01:00",
-      "--all-nodes",
-    ]);
+    const r = await run(CREATE_ALL);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/mapping gpu9 not written: the hardware of 1 node could not be read/);
     expect(r.stderr).toMatch(/ {2}pve2: GET .*\/nodes\/pve2\/hardware\/pci: boom/);
@@ -163,18 +164,7 @@ describe.skipIf(!openssl)("a cluster with one failing node", () => {
 
   it("mapping create --all-nodes --skip-unreachable writes the others and lists the node left out", async () => {
     sim.httpFailures.push({ path: /\/nodes\/pve2\/hardware\/pci$/, status: 500, reason: "boom" });
-    const r = await run([
-      "create",
-      "--node",
-      "pve1",
-      "--name",
-      "gpu9",
-      "--device",
-      "0000:01:00",
-      "--all-nodes",
-      "--skip-unreachable",
-      "--json",
-    ]);
+    const r = await run([...CREATE_ALL, "--skip-unreachable", "--json"]);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.entries.map((e: { node: string }) => e.node)).toEqual(["pve1"]);

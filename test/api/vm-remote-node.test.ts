@@ -120,37 +120,10 @@ describe.skipIf(!openssl)("vm configure --api from elsewhere", () => {
     expect(r.stderr).toMatch(/lacks .*Mapping\.Modify/);
     expect(sim.vmConfig(100)!.main.hostpci0).toBeUndefined();
   });
-});
 
-describe.skipIf(!openssl)("vm configure --dry-run that would refuse", () => {
-  const certs = openssl ? testCerts() : null!;
-  let sim: PveSimulator;
-  let conn: string[];
-  const env = { PASSTHROUGH_PVE_TOKEN: tokenString("admin") };
-
-  beforeEach(async () => {
-    sim = await PveSimulator.start(oneNode(), { cert: certs.selfSigned });
-    conn = ["--api", sim.url, "--fingerprint", certs.selfSigned.fingerprint];
-  });
-  afterEach(async () => sim.stop());
-
-  it("prints the whole diff, then lists the refusals, exit 3, nothing written", async () => {
+  it("--dry-run that would refuse prints the whole diff, then the refusals, exit 3, nothing written", async () => {
     // Without --convert-q35 an i440fx VM is refused; the diff still shows everything else.
-    const r = await cli(
-      [
-        "vm",
-        "configure",
-        ...conn,
-        "--node",
-        "pve",
-        "--vmid",
-        "100",
-        "--device",
-        "01:00",
-        "--dry-run",
-      ],
-      env,
-    );
+    const r = await vm("configure", ["--device", "01:00", "--dry-run"]);
     expect(r.code).toBe(3);
     expect(r.stdout).toMatch(/\+hostpci0: mapping=gpu-10de-2204,pcie=1/);
     expect(r.stdout).toMatch(/\+bios: ovmf/);
@@ -160,23 +133,9 @@ describe.skipIf(!openssl)("vm configure --dry-run that would refuse", () => {
     expect(sim.vmConfig(100)!.main.hostpci0).toBeUndefined();
     expect(sim.mappings()).toEqual([]);
   });
-});
 
-describe.skipIf(!openssl)("vm --device with a function of a multi-function device", () => {
-  const certs = openssl ? testCerts() : null!;
-  let sim: PveSimulator;
-  let conn: string[];
-  const env = { PASSTHROUGH_PVE_TOKEN: tokenString("admin") };
-
-  beforeEach(async () => {
-    sim = await PveSimulator.start(oneNode(), { cert: certs.selfSigned });
-    conn = ["--api", sim.url, "--fingerprint", certs.selfSigned.fingerprint];
-  });
-  afterEach(async () => sim.stop());
-
-  it("selects the whole slot when its functions share the IOMMU group, in one note line", async () => {
-    const args = ["--node", "pve", "--vmid", "100", "--device", "0000:01:00.0", "--convert-q35"];
-    const r = await cli(["vm", "plan", ...conn, ...args], env);
+  it("a function of a multi-function device whose functions share the group selects the slot, in one note line", async () => {
+    const r = await vm("plan", ["--device", "0000:01:00.0", "--convert-q35"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(
       /\nnote: 0000:01:00\.0: 0000:01:00 has 2 functions in IOMMU group 12, .*whole slot 0000:01:00 is selected/,
