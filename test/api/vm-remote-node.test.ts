@@ -142,4 +142,15 @@ describe.skipIf(!openssl)("vm configure --api from elsewhere", () => {
     );
     expect(r.stdout).toMatch(/\+hostpci0: mapping=gpu-10de-2204,pcie=1/);
   });
+
+  it("a config write whose answer is lost exits 4 and says how to check; it is not sent twice", async () => {
+    sim.httpFailures.push({ method: "POST", path: /\/qemu\/100\/config$/, resetAfter: true });
+    const r = await vm("configure", ["--device", "01:00", "--convert-q35", "--yes"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(
+      /\nerror: POST .*\/nodes\/pve\/qemu\/100\/config: connection reset after the request was sent — the change may have been made\. Check with `qm config 100` on pve/,
+    );
+    const posts = sim.requests.filter((q) => q.method === "POST" && q.path.endsWith("/config"));
+    expect(posts).toHaveLength(1);
+  });
 });
