@@ -450,7 +450,13 @@ export class PveApiClient {
     };
     override.createConnection = (_o, cb) => {
       this.connect().then(
-        (s) => cb(null, s),
+        (s) => {
+          // Closed while connecting (the run ended, e.g. on a 401): nothing may hold the process.
+          if (this.keepAlive !== agent) {
+            s.destroy();
+            cb(new Error("the client was closed"));
+          } else cb(null, s);
+        },
         (err: Error) => cb(err),
       );
     };
