@@ -5,7 +5,10 @@ import { InputError } from "../errors.js";
 import { quoteInput } from "../formats/device-selection.js";
 import { TOKEN_ENV, type ApiOptions } from "../vm/proxmox/connect.js";
 
-/** --api, --node, --token-file, --fingerprint, --ca-file, --task-timeout (and a refused --token). */
+/**
+ * --api, --node, --token-file, --fingerprint, --ca-file, --task-timeout, --timeout, --parallel
+ * (and a refused --token).
+ */
 export function addApiOptions(cmd: Command): Command {
   return cmd
     .option(
@@ -33,6 +36,12 @@ export function addApiOptions(cmd: Command): Command {
       "how long to wait for a Proxmox task (config write, VM creation)",
       "120",
     )
+    .option(
+      "--timeout <seconds>",
+      "give up on requests not answered within this many seconds of the start (each one gets at most 10 s)",
+      "60",
+    )
+    .option("--parallel <n>", "requests to the cluster's nodes in flight at once", "8")
     .addOption(new Option("--token <secret>").hideHelp());
 }
 
@@ -50,12 +59,12 @@ export function apiOptions(flags: ApiFlags): ApiOptions {
     throw new InputError(
       `--token is refused: a secret on the command line is visible to every user in \`ps\` and stays in shell history. Put it in ${TOKEN_ENV}=USER@REALM!TOKENID=SECRET or in a file (chmod 600) passed with --token-file`,
     );
-  const { api, node, tokenFile, fingerprint, caFile, taskTimeout } = flags;
+  const { api, node, tokenFile, fingerprint, caFile, taskTimeout, timeout, parallel } = flags;
   if (taskTimeout !== undefined && !/^[1-9]\d{0,4}$/.test(taskTimeout))
     throw new InputError(
       `--task-timeout ${quoteInput(taskTimeout)}: expected whole seconds from 1 to 99999`,
     );
-  return { api, node, tokenFile, fingerprint, caFile, taskTimeout };
+  return { api, node, tokenFile, fingerprint, caFile, taskTimeout, timeout, parallel };
 }
 
 /** The flags to repeat in a suggested command (nothing secret). */

@@ -35,6 +35,8 @@ export interface VmRequest {
 export interface VmHost {
   state: HostState;
   root: HostRoot;
+  /** The state is a Proxmox node's as its REST API lists it (drivers not known). */
+  remote?: boolean;
 }
 
 /** Two texts to show as a unified diff (src/vm/diff.ts). */
@@ -130,6 +132,7 @@ export function specFor(
     memory: readHostMemory(host.root),
     guestMemoryMiB,
     create: request.create,
+    driversUnknown: host.remote === true,
   });
 }
 

@@ -44,6 +44,8 @@ export interface VmOptions {
   convertQ35: boolean;
   /** --force: go ahead on an unprepared host / with USB devices that are not plugged in. */
   force: boolean;
+  /** --mapping NAME: the cluster PCI mapping created for a device when raw hostpci is not allowed. */
+  mappingName?: string | null;
 }
 
 /** A new VM (`vm create`): what the guest gets besides the passthrough settings. */
@@ -129,6 +131,11 @@ export interface SpecInput {
   /** The guest's memory in MiB (from its config), null when unknown. */
   guestMemoryMiB: number | null;
   create: CreateOptions | null;
+  /**
+   * The host was read through the Proxmox REST API, which does not report drivers: a function
+   * with no driver known is assumed prepared, with a warning (vm/proxmox/remote-host.ts).
+   */
+  driversUnknown?: boolean;
 }
 
 export const HV_VENDOR_ID = /^[a-zA-Z0-9]{1,12}$/;
@@ -234,14 +241,20 @@ export function buildVmSpec(input: SpecInput): SpecResult {
 
   // Unprepared host: a function still on a host driver, with no applied plan that binds it.
   const unprepared: string[] = [];
+  const assumed: string[] = [];
   for (const d of pci) {
     for (const f of d.functions) {
       const dev = byAddress.get(f.address)!;
       if (dev.driver !== null && VFIO_DRIVERS.has(dev.driver)) continue;
       if (prep.journaled[f.address]) continue;
-      unprepared.push(`${f.address} (${dev.driver ?? "no driver"})`);
+      if (dev.driver === null && input.driversUnknown) assumed.push(f.address);
+      else unprepared.push(`${f.address} (${dev.driver ?? "no driver"})`);
     }
   }
+  if (assumed.length > 0)
+    warnings.push(
+      `${assumed.join(", ")}: which driver ${host} binds is not visible from here; assumed vfio-pci (if not, the VM start unbinds the host driver, which some GPUs do not survive)`,
+    );
   if (unprepared.length > 0) {
     const slots = [...new Set(pci.map((d) => d.host))].join(" --device ");
     const what = `${unprepared.join(", ")} ${unprepared.length === 1 ? "is" : "are"} not on vfio-pci and no applied host plan binds ${unprepared.length === 1 ? "it" : "them"}`;

@@ -124,7 +124,7 @@ describe.skipIf(!openssl)("vm mapping commands", () => {
     const j = await run(["check", "--json"]);
     expect(j.code).toBe(1);
     const out = JSON.parse(j.stdout);
-    expect(out.summary).toEqual({ errors: 1, warnings: 2, skippedNodes: [] });
+    expect(out.summary).toEqual({ errors: 1, warnings: 2, skippedNodes: [], nodesNotOk: ["pve2"] });
     const pve2 = out.results.find((x: { node: string }) => x.node === "pve2");
     expect(pve2.status).toBe("error");
     expect(pve2.entries[0].problems.map((p: { field: string }) => p.field)).toEqual([
@@ -142,10 +142,11 @@ describe.skipIf(!openssl)("vm mapping commands", () => {
     expect((await run(["check", "--name", "gpu0"])).code).toBe(0);
   });
 
-  it("skips offline nodes", async () => {
+  it("reports offline nodes as not checked (exit 1: not every node is known to be ok)", async () => {
     sim.setNodeOnline("pve3", false);
     const r = await run(["check"]);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("Not checked: pve3 (offline); rerun when it is back.");
     expect(r.stdout).toMatch(/SKIP\s+-\s+pve3\s+node offline: not checked/);
   });
 

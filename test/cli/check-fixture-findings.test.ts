@@ -393,17 +393,21 @@ describe("check --device", () => {
     );
   });
 
-  it("restricts function findings to the function named", async () => {
-    const { json } = await cliJson([
+  it("judges the whole slot when the function named shares its IOMMU group with the others, saying so", async () => {
+    const { json, stderr } = await cliJson([
       "check",
       "--snapshot",
       fixturePath("seed-after"),
       "--device",
       "01:00.1",
     ]);
-    expect(json.device).toBe("0000:01:00.1");
+    expect(json.device).toBe("0000:01:00");
+    expect(stderr).toMatch(/^note: 0000:01:00\.1: 0000:01:00 has 2 functions in IOMMU group \d+, /);
     const drivers = json.findings.filter((f: { id: string }) => f.id.startsWith("driver."));
-    expect(drivers.map((f: { subject: string }) => f.subject)).toEqual(["0000:01:00.1"]);
+    expect(drivers.map((f: { subject: string }) => f.subject).sort()).toEqual([
+      "0000:01:00.0",
+      "0000:01:00.1",
+    ]);
   });
 
   it("refuses a bridge, naming the devices that can be passed (exit 2)", async () => {

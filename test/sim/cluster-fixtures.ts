@@ -148,3 +148,26 @@ export function threeNodeCluster(): SimCluster {
   };
 }
 export type SimClusterToken = keyof typeof SECRETS;
+
+/**
+ * `n` nodes pve1..pveN, each with the same RTX 3090 at 01:00, and a mapping gpu0 naming it on
+ * every node: the cluster `vm mapping check` benchmarks and the partial-failure tests use.
+ */
+export function uniformCluster(n: number): SimCluster {
+  const names = Array.from({ length: n }, (_, i) => `pve${i + 1}`);
+  return {
+    nodes: names.map((name) => ({ name, pci: pve2Pci() })),
+    tokens: Object.values(TOKENS),
+    vms: [],
+    mappings: [
+      {
+        id: "gpu0",
+        description: "RTX 3090",
+        map: names.map(
+          (name) =>
+            `node=${name},path=0000:01:00,id=10de:2204,iommugroup=12,subsystem-id=1462:3880`,
+        ),
+      },
+    ],
+  };
+}

@@ -268,7 +268,20 @@ export class PveSimulator {
     status?: number;
     reason?: string;
     reset?: boolean;
+    /** Answer nothing, ever (a node that hangs): the client's timeout has to end it. */
+    hang?: boolean;
+    /** This body instead of Proxmox's JSON (malformed answers). */
+    body?: string;
+    /** A Location header (redirects). */
+    location?: string;
+    /** Handle the request normally, then drop the connection instead of answering (a lost answer). */
+    resetAfter?: boolean;
   }> = [];
+  /** Added before every answer (network latency), or per path. */
+  latencyMs = 0;
+  readonly pathLatency: Array<{ path: RegExp; ms: number }> = [];
+  /** TLS handshakes accepted: kept-alive connections make fewer of them than requests. */
+  connections = 0;
   taskPolls: number;
   unauthorizedDelayMs: number;
   private readonly schema: PveSchema | null;
@@ -310,12 +323,16 @@ export class PveSimulator {
 
   static async start(cluster: SimCluster, opts: SimOptions): Promise<PveSimulator> {
     const sim = new PveSimulator(cluster, opts);
-    sim.server = https.createServer({ key: opts.cert.key, cert: opts.cert.cert }, (req, res) => {
-      sim.handle(req, res).catch((err: unknown) => {
-        res.writeHead(599, "simulator bug");
-        res.end(String(err));
-      });
-    });
+    sim.server = https.createServer(
+      { key: opts.cert.key, cert: opts.cert.cert, keepAliveTimeout: 5000 },
+      (req, res) => {
+        sim.handle(req, res).catch((err: unknown) => {
+          res.writeHead(599, "simulator bug");
+          res.end(String(err));
+        });
+      },
+    );
+    sim.server.on("secureConnection", () => sim.connections++);
     await new Promise<void>((resolve) => sim.server.listen(0, "127.0.0.1", resolve));
     sim.port = (sim.server.address() as AddressInfo).port;
     return sim;
@@ -409,8 +426,16 @@ export class PveSimulator {
     };
     this.requests.push(log);
 
+    const latency = this.pathLatency.find((l) => l.path.test(url.pathname))?.ms ?? this.latencyMs;
+    if (latency > 0) await new Promise((r) => setTimeout(r, latency));
+
+    let dropAnswer = false;
     const send = (status: number, reason: string, payload: unknown | undefined) => {
       log.status = status;
+      if (dropAnswer) {
+        req.socket.destroy();
+        return;
+      }
       const text = payload === undefined ? "" : JSON.stringify(payload);
       res.writeHead(status, reason.replace(/[\r\n]+/g, " ").trim(), {
         "Content-Type": "application/json;charset=UTF-8",
@@ -431,8 +456,23 @@ export class PveSimulator {
         req.socket.destroy();
         return;
       }
-      send(f.status ?? 503, f.reason ?? "Service Unavailable", undefined);
-      return;
+      if (f.hang) {
+        log.status = -2;
+        return;
+      }
+      if (f.resetAfter) dropAnswer = true;
+      else if (f.body !== undefined || f.location !== undefined) {
+        log.status = f.status ?? 200;
+        res.writeHead(log.status, f.reason ?? "OK", {
+          "Content-Type": "application/json;charset=UTF-8",
+          ...(f.location !== undefined ? { Location: f.location } : {}),
+        });
+        res.end(f.body ?? "");
+        return;
+      } else {
+        send(f.status ?? 503, f.reason ?? "Service Unavailable", undefined);
+        return;
+      }
     }
 
     if (!url.pathname.startsWith("/api2/json/")) {

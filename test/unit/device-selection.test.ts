@@ -8,6 +8,7 @@ import {
   parseGroupArgs,
   quoteInput,
 } from "../../src/formats/device-selection.js";
+import { widenToSlots, type SlotFunction } from "../../src/host/whole-slot.js";
 import { cli } from "../helpers/cli.js";
 import { fixturePath } from "../helpers/fixtures.js";
 
@@ -118,5 +119,53 @@ describe("every command parses --device the same way", () => {
         .map((f: { subject: string }) => f.subject),
     );
     expect(subjects).toEqual(new Set(slots));
+  });
+});
+
+describe("a function of a multi-function device in one IOMMU group selects its slot", () => {
+  const fn = (address: string, iommuGroup: number | null, extra: Partial<SlotFunction> = {}) => ({
+    address,
+    iommuGroup,
+    isBridge: false,
+    physfn: null,
+    ...extra,
+  });
+
+  it("widens 01:00.0 to 01:00 when .0 and .1 share a group, with one note per slot", () => {
+    const pci = [fn("0000:01:00.0", 12), fn("0000:01:00.1", 12), fn("0000:02:00.0", 13)];
+    const r = widenToSlots(pci, parseDeviceArgs("01:00.0,01:00.1,02:00.0"));
+    expect(r.refs).toEqual([
+      { address: "0000:01:00", isFunction: false },
+      { address: "0000:02:00.0", isFunction: true },
+    ]);
+    expect(r.notes).toEqual([
+      `0000:01:00.0, 0000:01:00.1: 0000:01:00 has 2 functions in IOMMU group 12, which a VM can only get together, so the whole slot 0000:01:00 is selected (Proxmox's "All Functions")`,
+    ]);
+  });
+
+  it("keeps the function when the others sit in another group, are VFs, or there is no IOMMU", () => {
+    const split = [fn("0000:01:00.0", 12), fn("0000:01:00.1", 13)];
+    expect(widenToSlots(split, parseDeviceArgs("01:00.0")).refs[0]!.address).toBe("0000:01:00.0");
+    const vf = [fn("0000:03:00.0", 5), fn("0000:03:00.1", 5, { physfn: "0000:03:00.0" })];
+    expect(widenToSlots(vf, parseDeviceArgs("03:00.1")).notes).toEqual([]);
+    const off = [fn("0000:01:00.0", null), fn("0000:01:00.1", null)];
+    expect(widenToSlots(off, parseDeviceArgs("01:00.0")).notes).toEqual([]);
+  });
+
+  it("plan --device 0000:01:00.0 on the seed host plans the slot and says so in one line", async () => {
+    const r = await cli([
+      "plan",
+      "--snapshot",
+      "examples/seed-host.tar.gz",
+      "--device",
+      "0000:01:00.0",
+    ]);
+    expect(r.code).toBeLessThan(2);
+    expect(r.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(
+        /^note: 0000:01:00\.0: 0000:01:00 has 2 functions in IOMMU group \d+, .* whole slot 0000:01:00 is selected/,
+      ),
+    ]);
+    expect(r.stdout).toContain("0000:01:00.1");
   });
 });

@@ -1,3 +1,5 @@
+import { planAutoMappings } from "../../src/vm/proxmox/auto-mapping.js";
+import type { VmSpec } from "../../src/vm/spec.js";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/errors.js";
 import {
@@ -229,5 +231,87 @@ describe("merging entries into an existing mapping", () => {
     const replaced = mergeMapEntries([other, pve2], [parseMapEntry(pve1)], { replace: true });
     expect(replaced.map).toEqual([pve2, pve1]);
     expect(replaced.changes[0]!.action).toBe("replaced");
+  });
+});
+
+describe("mappings planned by vm configure|create for a token (auto-mapping.ts)", () => {
+  const fn = (address: string, classCode: string) => ({
+    address,
+    vendorId: "10de",
+    deviceId: classCode.startsWith("03") ? "2204" : "1aef",
+    classCode,
+    subsystemVendorId: "1462",
+    subsystemDeviceId: "3880",
+  });
+  const spec = {
+    pci: [
+      {
+        host: "0000:01:00",
+        functions: [fn("0000:01:00.0", "030000"), fn("0000:01:00.1", "040300")],
+        title: "NVIDIA GA102",
+        gpu: true,
+        iommuGroup: 12,
+        pcie: true,
+        primaryGpu: false,
+      },
+    ],
+  } as unknown as VmSpec;
+  const hardware = ["0000:01:00.0", "0000:01:00.1"].map((id, i) => ({
+    id,
+    class: i === 0 ? "0x030000" : "0x040300",
+    vendor: "0x10de",
+    device: i === 0 ? "0x2204" : "0x1aef",
+    subsystem_vendor: "0x1462",
+    subsystem_device: "0x3880",
+    iommugroup: 12,
+  }));
+  const entry = "node=pve,path=0000:01:00,id=10de:2204,iommugroup=12,subsystem-id=1462:3880";
+
+  it("creates gpu-VENDOR-DEVICE when no mapping names the device on the node", () => {
+    const r = planAutoMappings({ spec, node: "pve", hardware, existing: [], name: null });
+    expect(r.refusals).toEqual([]);
+    expect(r.planned).toEqual([
+      {
+        id: "gpu-10de-2204",
+        action: "create",
+        entry,
+        addresses: ["0000:01:00.0", "0000:01:00.1"],
+        description: "NVIDIA GA102 (passthrough)",
+      },
+    ]);
+  });
+
+  it("reuses a mapping naming exactly these functions, adds the node to one of that name elsewhere", () => {
+    const reuse = planAutoMappings({
+      spec,
+      node: "pve",
+      hardware,
+      existing: [{ id: "mine", map: [entry] }],
+      name: null,
+    });
+    expect(reuse.planned).toEqual([]);
+    const other = "node=pve2,path=0000:41:00,id=10de:2204";
+    const add = planAutoMappings({
+      spec,
+      node: "pve",
+      hardware,
+      existing: [{ id: "gpu", map: [other] }],
+      name: "gpu",
+    });
+    expect(add.planned.map((p) => [p.id, p.action])).toEqual([["gpu", "add"]]);
+  });
+
+  it("refuses a name whose mapping already points this node at another device", () => {
+    const r = planAutoMappings({
+      spec,
+      node: "pve",
+      hardware,
+      existing: [{ id: "gpu", map: ["node=pve,path=0000:02:00,id=8086:1533"] }],
+      name: "gpu",
+    });
+    expect(r.planned).toEqual([]);
+    expect(r.refusals).toEqual([
+      "mapping gpu already maps node pve to another device; give this one its own name with --mapping NAME (`passthrough vm mapping list` shows the names in use)",
+    ]);
   });
 });

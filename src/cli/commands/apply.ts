@@ -34,7 +34,13 @@ import { type CommandRegistration } from "../registration.js";
 import { VERSION } from "../../version.js";
 import { renderFinding } from "../render/finding-line.js";
 import { renderPlanText } from "../render/plan-text.js";
-import { addPlanChoiceFlags, openPlanRoot, planOptionsFrom, type PlanFlags } from "./plan.js";
+import {
+  addPlanChoiceFlags,
+  onHost,
+  openPlanRoot,
+  planOptionsFrom,
+  type PlanFlags,
+} from "./plan.js";
 
 interface ApplyOptions extends PlanFlags, TargetOptions {
   yes?: boolean;
@@ -100,8 +106,8 @@ async function applyCommand(
   opts: ApplyOptions,
   planner: Planner,
 ): Promise<number> {
-  const planOpts = planOptionsFrom(opts);
-  if (planOpts.devices.length === 0 && planOpts.groups.length === 0)
+  const flagOpts = planOptionsFrom(opts);
+  if (flagOpts.devices.length === 0 && flagOpts.groups.length === 0)
     throw new InputError(NOTHING_SELECTED);
   const target = applyTarget(opts, "apply");
   requireAnswerable(ctx.io, opts.yes, "apply");
@@ -109,6 +115,7 @@ async function applyCommand(
   const lock = ApplyLock.acquire(target.writer, "apply");
   try {
     const state = readTargetHost(target);
+    const planOpts = onHost(ctx, state, flagOpts, opts);
     const plan = planner(state, planOpts);
     const where = target.live ? (state.system.hostname ?? "this host") : target.rootDir;
     const notes = plan.findings.filter(

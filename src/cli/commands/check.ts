@@ -15,9 +15,9 @@ import {
   type HostOptions,
 } from "../context.js";
 import type { CheckSelection } from "../../checks/context.js";
-import { parseDeviceArgs, type DeviceRef } from "../../formats/device-selection.js";
+import type { DeviceRef } from "../../formats/device-selection.js";
 import type { HostState } from "../../host/types.js";
-import { addDeviceOption } from "../options.js";
+import { addDeviceOption, selectDevices } from "../options.js";
 import type { RunAction } from "../registration.js";
 import { candidateList, checkJson, renderCheck, type CheckView } from "../render/check-report.js";
 
@@ -56,7 +56,7 @@ Examples:
 
 function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
   const { state } = loadHost(opts);
-  const view = checkView(state, opts.device);
+  const view = checkView(state, selectDevices(ctx, state.pci, opts.device));
   const { report } = view;
   if (opts.json) printJson(ctx, checkJson(view));
   else ctx.out(renderCheck(view, ctx.style));
@@ -64,8 +64,8 @@ function checkCommand(ctx: CommandContext, opts: CheckOptions): number {
 }
 
 /** check's judgement of the host; of the devices --device names when given (report uses it too). */
-export function checkView(state: HostState, device: string[] | undefined): CheckView {
-  const refs = parseDeviceArgs(device);
+/** The check of a host, judging the devices `refs` names (none: the GPUs). */
+export function checkView(state: HostState, refs: readonly DeviceRef[]): CheckView {
   const selections = refs.length > 0 ? selectCandidates(state, refs) : null;
   const report = runChecks(state, selections);
   const selected = selections ? selections.map((s) => s.fn ?? s.candidate.address).join(",") : null;

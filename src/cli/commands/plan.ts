@@ -11,7 +11,7 @@ import type { HostState } from "../../host/types.js";
 import { DEFAULT_PLAN_OPTIONS, planHost } from "../../plan/plan.js";
 import type { Plan, PlanOptions } from "../../plan/types.js";
 import { printJson, type CommandContext } from "../context.js";
-import { addDeviceOption, collect } from "../options.js";
+import { addDeviceOption, collect, selectDevices } from "../options.js";
 import type { RunAction } from "../registration.js";
 import { renderPlanText } from "../render/plan-text.js";
 
@@ -83,6 +83,19 @@ export function planOptionsFrom(flags: PlanFlags): PlanOptions {
   };
 }
 
+/**
+ * The options with `--device` read against the host the plan is for (the whole-slot rule,
+ * cli/options.ts selectDevices): plan, apply and verify select exactly as check and vm do.
+ */
+export function onHost(
+  ctx: Pick<CommandContext, "err">,
+  state: HostState,
+  opts: PlanOptions,
+  flags: Pick<PlanFlags, "device">,
+): PlanOptions {
+  return { ...opts, devices: selectDevices(ctx, state.pci, flags.device).map((d) => d.address) };
+}
+
 /** --root DIR: a directory read like a snapshot (never the live command runner). */
 export function openPlanRoot(flags: Pick<PlanFlags, "root" | "snapshot">): OpenedRoot {
   if (flags.root !== undefined && flags.snapshot !== undefined)
@@ -128,8 +141,8 @@ Exit codes: 0 planned (or nothing to do), 1 the plan cannot do everything (see F
 }
 
 function planCommand(ctx: CommandContext, flags: PlanFlags): number {
-  const opts = planOptionsFrom(flags);
   const state = loadPlanHost(flags);
+  const opts = onHost(ctx, state, planOptionsFrom(flags), flags);
   let plan: Plan;
   try {
     plan = planHost(state, opts);

@@ -19,6 +19,7 @@ import type { HostState } from "../../host/types.js";
 import type { Planner } from "../../plan/types.js";
 import { VERSION } from "../../version.js";
 import type { CommandContext } from "../context.js";
+import { selectDevices } from "../options.js";
 import type { CommandRegistration } from "../registration.js";
 import { renderCheck } from "../render/check-report.js";
 import { renderPlanText } from "../render/plan-text.js";
@@ -83,7 +84,7 @@ async function reportCommand(
     throw new InputError("report writes HTML: give -o FILE.html (or redirect: > host.html)");
   const { opened, redactText } = await openReportRoot(opts);
   const state = readHostState(opened.root, { manifest: opened.manifest });
-  const view = checkView(state, opts.device);
+  const view = checkView(state, selectDevices(ctx, state.pci, opts.device));
   const check = view.report;
   const style = makeStyle(true);
   const sections: TextSection[] = [
@@ -158,7 +159,9 @@ function journalSections(
   opts: ReportOptions,
   planner: Planner,
 ): TextSection[] {
-  const outcome = verifyOpened(opened, state, opts, planner, true);
+  // The whole-slot note was said once already, by the check section.
+  const quiet = { err: () => undefined };
+  const outcome = verifyOpened(quiet, opened, state, opts, planner, true);
   if (!outcome || outcome.exp.source.kind !== "journal") return [];
   const id = outcome.exp.source.id;
   const entry = listJournals(hostRootSource(opened.root)).find((e) => e.ok && e.summary.id === id);

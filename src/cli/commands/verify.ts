@@ -10,7 +10,8 @@ import { verifyHost, type VerifyReport } from "../../apply/verify.js";
 import { bootloaderOf } from "../../boot/loaders.js";
 import { EXIT, InputError } from "../../errors.js";
 import { openHostRoot, type OpenedRoot } from "../../host/open-root.js";
-import { parseDeviceArgs, parseGroupArgs } from "../../formats/device-selection.js";
+import { parseGroupArgs } from "../../formats/device-selection.js";
+import { selectDevices } from "../options.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostState } from "../../host/types.js";
 import type { Planner } from "../../plan/types.js";
@@ -73,13 +74,14 @@ export interface VerifyOutcome {
  * `journalOnly` and no such journal.
  */
 export function verifyOpened(
+  ctx: Pick<CommandContext, "err">,
   opened: OpenedRoot,
   state: HostState,
   opts: VerifyOptions,
   planner: Planner,
   journalOnly = false,
 ): VerifyOutcome | null {
-  const devices = parseDeviceArgs(opts.device).map((d) => d.address);
+  const devices = selectDevices(ctx, state.pci, opts.device).map((d) => d.address);
   const groups = parseGroupArgs(opts.group);
 
   const unreadable: string[] = [];
@@ -92,7 +94,7 @@ export function verifyOpened(
         `no applied journal in ${hostRootSource(opened.root).where("/var/lib/passthrough/journal")}${why}; pass --device 0000:01:00 (with the flags you applied with) to verify against a fresh plan`,
       );
     }
-    const plan = planner(state, planOptionsFrom(opts));
+    const plan = planner(state, { ...planOptionsFrom(opts), devices });
     exp = {
       expect: plan.expect,
       source: { kind: "plan" },
@@ -147,7 +149,7 @@ function verifyCommand(ctx: CommandContext, opts: VerifyOptions, planner: Planne
   const opened: OpenedRoot =
     opts.root !== undefined ? openPlanRoot({ root: opts.root }) : openHostRoot(opts.snapshot);
   const state = readHostState(opened.root, { manifest: opened.manifest });
-  const { exp, report } = verifyOpened(opened, state, opts, planner)!;
+  const { exp, report } = verifyOpened(ctx, opened, state, opts, planner)!;
   if (opts.json) {
     printJson(ctx, {
       ok: report.ok,

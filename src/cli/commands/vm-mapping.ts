@@ -11,6 +11,7 @@ import { EXIT, InputError } from "../../errors.js";
 import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
 import { connectApi } from "../../vm/proxmox/connect.js";
 import {
+  byNodeName,
   checkMappings,
   mapEntries,
   MAPPING_ID_RE,
@@ -44,6 +45,7 @@ interface CreateOptions extends ApiFlags {
   allNodes?: boolean;
   description?: string;
   replace?: boolean;
+  skipUnreachable?: boolean;
   dryRun?: boolean;
   json?: boolean;
 }
@@ -81,7 +83,7 @@ Examples:
   passthrough vm mapping list --api https://pve1:8006 --fingerprint AB:CD:...
   passthrough vm mapping list --api https://pve1:8006 --ca-file pve-root-ca.pem --json`,
       ),
-  ).action(run<ListOptions>(listCommand));
+  ).action(run<ListOptions>(closing(listCommand)));
 
   addApiOptions(
     group
@@ -99,6 +101,10 @@ Examples:
       )
       .option("--description <text>", "a description for the mapping")
       .option("--replace", "replace a node's existing entry that names a different device")
+      .option(
+        "--skip-unreachable",
+        "with --all-nodes: write the mapping without the nodes whose hardware could not be read",
+      )
       .option("--dry-run", "show the entries without writing")
       .option("--json", "print one JSON object")
       .addHelpText(
@@ -107,13 +113,15 @@ Examples:
 Each entry's vendor:device id, subsystem id and IOMMU group are read from the node
 (GET /nodes/NODE/hardware/pci), as the web UI does; Proxmox compares them at every VM start.
 Entries of nodes not named are kept. Needs Mapping.Modify on /mapping/pci and Sys.Audit on /.
+With --all-nodes, a node that does not answer is never taken for one without the card: the
+command lists it and writes nothing (exit 3) unless --skip-unreachable is given.
 
 Examples:
   passthrough vm mapping create --api https://pve1:8006 --node pve1 --name gpu0 --device 0000:01:00
   passthrough vm mapping create --api https://pve1:8006 --node pve1 --name gpu0 --device 0000:01:00 --all-nodes
   passthrough vm mapping create --api https://pve1:8006 --name gpu0 --map pve2=0000:41:00 --map pve3=0000:02:00`,
       ),
-  ).action(run<CreateOptions>(createCommand));
+  ).action(run<CreateOptions>(closing(createCommand)));
 
   addApiOptions(
     group
@@ -126,22 +134,42 @@ Examples:
       .addHelpText(
         "after",
         `
-Exit code 1 when an entry no longer matches its node's hardware (a VM using it on that node
-would not start), 0 otherwise. Offline nodes are reported and skipped.
+Every node gets a verdict: ok, mismatch, missing device, offline, or unreachable (with the
+request that failed and why); one node's failure never hides the others'. Exit code 1 when any
+node is not ok (a VM using a mapping there would not start, or it could not be checked), 0
+otherwise. Nodes are read --parallel at a time, within --timeout.
 
 Examples:
   passthrough vm mapping check --api https://pve1:8006 --fingerprint AB:CD:...
   passthrough vm mapping check --api https://pve1:8006 --name gpu0 --json`,
       ),
-  ).action(run<CheckOptions>(checkCommand));
+  ).action(run<CheckOptions>(closing(checkCommand)));
 }
 
+/** The backends a command opened, closed when it ends (their kept-alive connections). */
+const opened = new WeakMap<CommandContext, ApiBackend[]>();
+
 function connect(ctx: CommandContext, opts: ApiFlags, needNode: boolean): ApiBackend {
-  return connectApi(
+  const backend = connectApi(
     apiOptions(opts),
     { env: ctx.io.env, warn: (l) => ctx.err(l) },
     { node: needNode },
   );
+  opened.set(ctx, [...(opened.get(ctx) ?? []), backend]);
+  return backend;
+}
+
+function closing<O>(
+  command: (ctx: CommandContext, opts: O) => Promise<number>,
+): (ctx: CommandContext, opts: O) => Promise<number> {
+  return async (ctx, opts) => {
+    try {
+      return await command(ctx, opts);
+    } finally {
+      for (const b of opened.get(ctx) ?? []) b.client.close();
+      opened.delete(ctx);
+    }
+  };
 }
 
 function entryJson(text: string, entry: PciMapEntry | null, error?: string) {
@@ -258,6 +286,18 @@ async function createCommand(ctx: CommandContext, opts: CreateOptions): Promise<
   const { skipped, warnings } = plan;
   const replace = opts.replace === true;
   const { style } = ctx;
+  const unread = plan.unreachable.map((u) => `${u.node}: ${u.reason ?? "unreachable"}`);
+  if (unread.length > 0 && opts.skipUnreachable !== true) {
+    ctx.err(
+      `error: mapping ${opts.name} not written: the hardware of ${plan.unreachable.length} node${plan.unreachable.length === 1 ? "" : "s"} could not be read, and --all-nodes would leave ${plan.unreachable.length === 1 ? "it" : "them"} out:`,
+      unread.map((l) => `  ${l}`),
+      "Rerun when they answer, or pass --skip-unreachable to write the mapping without them (add them later with --map NODE=ADDRESS).",
+    );
+    return EXIT.refused;
+  }
+  for (const u of plan.unreachable)
+    skipped.push({ node: u.node, reason: `unreachable: ${u.reason ?? ""}` });
+  skipped.sort((a, b) => byNodeName(a.node, b.node));
   if (opts.dryRun) {
     const preview = await previewMapping(backend, plan, replace);
     if (opts.json) {
@@ -364,14 +404,23 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
   }));
   const errors = rows.filter((r) => r.status === "error").length;
   const warnings = rows.filter((r) => r.status === "warning").length;
+  const notOk = check.verdicts.filter((v) => v.verdict !== "ok");
+  const exit = errors > 0 || notOk.length > 0 ? EXIT.problems : EXIT.ok;
   if (opts.json) {
     printJson(ctx, {
       api: backend.client.origin,
-      nodes: nodes.map((n) => ({ node: n.node, online: n.online, checked: n.online })),
+      nodes: nodes.map((n, i) => ({
+        node: n.node,
+        online: n.online,
+        checked:
+          check.verdicts[i]!.verdict !== "offline" && check.verdicts[i]!.verdict !== "unreachable",
+        verdict: check.verdicts[i]!.verdict,
+        reason: check.verdicts[i]!.reason ?? null,
+      })),
       results: rows,
-      summary: { errors, warnings, skippedNodes },
+      summary: { errors, warnings, skippedNodes, nodesNotOk: notOk.map((v) => v.node) },
     });
-    return errors > 0 ? EXIT.problems : EXIT.ok;
+    return exit;
   }
   const { style } = ctx;
   ctx.out(
@@ -416,12 +465,23 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
     ];
     for (const l of extra) ctx.out(indent + l);
   }
-  for (const n of skippedNodes)
-    ctx.out(
-      `  ${label.skipped}  ${padEnd("-", wMap)}  ${padEnd(n, wNode)}  node offline: not checked`,
-    );
-  ctx.out("");
-  if (rows.length === 0 && skippedNodes.length === 0) ctx.out("No PCI mappings to check.");
+  for (const v of check.verdicts) {
+    if (v.verdict === "offline")
+      ctx.out(
+        `  ${label.skipped}  ${padEnd("-", wMap)}  ${padEnd(v.node, wNode)}  node offline: not checked`,
+      );
+    if (v.verdict === "unreachable")
+      ctx.out(
+        `  ${label.error}  ${padEnd("-", wMap)}  ${padEnd(v.node, wNode)}  node unreachable: ${v.reason ?? ""}`,
+      );
+  }
+  ctx.out(
+    "",
+    `Nodes: ${check.verdicts.map((v) => `${v.node} ${v.verdict}`).join(", ") || "none"}`,
+    "",
+  );
+  if (rows.length === 0 && skippedNodes.length === 0 && notOk.length === 0)
+    ctx.out("No PCI mappings to check.");
   else if (errors > 0)
     ctx.out(
       `${errors} mapping entr${errors === 1 ? "y does" : "ies do"} not match the node's hardware: VMs using ${errors === 1 ? "it" : "them"} there will not start until fixed.`,
@@ -430,5 +490,12 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
     ctx.out(
       `Every mapping matches its nodes' hardware${warnings > 0 ? ` (${warnings} node${warnings === 1 ? " has" : "s have"} no entry for a mapping: VMs using it cannot start there)` : ""}.`,
     );
-  return errors > 0 ? EXIT.problems : EXIT.ok;
+  if (notOk.some((v) => v.verdict === "offline" || v.verdict === "unreachable"))
+    ctx.out(
+      `Not checked: ${notOk
+        .filter((v) => v.verdict === "offline" || v.verdict === "unreachable")
+        .map((v) => `${v.node} (${v.verdict})`)
+        .join(", ")}; rerun when ${notOk.length === 1 ? "it is" : "they are"} back.`,
+    );
+  return exit;
 }

@@ -2,7 +2,8 @@
 // (src/vm/select-backend.ts) and a VmRequest (src/vm/backend.ts), plain values the vm layer
 // takes. Every value is checked here, with the flag named in the error.
 
-import { parseDeviceArgs } from "../../formats/device-selection.js";
+import { parseDeviceArgs, quoteInput } from "../../formats/device-selection.js";
+import { isMappingName } from "../../vm/proxmox/auto-mapping.js";
 import type { Command } from "commander";
 import { InputError } from "../../errors.js";
 import type { VmMode, VmRequest } from "../../vm/backend.js";
@@ -31,6 +32,7 @@ export interface VmFlags extends HostOptions, ApiFlags {
   onboot?: boolean;
   convertQ35?: boolean;
   force?: boolean;
+  mapping?: string;
   yes?: boolean;
   dryRun?: boolean;
   name?: string;
@@ -88,6 +90,10 @@ export function addVmOptions(cmd: Command, mode: VmMode): Command {
     )
     .option("--onboot", "start the VM with the host (default: onboot 0 until it is proven)")
     .option("--convert-q35", "allow switching an existing i440fx VM to q35")
+    .option(
+      "--mapping <name>",
+      "with an API token: the cluster PCI mapping to create for the device (default gpu-VENDOR-DEVICE); one naming exactly the device on the node is reused",
+    )
     .option(
       "--force",
       "go ahead on an unprepared host (device not on vfio-pci) or with USB devices not plugged in",
@@ -174,7 +180,17 @@ export function vmOptions(flags: VmFlags): VmOptions {
     onboot: flags.onboot === true,
     convertQ35: flags.convertQ35 === true,
     force: flags.force === true,
+    mappingName: mappingName(flags.mapping),
   };
+}
+
+function mappingName(name: string | undefined): string | null {
+  if (name === undefined) return null;
+  if (!isMappingName(name))
+    throw new InputError(
+      `--mapping ${quoteInput(name)}: a mapping name starts with a letter and has at least 2 characters of a-z, 0-9, '-' and '_' (Proxmox's configid)`,
+    );
+  return name;
 }
 
 export function backendChoice(flags: VmFlags): BackendChoice {
@@ -268,6 +284,7 @@ export function nextCommand(flags: VmFlags, o: VmOptions, api: ApiOptions): stri
   if (o.onboot) parts.push("--onboot");
   if (o.convertQ35) parts.push("--convert-q35");
   if (o.force) parts.push("--force");
+  if (o.mappingName) parts.push("--mapping", o.mappingName);
   if (flags.libvirt) parts.push("--libvirt", flags.libvirt);
   if (flags.node) parts.push("--node", flags.node);
   const conn = connectionFlags(api);

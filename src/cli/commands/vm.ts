@@ -14,11 +14,21 @@ import {
   type VmPlan,
   type VmRequest,
 } from "../../vm/backend.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { OpenedRoot } from "../../host/open-root.js";
+import { readHostState } from "../../host/read-host.js";
+import { DirectoryRoot } from "../../host/root.js";
+import type { HostState } from "../../host/types.js";
+import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
 import { apiConnector } from "../../vm/proxmox/connect.js";
-import { selectBackend } from "../../vm/select-backend.js";
+import { nodeHostState, remoteAssumptions } from "../../vm/proxmox/remote-host.js";
+import { selectBackend, type BackendChoice } from "../../vm/select-backend.js";
 import { refusalMessage } from "../../vm/spec.js";
 import { apiOptions } from "../api-options.js";
 import { confirm } from "../confirm.js";
+import { selectDevices } from "../options.js";
 import { loadHost, printJson, writeDocument, type CommandContext } from "../context.js";
 import type { RunAction } from "../registration.js";
 import { vmReportLines } from "../render/vm-change.js";
@@ -111,17 +121,78 @@ async function vmAction(
   flags: VmFlags,
 ): Promise<number> {
   const api = apiOptions(flags);
-  const { opened, state } = loadHost(flags);
   const options = vmOptions(flags);
-  const backend = await selectBackend(backendChoice(flags), {
-    state,
-    runner: new ProcessRunner(ctx.io.env),
-    env: ctx.io.env,
-    connectApi: () => apiConnector(api, ctx.io.env, (l) => ctx.err(l)),
-  });
-  const request = vmRequest(mode, flags, options, backend.defaultBridge);
-  const plan = await planVmChange(backend, request, { state, root: opened.root });
-  return showAndApply(ctx, flags, backend, request, plan, () => nextCommand(flags, options, api));
+  const choice = backendChoice(flags);
+  const remote = remoteNode(flags, choice);
+  let connected: ApiBackend | null = null;
+  const connectApi = async () =>
+    (connected ??= await apiConnector(api, ctx.io.env, (l) => ctx.err(l)));
+  const host: { opened: OpenedRoot; state: HostState; cleanup?: () => void } = remote
+    ? await readRemoteHost(ctx, await connectApi())
+    : loadHost(flags);
+  try {
+    const backend = await selectBackend(choice, {
+      state: host.state,
+      runner: new ProcessRunner(ctx.io.env),
+      env: ctx.io.env,
+      connectApi,
+    });
+    // The whole-slot rule (host/whole-slot.ts), on the host the devices are read from.
+    const devices = selectDevices(ctx, host.state.pci, flags.device).map((d) => d.address);
+    const request = vmRequest(mode, flags, { ...options, devices }, backend.defaultBridge);
+    const plan = await planVmChange(backend, request, {
+      state: host.state,
+      root: host.opened.root,
+      remote,
+    });
+    return await showAndApply(ctx, flags, backend, request, plan, () =>
+      nextCommand(flags, options, api),
+    );
+  } finally {
+    (connected as ApiBackend | null)?.client.close();
+    host.cleanup?.();
+  }
+}
+
+/**
+ * --api without --snapshot (and no libvirt or QEMU target): the node is another machine than
+ * this one, so its devices come from its REST API, never from this machine's sysfs.
+ */
+function remoteNode(flags: VmFlags, choice: BackendChoice): boolean {
+  if (flags.api === undefined || flags.snapshot !== undefined) return false;
+  const other = choice.emit !== null || choice.libvirtDomain !== null || choice.domainXmlFile;
+  return !other && (choice.backend === null || choice.backend === "api");
+}
+
+/** The node's host model from GET /nodes/{node}/hardware/pci, on an empty root (nothing else known). */
+async function readRemoteHost(
+  ctx: CommandContext,
+  backend: ApiBackend,
+): Promise<{ opened: OpenedRoot; state: HostState; cleanup: () => void }> {
+  const hardware = await backend.hardwarePci(backend.node);
+  const dir = mkdtempSync(join(tmpdir(), "passthrough-node-"));
+  const label = `node ${backend.node} (REST API)`;
+  const root = new DirectoryRoot(dir, { kind: "snapshot", label, tools: [] });
+  const base = readHostState(root);
+  ctx.err(remoteAssumptions(backend.node));
+  return {
+    opened: { root, manifest: null },
+    state: nodeHostState(base, backend.node, hardware, label),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A dry run's output: the report, or the artefact (domain XML, argv) on stdout and the report on stderr. */
+function showResult(ctx: CommandContext, plan: VmPlan, mode: VmRequest["mode"]): void {
+  const artefact = plan.artefact;
+  const report =
+    !plan.report || (artefact !== null && mode === "create")
+      ? []
+      : vmReportLines(plan.report, mode, ctx.style);
+  if (artefact !== null) {
+    ctx.err(...report);
+    writeDocument(ctx, artefact);
+  } else ctx.out(report);
 }
 
 /**
@@ -141,8 +212,15 @@ async function showAndApply(
   const json = flags.json === true;
   if (!json) for (const w of plan.warnings) ctx.err(`${ctx.style.yellow("WARN")}  ${w}`);
   if (plan.refusals.length > 0) {
-    if (!json) throw new RefusedError(refusalMessage(plan.action, plan.refusals), plan.refusals);
-    printJson(ctx, { ...plan.json, refused: plan.refusals, applied: false });
+    if (json) {
+      printJson(ctx, { ...plan.json, refused: plan.refusals, applied: false });
+      return EXIT.refused;
+    }
+    if (!request.dryRun)
+      throw new RefusedError(refusalMessage(plan.action, plan.refusals), plan.refusals);
+    // --dry-run: the whole result anyway, so the user sees what the refusals block.
+    showResult(ctx, plan, mode);
+    ctx.err(`error: ${refusalMessage(plan.action, plan.refusals)}`.split("\n"));
     return EXIT.refused;
   }
   const ask = plan.confirm;

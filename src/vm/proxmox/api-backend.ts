@@ -11,7 +11,7 @@
 // - API tokens are never root@pam, so raw `hostpciN: <address>` is refused (canSetRawHostpci is
 //   false); passthrough creates a cluster PCI mapping and writes `hostpciN: mapping=NAME`.
 
-import { RefusedError } from "../../errors.js";
+import { EXIT, RefusedError } from "../../errors.js";
 import type {
   PciMapping,
   ProxmoxBackend,
@@ -233,11 +233,9 @@ export class ApiBackend implements ProxmoxBackend, MappingApi {
     // processors): some accelerators are class 0x0b40 "co-processor". The empty list the docs
     // suggest (`pvesh ... --pci-class-blacklist ""`) does not survive HTTP: the server's query
     // decoder turns "k=" into undef, i.e. the default list. "," is an empty list after split_list.
-    const res = await this.client.get<Array<Record<string, unknown>>>(
-      apiPath`/nodes/${node}/hardware/pci`,
-      { "pci-class-blacklist": "," },
-    );
-    return (res ?? []).map((d) => {
+    const path = apiPath`/nodes/${node}/hardware/pci`;
+    const res = await this.client.get<unknown>(path, { "pci-class-blacklist": "," });
+    return listOf(res, `GET ${path}`).map((d) => {
       const dev: PveHardwarePci = {
         id: String(d.id),
         class: String(d.class),
@@ -268,6 +266,19 @@ export class ApiBackend implements ProxmoxBackend, MappingApi {
   async listNodes(): Promise<string[]> {
     return (await this.clusterNodes()).map((n) => n.node);
   }
+}
+
+/** An answer that must be a list of objects; anything else is the server's fault, said as such. */
+function listOf(res: unknown, where: string): Array<Record<string, unknown>> {
+  if (res === null || res === undefined) return [];
+  if (Array.isArray(res) && res.every((d) => typeof d === "object" && d !== null))
+    return res as Array<Record<string, unknown>>;
+  throw new PveApiError(
+    `${where}: a malformed answer (data is not a list of devices)`,
+    "protocol",
+    EXIT.usage,
+    { method: "GET", path: where.replace(/^GET /, "") },
+  );
 }
 
 function parseMapEntrySafe(text: string): PciMapEntry | null {

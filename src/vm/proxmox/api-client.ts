@@ -21,7 +21,10 @@
 import type * as Https from "node:https";
 import type * as Net from "node:net";
 import type * as Tls from "node:tls";
-import { EXIT, InputError, UserError, type ExitCode } from "../../errors.js";
+import { EXIT, InputError, UserError } from "../../errors.js";
+import { apiError, printable, PveApiError, redactSecret, taskFailure } from "./api-errors.js";
+
+export { apiError, PveApiError, redactSecret, type ApiErrorKind } from "./api-errors.js";
 
 // https/tls/net are required on first use, not at start-up: they pull in http, crypto and
 // OpenSSL set-up (~7 ms of every command's cold start, BENCHMARKS.md), and only `--api` needs them.
@@ -79,21 +82,6 @@ export interface TlsPolicy {
   ca?: string[];
 }
 
-export type ApiErrorKind =
-  | "tls"
-  | "network"
-  | "timeout"
-  | "auth"
-  | "permission"
-  | "parameter"
-  | "root-only"
-  | "conflict"
-  | "not-found"
-  | "not-implemented"
-  | "server"
-  | "task-failed"
-  | "protocol";
-
 /**
  * Certificate verification failures by their OpenSSL code (X509_V_ERR_* without the prefix,
  * openssl-verify(1)), in our words: the library's own text differs between OpenSSL versions
@@ -107,27 +95,6 @@ const VERIFY_ERRORS: Record<string, string> = {
   CERT_HAS_EXPIRED: "expired",
   CERT_NOT_YET_VALID: "not valid yet",
 };
-
-export class PveApiError extends UserError {
-  constructor(
-    message: string,
-    readonly kind: ApiErrorKind,
-    exitCode: ExitCode,
-    readonly details: {
-      method?: string;
-      path?: string;
-      status?: number;
-      reason?: string;
-      paramErrors?: Record<string, string>;
-      upid?: string;
-      /** Network-level errors and proxy errors that a GET may retry. */
-      retryable?: boolean;
-    } = {},
-  ) {
-    super(message, exitCode);
-    this.name = "PveApiError";
-  }
-}
 
 export interface Upid {
   node: string;
@@ -201,8 +168,12 @@ export interface PveApiClientOptions {
   tls?: TlsPolicy;
   /** Where the token came from, for error messages ("PASSTHROUGH_PVE_TOKEN", "--token-file X"). */
   tokenSource?: string;
-  /** Per request (connect + answer). pveproxy gives up on proxied calls after 30 s. */
+  /** Per request (connect + answer). pveproxy itself gives up on proxied calls after 30 s. */
   requestTimeoutMs?: number;
+  /** Every request of this client (its run) must be answered within this from its creation (--timeout). */
+  timeoutMs?: number;
+  /** Requests in flight at once, and so connections (--parallel). */
+  parallel?: number;
   /** Extra attempts for GETs on network errors and proxy/gateway errors. */
   getRetries?: number;
   /** First back-off; doubled per retry. */
@@ -213,33 +184,63 @@ export interface PveApiClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_PARALLEL = 8;
+
 const MAX_BODY = 32 * 1024 * 1024;
-// pveproxy's proxy errors (AnyEvent::HTTP pseudo statuses) and gateway errors: the request did
-// not reach the code that answers it. 500 is not retried: Proxmox uses it for every plain `die`
-// ("mapping 'x' not found", "Configuration file ... does not exist"), which a retry repeats.
-const RETRY_STATUS = new Set([502, 503, 504, 595, 596, 597, 598, 599]);
+// Connection failures a GET may retry at once. Not a timeout: a node that did not answer in
+// 10 s will not in the next 10 s either (and pveproxy already waited for it).
 const RETRY_CODES = new Set([
   "ECONNRESET",
   "ECONNREFUSED",
   "EPIPE",
-  "ETIMEDOUT",
   "EAI_AGAIN",
   "ENETUNREACH",
   "EHOSTUNREACH",
 ]);
+
+interface Exchange {
+  method: string;
+  path: string;
+  fullPath: string;
+  headers: Record<string, string>;
+  body?: string;
+  /** How long this request may take, connect included (the smaller of the two limits). */
+  budgetMs: number;
+  /** The limit that `budgetMs` comes from, for the message when it runs out. */
+  limit: string;
+}
+
+interface Answer {
+  status: number;
+  reason: string;
+  location: string | undefined;
+  text: string;
+}
 
 export class PveApiClient {
   readonly baseUrl: URL;
   readonly token: PveToken;
   private readonly tlsPolicy: TlsPolicy;
   private readonly tokenSource: string;
-  private readonly requestTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly parallel: number;
+  private readonly deadline: number;
   private readonly getRetries: number;
   private readonly retryDelayMs: number;
   readonly taskPollMs: number;
   readonly taskTimeoutMs: number;
   private readonly bodyEncoding: "json" | "form";
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Answered requests so far: a 401 after the first is a token that stopped working mid-run. */
+  private answered = 0;
+  /** Set by a 401 in the middle of a run: every later request fails with it, unsent. */
+  private authLost: PveApiError | null = null;
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+  private keepAlive: Https.Agent | null = null;
 
   constructor(opts: PveApiClientOptions) {
     this.baseUrl = new URL(opts.baseUrl);
@@ -248,7 +249,10 @@ export class PveApiClient {
     this.token = opts.token;
     this.tlsPolicy = opts.tls ?? {};
     this.tokenSource = opts.tokenSource ?? "the API token";
-    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.deadline = Date.now() + this.timeoutMs;
+    this.parallel = Math.max(1, opts.parallel ?? DEFAULT_PARALLEL);
     this.getRetries = opts.getRetries ?? 3;
     this.retryDelayMs = opts.retryDelayMs ?? 500;
     this.taskPollMs = opts.taskPollMs ?? 1000;
@@ -274,23 +278,38 @@ export class PveApiClient {
     return this.request<T>("DELETE", path, params);
   }
 
+  /**
+   * One request. GETs are retried on connection failures and proxy errors (with back-off, while
+   * the run's deadline allows); writes never: one that may have run is reported, not resent.
+   * `opts.task`: a poll of a task already started, bounded by --task-timeout, not the deadline.
+   */
   async request<T>(
     method: "GET" | "POST" | "PUT" | "DELETE",
     path: string,
     params: Params = {},
+    opts: { task?: boolean } = {},
   ): Promise<T> {
     const attempts = method === "GET" ? this.getRetries + 1 : 1;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.once<T>(method, path, params);
+        return await this.once<T>(method, path, params, opts.task === true);
       } catch (err) {
-        if (attempt < attempts && err instanceof PveApiError && err.details.retryable) {
-          await this.sleep(this.retryDelayMs * 2 ** (attempt - 1));
-          continue;
-        }
-        throw this.redacted(err);
+        const delay = this.retryDelayMs * 2 ** (attempt - 1);
+        const retry =
+          attempt < attempts &&
+          err instanceof PveApiError &&
+          err.details.retryable === true &&
+          (opts.task || Date.now() + delay < this.deadline);
+        if (!retry) throw this.redacted(err);
+        await this.sleep(delay);
       }
     }
+  }
+
+  /** Close the kept-alive connections (the run is over). */
+  close(): void {
+    this.keepAlive?.destroy();
+    this.keepAlive = null;
   }
 
   /** Wait for a task: poll its status until it stops; OK and "WARNINGS: n" succeed. */
@@ -301,7 +320,7 @@ export class PveApiClient {
     const task = parseUpid(upid);
     if (!task)
       throw new PveApiError(
-        `the API answered '${upid}' where a task id (UPID:...) was expected`,
+        `the API answered '${printable(upid)}' where a task id (UPID:...) was expected`,
         "protocol",
         EXIT.applyFailed,
         { upid },
@@ -310,9 +329,7 @@ export class PveApiClient {
     const what = opts.what ?? `task ${task.type} ${task.id}`.trim();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const st = await this.get<{ status?: string; exitstatus?: string }>(
-        apiPath`/nodes/${task.node}/tasks/${upid}/status`,
-      );
+      const st = await this.taskStatus(task.node, upid, what);
       if (st && st.status !== "running") {
         const exit = st.exitstatus ?? "unknown";
         if (exit === "OK") return { upid, exitstatus: exit, warnings: 0 };
@@ -333,6 +350,30 @@ export class PveApiClient {
     }
   }
 
+  /** A task's status; failing to read it once the task runs is a write with an unknown outcome. */
+  private async taskStatus(
+    node: string,
+    upid: string,
+    what: string,
+  ): Promise<{ status?: string; exitstatus?: string }> {
+    try {
+      return await this.request<{ status?: string; exitstatus?: string }>(
+        "GET",
+        apiPath`/nodes/${node}/tasks/${upid}/status`,
+        {},
+        { task: true },
+      );
+    } catch (err) {
+      if (!(err instanceof PveApiError)) throw err;
+      throw new PveApiError(
+        `${what} was started (task ${upid}), but following it failed: ${err.message} — the change may have been made or may still be running. Check with \`pvenode task status ${upid}\` on ${node} (or the web UI's task log) before running again`,
+        "unknown-outcome",
+        EXIT.applyFailed,
+        { ...err.details, upid },
+      );
+    }
+  }
+
   private redacted(err: unknown): unknown {
     if (!(err instanceof Error)) return err;
     const msg = redactSecret(err.message, this.token.secret);
@@ -343,85 +384,173 @@ export class PveApiClient {
     return err;
   }
 
-  private async once<T>(method: string, path: string, params: Params): Promise<T> {
-    const hasBody = method === "POST" || method === "PUT";
-    const form = encodeForm(params);
-    const query = !hasBody && form !== "" ? `?${form}` : "";
-    const body = hasBody ? (this.bodyEncoding === "json" ? jsonBody(params) : form) : undefined;
-    const fullPath = `/api2/json${path}${query}`;
-    const headers: Record<string, string> = {
-      Accept: "application/json",
-      Authorization: `PVEAPIToken=${this.token.id}=${this.token.secret}`,
+  /** A free place among the `parallel` requests in flight. */
+  private async slot(): Promise<() => void> {
+    if (this.inFlight >= this.parallel) await new Promise<void>((r) => this.waiting.push(r));
+    this.inFlight++;
+    return () => {
+      this.inFlight--;
+      this.waiting.shift()?.();
     };
-    if (body !== undefined) {
-      headers["Content-Type"] =
-        this.bodyEncoding === "json" ? "application/json" : "application/x-www-form-urlencoded";
-      headers["Content-Length"] = String(Buffer.byteLength(body));
-    }
-
-    const socket = await this.connect(method, path);
-    const res = await this.exchange(socket, { method, fullPath, headers, body }).catch(
-      (err: NodeJS.ErrnoException) => {
-        throw this.networkError(method, path, err);
-      },
-    );
-    return this.interpret<T>(method, path, res.status, res.reason, res.text);
   }
 
-  /** One request and its answer on a connected, verified socket (destroyed on any failure). */
+  private async once<T>(method: string, path: string, params: Params, task: boolean): Promise<T> {
+    if (this.authLost) throw this.authLost;
+    const release = await this.slot();
+    try {
+      if (this.authLost) throw this.authLost;
+      const left = task ? Infinity : this.deadline - Date.now();
+      if (left <= 0)
+        throw new PveApiError(
+          `${method} ${this.origin}${path}: not sent, the run's deadline (--timeout ${Math.round(this.timeoutMs / 1000)} s) has passed`,
+          "timeout",
+          method === "GET" ? EXIT.usage : EXIT.applyFailed,
+          { method, path },
+        );
+      const hasBody = method === "POST" || method === "PUT";
+      const form = encodeForm(params);
+      const query = !hasBody && form !== "" ? `?${form}` : "";
+      const body = hasBody ? (this.bodyEncoding === "json" ? jsonBody(params) : form) : undefined;
+      const headers: Record<string, string> = {
+        Accept: "application/json",
+        Authorization: `PVEAPIToken=${this.token.id}=${this.token.secret}`,
+      };
+      if (body !== undefined) {
+        headers["Content-Type"] =
+          this.bodyEncoding === "json" ? "application/json" : "application/x-www-form-urlencoded";
+        headers["Content-Length"] = String(Buffer.byteLength(body));
+      }
+      const perRequest = left >= this.requestTimeoutMs;
+      const r: Exchange = {
+        method,
+        path,
+        fullPath: `/api2/json${path}${query}`,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        budgetMs: Math.min(this.requestTimeoutMs, left),
+        limit: perRequest
+          ? `no answer within ${Math.round(this.requestTimeoutMs / 1000)} s`
+          : `no answer before the run's deadline (--timeout ${Math.round(this.timeoutMs / 1000)} s)`,
+      };
+      const res = method === "GET" ? await this.viaKeepAlive(r) : await this.viaOwnConnection(r);
+      return this.interpret<T>(method, path, res, params);
+    } finally {
+      release();
+    }
+  }
+
+  // Reads share kept-alive connections: one TLS handshake per connection, not per request. Each
+  // new connection is opened and checked by `connect` (the pin, or the CA and name) before the
+  // agent may write to it.
+  private agent(): Https.Agent {
+    if (this.keepAlive) return this.keepAlive;
+    const agent = new (https().Agent)({ keepAlive: true, maxSockets: this.parallel });
+    const override = agent as unknown as {
+      createConnection: (o: unknown, cb: (err: Error | null, s?: Tls.TLSSocket) => void) => void;
+    };
+    override.createConnection = (_o, cb) => {
+      this.connect().then(
+        (s) => {
+          // Closed while connecting (the run ended, e.g. on a 401): nothing may hold the process.
+          if (this.keepAlive !== agent) {
+            s.destroy();
+            cb(new Error("the client was closed"));
+          } else cb(null, s);
+        },
+        (err: Error) => cb(err),
+      );
+    };
+    this.keepAlive = agent;
+    return agent;
+  }
+
+  private viaKeepAlive(r: Exchange): Promise<Answer> {
+    return this.exchange(r, { agent: this.agent() }, null);
+  }
+
+  // A write goes out on a connection of its own, opened for it: never on a kept-alive one the
+  // server may be closing at that moment, where a reset would leave its outcome unknown.
+  private async viaOwnConnection(r: Exchange): Promise<Answer> {
+    const timer = deadlineTimer(r.budgetMs);
+    let socket: Tls.TLSSocket;
+    try {
+      socket = await Promise.race([this.connect(), timer.expired]);
+    } catch (err) {
+      throw this.failed(r, err as NodeJS.ErrnoException, false);
+    } finally {
+      timer.clear();
+    }
+    return this.exchange(
+      { ...r, budgetMs: r.budgetMs },
+      { createConnection: () => socket },
+      socket,
+    );
+  }
+
+  /**
+   * One request and its answer, within its budget. `own`: the socket given for this request alone
+   * (a write), destroyed on any failure so nothing keeps the process alive.
+   */
   private exchange(
-    socket: Tls.TLSSocket,
-    r: { method: string; fullPath: string; headers: Record<string, string>; body?: string },
-  ): Promise<{ status: number; reason: string; text: string }> {
-    const { method, fullPath, headers, body } = r;
+    r: Exchange,
+    how: { agent: Https.Agent } | { createConnection: () => Tls.TLSSocket },
+    own: Tls.TLSSocket | null,
+  ): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      // Whatever fails from here on (a header Node refuses, a reset) must not leave the
-      // verified socket open: an open socket keeps the process alive with nothing to do.
+      let sent = false;
+      let settled = false;
       const fail = (err: unknown) => {
-        socket.destroy();
-        reject(err);
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        own?.destroy();
+        reject(this.failed(r, err as NodeJS.ErrnoException, sent));
       };
       let req: ReturnType<ReturnType<typeof https>["request"]>;
+      const timer = setTimeout(
+        () => req?.destroy(Object.assign(new Error(r.limit), { code: "ETIMEDOUT" })),
+        r.budgetMs,
+      );
       try {
         req = https().request(
           {
-            method,
+            method: r.method,
             host: this.baseUrl.hostname,
             port: this.port,
-            path: fullPath,
-            headers,
-            // No agent: with `createConnection` and no agent, Node uses this socket, already
-            // connected and verified (connect below), with nothing sent on it yet.
-            createConnection: () => socket,
+            path: r.fullPath,
+            headers: r.headers,
+            ...how,
           },
-          (r) => {
+          (res) => {
             const chunks: Buffer[] = [];
             let size = 0;
-            r.on("data", (c: Buffer) => {
+            res.on("data", (c: Buffer) => {
               size += c.length;
               if (size > MAX_BODY) req.destroy(new Error(`answer larger than ${MAX_BODY} bytes`));
               else chunks.push(c);
             });
-            r.on("end", () =>
+            res.on("end", () => {
+              if (settled) return;
+              settled = true;
+              clearTimeout(timer);
               resolve({
-                status: r.statusCode ?? 0,
-                reason: r.statusMessage ?? "",
+                status: res.statusCode ?? 0,
+                reason: res.statusMessage ?? "",
+                location: res.headers.location,
                 text: Buffer.concat(chunks).toString("utf8"),
-              }),
-            );
-            r.on("error", fail);
+              });
+            });
+            res.on("error", fail);
           },
         );
       } catch (err) {
         fail(err);
         return;
       }
-      req.setTimeout(this.requestTimeoutMs, () =>
-        req.destroy(Object.assign(new Error("no answer"), { code: "ETIMEDOUT" })),
-      );
+      req.on("finish", () => (sent = true));
       req.on("error", fail);
       try {
-        if (body !== undefined) req.write(body);
+        if (r.body !== undefined) req.write(r.body);
         req.end();
       } catch (err) {
         fail(err);
@@ -433,8 +562,7 @@ export class PveApiClient {
     return this.baseUrl.port === "" ? 443 : Number(this.baseUrl.port);
   }
 
-  /** A TLS connection that passed our policy, before anything is written to it. */
-  private connect(method: string, path: string): Promise<Tls.TLSSocket> {
+  private connect(): Promise<Tls.TLSSocket> {
     const host = this.baseUrl.hostname.replace(/^\[|\]$/g, "");
     const pin = this.tlsPolicy.fingerprint;
     return new Promise((resolve, reject) => {
@@ -453,7 +581,13 @@ export class PveApiClient {
             : undefined,
       });
       const timer = setTimeout(
-        () => sock.destroy(Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" })),
+        () =>
+          sock.destroy(
+            Object.assign(
+              new Error(`no connection within ${Math.round(this.requestTimeoutMs / 1000)} s`),
+              { code: "ETIMEDOUT" },
+            ),
+          ),
         this.requestTimeoutMs,
       );
       sock.once("secureConnect", () => {
@@ -467,7 +601,6 @@ export class PveApiClient {
                 `${this.origin} presented a certificate with SHA-256 fingerprint ${presented || "(none)"}, not the pinned ${pin}: refusing to send the token. If the node's certificate was renewed, compare with \`pvenode cert info\` on the node and pass the new --fingerprint`,
                 "tls",
                 EXIT.usage,
-                { method, path },
               ),
             );
             return;
@@ -478,10 +611,8 @@ export class PveApiClient {
       sock.once("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         if (pin === undefined && isCertificateError(err)) {
-          void this.describeUntrusted(host, err).then(reject, () =>
-            reject(this.networkError(method, path, err)),
-          );
-        } else reject(this.networkError(method, path, err));
+          void this.describeUntrusted(host, err).then(reject, () => reject(err));
+        } else reject(err);
       });
     });
   }
@@ -517,7 +648,11 @@ export class PveApiClient {
     );
   }
 
-  private networkError(method: string, path: string, err: NodeJS.ErrnoException): PveApiError {
+  /**
+   * A request that got no answer, said precisely: which request, what happened, and for a write
+   * that was sent, that it may have been made and how to check (it is never sent again).
+   */
+  private failed(r: Exchange, err: NodeJS.ErrnoException, sent: boolean): PveApiError {
     if (err instanceof PveApiError) return err;
     const code = err.code ?? "";
     const why =
@@ -526,58 +661,71 @@ export class PveApiClient {
         : code === "ENOTFOUND"
           ? "host name not found"
           : code === "ETIMEDOUT"
-            ? `no answer within ${Math.round(this.requestTimeoutMs / 1000)} s`
+            ? err.message
             : code === "ECONNRESET"
               ? "connection reset"
               : err.message;
+    const where = `${r.method} ${this.origin}${r.path}`;
+    const kind = code === "ETIMEDOUT" ? "timeout" : "network";
+    const details = { method: r.method, path: r.path, retryable: RETRY_CODES.has(code) };
+    if (r.method === "GET") return new PveApiError(`${where}: ${why}`, kind, EXIT.usage, details);
+    if (!sent)
+      return new PveApiError(
+        `${where}: ${why}; the request was not sent, nothing was changed`,
+        kind,
+        EXIT.applyFailed,
+        details,
+      );
     return new PveApiError(
-      `${method} ${this.origin}${path}: ${why}`,
-      code === "ETIMEDOUT" ? "timeout" : "network",
-      method === "GET" ? EXIT.usage : EXIT.applyFailed,
-      {
-        method,
-        path,
-        retryable: RETRY_CODES.has(code),
-      },
+      `${where}: ${why} after the request was sent — the change may have been made. ${checkAdvice(r.method, r.path)}; passthrough never sends a write twice`,
+      "unknown-outcome",
+      EXIT.applyFailed,
+      details,
     );
   }
 
-  private interpret<T>(
-    method: string,
-    path: string,
-    status: number,
-    reason: string,
-    text: string,
-  ): T {
+  private interpret<T>(method: string, path: string, res: Answer, params: Params): T {
+    const { status, reason, text } = res;
+    const where = `${method} ${this.origin}${path}`;
+    if (status >= 300 && status < 400) {
+      throw new PveApiError(
+        `${where}: the server answered ${status} ${printable(reason)}${res.location ? ` (to ${printable(res.location)})` : ""}; passthrough does not follow redirects, which would send the token elsewhere: give --api the address of a Proxmox VE node itself (https://HOST:8006), not of a proxy or login page`,
+        "protocol",
+        method === "GET" ? EXIT.usage : EXIT.applyFailed,
+        { method, path, status },
+      );
+    }
     type Envelope = { data?: unknown; message?: string; errors?: Record<string, string> };
     let body: Envelope | null = null;
+    let json = true;
     if (text.trim() !== "") {
       try {
         body = JSON.parse(text) as Envelope;
       } catch {
-        body = null;
+        json = false;
       }
     }
     if (status >= 200 && status < 300) {
       if (!body || typeof body !== "object" || !("data" in body)) {
+        const got = json
+          ? 'JSON without Proxmox\'s {"data": ...}'
+          : `not JSON (${text.trim() === "" ? "an empty body" : `starts "${printable(text.trim().slice(0, 40))}"`})`;
+        const write = method !== "GET";
         throw new PveApiError(
-          `${method} ${this.origin}${path}: the answer is not a Proxmox API answer ({"data": ...}); is --api the address of a Proxmox VE node?`,
+          `${where}: a malformed answer (HTTP ${status}, ${got})${write ? ` — the change may have been made. ${checkAdvice(method, path)}` : "; is --api the address of a Proxmox VE node?"}`,
           "protocol",
-          EXIT.usage,
-          {
-            method,
-            path,
-            status,
-          },
+          write ? EXIT.applyFailed : EXIT.usage,
+          { method, path, status },
         );
       }
+      this.answered++;
       return body.data as T;
     }
     // The server's words reach the user's terminal: printable, bounded, never the secret.
     const message =
       redactSecret(printable(body?.message ?? reason), this.token.secret).trim() ||
       `HTTP ${status}`;
-    throw apiError({
+    const err = apiError({
       method,
       path,
       status,
@@ -585,8 +733,56 @@ export class PveApiClient {
       paramErrors: body?.errors,
       tokenId: this.token.id,
       tokenSource: this.tokenSource,
+      write: method === "GET" ? undefined : checkAdvice(method, path, params),
     });
+    if (status === 401 && this.answered > 0)
+      this.authLost = midRun(err, this.answered, where, this.token.id);
+    throw this.authLost ?? err;
   }
+}
+
+/** The token worked for `answered` requests, then a 401: it was revoked or expired during the run. */
+function midRun(err: PveApiError, answered: number, where: string, token: string): PveApiError {
+  return new PveApiError(
+    `${where}: the token was refused (401 ${err.details.reason ?? ""}) after ${answered} request${answered === 1 ? " was" : "s were"} answered in this run: token ${token} was deleted, expired or its user disabled meanwhile (\`pveum user token list USER\` shows it). The requests after it were not sent`,
+    "auth",
+    EXIT.usage,
+    err.details,
+  );
+}
+
+/** How to find out whether a write whose answer was lost was made. */
+export function checkAdvice(method: string, path: string, params: Params = {}): string {
+  const config = /^\/nodes\/([^/]+)\/qemu\/(\d+)\/config$/.exec(path);
+  if (config)
+    return `Check with \`qm config ${config[2]}\` on ${decodeURIComponent(config[1]!)} (or rerun \`passthrough vm plan\`: an empty diff means it was made)`;
+  const create = /^\/nodes\/([^/]+)\/qemu$/.exec(path);
+  if (create) {
+    const vmid =
+      typeof params.vmid === "number" || typeof params.vmid === "string" ? params.vmid : "VMID";
+    return `Check with \`qm config ${vmid}\` (or \`qm list\`) on ${decodeURIComponent(create[1]!)}`;
+  }
+  if (/^\/cluster\/mapping\/pci(\/|$)/.test(path))
+    return "Check with `passthrough vm mapping list` (or `pvesh get /cluster/mapping/pci`)";
+  return `Check the state with \`pvesh get ${path}\` on a node`;
+}
+
+/** A timer that rejects after `ms` like a socket timeout, for steps outside a request. */
+function deadlineTimer(ms: number): { expired: Promise<never>; clear: () => void } {
+  let t: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    t = setTimeout(
+      () =>
+        reject(
+          Object.assign(new Error(`no connection within ${Math.round(ms / 1000)} s`), {
+            code: "ETIMEDOUT",
+          }),
+        ),
+      ms,
+    );
+  });
+  expired.catch(() => undefined);
+  return { expired, clear: () => clearTimeout(t) };
 }
 
 function isCertificateError(err: NodeJS.ErrnoException): boolean {
@@ -595,213 +791,4 @@ function isCertificateError(err: NodeJS.ErrnoException): boolean {
     code === "ERR_TLS_CERT_ALTNAME_INVALID" ||
     /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|DEPTH_ZERO/.test(code)
   );
-}
-
-const ROOT_ONLY_HOSTPCI =
-  /only root can (?:set|modify|delete) '(hostpci\d+)' config for (?:non-mapped|real) devices/;
-const ROOT_ONLY_OPTION = /only root can set '([^']+)' config/;
-const PERMISSION = /^Permission check failed(?: \((.*), ([^,()]+)\))?/;
-
-/** What a Proxmox error means for the user, and what to do about it. */
-export function apiError(e: {
-  method: string;
-  path: string;
-  status: number;
-  message: string;
-  paramErrors?: Record<string, string> | undefined;
-  tokenId: string;
-  tokenSource?: string;
-}): PveApiError {
-  const where = `${e.method} ${e.path}`;
-  const details = {
-    method: e.method,
-    path: e.path,
-    status: e.status,
-    reason: e.message,
-    paramErrors: e.paramErrors,
-  };
-  const writes = e.method !== "GET";
-  if (e.status === 401) {
-    return new PveApiError(
-      `the Proxmox API refused token ${e.tokenId} (401 ${e.message}): check the secret in ${e.tokenSource ?? "the token"}; the token must exist (\`pveum user token list USER\`), not be expired, and its user must be enabled`,
-      "auth",
-      EXIT.usage,
-      details,
-    );
-  }
-  if (e.status === 403) return permissionError(e.message, where, e.tokenId, details);
-  if (e.status === 400) {
-    const params = Object.entries(e.paramErrors ?? {}).map(([k, v]) => `${k}: ${String(v).trim()}`);
-    return new PveApiError(
-      `Proxmox rejected the request ${where}: ${params.length ? params.join("; ") : e.message}`,
-      "parameter",
-      writes ? EXIT.applyFailed : EXIT.usage,
-      details,
-    );
-  }
-  if (e.status === 501) {
-    return new PveApiError(
-      `${where}: ${e.message} — this Proxmox VE does not have that API (resource mappings need Proxmox VE 8.0 or newer)`,
-      "not-implemented",
-      EXIT.usage,
-      details,
-    );
-  }
-  if (e.status >= 595 && e.status <= 599) {
-    return new PveApiError(
-      `${where}: ${e.message} (the API node could not reach the node that owns this; is it online?)`,
-      "network",
-      writes ? EXIT.applyFailed : EXIT.usage,
-      { ...details, retryable: true },
-    );
-  }
-  if (RETRY_STATUS.has(e.status)) {
-    return new PveApiError(
-      `${where}: ${e.status} ${e.message}`,
-      "server",
-      writes ? EXIT.applyFailed : EXIT.usage,
-      { ...details, retryable: true },
-    );
-  }
-  const explained = explainServerMessage(e.message, e.tokenId);
-  if (explained)
-    return new PveApiError(
-      `${where}: ${explained.message}`,
-      explained.kind,
-      explained.exitCode,
-      details,
-    );
-  return new PveApiError(
-    `${where}: ${e.message}`,
-    "server",
-    writes ? EXIT.applyFailed : EXIT.usage,
-    details,
-  );
-}
-
-function permissionError(
-  message: string,
-  where: string,
-  tokenId: string,
-  details: PveApiError["details"],
-): PveApiError {
-  const m = PERMISSION.exec(message);
-  if (m && m[1] !== undefined) {
-    const privs = m[2]!.split("|");
-    const which = privs.length > 1 ? `one of ${privs.join(", ")}` : privs[0]!;
-    return new PveApiError(
-      `token ${tokenId} lacks ${which} on ${m[1]} (${where}): grant it, e.g. \`pveum acl modify ${m[1]} --tokens '${tokenId}' --roles Passthrough\` (README "Proxmox API token"); a privilege-separated token needs it on its user too`,
-      "permission",
-      EXIT.usage,
-      details,
-    );
-  }
-  // Checks with several alternatives ('or') fail with a bare "Permission check failed": name
-  // what the endpoint wants (pve-manager API2/Cluster/Mapping/PCI.pm, qemu-server create_vm).
-  const mapping = /^GET \/cluster\/mapping\/pci\/([^/]+)$/.exec(where);
-  const create = /^POST \/nodes\/[^/]+\/qemu$/.test(where);
-  if (mapping || create) {
-    const acl = mapping ? `/mapping/pci/${decodeURIComponent(mapping[1]!)}` : "/vms/VMID";
-    const what = mapping
-      ? `Mapping.Audit, Mapping.Use or Mapping.Modify on ${acl}`
-      : `VM.Allocate on ${acl} (or on the VM's pool)`;
-    return new PveApiError(
-      `token ${tokenId} lacks ${what} (${where}: ${message.trim()}): grant it, e.g. \`pveum acl modify ${mapping ? "/mapping/pci" : "/vms"} --tokens '${tokenId}' --roles Passthrough\` (README "Proxmox API token")`,
-      "permission",
-      EXIT.usage,
-      details,
-    );
-  }
-  return new PveApiError(
-    `token ${tokenId} was refused: ${message.trim()} (${where}); README "Proxmox API token" lists the privileges passthrough needs`,
-    "permission",
-    EXIT.usage,
-    details,
-  );
-}
-
-/** The 500 messages (and task exit statuses) that have a known cause and a known way out. */
-function explainServerMessage(
-  message: string,
-  tokenId: string,
-): { message: string; kind: ApiErrorKind; exitCode: ExitCode } | null {
-  const hostpci = ROOT_ONLY_HOSTPCI.exec(message);
-  if (hostpci) {
-    return {
-      message: `${message} — Proxmox lets only root@pam set a raw PCI address in ${hostpci[1]}, and an API token (${tokenId}) is never root@pam. Use a cluster resource mapping instead: \`passthrough vm mapping create --name gpu0 --device 0000:01:00\`, then \`${hostpci[1]}: mapping=gpu0\` (needs Mapping.Use on /mapping/pci/gpu0 and VM.Config.HWType)`,
-      kind: "root-only",
-      exitCode: EXIT.usage,
-    };
-  }
-  const option = ROOT_ONLY_OPTION.exec(message);
-  if (option) {
-    return {
-      message: `${message} — '${option[1]}' can only be set by root@pam, which an API token never is: set it on the node with \`qm set VMID --${option[1]} ...\` (passthrough's local qm backend) or leave it out`,
-      kind: "root-only",
-      exitCode: EXIT.usage,
-    };
-  }
-  if (
-    /checksum mismatch \(file change by other user\?\)|detected modified configuration - file changed by other user\?/.test(
-      message,
-    )
-  ) {
-    return {
-      message: `${message.trim()} — someone changed it after passthrough read it; nothing was overwritten. Rerun to plan against the current state`,
-      kind: "conflict",
-      exitCode: EXIT.refused,
-    };
-  }
-  if (/^mapping '[^']+' not found|^Configuration file '[^']+' does not exist/.test(message)) {
-    return { message, kind: "not-found", exitCode: EXIT.usage };
-  }
-  return null;
-}
-
-function taskFailure(what: string, exitstatus: string, upid: string, tokenId: string): PveApiError {
-  // Checks that run inside the worker (hostpci/usb permissions) end the task, not the request.
-  if (PERMISSION.test(exitstatus))
-    return permissionError(exitstatus, what, tokenId, { upid, reason: exitstatus });
-  const explained = explainServerMessage(exitstatus, tokenId);
-  if (explained)
-    return new PveApiError(
-      `${what} failed: ${explained.message}`,
-      explained.kind,
-      explained.exitCode,
-      { upid, reason: exitstatus },
-    );
-  return new PveApiError(
-    `${what} failed: ${exitstatus} (task log: \`pvenode task log ${upid}\`)`,
-    "task-failed",
-    EXIT.applyFailed,
-    { upid, reason: exitstatus },
-  );
-}
-
-/**
- * `text` with every piece of `secret` of 8 or more characters replaced by <secret>: a server
- * or proxy that echoes part of the token (a cut status line, a log excerpt) must not print it.
- */
-export function redactSecret(text: string, secret: string): string {
-  const PIECE = 8;
-  if (secret.length < PIECE) return secret === "" ? text : text.split(secret).join("<secret>");
-  const covered = new Uint8Array(text.length);
-  for (let i = 0; i + PIECE <= secret.length; i++) {
-    const piece = secret.slice(i, i + PIECE);
-    for (let at = text.indexOf(piece); at !== -1; at = text.indexOf(piece, at + 1))
-      covered.fill(1, at, at + PIECE);
-  }
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    if (!covered[i]) out += text[i];
-    else if (i === 0 || !covered[i - 1]) out += "<secret>";
-  }
-  return out;
-}
-
-/** At most 300 characters, control characters dropped: how a server's message is shown. */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
-  return clean.length > 300 ? `${clean.slice(0, 300)}…` : clean;
 }

@@ -13,7 +13,8 @@ import {
 } from "../backend.js";
 import { configText } from "../diff.js";
 import type { SpecResult } from "../spec.js";
-import type { ProxmoxBackend, VmConfig } from "../types.js";
+import type { PciMapping, ProxmoxBackend, PveHardwarePci, VmConfig } from "../types.js";
+import { planAutoMappings, plannedMappingLines, type PlannedMapping } from "./auto-mapping.js";
 import {
   configMemoryMiB,
   isEmptyChange,
@@ -39,6 +40,8 @@ export interface ProxmoxVmPlan extends VmPlan {
   label: string;
   change: ProxmoxPlan["change"];
   digest: string | null;
+  /** Cluster PCI mappings written before the config (API tokens: no raw hostpci). */
+  pciMappings: PlannedMapping[];
 }
 
 export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan> {
@@ -119,8 +122,12 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
     const { vmid, config } = current;
     const result = specFor(request, host, config ? configMemoryMiB(config) : null);
     const present = host.state.pci.map((d) => d.address);
-    const mappings = await this.mappings(present);
-    const hwRefusals = await this.hardwareRefusals(result, host);
+    const listed = await this.listMappings();
+    const mappings = this.usableMappings(listed, present);
+    const hardware = await this.nodeHardware();
+    const hwRefusals = this.hardwareRefusals(result, host, hardware);
+    const auto = this.autoMappings(result, listed, hardware, request);
+    for (const p of auto.planned) mappings.push({ id: p.id, addresses: p.addresses });
     const plan = planProxmoxChange({
       spec: result.spec,
       current: config,
@@ -139,8 +146,9 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
       label,
       change: plan.change,
       digest: current.digest,
+      pciMappings: auto.planned,
       action: `${creating ? "create" : "configure"} VM ${vmid}`,
-      refusals: [...hwRefusals, ...result.refusals, ...plan.refusals],
+      refusals: [...hwRefusals, ...auto.refusals, ...result.refusals, ...plan.refusals],
       warnings,
       json: {
         backend: this.kind,
@@ -151,6 +159,7 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
         before: plan.before,
         after: plan.after,
         why: plan.why,
+        mappings: auto.planned,
         warnings,
       },
       report: {
@@ -161,7 +170,10 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
               oldName: `VM ${vmid} (now)`,
               newName: `VM ${vmid} (after)`,
               before: configText(plan.before),
-              after: configText(plan.after),
+              after: [
+                ...plannedMappingLines(auto.planned, this.client?.node ?? ""),
+                configText(plan.after),
+              ].join("\n"),
             },
         unchanged: `${label} is already configured for passthrough: nothing to change.`,
         why: plan.why,
@@ -177,30 +189,70 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
     };
   }
 
-  /** Through the API the node can be another machine than the one read: its devices must match. */
-  private async hardwareRefusals(result: SpecResult, host: VmHost): Promise<string[]> {
+  /** The node's own PCI list, where the client can read it (the REST API). */
+  private async nodeHardware(): Promise<PveHardwarePci[] | null> {
     const client = this.client;
-    if (!client?.hardwarePci) return [];
+    return client?.hardwarePci ? client.hardwarePci(client.node) : null;
+  }
+
+  /** Through the API the node can be another machine than the one read: its devices must match. */
+  private hardwareRefusals(
+    result: SpecResult,
+    host: VmHost,
+    hardware: PveHardwarePci[] | null,
+  ): string[] {
+    if (!this.client || hardware === null) return [];
     return hardwareMismatches(
       result.spec,
-      await client.hardwarePci(client.node),
-      client.node,
+      hardware,
+      this.client.node,
       host.state.source.kind === "live" ? "this machine" : host.state.source.path,
     );
   }
 
-  /** Without raw hostpci (API tokens), devices go in through the node's PCI mappings. */
-  private async mappings(present: string[]): Promise<Array<{ id: string; addresses: string[] }>> {
+  /** Without raw hostpci (API tokens), devices go in through the cluster's PCI mappings. */
+  private async listMappings(): Promise<PciMapping[]> {
     const client = this.client;
     if (!client || client.canSetRawHostpci || !client.listPciMappings) return [];
-    return (await client.listPciMappings()).map((m) => ({
-      id: m.id,
-      addresses: mappingAddresses(m.map, client.node, present),
-    }));
+    return client.listPciMappings();
+  }
+
+  private usableMappings(
+    listed: PciMapping[],
+    present: string[],
+  ): Array<{ id: string; addresses: string[] }> {
+    const node = this.client?.node ?? "";
+    return listed.map((m) => ({ id: m.id, addresses: mappingAddresses(m.map, node, present) }));
+  }
+
+  /** The mappings to create in this run for devices no mapping names yet (auto-mapping.ts). */
+  private autoMappings(
+    result: SpecResult,
+    listed: PciMapping[],
+    hardware: PveHardwarePci[] | null,
+    request: VmRequest,
+  ): { planned: PlannedMapping[]; refusals: string[] } {
+    const client = this.client;
+    if (!client || client.canSetRawHostpci || !client.ensurePciMapping || hardware === null)
+      return { planned: [], refusals: [] };
+    return planAutoMappings({
+      spec: result.spec,
+      node: client.node,
+      hardware,
+      existing: listed,
+      name: request.options.mappingName ?? null,
+    });
   }
 
   async apply(plan: ProxmoxVmPlan): Promise<void> {
     const client = this.writer();
+    // The mappings first: the config names them, and Proxmox checks Mapping.Use on them.
+    for (const m of plan.pciMappings)
+      await client.ensurePciMapping!({
+        id: m.id,
+        map: [m.entry],
+        ...(m.action === "create" ? { description: m.description } : {}),
+      });
     if (plan.mode === "create") await client.createVm(plan.vmid, plan.change.set);
     else await client.updateConfig(plan.vmid, plan.change, plan.digest);
   }

@@ -11,6 +11,8 @@ import { readInputText } from "../../input-file.js";
 import { InputError } from "../../errors.js";
 import { ApiBackend } from "./api-backend.js";
 import {
+  DEFAULT_PARALLEL,
+  DEFAULT_TIMEOUT_MS,
   normalizeFingerprint,
   parseToken,
   PveApiClient,
@@ -27,6 +29,10 @@ export interface ApiOptions {
   fingerprint?: string;
   caFile?: string;
   taskTimeout?: string;
+  /** The run's overall deadline in seconds (--timeout). */
+  timeout?: string;
+  /** Requests in flight at once (--parallel). */
+  parallel?: string;
 }
 
 export interface ConnectDeps {
@@ -131,6 +137,14 @@ export function connectApi(
   const taskTimeout = Number(opts.taskTimeout ?? "120");
   if (!Number.isFinite(taskTimeout) || taskTimeout <= 0)
     throw new InputError(`--task-timeout ${opts.taskTimeout}: expected a number of seconds`);
+  const timeout = Number(opts.timeout ?? String(DEFAULT_TIMEOUT_MS / 1000));
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    throw new InputError(`--timeout ${opts.timeout}: expected a number of seconds, like 60`);
+  const parallel = Number(opts.parallel ?? String(DEFAULT_PARALLEL));
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64)
+    throw new InputError(
+      `--parallel ${opts.parallel}: expected a whole number of requests from 1 to 64`,
+    );
   const { token, source } = readToken(opts, deps);
   const client = new PveApiClient({
     baseUrl,
@@ -138,6 +152,8 @@ export function connectApi(
     tokenSource: source,
     tls: { ...(fingerprint ? { fingerprint } : {}), ...(ca ? { ca } : {}) },
     taskTimeoutMs: taskTimeout * 1000,
+    timeoutMs: timeout * 1000,
+    parallel,
     ...pollFromEnv(deps.env),
     ...deps.client,
   });

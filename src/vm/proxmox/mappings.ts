@@ -14,6 +14,7 @@
 // does not match "10de:2204": we always write lower case.
 
 import { InputError } from "../../errors.js";
+import { PveApiError } from "./api-errors.js";
 import { parsePropertyString, printPropertyString } from "../../formats/proxmox-property-string.js";
 import type { PciMapping, PveHardwarePci } from "../types.js";
 
@@ -396,10 +397,18 @@ export interface MappingRequest {
   description: string | null;
 }
 
+export interface NodeSkip {
+  node: string;
+  reason: string;
+}
+
 export interface MappingPlan {
   mapping: PciMapping;
   entries: PciMapEntry[];
-  skipped: Array<{ node: string; reason: string }>;
+  /** --all-nodes: nodes read that have no such card (or another one at the address), or offline. */
+  skipped: NodeSkip[];
+  /** --all-nodes: nodes whose hardware could not be read; not in `entries`. */
+  unreachable: NodeResult[];
   warnings: string[];
 }
 
@@ -432,7 +441,9 @@ export async function planMapping(api: MappingApi, req: MappingRequest): Promise
   };
   const entries: PciMapEntry[] = [];
   for (const p of planned) entries.push(buildMapEntry(p.node, p.address, await hw(p.node)));
-  const skipped = req.allNodes ? await addSameDevice(entries, nodes, seen, hw) : [];
+  const { skipped, unreachable } = req.allNodes
+    ? await addSameDevice(entries, nodes, seen, hw)
+    : { skipped: [], unreachable: [] };
   const warnings = entries
     .filter((e) => e.iommugroup === undefined)
     .map(
@@ -444,44 +455,53 @@ export async function planMapping(api: MappingApi, req: MappingRequest): Promise
     map: entries.map(printMapEntry),
     ...(req.description !== null ? { description: req.description } : {}),
   };
-  return { mapping, entries, skipped, warnings };
+  return { mapping, entries, skipped, unreachable, warnings };
 }
 
-/** --all-nodes: the first entry's address on every other online node that has the same card there. */
+/**
+ * --all-nodes: the first entry's address on every other online node that has the same card
+ * there. The nodes' hardware is read at once; a node whose answer failed is "unreachable" with
+ * the reason, never "no PCI device" (the caller decides whether to go on without it).
+ */
 async function addSameDevice(
   entries: PciMapEntry[],
   nodes: ClusterNode[],
   named: Set<string>,
   hw: (node: string) => Promise<PveHardwarePci[]>,
-): Promise<Array<{ node: string; reason: string }>> {
+): Promise<{ skipped: NodeSkip[]; unreachable: NodeResult[] }> {
   const ref = entries[0]!;
-  const skipped: Array<{ node: string; reason: string }> = [];
-  for (const n of nodes) {
-    if (named.has(n.node)) continue;
-    if (!n.online) {
-      skipped.push({ node: n.node, reason: "offline" });
-      continue;
-    }
-    let entry: PciMapEntry;
-    try {
-      entry = buildMapEntry(n.node, ref.path, await hw(n.node));
-    } catch {
+  const skipped: NodeSkip[] = [];
+  const unread: NodeResult[] = [];
+  const others = nodes.filter((n) => !named.has(n.node)).sort((a, b) => byNodeName(a.node, b.node));
+  const read = await Promise.all(
+    others.map(async (n) => {
+      if (!n.online) return { n, hardware: null, failed: null };
+      try {
+        return { n, hardware: await hw(n.node), failed: null };
+      } catch (err) {
+        return { n, hardware: null, failed: unreachable(n.node, err) };
+      }
+    }),
+  );
+  for (const { n, hardware, failed } of read) {
+    if (failed) unread.push(failed);
+    else if (!hardware) skipped.push({ node: n.node, reason: "offline" });
+    else if (!deviceFor(ref.path, hardware))
       skipped.push({
         node: n.node,
         reason: `no PCI device ${ref.path}${/\.[0-7]$/.test(ref.path) ? "" : ".0"}`,
       });
-      continue;
+    else {
+      const entry = buildMapEntry(n.node, ref.path, hardware);
+      if (entry.id === ref.id) entries.push(entry);
+      else
+        skipped.push({
+          node: n.node,
+          reason: `${ref.path} is ${entry.id} there, not ${ref.id}: map it explicitly with --map ${n.node}=ADDRESS`,
+        });
     }
-    if (entry.id !== ref.id) {
-      skipped.push({
-        node: n.node,
-        reason: `${ref.path} is ${entry.id} there, not ${ref.id}: map it explicitly with --map ${n.node}=ADDRESS`,
-      });
-      continue;
-    }
-    entries.push(entry);
   }
-  return skipped;
+  return { skipped, unreachable: unread };
 }
 
 export interface MappingPreviewRow {
@@ -539,18 +559,40 @@ export interface MappingCheckRow {
   fixes: MappingFix[];
 }
 
+/** One node's verdict: every node gets one, whatever happened to the others. */
+export type NodeVerdict = "ok" | "mismatch" | "missing device" | "offline" | "unreachable";
+
+export interface NodeResult {
+  node: string;
+  verdict: NodeVerdict;
+  /** Why, for every verdict but ok: the first problem, or the failed request and its error. */
+  reason?: string;
+}
+
 export interface MappingCheck {
+  /** Sorted naturally (pve2 before pve10). */
   nodes: ClusterNode[];
   mappings: PciMapping[];
   rows: MappingCheckRow[];
   /** Offline nodes: not checked. */
   skippedNodes: string[];
+  /** One per node, in `nodes`' order. */
+  verdicts: NodeResult[];
 }
 
-/** Every mapping (or the one named) against every online node's hardware. */
+/** Node names in natural order: pve2 before pve10. */
+export const byNodeName = (a: string, b: string): number =>
+  a.localeCompare(b, "en", { numeric: true });
+
+/**
+ * Every mapping (or the one named) against every online node's hardware. The nodes are read at
+ * once (the client bounds how many requests are in flight); a node whose answers fail is
+ * "unreachable" with the reason, and the others are still checked.
+ */
 export async function checkMappings(api: MappingApi, name: string | null): Promise<MappingCheck> {
-  const nodes = await api.clusterNodes();
-  let mappings = await api.listPciMappings();
+  const [listed, all] = await Promise.all([api.clusterNodes(), api.listPciMappings()]);
+  const nodes = [...listed].sort((a, b) => byNodeName(a.node, b.node));
+  let mappings = all;
   if (name !== null) {
     mappings = mappings.filter((m) => m.id === name);
     if (mappings.length === 0)
@@ -558,19 +600,60 @@ export async function checkMappings(api: MappingApi, name: string | null): Promi
         `no PCI mapping ${name} (or the token may not see it): \`passthrough vm mapping list\` shows them`,
       );
   }
-  const rows: MappingCheckRow[] = [];
-  const skippedNodes: string[] = [];
-  for (const n of nodes) {
-    if (!n.online) {
-      skippedNodes.push(n.node);
-      continue;
-    }
-    const server = new Map((await api.checkPciMappings(n.node)).map((m) => [m.id, m]));
-    const hardware = await api.hardwarePci(n.node);
-    for (const m of mappings)
-      rows.push(checkRow(m, n.node, server.get(m.id)?.checks ?? [], hardware));
+  const perNode = await Promise.all(nodes.map((n) => checkNode(api, n, mappings)));
+  return {
+    nodes,
+    mappings,
+    rows: perNode.flatMap((p) => p.rows),
+    skippedNodes: nodes.filter((n) => !n.online).map((n) => n.node),
+    verdicts: perNode.map((p) => p.verdict),
+  };
+}
+
+async function checkNode(
+  api: MappingApi,
+  n: ClusterNode,
+  mappings: readonly PciMapping[],
+): Promise<{ rows: MappingCheckRow[]; verdict: NodeResult }> {
+  if (!n.online)
+    return {
+      rows: [],
+      verdict: { node: n.node, verdict: "offline", reason: "the cluster reports it offline" },
+    };
+  let server: PciMapping[];
+  let hardware: PveHardwarePci[];
+  try {
+    [server, hardware] = await Promise.all([api.checkPciMappings(n.node), api.hardwarePci(n.node)]);
+  } catch (err) {
+    return { rows: [], verdict: unreachable(n.node, err) };
   }
-  return { nodes, mappings, rows, skippedNodes };
+  const checks = new Map(server.map((m) => [m.id, m.checks ?? []]));
+  const rows = mappings.map((m) => checkRow(m, n.node, checks.get(m.id) ?? [], hardware));
+  return { rows, verdict: nodeVerdict(n.node, rows) };
+}
+
+/**
+ * A node whose requests failed, or the error again when it is not the node's: a token refused or
+ * a certificate that does not match fails every node alike and is said once, as itself.
+ */
+export function unreachable(node: string, err: unknown): NodeResult {
+  if (!(err instanceof PveApiError) || err.kind === "auth" || err.kind === "tls") throw err;
+  return { node, verdict: "unreachable", reason: err.message };
+}
+
+function nodeVerdict(node: string, rows: readonly MappingCheckRow[]): NodeResult {
+  const problems = rows.flatMap((r) => r.entries.flatMap((e) => e.problems));
+  const gone = problems.find((p) => p.field === "device");
+  if (gone) return { node, verdict: "missing device", reason: gone.message };
+  const bad = rows.find((r) => r.status === "error");
+  if (bad) {
+    const why =
+      bad.checks.find((c) => c.severity === "error")?.message ??
+      problems[0]?.message ??
+      bad.entries.find((e) => e.error)?.error;
+    return { node, verdict: "mismatch", ...(why ? { reason: `${bad.mapping}: ${why}` } : {}) };
+  }
+  return { node, verdict: "ok" };
 }
 
 function checkRow(
