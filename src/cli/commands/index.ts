@@ -11,6 +11,7 @@ import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
 import { registerRollback } from "./rollback.js";
+import { registerRom } from "./rom.js";
 import { registerSnapshot } from "./snapshot.js";
 import { registerVerifyWith } from "./verify.js";
 import { registerVm } from "./vm.js";
@@ -28,6 +29,7 @@ export const COMMANDS: CommandRegistration[] = [
   registerExplain,
   registerVm,
   registerVmMapping,
+  registerRom,
   registerGuestSetup,
   registerGuestCheck,
   registerGuide,
