@@ -82,3 +82,43 @@ describe("power.d3cold", () => {
     expect(f!.fix).toContain("disable_idle_d3=1");
   });
 });
+
+describe("reset.vendor-reset: what to do next", () => {
+  const navi = (s: HostState) => s.pci.find((d) => d.address === "0000:03:00.0")!;
+  const vendorReset = (s: HostState) => findingsFor(s, "0000:03:00", "reset.vendor-reset")[0]!;
+
+  it("module not loaded: install it, load it at boot, add the rule for this card", () => {
+    const s = fixtureState("gpu-quirks");
+    expect(Object.keys(s.configFiles)).toContain("etc/udev/rules.d/99-vendor-reset.rules");
+    const f = vendorReset(s);
+    expect(f.status).toBe("warn");
+    expect(f.summary).toContain("the vendor-reset module is not loaded");
+    expect(f.fix).toContain("vendor-reset in /etc/modules");
+    expect(f.fix).toContain("its udev rule is already there");
+    delete s.configFiles["etc/udev/rules.d/99-vendor-reset.rules"];
+    expect(vendorReset(s).fix).toContain('ATTR{vendor}=="0x1002", ATTR{device}=="0x731f"');
+  });
+
+  it("loaded without the udev rule: add the rule", () => {
+    const s = fixtureState("gpu-quirks");
+    delete s.configFiles["etc/udev/rules.d/99-vendor-reset.rules"];
+    s.modules.loaded = [...(s.modules.loaded ?? []), "vendor_reset"];
+    const f = vendorReset(s);
+    expect(f.summary).toContain("no udev rule sets reset_method to device_specific");
+    expect(f.fix).toMatch(/^add the udev rule \/etc\/udev\/rules.d\/99-vendor-reset.rules: /);
+  });
+
+  it("loaded with the rule but not in effect: set it now; in effect: pass", () => {
+    const s = fixtureState("gpu-quirks");
+    s.modules.loaded = [...(s.modules.loaded ?? []), "vendor_reset"];
+    s.configFiles["etc/udev/rules.d/99-vendor-reset.rules"] =
+      'ACTION=="add", SUBSYSTEM=="pci", ATTR{vendor}=="0x1002", ATTR{device}=="0x731F", RUN+="/bin/sh -c \'echo device_specific > /sys/bus/pci/devices/$kernel/reset_method\'"\n';
+    const f = vendorReset(s);
+    expect(f.summary).toContain("the rule has not run since the module loaded");
+    expect(f.fix).toContain(
+      "echo device_specific > /sys/bus/pci/devices/0000:03:00.0/reset_method",
+    );
+    navi(s).resetMethods = ["device_specific"];
+    expect(vendorReset(s).status).toBe("pass");
+  });
+});
