@@ -108,6 +108,41 @@ export function vendorResetFamily(d: Pick<PciDevice, "vendorId" | "deviceId">): 
   return VENDOR_RESET_FAMILIES.find((f) => f.ids.includes(d.deviceId))?.family ?? null;
 }
 
+/** vendor-reset's udev rule: sets reset_method to device_specific for the card (its README). */
+function vendorResetRule(d: PciDevice): string {
+  return `ACTION=="add", SUBSYSTEM=="pci", ATTR{vendor}=="0x${d.vendorId}", ATTR{device}=="0x${d.deviceId}", RUN+="/bin/sh -c 'echo device_specific > /sys/bus/pci/devices/$kernel/reset_method'"`;
+}
+
+function vendorResetLoaded(ctx: CheckContext): boolean {
+  return ctx.state.modules.loaded?.includes("vendor_reset") === true;
+}
+
+/** A udev rule under /etc/udev/rules.d that writes device_specific for this card's device id. */
+function hasVendorResetRule(ctx: CheckContext, d: PciDevice): boolean {
+  return Object.entries(ctx.state.configFiles).some(
+    ([file, text]) =>
+      file.startsWith("etc/udev/rules.d/") &&
+      text.includes("device_specific") &&
+      text.toLowerCase().includes(`0x${d.deviceId}`),
+  );
+}
+
+function vendorResetState(ctx: CheckContext, d: PciDevice): string {
+  if (!vendorResetLoaded(ctx)) return "the vendor-reset module is not loaded";
+  if (!hasVendorResetRule(ctx, d))
+    return "vendor-reset is loaded, but no udev rule sets reset_method to device_specific (kernel 5.15 and later need it)";
+  return `vendor-reset is loaded and a udev rule names the card, but reset_method is ${d.resetMethods?.length ? d.resetMethods.join(" ") : "empty"}: the rule has not run since the module loaded`;
+}
+
+function vendorResetFix(ctx: CheckContext, d: PciDevice): string {
+  const rule = `/etc/udev/rules.d/99-vendor-reset.rules: ${vendorResetRule(d)}`;
+  if (!vendorResetLoaded(ctx))
+    return `install vendor-reset (github.com/gnif/vendor-reset, built with dkms against your kernel headers), load it at boot (vendor-reset in /etc/modules)${hasVendorResetRule(ctx, d) ? " (its udev rule is already there)" : `, add the udev rule ${rule}`}, then reboot`;
+  if (!hasVendorResetRule(ctx, d))
+    return `add the udev rule ${rule}, then reboot (or udevadm trigger)`;
+  return `echo device_specific > /sys/bus/pci/devices/${d.address}/reset_method (or reboot, so the rule runs after vendor-reset loads at boot)`;
+}
+
 export function checkReset(ctx: CheckContext): Finding[] {
   const out: Finding[] = [];
   for (const c of ctx.targets) {
@@ -134,11 +169,8 @@ export function checkReset(ctx: CheckContext): Finding[] {
           finding(
             "reset.vendor-reset",
             "warn",
-            `AMD ${family} card (${d.vendorId}:${d.deviceId}): without vendor-reset it does not come back after the VM stops (the next start hangs or shows no picture)`,
-            {
-              subject: d.address,
-              fix: "install the vendor-reset module (github.com/gnif/vendor-reset, built with dkms against your kernel headers), load it at boot (add vendor-reset to /etc/modules) and install its udev rule so reset_method becomes device_specific",
-            },
+            `AMD ${family} card (${d.vendorId}:${d.deviceId}): without vendor-reset's device_specific reset it does not come back after the VM stops (the next start hangs or shows no picture); ${vendorResetState(ctx, d)}`,
+            { subject: d.address, fix: vendorResetFix(ctx, d) },
           ),
         );
       }

@@ -13,7 +13,9 @@ import { checkHostCritical } from "./host-critical.js";
 import { checkInterruptRemapping } from "./interrupt-remapping.js";
 import { checkIommu } from "./iommu.js";
 import { checkIsolation } from "./isolation.js";
+import { checkPower } from "./power.js";
 import { checkReset } from "./reset.js";
+import { checkRom } from "./rom.js";
 import { checkSriov } from "./sriov.js";
 import type { Candidate } from "./types.js";
 import type { Finding, FindingStatus } from "../findings/finding.js";
@@ -49,7 +51,9 @@ export const CHECKS: Check[] = [
   checkAssignment,
   checkDrivers,
   checkReset,
+  checkPower,
   checkGpu,
+  checkRom,
   checkSriov,
 ];
 

@@ -9,6 +9,10 @@
 
 import {
   AMD_IOMMU_OPTIONS,
+  AMDGPU_VFCT_BIOS,
+  KERNEL_PCI_POWER_UP,
+  KERNEL_PCI_ROM,
+  VFIO_PCI_IDLE_D3,
   ARCH_KVM_HW,
   ARCH_OVMF_ACS,
   ARCH_OVMF_BOOT_GPU,
@@ -299,6 +303,22 @@ export const CHECK_CATALOG = {
     why: 'OVMF must map it inside its 64-bit MMIO window; when the window is too small the guest driver fails (Windows code 12/43, Linux "no space for BAR").',
     fix: "If the guest driver fails: give the VM a larger window (Proxmox cpu phys-bits=host; QEMU -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536) or turn Resizable BAR off in the firmware.",
     sources: [OVMF_APERTURE, LARGE_BAR_NVIDIA, OVMF_MMIO64, QM_CONF],
+  },
+  "rom.bar": {
+    title: "GPU without a ROM BAR",
+    meaning:
+      "The GPU maps no expansion ROM (sysfs resource line 6 is empty): the VM's firmware cannot read a VBIOS from the card. An AMD APU's iGPU keeps its VBIOS in the firmware's ACPI VFCT table instead.",
+    why: "OVMF initialises a passed GPU by running the UEFI GOP image of its ROM; without one there is no picture before the guest driver loads, and guest drivers that expect an initialised card fail (Windows code 43).",
+    fix: "Give the VM the VBIOS as a file: `passthrough rom dump --device ADDR` (reads an APU's VFCT table), or the card maker's file checked with `passthrough rom inspect FILE --device ADDR`; then romfile= in the VM's hostpci line (Proxmox: a file name under /usr/share/kvm/).",
+    sources: [KERNEL_PCI_ROM, AMDGPU_VFCT_BIOS, SYSFS_PCI, PVE_PASSTHROUGH, QM_CONF],
+  },
+  "power.d3cold": {
+    title: "Device in D3cold",
+    meaning:
+      'A function to pass is powered off (power_state D3cold), or the kernel log says it did not come back from D3cold ("Unable to change power state from D3cold to D0, device inaccessible").',
+    why: "vfio-pci lets idle devices sleep; some devices never wake from D3cold, and a VM start with them fails until the host reboots.",
+    fix: "Forbid D3cold now (echo 0 > /sys/bus/pci/devices/ADDR/d3cold_allowed) and for good with `options vfio-pci disable_idle_d3=1` in /etc/modprobe.d/vfio.conf plus an initramfs rebuild.",
+    sources: [SYSFS_PCI, VFIO_PCI_IDLE_D3, KERNEL_PCI_POWER_UP],
   },
   "sriov.pf-active": {
     title: "SR-IOV physical function with VFs",

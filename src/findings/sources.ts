@@ -209,3 +209,13 @@ export const TAILSCALE_UP = "https://tailscale.com/kb/1241/tailscale-up";
 export const OPEN_2 = "https://man7.org/linux/man-pages/man2/open.2.html";
 /** the kernel's sysfs documentation: what sys/ is and why a copy without it is not a host */
 export const SYSFS_DOC = "https://docs.kernel.org/filesystems/sysfs.html";
+/** The kernel's walk of a PCI expansion ROM's images (pci_get_rom_size) and the ROM BAR. */
+export const KERNEL_PCI_ROM = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/rom.c";
+/** amdgpu takes an APU's VBIOS from the ACPI VFCT table (amdgpu_acpi_vfct_bios). */
+export const AMDGPU_VFCT_BIOS =
+  "https://github.com/torvalds/linux/blob/v6.8/drivers/gpu/drm/amd/amdgpu/amdgpu_bios.c";
+/** vfio-pci's disable_idle_d3 module parameter. */
+export const VFIO_PCI_IDLE_D3 =
+  "https://github.com/torvalds/linux/blob/v6.8/drivers/vfio/pci/vfio_pci.c";
+/** pci_power_up(): "Unable to change power state from D3cold to D0, device inaccessible". */
+export const KERNEL_PCI_POWER_UP = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/pci.c";

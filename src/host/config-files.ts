@@ -41,10 +41,13 @@ export function isConfigFileRead(rel: string): boolean {
   return SINGLE_FILES.includes(rel) || FOLDERS.some((d) => rel === d || rel.startsWith(`${d}/`));
 }
 
-/** Only udev rules we might own or that bind drivers are worth carrying. */
+/** Only udev rules we might own, that bind drivers or set a reset method (vendor-reset's) are worth carrying. */
+export function isPassthroughUdevRule(name: string): boolean {
+  return /vfio|passthrough|driver_override|driverctl|reset/i.test(name);
+}
+
 function wanted(folder: string, name: string): boolean {
-  if (folder === "etc/udev/rules.d")
-    return /vfio|passthrough|driver_override|driverctl/i.test(name);
+  if (folder === "etc/udev/rules.d") return isPassthroughUdevRule(name);
   return true;
 }
 

@@ -106,3 +106,15 @@ export function analyseKernelLog(text: string): KernelLogFacts {
   }
   return facts;
 }
+
+/**
+ * Functions that did not wake from D3cold: pci_power_up() logs "Unable to change power state
+ * from D3cold to D0, device inaccessible" (drivers/pci/pci.c), prefixed by driver and address.
+ */
+export function d3coldFailures(text: string): string[] {
+  const out = new Set<string>();
+  const re =
+    /([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): Unable to change power state from D3cold to D0, device inaccessible/g;
+  for (const m of text.matchAll(re)) out.add(m[1]!);
+  return [...out];
+}

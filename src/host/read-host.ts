@@ -16,7 +16,7 @@ import {
 import { readConfigFiles } from "./config-files.js";
 import { readHostCritical } from "./host-critical.js";
 import { readIommu, readIommuGroups } from "./iommu.js";
-import { analyseKernelLog } from "./kernel-log.js";
+import { analyseKernelLog, d3coldFailures } from "./kernel-log.js";
 import { kernelModulesDir, readModules } from "./modules.js";
 import type { SnapshotManifest } from "./open-root.js";
 import { ModuleAliases } from "./pci/modules-alias.js";
@@ -122,7 +122,11 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
     modules,
     hostCritical: readHostCritical(root, unknowns),
     vms: readProxmoxVms(root),
-    kernelLog: { available: log.ok, lines: log.ok ? log.value.split("\n").length : 0 },
+    kernelLog: {
+      available: log.ok,
+      lines: log.ok ? log.value.split("\n").length : 0,
+      d3coldFailures: log.ok ? d3coldFailures(log.value) : [],
+    },
     configFiles: readConfigFiles(root),
     unknowns,
   };

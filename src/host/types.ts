@@ -125,6 +125,8 @@ export interface PciDevice {
   resetMethods: string[] | null;
   numaNode: number | null;
   powerState: string | null;
+  /** `d3cold_allowed`: whether runtime PM may put the function into D3cold; null when absent. */
+  d3coldAllowed: boolean | null;
   link: PciLink | null;
   /** SR-IOV physical function data (sriov_totalvfs present), else null. */
   sriov: SriovInfo | null;
@@ -137,6 +139,8 @@ export interface PciDevice {
   isBridge: boolean;
   capabilities: PciCapabilities | null;
   bars: PciBar[];
+  /** Size of the expansion ROM resource (`resource` line 6), 0 when none; null when unread. */
+  romBarBytes: number | null;
 }
 
 export interface IommuGroup {
@@ -322,7 +326,12 @@ export interface HostState {
   /** Proxmox VM configs found on the host (/etc/pve), for "already assigned" checks. */
   vms: VmConfigRef[];
   /** Kernel log availability: null when no log could be read. */
-  kernelLog: { available: boolean; lines: number };
+  kernelLog: {
+    available: boolean;
+    lines: number;
+    /** PCI functions the log says did not come back from D3cold ("Unable to change power state from D3cold to D0"). */
+    d3coldFailures: PciAddress[];
+  };
   /**
    * Raw text of the configuration files passthrough may read or change (host-relative paths,
    * "etc/default/grub"), so planning is a pure function: a file's presence here with its

@@ -154,7 +154,7 @@ describe("iommu.enabled: the precise reason it is off", () => {
     );
     const noLog = fixtureState("intel-iommu-off");
     noLog.iommu.logEvidence = [];
-    noLog.kernelLog = { available: false, lines: 0 };
+    noLog.kernelLog = { available: false, lines: 0, d3coldFailures: [] };
     expect(iommuEnabled(noLog).summary).toContain("no kernel log to tell which");
   });
 
@@ -182,7 +182,7 @@ describe("iommu.irq-remapping and allow_unsafe_interrupts", () => {
       status: "warn",
       fix: expect.stringContaining("journalctl -k -b | grep -i remapping"),
     });
-    s.kernelLog = { available: false, lines: 0 };
+    s.kernelLog = { available: false, lines: 0, d3coldFailures: [] };
     expect(ir(s)[0]!.status).toBe("skip");
   });
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { ArchiveRoot } from "../../src/host/archive-root.js";
 import { listTree } from "../../tools/fakehost/archive.js";
 import { EXAMPLE_SPEC, FIXTURE_SPECS } from "../fixtures/specs/index.js";
+import { ROM_FIXTURES } from "../fixtures/specs/roms.js";
 import { REPO, fixturePath, writeSpec } from "../helpers/fixtures.js";
 
 function folderEntries(dir: string): Map<string, string> {
@@ -57,4 +58,10 @@ describe("fixture archives match their specs", () => {
       cleanup();
     }
   });
+  for (const [name, build] of Object.entries(ROM_FIXTURES)) {
+    it(`test/fixtures/roms/${name}`, () => {
+      const file = path.join(REPO, "test/fixtures/roms", name);
+      expect(fs.readFileSync(file).equals(build()), `${name}: run npm run fixtures`).toBe(true);
+    });
+  }
 });

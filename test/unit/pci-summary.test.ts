@@ -67,6 +67,8 @@ describe("PCI summary read (list)", () => {
       link: null,
       numaNode: null,
       powerState: null,
+      d3coldAllowed: null,
+      romBarBytes: null,
       driverOverride: null,
     });
     expect(summary.unknowns.filter((u) => u.field.endsWith(".capabilities"))).toEqual([]);

@@ -63,6 +63,12 @@ export interface PciFunctionSpec {
   bars?: Array<[number, boolean, boolean]>;
   driverOverride?: string;
   powerState?: string;
+  /** Contents of `d3cold_allowed` ("1"/"0"); absent = file not written. */
+  d3coldAllowed?: boolean;
+  /** The option ROM the card carries: written as `rom` (what reading it yields once enabled), with its ROM BAR in `resource` line 6. */
+  rom?: Buffer;
+  /** false: no ROM BAR at all (an APU's iGPU). Display functions otherwise get one (128 KiB, or sized for `rom`). */
+  romBar?: boolean;
 }
 
 export interface UsbDeviceSpec {

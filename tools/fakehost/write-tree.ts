@@ -187,6 +187,9 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
       w.file(`${p}/current_link_width`, `${pcie.curWidth ?? mw}\n`);
     }
     w.file(`${p}/resource`, resourceText(f));
+    if (f.rom) w.file(`${p}/rom`, f.rom, 0o600);
+    if (f.d3coldAllowed !== undefined)
+      w.file(`${p}/d3cold_allowed`, f.d3coldAllowed ? "1\n" : "0\n");
     if (isBridge)
       w.mkdir(
         `${p}/pci_bus/${f.address.slice(0, 4)}:${(secondary ?? busOf(f.address) + 1).toString(16).padStart(2, "0")}`,
@@ -415,6 +418,16 @@ function resourceText(f: PciFunctionSpec): string {
   const bars = f.bars ?? [[0x1000000, false, false]];
   for (let i = 0; i < 13; i++) {
     const bar = i < 6 ? bars[i] : undefined;
+    if (i === 6 && (f.rom || (f.class.startsWith("03") && f.romBar !== false))) {
+      // The ROM BAR is a power of two at least as large as the ROM (PCI Local Bus spec 6.2.5.2).
+      let size = 2048n;
+      while (size < BigInt(f.rom?.length ?? 128 * 1024)) size *= 2n;
+      const flags = 0x46200n; // MEM | PREFETCH | READONLY | SIZEALIGN, as the kernel shows a ROM BAR
+      lines.push(
+        `0x${base.toString(16).padStart(16, "0")} 0x${(base + size - 1n).toString(16).padStart(16, "0")} 0x${flags.toString(16).padStart(16, "0")}`,
+      );
+      continue;
+    }
     if (!bar) {
       lines.push("0x0000000000000000 0x0000000000000000 0x0000000000000000");
       continue;

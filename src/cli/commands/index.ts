@@ -12,6 +12,7 @@ import { registerList } from "./list.js";
 import { registerPlan } from "./plan.js";
 import { registerReportWith } from "./report.js";
 import { registerRollback } from "./rollback.js";
+import { registerRom } from "./rom.js";
 import { registerSnapshot } from "./snapshot.js";
 import { registerVerifyWith } from "./verify.js";
 import { registerVm } from "./vm.js";
@@ -30,6 +31,7 @@ export const COMMANDS: CommandRegistration[] = [
   registerExplain,
   registerVm,
   registerVmMapping,
+  registerRom,
   registerGuestSetup,
   registerGuestCheck,
   registerGuide,

@@ -20,6 +20,7 @@ import { PCI_IDS_PATHS } from "../read-host.js";
 import { CAPTURED_COMMANDS, runCapturedCommand, type CapturedCommand } from "../commands.js";
 import { MODPROBE_DIRS } from "../../formats/modprobe-conf.js";
 import { MODULES_LOAD_DIRS } from "../modules.js";
+import { isPassthroughUdevRule } from "../config-files.js";
 import { pciIdsSubset } from "../../formats/pci-ids.js";
 import { filterModulesAlias } from "../pci/modules-alias.js";
 import type { SnapshotManifest } from "../open-root.js";
@@ -288,12 +289,12 @@ const CONFIG_DIRS = [
 ];
 
 /**
- * Which files of a configuration folder to keep. udev rules: only those that bind drivers
- * (what src/host/config-files.ts reads); others, like 70-persistent-net.rules, hold MAC
+ * Which files of a configuration folder to keep. udev rules: only those that bind drivers or
+ * set a reset method (what src/host/config-files.ts reads); others, like 70-persistent-net.rules, hold MAC
  * addresses and say nothing about passthrough.
  */
 function wantedConfig(dir: string, name: string): boolean {
-  if (dir === "etc/udev/rules.d") return /vfio|passthrough|driver_override|driverctl/i.test(name);
+  if (dir === "etc/udev/rules.d") return isPassthroughUdevRule(name);
   return true;
 }
 

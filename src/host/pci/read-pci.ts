@@ -157,6 +157,7 @@ function readOne(
     resetMethods,
     numaNode: null,
     powerState: null,
+    d3coldAllowed: null,
     link: null,
     sriov: null,
     physfn: null,
@@ -165,6 +166,7 @@ function readOne(
     isBridge: isBridgeClass(classRaw),
     capabilities: null,
     bars: [],
+    romBarBytes: null,
   };
   return full
     ? {
@@ -187,6 +189,7 @@ function readDetails(
   address: string,
   classRaw: string,
 ): Partial<PciDevice> {
+  const resource = opt("resource", () => readAttr(root, `${dir}/resource`));
   const override = opt("driver_override", () => readAttr(root, `${dir}/driver_override`));
 
   let sriov: SriovInfo | null = null;
@@ -234,6 +237,9 @@ function readDetails(
     driverOverride: override === null || override === "(null)" || override === "" ? null : override,
     numaNode: opt("numa_node", () => intAttr(root, dir, "numa_node")),
     powerState: opt("power_state", () => readAttr(root, `${dir}/power_state`)),
+    d3coldAllowed: entries.includes("d3cold_allowed")
+      ? readAttr(root, `${dir}/d3cold_allowed`) === "1"
+      : null,
     link:
       curSpeed !== null || maxSpeed !== null || curWidth !== null || maxWidth !== null
         ? { currentSpeed: curSpeed, currentWidth: curWidth, maxSpeed, maxWidth }
@@ -242,7 +248,8 @@ function readDetails(
     physfn: entries.includes("physfn") ? linkName(root, `${dir}/physfn`) : null,
     isBridge: isBridgeClass(classRaw) || capabilities?.headerType === 1,
     capabilities,
-    bars: parseResource(opt("resource", () => readAttr(root, `${dir}/resource`))),
+    bars: parseResource(resource),
+    romBarBytes: resource === null ? null : parseRomResource(resource),
   };
 }
 
@@ -311,6 +318,16 @@ export function parseResource(text: string | null): PciBar[] {
     });
   }
   return out;
+}
+
+/**
+ * Line 6 of `resource` is the expansion ROM (PCI_ROM_RESOURCE, include/linux/pci.h): its size,
+ * 0 when the function has none. A boot GPU's shadowed ROM shows as 0xc0000-0xdffff there.
+ */
+export function parseRomResource(text: string): number {
+  const parts = text.split("\n")[6]?.trim().split(/\s+/) ?? [];
+  if (parts.length < 3 || (/^0x0*$/.test(parts[0]!) && /^0x0*$/.test(parts[1]!))) return 0;
+  return Number(BigInt(parts[1]!) - BigInt(parts[0]!) + 1n);
 }
 
 export function comparePciAddress(a: string, b: string): number {
