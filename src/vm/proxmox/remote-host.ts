@@ -47,6 +47,7 @@ function pciDevice(d: PveHardwarePci): PciDevice {
     resetMethods: null,
     numaNode: null,
     powerState: null,
+    d3coldAllowed: null,
     link: null,
     sriov: null,
     physfn: null,
@@ -55,6 +56,7 @@ function pciDevice(d: PveHardwarePci): PciDevice {
     isBridge: classCode.startsWith("0604"),
     capabilities: null,
     bars: [],
+    romBarBytes: null,
   };
 }
 
