@@ -15,6 +15,7 @@ import type { HostMemory } from "../host/meminfo.js";
 import { slotOf } from "../formats/pci-address.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { HostPrep } from "./host-prep.js";
+import { specRomFile, type RomFileInput, type SpecRomFile } from "./romfile.js";
 
 /** What the user asked for (flags shared by `vm plan|configure|create`). */
 export interface VmOptions {
@@ -46,6 +47,8 @@ export interface VmOptions {
   force: boolean;
   /** --mapping NAME: the cluster PCI mapping created for a device when raw hostpci is not allowed. */
   mappingName?: string | null;
+  /** --romfile FILE: the GPU's VBIOS as read (absolute path and bytes); checked against the card here. */
+  romfile?: RomFileInput | null;
 }
 
 /** A new VM (`vm create`): what the guest gets besides the passthrough settings. */
@@ -83,6 +86,8 @@ export interface SpecPciDevice {
   pcie: boolean;
   /** x-vga: this GPU is the VM's primary display (VGA ranges, boot output). */
   primaryGpu: boolean;
+  /** --romfile: the VBIOS the guest sees instead of the card's own ROM (src/vm/romfile.ts). */
+  romfile?: SpecRomFile | null;
 }
 
 export interface SpecUsbDevice {
@@ -210,6 +215,17 @@ export function buildVmSpec(input: SpecInput): SpecResult {
       refusals.push(
         "--primary-gpu needs a display controller among --device; drop the flag or add the GPU (`passthrough list` shows class VGA/3D)",
       );
+  }
+
+  if (options.romfile) {
+    const gpu = pci.find((d) => d.primaryGpu) ?? pci.find((d) => d.gpu);
+    const rom = specRomFile(
+      options.romfile,
+      gpu ?? null,
+      (a) => byAddress.get(a)?.romBarBytes ?? null,
+    );
+    if (gpu) gpu.romfile = rom.romfile;
+    warnings.push(...rom.warnings);
   }
 
   refusals.push(...isolationRefusals(state, pci, byAddress));

@@ -10,6 +10,11 @@ import type { VmMode, VmRequest } from "../../vm/backend.js";
 import type { ApiOptions } from "../../vm/proxmox/connect.js";
 import { BACKEND_NAMES, type BackendChoice } from "../../vm/select-backend.js";
 import type { CreateOptions, VmOptions } from "../../vm/spec.js";
+import type { RomFileInput } from "../../vm/romfile.js";
+import * as path from "node:path";
+import { readInputFile } from "../../input-file.js";
+import { quoteWord } from "../../process/quote.js";
+import { MAX_ROM_BYTES } from "../../formats/option-rom.js";
 import { addApiOptions, connectionFlags, type ApiFlags } from "../api-options.js";
 import { addDeviceOption, collect } from "../options.js";
 import { addHostOptions, type HostOptions } from "../context.js";
@@ -33,6 +38,7 @@ export interface VmFlags extends HostOptions, ApiFlags {
   convertQ35?: boolean;
   force?: boolean;
   mapping?: string;
+  romfile?: string;
   yes?: boolean;
   dryRun?: boolean;
   name?: string;
@@ -87,6 +93,10 @@ export function addVmOptions(cmd: Command, mode: VmMode): Command {
     .option(
       "--hv-vendor-id <id>",
       "Hyper-V vendor id for Windows guests (same old-driver workaround)",
+    )
+    .option(
+      "--romfile <file>",
+      "the GPU's VBIOS for the guest (checked against the card; Proxmox: copied to /usr/share/kvm/)",
     )
     .option("--onboot", "start the VM with the host (default: onboot 0 until it is proven)")
     .option("--convert-q35", "allow switching an existing i440fx VM to q35")
@@ -181,7 +191,15 @@ export function vmOptions(flags: VmFlags): VmOptions {
     convertQ35: flags.convertQ35 === true,
     force: flags.force === true,
     mappingName: mappingName(flags.mapping),
+    romfile: romFile(flags.romfile),
   };
+}
+
+/** --romfile FILE, read as outside input; src/vm/romfile.ts checks it against the card. */
+function romFile(file: string | undefined): RomFileInput | null {
+  if (file === undefined) return null;
+  const bytes = readInputFile(file, { what: "--romfile", maxBytes: MAX_ROM_BYTES });
+  return { path: path.resolve(file), bytes };
 }
 
 function mappingName(name: string | undefined): string | null {
@@ -285,6 +303,7 @@ export function nextCommand(flags: VmFlags, o: VmOptions, api: ApiOptions): stri
   if (o.convertQ35) parts.push("--convert-q35");
   if (o.force) parts.push("--force");
   if (o.mappingName) parts.push("--mapping", o.mappingName);
+  if (o.romfile) parts.push("--romfile", quoteWord(o.romfile.path));
   if (flags.libvirt) parts.push("--libvirt", flags.libvirt);
   if (flags.node) parts.push("--node", flags.node);
   const conn = connectionFlags(api);

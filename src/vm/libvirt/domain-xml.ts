@@ -413,6 +413,18 @@ function applyPciHostdevs(
       insertAfterLast(devices, "hostdev", h);
     }
   }
+  for (const d of pci) if (d.romfile) applyRom(doc, d.romfile);
+}
+
+/** --romfile: `<rom file='PATH'/>` in the hostdev of the function it is for (formatdomain "hostdev"). */
+function applyRom(doc: Document, rom: NonNullable<SpecPciDevice["romfile"]>): void {
+  const h = pciHostdevs(doc).find((x) => hostdevSource(x) === rom.function);
+  if (!h) return;
+  const old = child(h, "rom");
+  const attrs = { bar: old?.getAttribute("bar") || undefined, file: rom.path };
+  const e = el(doc, "rom", attrs);
+  if (old) h.replaceChild(e, old);
+  else insertIndented(h, e);
 }
 
 function applyUsbHostdevs(doc: Document, devices: Element, spec: VmSpec): void {

@@ -353,11 +353,12 @@ function planHostpci(d: Draft): void {
     usedIndex.add(slot.key);
     let p = dev.pcie ? setTrue(slot.value, "pcie") : setProperty(slot.value, "pcie", null);
     p = dev.primaryGpu ? setTrue(p, "x-vga") : setProperty(p, "x-vga", null);
+    if (dev.romfile) p = setProperty(p, "romfile", dev.romfile.name);
     const all = !/\.[0-7]$/.test(dev.host);
     d.put(
       slot.key,
       printPropertyString(p, "host"),
-      `${dev.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${!all ? `function ${dev.host} only` : dev.functions.length === 1 ? `${dev.host}, the whole device` : `${dev.host} without a function passes all ${dev.functions.length} functions as one multifunction device`}${dev.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${dev.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}`,
+      `${dev.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${!all ? `function ${dev.host} only` : dev.functions.length === 1 ? `${dev.host}, the whole device` : `${dev.host} without a function passes all ${dev.functions.length} functions as one multifunction device`}${dev.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${dev.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}${dev.romfile ? `; romfile=${dev.romfile.name}: the guest sees /usr/share/kvm/${dev.romfile.name} as its ROM (--romfile)` : ""}`,
     );
   }
 }

@@ -83,7 +83,7 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
       const addr = d.pcie ? `00.${fn}` : `${(0x18 + i).toString(16)}.${fn}`;
       argv.push(
         "-device",
-        `vfio-pci,host=${f.address},id=hostpci${i}${multi ? `.${fn}` : ""},bus=${bus},addr=${addr}${multi && fn === 0 ? ",multifunction=on" : ""}`,
+        `vfio-pci,host=${f.address},id=hostpci${i}${multi ? `.${fn}` : ""},bus=${bus},addr=${addr}${multi && fn === 0 ? ",multifunction=on" : ""}${d.romfile?.function === f.address ? `,romfile=${d.romfile.path}` : ""}`,
       );
     }
   });
