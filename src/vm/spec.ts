@@ -47,6 +47,10 @@ export interface VmOptions {
   force: boolean;
   /** --mapping NAME: the cluster PCI mapping created for a device when raw hostpci is not allowed. */
   mappingName?: string | null;
+  /** --os windows: a Windows 11 guest (ostype win11, TPM 2.0, the VirtIO drivers ISO); null: as it is. */
+  os?: "windows" | "linux" | null;
+  /** --virtio-iso: the virtio-win driver ISO (Proxmox volume STORAGE:iso/FILE; libvirt/QEMU a file path). */
+  virtioIso?: string | null;
   /** --romfile FILE: the GPU's VBIOS as read (absolute path and bytes); checked against the card here. */
   romfile?: RomFileInput | null;
 }
@@ -119,6 +123,11 @@ export interface VmSpec {
   /** Memory the guest gets (MiB): the VM's own setting, or --memory for a new one. */
   memoryMiB: number | null;
   create: CreateOptions | null;
+  /**
+   * --os windows: what Proxmox's Windows 11 guest best practices add (ostype win11, a TPM 2.0
+   * state disk, the virtio-win ISO as a second CD-ROM); null: the OS is not being set.
+   */
+  windows: { virtioIso: string | null } | null;
 }
 
 export interface SpecResult {
@@ -323,6 +332,15 @@ export function buildVmSpec(input: SpecInput): SpecResult {
       );
   }
 
+  if (options.virtioIso && options.os !== "windows")
+    throw new InputError(
+      `--virtio-iso ${JSON.stringify(options.virtioIso)}: the VirtIO drivers ISO is for Windows guests; add --os windows`,
+    );
+  if (options.os === "windows" && !options.virtioIso && input.create)
+    warnings.push(
+      "Windows setup does not see a VirtIO SCSI disk or NIC without the virtio-win drivers: give --virtio-iso STORAGE:iso/virtio-win.iso",
+    );
+
   const gpuPassed = pci.some((d) => d.gpu);
   const headless = gpuPassed && !options.keepDisplay;
   const memoryMiB = input.create?.memoryMiB ?? input.guestMemoryMiB;
@@ -337,7 +355,10 @@ export function buildVmSpec(input: SpecInput): SpecResult {
 
   const spec: VmSpec = {
     vmid: options.vmid,
-    machine: (options.pcie && pci.length > 0) || input.create !== null ? "q35" : null,
+    machine:
+      (options.pcie && pci.length > 0) || input.create !== null || options.os === "windows"
+        ? "q35"
+        : null,
     convertQ35: options.convertQ35,
     firmware: {
       type: "ovmf",
@@ -355,6 +376,7 @@ export function buildVmSpec(input: SpecInput): SpecResult {
     usb,
     memoryMiB,
     create: input.create,
+    windows: options.os === "windows" ? { virtioIso: options.virtioIso ?? null } : null,
   };
   return { spec, refusals, warnings };
 }

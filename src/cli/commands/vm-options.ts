@@ -39,6 +39,8 @@ export interface VmFlags extends HostOptions, ApiFlags {
   force?: boolean;
   mapping?: string;
   romfile?: string;
+  os?: string;
+  virtioIso?: string;
   yes?: boolean;
   dryRun?: boolean;
   name?: string;
@@ -98,6 +100,14 @@ export function addVmOptions(cmd: Command, mode: VmMode): Command {
       "--romfile <file>",
       "the GPU's VBIOS for the guest (checked against the card; Proxmox: copied to /usr/share/kvm/)",
     )
+    .option(
+      "--os <os>",
+      "windows: a Windows 11 guest (ostype win11, TPM 2.0 state disk, --virtio-iso as a second CD-ROM) | linux",
+    )
+    .option(
+      "--virtio-iso <volume>",
+      "with --os windows: the virtio-win driver ISO (Proxmox local:iso/virtio-win.iso; libvirt/QEMU a file path)",
+    )
     .option("--onboot", "start the VM with the host (default: onboot 0 until it is proven)")
     .option("--convert-q35", "allow switching an existing i440fx VM to q35")
     .option(
@@ -137,7 +147,10 @@ export function addVmOptions(cmd: Command, mode: VmMode): Command {
         "--bridge <name>",
         "host bridge for the NIC (Proxmox default vmbr0; libvirt default: network 'default')",
       )
-      .option("--ostype <type>", `guest OS type: ${OSTYPES.join(", ")}`, "l26");
+      .option(
+        "--ostype <type>",
+        `guest OS type: ${OSTYPES.join(", ")} (default: l26, win11 with --os windows)`,
+      );
   } else {
     cmd
       .option("--name <name>", "with --emit qemu: the guest's name")
@@ -192,7 +205,25 @@ export function vmOptions(flags: VmFlags): VmOptions {
     force: flags.force === true,
     mappingName: mappingName(flags.mapping),
     romfile: romFile(flags.romfile),
+    os: guestOs(flags.os),
+    virtioIso: volumeOrPath(flags.virtioIso, "--virtio-iso", "local:iso/virtio-win.iso"),
   };
+}
+
+function guestOs(os: string | undefined): "windows" | "linux" | null {
+  if (os === undefined) return null;
+  if (os === "windows" || os === "linux") return os;
+  throw new InputError(`--os ${quoteInput(os)}: choose windows or linux`);
+}
+
+/** An ISO as a Proxmox volume or a file path: it goes into a property string, so no commas. */
+function volumeOrPath(v: string | undefined, flag: string, example: string): string | null {
+  if (v === undefined) return null;
+  if (v === "" || /[,\n]/.test(v))
+    throw new InputError(
+      `${flag} ${quoteInput(v)}: give a volume (${example}) or a file path without commas`,
+    );
+  return v;
 }
 
 /** --romfile FILE, read as outside input; src/vm/romfile.ts checks it against the card. */
@@ -263,9 +294,14 @@ function createOptions(flags: VmFlags, defaultBridge: string | null): CreateOpti
     throw new InputError(
       `--disk ${JSON.stringify(flags.disk)}: give STORAGE:SIZE with the size in GiB, e.g. local-lvm:64`,
     );
-  const ostype = flags.ostype ?? "l26";
+  const windows = flags.os === "windows";
+  const ostype = flags.ostype ?? (windows ? "win11" : "l26");
   if (!OSTYPES.includes(ostype))
     throw new InputError(`--ostype ${JSON.stringify(ostype)}: choose one of ${OSTYPES.join(", ")}`);
+  if (windows && !/^win1[1-9]$/.test(ostype))
+    throw new InputError(
+      `--ostype ${JSON.stringify(ostype)} with --os windows: Windows 11 is win11 (drop --ostype)`,
+    );
   if (flags.iso !== undefined && (flags.iso === "" || /[,\n]/.test(flags.iso)))
     throw new InputError(
       `--iso ${JSON.stringify(flags.iso)}: give a volume (local:iso/NAME.iso) or a file path without commas`,
@@ -304,6 +340,8 @@ export function nextCommand(flags: VmFlags, o: VmOptions, api: ApiOptions): stri
   if (o.force) parts.push("--force");
   if (o.mappingName) parts.push("--mapping", o.mappingName);
   if (o.romfile) parts.push("--romfile", quoteWord(o.romfile.path));
+  if (o.os) parts.push("--os", o.os);
+  if (o.virtioIso) parts.push("--virtio-iso", quoteWord(o.virtioIso));
   if (flags.libvirt) parts.push("--libvirt", flags.libvirt);
   if (flags.node) parts.push("--node", flags.node);
   const conn = connectionFlags(api);

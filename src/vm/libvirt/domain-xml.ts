@@ -25,6 +25,7 @@ import {
   serializeXml,
   textOf,
 } from "./xml.js";
+import { applyWindows } from "./windows.js";
 
 export interface DomainResult {
   /** The domain as given, re-serialized the way `xml` is (double quotes), so a diff shows only real changes. */
@@ -176,6 +177,7 @@ export function modifyDomainXml(
   if (spec.headless) applyHeadless(doc, devices);
   applyPciHostdevs(doc, devices, spec.pci, machine);
   applyUsbHostdevs(doc, devices, spec);
+  applyWindows(doc, devices, spec);
 
   // Another domain with the same functions: libvirt only notices when both run.
   for (const d of spec.pci) {
@@ -616,5 +618,6 @@ export function buildDomainXml(spec: VmSpec, options: LibvirtCreateOptions): str
   applyMemballoon(doc, devices);
   applyPciHostdevs(doc, devices, spec.pci, machine);
   applyUsbHostdevs(doc, devices, spec);
+  applyWindows(doc, devices, spec);
   return serializeXml(doc);
 }
