@@ -164,6 +164,46 @@ describe("--os windows with Proxmox", () => {
   });
 });
 
+describe("--os windows on a VM with a TPM 1.2 state disk", () => {
+  it("keeps it and says how to get 2.0", async () => {
+    const vm100 = fixtureState("seed-after").vms.find((v) => v.vmid === 100)!.config;
+    host = fakePve({
+      100: Object.entries({ ...vm100, tpmstate0: "local-lvm:vm-100-disk-2,size=4M,version=v1.2" })
+        .map(([k, v]) => `${k}: ${v}\n`)
+        .join(""),
+    });
+    const r = await cli(
+      [
+        "vm",
+        "plan",
+        "--backend",
+        "qm",
+        "--node",
+        "pve",
+        "--snapshot",
+        SNAP,
+        "--vmid",
+        "100",
+        "--device",
+        "01:00",
+        "--os",
+        "windows",
+        "--json",
+      ],
+      host.env,
+    );
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.stdout) as {
+      change: { set: Record<string, string> };
+      warnings: string[];
+    };
+    expect(json.change.set.tpmstate0).toBeUndefined();
+    expect(json.warnings.join("\n")).toMatch(
+      /has a TPM 1\.2 state disk .*Proxmox cannot change the version in place: remove it \(`qm set 100 --delete tpmstate0`/,
+    );
+  });
+});
+
 describe("--os windows: bad input, exit 2", () => {
   const cases: Array<[string[], RegExp]> = [
     [["--os", "macos"], /^error: --os macos: choose windows or linux$/m],
