@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseVmConfig } from "../../src/formats/proxmox-vm-config.js";
 import { writtenMatches } from "../../src/vm/proxmox/config-change.js";
+import { configText } from "../../src/vm/diff.js";
 import { cli } from "../helpers/cli.js";
 import { fakePve, type FakeHost } from "../helpers/fake-tools.js";
 import { REPO, fixturePath, fixtureState } from "../helpers/fixtures.js";
@@ -20,6 +21,14 @@ afterEach(() => {
   host?.cleanup();
   host = null;
 });
+
+const QM = ["--backend", "qm", "--node", "pve", "--snapshot", SNAP];
+
+/** A fake node whose VM 100 is the snapshot's, changed by `edit`. */
+function nodeWithVm100(edit: (c: Record<string, string>) => Record<string, string>) {
+  const vm100 = fixtureState("seed-after").vms.find((v) => v.vmid === 100)!.config;
+  return fakePve({ 100: configText(edit({ ...vm100 })) });
+}
 
 async function planJson(...extra: string[]) {
   const r = await cli(["vm", "plan", "--snapshot", SNAP, "--json", ...extra]);
@@ -80,23 +89,12 @@ describe("--os windows with Proxmox", () => {
   });
 
   it("create: one qm create with win11, TPM, both CD-ROMs, q35 + OVMF; a pinned machine version reads back as q35", async () => {
-    const vm100 = fixtureState("seed-after").vms.find((v) => v.vmid === 100)!.config;
-    host = fakePve({
-      100: Object.entries(vm100)
-        .filter(([k]) => k !== "hostpci0")
-        .map(([k, v]) => `${k}: ${v}\n`)
-        .join(""),
-    });
+    host = nodeWithVm100(({ hostpci0: _, ...c }) => c);
     const r = await cli(
       [
         "vm",
         "create",
-        "--backend",
-        "qm",
-        "--node",
-        "pve",
-        "--snapshot",
-        SNAP,
+        ...QM,
         "--vmid",
         "130",
         "--name",
@@ -166,30 +164,12 @@ describe("--os windows with Proxmox", () => {
 
 describe("--os windows on a VM with a TPM 1.2 state disk", () => {
   it("keeps it and says how to get 2.0", async () => {
-    const vm100 = fixtureState("seed-after").vms.find((v) => v.vmid === 100)!.config;
-    host = fakePve({
-      100: Object.entries({ ...vm100, tpmstate0: "local-lvm:vm-100-disk-2,size=4M,version=v1.2" })
-        .map(([k, v]) => `${k}: ${v}\n`)
-        .join(""),
-    });
+    host = nodeWithVm100((c) => ({
+      ...c,
+      tpmstate0: "local-lvm:vm-100-disk-2,size=4M,version=v1.2",
+    }));
     const r = await cli(
-      [
-        "vm",
-        "plan",
-        "--backend",
-        "qm",
-        "--node",
-        "pve",
-        "--snapshot",
-        SNAP,
-        "--vmid",
-        "100",
-        "--device",
-        "01:00",
-        "--os",
-        "windows",
-        "--json",
-      ],
+      ["vm", "plan", ...QM, "--vmid", "100", "--device", "01:00", "--os", "windows", "--json"],
       host.env,
     );
     expect(r.code).toBe(0);
