@@ -97,6 +97,28 @@ describe("--romfile with Proxmox (qm)", () => {
     expect(pve.conf(100)).toBe(before);
   });
 
+  it("the REST API as root@pam copies only when it runs on the node itself", async () => {
+    const api = (node: string) => ({
+      kind: "api" as const,
+      node,
+      canSetRawHostpci: true,
+      getConfig: async () => ({ config: { ...VM100 }, digest: "d" }),
+      listVms: async () => [],
+      updateConfig: async () => undefined,
+      createVm: async () => undefined,
+    });
+    const root = tempDir();
+    const here = os.hostname().split(".")[0]!;
+    const local = new ProxmoxVmBackend(api(here), "", root);
+    const plan = await planVmChange(local, request(rom("nvidia-gop.rom")), host);
+    expect(plan.refusals).toEqual([]);
+    await local.apply(plan as Parameters<typeof local.apply>[0]);
+    expect(fs.existsSync(path.join(root, "usr/share/kvm/nvidia-gop.rom"))).toBe(true);
+    const remote = new ProxmoxVmBackend(api(`${here}-other`), "", tempDir());
+    const refused = await planVmChange(remote, request(rom("nvidia-gop.rom")), host);
+    expect(refused.refusals.join("\n")).toMatch(/the REST API cannot copy a file onto node/);
+  });
+
   it("an API token cannot set romfile: refused with the way that works", async () => {
     const api = {
       kind: "api" as const,
