@@ -39,6 +39,24 @@ export interface GuestCheckResult {
   ok: boolean;
 }
 
+const PLATFORM_NAMES: Record<string, string> = {
+  win32: "Windows",
+  darwin: "macOS",
+  freebsd: "FreeBSD",
+  openbsd: "OpenBSD",
+};
+
+/**
+ * `guest check` reads a Linux guest (sysfs, /proc, modprobe.d). Anywhere else it would find
+ * nothing and blame the passthrough, so it says what to look at instead: Device Manager's
+ * status and error code for the card (Microsoft's "Device Manager error messages"). null on Linux.
+ */
+export function notLinuxGuest(platform: string): string | null {
+  if (platform === "linux") return null;
+  const name = PLATFORM_NAMES[platform] ?? platform;
+  return `guest check reads a Linux guest (sysfs, /proc), and this is ${name}: in a Windows guest open Device Manager, Display adapters, the GPU, Properties — "This device is working properly" means it is passed and driven; Code 43 means its driver stopped it (the VBIOS: \`passthrough rom inspect\` on the host; an NVIDIA driver before R465: \`passthrough vm configure --hide-hypervisor\`), Code 12 that it got no memory window (\`passthrough check --device ADDR\` on the host); or take a snapshot of a Linux guest and give it with --snapshot`;
+}
+
 /** "10de:2206" or "10de" (any device of that vendor). */
 export function parseExpect(text: string): GpuExpectation | null {
   const m = /^([0-9a-f]{4})(?::([0-9a-f]{4}))?$/i.exec(text.trim());

@@ -15,6 +15,7 @@ import type { HostMemory } from "../host/meminfo.js";
 import { slotOf } from "../formats/pci-address.js";
 import type { HostState, PciDevice } from "../host/types.js";
 import type { HostPrep } from "./host-prep.js";
+import { specRomFile, type RomFileInput, type SpecRomFile } from "./romfile.js";
 
 /** What the user asked for (flags shared by `vm plan|configure|create`). */
 export interface VmOptions {
@@ -46,6 +47,12 @@ export interface VmOptions {
   force: boolean;
   /** --mapping NAME: the cluster PCI mapping created for a device when raw hostpci is not allowed. */
   mappingName?: string | null;
+  /** --os windows: a Windows 11 guest (ostype win11, TPM 2.0, the VirtIO drivers ISO); null: as it is. */
+  os?: "windows" | "linux" | null;
+  /** --virtio-iso: the virtio-win driver ISO (Proxmox volume STORAGE:iso/FILE; libvirt/QEMU a file path). */
+  virtioIso?: string | null;
+  /** --romfile FILE: the GPU's VBIOS as read (absolute path and bytes); checked against the card here. */
+  romfile?: RomFileInput | null;
 }
 
 /** A new VM (`vm create`): what the guest gets besides the passthrough settings. */
@@ -83,6 +90,8 @@ export interface SpecPciDevice {
   pcie: boolean;
   /** x-vga: this GPU is the VM's primary display (VGA ranges, boot output). */
   primaryGpu: boolean;
+  /** --romfile: the VBIOS the guest sees instead of the card's own ROM (src/vm/romfile.ts). */
+  romfile?: SpecRomFile | null;
 }
 
 export interface SpecUsbDevice {
@@ -114,6 +123,11 @@ export interface VmSpec {
   /** Memory the guest gets (MiB): the VM's own setting, or --memory for a new one. */
   memoryMiB: number | null;
   create: CreateOptions | null;
+  /**
+   * --os windows: what Proxmox's Windows 11 guest best practices add (ostype win11, a TPM 2.0
+   * state disk, the virtio-win ISO as a second CD-ROM); null: the OS is not being set.
+   */
+  windows: { virtioIso: string | null } | null;
 }
 
 export interface SpecResult {
@@ -212,6 +226,17 @@ export function buildVmSpec(input: SpecInput): SpecResult {
       );
   }
 
+  if (options.romfile) {
+    const gpu = pci.find((d) => d.primaryGpu) ?? pci.find((d) => d.gpu);
+    const rom = specRomFile(
+      options.romfile,
+      gpu ?? null,
+      (a) => byAddress.get(a)?.romBarBytes ?? null,
+    );
+    if (gpu) gpu.romfile = rom.romfile;
+    warnings.push(...rom.warnings);
+  }
+
   refusals.push(...isolationRefusals(state, pci, byAddress));
   for (const d of pci) {
     const critical = state.hostCritical.filter((h) =>
@@ -307,6 +332,15 @@ export function buildVmSpec(input: SpecInput): SpecResult {
       );
   }
 
+  if (options.virtioIso && options.os !== "windows")
+    throw new InputError(
+      `--virtio-iso ${JSON.stringify(options.virtioIso)}: the VirtIO drivers ISO is for Windows guests; add --os windows`,
+    );
+  if (options.os === "windows" && !options.virtioIso && input.create)
+    warnings.push(
+      "Windows setup does not see a VirtIO SCSI disk or NIC without the virtio-win drivers: give --virtio-iso STORAGE:iso/virtio-win.iso",
+    );
+
   const gpuPassed = pci.some((d) => d.gpu);
   const headless = gpuPassed && !options.keepDisplay;
   const memoryMiB = input.create?.memoryMiB ?? input.guestMemoryMiB;
@@ -321,7 +355,10 @@ export function buildVmSpec(input: SpecInput): SpecResult {
 
   const spec: VmSpec = {
     vmid: options.vmid,
-    machine: (options.pcie && pci.length > 0) || input.create !== null ? "q35" : null,
+    machine:
+      (options.pcie && pci.length > 0) || input.create !== null || options.os === "windows"
+        ? "q35"
+        : null,
     convertQ35: options.convertQ35,
     firmware: {
       type: "ovmf",
@@ -339,6 +376,7 @@ export function buildVmSpec(input: SpecInput): SpecResult {
     usb,
     memoryMiB,
     create: input.create,
+    windows: options.os === "windows" ? { virtioIso: options.virtioIso ?? null } : null,
   };
   return { spec, refusals, warnings };
 }

@@ -2,7 +2,7 @@
 // host: the rules, and the command's text, JSON and exit codes.
 
 import { describe, expect, it } from "vitest";
-import { checkGuest, parseExpect } from "../../src/guest/check.js";
+import { checkGuest, notLinuxGuest, parseExpect } from "../../src/guest/check.js";
 import { openSnapshot } from "../../src/host/open-root.js";
 import {
   parseNvidiaSmiList,
@@ -334,5 +334,29 @@ describe("passthrough guest check (CLI)", () => {
     expect(r.stderr).toBe(
       "error: --expect rtx3080: give vendor:device in hex, e.g. 10de:2206 (lspci -nn shows them)\n",
     );
+  });
+});
+
+describe("guest check outside a Linux guest", () => {
+  it("says what to check in Device Manager instead, in one line, exit 2", async () => {
+    expect(notLinuxGuest("linux")).toBeNull();
+    expect(notLinuxGuest("win32")).toMatch(
+      /this is Windows: in a Windows guest open Device Manager/,
+    );
+    expect(notLinuxGuest("darwin")).toMatch(/this is macOS/);
+    const real = Object.getOwnPropertyDescriptor(process, "platform")!;
+    Object.defineProperty(process, "platform", { value: "win32" });
+    try {
+      const r = await cli(["guest", "check"]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(/Code 43 means its driver stopped it.*Code 12/);
+      // A Linux guest's snapshot is still read on any machine.
+      const s = await cli(["guest", "check", "--snapshot", fixturePath("guest-nvidia")]);
+      expect(s.stderr).not.toMatch(/Device Manager/);
+    } finally {
+      Object.defineProperty(process, "platform", real);
+    }
   });
 });

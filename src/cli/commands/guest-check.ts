@@ -6,7 +6,12 @@ import type { Command } from "commander";
 import { EXIT, InputError } from "../../errors.js";
 import type { Finding } from "../../findings/finding.js";
 import { readGuestFacts } from "../../host/guest-facts.js";
-import { checkGuest, parseExpect, type GuestCheckResult } from "../../guest/check.js";
+import {
+  checkGuest,
+  notLinuxGuest,
+  parseExpect,
+  type GuestCheckResult,
+} from "../../guest/check.js";
 import type { HostState } from "../../host/types.js";
 import {
   addHostOptions,
@@ -40,7 +45,8 @@ export function registerGuestCheck(program: Command, run: RunAction): void {
 Checks, from inside the guest: the CPU reports a hypervisor; the expected GPU is on the
 guest's PCI bus (QEMU's emulated displays do not count); a real driver (nvidia, amdgpu, i915,
 nouveau) is bound to it, not vfio-pci or nothing; nvidia-smi answers and the DRM nodes exist
-where they apply; sshd is listening; Tailscale is connected when installed.
+where they apply; sshd is listening; Tailscale is connected when installed. Linux guests
+only: elsewhere (a Windows guest) it says what to check in Device Manager instead, exit 2.
 
 Exit codes: 0 the GPU is present and driven in a guest, 1 it is not (a FAIL line says why
 and what to do), 2 bad input. SSH and Tailscale problems are WARN: they do not change the
@@ -61,6 +67,8 @@ function guestCheckCommand(ctx: CommandContext, opts: GuestCheckOptions): number
     throw new InputError(
       `--expect ${opts.expect}: give vendor:device in hex, e.g. 10de:2206 (lspci -nn shows them)`,
     );
+  const elsewhere = opts.snapshot === undefined ? notLinuxGuest(process.platform) : null;
+  if (elsewhere) throw new InputError(elsewhere);
   const { opened, state } = loadHost(opts);
   const facts = readGuestFacts(opened.root);
   const result = checkGuest(state, facts, expect);

@@ -10,6 +10,11 @@ import type { VmMode, VmRequest } from "../../vm/backend.js";
 import type { ApiOptions } from "../../vm/proxmox/connect.js";
 import { BACKEND_NAMES, type BackendChoice } from "../../vm/select-backend.js";
 import type { CreateOptions, VmOptions } from "../../vm/spec.js";
+import type { RomFileInput } from "../../vm/romfile.js";
+import * as path from "node:path";
+import { readInputFile } from "../../input-file.js";
+import { quoteWord } from "../../process/quote.js";
+import { MAX_ROM_BYTES } from "../../formats/option-rom.js";
 import { addApiOptions, connectionFlags, type ApiFlags } from "../api-options.js";
 import { addDeviceOption, collect } from "../options.js";
 import { addHostOptions, type HostOptions } from "../context.js";
@@ -33,6 +38,9 @@ export interface VmFlags extends HostOptions, ApiFlags {
   convertQ35?: boolean;
   force?: boolean;
   mapping?: string;
+  romfile?: string;
+  os?: string;
+  virtioIso?: string;
   yes?: boolean;
   dryRun?: boolean;
   name?: string;
@@ -88,6 +96,18 @@ export function addVmOptions(cmd: Command, mode: VmMode): Command {
       "--hv-vendor-id <id>",
       "Hyper-V vendor id for Windows guests (same old-driver workaround)",
     )
+    .option(
+      "--romfile <file>",
+      "the GPU's VBIOS for the guest (checked against the card; Proxmox: copied to /usr/share/kvm/)",
+    )
+    .option(
+      "--os <os>",
+      "windows: a Windows 11 guest (ostype win11, TPM 2.0 state disk, --virtio-iso as a second CD-ROM) | linux",
+    )
+    .option(
+      "--virtio-iso <volume>",
+      "with --os windows: the virtio-win driver ISO (Proxmox local:iso/virtio-win.iso; libvirt/QEMU a file path)",
+    )
     .option("--onboot", "start the VM with the host (default: onboot 0 until it is proven)")
     .option("--convert-q35", "allow switching an existing i440fx VM to q35")
     .option(
@@ -127,7 +147,10 @@ export function addVmOptions(cmd: Command, mode: VmMode): Command {
         "--bridge <name>",
         "host bridge for the NIC (Proxmox default vmbr0; libvirt default: network 'default')",
       )
-      .option("--ostype <type>", `guest OS type: ${OSTYPES.join(", ")}`, "l26");
+      .option(
+        "--ostype <type>",
+        `guest OS type: ${OSTYPES.join(", ")} (default: l26, win11 with --os windows)`,
+      );
   } else {
     cmd
       .option("--name <name>", "with --emit qemu: the guest's name")
@@ -181,7 +204,33 @@ export function vmOptions(flags: VmFlags): VmOptions {
     convertQ35: flags.convertQ35 === true,
     force: flags.force === true,
     mappingName: mappingName(flags.mapping),
+    romfile: romFile(flags.romfile),
+    os: guestOs(flags.os),
+    virtioIso: volumeOrPath(flags.virtioIso, "--virtio-iso", "local:iso/virtio-win.iso"),
   };
+}
+
+function guestOs(os: string | undefined): "windows" | "linux" | null {
+  if (os === undefined) return null;
+  if (os === "windows" || os === "linux") return os;
+  throw new InputError(`--os ${quoteInput(os)}: choose windows or linux`);
+}
+
+/** An ISO as a Proxmox volume or a file path: it goes into a property string, so no commas. */
+function volumeOrPath(v: string | undefined, flag: string, example: string): string | null {
+  if (v === undefined) return null;
+  if (v === "" || /[,\n]/.test(v))
+    throw new InputError(
+      `${flag} ${quoteInput(v)}: give a volume (${example}) or a file path without commas`,
+    );
+  return v;
+}
+
+/** --romfile FILE, read as outside input; src/vm/romfile.ts checks it against the card. */
+function romFile(file: string | undefined): RomFileInput | null {
+  if (file === undefined) return null;
+  const bytes = readInputFile(file, { what: "--romfile", maxBytes: MAX_ROM_BYTES });
+  return { path: path.resolve(file), bytes };
 }
 
 function mappingName(name: string | undefined): string | null {
@@ -245,9 +294,14 @@ function createOptions(flags: VmFlags, defaultBridge: string | null): CreateOpti
     throw new InputError(
       `--disk ${JSON.stringify(flags.disk)}: give STORAGE:SIZE with the size in GiB, e.g. local-lvm:64`,
     );
-  const ostype = flags.ostype ?? "l26";
+  const windows = flags.os === "windows";
+  const ostype = flags.ostype ?? (windows ? "win11" : "l26");
   if (!OSTYPES.includes(ostype))
     throw new InputError(`--ostype ${JSON.stringify(ostype)}: choose one of ${OSTYPES.join(", ")}`);
+  if (windows && !/^win1[1-9]$/.test(ostype))
+    throw new InputError(
+      `--ostype ${JSON.stringify(ostype)} with --os windows: Windows 11 is win11 (drop --ostype)`,
+    );
   if (flags.iso !== undefined && (flags.iso === "" || /[,\n]/.test(flags.iso)))
     throw new InputError(
       `--iso ${JSON.stringify(flags.iso)}: give a volume (local:iso/NAME.iso) or a file path without commas`,
@@ -285,6 +339,9 @@ export function nextCommand(flags: VmFlags, o: VmOptions, api: ApiOptions): stri
   if (o.convertQ35) parts.push("--convert-q35");
   if (o.force) parts.push("--force");
   if (o.mappingName) parts.push("--mapping", o.mappingName);
+  if (o.romfile) parts.push("--romfile", quoteWord(o.romfile.path));
+  if (o.os) parts.push("--os", o.os);
+  if (o.virtioIso) parts.push("--virtio-iso", quoteWord(o.virtioIso));
   if (flags.libvirt) parts.push("--libvirt", flags.libvirt);
   if (flags.node) parts.push("--node", flags.node);
   const conn = connectionFlags(api);

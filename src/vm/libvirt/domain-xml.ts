@@ -25,6 +25,7 @@ import {
   serializeXml,
   textOf,
 } from "./xml.js";
+import { applyWindows } from "./windows.js";
 
 export interface DomainResult {
   /** The domain as given, re-serialized the way `xml` is (double quotes), so a diff shows only real changes. */
@@ -176,6 +177,7 @@ export function modifyDomainXml(
   if (spec.headless) applyHeadless(doc, devices);
   applyPciHostdevs(doc, devices, spec.pci, machine);
   applyUsbHostdevs(doc, devices, spec);
+  applyWindows(doc, devices, spec);
 
   // Another domain with the same functions: libvirt only notices when both run.
   for (const d of spec.pci) {
@@ -413,6 +415,18 @@ function applyPciHostdevs(
       insertAfterLast(devices, "hostdev", h);
     }
   }
+  for (const d of pci) if (d.romfile) applyRom(doc, d.romfile);
+}
+
+/** --romfile: `<rom file='PATH'/>` in the hostdev of the function it is for (formatdomain "hostdev"). */
+function applyRom(doc: Document, rom: NonNullable<SpecPciDevice["romfile"]>): void {
+  const h = pciHostdevs(doc).find((x) => hostdevSource(x) === rom.function);
+  if (!h) return;
+  const old = child(h, "rom");
+  const attrs = { bar: old?.getAttribute("bar") || undefined, file: rom.path };
+  const e = el(doc, "rom", attrs);
+  if (old) h.replaceChild(e, old);
+  else insertIndented(h, e);
 }
 
 function applyUsbHostdevs(doc: Document, devices: Element, spec: VmSpec): void {
@@ -604,5 +618,6 @@ export function buildDomainXml(spec: VmSpec, options: LibvirtCreateOptions): str
   applyMemballoon(doc, devices);
   applyPciHostdevs(doc, devices, spec.pci, machine);
   applyUsbHostdevs(doc, devices, spec);
+  applyWindows(doc, devices, spec);
   return serializeXml(doc);
 }

@@ -25,6 +25,14 @@ import {
   type ProxmoxPlan,
 } from "./config-change.js";
 import { hardwareMismatches } from "./hardware-check.js";
+import { FileWriter } from "../../apply/file-writer.js";
+import {
+  installRom,
+  planRomInstall,
+  romInstallBlocker,
+  specRom,
+  type RomInstall,
+} from "./rom-install.js";
 
 /** The VM as it is now, and every other VM's config (for "already assigned"). */
 export interface ProxmoxCurrent {
@@ -42,6 +50,8 @@ export interface ProxmoxVmPlan extends VmPlan {
   digest: string | null;
   /** Cluster PCI mappings written before the config (API tokens: no raw hostpci). */
   pciMappings: PlannedMapping[];
+  /** --romfile: the copy to /usr/share/kvm made before the config names it. */
+  romInstall: { rom: NonNullable<ReturnType<typeof specRom>>; install: RomInstall } | null;
 }
 
 export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan> {
@@ -50,10 +60,14 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
   /** "node pve (qm)" / "snapshot pve.tar.gz". */
   private readonly where: string;
 
-  /** `client` null: the configs come from a snapshot (`label`), which cannot be changed. */
+  /**
+   * `client` null: the configs come from a snapshot (`label`), which cannot be changed.
+   * `romRoot`: where the node's /usr/share/kvm is ("/"; a temporary folder in tests).
+   */
   constructor(
     readonly client: ProxmoxBackend | null,
     label = "",
+    private readonly romRoot = "/",
   ) {
     this.kind = client?.kind ?? ("snapshot" as const);
     this.where = client ? `node ${client.node} (${client.kind})` : `snapshot ${label}`;
@@ -136,6 +150,8 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
       rawHostpci: this.client?.canSetRawHostpci ?? true,
       mappings,
     });
+    const rom = this.romInstall(result, request);
+    const empty = isEmptyChange(plan.change) && !(rom.planned && !rom.planned.install.present);
     const name = config?.name ?? request.create?.name;
     const label = `VM ${vmid}${name ? ` "${name}"` : ""}`;
     const warnings = [...result.warnings, ...plan.warnings];
@@ -147,8 +163,15 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
       change: plan.change,
       digest: current.digest,
       pciMappings: auto.planned,
+      romInstall: rom.planned,
       action: `${creating ? "create" : "configure"} VM ${vmid}`,
-      refusals: [...hwRefusals, ...auto.refusals, ...result.refusals, ...plan.refusals],
+      refusals: [
+        ...hwRefusals,
+        ...auto.refusals,
+        ...rom.refusals,
+        ...result.refusals,
+        ...plan.refusals,
+      ],
       warnings,
       json: {
         backend: this.kind,
@@ -160,11 +183,14 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
         after: plan.after,
         why: plan.why,
         mappings: auto.planned,
+        romfile: rom.planned
+          ? { path: rom.planned.install.hostPath, copy: !rom.planned.install.present }
+          : null,
         warnings,
       },
       report: {
         subject: `${label} on ${this.where}`,
-        diff: isEmptyChange(plan.change)
+        diff: empty
           ? null
           : {
               oldName: `VM ${vmid} (now)`,
@@ -172,13 +198,16 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
               before: configText(plan.before),
               after: [
                 ...plannedMappingLines(auto.planned, this.client?.node ?? ""),
+                ...(rom.planned && !rom.planned.install.present
+                  ? [`# copy ${rom.planned.rom.path} to ${rom.planned.install.hostPath}`]
+                  : []),
                 configText(plan.after),
               ].join("\n"),
             },
         unchanged: `${label} is already configured for passthrough: nothing to change.`,
         why: plan.why,
       },
-      empty: isEmptyChange(plan.change),
+      empty,
       artefact: null,
       readOnly: this.client
         ? null
@@ -187,6 +216,20 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
         ? { question: `Create ${label} on ${this.client?.node}?`, doing: "creating a VM" }
         : { question: `Apply these changes to ${label}?`, doing: "changing the VM" },
     };
+  }
+
+  /** --romfile: the ROM copied to the node's /usr/share/kvm (rom-install.ts); none from a snapshot. */
+  private romInstall(
+    result: SpecResult,
+    request: VmRequest,
+  ): { planned: ProxmoxVmPlan["romInstall"]; refusals: string[] } {
+    const rom = specRom(result.spec);
+    const bytes = request.options.romfile?.bytes;
+    if (!rom || !bytes || !this.client) return { planned: null, refusals: [] };
+    const blocker = romInstallBlocker(this.client);
+    if (blocker) return { planned: null, refusals: [blocker] };
+    const { install, refusal } = planRomInstall(new FileWriter(this.romRoot), rom, bytes);
+    return { planned: install ? { rom, install } : null, refusals: refusal ? [refusal] : [] };
   }
 
   /** The node's own PCI list, where the client can read it (the REST API). */
@@ -246,6 +289,9 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
 
   async apply(plan: ProxmoxVmPlan): Promise<void> {
     const client = this.writer();
+    // The ROM first: a config naming a file that is not there fails at VM start.
+    if (plan.romInstall)
+      installRom(new FileWriter(this.romRoot), plan.romInstall.rom, plan.romInstall.install);
     // The mappings first: the config names them, and Proxmox checks Mapping.Use on them.
     for (const m of plan.pciMappings)
       await client.ensurePciMapping!({
@@ -286,11 +332,15 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
       );
     }
     const n = Object.keys(change.set).length;
+    const copied = plan.romInstall?.install.present === false;
+    const romNote = copied
+      ? ` Copied the ROM to ${plan.romInstall!.install.hostPath} (remove it when no VM uses it).`
+      : "";
     return {
       json: { after: written.config },
       message: creating
-        ? `Created ${label} on ${client.node}. Start it (\`qm start ${vmid}\` on ${client.node}, or the web UI), install the guest, then run \`passthrough guest setup\`.`
-        : `Updated ${label}: ${n} key${n === 1 ? "" : "s"} set, ${change.delete.length} removed (read back and checked). Hardware changes take effect at the VM's next start (stop it, then start it; a reboot inside the guest is not enough).`,
+        ? `Created ${label} on ${client.node}.${romNote} Start it (\`qm start ${vmid}\` on ${client.node}, or the web UI), install the guest, then run \`passthrough guest setup\`.`
+        : `Updated ${label}: ${n} key${n === 1 ? "" : "s"} set, ${change.delete.length} removed (read back and checked). Hardware changes take effect at the VM's next start (stop it, then start it; a reboot inside the guest is not enough).${romNote}`,
     };
   }
 

@@ -130,6 +130,7 @@ export function planProxmoxChange(input: ProxmoxPlanInput): ProxmoxPlan {
   planFirmware(d);
   planEfiDisk(d);
   planCpu(d);
+  planWindows(d);
   planMemoryAndDisplay(d);
   planHostpci(d);
   refuseAssignedElsewhere(d);
@@ -199,13 +200,77 @@ function planNewVm(d: Draft, c: CreateOptions): void {
     c.iso ? "boot the disk; while it is empty, the installer" : "boot the disk, then the network",
   );
   put("agent", "1", "QEMU guest agent channel (clean shutdown, IP addresses in the UI)");
-  if (/^win1[1-9]$/.test(c.ostype)) {
-    put(
-      "tpmstate0",
-      `${d.spec.firmware.efiDisk.storage ?? c.disk.storage}:1,version=v2.0`,
-      "Windows 11 requires a TPM 2.0",
+}
+
+// --os windows (and `vm create --ostype win11`): what Proxmox's "Windows 11 guest best
+// practices" add — ostype win11 (qemu-server turns on the Hyper-V enlightenments and pins the
+// machine version of a new Windows VM from it), a TPM 2.0 state disk beside the EFI disk, and
+// the virtio-win drivers as a second CD-ROM (Windows setup has no VirtIO SCSI driver).
+function planWindows(d: Draft): void {
+  const win = d.spec.windows;
+  const created = d.creating ? d.spec.create?.ostype : undefined;
+  if (!win && !(created && /^win1[1-9]$/.test(created))) return;
+  if (
+    win &&
+    !/^win1[1-9]$/.test(d.before.ostype ?? "") &&
+    !(created && /^win1[1-9]$/.test(created))
+  )
+    d.put(
+      "ostype",
+      "win11",
+      "win11: Windows 11/2022/2025; Proxmox picks the Hyper-V enlightenments and timers for it (--os windows)",
     );
+  planTpm(d);
+  if (win?.virtioIso) planVirtioIso(d, win.virtioIso);
+}
+
+function planTpm(d: Draft): void {
+  const { before } = d;
+  if (before.tpmstate0 !== undefined) {
+    if (getProperty(ps(before.tpmstate0, "file"), "version") !== "v2.0")
+      d.warnings.push(
+        `VM ${d.vmid} has a TPM 1.2 state disk (tpmstate0: ${before.tpmstate0}); Windows 11 needs 2.0, and Proxmox cannot change the version in place: remove it (\`qm set ${d.vmid} --delete tpmstate0\`, BitLocker keys in it are lost) and run again`,
+      );
+    return;
   }
+  const storage =
+    d.spec.firmware.efiDisk.storage ??
+    /^([a-zA-Z][a-zA-Z0-9._-]*):/.exec(d.set.efidisk0 ?? before.efidisk0 ?? "")?.[1] ??
+    (d.creating ? (d.spec.create?.disk.storage ?? null) : bootDiskStorage(before));
+  if (storage === null) {
+    d.warnings.push(
+      `VM ${d.vmid} has no disk to take a storage from for the TPM state: give --efidisk STORAGE`,
+    );
+    return;
+  }
+  d.put(
+    "tpmstate0",
+    `${storage}:1,version=v2.0`,
+    `TPM 2.0 state on ${storage} (beside the EFI disk): Windows 11 requires a TPM 2.0`,
+  );
+}
+
+/** The virtio-win ISO on a free IDE/SATA CD-ROM slot, unless one has it already. */
+function planVirtioIso(d: Draft, iso: string): void {
+  const all = { ...d.before, ...d.set };
+  const has = Object.keys(all).some(
+    (k) => /^(ide|sata)\d+$/.test(k) && getProperty(ps(all[k], "file"), "file") === iso,
+  );
+  if (has) return;
+  const free = ["ide0", "ide1", "ide3", ...Array.from({ length: 6 }, (_, i) => `sata${i}`)].find(
+    (k) => all[k] === undefined,
+  );
+  if (!free) {
+    d.refusals.push(
+      `VM ${d.vmid} has no free IDE or SATA slot for the virtio-win CD-ROM; remove one (\`qm set ${d.vmid} --delete ideN\`)`,
+    );
+    return;
+  }
+  d.put(
+    free,
+    `${iso},media=cdrom`,
+    "the virtio-win drivers (storage, network, balloon, guest agent) as a second CD-ROM",
+  );
 }
 
 // Machine: q35 gives PCIe root ports; pcie=1 needs it (qemu-server dies "q35 machine model is
@@ -353,11 +418,12 @@ function planHostpci(d: Draft): void {
     usedIndex.add(slot.key);
     let p = dev.pcie ? setTrue(slot.value, "pcie") : setProperty(slot.value, "pcie", null);
     p = dev.primaryGpu ? setTrue(p, "x-vga") : setProperty(p, "x-vga", null);
+    if (dev.romfile) p = setProperty(p, "romfile", dev.romfile.name);
     const all = !/\.[0-7]$/.test(dev.host);
     d.put(
       slot.key,
       printPropertyString(p, "host"),
-      `${dev.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${!all ? `function ${dev.host} only` : dev.functions.length === 1 ? `${dev.host}, the whole device` : `${dev.host} without a function passes all ${dev.functions.length} functions as one multifunction device`}${dev.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${dev.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}`,
+      `${dev.title}: ${mapping ? `mapping ${mapping} (${[...fns].join(", ")}); ` : ""}${!all ? `function ${dev.host} only` : dev.functions.length === 1 ? `${dev.host}, the whole device` : `${dev.host} without a function passes all ${dev.functions.length} functions as one multifunction device`}${dev.pcie ? "; pcie=1 puts it behind a PCIe root port" : ""}${dev.primaryGpu ? "; x-vga=1 makes it the primary display (--primary-gpu)" : ""}${dev.romfile ? `; romfile=${dev.romfile.name}: the guest sees /usr/share/kvm/${dev.romfile.name} as its ROM (--romfile)` : ""}`,
     );
   }
 }
@@ -520,6 +586,8 @@ export function writtenMatches(key: string, planned: string, got: string | undef
   if (got === planned) return true;
   const alloc = /^([a-zA-Z][a-zA-Z0-9._-]*):\d+(,.*)?$/.exec(planned);
   if (alloc) return got.startsWith(`${alloc[1]}:`);
+  // qemu-server pins a new Windows VM's machine version (API2/Qemu.pm create_vm): q35 -> pc-q35-8.1.
+  if (key === "machine" && planned === "q35") return /^pc-q35-\d+\.\d+(\+pve\d+)?$/.test(got);
   if (/^net\d+$/.test(key))
     return got.replace(/^([a-z0-9-]+)=(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, "$1") === planned;
   return false;

@@ -28,7 +28,28 @@ export interface QemuCommand {
   argv: string[];
   /** Commands to run once before the first start (argv arrays): the per-VM OVMF vars copy, the disk. */
   prepare: string[][];
+  /** Commands to run before every start: the TPM emulator of a Windows guest (it ends with QEMU). */
+  everyStart: string[][];
 }
+
+/**
+ * --os windows: the Hyper-V enlightenments Proxmox turns on for ostype win11 (QEMU
+ * docs/system/i386/hyperv.rst: stimer needs synic and time, synic needs vpindex).
+ */
+const HV_FLAGS = [
+  "hv-relaxed",
+  "hv-vapic",
+  "hv-spinlocks=0x1fff",
+  "hv-time",
+  "hv-vpindex",
+  "hv-runtime",
+  "hv-synic",
+  "hv-stimer",
+  "hv-reset",
+  "hv-frequencies",
+  "hv-tlbflush",
+  "hv-ipi",
+];
 
 export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
   const vars = `${o.name}_VARS.fd`;
@@ -37,6 +58,7 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
     "host",
     ...(spec.cpu.hidden ? ["kvm=off"] : []),
     ...(spec.cpu.hvVendorId ? [`hv-vendor-id=${spec.cpu.hvVendorId}`] : []),
+    ...(spec.windows ? HV_FLAGS : []),
   ].join(",");
   const argv = [
     "qemu-system-x86_64",
@@ -62,6 +84,9 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
   );
   if (o.disk) argv.push("-drive", `file=${o.disk},if=virtio,format=qcow2,discard=unmap`);
   if (o.iso) argv.push("-drive", `file=${o.iso},media=cdrom,readonly=on`);
+  if (spec.windows?.virtioIso)
+    argv.push("-drive", `file=${spec.windows.virtioIso},media=cdrom,readonly=on`);
+  const everyStart = spec.windows ? tpm(o.name, prepare, argv) : [];
   argv.push(
     "-nic",
     o.bridge ? `bridge,br=${o.bridge},model=virtio-net-pci` : "user,model=virtio-net-pci",
@@ -83,7 +108,7 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
       const addr = d.pcie ? `00.${fn}` : `${(0x18 + i).toString(16)}.${fn}`;
       argv.push(
         "-device",
-        `vfio-pci,host=${f.address},id=hostpci${i}${multi ? `.${fn}` : ""},bus=${bus},addr=${addr}${multi && fn === 0 ? ",multifunction=on" : ""}`,
+        `vfio-pci,host=${f.address},id=hostpci${i}${multi ? `.${fn}` : ""},bus=${bus},addr=${addr}${multi && fn === 0 ? ",multifunction=on" : ""}${d.romfile?.function === f.address ? `,romfile=${d.romfile.path}` : ""}`,
       );
     }
   });
@@ -101,7 +126,37 @@ export function qemuArgv(spec: VmSpec, o: QemuArgvOptions): QemuCommand {
   else argv.push("-vga", "std");
   // The guest's serial console on the terminal QEMU runs in (the way in without a display).
   argv.push("-serial", "mon:stdio");
-  return { argv, prepare };
+  return { argv, prepare, everyStart };
+}
+
+// A TPM 2.0 for Windows 11: swtpm keeps its state in a folder beside the disk, QEMU talks to it
+// over a socket (QEMU docs/specs/tpm.rst "The QEMU TPM emulator device"); --terminate ends it
+// with the VM, so it is started before every start.
+function tpm(name: string, prepare: string[][], argv: string[]): string[][] {
+  const dir = `${name}_tpm`;
+  const sock = `${dir}/swtpm-sock`;
+  prepare.push(["mkdir", "-p", dir]);
+  argv.push(
+    "-chardev",
+    `socket,id=chrtpm,path=${sock}`,
+    "-tpmdev",
+    "emulator,id=tpm0,chardev=chrtpm",
+    "-device",
+    "tpm-crb,tpmdev=tpm0",
+  );
+  return [
+    [
+      "swtpm",
+      "socket",
+      "--tpm2",
+      "--tpmstate",
+      `dir=${dir}`,
+      "--ctrl",
+      `type=unixio,path=${sock}`,
+      "--terminate",
+      "--daemon",
+    ],
+  ];
 }
 
 /** A command line people can paste: one option per line, quoted where the shell needs it. */

@@ -70,13 +70,23 @@ export class QemuVmBackend implements VmBackend<QemuCurrent> {
       action: "emit a QEMU command line",
       refusals: result.refusals,
       warnings,
-      json: { backend: "qemu", spec: result.spec, argv: cmd.argv, prepare: cmd.prepare, warnings },
+      json: {
+        backend: "qemu",
+        spec: result.spec,
+        argv: cmd.argv,
+        prepare: cmd.prepare,
+        everyStart: cmd.everyStart,
+        warnings,
+      },
       report: null,
       empty: false,
       artefact: [
         "# once, before the first start:",
         ...cmd.prepare.map(formatCommand),
         "",
+        ...(cmd.everyStart.length > 0
+          ? ["# before every start:", ...cmd.everyStart.map(formatCommand), ""]
+          : []),
         formatCommand(cmd.argv),
       ]
         .map((l) => `${l}\n`)
