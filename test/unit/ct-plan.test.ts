@@ -1,0 +1,207 @@
+// `ct plan`: the container-config change (src/vm/container/device-plan.ts) and the command.
+import { describe, expect, it } from "vitest";
+import { InputError, RefusedError } from "../../src/errors.js";
+import { parseGroupFile } from "../../src/formats/etc-group.js";
+import { parseCtConfig, printCtConfig } from "../../src/formats/proxmox-ct-config.js";
+import type { DeviceNode } from "../../src/host/device-nodes.js";
+import {
+  planContainerDevices,
+  supportsDevEntries,
+  type CtPlanInput,
+} from "../../src/vm/container/device-plan.js";
+import { cli, cliJson } from "../helpers/cli.js";
+import { fixturePath, fixtureState } from "../helpers/fixtures.js";
+
+const INTEL = fixtureState("ct-intel-igpu").pci.find((d) => d.address === "0000:00:02.0")!;
+const NODES: DeviceNode[] = [
+  { path: "/dev/dri/card0", major: 226, minor: 0, why: "" },
+  { path: "/dev/dri/renderD128", major: 226, minor: 128, why: "" },
+];
+const GROUPS = parseGroupFile("root:x:0:\nvideo:x:44:\nrender:x:993:\n");
+
+function input(over: Partial<CtPlanInput> = {}): CtPlanInput {
+  return {
+    ctid: 101,
+    config: parseCtConfig("arch: amd64\nhostname: frigate\nunprivileged: 1\n"),
+    card: INTEL,
+    nodes: NODES,
+    proxmoxVersion: "8.2.4",
+    groups: { ok: true, groups: GROUPS, source: "/etc/group" },
+    vmsUsing: [],
+    ...over,
+  };
+}
+
+describe("supportsDevEntries", () => {
+  it("is true from Proxmox VE 8.1 on, false before and when unknown", () => {
+    expect(supportsDevEntries("8.1.4")).toBe(true);
+    expect(supportsDevEntries("9.0.3")).toBe(true);
+    expect(supportsDevEntries("8.0.9")).toBe(false);
+    expect(supportsDevEntries("7.4-17")).toBe(false);
+    expect(supportsDevEntries("unknown")).toBe(false);
+    expect(supportsDevEntries(null)).toBe(false);
+  });
+});
+
+describe("planContainerDevices", () => {
+  it("writes devN entries with the container's video gid for card*, render gid for renderD*", () => {
+    const plan = planContainerDevices(input());
+    expect(plan.style).toBe("devN");
+    expect(plan.added).toEqual([
+      "dev0: /dev/dri/card0,gid=44,mode=0660",
+      "dev1: /dev/dri/renderD128,gid=993,mode=0660",
+    ]);
+    expect(printCtConfig(plan.after)).toContain("dev1: /dev/dri/renderD128,gid=993,mode=0660\n");
+  });
+
+  it("leaves nodes the container already has and takes the next free devN", () => {
+    const config = parseCtConfig("arch: amd64\ndev0: /dev/dri/card0,gid=44\ndev1: /dev/kfd\n");
+    const plan = planContainerDevices(input({ config }));
+    expect(plan.present).toEqual(["/dev/dri/card0"]);
+    expect(plan.added).toEqual(["dev2: /dev/dri/renderD128,gid=993,mode=0660"]);
+  });
+
+  it("is idempotent: planning on its own result adds nothing", () => {
+    const once = planContainerDevices(input());
+    const twice = planContainerDevices(input({ config: once.after }));
+    expect(twice.added).toEqual([]);
+    expect(twice.present).toEqual(["/dev/dri/card0", "/dev/dri/renderD128"]);
+  });
+
+  it("falls back to video when the container has no render group, and takes --gid over both", () => {
+    const groups = { ok: true as const, groups: parseGroupFile("video:x:44:\n"), source: "g" };
+    expect(planContainerDevices(input({ groups })).added[1]).toBe(
+      "dev1: /dev/dri/renderD128,gid=44,mode=0660",
+    );
+    expect(planContainerDevices(input({ groups, gid: 7 })).added).toEqual([
+      "dev0: /dev/dri/card0,gid=7,mode=0660",
+      "dev1: /dev/dri/renderD128,gid=7,mode=0660",
+    ]);
+  });
+
+  it("refuses (input error) when the container's /etc/group cannot be read and no --gid is given", () => {
+    const groups = { ok: false as const, reason: "its root file system is not mounted" };
+    expect(() => planContainerDevices(input({ groups }))).toThrow(InputError);
+    expect(() => planContainerDevices(input({ groups }))).toThrow(/pct mount 101.*--gid/);
+  });
+
+  it("refuses a card on vfio-pci, naming the VM that owns it", () => {
+    const card = { ...INTEL, driver: "vfio-pci" };
+    const vmsUsing = ["VM 100 hostpci0: 0000:00:02.0"];
+    expect(() => planContainerDevices(input({ card, vmsUsing, nodes: [] }))).toThrow(RefusedError);
+    expect(() => planContainerDevices(input({ card, vmsUsing, nodes: [] }))).toThrow(
+      /bound to vfio-pci.*VM 100 hostpci0/,
+    );
+  });
+
+  it("refuses a card with no driver, so no nodes", () => {
+    const card = { ...INTEL, driver: null };
+    expect(() => planContainerDevices(input({ card, nodes: [] }))).toThrow(/no driver bound/);
+  });
+
+  it("writes cgroup2 rules and bind mounts before Proxmox VE 8.1, without repeating a rule", () => {
+    const config = parseCtConfig(
+      "arch: amd64\nunprivileged: 1\nlxc.cgroup2.devices.allow: c 226:0 rwm\n",
+    );
+    const plan = planContainerDevices(input({ config, proxmoxVersion: "7.4-17" }));
+    expect(plan.style).toBe("lxc");
+    expect(plan.added).toEqual([
+      "lxc.mount.entry: /dev/dri/card0 dev/dri/card0 none bind,optional,create=file",
+      "lxc.cgroup2.devices.allow: c 226:128 rwm",
+      "lxc.mount.entry: /dev/dri/renderD128 dev/dri/renderD128 none bind,optional,create=file",
+    ]);
+    expect(plan.notes.join(" ")).toMatch(/nobody:nogroup/);
+  });
+
+  it("cannot write a cgroup rule for a node whose numbers are unknown", () => {
+    const nodes = [{ path: "/dev/kfd", major: null, minor: null, why: "" }];
+    expect(() => planContainerDevices(input({ nodes, proxmoxVersion: "7.4-17" }))).toThrow(
+      /\/dev\/kfd: the kernel does not say its device numbers/,
+    );
+  });
+});
+
+describe("passthrough ct plan", () => {
+  it("shows the diff and the pct set command for an NVIDIA card with UVM", async () => {
+    const r = await cli([
+      "ct",
+      "plan",
+      "--ctid",
+      "101",
+      "--device",
+      "01:00.0",
+      "--snapshot",
+      fixturePath("ct-nvidia-uvm"),
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("+dev1: /dev/dri/renderD129,gid=104,mode=0660");
+    expect(r.stdout).toContain("+dev4: /dev/nvidia-uvm,mode=0666");
+    expect(r.stdout).toMatch(/pct set 101 --dev0 \/dev\/dri\/card1,gid=44,mode=0660 /);
+  });
+
+  it("gives JSON with the nodes and added lines", async () => {
+    const { code, json } = await cliJson([
+      "ct",
+      "plan",
+      "--ctid",
+      "101",
+      "--device",
+      "0000:10:00.0",
+      "--snapshot",
+      fixturePath("ct-amd-kfd"),
+    ]);
+    expect(code).toBe(0);
+    expect(json.style).toBe("devN");
+    expect(json.added).toEqual([
+      "dev0: /dev/dri/card0,gid=44,mode=0660",
+      "dev1: /dev/dri/renderD128,gid=109,mode=0660",
+      "dev2: /dev/kfd,gid=109,mode=0660",
+    ]);
+  });
+
+  it("refuses (exit 3) the card VM 100 owns", async () => {
+    const r = await cli([
+      "ct",
+      "plan",
+      "--ctid",
+      "101",
+      "--device",
+      "01:00.0",
+      "--snapshot",
+      fixturePath("ct-amd-kfd"),
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/vfio-pci.*VM 100 hostpci0/);
+  });
+
+  it("says which container does not exist (exit 2)", async () => {
+    const r = await cli([
+      "ct",
+      "plan",
+      "--ctid",
+      "999",
+      "--device",
+      "00:02.0",
+      "--snapshot",
+      fixturePath("ct-intel-igpu"),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/container 999: no \/etc\/pve\/lxc\/999\.conf/);
+    expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+  });
+
+  it("rejects a --ctid that is not a number (exit 2)", async () => {
+    const r = await cli([
+      "ct",
+      "plan",
+      "--ctid",
+      "abc",
+      "--device",
+      "00:02.0",
+      "--snapshot",
+      fixturePath("ct-intel-igpu"),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--ctid 'abc'|--ctid "abc"|--ctid abc/);
+  });
+});
