@@ -1,5 +1,10 @@
 // `ct plan`: the container-config change (src/vm/container/device-plan.ts) and the command.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import type { FakeHostSpec } from "../../tools/fakehost/spec.js";
+import { ctIntelIgpu, ctNvidiaNoUvm } from "../fixtures/specs/containers.js";
 import { InputError, RefusedError } from "../../src/errors.js";
 import { parseGroupFile } from "../../src/formats/etc-group.js";
 import { parseCtConfig, printCtConfig } from "../../src/formats/proxmox-ct-config.js";
@@ -10,7 +15,7 @@ import {
   type CtPlanInput,
 } from "../../src/vm/container/device-plan.js";
 import { cli, cliJson } from "../helpers/cli.js";
-import { fixturePath, fixtureState } from "../helpers/fixtures.js";
+import { fixturePath, fixtureState, REPO, writeSpec } from "../helpers/fixtures.js";
 
 const INTEL = fixtureState("ct-intel-igpu").pci.find((d) => d.address === "0000:00:02.0")!;
 const NODES: DeviceNode[] = [
@@ -203,5 +208,114 @@ describe("passthrough ct plan", () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--ctid 'abc'|--ctid "abc"|--ctid abc/);
+  });
+});
+
+describe("passthrough ct configure (fake pct)", () => {
+  function setup(spec: FakeHostSpec, extraEnv: NodeJS.ProcessEnv = {}) {
+    const tree = writeSpec(spec);
+    const lxcDir = path.join(tree.dir, "etc/pve/nodes/pve/lxc");
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-fake-pct-"));
+    fs.copyFileSync(path.join(REPO, "test/helpers/fake-pct.cjs"), path.join(bin, "pct"));
+    fs.chmodSync(path.join(bin, "pct"), 0o755);
+    const env = { PATH: `${bin}:${process.env.PATH}`, FAKE_PCT_LXC_DIR: lxcDir, ...extraEnv };
+    const conf = () => fs.readFileSync(path.join(lxcDir, "101.conf"), "utf8");
+    const calls = () => {
+      const f = path.join(lxcDir, "..", "calls.jsonl");
+      return fs.existsSync(f) ? fs.readFileSync(f, "utf8").trim().split("\n") : [];
+    };
+    const run = (...more: string[]) =>
+      cli(
+        ["ct", "configure", "--ctid", "101", "--device", "01:00.0", "--root", tree.dir, ...more],
+        env,
+      );
+    return {
+      conf,
+      calls,
+      run,
+      cleanup: () => (tree.cleanup(), fs.rmSync(bin, { recursive: true })),
+    };
+  }
+
+  it("--yes: runs pct set with the digest, reads the config back, and a second run changes nothing", async () => {
+    const h = setup(ctNvidiaNoUvm);
+    try {
+      const r = await h.run("--yes");
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(h.conf()).toContain("dev1: /dev/dri/renderD129,gid=104,mode=0660\n");
+      expect(h.conf()).toContain("dev3: /dev/nvidiactl,mode=0666\n");
+      expect(h.calls()).toHaveLength(1);
+      expect(h.calls()[0]).toMatch(/"--digest","[0-9a-f]{40}"/);
+      expect(r.stdout).toMatch(/read back \/etc\/pve\/lxc\/101\.conf: dev0, dev1, dev2, dev3 set/);
+      expect(r.stdout).toContain("undo: pct set 101 --delete dev0,dev1,dev2,dev3");
+      const again = await h.run("--yes");
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain("nothing to change");
+      expect(h.calls()).toHaveLength(1);
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it("--dry-run shows the diff and runs nothing; without --yes and a terminal it refuses (exit 2)", async () => {
+    const h = setup(ctNvidiaNoUvm);
+    try {
+      const before = h.conf();
+      const dry = await h.run("--dry-run");
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toContain("+dev0: /dev/dri/card1,gid=44,mode=0660");
+      expect(dry.stdout).toContain("--dry-run: nothing was changed.");
+      const ask = await h.run();
+      expect(ask.code).toBe(2);
+      expect(ask.stderr).toMatch(/--yes/);
+      expect(h.calls()).toEqual([]);
+      expect(h.conf()).toBe(before);
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it("reports entries a running container holds as pending", async () => {
+    const h = setup(ctNvidiaNoUvm, { FAKE_PCT_RUNNING: "1" });
+    try {
+      const r = await h.run("--yes");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/dev0, dev1, dev2, dev3 pending until the container restarts/);
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it("fails (exit 4) when pct refuses, naming pct's reason", async () => {
+    const h = setup(ctNvidiaNoUvm, { FAKE_PCT_LXC_DIR: "/nonexistent/lxc" });
+    try {
+      const r = await h.run("--yes");
+      expect(r.code).toBe(4);
+      expect(r.stderr).toMatch(/^error: pct set failed: /);
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it("refuses (exit 3) before Proxmox VE 8.1, where pct set cannot write the lxc.* keys", async () => {
+    const tree = writeSpec(ctIntelIgpu);
+    try {
+      const r = await cli([
+        "ct",
+        "configure",
+        "--ctid",
+        "101",
+        "--device",
+        "00:02.0",
+        "--root",
+        tree.dir,
+        "--yes",
+      ]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/no devN keys.*8\.1/);
+    } finally {
+      tree.cleanup();
+    }
   });
 });

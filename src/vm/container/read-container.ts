@@ -13,6 +13,8 @@ import type { GroupSource } from "./device-plan.js";
 export interface ContainerConfigRead {
   /** Root-relative: "etc/pve/lxc/101.conf". */
   file: string;
+  /** The file as read (its SHA-1 is the digest pct set --digest compares). */
+  text: string;
   config: CtConfigFile;
 }
 
@@ -23,7 +25,7 @@ export function readContainerConfig(root: HostRoot, ctid: number): ContainerConf
     throw new InputError(
       `container ${ctid}: no /${file} on ${root.label} (${r.reason}); \`pct list\` shows the containers`,
     );
-  return { file, config: parseCtConfig(r.value) };
+  return { file, text: r.value, config: parseCtConfig(r.value) };
 }
 
 export function readContainerGroups(
