@@ -4,7 +4,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { FakeHostSpec } from "../../tools/fakehost/spec.js";
-import { ctIntelIgpu, ctNvidiaNoUvm } from "../fixtures/specs/containers.js";
+import { snapshotToFile } from "../../src/cli/commands/snapshot.js";
+import { ctAmdKfd, ctIntelIgpu, ctNvidiaNoUvm, ctNvidiaUvm } from "../fixtures/specs/containers.js";
 import { InputError, RefusedError } from "../../src/errors.js";
 import { parseGroupFile } from "../../src/formats/etc-group.js";
 import { parseCtConfig, printCtConfig } from "../../src/formats/proxmox-ct-config.js";
@@ -318,4 +319,30 @@ describe("passthrough ct configure (fake pct)", () => {
       tree.cleanup();
     }
   });
+});
+
+describe("ct plan on a captured snapshot", () => {
+  it.each([
+    ["ct-nvidia-uvm", ctNvidiaUvm, "01:00.0"],
+    ["ct-amd-kfd", ctAmdKfd, "10:00.0"],
+  ] as const)(
+    "%s: `snapshot` keeps the container config and every node, so the plan is the same",
+    async (_n, spec, dev) => {
+      const tree = writeSpec(spec);
+      const folder = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-ctsnap-"));
+      try {
+        const w = await snapshotToFile({ source: tree.dir, output: path.join(folder, "s.tar.gz") });
+        const argv = ["ct", "plan", "--ctid", "101", "--device", dev, "--gid", "104"];
+        const live = await cliJson([...argv, "--snapshot", tree.dir]);
+        const snap = await cliJson([...argv, "--snapshot", w.file]);
+        expect(snap.code).toBe(0);
+        expect(snap.json.nodes).toEqual(live.json.nodes);
+        expect(snap.json.added).toEqual(live.json.added);
+        expect(snap.json.added.length).toBeGreaterThan(2);
+      } finally {
+        tree.cleanup();
+        fs.rmSync(folder, { recursive: true, force: true });
+      }
+    },
+  );
 });
