@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A fake `pct` for tests (first on PATH). Container configs live in $FAKE_PCT_LXC_DIR/<ctid>.conf
-// in the real file format; every call is appended to $FAKE_PCT_LXC_DIR/../calls.jsonl. Only
+// in the real file format; every call is appended to $FAKE_PCT_LXC_DIR/calls.jsonl. Only
 // `pct set CTID [--devN VALUE]... [--delete KEYS] [--digest SHA1]`, following pve-container:
 // devN property-string checks, --digest compared with the SHA-1 of the file, keys written
 // sorted with raw lxc.* keys after them and the other sections kept; with $FAKE_PCT_RUNNING=1
@@ -13,7 +13,7 @@ const { createHash } = require("node:crypto");
 const dir = process.env.FAKE_PCT_LXC_DIR;
 if (!dir) die("FAKE_PCT_LXC_DIR is not set");
 const args = process.argv.slice(2);
-fs.appendFileSync(path.join(dir, "..", "calls.jsonl"), JSON.stringify(["pct", ...args]) + "\n");
+fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify(["pct", ...args]) + "\n");
 
 function die(msg, code = 255) {
   process.stderr.write(msg.endsWith("\n") ? msg : msg + "\n");

@@ -222,7 +222,7 @@ describe("passthrough ct configure (fake pct)", () => {
     const env = { PATH: `${bin}:${process.env.PATH}`, FAKE_PCT_LXC_DIR: lxcDir, ...extraEnv };
     const conf = () => fs.readFileSync(path.join(lxcDir, "101.conf"), "utf8");
     const calls = () => {
-      const f = path.join(lxcDir, "..", "calls.jsonl");
+      const f = path.join(lxcDir, "calls.jsonl");
       return fs.existsSync(f) ? fs.readFileSync(f, "utf8").trim().split("\n") : [];
     };
     const run = (...more: string[]) =>
@@ -278,26 +278,33 @@ describe("passthrough ct configure (fake pct)", () => {
   });
 
   it("reports entries a running container holds as pending", async () => {
-    const h = setup(ctNvidiaNoUvm, { FAKE_PCT_RUNNING: "1" });
+    const r = await runOnce({ FAKE_PCT_RUNNING: "1" });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/dev0, dev1, dev2, dev3 pending until the container restarts/);
+  });
+
+  it("fails (exit 4) when pct refuses, with pct's reason", async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-empty-lxc-"));
     try {
-      const r = await h.run("--yes");
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/dev0, dev1, dev2, dev3 pending until the container restarts/);
+      const r = await runOnce({ FAKE_PCT_LXC_DIR: empty });
+      expect(r.code).toBe(4);
+      expect(r.stderr).toBe(
+        "error: pct set failed: Configuration file 'nodes/pve/lxc/101.conf' does not exist; the container config is as it was\n",
+      );
     } finally {
-      h.cleanup();
+      fs.rmSync(empty, { recursive: true, force: true });
     }
   });
 
-  it("fails (exit 4) when pct refuses, naming pct's reason", async () => {
-    const h = setup(ctNvidiaNoUvm, { FAKE_PCT_LXC_DIR: "/nonexistent/lxc" });
+  /** One `ct configure --yes` on a fresh ct-nvidia-no-uvm tree. */
+  async function runOnce(env: NodeJS.ProcessEnv) {
+    const h = setup(ctNvidiaNoUvm, env);
     try {
-      const r = await h.run("--yes");
-      expect(r.code).toBe(4);
-      expect(r.stderr).toMatch(/^error: pct set failed: /);
+      return await h.run("--yes");
     } finally {
       h.cleanup();
     }
-  });
+  }
 
   it("refuses (exit 3) before Proxmox VE 8.1, where pct set cannot write the lxc.* keys", async () => {
     const tree = writeSpec(ctIntelIgpu);
