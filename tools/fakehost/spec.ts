@@ -99,8 +99,14 @@ export interface FakeHostSpec {
   cpu: { vendor: "amd" | "intel"; model: string; flags: string[]; threads?: number };
   kernel: { release: string; builtin?: string[]; aliases?: string[] };
   osRelease: string;
-  /** Proxmox VE node: pveversion output line and VM configs. */
-  proxmox?: { pveversion: string; node: string; vms?: Record<number, string>; mappingPci?: string };
+  /** Proxmox VE node: pveversion output line, VM configs and container configs (etc/pve/lxc). */
+  proxmox?: {
+    pveversion: string;
+    node: string;
+    vms?: Record<number, string>;
+    cts?: Record<number, string>;
+    mappingPci?: string;
+  };
   uefi: boolean;
   loaderInfo?: string;
   secureBoot?: boolean;

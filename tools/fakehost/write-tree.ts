@@ -378,6 +378,11 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
       w.file(`etc/pve/nodes/${spec.proxmox.node}/qemu-server/${vmid}.conf`, conf);
     w.rawLink("etc/pve/qemu-server", `nodes/${spec.proxmox.node}/qemu-server`);
     w.rawLink("etc/pve/local", `nodes/${spec.proxmox.node}`);
+    if (spec.proxmox.cts) {
+      for (const [ctid, conf] of Object.entries(spec.proxmox.cts))
+        w.file(`etc/pve/nodes/${spec.proxmox.node}/lxc/${ctid}.conf`, conf);
+      w.rawLink("etc/pve/lxc", `nodes/${spec.proxmox.node}/lxc`);
+    }
     if (spec.proxmox.mappingPci) w.file("etc/pve/mapping/pci.cfg", spec.proxmox.mappingPci);
   }
   for (const [rel, content] of Object.entries(spec.files)) w.file(rel, content);

@@ -3,6 +3,7 @@ import { planHost } from "../../plan/plan.js";
 import type { CommandRegistration } from "../registration.js";
 import { registerApplyWith } from "./apply.js";
 import { registerCheck } from "./check.js";
+import { registerCt } from "./ct.js";
 import { registerExplain } from "./explain.js";
 import { registerGuestCheck } from "./guest-check.js";
 import { registerGuestSetup } from "./guest-setup.js";
@@ -31,6 +32,7 @@ export const COMMANDS: CommandRegistration[] = [
   registerExplain,
   registerVm,
   registerVmMapping,
+  registerCt,
   registerRom,
   registerGuestSetup,
   registerGuestCheck,

@@ -51,6 +51,7 @@ export const TRACKED_TOOLS = [
   "mkinitcpio",
   "modprobe",
   "nvidia-smi",
+  "pct",
   "proxmox-boot-tool",
   "pvecm",
   "pvesh",
@@ -131,8 +132,14 @@ const PCI_FILES = oneOf(
 const PCI_SPEC: FolderSpec = {
   files: PCI_FILES,
   links: (n) => n === "driver" || n === "iommu_group" || n === "physfn" || /^virtfn\d+$/.test(n),
-  // A bridge's pci_bus/DDDD:BB names the bus behind it (kept as an empty folder).
-  dirs: (n) => (n === "pci_bus" ? { dirs: () => ({}) } : null),
+  // A bridge's pci_bus/DDDD:BB names the bus behind it (kept as an empty folder); a GPU's
+  // drm/card* and renderD* hold the MAJOR:MINOR of its device nodes (host/device-nodes.ts).
+  dirs: (n) =>
+    n === "pci_bus"
+      ? { dirs: () => ({}) }
+      : n === "drm"
+        ? { dirs: (d) => (/^(card|renderD)\d+$/.test(d) ? { files: oneOf("dev") } : null) }
+        : null,
 };
 
 const USB_DEVICE_SPEC: FolderSpec = {
@@ -252,6 +259,8 @@ const PROC_FILES = [
   "proc/net/route",
   "proc/sys/kernel/osrelease",
   "proc/sys/kernel/hostname",
+  // Character majors of nvidia-uvm, nvidia-caps and kfd (host/device-nodes.ts).
+  "proc/devices",
 ];
 
 /** Single configuration files (docs/snapshot-format.md, src/host/*). */
@@ -389,7 +398,7 @@ class Capturer {
       this.pciDrivers(),
     ]);
     await this.modules();
-    await Promise.all([this.config(), this.proxmox(), this.diskIds()]);
+    await Promise.all([this.config(), this.proxmox(), this.diskIds(), this.gpuNodes()]);
     const release = this.entries.text("proc/sys/kernel/osrelease")?.trim() ?? null;
     await this.kernelModules(release);
     await this.pciIds();
@@ -667,7 +676,7 @@ class Capturer {
     for (const e of pve) {
       // etc/pve/local -> nodes/NAME, etc/pve/qemu-server -> nodes/NAME/qemu-server (pmxcfs makes them relative).
       if (
-        (e.name === "local" || e.name === "qemu-server") &&
+        (e.name === "local" || e.name === "qemu-server" || e.name === "lxc") &&
         e.kind === "link" &&
         e.target !== undefined &&
         this.target(`etc/pve/${e.name}`, e.target)
@@ -677,12 +686,36 @@ class Capturer {
     }
     for (const node of (await this.scan("etc/pve/nodes")) ?? []) {
       if (node.kind !== "dir") continue;
-      const dir = `etc/pve/nodes/${node.name}/qemu-server`;
-      const listing = await this.scan(dir);
-      if (listing === null) continue;
-      this.entries.dir(dir);
-      const confs = listing.filter((e) => e.kind === "file" && /^\d+\.conf$/.test(e.name));
-      await Promise.all(confs.map((e) => this.file(`${dir}/${e.name}`, TEXT_MAX)));
+      // VM configs, and container configs for `ct plan`.
+      for (const kind of ["qemu-server", "lxc"]) {
+        const dir = `etc/pve/nodes/${node.name}/${kind}`;
+        const listing = await this.scan(dir);
+        if (listing === null) continue;
+        this.entries.dir(dir);
+        const confs = listing.filter((e) => e.kind === "file" && /^\d+\.conf$/.test(e.name));
+        await Promise.all(confs.map((e) => this.file(`${dir}/${e.name}`, TEXT_MAX)));
+      }
+    }
+  }
+
+  /**
+   * What host/device-nodes.ts reads besides the PCI folders: NVIDIA's per-GPU information
+   * (its Device Minor), the kfd class device, and which GPU device nodes exist, each as an
+   * empty placeholder file (a snapshot cannot hold device nodes).
+   */
+  private async gpuNodes(): Promise<void> {
+    for (const gpu of (await this.scan("proc/driver/nvidia/gpus")) ?? [])
+      await this.file(`proc/driver/nvidia/gpus/${gpu.name}/information`, TEXT_MAX);
+    await this.linkFolder("sys/class/kfd", () => ({ files: oneOf("dev") }));
+    const isNode = (dir: string, n: string) =>
+      dir === "dev"
+        ? /^(nvidia(\d+|ctl|-uvm|-uvm-tools|-modeset)|kfd)$/.test(n)
+        : /^(card|renderD)\d+$|^nvidia-cap\d+$/.test(n);
+    for (const dir of ["dev", "dev/dri", "dev/nvidia-caps"]) {
+      for (const e of (await this.scan(dir)) ?? []) {
+        if (e.kind === "dir" || e.kind === "link" || !isNode(dir, e.name)) continue;
+        this.entries.file(`${dir}/${e.name}`, "");
+      }
     }
   }
 

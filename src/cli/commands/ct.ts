@@ -1,0 +1,290 @@
+// `passthrough ct plan` and `ct configure`: the change that gives a Proxmox container a host
+// GPU's device nodes, shown as a diff of /etc/pve/lxc/<ctid>.conf (vm/container/device-plan.ts);
+// configure makes it with `pct set` and reads the config back (vm/container/configure.ts).
+
+import type { Command } from "commander";
+import * as path from "node:path";
+import { EXIT, InputError } from "../../errors.js";
+import { hostpciAddresses } from "../../checks/candidates.js";
+import { parseSingleDevice, quoteInput } from "../../formats/device-selection.js";
+import { printCtConfig } from "../../formats/proxmox-ct-config.js";
+import { readCardNodes, type DeviceNode } from "../../host/device-nodes.js";
+import { openHostRoot, openRootTree, type OpenedRoot } from "../../host/open-root.js";
+import { readHostState } from "../../host/read-host.js";
+import type { HostRoot } from "../../host/root.js";
+import type { HostState, PciDevice } from "../../host/types.js";
+import { ProcessRunner } from "../../process/run.js";
+import { quoteArgv } from "../../process/quote.js";
+import { unifiedDiff } from "../../vm/diff.js";
+import {
+  checkReadBack,
+  configDigest,
+  pctSetArgv,
+  runPctSet,
+  undoArgv,
+} from "../../vm/container/configure.js";
+import { planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
+import {
+  readContainerConfig,
+  readContainerGroups,
+  type ContainerConfigRead,
+} from "../../vm/container/read-container.js";
+import { confirm } from "../confirm.js";
+import { printJson, type CommandContext } from "../context.js";
+import { collect } from "../options.js";
+import type { RunAction } from "../registration.js";
+
+interface CtPlanOptions {
+  ctid: string;
+  device?: string[];
+  gid?: string;
+  snapshot?: string;
+  root?: string;
+  json?: boolean;
+}
+
+interface CtConfigureOptions extends CtPlanOptions {
+  yes?: boolean;
+  dryRun?: boolean;
+}
+
+export function registerCt(program: Command, run: RunAction): void {
+  const ct = program
+    .command("ct")
+    .description("give a Proxmox container a host GPU's device nodes (the card stays on the host)");
+  ct.command("plan")
+    .description(
+      "show the change to /etc/pve/lxc/CTID.conf that gives the container the card's device nodes",
+    )
+    .requiredOption("--ctid <n>", "the container's id (pct list)")
+    .requiredOption("--device <addr>", "the GPU function, e.g. 0000:01:00.0", collect)
+    .option(
+      "--gid <n>",
+      "group id for the DRM and kfd nodes, instead of the container's render/video group",
+    )
+    .option(
+      "--snapshot <path>",
+      "read a snapshot (folder or .tar.gz made by `passthrough snapshot`) instead of this host",
+    )
+    .option("--json", "print one JSON object instead of text")
+    .addHelpText(
+      "after",
+      `
+The nodes come from sysfs: drm/card* and renderD* under the card's PCI folder, /dev/nvidia*
+(nvidiactl, nvidia-uvm, nvidia-caps) when the nvidia driver runs it, /dev/kfd for amdgpu.
+Proxmox VE 8.1 and later get devN entries whose gid is the container's own render (or video)
+group, read from its /etc/group (mounted by \`pct mount CTID\`, or through \`pct exec\` while it
+runs); older versions get lxc.cgroup2.devices.allow and lxc.mount.entry lines (pct(1),
+"Device Passthrough"; lxc.container.conf(5)).
+
+Refused (exit 3) when the card is bound to vfio-pci: a VM owns it, and it has no nodes.
+
+Examples:
+  passthrough ct plan --ctid 101 --device 0000:00:02.0
+  passthrough ct plan --ctid 101 --device 01:00.0 --gid 104`,
+    )
+    .action(run<CtPlanOptions>(ctPlanCommand));
+  ct.command("configure")
+    .description("make the `ct plan` change with pct set, then read the container config back")
+    .requiredOption("--ctid <n>", "the container's id (pct list)")
+    .requiredOption("--device <addr>", "the GPU function, e.g. 0000:01:00.0", collect)
+    .option("--gid <n>", "group id for the DRM and kfd nodes (default: the container's own)")
+    .option("--root <dir>", "a tree with the layout of / (a test tree) instead of this host")
+    .option("--yes", "do not ask (needed without a terminal)")
+    .option("--dry-run", "show the change and stop")
+    .option("--json", "print one JSON object (with --yes or --dry-run)")
+    .addHelpText(
+      "after",
+      `
+Runs \`pct set CTID --devN ... --digest D\`: pct checks every entry, and the digest makes it
+refuse if the config changed since it was read. The config is then read back; entries a
+running container holds as pending apply at its next start. Undo with the printed
+\`pct set CTID --delete devN,...\`. Before Proxmox VE 8.1 there are no devN keys: refused
+(exit 3), add the lines \`ct plan\` shows by hand.
+
+Examples:
+  passthrough ct configure --ctid 101 --device 0000:00:02.0 --dry-run
+  passthrough ct configure --ctid 101 --device 0000:00:02.0 --yes`,
+    )
+    .action(run<CtConfigureOptions>(ctConfigureCommand));
+}
+
+function parseId(value: string, flag: string, max: number): number {
+  if (!/^\d+$/.test(value) || Number(value) > max)
+    throw new InputError(`${flag} ${quoteInput(value)}: not a number from 0 to ${max}`);
+  return Number(value);
+}
+
+function findCard(state: HostState, values: string[] | undefined): PciDevice {
+  const ref = parseSingleDevice(values, "ct plan");
+  if (!ref) throw new InputError("give --device with the GPU function, e.g. --device 0000:01:00.0");
+  const address = ref.isFunction ? ref.address : `${ref.address}.0`;
+  const dev = state.pci.find((d) => d.address === address);
+  if (!dev)
+    throw new InputError(
+      `--device ${quoteInput(values!.join(","))}: no PCI function ${address} on this host; \`passthrough list\` shows them`,
+    );
+  return dev;
+}
+
+/** "VM 100 hostpci0: 0000:01:00,pcie=1" for each VM config passing this card. */
+function vmsUsing(state: HostState, card: PciDevice): string[] {
+  const present = state.pci.map((d) => d.address);
+  return state.vms.flatMap((vm) =>
+    Object.entries(vm.config)
+      .filter(
+        ([k, v]) => /^hostpci\d+$/.test(k) && hostpciAddresses(v, present).includes(card.address),
+      )
+      .map(([k, v]) => `VM ${vm.vmid} ${k}: ${v}`),
+  );
+}
+
+interface BuiltPlan {
+  ctid: number;
+  root: HostRoot;
+  card: PciDevice;
+  read: ContainerConfigRead;
+  nodes: DeviceNode[];
+  plan: CtPlan;
+}
+
+function openTree(opts: CtPlanOptions): OpenedRoot {
+  if (opts.root !== undefined && opts.snapshot !== undefined)
+    throw new InputError("--root and --snapshot: give one of them");
+  return opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(opts.snapshot);
+}
+
+function buildPlan(ctx: CommandContext, opts: CtPlanOptions): BuiltPlan {
+  const ctid = parseId(opts.ctid, "--ctid", 999_999_999);
+  const gid = opts.gid === undefined ? undefined : parseId(opts.gid, "--gid", 2 ** 32 - 2);
+  const opened = openTree(opts);
+  const root = opened.root;
+  const state = readHostState(root, { manifest: opened.manifest });
+  const card = findCard(state, opts.device);
+  const read = readContainerConfig(root, ctid);
+  const nodes = readCardNodes(root, card).nodes;
+  const plan = planContainerDevices({
+    ctid,
+    config: read.config,
+    card,
+    nodes,
+    proxmoxVersion: state.system.proxmox,
+    groups:
+      gid !== undefined
+        ? { ok: false, reason: "not read: --gid given" }
+        : readContainerGroups(
+            root,
+            ctid,
+            root.kind === "live" ? new ProcessRunner(ctx.io.env) : null,
+          ),
+    ...(gid !== undefined ? { gid } : {}),
+    vmsUsing: vmsUsing(state, card),
+  });
+  return { ctid, root, card, read, nodes, plan };
+}
+
+function showPlan(ctx: CommandContext, b: BuiltPlan): void {
+  const { read, card, plan } = b;
+  const keys = read.config.main.keys;
+  ctx.out(
+    `container ${b.ctid} (${keys["hostname"] ?? "no hostname"}, ${keys["unprivileged"] === "1" ? "unprivileged" : "privileged"}) on ${b.root.label}: ${card.deviceName ?? `${card.vendorId}:${card.deviceId}`} at ${card.address} (driver ${card.driver})`,
+    "device nodes (from sysfs and the driver):",
+    b.nodes.map(nodeLine),
+    "",
+  );
+  if (plan.added.length === 0) ctx.out("nothing to change: the container has every node already");
+  else
+    ctx.out(
+      unifiedDiff(
+        `a/${read.file}`,
+        `b/${read.file}`,
+        printCtConfig(read.config),
+        printCtConfig(plan.after),
+        ctx.style,
+      ),
+    );
+  if (plan.notes.length)
+    ctx.out(
+      "",
+      plan.notes.map((n) => `note: ${n}`),
+    );
+}
+
+function planJson(b: BuiltPlan): Record<string, unknown> {
+  return {
+    ctid: b.ctid,
+    device: b.card.address,
+    driver: b.card.driver,
+    style: b.plan.style,
+    nodes: b.nodes,
+    added: b.plan.added,
+    present: b.plan.present,
+    notes: b.plan.notes,
+    commands: applyCommands(b.ctid, b.plan),
+  };
+}
+
+function ctPlanCommand(ctx: CommandContext, opts: CtPlanOptions): number {
+  const b = buildPlan(ctx, opts);
+  if (opts.json) {
+    printJson(ctx, planJson(b));
+    return EXIT.ok;
+  }
+  showPlan(ctx, b);
+  const commands = applyCommands(b.ctid, b.plan);
+  if (commands.length)
+    ctx.out(
+      "",
+      "make it with:",
+      commands.map((c) => `  ${c}`),
+    );
+  return EXIT.ok;
+}
+
+async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions): Promise<number> {
+  const b = buildPlan(ctx, opts);
+  const argv = b.plan.added.length ? pctSetArgv(b.ctid, b.plan, configDigest(b.read.text)) : [];
+  if (!opts.json) showPlan(ctx, b);
+  if (argv.length === 0 || opts.dryRun) {
+    if (opts.json) printJson(ctx, { ...planJson(b), applied: false });
+    else if (argv.length) ctx.out("", "--dry-run: nothing was changed.");
+    return EXIT.ok;
+  }
+  if (opts.json && !opts.yes)
+    throw new InputError("--json cannot ask for confirmation; add --yes to apply, or --dry-run");
+  if (!opts.json) ctx.out("");
+  const question = `Give container ${b.ctid} these device nodes?`;
+  if (!(await confirm(ctx.io, question, opts, "changing the container"))) {
+    ctx.out("Nothing was changed.");
+    return EXIT.ok;
+  }
+  runPctSet(new ProcessRunner(ctx.io.env), argv);
+  const fileText = b.root.readText(b.read.file);
+  const back = checkReadBack(b.plan, fileText.ok ? fileText.value : "", `/${b.read.file}`);
+  const undo = quoteArgv(undoArgv(b.ctid, b.plan));
+  if (opts.json) {
+    printJson(ctx, { ...planJson(b), applied: true, readBack: back, undo });
+    return EXIT.ok;
+  }
+  ctx.out(
+    `ran: ${quoteArgv(argv.slice(0, -2))} --digest ...`,
+    `read back ${path.posix.join("/", b.read.file)}: ${back.set.length ? `${back.set.join(", ")} set` : ""}${back.pending.length ? `${back.set.length ? "; " : ""}${back.pending.join(", ")} pending until the container restarts` : ""}`,
+    `undo: ${undo}`,
+  );
+  return EXIT.ok;
+}
+
+function nodeLine(n: DeviceNode): string {
+  const numbers = n.major === null ? "?:?" : `${n.major}:${n.minor}`;
+  return `  ${n.path.padEnd(30)} ${numbers.padEnd(8)} ${n.why}`;
+}
+
+/** devN entries through `pct set` (which checks them); raw lxc.* keys only by editing the file. */
+function applyCommands(ctid: number, plan: CtPlan): string[] {
+  if (plan.added.length === 0) return [];
+  if (plan.style === "lxc")
+    return [
+      `add the + lines to /etc/pve/lxc/${ctid}.conf (pct set cannot write lxc.* keys), then restart the container`,
+    ];
+  return [quoteArgv(pctSetArgv(ctid, plan, null))];
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// A fake `pct` for tests (first on PATH). Container configs live in $FAKE_PCT_LXC_DIR/<ctid>.conf
+// in the real file format; every call is appended to $FAKE_PCT_LXC_DIR/calls.jsonl. Only
+// `pct set CTID [--devN VALUE]... [--delete KEYS] [--digest SHA1]`, following pve-container:
+// devN property-string checks, --digest compared with the SHA-1 of the file, keys written
+// sorted with raw lxc.* keys after them and the other sections kept; with $FAKE_PCT_RUNNING=1
+// the change goes to [pve:pending], as for a running container. Errors exit 255 like a Perl die.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const { createHash } = require("node:crypto");
+
+const dir = process.env.FAKE_PCT_LXC_DIR;
+if (!dir) die("FAKE_PCT_LXC_DIR is not set");
+const args = process.argv.slice(2);
+fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify(["pct", ...args]) + "\n");
+
+function die(msg, code = 255) {
+  process.stderr.write(msg.endsWith("\n") ? msg : msg + "\n");
+  process.exit(code);
+}
+
+const DEV = /^(path=)?\/dev\/[^,]+(,(gid|uid)=\d+|,mode=0?[0-7]{3,4}|,deny-write=[01])*$/;
+
+function splitSections(text) {
+  const i = text.search(/^\[/m);
+  return i < 0 ? [text, ""] : [text.slice(0, i), text.slice(i)];
+}
+
+function parseMain(text) {
+  const keys = {};
+  const lxc = [];
+  for (const line of text.split("\n")) {
+    const raw = /^(lxc\.[a-z0-9_.-]+):\s*(.*?)\s*$/.exec(line);
+    if (raw) lxc.push([raw[1], raw[2]]);
+    else {
+      const m = /^([a-z][a-z_]*\d*):\s*(.+?)\s*$/.exec(line);
+      if (m) keys[m[1]] = m[2];
+    }
+  }
+  return { keys, lxc };
+}
+
+function print({ keys, lxc }) {
+  return [
+    ...Object.keys(keys)
+      .sort()
+      .map((k) => `${k}: ${keys[k]}\n`),
+    ...lxc.map(([k, v]) => `${k}: ${v}\n`),
+  ].join("");
+}
+
+if (args[0] !== "set") die(`fake pct: unsupported command '${args[0]}'`);
+const ctid = args[1];
+const file = path.join(dir, `${ctid}.conf`);
+if (!fs.existsSync(file)) die(`Configuration file 'nodes/pve/lxc/${ctid}.conf' does not exist`);
+const text = fs.readFileSync(file, "utf8");
+const changes = {};
+const deletes = [];
+let digest = null;
+for (let i = 2; i < args.length; i += 2) {
+  const [opt, value] = [args[i], args[i + 1]];
+  if (opt === "--digest") digest = value;
+  else if (opt === "--delete") deletes.push(...value.split(","));
+  else if (/^--dev\d+$/.test(opt)) {
+    if (!DEV.test(value ?? ""))
+      die(`400 Parameter verification failed.\n${opt.slice(2)}: invalid format - ${value}\n`);
+    changes[opt.slice(2)] = value;
+  } else
+    die(`400 Parameter verification failed.\n${opt.slice(2)}: property is not defined in schema`);
+}
+if (digest !== null && digest !== createHash("sha1").update(text).digest("hex"))
+  die("detected modified configuration - file changed by other user? Try again.");
+const [mainText, rest] = splitSections(text);
+const main = parseMain(mainText);
+if (process.env.FAKE_PCT_RUNNING === "1") {
+  const pending = Object.entries(changes)
+    .map(([k, v]) => `${k}: ${v}\n`)
+    .join("");
+  fs.writeFileSync(file, `${print(main)}\n[pve:pending]\n${pending}${rest ? `\n${rest}` : ""}`);
+} else {
+  for (const k of deletes) delete main.keys[k];
+  Object.assign(main.keys, changes);
+  fs.writeFileSync(file, `${print(main)}${rest ? `\n${rest}` : ""}`);
+}
