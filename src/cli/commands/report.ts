@@ -20,6 +20,7 @@ import type { Planner } from "../../plan/types.js";
 import { VERSION } from "../../version.js";
 import type { CommandContext } from "../context.js";
 import { selectDevices } from "../options.js";
+import { outputFileIn } from "../output-file.js";
 import type { CommandRegistration } from "../registration.js";
 import { renderCheck } from "../render/check-report.js";
 import { renderPlanText } from "../render/plan-text.js";
@@ -188,20 +189,9 @@ function outputPath(output: string): string {
   const file = path.resolve(output);
   if (!/\.html?$/i.test(file))
     throw new InputError(`-o ${output}: the report is HTML; give a name ending in .html`);
-  const dir = path.dirname(file);
-  let real: string;
-  try {
-    real = fs.realpathSync(dir);
-    if (!fs.statSync(real).isDirectory())
-      throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
-  } catch (err) {
-    throw new InputError(`-o ${output}: folder ${dir} ${describeFsError(err)}; create it first`);
-  }
-  if (/^\/(sys|proc|dev)(\/|$)/.test(real))
-    throw new InputError(`-o ${output}: passthrough never writes inside /sys, /proc or /dev`);
-  if (fs.existsSync(path.join(real, path.basename(file))) && fs.statSync(file).isDirectory())
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory())
     throw new InputError(`-o ${output} is a folder; give a file name ending in .html`);
-  return path.join(real, path.basename(file));
+  return outputFileIn(file, output);
 }
 
 /** Atomically (temporary file, rename), owner-only: the page describes the machine. */

@@ -13,6 +13,7 @@ import { captureSnapshot, type CapturedSnapshot } from "../../host/capture/captu
 import { redactSnapshot } from "../../host/capture/redact.js";
 import { quoteWord } from "../../process/quote.js";
 import { printJson, type CommandContext } from "../context.js";
+import { outputFileIn } from "../output-file.js";
 import { type RunAction } from "../registration.js";
 import { VERSION } from "../../version.js";
 
@@ -191,23 +192,7 @@ export function resolveOutput(output: string | undefined, defaultName: string): 
     throw new InputError(
       `-o ${shown} already exists; snapshots are never overwritten: remove it or choose another name`,
     );
-  const dir = path.dirname(file);
-  let realDir: string;
-  try {
-    realDir = fs.realpathSync(dir);
-    if (!fs.statSync(realDir).isDirectory())
-      throw Object.assign(new Error("not a folder"), { code: "ENOTDIR" });
-  } catch (err) {
-    throw new InputError(
-      `-o ${shown}: folder ${dir} ${describeFsError(err)}; create it or choose another place`,
-    );
-  }
-  if (/^\/(sys|proc|dev)(\/|$)/.test(realDir)) {
-    throw new InputError(
-      `-o ${shown}: passthrough never writes inside /sys, /proc or /dev; choose another folder`,
-    );
-  }
-  return path.join(realDir, path.basename(file));
+  return outputFileIn(file, shown);
 }
 
 function formatBytes(n: number): string {
