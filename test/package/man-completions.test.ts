@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/program.js";
-import { COMMANDS } from "../../src/cli/commands/index.js";
+import { loadAllCommands } from "../../src/cli/commands/index.js";
 import type { CommandRegistration } from "../../src/cli/registration.js";
 import {
   allCommands,
@@ -19,7 +19,8 @@ import {
 import { bashCompletion, fishCompletion, zshCompletion } from "../../tools/package/completions.js";
 import { manPage, roff } from "../../tools/package/man-page.js";
 
-const tree = liveCommandTree();
+const tree = await liveCommandTree();
+const ALL = await loadAllCommands();
 const INFO = { version: "0.1.0", date: "2026-12-01" };
 const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
 
@@ -38,7 +39,7 @@ const silent = { write: () => true };
 /** The tree of a program with one more command, as a developer adding one would register it. */
 function treeWith(extra: CommandRegistration): CommandSpec {
   return describeCommand(
-    buildProgram({ stdout: silent, stderr: silent, env: {} }, [...COMMANDS, extra]),
+    buildProgram({ stdout: silent, stderr: silent, env: {} }, [...ALL, extra]),
   );
 }
 const frobnicate: CommandRegistration = (program, run) => {

@@ -1,8 +1,9 @@
 // The CLI's commands, options and descriptions as plain data, read from the same commander tree
-// that `--help` prints (src/cli/program.ts buildProgram) through commander's own Help class:
+// that `--help` prints (src/cli/program.ts buildProgram, every command loaded) through commander's own Help class:
 // the man page and the shell completions are generated from it, so they cannot say anything
 // `--help` does not.
 import type { Command, Help, Option } from "commander";
+import { loadAllCommands } from "../../src/cli/commands/index.js";
 import { buildProgram } from "../../src/cli/program.js";
 
 export interface OptionSpec {
@@ -74,10 +75,12 @@ function afterHelp(cmd: Command): string {
   return text.replace(/^\n+|\s+$/g, "");
 }
 
-/** The live program's tree (nothing runs: the tree is only built). */
-export function liveCommandTree(): CommandSpec {
+/** The live program's tree, every command built (nothing runs: the tree is only built). */
+export async function liveCommandTree(): Promise<CommandSpec> {
   const silent = { write: () => true };
-  return describeCommand(buildProgram({ stdout: silent, stderr: silent, env: {} }));
+  return describeCommand(
+    buildProgram({ stdout: silent, stderr: silent, env: {} }, await loadAllCommands()),
+  );
 }
 
 /** Every command below the program, depth first. */

@@ -156,7 +156,7 @@ function npmPack(): string {
   return tgz;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")) as PackageJson;
   const arches = (arg("arch") ?? "amd64,arm64").split(",");
   for (const a of arches)
@@ -177,7 +177,7 @@ function main(): void {
     console.log(`dist/${EXECUTABLES[arch]} (linux ${arch})`);
   }
 
-  const tree = liveCommandTree();
+  const tree = await liveCommandTree();
   const docs: Docs = {
     man: gz(manPage(tree, { version: pkg.version, date: date.toISOString().slice(0, 10) })),
     bash: bashCompletion(tree),
@@ -198,4 +198,4 @@ function main(): void {
   for (const d of debs) lint(d);
 }
 
-main();
+await main();
