@@ -44,7 +44,7 @@ export default tseslint.config(
           allow: [
             "^yaml$",
             "^@xmldom/xmldom$",
-            "^node:(https|tls|net|zlib|crypto|readline|child_process)$",
+            "^node:(https|tls|net|zlib|crypto|readline|child_process|tty)$",
           ],
         },
       ],

@@ -9,6 +9,26 @@ import { build } from "esbuild";
 import { chmodSync, readFileSync } from "node:fs";
 import { compileStandalone, hostArch } from "./bun-runtime.mjs";
 
+/**
+ * commander requires node:child_process at load, for stand-alone executable subcommands, which
+ * passthrough has none of; the Bun runtime builds that module from JavaScript when it is first
+ * required (several ms of every start). commander gets a stand-in that requires it on first use.
+ */
+const lazyChildProcessForCommander = {
+  name: "lazy-child-process-for-commander",
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
+        ? { path: "commander-child-process", namespace: "lazy" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy" }, () => ({
+      contents: 'module.exports = { spawn: (...a) => require("node:child_process").spawn(...a) };',
+      loader: "js",
+    }));
+  },
+};
+
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
 
 await build({
@@ -22,6 +42,7 @@ await build({
   define: { PASSTHROUGH_VERSION: JSON.stringify(pkg.version) },
   legalComments: "none",
   logLevel: "warning",
+  plugins: [lazyChildProcessForCommander],
 });
 chmodSync("dist/passthrough.cjs", 0o755);
 
