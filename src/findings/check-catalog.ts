@@ -317,7 +317,7 @@ export const CHECK_CATALOG = {
     meaning:
       'A function to pass is powered off (power_state D3cold), or the kernel log says it did not come back from D3cold ("Unable to change power state from D3cold to D0, device inaccessible").',
     why: "vfio-pci lets idle devices sleep; some devices never wake from D3cold, and a VM start with them fails until the host reboots.",
-    fix: "Forbid D3cold now (echo 0 > /sys/bus/pci/devices/ADDR/d3cold_allowed) and for good with `options vfio-pci disable_idle_d3=1` in /etc/modprobe.d/vfio.conf plus an initramfs rebuild.",
+    fix: "Forbid D3cold now (echo 0 > /sys/bus/pci/devices/ADDR/d3cold_allowed) and for good with `options vfio-pci disable_idle_d3=1` in /etc/modprobe.d plus an initramfs rebuild: `passthrough plan --disable-idle-d3` writes it (and chooses it by itself for a device the kernel log shows stuck).",
     sources: [SYSFS_PCI, VFIO_PCI_IDLE_D3, KERNEL_PCI_POWER_UP],
   },
   "sriov.pf-active": {

@@ -45,6 +45,8 @@ import {
   VFIO_MAKEFILE_6_2,
   VFIO_TYPE1,
   VIRQFD_FOLDED,
+  VFIO_PCI_IDLE_D3,
+  KERNEL_PCI_POWER_UP,
 } from "./sources.js";
 
 export const PLAN_CATALOG = {
@@ -175,6 +177,14 @@ export const PLAN_CATALOG = {
     why: "blacklist only stops automatic (alias) loading, host-wide: another card of that vendor added later loses its driver, and anything that loads the module by name still does. What keeps the devices on vfio-pci is the ids/softdep binding, which the plan writes anyway.",
     fix: "Usually not needed; leave --blacklist off unless the driver must never load on this host.",
     sources: [MODPROBE_D, PVE_PASSTHROUGH],
+  },
+  "binding.disable-idle-d3": {
+    title: "vfio-pci keeps idle devices powered (disable_idle_d3=1)",
+    meaning:
+      "The plan writes `options vfio-pci disable_idle_d3=1` into /etc/modprobe.d/passthrough.conf (or `vfio_pci.disable_idle_d3=1` on the command line when vfio-pci is built in): asked with --disable-idle-d3, or chosen because the kernel log shows a selected device that did not come back from D3cold. `verify` then expects /sys/module/vfio_pci/parameters/disable_idle_d3 to read Y.",
+    why: 'vfio-pci puts devices no VM uses into a low-power state, and where the platform allows D3cold their power is cut. Some GPUs never wake from it ("Unable to change power state from D3cold to D0, device inaccessible"), and the next VM start fails until the host reboots. With the option the devices stay in D0 and draw their idle power.',
+    fix: "Nothing to do; leave --disable-idle-d3 off for cards that wake from D3cold, to save their idle power.",
+    sources: [VFIO_PCI_IDLE_D3, KERNEL_PCI_POWER_UP, SYSFS_PCI],
   },
   "binding.blacklist-skipped": {
     title: "Blacklist skipped: the host uses the driver",

@@ -20,7 +20,7 @@ import { lintConfiguration } from "../checks/config-lint.js";
 import type { PlanFinding } from "../findings/plan-catalog.js";
 import { InputError, RefusedError } from "../errors.js";
 import type { HostState } from "../host/types.js";
-import { planBinding, writeModprobe, type BindingPlan } from "./binding.js";
+import { IDLE_D0_PARAM, planBinding, writeModprobe, type BindingPlan } from "./binding.js";
 import { planBootloader, type CmdlineEdit } from "./bootloaders/index.js";
 import { wantedCmdline } from "./cmdline.js";
 import { PlanFiles } from "./files.js";
@@ -38,6 +38,7 @@ export const DEFAULT_PLAN_OPTIONS: Omit<PlanOptions, "devices" | "groups"> = {
   allowUnsafeInterrupts: false,
   acsOverride: null,
   blacklist: false,
+  disableIdleD3: false,
 };
 
 /** The plan command line for the same choice (selection and flags), for "run it again" hints. */
@@ -52,6 +53,7 @@ export function rerunCommand(opts: PlanOptions): string {
     ...(opts.allowUnsafeInterrupts ? ["--allow-unsafe-interrupts"] : []),
     ...(opts.acsOverride !== null ? [`--acs-override ${opts.acsOverride}`] : []),
     ...(opts.blacklist ? ["--blacklist"] : []),
+    ...(opts.disableIdleD3 ? ["--disable-idle-d3"] : []),
   ].join(" ");
 }
 
@@ -151,6 +153,7 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
       cmdline: edit.add.map((w) => w.param.raw),
       modulesLoaded: binding ? binding.vfioModules : [],
       boundToVfio: binding ? sel.selection.functions : [],
+      ...(binding?.idleD0 ? { moduleParams: [IDLE_D0_PARAM] } : {}),
     },
     phase,
     cmdline: edit.add.map((w) => ({ param: w.param.raw, why: w.why })),

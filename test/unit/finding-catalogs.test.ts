@@ -75,6 +75,7 @@ const FLAGS: Partial<PlanOptions> = {
   allowUnsafeInterrupts: true,
   acsOverride: "downstream",
   blacklist: true,
+  disableIdleD3: true,
 };
 
 /** A modprobe.d file outside /etc (which passthrough reads but never edits). */
