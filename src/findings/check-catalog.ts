@@ -55,6 +55,8 @@ import {
   VIRQFD_FOLDED,
   VIRQFD_MISSING,
   X86_CPUFEATURES,
+  PVE_KERNEL_PIN,
+  DKMS_MAN,
 } from "./sources.js";
 
 export interface CatalogEntry {
@@ -273,6 +275,14 @@ export const CHECK_CATALOG = {
     why: "Without it the card does not come back after the VM stops: the next start hangs or has no picture until the host reboots.",
     fix: "Build and install vendor-reset (github.com/gnif/vendor-reset) with dkms, load it at boot (vendor-reset in /etc/modules), and install its udev rule so reset_method is device_specific.",
     sources: [VENDOR_RESET],
+  },
+  "kernel.modules": {
+    title: "Out-of-tree modules for the next kernel",
+    meaning:
+      "The kernels installed under /lib/modules, the one the next boot starts (a next-boot pin or the pinned kernel of `proxmox-boot-tool kernel list`, else the newest installed), and whether each out-of-tree module the setup relies on has a module file for it (/lib/modules/RELEASE/updates/dkms, updates or extra; DKMS's builds under /var/lib/dkms/MODULE/VERSION/RELEASE/ARCH). The modules: vendor-reset when a card to pass needs it for its reset, and nvidia, amdgpu or i915 when the running kernel has them from outside the kernel package.",
+    why: "A kernel update installs a new kernel that boots by default; DKMS builds a module for it only when its headers are installed, and a module built by hand exists only for the kernel it was built against. The next boot then comes up without vendor-reset (the AMD card no longer resets between VM runs) or without the GPU driver.",
+    fix: "On Proxmox VE keep the kernel that has the modules with `proxmox-boot-tool kernel pin RELEASE` (`proxmox-boot-tool kernel unpin` undoes it), or install the new kernel's headers (proxmox-headers-RELEASE) and run `dkms autoinstall -k RELEASE`; elsewhere install linux-headers-RELEASE and run `dkms autoinstall -k RELEASE` before rebooting. The finding names the exact release.",
+    sources: [PVE_KERNEL_PIN, DKMS_MAN, VENDOR_RESET],
   },
   "gpu.only-gpu": {
     title: "The host's only GPU",

@@ -28,6 +28,7 @@ import { rebuildCommand, writeInitramfsModules } from "./initramfs/index.js";
 import { writeModulesLoad } from "./modules-load.js";
 import { checkRefusals, iommuReadiness } from "./refusals.js";
 import { planRepairs } from "./repairs.js";
+import { planResetRule } from "./reset-rule.js";
 import { resolveSelection } from "./selection.js";
 import type { CommandStep, Plan, Planner, PlanOptions, Step } from "./types.js";
 
@@ -39,6 +40,7 @@ export const DEFAULT_PLAN_OPTIONS: Omit<PlanOptions, "devices" | "groups"> = {
   acsOverride: null,
   blacklist: false,
   disableIdleD3: false,
+  resetMethod: null,
 };
 
 /** The plan command line for the same choice (selection and flags), for "run it again" hints. */
@@ -54,6 +56,7 @@ export function rerunCommand(opts: PlanOptions): string {
     ...(opts.acsOverride !== null ? [`--acs-override ${opts.acsOverride}`] : []),
     ...(opts.blacklist ? ["--blacklist"] : []),
     ...(opts.disableIdleD3 ? ["--disable-idle-d3"] : []),
+    ...(opts.resetMethod !== null ? [`--reset-method ${opts.resetMethod}`] : []),
   ].join(" ");
 }
 
@@ -108,6 +111,7 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
     writeModprobe(state, files, sel, opts, binding, findings);
     writeModulesLoad(state, files, binding.vfioModules);
     writeInitramfsModules(state.initramfs.kind, files, binding.vfioModules, findings);
+    planResetRule(state, sel, opts, files, findings);
     bindingPending = sel.devices.filter((d) => d.driver !== "vfio-pci").map((d) => d.address);
   }
   const modulesPending = binding ? binding.vfioModules.filter((m) => !running.has(m)) : [];

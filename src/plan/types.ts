@@ -92,6 +92,8 @@ export interface PlanOptions {
   blacklist: boolean;
   /** --disable-idle-d3: keep idle vfio-pci devices in D0 (also chosen when a selected device is stuck in D3cold). */
   disableIdleD3: boolean;
+  /** --reset-method METHOD: a udev rule sets sysfs reset_method of the selected functions (plan/reset-rule.ts). */
+  resetMethod: string | null;
 }
 
 /** The planner's signature: pure, HostState in, Plan out (throws RefusedError when unsafe). */

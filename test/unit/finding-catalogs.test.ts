@@ -256,6 +256,15 @@ const PLAN_CASES: Array<{ id: string; state: () => HostState; opts: Partial<Plan
     opts: { devices: ["0000:01:00"] },
   },
   {
+    id: "reset.udev-rule",
+    state: () =>
+      edit("seed-after", (s) => {
+        for (const d of s.pci)
+          if (d.address.startsWith("0000:01:00.")) d.resetMethods = ["flr", "bus"];
+      }),
+    opts: { devices: ["0000:01:00"], resetMethod: "bus" },
+  },
+  {
     id: "modprobe.unknown-module",
     state: () => libModprobe(fixtureState("seed-after"), "blacklist noveau\n"),
     opts: { devices: ["0000:01:00"] },

@@ -25,6 +25,7 @@ export interface PlanFlags {
   acsOverride?: string;
   blacklist?: boolean;
   disableIdleD3?: boolean;
+  resetMethod?: string;
   root?: string;
   snapshot?: string;
   json?: boolean;
@@ -68,6 +69,10 @@ export function addPlanChoiceFlags(cmd: Command): Command {
     .option(
       "--disable-idle-d3",
       "keep idle devices on vfio-pci powered (vfio-pci disable_idle_d3=1), for cards that do not wake from D3cold",
+    )
+    .option(
+      "--reset-method <method>",
+      "make the kernel reset the selected functions only with METHOD (one their reset_method lists, e.g. bus), through a udev rule",
     );
 }
 
@@ -83,6 +88,7 @@ export function planOptionsFrom(flags: PlanFlags): PlanOptions {
     acsOverride: flags.acsOverride ?? null,
     blacklist: flags.blacklist === true,
     disableIdleD3: flags.disableIdleD3 === true,
+    resetMethod: flags.resetMethod ?? null,
   };
 }
 
