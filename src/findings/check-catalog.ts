@@ -57,6 +57,7 @@ import {
   X86_CPUFEATURES,
   PVE_KERNEL_PIN,
   DKMS_MAN,
+  KERNEL_PCI_QUIRKS,
 } from "./sources.js";
 
 export interface CatalogEntry {
@@ -265,8 +266,8 @@ export const CHECK_CATALOG = {
     meaning:
       "The reset methods the kernel can use for the device's functions (sysfs reset_method: flr, pm, bus, device_specific).",
     why: "Between VM runs the device must be reset; with no method it may stay in the state the guest left it, and the next VM start fails or shows nothing until the host reboots.",
-    fix: "Test a VM stop/start cycle; pass all functions of the slot; a host reboot recovers the device.",
-    sources: [SYSFS_PCI],
+    fix: "Test a VM stop/start cycle; pass all functions of the slot; a host reboot recovers the device. For a device whose FLR is known to hang it (AMD Starship/Matisse audio, USB and crypto functions, the AMD FCH SATA controller, Intel 82579; the kernel's quirk_no_flr) on a kernel that still lists flr first, plan with `--reset-method bus`.",
+    sources: [SYSFS_PCI, KERNEL_PCI_QUIRKS],
   },
   "reset.vendor-reset": {
     title: "AMD card needs vendor-reset",

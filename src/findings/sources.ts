@@ -225,3 +225,5 @@ export const PVE_KERNEL_PIN = "https://pve.proxmox.com/wiki/Host_Bootloader#sysb
 export const DKMS_MAN = "https://manpages.debian.org/bookworm/dkms/dkms.8.en.html";
 /** udev(7): rules, ACTION/SUBSYSTEM/KERNEL matches and ATTR{file}="value" assignments. */
 export const UDEV_MAN = "https://man7.org/linux/man-pages/man7/udev.7.html";
+/** The kernel's PCI quirks: quirk_no_flr (devices whose FLR hangs them), quirk_no_bus_reset. */
+export const KERNEL_PCI_QUIRKS = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/quirks.c";

@@ -2,6 +2,7 @@
 // selected function, only with a method the kernel lists for it; a file step like the others
 // (diff, journal, rollback), idempotent on re-plan.
 import { describe, expect, it } from "vitest";
+import { runChecks } from "../../src/checks/run-checks.js";
 import { InputError } from "../../src/errors.js";
 import type { HostState } from "../../src/host/types.js";
 import { planHost, rerunCommand } from "../../src/plan/plan.js";
@@ -54,5 +55,25 @@ describe("plan --reset-method", () => {
   it("writes nothing without the flag", () => {
     const p = planHost(withMethods(["flr", "bus"]), planOpts({ devices: ["0000:01:00"] }));
     expect(p.steps.some((x) => x.kind === "file" && x.path === RULES)).toBe(false);
+  });
+});
+
+describe("check: a device whose FLR is known broken", () => {
+  it("warns while the kernel lists flr first, and points at --reset-method bus", () => {
+    const s = withMethods(["flr", "bus"]);
+    const audio = s.pci.find((d) => d.address === "0000:01:00.1")!;
+    audio.vendorId = "1022";
+    audio.deviceId = "1487";
+    const [f] = runChecks(s).findings.filter(
+      (x) => x.id === "reset.method" && x.summary.includes("1487") === false && x.status === "warn",
+    );
+    expect(f!.summary).toContain("0000:01:00.1 (AMD Starship/Matisse HD Audio Controller)");
+    expect(f!.fix).toContain("`passthrough plan --device 0000:01:00 --reset-method bus`");
+    expect(f!.fix).toContain("echo bus > /sys/bus/pci/devices/0000:01:00.1/reset_method");
+    // A kernel with quirk_no_flr no longer lists flr: the usual verdict.
+    audio.resetMethods = ["bus"];
+    expect(runChecks(s).findings.some((x) => x.id === "reset.method" && x.status === "warn")).toBe(
+      false,
+    );
   });
 });
