@@ -13,6 +13,8 @@ export function journalCovers(
   groups: readonly number[],
 ): boolean {
   const fns = j.plan.selection?.functions ?? [];
+  // A journal that binds nothing (the copy of a VM's ROM file) promises verify nothing.
+  if (fns.length === 0) return false;
   return (
     devices.every((d) => fns.some((f) => f === d || f.startsWith(`${d}.`))) &&
     groups.every((g) => (j.plan.selection?.groups ?? []).includes(g))

@@ -189,6 +189,8 @@ export function verifyHost(input: VerifyInput): VerifyReport {
     }
   }
 
+  findings.push(...moduleParamFindings(state, expect.moduleParams ?? [], noReboot));
+
   // 4. Binding: every selected function, and every other endpoint of their groups.
   const functions: VerifiedFunction[] = [];
   const byAddr = new Map(state.pci.map((d) => [d.address, d]));
@@ -451,6 +453,32 @@ function irqRemappingFinding(input: VerifyInput): Finding<VerifyId> {
     "cannot tell whether interrupt remapping is on: the kernel log has no line about it",
     'run verify as root soon after boot (it reads dmesg); `dmesg | grep -i remapping` should say "enabled"',
   );
+}
+
+/**
+ * Module parameters the plan set (vfio-pci disable_idle_d3), as the running module shows them
+ * in /sys/module/M/parameters/P: the only proof kmod passed the option when the module loaded.
+ */
+function moduleParamFindings(
+  state: HostState,
+  params: ReadonlyArray<{ module: string; param: string; value: string }>,
+  noReboot: boolean,
+): Array<Finding<VerifyId>> {
+  return params.map((p) => {
+    const path = `/sys/module/${p.module}/parameters/${p.param}`;
+    const got = state.modules.parameters[p.module]?.[p.param] ?? null;
+    if (got === p.value)
+      return finding("verify.modules", "pass", path, `${p.module} ${p.param}=${got}`, null);
+    return finding(
+      "verify.modules",
+      "fail",
+      path,
+      `${path} reads ${got ?? "nothing (module not loaded)"}, the plan set ${p.value}: ${noReboot ? "the host has not rebooted since the apply" : `${p.module} loaded without the option`}`,
+      noReboot
+        ? "reboot, then run `passthrough verify` again"
+        : `check \`modprobe -c | grep ${p.module.replace(/_/g, ".")}\`, ${initramfsRebuildCommand(state.initramfs.kind)}, reboot`,
+    );
+  });
 }
 
 /** Missing modules, one finding per cause (configured but not loaded / not configured at all). */

@@ -48,6 +48,6 @@ function fixFor(devs: readonly PciDevice[]): string {
   const now = allowed.map((d) => `echo 0 > /sys/bus/pci/devices/${d.address}/d3cold_allowed`);
   return [
     ...(now.length ? [`now: ${now.join("; ")}`] : []),
-    `for good: add \`${DISABLE_IDLE_D3}\` to /etc/modprobe.d/vfio.conf and rebuild the initramfs, then reboot`,
+    `for good: \`passthrough plan --device ${devs[0]!.address} --disable-idle-d3\` (it writes \`${DISABLE_IDLE_D3}\` to /etc/modprobe.d/passthrough.conf and rebuilds the initramfs), then apply and reboot`,
   ].join("; ");
 }

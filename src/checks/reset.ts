@@ -102,6 +102,30 @@ const VENDOR_RESET_FAMILIES: Array<{ family: string; ids: string[] }> = [
   },
 ];
 
+/**
+ * Devices whose Function Level Reset hangs them or leaves them unusable in the next VM, which
+ * the kernel's quirk_no_flr marks so it never uses FLR (drivers/pci/quirks.c; 1022:7901 from
+ * 6.3 and the stable kernels, where `echo bus > reset_method` was the reported workaround). A
+ * kernel without the quirk still lists flr first: the plan's --reset-method bus avoids it.
+ */
+const FLR_BROKEN: Record<string, string> = {
+  "1022:1486": "AMD Starship/Matisse Cryptographic Coprocessor",
+  "1022:1487": "AMD Starship/Matisse HD Audio Controller",
+  "1022:148c": "AMD Starship USB 3.0 Host Controller",
+  "1022:149c": "AMD Matisse USB 3.0 Host Controller",
+  "1022:7901": "AMD FCH SATA Controller (AHCI)",
+  "8086:1502": "Intel 82579LM Gigabit Ethernet",
+  "8086:1503": "Intel 82579V Gigabit Ethernet",
+};
+
+/** The device's name when its FLR is known broken and the kernel still tries FLR first. */
+export function brokenFlr(
+  d: Pick<PciDevice, "vendorId" | "deviceId" | "resetMethods">,
+): string | null {
+  if (d.resetMethods?.[0] !== "flr") return null;
+  return FLR_BROKEN[`${d.vendorId}:${d.deviceId}`] ?? null;
+}
+
 /** "Navi 1x" when the device is an AMD GPU that needs vendor-reset, else null. */
 export function vendorResetFamily(d: Pick<PciDevice, "vendorId" | "deviceId">): string | null {
   if (d.vendorId !== "1002") return null;
@@ -177,6 +201,11 @@ export function checkReset(ctx: CheckContext): Finding[] {
     }
     const rest = devs.filter((d) => !needy.includes(d));
     if (rest.length === 0 || broken) continue;
+    const flr = rest.filter((d) => brokenFlr(d) !== null);
+    if (flr.length > 0) {
+      out.push(brokenFlrFinding(c.address, subject, flr));
+      continue;
+    }
     // From 5.15 the kernel hides reset_method when a device has no method at all
     // (pci_dev_reset_method_attr_is_visible), so a missing file then means "none".
     const hidesEmpty = kernelAtLeast(ctx.state.system.kernelVersion, 5, 15) === true;
@@ -243,4 +272,20 @@ export function checkReset(ctx: CheckContext): Finding[] {
     }
   }
   return out;
+}
+
+function brokenFlrFinding(slot: string, subject: string, devs: PciDevice[]): Finding {
+  const bus = devs.every((d) => d.resetMethods?.includes("bus"));
+  const names = devs.map((d) => `${d.address} (${brokenFlr(d)})`);
+  return finding(
+    "reset.method",
+    "warn",
+    `${joinList(names)}: the kernel tries Function Level Reset first (reset_method ${devs[0]!.resetMethods!.join(" ")}), which hangs ${devs.length === 1 ? "this device" : "these devices"} or leaves ${devs.length === 1 ? "it" : "them"} unusable for the next VM; newer kernels skip it (quirk_no_flr)`,
+    {
+      subject,
+      fix: bus
+        ? `use the bus reset: \`passthrough plan --device ${slot} --reset-method bus\` (a udev rule), or now: ${devs.map((d) => `echo bus > /sys/bus/pci/devices/${d.address}/reset_method`).join("; ")}`
+        : "update the kernel (it carries the quirk), or pass the whole slot so vfio can reset it with its bridge",
+    },
+  );
 }

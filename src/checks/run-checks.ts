@@ -13,6 +13,7 @@ import { checkHostCritical } from "./host-critical.js";
 import { checkInterruptRemapping } from "./interrupt-remapping.js";
 import { checkIommu } from "./iommu.js";
 import { checkIsolation } from "./isolation.js";
+import { checkKernelModules } from "./kernel-modules.js";
 import { checkPower } from "./power.js";
 import { checkReset } from "./reset.js";
 import { checkRom } from "./rom.js";
@@ -51,6 +52,7 @@ export const CHECKS: Check[] = [
   checkAssignment,
   checkDrivers,
   checkReset,
+  checkKernelModules,
   checkPower,
   checkGpu,
   checkRom,

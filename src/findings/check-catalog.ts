@@ -55,6 +55,9 @@ import {
   VIRQFD_FOLDED,
   VIRQFD_MISSING,
   X86_CPUFEATURES,
+  PVE_KERNEL_PIN,
+  DKMS_MAN,
+  KERNEL_PCI_QUIRKS,
 } from "./sources.js";
 
 export interface CatalogEntry {
@@ -263,8 +266,8 @@ export const CHECK_CATALOG = {
     meaning:
       "The reset methods the kernel can use for the device's functions (sysfs reset_method: flr, pm, bus, device_specific).",
     why: "Between VM runs the device must be reset; with no method it may stay in the state the guest left it, and the next VM start fails or shows nothing until the host reboots.",
-    fix: "Test a VM stop/start cycle; pass all functions of the slot; a host reboot recovers the device.",
-    sources: [SYSFS_PCI],
+    fix: "Test a VM stop/start cycle; pass all functions of the slot; a host reboot recovers the device. For a device whose FLR is known to hang it (AMD Starship/Matisse audio, USB and crypto functions, the AMD FCH SATA controller, Intel 82579; the kernel's quirk_no_flr) on a kernel that still lists flr first, plan with `--reset-method bus`.",
+    sources: [SYSFS_PCI, KERNEL_PCI_QUIRKS],
   },
   "reset.vendor-reset": {
     title: "AMD card needs vendor-reset",
@@ -273,6 +276,14 @@ export const CHECK_CATALOG = {
     why: "Without it the card does not come back after the VM stops: the next start hangs or has no picture until the host reboots.",
     fix: "Build and install vendor-reset (github.com/gnif/vendor-reset) with dkms, load it at boot (vendor-reset in /etc/modules), and install its udev rule so reset_method is device_specific.",
     sources: [VENDOR_RESET],
+  },
+  "kernel.modules": {
+    title: "Out-of-tree modules for the next kernel",
+    meaning:
+      "The kernels installed under /lib/modules, the one the next boot starts (a next-boot pin or the pinned kernel of `proxmox-boot-tool kernel list`, else the newest installed), and whether each out-of-tree module the setup relies on has a module file for it (/lib/modules/RELEASE/updates/dkms, updates or extra; DKMS's builds under /var/lib/dkms/MODULE/VERSION/RELEASE/ARCH). The modules: vendor-reset when a card to pass needs it for its reset, and nvidia, amdgpu or i915 when the running kernel has them from outside the kernel package.",
+    why: "A kernel update installs a new kernel that boots by default; DKMS builds a module for it only when its headers are installed, and a module built by hand exists only for the kernel it was built against. The next boot then comes up without vendor-reset (the AMD card no longer resets between VM runs) or without the GPU driver.",
+    fix: "On Proxmox VE keep the kernel that has the modules with `proxmox-boot-tool kernel pin RELEASE` (`proxmox-boot-tool kernel unpin` undoes it), or install the new kernel's headers (proxmox-headers-RELEASE) and run `dkms autoinstall -k RELEASE`; elsewhere install linux-headers-RELEASE and run `dkms autoinstall -k RELEASE` before rebooting. The finding names the exact release.",
+    sources: [PVE_KERNEL_PIN, DKMS_MAN, VENDOR_RESET],
   },
   "gpu.only-gpu": {
     title: "The host's only GPU",
@@ -317,7 +328,7 @@ export const CHECK_CATALOG = {
     meaning:
       'A function to pass is powered off (power_state D3cold), or the kernel log says it did not come back from D3cold ("Unable to change power state from D3cold to D0, device inaccessible").',
     why: "vfio-pci lets idle devices sleep; some devices never wake from D3cold, and a VM start with them fails until the host reboots.",
-    fix: "Forbid D3cold now (echo 0 > /sys/bus/pci/devices/ADDR/d3cold_allowed) and for good with `options vfio-pci disable_idle_d3=1` in /etc/modprobe.d/vfio.conf plus an initramfs rebuild.",
+    fix: "Forbid D3cold now (echo 0 > /sys/bus/pci/devices/ADDR/d3cold_allowed) and for good with `options vfio-pci disable_idle_d3=1` in /etc/modprobe.d plus an initramfs rebuild: `passthrough plan --disable-idle-d3` writes it (and chooses it by itself for a device the kernel log shows stuck).",
     sources: [SYSFS_PCI, VFIO_PCI_IDLE_D3, KERNEL_PCI_POWER_UP],
   },
   "sriov.pf-active": {

@@ -45,6 +45,9 @@ import {
   VFIO_MAKEFILE_6_2,
   VFIO_TYPE1,
   VIRQFD_FOLDED,
+  VFIO_PCI_IDLE_D3,
+  KERNEL_PCI_POWER_UP,
+  UDEV_MAN,
 } from "./sources.js";
 
 export const PLAN_CATALOG = {
@@ -175,6 +178,22 @@ export const PLAN_CATALOG = {
     why: "blacklist only stops automatic (alias) loading, host-wide: another card of that vendor added later loses its driver, and anything that loads the module by name still does. What keeps the devices on vfio-pci is the ids/softdep binding, which the plan writes anyway.",
     fix: "Usually not needed; leave --blacklist off unless the driver must never load on this host.",
     sources: [MODPROBE_D, PVE_PASSTHROUGH],
+  },
+  "binding.disable-idle-d3": {
+    title: "vfio-pci keeps idle devices powered (disable_idle_d3=1)",
+    meaning:
+      "The plan writes `options vfio-pci disable_idle_d3=1` into /etc/modprobe.d/passthrough.conf (or `vfio_pci.disable_idle_d3=1` on the command line when vfio-pci is built in): asked with --disable-idle-d3, or chosen because the kernel log shows a selected device that did not come back from D3cold. `verify` then expects /sys/module/vfio_pci/parameters/disable_idle_d3 to read Y.",
+    why: 'vfio-pci puts devices no VM uses into a low-power state, and where the platform allows D3cold their power is cut. Some GPUs never wake from it ("Unable to change power state from D3cold to D0, device inaccessible"), and the next VM start fails until the host reboots. With the option the devices stay in D0 and draw their idle power.',
+    fix: "Nothing to do; leave --disable-idle-d3 off for cards that wake from D3cold, to save their idle power.",
+    sources: [VFIO_PCI_IDLE_D3, KERNEL_PCI_POWER_UP, SYSFS_PCI],
+  },
+  "reset.udev-rule": {
+    title: "Reset method set by a udev rule (--reset-method)",
+    meaning:
+      'With --reset-method METHOD the plan writes /etc/udev/rules.d/99-passthrough-reset.rules: one `ACTION=="add", SUBSYSTEM=="pci", KERNEL=="ADDR", ATTR{reset_method}="METHOD"` line per selected function, so the kernel resets them only with METHOD. The method must be one the function\'s reset_method lists now; any other is refused (exit 2), as the kernel would reject it.',
+    why: "The kernel tries the methods in reset_method's order and stops at the first that reports success. When that one leaves the device unusable (a Function Level Reset some devices claim but do not do), the VM's next start fails; a secondary bus reset of the slot (bus) often works where FLR does not. The choice has to be made again at every boot: sysfs forgets it, so udev writes it whenever the device appears.",
+    fix: "Nothing to do; to undo it, `passthrough rollback`, or delete the file and reboot. `echo METHOD > /sys/bus/pci/devices/ADDR/reset_method` applies it before the reboot.",
+    sources: [SYSFS_PCI, UDEV_MAN],
   },
   "binding.blacklist-skipped": {
     title: "Blacklist skipped: the host uses the driver",

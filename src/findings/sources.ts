@@ -219,3 +219,11 @@ export const VFIO_PCI_IDLE_D3 =
   "https://github.com/torvalds/linux/blob/v6.8/drivers/vfio/pci/vfio_pci.c";
 /** pci_power_up(): "Unable to change power state from D3cold to D0, device inaccessible". */
 export const KERNEL_PCI_POWER_UP = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/pci.c";
+/** pve-docs, Host Bootloader: "Kernel Management", proxmox-boot-tool kernel list / pin / unpin. */
+export const PVE_KERNEL_PIN = "https://pve.proxmox.com/wiki/Host_Bootloader#sysboot_kernel_pin";
+/** dkms(8): status, autoinstall -k, the module trees it builds and installs. */
+export const DKMS_MAN = "https://manpages.debian.org/bookworm/dkms/dkms.8.en.html";
+/** udev(7): rules, ACTION/SUBSYSTEM/KERNEL matches and ATTR{file}="value" assignments. */
+export const UDEV_MAN = "https://man7.org/linux/man-pages/man7/udev.7.html";
+/** The kernel's PCI quirks: quirk_no_flr (devices whose FLR hangs them), quirk_no_bus_reset. */
+export const KERNEL_PCI_QUIRKS = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/quirks.c";

@@ -58,7 +58,7 @@ export const VERIFY_CATALOG = {
   "verify.modules": {
     title: "vfio modules loaded",
     meaning:
-      "Whether the modules the plan expects (vfio, vfio_iommu_type1, vfio_pci; vfio_virqfd on kernels before 6.2) are loaded (/proc/modules) or built in (modules.builtin). A missing one is either configured to load (/etc/modules, /etc/modules-load.d, the initramfs module list: the finding names the file and line) but did not, or nothing loads it at boot.",
+      "Whether the modules the plan expects (vfio, vfio_iommu_type1, vfio_pci; vfio_virqfd on kernels before 6.2) are loaded (/proc/modules) or built in (modules.builtin). A missing one is either configured to load (/etc/modules, /etc/modules-load.d, the initramfs module list: the finding names the file and line) but did not, or nothing loads it at boot. A module parameter the plan set (vfio-pci disable_idle_d3=1) must read as planned in /sys/module/MODULE/parameters/NAME.",
     why: "vfio-pci must be loaded before the native drivers probe the device, or the device stays on nvidia, amdgpu or snd_hda_intel. A module configured in /etc but missing from an initramfs built before the change is the usual cause.",
     fix: "Rebuild the initramfs so it agrees with /etc (update-initramfs -u -k all on Debian, Ubuntu and Proxmox; dracut -f --regenerate-all; mkinitcpio -P) and reboot. When nothing lists the module, `passthrough apply` writes /etc/modules-load.d/passthrough.conf. If it still does not load: `journalctl -b -u systemd-modules-load` and `modprobe vfio_pci` say why.",
     sources: [MODULES_LOAD_D, PVE_INITRAMFS, MODPROBE_D],

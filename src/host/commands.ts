@@ -36,6 +36,12 @@ export const CAPTURED_COMMANDS = {
     usedByDiscovery: true,
     why: "ESPs managed by proxmox-boot-tool (only in snapshots users add by hand; it mounts ESPs, so we never run it)",
   },
+  // Reads the pin files and the kernel lists only (proxmox-kernel-helper list_kernels).
+  "proxmox-boot-tool-kernel-list": {
+    argv: [["proxmox-boot-tool", "kernel", "list"]],
+    usedByDiscovery: true,
+    why: "kernels proxmox-boot-tool keeps, the pinned kernel and a next-boot pin",
+  },
   "lspci-nnk": {
     argv: [["lspci", "-nnk"]],
     usedByDiscovery: false,

@@ -18,6 +18,7 @@ import { readHostCritical } from "./host-critical.js";
 import { readIommu, readIommuGroups } from "./iommu.js";
 import { analyseKernelLog, d3coldFailures } from "./kernel-log.js";
 import { kernelModulesDir, readModules } from "./modules.js";
+import { readKernels } from "./kernels.js";
 import type { SnapshotManifest } from "./open-root.js";
 import { ModuleAliases } from "./pci/modules-alias.js";
 import { readPciDevices } from "./pci/read-pci.js";
@@ -128,6 +129,7 @@ export function readHostState(root: HostRoot, options: ReadHostOptions = {}): Ho
       d3coldFailures: log.ok ? d3coldFailures(log.value) : [],
     },
     configFiles: readConfigFiles(root),
+    kernels: readKernels(root),
     unknowns,
   };
   // Last: every read above may have met a folder it could not list.

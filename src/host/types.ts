@@ -9,6 +9,7 @@ import type { InitramfsKind } from "../formats/initramfs-conf.js";
 import type { CmdlineParam } from "../formats/kernel-cmdline.js";
 import type { ModprobeDirective } from "../formats/modprobe-conf.js";
 import type { ModuleLoadEntry } from "../formats/module-lists.js";
+import type { KernelsState } from "./kernels.js";
 
 // Parsed-format types live with their parsers in src/formats; the host model re-exports them.
 export type { CmdlineParam, InitramfsKind, ModprobeDirective, ModuleLoadEntry };
@@ -338,5 +339,7 @@ export interface HostState {
    * exact contents is the "before" of a plan step; absence means the file does not exist.
    */
   configFiles: Record<string, string>;
+  /** Installed kernels and their out-of-tree modules (host/kernels.ts). */
+  kernels: KernelsState;
   unknowns: Unknown[];
 }

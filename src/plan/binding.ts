@@ -36,7 +36,7 @@ import {
   replaceDirective,
 } from "./modprobe-view.js";
 import type { ResolvedSelection } from "./selection.js";
-import type { PlanOptions } from "./types.js";
+import type { ModuleParam, PlanOptions } from "./types.js";
 
 /** Native drivers a GPU of this vendor may get later even when none is installed now (proprietary driver, KMS). */
 const VENDOR_GPU_MODULES: Record<string, string[]> = {
@@ -58,7 +58,47 @@ export interface BindingPlan {
   vfioModules: string[];
   /** Parameters the command line must carry (vfio-pci.ids= when built in, ...). */
   cmdline: Array<{ param: CmdlineParam; why: string }>;
+  /** disable_idle_d3=1 is planned: keep idle devices in D0 (null: not wanted). */
+  idleD0: { why: string } | null;
   findings: PlanFinding[];
+}
+
+/** vfio-pci's disable_idle_d3 as /sys/module/vfio_pci/parameters shows it when set (a bool). */
+export const IDLE_D0_PARAM: ModuleParam = {
+  module: "vfio_pci",
+  param: "disable_idle_d3",
+  value: "Y",
+};
+
+/**
+ * disable_idle_d3=1 when asked (--disable-idle-d3) or when the kernel log shows a selected
+ * device that did not come back from D3cold ("Unable to change power state from D3cold to
+ * D0, device inaccessible"): vfio-pci then leaves idle devices in D0, so the platform never
+ * cuts their power (drivers/vfio/pci/vfio_pci_core.c, the module parameter's description).
+ */
+function idleD0Reason(
+  state: HostState,
+  sel: ResolvedSelection,
+  opts: PlanOptions,
+): { why: string } | null {
+  const stuck = sel.selection.functions.filter((a) => state.kernelLog.d3coldFailures.includes(a));
+  if (stuck.length)
+    return {
+      why: `${stuck.join(", ")} did not come back from D3cold (kernel log), so vfio-pci keeps idle devices powered`,
+    };
+  return opts.disableIdleD3
+    ? { why: "--disable-idle-d3: vfio-pci keeps idle devices powered" }
+    : null;
+}
+
+/** An `options vfio_pci ... disable_idle_d3=1|Y` line kmod will pass already. */
+function idleD0Present(state: HostState, files: PlanFiles): boolean {
+  return effectiveModprobe(state, files).some(
+    (d) =>
+      d.command === "options" &&
+      d.module === "vfio_pci" &&
+      ["1", "Y", "y"].includes(optionsOf(d).disable_idle_d3 ?? ""),
+  );
 }
 
 export function isBuiltin(state: HostState, module: string): boolean {
@@ -150,6 +190,22 @@ export function planBinding(
     });
   }
 
+  const idleD0 = idleD0Reason(state, sel, opts);
+  if (idleD0) {
+    findings.push({
+      id: "binding.disable-idle-d3",
+      status: "info",
+      subject: sel.selection.functions.join(", "),
+      summary: `vfio-pci disable_idle_d3=1: ${idleD0.why}; the devices draw idle power while no VM uses them`,
+      fix: null,
+    });
+    if (vfioPciBuiltin)
+      cmdline.push({
+        param: param("vfio_pci.disable_idle_d3", "1"),
+        why: "vfio-pci is built into this kernel, so its disable_idle_d3 option goes on the command line",
+      });
+  }
+
   if (mode === "per-address") {
     const list = [...shared].flatMap(([id, devs]) => devs.map((d) => `${d} (${id})`)).join(", ");
     findings.push({
@@ -183,6 +239,7 @@ export function planBinding(
     vfioPciBuiltin,
     vfioModules: vfio.modules,
     cmdline,
+    idleD0,
     findings,
   };
 }
@@ -327,6 +384,12 @@ export function writeModprobe(
     );
     if (!have) lines.push("options vfio_iommu_type1 allow_unsafe_interrupts=1");
   }
+
+  if (b.idleD0 && !b.vfioPciBuiltin && !idleD0Present(state, files))
+    lines.push(
+      "# Keep idle devices in D0: some do not come back from D3cold (vfio-pci disable_idle_d3).",
+      "options vfio-pci disable_idle_d3=1",
+    );
 
   // softdeps: kmod reads only the first softdep line of a module, so an existing one must
   // carry vfio-pci itself; ours is written only where none exists.

@@ -20,7 +20,7 @@ import { lintConfiguration } from "../checks/config-lint.js";
 import type { PlanFinding } from "../findings/plan-catalog.js";
 import { InputError, RefusedError } from "../errors.js";
 import type { HostState } from "../host/types.js";
-import { planBinding, writeModprobe, type BindingPlan } from "./binding.js";
+import { IDLE_D0_PARAM, planBinding, writeModprobe, type BindingPlan } from "./binding.js";
 import { planBootloader, type CmdlineEdit } from "./bootloaders/index.js";
 import { wantedCmdline } from "./cmdline.js";
 import { PlanFiles } from "./files.js";
@@ -28,6 +28,7 @@ import { rebuildCommand, writeInitramfsModules } from "./initramfs/index.js";
 import { writeModulesLoad } from "./modules-load.js";
 import { checkRefusals, iommuReadiness } from "./refusals.js";
 import { planRepairs } from "./repairs.js";
+import { planResetRule } from "./reset-rule.js";
 import { resolveSelection } from "./selection.js";
 import type { CommandStep, Plan, Planner, PlanOptions, Step } from "./types.js";
 
@@ -38,6 +39,8 @@ export const DEFAULT_PLAN_OPTIONS: Omit<PlanOptions, "devices" | "groups"> = {
   allowUnsafeInterrupts: false,
   acsOverride: null,
   blacklist: false,
+  disableIdleD3: false,
+  resetMethod: null,
 };
 
 /** The plan command line for the same choice (selection and flags), for "run it again" hints. */
@@ -52,6 +55,8 @@ export function rerunCommand(opts: PlanOptions): string {
     ...(opts.allowUnsafeInterrupts ? ["--allow-unsafe-interrupts"] : []),
     ...(opts.acsOverride !== null ? [`--acs-override ${opts.acsOverride}`] : []),
     ...(opts.blacklist ? ["--blacklist"] : []),
+    ...(opts.disableIdleD3 ? ["--disable-idle-d3"] : []),
+    ...(opts.resetMethod !== null ? [`--reset-method ${opts.resetMethod}`] : []),
   ].join(" ");
 }
 
@@ -106,6 +111,7 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
     writeModprobe(state, files, sel, opts, binding, findings);
     writeModulesLoad(state, files, binding.vfioModules);
     writeInitramfsModules(state.initramfs.kind, files, binding.vfioModules, findings);
+    planResetRule(state, sel, opts, files, findings);
     bindingPending = sel.devices.filter((d) => d.driver !== "vfio-pci").map((d) => d.address);
   }
   const modulesPending = binding ? binding.vfioModules.filter((m) => !running.has(m)) : [];
@@ -151,6 +157,7 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
       cmdline: edit.add.map((w) => w.param.raw),
       modulesLoaded: binding ? binding.vfioModules : [],
       boundToVfio: binding ? sel.selection.functions : [],
+      ...(binding?.idleD0 ? { moduleParams: [IDLE_D0_PARAM] } : {}),
     },
     phase,
     cmdline: edit.add.map((w) => ({ param: w.param.raw, why: w.why })),

@@ -50,6 +50,15 @@ export interface Expectation {
   cmdline: string[];
   modulesLoaded: string[];
   boundToVfio: PciAddress[];
+  /** Module parameters the running kernel must show in /sys/module/M/parameters (absent in older journals). */
+  moduleParams?: ModuleParam[];
+}
+
+/** One module parameter as sysfs prints it ("Y" for a true bool). */
+export interface ModuleParam {
+  module: string;
+  param: string;
+  value: string;
 }
 
 export interface Plan {
@@ -81,6 +90,10 @@ export interface PlanOptions {
   acsOverride: string | null;
   /** --blacklist: also blacklist the native drivers (never one another host device uses). */
   blacklist: boolean;
+  /** --disable-idle-d3: keep idle vfio-pci devices in D0 (also chosen when a selected device is stuck in D3cold). */
+  disableIdleD3: boolean;
+  /** --reset-method METHOD: a udev rule sets sysfs reset_method of the selected functions (plan/reset-rule.ts). */
+  resetMethod: string | null;
 }
 
 /** The planner's signature: pure, HostState in, Plan out (throws RefusedError when unsafe). */

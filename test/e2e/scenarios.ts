@@ -2,7 +2,7 @@
 // asserts on what the guest kernel reports (/proc/cmdline, sysfs driver links and IOMMU
 // groups, /dev/vfio, dmesg), not on what passthrough says about itself; passthrough's own
 // output is checked as well, against those kernel facts.
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Boot, Machine } from "./lib/machine.js";
 import type { Iommu } from "./lib/qemu.js";
@@ -79,6 +79,29 @@ const AFTER_REBOOT = `
 facts after
 pt verify verify --device "$SLOT"
 `;
+
+// Issue 15: the test card's own option ROM (QEMU's bochs-display carries SeaBIOS's
+// vgabios-bochs-display.bin), dumped through sysfs while vfio-pci holds the card, then inspected.
+const ROM_DUMP = `
+pt rom_dump rom dump --device 0000:01:00.0 -o "$OUT/vbios.rom"
+pt rom_inspect rom inspect "$OUT/vbios.rom" --json
+`;
+
+/** The dump starts with 0x55AA and \`rom inspect\` reads the card's own ids from it. */
+function romDumped(v: Verdict, b: Boot): void {
+  const d = b.run("rom_dump");
+  v.check(!!d && d.rc === 0, "rom dump --device 0000:01:00.0 exits 0", d && d.stderr.slice(-400));
+  const file = join(b.dir, "vbios.rom");
+  const head = existsSync(file) ? readFileSync(file).subarray(0, 2) : Buffer.alloc(0);
+  v.eq(head.toString("hex"), "55aa", "the dumped ROM starts with 0x55AA");
+  const j = b.json<{ ok: boolean; images: Array<{ vendorId: string; deviceId: string }> }>(
+    "rom_inspect",
+  );
+  v.check(!!j && j.images.length > 0, "rom inspect --json lists the ROM's images", j);
+  v.eq(j?.images[0]?.vendorId, "1234", "rom inspect: PCI data structure vendor 1234");
+  v.eq(j?.images[0]?.deviceId, "1111", "rom inspect: PCI data structure device 1111");
+  v.eq(b.run("rom_inspect")?.rc, 0, "rom inspect exits 0 (no problems)");
+}
 
 // --- shared assertions --------------------------------------------------------------------
 
@@ -363,7 +386,8 @@ const systemdBoot: Scenario = {
     const check = checkSeesSlot(v, before, group);
     if (check) v.eq(check.host?.bootloader, "systemd-boot", "check: host.bootloader");
     applied(v, before);
-    const after = await m.boot("verify after reboot", AFTER_REBOOT);
+    const after = await m.boot("verify after reboot", `${AFTER_REBOOT}${ROM_DUMP}`);
+    romDumped(v, after);
     const plan = planOf(v, after);
     v.check(
       plan.steps.some((s) => s.kind === "file" && s.path === "/etc/kernel/cmdline"),

@@ -75,6 +75,7 @@ const FLAGS: Partial<PlanOptions> = {
   allowUnsafeInterrupts: true,
   acsOverride: "downstream",
   blacklist: true,
+  disableIdleD3: true,
 };
 
 /** A modprobe.d file outside /etc (which passthrough reads but never edits). */
@@ -253,6 +254,15 @@ const PLAN_CASES: Array<{ id: string; state: () => HostState; opts: Partial<Plan
         s.configFiles["etc/modprobe.d/blacklist.conf.bak"] = "blacklist nvidia\n";
       }),
     opts: { devices: ["0000:01:00"] },
+  },
+  {
+    id: "reset.udev-rule",
+    state: () =>
+      edit("seed-after", (s) => {
+        for (const d of s.pci)
+          if (d.address.startsWith("0000:01:00.")) d.resetMethods = ["flr", "bus"];
+      }),
+    opts: { devices: ["0000:01:00"], resetMethod: "bus" },
   },
   {
     id: "modprobe.unknown-module",

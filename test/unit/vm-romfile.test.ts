@@ -82,6 +82,53 @@ describe("--romfile with Proxmox (qm)", () => {
     expect(again.json.romfile).toEqual({ path: "/usr/share/kvm/nvidia-gop.rom", copy: false });
   });
 
+  it("copies through the apply journal: rollback removes the file, an identical file needs no journal", async () => {
+    const root = tempDir();
+    const { backend } = qmBackend(root);
+    const back = await applyVmChange(
+      backend,
+      await planVmChange(backend, request(rom("nvidia-gop.rom")), host),
+    );
+    const journals = fs.readdirSync(path.join(root, "var/lib/passthrough/journal"));
+    expect(journals).toHaveLength(1);
+    expect(back.message).toContain(`(journal ${journals[0]}: \`passthrough rollback\` removes it)`);
+    const copied = path.join(root, "usr/share/kvm/nvidia-gop.rom");
+    // The plan holds the ROM's bytes exactly (host text round-trips every byte).
+    const plan = JSON.parse(
+      fs.readFileSync(
+        path.join(root, "var/lib/passthrough/journal", journals[0]!, "plan.json"),
+        "utf8",
+      ),
+    );
+    expect(plan.steps).toHaveLength(1);
+    expect(plan.steps[0]).toMatchObject({
+      kind: "file",
+      path: "/usr/share/kvm/nvidia-gop.rom",
+      before: null,
+    });
+    const history = await cli(["history", "--root", root, "--json"]);
+    expect(JSON.parse(history.stdout).journals[0]).toMatchObject({
+      id: journals[0],
+      status: "applied",
+    });
+    // verify never takes this journal for a host plan: it binds nothing.
+    const rb = await cli(["rollback", "--root", root, "--yes"]);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.stdout).toMatch(/remove +\/usr\/share\/kvm\/nvidia-gop\.rom/);
+    expect(fs.existsSync(copied)).toBe(false);
+
+    // The same bytes already there: nothing copied, no second journal.
+    fs.mkdirSync(path.dirname(copied), { recursive: true });
+    fs.copyFileSync(rom("nvidia-gop.rom"), copied);
+    const second = qmBackend(root).backend;
+    const again = await applyVmChange(
+      second,
+      await planVmChange(second, request(rom("nvidia-gop.rom")), host),
+    );
+    expect(again.message).not.toContain("Copied the ROM");
+    expect(fs.readdirSync(path.join(root, "var/lib/passthrough/journal"))).toHaveLength(1);
+  });
+
   it("refuses to overwrite a different file of the same name, and copies nothing", async () => {
     const root = tempDir();
     fs.mkdirSync(path.join(root, "usr/share/kvm"), { recursive: true });
@@ -91,7 +138,7 @@ describe("--romfile with Proxmox (qm)", () => {
     const before = pve.conf(100);
     const plan = await planVmChange(backend, request(rom("nvidia-gop.rom")), host);
     expect(plan.refusals).toEqual([
-      "/usr/share/kvm/nvidia-gop.rom exists already with other contents; refusing to overwrite it (another VM may use it): rename your file (e.g. nvidia-gop-2.rom) and run again",
+      `/usr/share/kvm/nvidia-gop.rom exists already with other contents than ${rom("nvidia-gop.rom")}; refusing to overwrite it (another VM may use it): rename your file (e.g. nvidia-gop-2.rom) and run again`,
     ]);
     expect(fs.readFileSync(other, "utf8")).toBe("another VM's ROM");
     expect(pve.conf(100)).toBe(before);

@@ -24,6 +24,8 @@ export interface PlanFlags {
   allowUnsafeInterrupts?: boolean;
   acsOverride?: string;
   blacklist?: boolean;
+  disableIdleD3?: boolean;
+  resetMethod?: string;
   root?: string;
   snapshot?: string;
   json?: boolean;
@@ -63,9 +65,14 @@ export function addPlanChoiceFlags(cmd: Command): Command {
       "--acs-override <value>",
       "add pcie_acs_override=VALUE (downstream, multifunction, id:VVVV:DDDD): splits groups the hardware does not isolate (security risk)",
     )
+    .option("--blacklist", "also blacklist the native drivers (never one another host device uses)")
     .option(
-      "--blacklist",
-      "also blacklist the native drivers (never one another host device uses)",
+      "--disable-idle-d3",
+      "keep idle devices on vfio-pci powered (vfio-pci disable_idle_d3=1), for cards that do not wake from D3cold",
+    )
+    .option(
+      "--reset-method <method>",
+      "make the kernel reset the selected functions only with METHOD (one their reset_method lists, e.g. bus), through a udev rule",
     );
 }
 
@@ -80,6 +87,8 @@ export function planOptionsFrom(flags: PlanFlags): PlanOptions {
     allowUnsafeInterrupts: flags.allowUnsafeInterrupts === true,
     acsOverride: flags.acsOverride ?? null,
     blacklist: flags.blacklist === true,
+    disableIdleD3: flags.disableIdleD3 === true,
+    resetMethod: flags.resetMethod ?? null,
   };
 }
 

@@ -401,6 +401,7 @@ class Capturer {
     await Promise.all([this.config(), this.proxmox(), this.diskIds(), this.gpuNodes()]);
     const release = this.entries.text("proc/sys/kernel/osrelease")?.trim() ?? null;
     await this.kernelModules(release);
+    await this.installedKernels();
     await this.pciIds();
     const tools = await this.tools();
     await this.commands(tools);
@@ -780,6 +781,52 @@ class Capturer {
     this.notes.push(
       `${dir}/modules.alias: ${f.kept} of ${f.total} aliases kept (those matching the present PCI and USB devices)`,
     );
+  }
+
+  /**
+   * Every installed kernel's folder and its out-of-tree module files (host/kernels.ts), and
+   * DKMS's build folders: names only. A module file is kept as an empty placeholder: what
+   * `check` asks is whether it is there, and its bytes are megabytes of no use to a reader.
+   */
+  private async installedKernels(): Promise<void> {
+    let placeholders = 0;
+    for (const k of (await this.scan("lib/modules")) ?? []) {
+      if (k.kind !== "dir" || !/^\d/.test(k.name)) continue;
+      this.entries.dir(`lib/modules/${k.name}`);
+      for (const sub of ["updates", "updates/dkms", "extra"])
+        placeholders += await this.outOfTreeModules(
+          `lib/modules/${k.name}/${sub}`,
+          sub === "extra",
+        );
+    }
+    if (placeholders)
+      this.notes.push(
+        `lib/modules/*/{updates,extra}: ${placeholders} out-of-tree module file(s) kept as empty placeholders (names only)`,
+      );
+    for (const m of (await this.scan("var/lib/dkms")) ?? []) {
+      if (m.kind !== "dir") continue;
+      for (const v of (await this.scan(`var/lib/dkms/${m.name}`)) ?? []) {
+        if (v.kind !== "dir" || v.name === "source") continue;
+        for (const k of (await this.scan(`var/lib/dkms/${m.name}/${v.name}`)) ?? []) {
+          if (k.kind !== "dir" || k.name === "source" || k.name === "build") continue;
+          for (const a of (await this.scan(`var/lib/dkms/${m.name}/${v.name}/${k.name}`)) ?? [])
+            if (a.kind === "dir")
+              this.entries.dir(`var/lib/dkms/${m.name}/${v.name}/${k.name}/${a.name}`);
+        }
+      }
+    }
+  }
+
+  private async outOfTreeModules(dir: string, deep: boolean): Promise<number> {
+    let n = 0;
+    for (const e of (await this.scan(dir)) ?? []) {
+      if (e.kind === "file" && /\.ko(\.(xz|zst|gz))?$/.test(e.name)) {
+        this.entries.file(`${dir}/${e.name}`, "");
+        n++;
+      } else if (deep && e.kind === "dir")
+        n += await this.outOfTreeModules(`${dir}/${e.name}`, false);
+    }
+    return n;
   }
 
   private async pciIds(): Promise<void> {

@@ -64,6 +64,9 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
    * `client` null: the configs come from a snapshot (`label`), which cannot be changed.
    * `romRoot`: where the node's /usr/share/kvm is ("/"; a temporary folder in tests).
    */
+  /** The apply journal of the ROM copy this backend made (installRom), for the message. */
+  private romJournal: string | null = null;
+
   constructor(
     readonly client: ProxmoxBackend | null,
     label = "",
@@ -291,7 +294,11 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
     const client = this.writer();
     // The ROM first: a config naming a file that is not there fails at VM start.
     if (plan.romInstall)
-      installRom(new FileWriter(this.romRoot), plan.romInstall.rom, plan.romInstall.install);
+      this.romJournal = installRom(
+        new FileWriter(this.romRoot),
+        plan.romInstall.rom,
+        plan.romInstall.install,
+      );
     // The mappings first: the config names them, and Proxmox checks Mapping.Use on them.
     for (const m of plan.pciMappings)
       await client.ensurePciMapping!({
@@ -334,7 +341,7 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
     const n = Object.keys(change.set).length;
     const copied = plan.romInstall?.install.present === false;
     const romNote = copied
-      ? ` Copied the ROM to ${plan.romInstall!.install.hostPath} (remove it when no VM uses it).`
+      ? ` Copied the ROM to ${plan.romInstall!.install.hostPath}${this.romJournal ? ` (journal ${this.romJournal}: \`passthrough rollback\` removes it)` : ""}.`
       : "";
     return {
       json: { after: written.config },

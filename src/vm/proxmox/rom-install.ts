@@ -5,10 +5,22 @@
 // file a package ships there), and not at all when the same bytes are there already. Only a
 // backend running on the node can: the REST API has no call that writes there, and setting
 // romfile is root@pam's alone (qemu-server API2/Qemu.pm check_hostpci_perm).
+//
+// The copy is a one-file plan carried out by apply's executor, so it has a journal under
+// /var/lib/passthrough/journal like every host change and `passthrough rollback` removes the
+// file again. The ROM's bytes travel in the plan as host text (formats/host-text.ts), which
+// round-trips any byte sequence.
 
+import * as fs from "node:fs";
 import * as os from "node:os";
+import { applyPlan } from "../../apply/executor.js";
+import { ListingRunner } from "../../apply/command-runner.js";
 import { FileWriter } from "../../apply/file-writer.js";
 import { ApplyError, RefusedError, UserError, describeFsError } from "../../errors.js";
+import { decodeHostText } from "../../formats/host-text.js";
+import { bootTimeOf } from "../../host/system.js";
+import type { Plan } from "../../plan/types.js";
+import { VERSION } from "../../version.js";
 import { PVE_ROM_DIR, type SpecRomFile } from "../romfile.js";
 import type { VmSpec } from "../spec.js";
 import type { ProxmoxBackend } from "../types.js";
@@ -53,25 +65,70 @@ export function planRomInstall(
   }
 }
 
-/** Copy the ROM (checked again: the folder may have changed since the plan). */
-export function installRom(writer: FileWriter, rom: SpecRomFile, install: RomInstall): void {
+/** The copy as a plan of one file step: what the journal records and rollback undoes. */
+export function romCopyPlan(rom: SpecRomFile, install: RomInstall): Plan {
+  return {
+    selection: { requested: [], functions: [], groups: [] },
+    steps: [
+      {
+        kind: "file",
+        path: install.hostPath,
+        before: null,
+        after: decodeHostText(install.bytes),
+        mode: 0o644,
+        why: `--romfile: Proxmox reads a hostpci romfile from ${PVE_ROM_DIR} (copied from ${rom.path})`,
+      },
+    ],
+    findings: [],
+    expect: { cmdline: [], modulesLoaded: [], boundToVfio: [] },
+    phase: "complete",
+  };
+}
+
+/**
+ * Copy the ROM through the apply journal (checked again: the folder may have changed since
+ * the plan). Returns the journal id, or null when the same bytes were there already.
+ */
+export function installRom(
+  writer: FileWriter,
+  rom: SpecRomFile,
+  install: RomInstall,
+): string | null {
   try {
     const now = writer.read(install.hostPath);
     if (now.exists) {
-      if (now.bytes.equals(install.bytes)) return;
+      if (now.bytes.equals(install.bytes)) return null;
       throw new RefusedError(differentFile(install.hostPath, rom));
     }
-    writer.write(install.hostPath, install.bytes, { mode: 0o644 });
+    const result = applyPlan({
+      plan: romCopyPlan(rom, install),
+      writer,
+      runner: new ListingRunner(),
+      version: VERSION,
+      bootedAt: bootTimeOf(procStat(writer)),
+    });
+    if (result.status !== "ok") throw new ApplyError(result.failure?.error ?? "copy failed");
+    return result.journalId;
   } catch (err) {
-    if (err instanceof UserError) throw err;
+    if (err instanceof RefusedError) throw err;
+    const why = err instanceof UserError ? err.message : describeFsError(err);
     throw new ApplyError(
-      `could not copy ${rom.path} to ${install.hostPath}: ${describeFsError(err)}; the VM config was not changed`,
+      `could not copy ${rom.path} to ${install.hostPath}: ${why}; the VM config was not changed`,
     );
   }
 }
 
+/** The node's boot time decides which applies `rollback` undoes together (apply/history.ts). */
+function procStat(writer: FileWriter): string | null {
+  try {
+    return fs.readFileSync(writer.resolve("/proc/stat"), "utf8");
+  } catch {
+    return null;
+  }
+}
+
 function differentFile(hostPath: string, rom: SpecRomFile): string {
-  return `${hostPath} exists already with other contents; refusing to overwrite it (another VM may use it): rename your file (e.g. ${rom.name.replace(/(\.[^.]*)?$/, "-2$1")}) and run again`;
+  return `${hostPath} exists already with other contents than ${rom.path}; refusing to overwrite it (another VM may use it): rename your file (e.g. ${rom.name.replace(/(\.[^.]*)?$/, "-2$1")}) and run again`;
 }
 
 function reason(err: unknown): string {
