@@ -25,7 +25,8 @@ import { bootloaderOf } from "../boot/loaders.js";
 import { hasParam, normalizeParamName, parseCmdline } from "../formats/kernel-cmdline.js";
 import { normalizeModuleName, optionsOf, softdepTargets } from "../formats/modprobe-conf.js";
 import type { CmdlineParam, HostState, PciAddress, PciDevice } from "../host/types.js";
-import type { Expectation } from "../plan/types.js";
+import type { Expectation, ResetMethodExpectation } from "../plan/types.js";
+import { RESET_RULE_FILE } from "../plan/reset-rule.js";
 import type { VerifyId } from "../findings/verify-catalog.js";
 
 export interface VerifyInput {
@@ -190,6 +191,7 @@ export function verifyHost(input: VerifyInput): VerifyReport {
   }
 
   findings.push(...moduleParamFindings(state, expect.moduleParams ?? [], noReboot));
+  findings.push(...resetMethodFindings(state, expect.resetMethods ?? [], noReboot));
 
   // 4. Binding: every selected function, and every other endpoint of their groups.
   const functions: VerifiedFunction[] = [];
@@ -477,6 +479,33 @@ function moduleParamFindings(
       noReboot
         ? "reboot, then run `passthrough verify` again"
         : `check \`modprobe -c | grep ${p.module.replace(/_/g, ".")}\`, ${initramfsRebuildCommand(state.initramfs.kind)}, reboot`,
+    );
+  });
+}
+
+/**
+ * The reset method a --reset-method udev rule set, as sysfs reset_method reads now: the rule
+ * only runs when the device appears, so a host that has not rebooted still lists the old order.
+ */
+function resetMethodFindings(
+  state: HostState,
+  wanted: readonly ResetMethodExpectation[],
+  noReboot: boolean,
+): Array<Finding<VerifyId>> {
+  const byAddr = new Map(state.pci.map((d) => [d.address, d]));
+  return wanted.map(({ address, method }) => {
+    const path = `/sys/bus/pci/devices/${address}/reset_method`;
+    const got = byAddr.get(address)?.resetMethods?.join(" ") ?? null;
+    if (got === method)
+      return finding("verify.binding", "pass", path, `${address} reset_method ${method}`, null);
+    return finding(
+      "verify.binding",
+      "fail",
+      path,
+      `${path} reads ${got ?? "nothing"}, the plan's udev rule sets ${method}${noReboot ? ": the host has not rebooted since the apply" : ""}`,
+      noReboot
+        ? "reboot, then run `passthrough verify` again"
+        : `check /${RESET_RULE_FILE} and \`udevadm test /sys/bus/pci/devices/${address}\`; \`echo ${method} > ${path}\` sets it now`,
     );
   });
 }

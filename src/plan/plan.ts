@@ -28,7 +28,7 @@ import { rebuildCommand, writeInitramfsModules } from "./initramfs/index.js";
 import { writeModulesLoad } from "./modules-load.js";
 import { checkRefusals, iommuReadiness } from "./refusals.js";
 import { planRepairs } from "./repairs.js";
-import { planResetRule } from "./reset-rule.js";
+import { planResetRule, resetMethodExpectation } from "./reset-rule.js";
 import { resolveSelection } from "./selection.js";
 import type { CommandStep, Plan, Planner, PlanOptions, Step } from "./types.js";
 
@@ -158,6 +158,7 @@ export const planHost: Planner = (state: HostState, opts: PlanOptions): Plan => 
       modulesLoaded: binding ? binding.vfioModules : [],
       boundToVfio: binding ? sel.selection.functions : [],
       ...(binding?.idleD0 ? { moduleParams: [IDLE_D0_PARAM] } : {}),
+      ...resetMethodExpectation(sel, opts),
     },
     phase,
     cmdline: edit.add.map((w) => ({ param: w.param.raw, why: w.why })),

@@ -13,7 +13,7 @@ import type { PlanFinding } from "../findings/plan-catalog.js";
 import type { HostState } from "../host/types.js";
 import type { PlanFiles } from "./files.js";
 import type { ResolvedSelection } from "./selection.js";
-import type { PlanOptions } from "./types.js";
+import type { PlanOptions, ResetMethodExpectation } from "./types.js";
 
 /** Ours: written from the selection when the flag is given; a plan without the flag leaves it. */
 export const RESET_RULE_FILE = "etc/udev/rules.d/99-passthrough-reset.rules";
@@ -69,4 +69,14 @@ export function planResetRule(
       ? `to use it before the reboot: ${now.map((d) => `echo ${method} > /sys/bus/pci/devices/${d.address}/reset_method`).join("; ")}`
       : null,
   });
+}
+
+/** What verify reads back after the reboot: each selected function's reset_method. */
+export function resetMethodExpectation(
+  sel: ResolvedSelection,
+  opts: PlanOptions,
+): { resetMethods?: ResetMethodExpectation[] } {
+  const method = opts.resetMethod;
+  if (method === null) return {};
+  return { resetMethods: sel.devices.map((d) => ({ address: d.address, method })) };
 }

@@ -52,6 +52,14 @@ export interface Expectation {
   boundToVfio: PciAddress[];
   /** Module parameters the running kernel must show in /sys/module/M/parameters (absent in older journals). */
   moduleParams?: ModuleParam[];
+  /** --reset-method: what sysfs reset_method of each function must read after the reboot. */
+  resetMethods?: ResetMethodExpectation[];
+}
+
+/** One function's reset method as the udev rule sets it (plan/reset-rule.ts). */
+export interface ResetMethodExpectation {
+  address: PciAddress;
+  method: string;
 }
 
 /** One module parameter as sysfs prints it ("Y" for a true bool). */

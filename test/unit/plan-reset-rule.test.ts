@@ -2,6 +2,7 @@
 // selected function, only with a method the kernel lists for it; a file step like the others
 // (diff, journal, rollback), idempotent on re-plan.
 import { describe, expect, it } from "vitest";
+import { verifyHost } from "../../src/apply/verify.js";
 import { runChecks } from "../../src/checks/run-checks.js";
 import { InputError } from "../../src/errors.js";
 import type { HostState } from "../../src/host/types.js";
@@ -75,5 +76,51 @@ describe("check: a device whose FLR is known broken", () => {
     expect(runChecks(s).findings.some((x) => x.id === "reset.method" && x.status === "warn")).toBe(
       false,
     );
+  });
+});
+
+describe("verify after --reset-method", () => {
+  const run = (methods: string[], bootedAt: Date | null, appliedAt: Date | null) => {
+    const state = fixtureState("verify-ok");
+    for (const d of state.pci) if (d.address.startsWith("0000:01:00.")) d.resetMethods = methods;
+    const expect = planHost(
+      withMethods(["flr", "bus"]),
+      planOpts({ devices: ["0000:01:00"], resetMethod: "bus" }),
+    ).expect;
+    return verifyHost({
+      state,
+      expect: { ...expect, cmdline: [], modulesLoaded: [], boundToVfio: [] },
+      allowUnsafeInterrupts: false,
+      grubCfg: null,
+      bootedAt,
+      appliedAt,
+    }).findings.filter((f) => f.subject?.endsWith("/reset_method"));
+  };
+
+  it("records each function's method in the plan's expectation", () => {
+    const p = planHost(
+      withMethods(["flr", "bus"]),
+      planOpts({ devices: ["0000:01:00"], resetMethod: "bus" }),
+    );
+    expect(p.expect.resetMethods).toEqual([
+      { address: "0000:01:00.0", method: "bus" },
+      { address: "0000:01:00.1", method: "bus" },
+    ]);
+  });
+
+  it("passes when sysfs lists only the chosen method, fails naming the rule otherwise", () => {
+    expect(run(["bus"], null, null).map((f) => f.status)).toEqual(["pass", "pass"]);
+    const [bad] = run(["flr", "bus"], null, null);
+    expect(bad).toMatchObject({ id: "verify.binding", status: "fail" });
+    expect(bad!.summary).toBe(
+      "/sys/bus/pci/devices/0000:01:00.0/reset_method reads flr bus, the plan's udev rule sets bus",
+    );
+    expect(bad!.fix).toContain("/etc/udev/rules.d/99-passthrough-reset.rules");
+  });
+
+  it("blames the missing reboot when the host has not booted since the apply", () => {
+    const [bad] = run(["flr", "bus"], new Date(1000), new Date(2000));
+    expect(bad!.summary).toMatch(/has not rebooted since the apply$/);
+    expect(bad!.fix).toBe("reboot, then run `passthrough verify` again");
   });
 });
