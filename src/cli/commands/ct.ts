@@ -1,6 +1,7 @@
 // `passthrough ct plan` and `ct configure`: the change that gives a Proxmox container a host
 // GPU's device nodes, shown as a diff of /etc/pve/lxc/<ctid>.conf (vm/container/device-plan.ts);
-// configure makes it with `pct set` and reads the config back (vm/container/configure.ts).
+// configure makes it with `pct set` and reads the config back (vm/container/configure.ts);
+// `ct check` looks inside the running container (vm/container/inside.ts, check.ts).
 
 import type { Command } from "commander";
 import * as path from "node:path";
@@ -23,7 +24,10 @@ import {
   runPctSet,
   undoArgv,
 } from "../../vm/container/configure.js";
-import { planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
+import { givenPaths, planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
+import { checkContainer, type CtFinding } from "../../vm/container/check.js";
+import { probeContainer } from "../../vm/container/inside.js";
+import { renderFinding } from "../render/finding-line.js";
 import {
   readContainerConfig,
   readContainerGroups,
@@ -39,6 +43,13 @@ interface CtPlanOptions {
   device?: string[];
   gid?: string;
   snapshot?: string;
+  root?: string;
+  json?: boolean;
+}
+
+interface CtCheckOptions {
+  ctid: string;
+  device?: string[];
   root?: string;
   json?: boolean;
 }
@@ -107,6 +118,37 @@ Examples:
   passthrough ct configure --ctid 101 --device 0000:00:02.0 --yes`,
     )
     .action(run<CtConfigureOptions>(ctConfigureCommand));
+  ct.command("check")
+    .description(
+      "inside the running container: the card's nodes exist, its render/video group can open them, NVIDIA's driver matches the host",
+    )
+    .requiredOption("--ctid <n>", "the container's id (pct list); it must be running")
+    .option(
+      "--device <addr>",
+      "only this GPU function (default: every GPU whose nodes the config gives)",
+      collect,
+    )
+    .option("--root <dir>", "a tree with the layout of / (a test tree) instead of this host")
+    .option("--json", "print one JSON object instead of text")
+    .addHelpText(
+      "after",
+      `
+For each of the card's device nodes the container's config gives it (devN entries,
+lxc.mount.entry), through \`pct exec CTID --\`: stat says it is a character device with the
+host node's major:minor, and its gid and mode let the container's render (renderD*, kfd) or
+video (card*) group, or everyone, open it. For NVIDIA, the version of the container's
+libnvidia-ml.so.VERSION must be the host module's (/sys/module/nvidia/version); a host
+driver update without the container's is what makes nvidia-smi say "Driver/library version
+mismatch". \`passthrough explain ct.node\` (ct.node-access, ct.nvidia-driver) tells more.
+
+Exit codes: 0 every check passes, 1 a FAIL line says what is wrong and how to fix it, 2 bad
+input or the container is not running.
+
+Examples:
+  passthrough ct check --ctid 101
+  passthrough ct check --ctid 101 --device 0000:01:00.0 --json`,
+    )
+    .action(run<CtCheckOptions>(ctCheckCommand));
 }
 
 function parseId(value: string, flag: string, max: number): number {
@@ -272,6 +314,78 @@ async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions)
     `undo: ${undo}`,
   );
   return EXIT.ok;
+}
+
+/** The cards whose nodes the container's config gives it, with those nodes. */
+function cardsGiven(
+  root: HostRoot,
+  state: HostState,
+  ctid: number,
+  given: Set<string>,
+  device: string[] | undefined,
+): Array<{ card: PciDevice; nodes: DeviceNode[] }> {
+  const cards = device
+    ? [findCard(state, device)]
+    : state.pci.filter((d) => d.classCode.startsWith("03"));
+  const out = cards
+    .map((card) => ({
+      card,
+      nodes: readCardNodes(root, card).nodes.filter((n) => given.has(n.path)),
+    }))
+    .filter((c) => c.nodes.length > 0);
+  if (out.length === 0)
+    throw new InputError(
+      `container ${ctid}: its config gives it none of ${device ? `${device.join(",")}'s` : "this host's GPU"} device nodes; \`passthrough ct plan --ctid ${ctid} --device ADDR\` shows the change that does`,
+    );
+  return out;
+}
+
+function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
+  const ctid = parseId(opts.ctid, "--ctid", 999_999_999);
+  const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+  const root = opened.root;
+  const state = readHostState(root, { manifest: opened.manifest });
+  const read = readContainerConfig(root, ctid);
+  const cards = cardsGiven(root, state, ctid, givenPaths(read.config.main), opts.device);
+  const nodes = cards.flatMap((c) => c.nodes);
+  const nvidia = cards.some((c) => c.card.driver === "nvidia");
+  const probe = probeContainer(
+    new ProcessRunner(ctx.io.env),
+    ctid,
+    nodes.map((n) => n.path),
+    nvidia,
+  );
+  const hostVersion = root.readText("sys/module/nvidia/version");
+  const findings = checkContainer({
+    ctid,
+    nodes,
+    stats: probe.stats,
+    groups: probe.groups,
+    nvidia: nvidia
+      ? {
+          hostVersion: hostVersion.ok ? hostVersion.value.trim() : null,
+          libraries: probe.libraries ?? [],
+        }
+      : null,
+  });
+  const ok = !findings.some((f) => f.status === "fail");
+  if (opts.json) {
+    printJson(ctx, {
+      ctid,
+      ok,
+      devices: cards.map((c) => ({ address: c.card.address, driver: c.card.driver })),
+      findings,
+    });
+  } else {
+    ctx.out(
+      `container ${ctid} (${read.config.main.keys["hostname"] ?? "no hostname"}) on ${root.label}: ${cards.map((c) => `${c.card.address} (driver ${c.card.driver})`).join(", ")}`,
+      findings.flatMap((f: CtFinding) => renderFinding(f, ctx.style, 16)),
+      ok
+        ? "every check passed"
+        : `${findings.filter((f) => f.status === "fail").length} problem(s) found`,
+    );
+  }
+  return ok ? EXIT.ok : EXIT.problems;
 }
 
 function nodeLine(n: DeviceNode): string {

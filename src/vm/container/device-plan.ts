@@ -89,7 +89,7 @@ function refuseUnusable(input: CtPlanInput): void {
 }
 
 /** The devN paths (and lxc bind-mount sources) a section already gives the container. */
-function givenPaths(section: CtConfigSection): Set<string> {
+export function givenPaths(section: CtConfigSection): Set<string> {
   const paths = new Set<string>();
   for (const [k, v] of Object.entries(section.keys)) {
     if (!/^dev\d+$/.test(k)) continue;
