@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import * as path from "node:path";
 import { EXIT, InputError } from "../../errors.js";
-import { hostpciAddresses } from "../../checks/candidates.js";
+import { vmsPassing } from "../../plan/mode-switch.js";
 import { parseSingleDevice, quoteInput } from "../../formats/device-selection.js";
 import { printCtConfig } from "../../formats/proxmox-ct-config.js";
 import { readCardNodes, type DeviceNode } from "../../host/device-nodes.js";
@@ -88,7 +88,8 @@ group, read from its /etc/group (mounted by \`pct mount CTID\`, or through \`pct
 runs); older versions get lxc.cgroup2.devices.allow and lxc.mount.entry lines (pct(1),
 "Device Passthrough"; lxc.container.conf(5)).
 
-Refused (exit 3) when the card is bound to vfio-pci: a VM owns it, and it has no nodes.
+Refused (exit 3) when the card is bound to vfio-pci: a VM owns it, and it has no nodes;
+\`passthrough mode host --device ADDR\` gives it back to its host driver.
 
 Examples:
   passthrough ct plan --ctid 101 --device 0000:00:02.0
@@ -169,18 +170,6 @@ function findCard(state: HostState, values: string[] | undefined): PciDevice {
   return dev;
 }
 
-/** "VM 100 hostpci0: 0000:01:00,pcie=1" for each VM config passing this card. */
-function vmsUsing(state: HostState, card: PciDevice): string[] {
-  const present = state.pci.map((d) => d.address);
-  return state.vms.flatMap((vm) =>
-    Object.entries(vm.config)
-      .filter(
-        ([k, v]) => /^hostpci\d+$/.test(k) && hostpciAddresses(v, present).includes(card.address),
-      )
-      .map(([k, v]) => `VM ${vm.vmid} ${k}: ${v}`),
-  );
-}
-
 interface BuiltPlan {
   ctid: number;
   root: HostRoot;
@@ -220,7 +209,7 @@ function buildPlan(ctx: CommandContext, opts: CtPlanOptions): BuiltPlan {
             root.kind === "live" ? new ProcessRunner(ctx.io.env) : null,
           ),
     ...(gid !== undefined ? { gid } : {}),
-    vmsUsing: vmsUsing(state, card),
+    vmsUsing: vmsPassing(state, [card.address]).map((v) => v.line),
   });
   return { ctid, root, card, read, nodes, plan };
 }

@@ -10,6 +10,7 @@ import { registerGuestSetup } from "./guest-setup.js";
 import { registerGuide } from "./guide.js";
 import { registerHistory } from "./history.js";
 import { registerList } from "./list.js";
+import { registerMode } from "./mode.js";
 import { registerPlan } from "./plan.js";
 import { registerReportWith } from "./report.js";
 import { registerRollback } from "./rollback.js";
@@ -33,6 +34,7 @@ export const COMMANDS: CommandRegistration[] = [
   registerVm,
   registerVmMapping,
   registerCt,
+  registerMode,
   registerRom,
   registerGuestSetup,
   registerGuestCheck,
