@@ -13,6 +13,12 @@ import { readHostState } from "../../host/read-host.js";
 import type { HostRoot } from "../../host/root.js";
 import type { HostState, PciDevice } from "../../host/types.js";
 import { executeSwitch } from "../../apply/driver-switch.js";
+import {
+  hookscriptArgv,
+  hookscriptName,
+  hookscriptText,
+  installHookscript,
+} from "../../vm/hookscript.js";
 import { planModeSwitch, vmsPassing, type Mode, type SwitchPlan } from "../../plan/mode-switch.js";
 import { ProcessRunner } from "../../process/run.js";
 import { quoteArgv } from "../../process/quote.js";
@@ -23,6 +29,9 @@ import type { RunAction } from "../registration.js";
 
 interface ModeOptions {
   device?: string[];
+  hookscript?: boolean;
+  vmid?: string;
+  snippetStorage?: string;
   now?: boolean;
   root?: string;
   yes?: boolean;
@@ -46,6 +55,12 @@ export function registerMode(program: Command, run: RunAction): void {
       collect,
     )
     .option("--now", "switch the running system (the default)")
+    .option(
+      "--hookscript",
+      "instead: install a Proxmox hookscript that runs mode vm at the VM's pre-start and mode host at its post-stop",
+    )
+    .option("--vmid <n>", "with --hookscript: the VM whose starts and stops switch the card")
+    .option("--snippet-storage <id>", "with --hookscript: the storage that keeps snippets", "local")
     .option("--root <dir>", "a tree with the layout of / (a test tree) instead of this host")
     .option("--yes", "do not ask (needed without a terminal)")
     .option("--dry-run", "show the checks and the writes, change nothing")
@@ -66,8 +81,17 @@ https://github.com/torvalds/linux/blob/v6.8/Documentation/ABI/testing/sysfs-bus-
 modprobe first when it is not. Nothing here survives a reboot: the boot-time binding is what
 \`passthrough plan\`/\`apply\` write (and \`rollback\` undoes).
 
+With --hookscript --vmid N (mode vm): the switch happens on the VM's own start and stop. A
+script snippets/passthrough-SLOT.sh (0700) is written to the storage's snippets folder
+(/var/lib/vz/snippets for local; pvesm path says where) and set with \`qm set N --hookscript
+STORAGE:snippets/NAME\`; qemu-server calls it as SCRIPT VMID PHASE: pre-start runs
+\`passthrough mode vm\` (a refusal stops the start), post-stop \`passthrough mode host\`; both
+change nothing when the card is there already, and log to the journal (logger -t
+passthrough-hook) and the task log. A backup restored on another node needs the snippet too.
+
 Examples:
   passthrough mode vm --device 0000:01:00.0 --dry-run
+  passthrough mode vm --device 01:00 --hookscript --vmid 100 --yes
   passthrough mode vm --device 01:00 --yes
   passthrough mode host --device 01:00 --yes`,
     )
@@ -145,6 +169,8 @@ async function modeCommand(
   modeArg: string,
 ): Promise<number> {
   const mode = parseMode(modeArg);
+  if (opts.hookscript) return hookscriptCommand(ctx, opts, mode);
+  if (opts.vmid !== undefined) throw new InputError("--vmid goes with --hookscript");
   const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
   const rootDir = opts.root ?? "/";
   const state = readHostState(opened.root, { manifest: opened.manifest });
@@ -199,6 +225,77 @@ async function modeCommand(
       result.map(
         (r) => `${r.address}: ${r.before ?? "no driver"} -> ${r.after ?? "no driver"} (read back)`,
       ),
+    );
+  return EXIT.ok;
+}
+
+async function hookscriptCommand(
+  ctx: CommandContext,
+  opts: ModeOptions,
+  mode: Mode,
+): Promise<number> {
+  if (mode !== "vm")
+    throw new InputError(
+      "--hookscript goes with mode vm: the script moves the card to vfio-pci when the VM starts and back when it stops",
+    );
+  if (opts.vmid === undefined || !/^\d+$/.test(opts.vmid) || Number(opts.vmid) < 100)
+    throw new InputError(
+      `--vmid ${quoteInput(opts.vmid ?? "")}: give the VM's id (100 or more; qm list shows them)`,
+    );
+  const vmid = Number(opts.vmid);
+  const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+  const state = readHostState(opened.root, { manifest: opened.manifest });
+  const fns = slotFunctions(state, opts.device);
+  const address = fns[0]!.address;
+  const storage = opts.snippetStorage ?? "local";
+  const volume = `${storage}:snippets/${hookscriptName(address)}`;
+  const passes = vmsPassing(
+    state,
+    fns.map((f) => f.address),
+  ).some((v) => v.vmid === vmid);
+  if (!opts.json)
+    ctx.out(
+      `hookscript for VM ${vmid}: ${slotOf(address)} to vfio-pci at pre-start, back to its host driver at post-stop`,
+      `  write ${volume} (0700):`,
+      hookscriptText(address)
+        .trimEnd()
+        .split("\n")
+        .map((l) => `    ${l}`),
+      `  run   ${quoteArgv(hookscriptArgv(vmid, volume))}`,
+      passes
+        ? []
+        : [
+            `note: VM ${vmid}'s config on ${opened.root.label} passes no function of ${slotOf(address)}; add it with \`passthrough vm configure\``,
+          ],
+    );
+  if (opts.dryRun) {
+    if (opts.json) printJson(ctx, { vmid, volume, changed: false });
+    else ctx.out("", "--dry-run: nothing was changed.");
+    return EXIT.ok;
+  }
+  if (opts.json && !opts.yes)
+    throw new InputError("--json cannot ask for confirmation; add --yes, or --dry-run");
+  if (
+    !(await confirm(
+      ctx.io,
+      `Install the hookscript on VM ${vmid}?`,
+      opts,
+      "installing the hookscript",
+    ))
+  ) {
+    ctx.out("Nothing was changed.");
+    return EXIT.ok;
+  }
+  const done = await installHookscript(new ProcessRunner(ctx.io.env), vmid, address, storage);
+  if (opts.json)
+    printJson(ctx, { vmid, volume, changed: true, file: done.file, undo: quoteArgv(done.undo) });
+  else
+    ctx.out(
+      "",
+      `wrote ${done.file}`,
+      `ran: ${quoteArgv(done.argv)}`,
+      `read back VM ${vmid}: hookscript: ${done.volume}`,
+      `undo: ${quoteArgv(done.undo)} (and remove ${done.file})`,
     );
   return EXIT.ok;
 }
