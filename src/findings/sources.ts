@@ -235,3 +235,5 @@ export const CUDA_COMPAT = "https://docs.nvidia.com/deploy/cuda-compatibility/in
 /** sysfs-module ABI: /sys/module/NAME/version, a loaded module's MODULE_VERSION. */
 export const SYSFS_MODULE =
   "https://github.com/torvalds/linux/blob/v6.8/Documentation/ABI/testing/sysfs-module";
+/** qm(1): VM hookscripts ("Hookscripts"), called as SCRIPT VMID PHASE. */
+export const QM_MAN = "https://pve.proxmox.com/pve-docs/qm.1.html";

@@ -165,3 +165,48 @@ describe("passthrough mode vm --hookscript (fake qm, pvesm)", () => {
     expect(novmid.stderr).toMatch(/--vmid '': give the VM's id|--vmid "": give|--vmid : give/);
   });
 });
+
+describe("check: a VM whose hookscript is missing", () => {
+  function tree(hookscript: string, files: Record<string, string>) {
+    const t = writeSpec(ctAmdKfd);
+    cleanups.push(() => t.cleanup());
+    const conf = fs.realpathSync(path.join(t.dir, "etc/pve/qemu-server/100.conf"));
+    fs.writeFileSync(conf, `${fs.readFileSync(conf, "utf8")}hookscript: ${hookscript}\n`);
+    for (const [rel, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(t.dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(t.dir, rel), text);
+    }
+    return t.dir;
+  }
+  const ids = async (dir: string) => {
+    const r = await cli(["check", "--snapshot", dir, "--json"]);
+    return (JSON.parse(r.stdout).findings as Array<{ id: string; summary: string }>).filter(
+      (f) => f.id === "vm.hookscript-missing",
+    );
+  };
+
+  it("warns for the local storage's missing snippet, and not once it is there", async () => {
+    const vol = "local:snippets/passthrough-0000-01-00.sh";
+    const missing = await ids(tree(vol, { "var/lib/vz/snippets/other.sh": "" }));
+    expect(missing.map((f) => f.summary)).toEqual([
+      "VM 100's hookscript local:snippets/passthrough-0000-01-00.sh is missing (/var/lib/vz/snippets/passthrough-0000-01-00.sh): the VM will not start",
+    ]);
+    const there = await ids(
+      tree(vol, { "var/lib/vz/snippets/passthrough-0000-01-00.sh": "#!/bin/sh\n" }),
+    );
+    expect(there).toEqual([]);
+  });
+
+  it("finds a dir storage's snippets through storage.cfg, and says nothing when the folder cannot be read", async () => {
+    const cfg =
+      "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\ndir: scripts\n\tpath /mnt/scripts\n\tcontent snippets\n";
+    const dir = tree("scripts:snippets/hook.pl", {
+      "etc/pve/storage.cfg": cfg,
+      "mnt/scripts/snippets/x": "",
+    });
+    expect((await ids(dir)).map((f) => f.summary)).toEqual([
+      expect.stringContaining("(/mnt/scripts/snippets/hook.pl)"),
+    ]);
+    expect(await ids(tree("local:snippets/hook.pl", {}))).toEqual([]);
+  });
+});
