@@ -21,12 +21,12 @@ export function hookscriptName(address: string): string {
   return `passthrough-${slotOf(address).replace(/:/g, "-")}.sh`;
 }
 
+/** `address` is the GPU function: mode moves it with the functions of its slot in its IOMMU group. */
 export function hookscriptText(address: string): string {
-  const slot = slotOf(address);
   const run = (mode: string) =>
-    quoteArgv([PASSTHROUGH_BIN, "mode", mode, "--device", slot, "--yes"]);
+    quoteArgv([PASSTHROUGH_BIN, "mode", mode, "--device", address, "--yes"]);
   return `#!/bin/sh
-# Proxmox VE hookscript written by passthrough: ${slot} goes to vfio-pci before the VM
+# Proxmox VE hookscript written by passthrough: ${address} goes to vfio-pci before the VM
 # starts (pre-start) and back to its host driver after it stops (post-stop).
 # Called as: SCRIPT VMID PHASE (qm(1), "Hookscripts").
 vmid="$1"
@@ -39,13 +39,13 @@ case "$phase" in
   pre-start)
     log "${run("vm")}"
     if ! ${run("vm")}; then
-      log "could not move ${slot} to vfio-pci: the VM does not start"
+      log "could not move ${address} to vfio-pci: the VM does not start"
       exit 1
     fi
     ;;
   post-stop)
     log "${run("host")}"
-    ${run("host")} || log "could not give ${slot} back to its host driver; it stays on vfio-pci"
+    ${run("host")} || log "could not give ${address} back to its host driver; it stays on vfio-pci"
     ;;
 esac
 exit 0

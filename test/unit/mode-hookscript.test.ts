@@ -52,20 +52,22 @@ describe("the hookscript", () => {
   it("pre-start moves the slot to vfio-pci, logged; a refusal stops the VM's start (exit 1)", () => {
     const ok = runHook("pre-start", 0);
     expect(ok.status).toBe(0);
-    expect(ok.calls).toContain("mode vm --device 0000:01:00 --yes");
+    expect(ok.calls).toContain("mode vm --device 0000:01:00.0 --yes");
     expect(ok.calls.some((c) => /^logger -t passthrough-hook VM 100 pre-start: /.test(c))).toBe(
       true,
     );
     expect(ok.stdout).toContain("passthrough-hook: VM 100 pre-start:");
     const refused = runHook("pre-start", 3);
     expect(refused.status).toBe(1);
-    expect(refused.stdout).toMatch(/could not move 0000:01:00 to vfio-pci: the VM does not start/);
+    expect(refused.stdout).toMatch(
+      /could not move 0000:01:00\.0 to vfio-pci: the VM does not start/,
+    );
   });
 
   it("post-stop gives it back; a failure there is logged and does not fail the stop; other phases do nothing", () => {
     const back = runHook("post-stop", 0);
     expect(back.status).toBe(0);
-    expect(back.calls).toContain("mode host --device 0000:01:00 --yes");
+    expect(back.calls).toContain("mode host --device 0000:01:00.0 --yes");
     const failed = runHook("post-stop", 3);
     expect(failed.status).toBe(0);
     expect(failed.stdout).toMatch(/stays on vfio-pci/);
@@ -114,7 +116,7 @@ describe("passthrough mode vm --hookscript (fake qm, pvesm)", () => {
     const file = path.join(pve.dir, "storage/local/snippets/passthrough-0000-01-00.sh");
     expect(fs.statSync(file).mode & 0o777).toBe(0o700);
     expect(fs.readFileSync(file, "utf8")).toContain(
-      "/usr/bin/passthrough mode vm --device 0000:01:00 --yes",
+      "/usr/bin/passthrough mode vm --device 0000:01:00.0 --yes",
     );
     expect(pve.conf(100)).toContain("hookscript: local:snippets/passthrough-0000-01-00.sh\n");
     expect(r.stdout).toContain(

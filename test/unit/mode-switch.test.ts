@@ -233,6 +233,10 @@ describe("passthrough mode (fake kernel, fake modprobe)", () => {
       expect(r.stdout).toContain('write "" > /sys/bus/pci/devices/0000:01:00.0/driver_override');
       expect(r.stdout).toContain('write "0000:01:00.0" > /sys/bus/pci/drivers/vfio-pci/unbind');
       expect(r.stdout).toContain("run   modprobe nouveau");
+      // An APU's function: its USB and crypto functions, in groups of their own, stay.
+      const apu = await h.run("vm", "10:00.0", "--dry-run");
+      expect(apu.stdout).toContain("0000:10:00.0  amdgpu -> vfio-pci");
+      expect(apu.stdout).not.toMatch(/0000:10:00\.[1-6] /);
       expect(h.kernel.writes).toEqual([]);
       const bad = await h.run("gaming", "01:00.0");
       expect(bad.code).toBe(2);

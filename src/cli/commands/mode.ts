@@ -51,7 +51,7 @@ export function registerMode(program: Command, run: RunAction): void {
     )
     .requiredOption(
       "--device <addr>",
-      "the GPU, e.g. 0000:01:00.0 (every function of its slot moves)",
+      "the GPU, e.g. 0000:01:00.0 (with the functions of its slot in its IOMMU group; 0000:01:00: every function)",
       collect,
     )
     .option("--now", "switch the running system (the default)")
@@ -103,14 +103,27 @@ function parseMode(value: string): Mode {
   throw new InputError(`mode ${quoteInput(value)}: give host (its own driver) or vm (vfio-pci)`);
 }
 
+/**
+ * The functions that move: a slot address names all of its functions; a function address names
+ * itself and the functions of its slot in its IOMMU group (a GPU and its HDMI audio: VFIO hands
+ * a group to one owner), never an APU's USB or crypto functions in groups of their own.
+ */
 function slotFunctions(state: HostState, values: string[] | undefined): PciDevice[] {
   const ref = parseSingleDevice(values, "mode");
   if (!ref) throw new InputError("give --device with the GPU, e.g. --device 0000:01:00.0");
   const slot = slotOf(ref.address);
-  const fns = state.pci.filter((d) => slotOf(d.address) === slot && !d.isBridge);
+  const inSlot = state.pci.filter((d) => slotOf(d.address) === slot && !d.isBridge);
+  const named = ref.isFunction ? inSlot.find((d) => d.address === ref.address) : undefined;
+  const fns = !ref.isFunction
+    ? inSlot
+    : named === undefined
+      ? []
+      : inSlot.filter(
+          (d) => d === named || (named.iommuGroup !== null && d.iommuGroup === named.iommuGroup),
+        );
   if (fns.length === 0)
     throw new InputError(
-      `--device ${quoteInput(values!.join(","))}: no PCI device ${slot} on this host; \`passthrough list\` shows them`,
+      `--device ${quoteInput(values!.join(","))}: no PCI ${ref.isFunction ? "function" : "device"} ${ref.address} on this host; \`passthrough list\` shows them`,
     );
   return fns.sort((a, b) => a.address.localeCompare(b.address));
 }
