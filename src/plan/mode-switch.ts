@@ -132,7 +132,7 @@ function refusalsFor(input: SwitchInput): string[] {
     const fb = (input.fb ?? "").trim();
     if (boot && fb !== "")
       out.push(
-        `${boot.address} is the boot GPU and the console runs on it (/proc/fb: ${fb.split("\n")[0]}): taking it away leaves the host without a screen; switch at boot instead (\`passthrough mode vm --device ${slot} --persist\`, then reboot)`,
+        `${boot.address} is the boot GPU and the console runs on it (/proc/fb: ${fb.split("\n")[0]}): taking it away leaves the host without a screen; bind it at boot instead (\`passthrough plan --device ${slot}\`, apply, reboot)`,
       );
     const noGroup = input.functions.find((f) => f.iommuGroup === null);
     if (noGroup)

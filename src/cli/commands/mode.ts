@@ -208,7 +208,7 @@ async function modeCommand(
   }
   if (plan.refusals.length)
     throw new RefusedError(
-      `${plan.slot} stays as it is: ${plan.refusals.join("; ")}; stop those first, or switch at boot with \`passthrough plan --device ${plan.slot}\``,
+      `${plan.slot} stays as it is: ${plan.refusals.join("; ")}; stop those first${mode === "vm" ? `, or bind it at boot instead (\`passthrough plan --device ${plan.slot}\`)` : ""}`,
     );
   if (!opts.json) ctx.out(`mode ${mode} for ${plan.slot}, now:`, describe(plan));
   if (opts.dryRun) {
