@@ -3,6 +3,7 @@
 
 import type { HostState } from "../host/types.js";
 import { checkAssignment } from "./assignment.js";
+import { checkHookscripts } from "./hookscript.js";
 import { checkBootloader } from "./bootloader.js";
 import { checkConfig } from "./config.js";
 import { makeCheckContext, type CheckContext, type CheckSelection } from "./context.js";
@@ -49,6 +50,7 @@ export const CHECKS: Check[] = [
   checkNoGpu,
   checkIsolation,
   checkHostCritical,
+  checkHookscripts,
   checkAssignment,
   checkDrivers,
   checkReset,

@@ -1,17 +1,18 @@
 // One catalog of every finding id a command prints, for `passthrough explain`: check's
 // (check-catalog.ts), plan's (plan-catalog.ts; apply shows the same plan), verify's
-// (verify-catalog.ts) and guest check's (guest-catalog.ts). The code that emits the ids is
+// (verify-catalog.ts) and guest check's (guest-catalog.ts) and ct check's (ct-catalog.ts). The code that emits the ids is
 // typed by each catalog's keys; here they are only put side by side, in the order of the flow.
 
 import { CHECK_CATALOG, type CatalogEntry, type CheckId } from "./check-catalog.js";
 import { VERIFY_CATALOG, type VerifyId } from "./verify-catalog.js";
 import { GUEST_CATALOG, type GuestId } from "./guest-catalog.js";
 import { PLAN_CATALOG, type PlanId } from "./plan-catalog.js";
+import { CT_CATALOG, type CtId } from "./ct-catalog.js";
 
-export type FindingId = CheckId | PlanId | VerifyId | GuestId;
+export type FindingId = CheckId | PlanId | VerifyId | GuestId | CtId;
 
 /** The command whose output carries the id ("plan": plan and apply). */
-export type FindingCommand = "check" | "plan" | "verify" | "guest check";
+export type FindingCommand = "check" | "plan" | "verify" | "guest check" | "ct check";
 
 export interface ExplainedFinding extends CatalogEntry {
   id: FindingId;
@@ -23,9 +24,10 @@ const GROUPS: ReadonlyArray<readonly [FindingCommand, Readonly<Record<string, Ca
   ["plan", PLAN_CATALOG],
   ["verify", VERIFY_CATALOG],
   ["guest check", GUEST_CATALOG],
+  ["ct check", CT_CATALOG],
 ];
 
-/** Every entry: check's, plan's, verify's, then guest check's, each in its catalog's order. */
+/** Every entry: check's, plan's, verify's, guest check's, then ct check's, each in its catalog's order. */
 export const FINDINGS: readonly ExplainedFinding[] = GROUPS.flatMap(([command, catalog]) =>
   Object.entries(catalog).map(([id, e]) => ({ id: id as FindingId, command, ...e })),
 );

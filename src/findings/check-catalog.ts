@@ -39,6 +39,7 @@ import {
   PVE_PASSTHROUGH,
   PVE_VIOMMU,
   PVE_VM_CONFIG,
+  QM_MAN,
   PVE_WHICH_LOADER,
   QEMU_SERVER_HOSTPCI,
   QEMU_SERVER_RESERVE,
@@ -221,6 +222,14 @@ export const CHECK_CATALOG = {
     why: "Passing it takes the disk or the network away from the running host.",
     fix: "Pass another device, or move the host's root filesystem / network to another controller first.",
     sources: [PVE_PASSTHROUGH],
+  },
+  "vm.hookscript-missing": {
+    title: "VM hookscript missing",
+    meaning:
+      "A Proxmox VM's config has `hookscript: STORAGE:snippets/NAME`, and that file is not in the storage's snippets folder (/var/lib/vz/snippets for local).",
+    why: "qemu-server runs the hookscript before every start and refuses to start the VM when the script is missing or not executable. A backup restored on another node, or a storage moved, keeps the config line but not the file: the VM that worked yesterday no longer starts.",
+    fix: "Put the script back (a passthrough hookscript: `passthrough mode vm --device SLOT --hookscript --vmid VMID` writes it again), make it executable (chmod 0700), or remove the line: qm set VMID --delete hookscript.",
+    sources: [QM_MAN, PVE_VM_CONFIG],
   },
   "candidate.assigned": {
     title: "Already in a VM's configuration",

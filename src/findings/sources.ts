@@ -227,3 +227,21 @@ export const DKMS_MAN = "https://manpages.debian.org/bookworm/dkms/dkms.8.en.htm
 export const UDEV_MAN = "https://man7.org/linux/man-pages/man7/udev.7.html";
 /** The kernel's PCI quirks: quirk_no_flr (devices whose FLR hangs them), quirk_no_bus_reset. */
 export const KERNEL_PCI_QUIRKS = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/quirks.c";
+
+// Containers and switching a card between drivers.
+/** pct(1): container config, devN entries ("Device Passthrough"), pct exec. */
+export const PCT_MAN = "https://pve.proxmox.com/pve-docs/pct.1.html";
+/** lxc.container.conf(5): lxc.cgroup2.devices.allow, lxc.mount.entry. */
+export const LXC_CONTAINER_CONF =
+  "https://linuxcontainers.org/lxc/manpages/man5/lxc.container.conf.5.html";
+/** user_namespaces(7): ids without a mapping show as the overflow id (nobody/nogroup). */
+export const USER_NAMESPACES = "https://man7.org/linux/man-pages/man7/user_namespaces.7.html";
+/** stat(1): %F file type, %t/%T major/minor in hex, %g gid, %a mode. */
+export const STAT_1 = "https://man7.org/linux/man-pages/man1/stat.1.html";
+/** CUDA compatibility: the user-mode driver (libcuda, libnvidia-ml) ships with and must match the kernel-mode driver. */
+export const CUDA_COMPAT = "https://docs.nvidia.com/deploy/cuda-compatibility/index.html";
+/** sysfs-module ABI: /sys/module/NAME/version, a loaded module's MODULE_VERSION. */
+export const SYSFS_MODULE =
+  "https://github.com/torvalds/linux/blob/v6.8/Documentation/ABI/testing/sysfs-module";
+/** qm(1): VM hookscripts ("Hookscripts"), called as SCRIPT VMID PHASE. */
+export const QM_MAN = "https://pve.proxmox.com/pve-docs/qm.1.html";

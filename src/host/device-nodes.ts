@@ -119,6 +119,24 @@ function nvidiaNodes(root: HostRoot, dev: PciDevice): DeviceNode[] {
   return nodes;
 }
 
+/**
+ * ALSA's nodes of a sound function (a GPU's HDMI audio): sound/cardN/{controlCN,pcmCNDMp,hwCNDM}
+ * under its sysfs folder, each with a `dev` file, as /dev/snd/NAME (Documentation/sound).
+ */
+export function readSoundNodes(root: HostRoot, dev: PciDevice): DeviceNode[] {
+  const cards = (root.list(`${dev.sysfsPath}/sound`) ?? []).filter((c) => /^card\d+$/.test(c));
+  return cards.flatMap((card) =>
+    (root.list(`${dev.sysfsPath}/sound/${card}`) ?? [])
+      .filter((n) => /^(controlC|pcmC|hwC)\d+/.test(n))
+      .map((n) => {
+        const [major, minor] = parseDevNumbers(
+          readAttr(root, `${dev.sysfsPath}/sound/${card}/${n}/dev`),
+        );
+        return { path: `/dev/snd/${n}`, major, minor, why: "ALSA sound device" };
+      }),
+  );
+}
+
 function kfdNode(root: HostRoot): DeviceNode[] {
   if (!root.exists("dev/kfd") && !root.exists("sys/class/kfd/kfd")) return [];
   const [major, minor] = parseDevNumbers(readAttr(root, "sys/class/kfd/kfd/dev"));

@@ -298,6 +298,17 @@ export interface VmConfigRef {
   file: string;
   /** Raw "key: value" lines of the main section. */
   config: Record<string, string>;
+  /** The `hookscript:` volume and whether its snippet file is there (absent: no hookscript). */
+  hookscript?: HookscriptRef;
+}
+
+export interface HookscriptRef {
+  /** "local:snippets/passthrough-0000-01-00.sh" */
+  volume: string;
+  /** Root-relative file the volume names; null when its storage's path is unknown. */
+  file: string | null;
+  /** Whether the file exists; null when its folder could not be read (a snapshot without it). */
+  present: boolean | null;
 }
 
 export interface Unknown {

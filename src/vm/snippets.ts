@@ -1,7 +1,8 @@
 // Writing a snippet on the Proxmox node itself, for backends that run there (qm): Proxmox
 // tells where a volume lives (`pvesm path STORAGE:snippets/NAME`) and which storages take
 // snippets (`pvesm status --content snippets`); the file is written atomically, root-only
-// (user-data can hold an embedded Tailscale key). The REST API has no way to do this: its
+// (user-data can hold an embedded Tailscale key; a hookscript is 0700, qemu-server runs only an
+// executable one). The REST API has no way to do this: its
 // upload endpoint accepts iso, vztmpl and import only (pve-storage API2/Storage/Status.pm).
 
 import * as path from "node:path";
@@ -32,6 +33,7 @@ export async function writeLocalSnippet(
   storage: string,
   filename: string,
   content: string,
+  mode = 0o600,
 ): Promise<string> {
   if (!/^[a-z][a-z0-9_.-]*$/i.test(storage))
     throw new RefusedError(`--snippet-storage ${storage}: not a Proxmox storage id`);
@@ -54,7 +56,7 @@ export async function writeLocalSnippet(
       `pvesm path ${volume} failed: ${firstLine(where.stderr) || where.error || `printed "${firstLine(where.stdout)}"`}`,
     );
   try {
-    new FileWriter("/").write(file, content, { mode: 0o600 });
+    new FileWriter("/").write(file, content, { mode });
   } catch (err) {
     throw new ApplyError(
       `could not write the snippet ${file}: ${describeFsError(err)}; nothing in the VM config was changed`,

@@ -57,6 +57,7 @@ describe("explain", () => {
       "passthrough plan and apply",
       "passthrough verify",
       "passthrough guest check",
+      "passthrough ct check",
     ]);
     expect(lines[lines.indexOf("passthrough plan and apply") + 1]).toMatch(
       /^ {2}iommu\.off +IOMMU off: the plan only turns it on$/,

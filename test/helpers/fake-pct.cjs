@@ -5,6 +5,11 @@
 // devN property-string checks, --digest compared with the SHA-1 of the file, keys written
 // sorted with raw lxc.* keys after them and the other sections kept; with $FAKE_PCT_RUNNING=1
 // the change goes to [pve:pending], as for a running container. Errors exit 255 like a Perl die.
+// `pct exec CTID -- CMD...` (only with $FAKE_PCT_RUNNING=1, as pct refuses a stopped container)
+// runs CMD against the container described by $FAKE_PCT_LXC_DIR/<ctid>.inside.json:
+// {"nodes": {"/dev/dri/renderD128": {"major": 226, "minor": 128, "gid": 104, "mode": "660"}},
+//  "files": {"/etc/group": "..."}}; it knows `cat FILE`, `stat -L -c '%n|%F|%t|%T|%g|%a' -- PATH...`
+// and `find DIR... -maxdepth N -name GLOB`, with their real output, messages and exit codes.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
@@ -50,6 +55,7 @@ function print({ keys, lxc }) {
   ].join("");
 }
 
+if (args[0] === "exec") pctExec(args[1], args.slice(3));
 if (args[0] !== "set") die(`fake pct: unsupported command '${args[0]}'`);
 const ctid = args[1];
 const file = path.join(dir, `${ctid}.conf`);
@@ -82,4 +88,46 @@ if (process.env.FAKE_PCT_RUNNING === "1") {
   for (const k of deletes) delete main.keys[k];
   Object.assign(main.keys, changes);
   fs.writeFileSync(file, `${print(main)}${rest ? `\n${rest}` : ""}`);
+}
+
+function pctExec(ctid, argv) {
+  if (!fs.existsSync(path.join(dir, `${ctid}.conf`)))
+    die(`Configuration file 'nodes/pve/lxc/${ctid}.conf' does not exist`);
+  if (process.env.FAKE_PCT_RUNNING !== "1") die(`container '${ctid}' not running!`);
+  const ct = JSON.parse(fs.readFileSync(path.join(dir, `${ctid}.inside.json`), "utf8"));
+  const [cmd, ...rest] = argv;
+  let code = 0;
+  const err = (line) => {
+    process.stderr.write(line + "\n");
+    code = 1;
+  };
+  if (cmd === "cat") {
+    for (const f of rest)
+      if (f in ct.files) process.stdout.write(ct.files[f]);
+      else err(`cat: ${f}: No such file or directory`);
+  } else if (cmd === "stat") {
+    if (rest[0] !== "-L" || rest[1] !== "-c" || rest[2] !== "%n|%F|%t|%T|%g|%a" || rest[3] !== "--")
+      die(`fake pct exec: unsupported stat arguments ${JSON.stringify(rest)}`);
+    for (const p of rest.slice(4)) {
+      const n = ct.nodes[p];
+      if (n)
+        process.stdout.write(
+          `${p}|${n.type ?? "character special file"}|${n.major.toString(16)}|${n.minor.toString(16)}|${n.gid}|${n.mode}\n`,
+        );
+      else if (p in ct.files) process.stdout.write(`${p}|regular file|0|0|0|644\n`);
+      else err(`stat: cannot statx '${p}': No such file or directory`);
+    }
+  } else if (cmd === "find") {
+    const at = rest.indexOf("-maxdepth");
+    const [dirs, depth, glob] = [rest.slice(0, at), Number(rest[at + 1]), rest[at + 3]];
+    const re = new RegExp("^" + glob.replace(/[.]/g, "\\.").replace(/\*/g, ".*") + "$");
+    for (const d of dirs) {
+      const under = Object.keys(ct.files).filter((f) => f.startsWith(d + "/"));
+      if (under.length === 0) err(`find: '${d}': No such file or directory`);
+      for (const f of under)
+        if (f.slice(d.length + 1).split("/").length <= depth && re.test(path.basename(f)))
+          process.stdout.write(f + "\n");
+    }
+  } else die(`fake pct exec: unsupported command '${cmd}'`);
+  process.exit(code);
 }

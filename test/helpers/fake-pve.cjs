@@ -195,6 +195,19 @@ const VALIDATORS = [
       }),
   ],
   [/^(name|ostype|scsihw|boot|net\d+|description|numa|smbios1|vmgenid|meta)$/, () => {}],
+  // PVE::GuestHelpers::check_hookscript: a snippets volume whose file exists and is executable
+  // (the file is where the fake pvesm's `path` puts it).
+  [
+    /^hookscript$/,
+    (v) => {
+      const m = /^([a-z][a-z0-9_.-]*):snippets\/([\w.-]+)$/i.exec(v);
+      if (!m) throw new Error(`'${v}' is not in the snippets directory`);
+      const file = path.join(root, "storage", m[1], "snippets", m[2]);
+      if (!fs.existsSync(file)) throw new Error(`script '${v}' does not exist`);
+      if ((fs.statSync(file).mode & 0o111) === 0)
+        throw new Error(`script '${v}' is not executable`);
+    },
+  ],
 ];
 function validate(key, value) {
   const v = VALIDATORS.find(([re]) => re.test(key));

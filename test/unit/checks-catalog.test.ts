@@ -35,7 +35,13 @@ describe("finding catalog", () => {
     typo.modules.modprobe.push(
       ...parseModprobeConf("etc/modprobe.d/blacklist-gpu.conf", "blacklist noveau\n"),
     );
-    for (const s of [unsafe, typo]) for (const id of idsOf(s)) emitted.add(id);
+    const hook = fixtureState("seed-after");
+    hook.vms[0]!.hookscript = {
+      volume: "local:snippets/passthrough-0000-01-00.sh",
+      file: "var/lib/vz/snippets/passthrough-0000-01-00.sh",
+      present: false,
+    };
+    for (const s of [unsafe, typo, hook]) for (const id of idsOf(s)) emitted.add(id);
 
     expect([...emitted].filter((id) => !(id in CHECK_CATALOG))).toEqual([]);
     expect(CHECK_IDS.filter((id) => !emitted.has(id))).toEqual([]);

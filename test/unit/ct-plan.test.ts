@@ -96,7 +96,7 @@ describe("planContainerDevices", () => {
     const vmsUsing = ["VM 100 hostpci0: 0000:00:02.0"];
     expect(() => planContainerDevices(input({ card, vmsUsing, nodes: [] }))).toThrow(RefusedError);
     expect(() => planContainerDevices(input({ card, vmsUsing, nodes: [] }))).toThrow(
-      /bound to vfio-pci.*VM 100 hostpci0/,
+      /bound to vfio-pci.*VM 100 hostpci0.*`passthrough mode host --device 0000:00:02.0`/,
     );
   });
 

@@ -14,6 +14,7 @@ import { FINDINGS, FINDING_IDS, findingEntry } from "../../src/findings/all-cata
 import { RefusedError } from "../../src/errors.js";
 import { parseModprobeConf } from "../../src/formats/modprobe-conf.js";
 import { GUEST_CATALOG } from "../../src/findings/guest-catalog.js";
+import { CT_CATALOG } from "../../src/findings/ct-catalog.js";
 import type { HostState } from "../../src/host/types.js";
 import { PLAN_CATALOG } from "../../src/findings/plan-catalog.js";
 import { planHost } from "../../src/plan/plan.js";
@@ -331,13 +332,20 @@ describe("guest check catalog", () => {
   });
 });
 
+describe("ct check catalog", () => {
+  it("has a title, meaning, why, fix and sources for every entry (test/unit/ct-check.test.ts emits each)", () => {
+    wellFormed(CT_CATALOG, "ct");
+  });
+});
+
 describe("merged catalog", () => {
-  it("holds every check, plan, verify and guest check entry once, grouped in that order", () => {
+  it("holds every check, plan, verify, guest check and ct check entry once, grouped in that order", () => {
     const all = [
       ...Object.keys(CHECK_CATALOG),
       ...Object.keys(PLAN_CATALOG),
       ...Object.keys(VERIFY_CATALOG),
       ...Object.keys(GUEST_CATALOG),
+      ...Object.keys(CT_CATALOG),
     ];
     expect(FINDING_IDS).toEqual(all);
     expect(new Set(FINDING_IDS).size).toBe(all.length);
@@ -346,6 +354,7 @@ describe("merged catalog", () => {
       ...Object.keys(PLAN_CATALOG).map(() => "plan"),
       ...Object.keys(VERIFY_CATALOG).map(() => "verify"),
       ...Object.keys(GUEST_CATALOG).map(() => "guest check"),
+      ...Object.keys(CT_CATALOG).map(() => "ct check"),
     ]);
   });
 

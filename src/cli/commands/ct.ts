@@ -1,11 +1,12 @@
 // `passthrough ct plan` and `ct configure`: the change that gives a Proxmox container a host
 // GPU's device nodes, shown as a diff of /etc/pve/lxc/<ctid>.conf (vm/container/device-plan.ts);
-// configure makes it with `pct set` and reads the config back (vm/container/configure.ts).
+// configure makes it with `pct set` and reads the config back (vm/container/configure.ts);
+// `ct check` looks inside the running container (vm/container/inside.ts, check.ts).
 
 import type { Command } from "commander";
 import * as path from "node:path";
 import { EXIT, InputError } from "../../errors.js";
-import { hostpciAddresses } from "../../checks/candidates.js";
+import { vmsPassing } from "../../plan/mode-switch.js";
 import { parseSingleDevice, quoteInput } from "../../formats/device-selection.js";
 import { printCtConfig } from "../../formats/proxmox-ct-config.js";
 import { readCardNodes, type DeviceNode } from "../../host/device-nodes.js";
@@ -23,7 +24,10 @@ import {
   runPctSet,
   undoArgv,
 } from "../../vm/container/configure.js";
-import { planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
+import { givenPaths, planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
+import { checkContainer, type CtFinding } from "../../vm/container/check.js";
+import { probeContainer } from "../../vm/container/inside.js";
+import { renderFinding } from "../render/finding-line.js";
 import {
   readContainerConfig,
   readContainerGroups,
@@ -39,6 +43,13 @@ interface CtPlanOptions {
   device?: string[];
   gid?: string;
   snapshot?: string;
+  root?: string;
+  json?: boolean;
+}
+
+interface CtCheckOptions {
+  ctid: string;
+  device?: string[];
   root?: string;
   json?: boolean;
 }
@@ -77,7 +88,8 @@ group, read from its /etc/group (mounted by \`pct mount CTID\`, or through \`pct
 runs); older versions get lxc.cgroup2.devices.allow and lxc.mount.entry lines (pct(1),
 "Device Passthrough"; lxc.container.conf(5)).
 
-Refused (exit 3) when the card is bound to vfio-pci: a VM owns it, and it has no nodes.
+Refused (exit 3) when the card is bound to vfio-pci: a VM owns it, and it has no nodes;
+\`passthrough mode host --device ADDR\` gives it back to its host driver.
 
 Examples:
   passthrough ct plan --ctid 101 --device 0000:00:02.0
@@ -107,6 +119,37 @@ Examples:
   passthrough ct configure --ctid 101 --device 0000:00:02.0 --yes`,
     )
     .action(run<CtConfigureOptions>(ctConfigureCommand));
+  ct.command("check")
+    .description(
+      "inside the running container: the card's nodes exist, its render/video group can open them, NVIDIA's driver matches the host",
+    )
+    .requiredOption("--ctid <n>", "the container's id (pct list); it must be running")
+    .option(
+      "--device <addr>",
+      "only this GPU function (default: every GPU whose nodes the config gives)",
+      collect,
+    )
+    .option("--root <dir>", "a tree with the layout of / (a test tree) instead of this host")
+    .option("--json", "print one JSON object instead of text")
+    .addHelpText(
+      "after",
+      `
+For each of the card's device nodes the container's config gives it (devN entries,
+lxc.mount.entry), through \`pct exec CTID --\`: stat says it is a character device with the
+host node's major:minor, and its gid and mode let the container's render (renderD*, kfd) or
+video (card*) group, or everyone, open it. For NVIDIA, the version of the container's
+libnvidia-ml.so.VERSION must be the host module's (/sys/module/nvidia/version); a host
+driver update without the container's is what makes nvidia-smi say "Driver/library version
+mismatch". \`passthrough explain ct.node\` (ct.node-access, ct.nvidia-driver) tells more.
+
+Exit codes: 0 every check passes, 1 a FAIL line says what is wrong and how to fix it, 2 bad
+input or the container is not running.
+
+Examples:
+  passthrough ct check --ctid 101
+  passthrough ct check --ctid 101 --device 0000:01:00.0 --json`,
+    )
+    .action(run<CtCheckOptions>(ctCheckCommand));
 }
 
 function parseId(value: string, flag: string, max: number): number {
@@ -125,18 +168,6 @@ function findCard(state: HostState, values: string[] | undefined): PciDevice {
       `--device ${quoteInput(values!.join(","))}: no PCI function ${address} on this host; \`passthrough list\` shows them`,
     );
   return dev;
-}
-
-/** "VM 100 hostpci0: 0000:01:00,pcie=1" for each VM config passing this card. */
-function vmsUsing(state: HostState, card: PciDevice): string[] {
-  const present = state.pci.map((d) => d.address);
-  return state.vms.flatMap((vm) =>
-    Object.entries(vm.config)
-      .filter(
-        ([k, v]) => /^hostpci\d+$/.test(k) && hostpciAddresses(v, present).includes(card.address),
-      )
-      .map(([k, v]) => `VM ${vm.vmid} ${k}: ${v}`),
-  );
 }
 
 interface BuiltPlan {
@@ -178,7 +209,7 @@ function buildPlan(ctx: CommandContext, opts: CtPlanOptions): BuiltPlan {
             root.kind === "live" ? new ProcessRunner(ctx.io.env) : null,
           ),
     ...(gid !== undefined ? { gid } : {}),
-    vmsUsing: vmsUsing(state, card),
+    vmsUsing: vmsPassing(state, [card.address]).map((v) => v.line),
   });
   return { ctid, root, card, read, nodes, plan };
 }
@@ -272,6 +303,78 @@ async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions)
     `undo: ${undo}`,
   );
   return EXIT.ok;
+}
+
+/** The cards whose nodes the container's config gives it, with those nodes. */
+function cardsGiven(
+  root: HostRoot,
+  state: HostState,
+  ctid: number,
+  given: Set<string>,
+  device: string[] | undefined,
+): Array<{ card: PciDevice; nodes: DeviceNode[] }> {
+  const cards = device
+    ? [findCard(state, device)]
+    : state.pci.filter((d) => d.classCode.startsWith("03"));
+  const out = cards
+    .map((card) => ({
+      card,
+      nodes: readCardNodes(root, card).nodes.filter((n) => given.has(n.path)),
+    }))
+    .filter((c) => c.nodes.length > 0);
+  if (out.length === 0)
+    throw new InputError(
+      `container ${ctid}: its config gives it none of ${device ? `${device.join(",")}'s` : "this host's GPU"} device nodes; \`passthrough ct plan --ctid ${ctid} --device ADDR\` shows the change that does`,
+    );
+  return out;
+}
+
+function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
+  const ctid = parseId(opts.ctid, "--ctid", 999_999_999);
+  const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+  const root = opened.root;
+  const state = readHostState(root, { manifest: opened.manifest });
+  const read = readContainerConfig(root, ctid);
+  const cards = cardsGiven(root, state, ctid, givenPaths(read.config.main), opts.device);
+  const nodes = cards.flatMap((c) => c.nodes);
+  const nvidia = cards.some((c) => c.card.driver === "nvidia");
+  const probe = probeContainer(
+    new ProcessRunner(ctx.io.env),
+    ctid,
+    nodes.map((n) => n.path),
+    nvidia,
+  );
+  const hostVersion = root.readText("sys/module/nvidia/version");
+  const findings = checkContainer({
+    ctid,
+    nodes,
+    stats: probe.stats,
+    groups: probe.groups,
+    nvidia: nvidia
+      ? {
+          hostVersion: hostVersion.ok ? hostVersion.value.trim() : null,
+          libraries: probe.libraries ?? [],
+        }
+      : null,
+  });
+  const ok = !findings.some((f) => f.status === "fail");
+  if (opts.json) {
+    printJson(ctx, {
+      ctid,
+      ok,
+      devices: cards.map((c) => ({ address: c.card.address, driver: c.card.driver })),
+      findings,
+    });
+  } else {
+    ctx.out(
+      `container ${ctid} (${read.config.main.keys["hostname"] ?? "no hostname"}) on ${root.label}: ${cards.map((c) => `${c.card.address} (driver ${c.card.driver})`).join(", ")}`,
+      findings.flatMap((f: CtFinding) => renderFinding(f, ctx.style, 16)),
+      ok
+        ? "every check passed"
+        : `${findings.filter((f) => f.status === "fail").length} problem(s) found`,
+    );
+  }
+  return ok ? EXIT.ok : EXIT.problems;
 }
 
 function nodeLine(n: DeviceNode): string {

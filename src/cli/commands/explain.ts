@@ -26,7 +26,7 @@ export function registerExplain(program: Command, run: RunAction): void {
   program
     .command("explain")
     .description(
-      "explain a finding id from `check`, `plan`/`apply`, `verify` or `guest check`: what it means, why, and how to fix it",
+      "explain a finding id from `check`, `plan`/`apply`, `verify`, `guest check` or `ct check`: what it means, why, and how to fix it",
     )
     .argument(
       "[id]",

@@ -70,7 +70,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: "explain",
     term: "explain [options] [id]",
     summary:
-      "explain a finding id from `check`, `plan`/`apply`, `verify` or `guest check`: what it means, why, and how to fix it",
+      "explain a finding id from `check`, `plan`/`apply`, `verify`, `guest check` or `ct check`: what it means, why, and how to fix it",
     load: async () => [(await import("./explain.js")).registerExplain],
   },
   {
@@ -88,6 +88,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     term: "ct",
     summary: "give a Proxmox container a host GPU's device nodes (the card stays on the host)",
     load: async () => [(await import("./ct.js")).registerCt],
+  },
+  {
+    name: "mode",
+    term: "mode [options] <mode>",
+    summary:
+      "move a GPU between its host driver and vfio-pci now, without a reboot, when nothing uses it",
+    load: async () => [(await import("./mode.js")).registerMode],
   },
   {
     name: "rom",

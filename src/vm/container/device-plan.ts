@@ -77,7 +77,7 @@ function refuseUnusable(input: CtPlanInput): void {
   if (card.driver === "vfio-pci") {
     const owners = input.vmsUsing.length ? ` (${input.vmsUsing.join("; ")})` : "";
     throw new RefusedError(
-      `${card.address} is bound to vfio-pci: it is set aside for a VM${owners} and has no device nodes a container could use; give it back to its host driver first (\`passthrough rollback\` undoes a passthrough plan), then plan again`,
+      `${card.address} is bound to vfio-pci: it is set aside for a VM${owners} and has no device nodes a container could use; give it back to its host driver first (\`passthrough mode host --device ${card.address}\` now, when no VM runs with it), then plan again`,
     );
   }
   if (input.nodes.length === 0)
@@ -89,7 +89,7 @@ function refuseUnusable(input: CtPlanInput): void {
 }
 
 /** The devN paths (and lxc bind-mount sources) a section already gives the container. */
-function givenPaths(section: CtConfigSection): Set<string> {
+export function givenPaths(section: CtConfigSection): Set<string> {
   const paths = new Set<string>();
   for (const [k, v] of Object.entries(section.keys)) {
     if (!/^dev\d+$/.test(k)) continue;
