@@ -58,6 +58,14 @@ l2_qemu() {
 # and destroyed with virsh, its disk in a directory pool "default" as virt-manager makes it.
 l2_libvirt() {
   local xml=$1 vol
+  # The kernel has AppArmor on, but the image holds only Depends, not AppArmor's userspace that
+  # Debian installs by default: without apparmor_parser libvirt cannot load the domain's
+  # profile, so it runs without a security driver here (qemu.conf(5), security_driver).
+  if [ -e /sys/kernel/security/apparmor ] && ! command -v apparmor_parser >/dev/null; then
+    echo 'security_driver = "none"' >>/etc/libvirt/qemu.conf
+    systemctl try-restart libvirtd.service virtqemud.service
+    say "libvirt: security_driver = none (no apparmor_parser in the image)"
+  fi
   mkdir -p /var/lib/libvirt/images
   sh_step lv_pool_define virsh pool-define-as default dir --target /var/lib/libvirt/images
   sh_step lv_pool_start virsh pool-start default
