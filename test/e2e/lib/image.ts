@@ -43,7 +43,11 @@ export interface ImageSpec {
 const NESTED_PACKAGES = "qemu-system-x86,qemu-utils,ovmf,libvirt-daemon-system,libvirt-clients,jq";
 
 function extraPackages(variant: Variant): string {
-  return IMAGES[variant].nested ? NESTED_PACKAGES : "";
+  const { nested, suite, boot } = IMAGES[variant];
+  // trixie's systemd-boot depends on "systemd-boot-efi-signed | systemd-boot-efi", an
+  // alternative debootstrap leaves unresolved (the package stays unconfigured): name it.
+  const sdBootEfi = suite === "trixie" && boot === "systemd-boot" ? "systemd-boot-efi" : "";
+  return [nested ? NESTED_PACKAGES : "", sdBootEfi].filter(Boolean).join(",");
 }
 
 export const IMAGES: Record<Variant, ImageSpec> = {
