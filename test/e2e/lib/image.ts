@@ -44,10 +44,17 @@ const NESTED_PACKAGES = "qemu-system-x86,qemu-utils,ovmf,libvirt-daemon-system,l
 
 function extraPackages(variant: Variant): string {
   const { nested, suite, boot } = IMAGES[variant];
-  // trixie's systemd-boot depends on "systemd-boot-efi-signed | systemd-boot-efi", an
-  // alternative debootstrap leaves unresolved (the package stays unconfigured): name it.
-  const sdBootEfi = suite === "trixie" && boot === "systemd-boot" ? "systemd-boot-efi" : "";
-  return [nested ? NESTED_PACKAGES : "", sdBootEfi].filter(Boolean).join(",");
+  // debootstrap leaves some of trixie's alternatives unresolved (the package stays
+  // unconfigured): systemd-boot's "systemd-boot-efi-signed | systemd-boot-efi" and
+  // systemd-container's (QEMU's) "default-dbus-system-bus | dbus-system-bus": name them.
+  const trixie = suite === "trixie";
+  return [
+    nested ? NESTED_PACKAGES : "",
+    trixie && nested ? "dbus" : "",
+    trixie && boot === "systemd-boot" ? "systemd-boot-efi" : "",
+  ]
+    .filter(Boolean)
+    .join(",");
 }
 
 export const IMAGES: Record<Variant, ImageSpec> = {
