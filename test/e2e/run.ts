@@ -332,7 +332,8 @@ async function main(): Promise<void> {
       rmSync(join(LOGS, n), { recursive: true, force: true });
   t = Date.now();
   console.log(`[${stamp()}] guest images (${variants.join(", ")}) from ${mirror}`);
-  const built = await Promise.all(
+  // One image that fails to build fails its scenarios, not the others (allSettled).
+  const settled = await Promise.allSettled(
     variants.map((variant) =>
       ensureImage({
         variant,
@@ -345,6 +346,14 @@ async function main(): Promise<void> {
       }),
     ),
   );
+  const built = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const imageErrors = new Map<Variant, string>();
+  settled.forEach((r, i) => {
+    if (r.status === "rejected") {
+      imageErrors.set(variants[i]!, (r.reason as Error).message ?? String(r.reason));
+      console.log(`[${stamp()}] image ${variants[i]}: FAILED: ${imageErrors.get(variants[i]!)}`);
+    }
+  });
   const images = new Map(built.map((b) => [b.variant, b]));
   for (const b of built) {
     const detail = b.cached
@@ -362,7 +371,15 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   if (!o.imagesOnly) {
     t = Date.now();
-    const queue = chains(selected);
+    const queue = chains(selected.filter((s) => !imageErrors.has(s.image)));
+    for (const s of selected.filter((x) => imageErrors.has(x.image)))
+      outcomes.push({
+        scenario: s,
+        logDir: LOGS,
+        passed: false,
+        seconds: 0,
+        reason: `image ${s.image} failed to build: ${imageErrors.get(s.image)}`,
+      });
     console.log(
       `[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`,
     );
@@ -392,7 +409,7 @@ async function main(): Promise<void> {
   writeFileSync(join(LOGS, "summary.txt"), summary);
   console.log(`\n${summary}logs: ${LOGS}`);
   const failed = outcomes.filter((x) => !x.passed).length;
-  process.exitCode = failed > 0 ? 1 : 0;
+  process.exitCode = failed > 0 || imageErrors.size > 0 ? 1 : 0;
 }
 
 main().catch((e: unknown) => {
