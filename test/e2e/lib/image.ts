@@ -40,17 +40,18 @@ export interface ImageSpec {
  * and virsh, jq to read passthrough's JSON. Only Depends are installed (debootstrap), so
  * libvirt's default network (dnsmasq) is not there: the L2 domains have no network.
  */
-const NESTED_PACKAGES = "qemu-system-x86,qemu-utils,ovmf,libvirt-daemon-system,libvirt-clients,jq";
+const NESTED_PACKAGES =
+  "qemu-system-x86,qemu-utils,ovmf,libvirt-daemon-system,libvirt-clients,jq,dbus,libpam-systemd";
 
 function extraPackages(variant: Variant): string {
   const { nested, suite, boot } = IMAGES[variant];
-  // debootstrap leaves some of trixie's alternatives unresolved (the package stays
-  // unconfigured): systemd-boot's "systemd-boot-efi-signed | systemd-boot-efi" and
-  // systemd-container's (QEMU's) "default-dbus-system-bus | dbus-system-bus": name them.
+  // debootstrap does not resolve alternatives of virtual packages (the package stays
+  // unconfigured), so NESTED_PACKAGES names dbus and libpam-systemd for libvirt's polkitd and
+  // systemd-container ("default-dbus-system-bus | dbus-system-bus", "default-logind | logind"),
+  // and trixie's systemd-boot needs "systemd-boot-efi-signed | systemd-boot-efi" named.
   const trixie = suite === "trixie";
   return [
     nested ? NESTED_PACKAGES : "",
-    trixie && nested ? "dbus" : "",
     trixie && boot === "systemd-boot" ? "systemd-boot-efi" : "",
   ]
     .filter(Boolean)
