@@ -772,6 +772,15 @@ function nestedLibvirt(v: Verdict, b: Boot): void {
 
 // --- issue 14: other images, and a VM started with the functions ---------------------------
 
+function bootedUefi(v: Verdict, s: ChainState): void {
+  for (const b of [s.before!, s.after!])
+    v.eq(
+      b.text("firmware")?.trim(),
+      "uefi",
+      `kernel: boot ${b.n} through UEFI (/sys/firmware/efi)`,
+    );
+}
+
 const trixieGrub: Scenario = {
   ...applyScenario(
     "9",
@@ -791,6 +800,7 @@ const uefiGrub: Scenario = {
     "12",
     "UEFI (OVMF) + GRUB for EFI on ext4: check, apply, reboot, verify",
     "intel",
+    bootedUefi,
   ),
   image: "uefi-grub",
 };
