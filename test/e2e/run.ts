@@ -23,7 +23,7 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { debianMirror, readAptSources } from "./lib/apt-sources.js";
-import { ensureImage, type ImageResult, type Variant } from "./lib/image.js";
+import { ensureImage, IMAGES, type ImageResult, type Variant } from "./lib/image.js";
 import { BootError, Machine } from "./lib/machine.js";
 import { killAll } from "./lib/qemu.js";
 import { ScenarioAbort, Verdict } from "./lib/verdict.js";
@@ -65,7 +65,20 @@ const HOST_PACKAGES = [
   "kmod",
 ];
 /** Rough minutes per scenario under emulation, to start the longest first. */
-const WEIGHT: Record<string, number> = { "1": 4, "4": 3, "2": 4, "3": 4, "5": 6, "6": 6, "7": 6 };
+const WEIGHT: Record<string, number> = {
+  "1": 4,
+  "4": 3,
+  "2": 4,
+  "3": 4,
+  "5": 6,
+  "6": 6,
+  "7": 6,
+  "8": 8,
+  "9": 4,
+  "10": 4,
+  "11": 8,
+  "12": 4,
+};
 
 interface Options {
   only: Set<string> | null;
@@ -125,12 +138,12 @@ function usage(): string {
   ).join("\n");
   return `usage: npm run test:e2e [-- OPTIONS]   (as root)
 
-passthrough on a real kernel under QEMU: builds (or reuses) the Debian 12 guest images, boots
-each scenario from a fresh overlay and asserts on what the guest kernel reports.
+passthrough on a real kernel under QEMU: builds (or reuses) the Debian 12 and 13 guest images,
+boots each scenario from a fresh overlay and asserts on what the guest kernel reports.
 
   --only 1,4            run these scenarios (one that continues another brings it along)
   --jobs N              guests at a time, one emulated CPU each (default 2)
-  --images-only         build or find the cached guest images, then stop
+  --images-only         build or find the cached guest images (with --only: theirs), then stop
   --boot-timeout S      hard limit for one boot, in seconds (default 1200)
   --capture-fixture     save scenario 1's pristine guest as test/fixtures/hosts/e2e-qemu-intel.tar.gz
 
@@ -194,7 +207,7 @@ async function runChain(
   const m = new Machine({
     name,
     baseImage: images.get(head.image)!.path,
-    firmware: head.image,
+    firmware: IMAGES[head.image].firmware,
     iommu: head.iommu,
     logDir: join(LOGS, name),
     runDir: join(CACHE, "run", name),
@@ -298,14 +311,19 @@ async function main(): Promise<void> {
     fail(
       "no Debian bookworm mirror with 'main' in /etc/apt/sources.list or /etc/apt/sources.list.d/: add one (sources.list(5))",
     );
+  // Debian 13: a mirror configured for trixie, else the bookworm one (a Debian mirror carries
+  // every release under dists/; debootstrap checks the Release signature either way).
+  const mirrors = { bookworm: mirror, trixie: debianMirror(readAptSources(), "trixie") ?? mirror };
 
   // Scenario selection (a continuation brings the scenario it continues).
   const wanted = new Set(o.only ?? SCENARIOS.map((s) => s.id));
   for (const s of SCENARIOS) if (wanted.has(s.id) && s.continues) wanted.add(s.continues);
   const selected = SCENARIOS.filter((s) => wanted.has(s.id));
-  const variants = o.imagesOnly
-    ? (["bios", "uefi"] as Variant[])
-    : ([...new Set(selected.map((s) => s.image))] as Variant[]);
+  // --images-only: every image, or those of the scenarios --only names.
+  const variants =
+    o.imagesOnly && !o.only
+      ? (Object.keys(IMAGES) as Variant[])
+      : ([...new Set(selected.map((s) => s.image))] as Variant[]);
 
   // This run's results only: earlier scenario folders and logs go (image build logs stay).
   mkdirSync(LOGS, { recursive: true });
@@ -314,11 +332,12 @@ async function main(): Promise<void> {
       rmSync(join(LOGS, n), { recursive: true, force: true });
   t = Date.now();
   console.log(`[${stamp()}] guest images (${variants.join(", ")}) from ${mirror}`);
-  const built = await Promise.all(
+  // One image that fails to build fails its scenarios, not the others (allSettled).
+  const settled = await Promise.allSettled(
     variants.map((variant) =>
       ensureImage({
         variant,
-        mirror: mirror!,
+        mirror: mirrors[IMAGES[variant].suite]!,
         recipeDir: join(HERE, "image"),
         cacheDir: CACHE,
         logDir: LOGS,
@@ -327,6 +346,14 @@ async function main(): Promise<void> {
       }),
     ),
   );
+  const built = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const imageErrors = new Map<Variant, string>();
+  settled.forEach((r, i) => {
+    if (r.status === "rejected") {
+      imageErrors.set(variants[i]!, (r.reason as Error).message ?? String(r.reason));
+      console.log(`[${stamp()}] image ${variants[i]}: FAILED: ${imageErrors.get(variants[i]!)}`);
+    }
+  });
   const images = new Map(built.map((b) => [b.variant, b]));
   for (const b of built) {
     const detail = b.cached
@@ -344,7 +371,15 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   if (!o.imagesOnly) {
     t = Date.now();
-    const queue = chains(selected);
+    const queue = chains(selected.filter((s) => !imageErrors.has(s.image)));
+    for (const s of selected.filter((x) => imageErrors.has(x.image)))
+      outcomes.push({
+        scenario: s,
+        logDir: LOGS,
+        passed: false,
+        seconds: 0,
+        reason: `image ${s.image} failed to build: ${imageErrors.get(s.image)}`,
+      });
     console.log(
       `[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`,
     );
@@ -374,7 +409,7 @@ async function main(): Promise<void> {
   writeFileSync(join(LOGS, "summary.txt"), summary);
   console.log(`\n${summary}logs: ${LOGS}`);
   const failed = outcomes.filter((x) => !x.passed).length;
-  process.exitCode = failed > 0 ? 1 : 0;
+  process.exitCode = failed > 0 || imageErrors.size > 0 ? 1 : 0;
 }
 
 main().catch((e: unknown) => {

@@ -620,6 +620,215 @@ sh_step hand_update_initramfs update-initramfs -u -k all
   },
 };
 
+// The nested VM (L2): started inside the guest (L1) from passthrough's own outputs, by QEMU and by
+// libvirt, on the functions apply bound to vfio-pci. L1 runs under TCG with QEMU's Intel vIOMMU
+// and caching-mode=on (lib/qemu.ts), which nested device assignment needs: QEMU in L1 maps L2's
+// RAM through the vIOMMU, and caching-mode makes L0's QEMU see those mappings.
+//
+// What the lab cannot have, and only that, is replaced (README "End-to-end tests"):
+// - accel=kvm -> accel=tcg, -cpu host -> -cpu max, libvirt type="kvm" -> "qemu" and cpu
+//   mode="host-passthrough" -> "maximum": L1 has no usable KVM (docs/e2e-lab.md);
+// - the bridge NIC (-nic bridge,br=vmbr0; libvirt's "default" network): L1 has no bridge, and
+//   the image has no dnsmasq for libvirt's network;
+// - L2's RAM and cores (--memory 256 --cores 1, passthrough's own options): VFIO pins all of
+//   L2's RAM in L1, which has 1.5 GiB.
+// QEMU runs with -S (devices realised, CPUs stopped) and an HMP monitor on a local TCP port
+// that bash's /dev/tcp talks to; libvirt starts its domain for real and is asked through
+// `virsh qemu-monitor-command`.
+const L2_CREATE = `vm create --device "$SLOT" --name l2 --disk default:1 --memory 256 --cores 1`;
+
+const NESTED_BEFORE = `source /mnt/lab/nested.sh
+facts before
+pt check check --json
+# The fault: before apply both functions are on their host drivers. vm create refuses, naming
+# them; forced, QEMU itself must fail to open the group, and verify names the cause.
+pt vm_refused ${L2_CREATE} --emit qemu --json
+pt vm_forced ${L2_CREATE} --emit qemu --json --force
+l2_qemu l2_forced "$OUT/vm_forced.stdout"
+drivers after-forced
+pt verify_before verify --device "$SLOT"
+pt apply apply --device "$SLOT" --yes
+`;
+
+const NESTED_AFTER = `source /mnt/lab/nested.sh
+facts after
+pt verify verify --device "$SLOT"
+pt vm_qemu ${L2_CREATE} --emit qemu --json
+l2_qemu l2_qemu "$OUT/vm_qemu.stdout"
+drivers after-qemu
+pt vm_libvirt ${L2_CREATE} --emit libvirt
+l2_libvirt "$OUT/vm_libvirt.stdout"
+`;
+
+interface VmCreateJson {
+  argv?: string[];
+  refused?: string[];
+  warnings?: string[];
+}
+
+/** "address driver" lines written by the guest's `drivers LABEL`. */
+function driversAt(b: Boot, label: string): Record<string, string> {
+  const m: Record<string, string> = {};
+  for (const l of (b.text(`drivers-${label}`) ?? "").split("\n")) {
+    const [a, d] = l.trim().split(" ");
+    if (a && d) m[a] = d;
+  }
+  return m;
+}
+
+/** QEMU's device tree (HMP "info qtree") has both functions as vfio-pci on their host addresses. */
+function vfioInQtree(v: Verdict, qtree: string, who: string): void {
+  for (const f of [FN_DISPLAY, FN_AUDIO]) {
+    const re = new RegExp(
+      String.raw`dev: vfio-pci, id "[^"]*"\r?\n(?:(?![^\n]*dev: )\s+.*\r?\n)*?\s+host = "${f}"`,
+    );
+    v.check(
+      re.test(qtree),
+      `${who}: info qtree has vfio-pci with host = "${f}"`,
+      qtree.slice(0, 300),
+    );
+  }
+}
+
+function nestedVm(id: string, image: Variant, release: string): Scenario {
+  return {
+    id,
+    title: `${release}: a nested VM started by QEMU and by libvirt with both functions`,
+    image,
+    iommu: "intel",
+    async run(m, v) {
+      const before = await m.boot("the fault, check, apply", NESTED_BEFORE);
+      const group = kernelBaseline(v, before, "intel");
+      checkSeesSlot(v, before, group);
+      nestedFault(v, before);
+      applied(v, before);
+      const after = await m.boot("verify, L2 by QEMU and by libvirt", NESTED_AFTER);
+      const plan = planOf(v, after);
+      boundAfterReboot(v, before, after, plan, group);
+      nestedQemu(v, after);
+      nestedLibvirt(v, after);
+    },
+  };
+}
+
+/** Before apply: vm create refuses with the reason; forced, QEMU's own error is kept; verify names it. */
+function nestedFault(v: Verdict, b: Boot): void {
+  const r = b.run("vm_refused");
+  const j = b.json<VmCreateJson>("vm_refused");
+  v.eq(r?.rc, 3, "vm create --emit qemu before apply exits 3 (refused for safety)");
+  const why = (j?.refused ?? []).join(" ");
+  v.check(
+    why.includes(FN_DISPLAY) && why.includes(FN_AUDIO) && /not on vfio-pci/.test(why),
+    "vm create: refused, naming both functions not on vfio-pci",
+    j?.refused,
+  );
+  v.eq(b.run("vm_forced")?.rc, 0, "vm create --force exits 0 (the argv, with a warning)");
+  const q = b.run("l2_forced");
+  v.check(!!q && q.rc !== 0, "forced: QEMU fails to start L2", q?.rc);
+  const err = q?.stderr ?? "";
+  v.check(
+    /vfio/i.test(err) && err.includes(FN_DISPLAY),
+    `forced: QEMU's own error names vfio and ${FN_DISPLAY}`,
+    err.slice(0, 400),
+  );
+  v.note(`QEMU said: ${err.trim().split("\n")[0] ?? ""}`);
+  const d = driversAt(b, "after-forced");
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(
+      d[f] ?? null,
+      NATIVE[f]!.driver,
+      `kernel: ${f} still on its driver after the failed start`,
+    );
+  const ver = b.run("verify_before");
+  v.eq(ver?.rc, 1, "verify before apply exits 1");
+  v.check(
+    !!ver && (ver.stdout + ver.stderr).includes(FN_DISPLAY),
+    `verify before apply names ${FN_DISPLAY}`,
+    ver && (ver.stdout + ver.stderr).slice(0, 400),
+  );
+}
+
+/** After apply: QEMU realises both functions as vfio-pci from passthrough's argv. */
+function nestedQemu(v: Verdict, b: Boot): void {
+  const j = b.json<VmCreateJson>("vm_qemu");
+  v.eq(b.run("vm_qemu")?.rc, 0, "vm create --emit qemu --json exits 0 after apply");
+  v.eq(j?.refused ?? null, [], "vm create: nothing refused after apply");
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.check(
+      (j?.argv ?? []).some((a) => a.startsWith(`vfio-pci,host=${f},`)),
+      `argv: -device vfio-pci,host=${f}`,
+      j?.argv,
+    );
+  const q = b.run("l2_qemu");
+  v.eq(q?.rc, 0, "L2 QEMU: started (-S), answered the monitor and quit, exit 0");
+  vfioInQtree(v, b.text("l2_qemu.monitor") ?? "", "L2 QEMU");
+  const d = driversAt(b, "after-qemu");
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(d[f] ?? null, "vfio-pci", `kernel: ${f} on vfio-pci after QEMU quit`);
+}
+
+/** libvirt: define, start (managed hostdevs), the monitor, dumpxml, destroy. */
+function nestedLibvirt(v: Verdict, b: Boot): void {
+  v.eq(b.run("vm_libvirt")?.rc, 0, "vm create --emit libvirt exits 0");
+  for (const step of ["lv_pool_define", "lv_pool_start", "lv_vol", "lv_define", "lv_start"]) {
+    const r = b.run(step);
+    v.must(!!r && r.rc === 0, `virsh ${step.slice(3)} exits 0`, r && r.stderr.slice(0, 400));
+  }
+  const running = driversAt(b, "lv-running");
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(running[f] ?? null, "vfio-pci", `kernel: ${f} on vfio-pci while the domain runs`);
+  vfioInQtree(v, b.run("lv_qtree")?.stdout ?? "", "libvirt");
+  const xml = b.run("lv_dumpxml")?.stdout ?? "";
+  v.eq(
+    (xml.match(/<hostdev mode=.subsystem. type=.pci. managed=.yes.>/g) ?? []).length,
+    2,
+    "virsh dumpxml: two managed PCI hostdevs",
+  );
+  v.eq(b.run("lv_destroy")?.rc, 0, "virsh destroy exits 0");
+  // managed='yes' gives back what libvirt took: it found both functions on vfio-pci already
+  // (apply bound them), so its detach was a no-op that did not mark them for unbinding from
+  // the stub, and destroy leaves them on vfio-pci (libvirt src/util/virpci.c,
+  // virPCIDeviceBindToStub / virPCIDeviceUnbindFromStub) — ready for the next start.
+  const back = driversAt(b, "lv-destroyed");
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(back[f] ?? null, "vfio-pci", `kernel: ${f} back on vfio-pci after virsh destroy`);
+}
+
+// --- issue 14: other images, and a VM started with the functions ---------------------------
+
+function bootedUefi(v: Verdict, s: ChainState): void {
+  for (const b of [s.before!, s.after!])
+    v.eq(
+      b.text("firmware")?.trim(),
+      "uefi",
+      `kernel: boot ${b.n} through UEFI (/sys/firmware/efi)`,
+    );
+}
+
+const trixieGrub: Scenario = {
+  ...applyScenario(
+    "9",
+    "Debian 13: GRUB/BIOS, Intel vIOMMU: check, apply, reboot, verify",
+    "intel",
+  ),
+  image: "trixie-bios",
+};
+const trixieSystemdBoot: Scenario = {
+  ...systemdBoot,
+  id: "10",
+  title: "Debian 13: UEFI (OVMF), systemd-boot, /etc/kernel/cmdline through kernel-install",
+  image: "trixie-uefi",
+};
+const uefiGrub: Scenario = {
+  ...applyScenario(
+    "12",
+    "UEFI (OVMF) + GRUB for EFI on ext4: check, apply, reboot, verify",
+    "intel",
+    bootedUefi,
+  ),
+  image: "uefi-grub",
+};
+
 export const SCENARIOS: Scenario[] = [
   grubIntel,
   grubAmd,
@@ -628,4 +837,9 @@ export const SCENARIOS: Scenario[] = [
   seedMistakes,
   badMoment,
   driverRace,
+  nestedVm("8", "bios-nested", "Debian 12"),
+  trixieGrub,
+  trixieSystemdBoot,
+  nestedVm("11", "trixie-bios", "Debian 13"),
+  uefiGrub,
 ];

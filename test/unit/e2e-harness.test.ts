@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { debianMirror, readAptSources } from "../e2e/lib/apt-sources.js";
-import { imageKey, provisionScript } from "../e2e/lib/image.js";
+import { IMAGES, imageKey, provisionScript, type Variant } from "../e2e/lib/image.js";
 import { qemuArgs, type MachineSpec } from "../e2e/lib/qemu.js";
 
 describe("e2e: Debian mirror from the machine's apt configuration", () => {
@@ -175,5 +175,19 @@ describe("e2e: image cache key", () => {
     expect(provisionScript("uefi")).toMatch(
       /bootctl install[\s\S]*update-initramfs -u -k all[\s\S]*loader\/entries/,
     );
+    // GRUB for EFI on the removable path, so a fresh OVMF variable store boots it.
+    expect(provisionScript("uefi-grub")).toMatch(
+      /grub-install --target=x86_64-efi --efi-directory=\/boot\/efi --removable --no-nvram[\s\S]*update-grub/,
+    );
+    expect(provisionScript("uefi-grub")).not.toMatch(/bootctl/);
+    expect(provisionScript("trixie-uefi")).toMatch(/bootctl install/);
+    expect(provisionScript("trixie-bios")).toMatch(/grub-install --target=i386-pc/);
+  });
+
+  it("gives every image its own key: release, boot loader and packages are part of it", () => {
+    const keys = (Object.keys(IMAGES) as Variant[]).map((v) => imageKey(v, dir));
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(IMAGES["trixie-bios"].suite).toBe("trixie");
+    expect(IMAGES["uefi-grub"]).toMatchObject({ firmware: "uefi", boot: "grub-efi" });
   });
 });

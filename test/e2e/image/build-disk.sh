@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Builds the raw disk of an e2e guest from Debian packages, without loop devices or mounts
-# (docs/e2e-lab.md): debootstrap a Debian 12 root, configure it for unattended runs, make the
-# filesystems from the folder (mkfs.ext4 -d) and lay them into a partitioned image.
+# (docs/e2e-lab.md): debootstrap a Debian 12 or 13 root, configure it for unattended runs, make
+# the filesystems from the folder (mkfs.ext4 -d) and lay them into a partitioned image.
 # The boot loader is NOT installed here: the harness boots the disk once with -kernel/-initrd
 # and the guest installs it itself (grub-install / bootctl), exactly as on real hardware.
 #
-#   build-disk.sh VARIANT MIRROR WORKDIR
-#     VARIANT  bios (MBR, GRUB for BIOS) | uefi (GPT + EFI system partition, systemd-boot)
+#   build-disk.sh BOOT SUITE MIRROR WORKDIR [EXTRA_PACKAGES]
+#     BOOT     grub-pc (BIOS: MBR, GRUB) | systemd-boot (UEFI: GPT + EFI system partition) |
+#              grub-efi (UEFI: GPT + ESP, GRUB for EFI, the usual Proxmox VE install)
+#     SUITE    bookworm (Debian 12) | trixie (Debian 13)
 #     MIRROR   Debian mirror URL, taken by the caller from this machine's apt configuration
 #     WORKDIR  empty folder; on success holds disk.raw, vmlinuz, initrd.img
+#     EXTRA_PACKAGES  comma-separated packages on top (the nested-VM images: QEMU, libvirt)
 #
 # Needs root (debootstrap, chroot, device nodes) and: debootstrap e2fsprogs dosfstools fdisk.
 set -euo pipefail
 
-VARIANT=$1 MIRROR=$2 WORK=$3
-SUITE=bookworm
+BOOT=$1 SUITE=$2 MIRROR=$3 WORK=$4 EXTRA=${5:-}
+VARIANT=$BOOT-$SUITE
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOTFS=$WORK/rootfs
 DEBS=${E2E_DEB_CACHE:-$WORK/debs}
@@ -24,11 +27,17 @@ log() { printf '[image %s %s] %s\n' "$VARIANT" "$(date +%T)" "$*"; }
 # No Node.js: each scenario installs passthrough's .deb with dpkg, as a user does, and runs
 # /usr/bin/passthrough (the standalone executable).
 COMMON=linux-image-amd64,initramfs-tools,kmod,udev,systemd-sysv,pciutils,e2fsprogs,procps,zstd
-case $VARIANT in
-  bios) PKGS=$COMMON,grub-pc ;;
-  uefi) PKGS=$COMMON,systemd-boot,dosfstools ;;
-  *) echo "build-disk.sh: unknown variant '$VARIANT' (bios or uefi)" >&2; exit 2 ;;
+case $BOOT in
+  grub-pc) PKGS=$COMMON,grub-pc FIRMWARE=bios ;;
+  systemd-boot) PKGS=$COMMON,systemd-boot,dosfstools FIRMWARE=uefi ;;
+  grub-efi) PKGS=$COMMON,grub-efi-amd64,dosfstools FIRMWARE=uefi ;;
+  *) echo "build-disk.sh: unknown boot loader '$BOOT' (grub-pc, systemd-boot or grub-efi)" >&2; exit 2 ;;
 esac
+case $SUITE in
+  bookworm | trixie) ;;
+  *) echo "build-disk.sh: unknown suite '$SUITE' (bookworm or trixie)" >&2; exit 2 ;;
+esac
+if [ -n "$EXTRA" ]; then PKGS=$PKGS,$EXTRA; fi
 
 mkdir -p "$WORK" "$DEBS"
 rm -rf "$ROOTFS"
@@ -46,7 +55,7 @@ od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$R/etc/machine-id"; echo >>"$R/etc
 
 {
   echo "LABEL=labroot / ext4 errors=remount-ro 0 1"
-  if [ "$VARIANT" = uefi ]; then echo "LABEL=ESP /boot/efi vfat umask=0077 0 2"; fi
+  if [ "$FIRMWARE" = uefi ]; then echo "LABEL=ESP /boot/efi vfat umask=0077 0 2"; fi
 } >"$R/etc/fstab"
 mkdir -p "$R/boot/efi" "$R/mnt/lab"
 
@@ -59,7 +68,7 @@ grep -q '^MODULES=dep' "$R/etc/initramfs-tools/initramfs.conf"
 # remapped) IO-APIC can see too few ticks under emulation and panics: "timer doesn't work
 # through Interrupt-remapped IO-APIC" (arch/x86/kernel/apic/io_apic.c, timer_irq_works()).
 CONSOLE="console=ttyS0,115200n8 no_timer_check"
-if [ "$VARIANT" = bios ]; then
+if [ "$BOOT" != systemd-boot ]; then
   # Edit Debian's own /etc/default/grub (the file passthrough edits) rather than replacing it.
   # No "quiet": the serial log is the diagnosis.
   G=$R/etc/default/grub
@@ -90,7 +99,7 @@ rm -rf "$R/var/cache/apt/archives/"*.deb
 log "filesystems and disk"
 rm -f "$WORK/root.ext4" "$WORK/esp.vfat" "$WORK/disk.raw"
 mkfs.ext4 -q -L labroot -d "$R" "$WORK/root.ext4" 3072M
-if [ "$VARIANT" = bios ]; then
+if [ "$FIRMWARE" = bios ]; then
   truncate -s $((1 + 3072))M "$WORK/disk.raw"
   printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk -q "$WORK/disk.raw"
   dd if="$WORK/root.ext4" of="$WORK/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none

@@ -23,7 +23,51 @@ import {
 import { join } from "node:path";
 import { OVMF_VARS, qemuArgs, runQemu } from "./qemu.js";
 
-export type Variant = "bios" | "uefi";
+/** The guest images: firmware, boot loader and Debian release of each. */
+export type Variant = "bios" | "uefi" | "bios-nested" | "trixie-bios" | "trixie-uefi" | "uefi-grub";
+
+export interface ImageSpec {
+  firmware: "bios" | "uefi";
+  /** The boot loader the guest installs (build-disk.sh BOOT). */
+  boot: "grub-pc" | "systemd-boot" | "grub-efi";
+  suite: "bookworm" | "trixie";
+  /** QEMU, OVMF and libvirt in the image, for a nested VM (L2) inside the guest. */
+  nested: boolean;
+}
+
+/**
+ * What a nested VM needs in the guest (L1): QEMU and the OVMF the argv names, libvirt's daemon
+ * and virsh, jq to read passthrough's JSON. Only Depends are installed (debootstrap), so
+ * libvirt's default network (dnsmasq) is not there: the L2 domains have no network.
+ */
+const NESTED_PACKAGES =
+  "qemu-system-x86,qemu-utils,ovmf,libvirt-daemon-system,libvirt-clients,jq,dbus,libpam-systemd";
+
+function extraPackages(variant: Variant): string {
+  const { nested, suite, boot } = IMAGES[variant];
+  // debootstrap does not resolve alternatives of virtual packages (the package stays
+  // unconfigured), so NESTED_PACKAGES names dbus and libpam-systemd for libvirt's polkitd and
+  // systemd-container ("default-dbus-system-bus | dbus-system-bus", "default-logind | logind"),
+  // and trixie's systemd-boot needs "systemd-boot-efi-signed | systemd-boot-efi" named.
+  const trixie = suite === "trixie";
+  return [
+    nested ? NESTED_PACKAGES : "",
+    trixie && boot === "systemd-boot" ? "systemd-boot-efi" : "",
+  ]
+    .filter(Boolean)
+    .join(",");
+}
+
+export const IMAGES: Record<Variant, ImageSpec> = {
+  bios: { firmware: "bios", boot: "grub-pc", suite: "bookworm", nested: false },
+  uefi: { firmware: "uefi", boot: "systemd-boot", suite: "bookworm", nested: false },
+  "bios-nested": { firmware: "bios", boot: "grub-pc", suite: "bookworm", nested: true },
+  // Debian 13, what Proxmox VE 9 is built on: one image serves scenario 1's flow and the nested VM.
+  "trixie-bios": { firmware: "bios", boot: "grub-pc", suite: "trixie", nested: true },
+  "trixie-uefi": { firmware: "uefi", boot: "systemd-boot", suite: "trixie", nested: false },
+  // UEFI with GRUB on ext4: how the Proxmox VE installer sets up most hosts.
+  "uefi-grub": { firmware: "uefi", boot: "grub-efi", suite: "bookworm", nested: false },
+};
 
 /** Bump when something outside the hashed files changes what an image contains. */
 const RECIPE_VERSION = "1";
@@ -33,6 +77,7 @@ const CONSOLE = "console=ttyS0,115200n8 no_timer_check";
 
 /** What the guest runs in its provisioning boot (from the share, as root). */
 export function provisionScript(variant: Variant): string {
+  const { boot } = IMAGES[variant];
   const common = `set -x
 exec 2>&1
 echo "e2e: provisioning ${variant}: $(cat /proc/cmdline)"
@@ -43,11 +88,23 @@ echo ok >/mnt/lab/provisioned
 sync
 systemctl poweroff
 `;
-  if (variant === "bios") {
+  if (boot === "grub-pc") {
     return `${common}set -e
 grub-install --target=i386-pc /dev/vda
 update-initramfs -u -k all
 update-grub
+grep -q 'root=' /boot/grub/grub.cfg
+${end}`;
+  }
+  // GRUB for EFI as the removable EFI/BOOT/BOOTX64.EFI (--removable --no-nvram): the base image
+  // must boot on a fresh OVMF variable store (docs/e2e-lab.md), as systemd-boot's does below.
+  if (boot === "grub-efi") {
+    return `${common}set -e
+findmnt /boot/efi
+grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram
+update-initramfs -u -k all
+update-grub
+test -f /boot/efi/EFI/BOOT/BOOTX64.EFI
 grep -q 'root=' /boot/grub/grub.cfg
 ${end}`;
   }
@@ -72,7 +129,8 @@ ${end}`;
 
 export function imageKey(variant: Variant, recipeDir: string): string {
   const h = createHash("sha256");
-  h.update(`${RECIPE_VERSION}\n${variant}\n`);
+  h.update(`${RECIPE_VERSION}\n${variant}\n${JSON.stringify(IMAGES[variant])}\n`);
+  h.update(`${extraPackages(variant)}\n`);
   for (const f of ["build-disk.sh", "e2e-lab-boot", "e2e-lab.service"]) {
     h.update(`${f}\n`);
     h.update(readFileSync(join(recipeDir, f)));
@@ -123,8 +181,10 @@ export async function ensureImage(o: {
 
   mkdirSync(imagesDir, { recursive: true });
   // Older images of this variant are stale once the recipe changed.
+  // (base-bios-<key> only: base-bios-nested-<key> is another variant's.)
+  const stale = new RegExp(`^base-${o.variant}-[0-9a-f]{16}\\.qcow2`);
   for (const n of readdirSync(imagesDir))
-    if (n.startsWith(`base-${o.variant}-`)) rmSync(join(imagesDir, n), { force: true });
+    if (stale.test(n)) rmSync(join(imagesDir, n), { force: true });
 
   const work = join(o.cacheDir, `build-${o.variant}`);
   const logDir = join(o.logDir, `image-${o.variant}`);
@@ -137,9 +197,14 @@ export async function ensureImage(o: {
 
   let t = Date.now();
   o.log(`image ${o.variant}: debootstrap and disk (log ${buildLog})`);
-  await run("bash", [join(o.recipeDir, "build-disk.sh"), o.variant, o.mirror, work], buildLog, {
-    E2E_DEB_CACHE: join(o.cacheDir, `debs-${o.variant}`),
-  });
+  const spec = IMAGES[o.variant];
+  const extra = extraPackages(o.variant);
+  await run(
+    "bash",
+    [join(o.recipeDir, "build-disk.sh"), spec.boot, spec.suite, o.mirror, work, extra],
+    buildLog,
+    { E2E_DEB_CACHE: join(o.cacheDir, `debs-${o.variant}`) },
+  );
   parts["debootstrap+disk"] = (Date.now() - t) / 1000;
 
   t = Date.now();
@@ -147,19 +212,19 @@ export async function ensureImage(o: {
   mkdirSync(share, { recursive: true });
   writeFileSync(join(share, "boot.sh"), provisionScript(o.variant));
   const vars = join(work, "OVMF_VARS.fd");
-  if (o.variant === "uefi") copyFileSync(OVMF_VARS, vars);
+  if (spec.firmware === "uefi") copyFileSync(OVMF_VARS, vars);
   const serial = join(logDir, "provision.serial.log");
   o.log(`image ${o.variant}: provisioning boot (serial log ${serial})`);
   const r = await runQemu(
     qemuArgs({
-      firmware: o.variant,
+      firmware: spec.firmware,
       iommu: "none",
       gpu: false,
       disk: join(work, "disk.raw"),
       diskFormat: "raw",
       share,
       serialLog: serial,
-      ...(o.variant === "uefi" ? { ovmfVars: vars } : {}),
+      ...(spec.firmware === "uefi" ? { ovmfVars: vars } : {}),
       directKernel: {
         kernel: join(work, "vmlinuz"),
         initrd: join(work, "initrd.img"),

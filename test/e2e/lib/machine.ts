@@ -12,7 +12,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { OVMF_VARS, qemuArgs, runQemu, type Iommu } from "./qemu.js";
 
 export interface MachineOptions {
@@ -52,6 +52,8 @@ export class Machine {
     mkdirSync(o.runDir, { recursive: true });
     copyFileSync(o.deb, join(this.share, "passthrough.deb"));
     copyFileSync(o.guestLib, join(this.share, "lib.sh"));
+    // The nested-VM helpers beside it (guest/nested.sh), sourced by the scenarios that use them.
+    copyFileSync(join(dirname(o.guestLib), "nested.sh"), join(this.share, "nested.sh"));
     this.disk = join(o.runDir, "disk.qcow2");
     execFileSync("qemu-img", [
       "create",

@@ -1,0 +1,85 @@
+# Sourced by the nested-VM scenarios' boot scripts after lib.sh (bash, in the guest L1, as root):
+# start L2 from passthrough's own outputs, with QEMU and with libvirt (test/e2e/scenarios.ts says
+# what is replaced and why), and keep what QEMU, libvirt and sysfs report under $OUT.
+
+# drivers LABEL: "address driver" for each function of the slot, as sysfs has them now.
+drivers() {
+  local d
+  for d in /sys/bus/pci/devices/"$SLOT".*; do
+    if [ -e "$d/driver" ]; then echo "${d##*/} $(basename "$(readlink "$d/driver")")"; else echo "${d##*/} -"; fi
+  done >"$OUT/drivers-$1"
+  say "drivers ($1): $(tr '\n' ' ' <"$OUT/drivers-$1")"
+}
+
+# l2_qemu NAME JSON: run the argv of `vm create --emit qemu --json` (file JSON) as printed,
+# after its "prepare" commands, with the lab's replacements; keep the argv, QEMU's output and
+# exit code, and the HMP monitor's answers to "info qtree" and "info pci" as NAME.*.
+l2_qemu() {
+  local name=$1 json=$2 dir=/var/tmp/$1 port=4444 t0=$SECONDS
+  rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return 0
+  local c a
+  while read -r c; do
+    mapfile -t a < <(jq -r '.[]' <<<"$c")
+    "${a[@]}" >>"$OUT/$name.prepare" 2>&1
+  done < <(jq -c '.prepare[]' "$json")
+  local argv out=() i word
+  mapfile -t argv < <(jq -r '.argv[]' "$json")
+  for ((i = 0; i < ${#argv[@]}; i++)); do
+    word=${argv[i]}
+    if [ "$word" = -nic ] && [[ ${argv[i + 1]} == bridge,* ]]; then i=$((i + 1)); continue; fi
+    if [ "$word" = -cpu ] && [ "${argv[i + 1]}" = host ]; then out+=(-cpu max); i=$((i + 1)); continue; fi
+    out+=("${word/accel=kvm/accel=tcg}")
+  done
+  out+=(-S -monitor "tcp:127.0.0.1:$port,server=on,wait=off")
+  printf '%s\n' "${out[@]}" >"$OUT/$name.argv"
+  "${out[@]}" </dev/null >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" &
+  local pid=$! w
+  for ((w = 0; w < 600; w++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    # Once the monitor listens: ask, then quit (QEMU closes the connection and exits).
+    if (: <>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      # shellcheck disable=SC2016 # $1 is the inner shell's
+      timeout 300 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "info qtree\ninfo pci\nquit\n" >&3 && cat <&3' \
+        _ "$port" >"$OUT/$name.monitor" 2>&1
+      break
+    fi
+    sleep 1
+  done
+  sleep 2
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid"
+  echo $? >"$OUT/$name.rc"
+  say "L2 QEMU ($name) -> exit $(cat "$OUT/$name.rc") ($((SECONDS - t0)) s)"
+  sed -n '1,5s/^/e2e:   /p' "$OUT/$name.stderr"
+  cd / || true
+}
+
+# l2_libvirt XML: the domain of `vm create --emit libvirt` (file XML) defined, started, asked
+# and destroyed with virsh, its disk in a directory pool "default" as virt-manager makes it.
+l2_libvirt() {
+  local xml=$1 vol
+  # The kernel has AppArmor on, but the image holds only Depends, not AppArmor's userspace that
+  # Debian installs by default: without apparmor_parser libvirt cannot load the domain's
+  # profile, so it runs without a security driver here (qemu.conf(5), security_driver).
+  if [ -e /sys/kernel/security/apparmor ] && ! command -v apparmor_parser >/dev/null; then
+    echo 'security_driver = "none"' >>/etc/libvirt/qemu.conf
+    systemctl try-restart libvirtd.service virtqemud.service
+    say "libvirt: security_driver = none (no apparmor_parser in the image)"
+  fi
+  mkdir -p /var/lib/libvirt/images
+  sh_step lv_pool_define virsh pool-define-as default dir --target /var/lib/libvirt/images
+  sh_step lv_pool_start virsh pool-start default
+  vol=$(grep -o 'volume="[^"]*"' "$xml" | head -n 1 | cut -d '"' -f 2)
+  sh_step lv_vol virsh vol-create-as default "$vol" 1G --format qcow2
+  sed -e 's/<domain type="kvm">/<domain type="qemu">/' -e 's/mode="host-passthrough"/mode="maximum"/' \
+    -e '/<interface type="network">/,/<\/interface>/d' "$xml" >"$OUT/lv-domain.xml"
+  sh_step lv_define virsh define "$OUT/lv-domain.xml"
+  sh_step lv_start timeout 900 virsh start l2
+  drivers lv-running
+  sh_step lv_qtree virsh qemu-monitor-command l2 --hmp "info qtree"
+  sh_step lv_pci virsh qemu-monitor-command l2 --hmp "info pci"
+  sh_step lv_dumpxml virsh dumpxml l2
+  sh_step lv_destroy virsh destroy l2
+  drivers lv-destroyed
+  sh_step lv_log cat /var/log/libvirt/qemu/l2.log
+}
