@@ -2,6 +2,7 @@
 //
 //   npm run test:e2e                    # everything: host packages, images, all scenarios
 //   npm run test:e2e -- --only 1,4      # some scenarios (4 brings 1, which it continues)
+//   npm run test:e2e -- --all           # the opt-in scenarios too (nested VM, Debian 13 BIOS)
 //   npm run test:e2e -- --images-only   # build (or find cached) guest images and stop
 //   npm run test:e2e -- --jobs 1        # one guest at a time (default 2, -smp 1 each)
 //
@@ -83,6 +84,8 @@ const WEIGHT: Record<string, number> = {
 interface Options {
   only: Set<string> | null;
   jobs: number;
+  /** Opt-in scenarios too. */
+  all: boolean;
   imagesOnly: boolean;
   bootTimeoutS: number;
   /** --capture-fixture: save scenario 1's pristine guest as a snapshot fixture. */
@@ -96,6 +99,7 @@ function parseArgs(argv: string[]): Options {
     only: null,
     jobs: 2,
     imagesOnly: false,
+    all: false,
     bootTimeoutS: 1200,
     captureFixture: false,
     deb: "",
@@ -116,6 +120,7 @@ function parseArgs(argv: string[]): Options {
       );
     else if (a === "--jobs") o.jobs = Math.max(1, Number(val()) || 1);
     else if (a === "--images-only") o.imagesOnly = true;
+    else if (a === "--all") o.all = true;
     else if (a === "--boot-timeout") {
       o.bootTimeoutS = Number(val());
       if (!(o.bootTimeoutS > 0)) fail(`--boot-timeout: a number of seconds, not "${argv[i]}"`);
@@ -134,7 +139,8 @@ function parseArgs(argv: string[]): Options {
 
 function usage(): string {
   const list = SCENARIOS.map(
-    (s) => `  ${s.id}  ${s.title}${s.continues ? ` (continues ${s.continues})` : ""}`,
+    (s) =>
+      `  ${s.id}  ${s.title}${s.continues ? ` (continues ${s.continues})` : ""}${s.optIn ? ` [opt-in: ${s.optIn}]` : ""}`,
   ).join("\n");
   return `usage: npm run test:e2e [-- OPTIONS]   (as root)
 
@@ -142,6 +148,7 @@ passthrough on a real kernel under QEMU: builds (or reuses) the Debian 12 and 13
 boots each scenario from a fresh overlay and asserts on what the guest kernel reports.
 
   --only 1,4            run these scenarios (one that continues another brings it along)
+  --all                 the opt-in scenarios too (marked below; --only names them one by one)
   --jobs N              guests at a time, one emulated CPU each (default 2)
   --images-only         build or find the cached guest images (with --only: theirs), then stop
   --boot-timeout S      hard limit for one boot, in seconds (default 1200)
@@ -316,7 +323,7 @@ async function main(): Promise<void> {
   const mirrors = { bookworm: mirror, trixie: debianMirror(readAptSources(), "trixie") ?? mirror };
 
   // Scenario selection (a continuation brings the scenario it continues).
-  const wanted = new Set(o.only ?? SCENARIOS.map((s) => s.id));
+  const wanted = new Set(o.only ?? SCENARIOS.filter((s) => o.all || !s.optIn).map((s) => s.id));
   for (const s of SCENARIOS) if (wanted.has(s.id) && s.continues) wanted.add(s.continues);
   const selected = SCENARIOS.filter((s) => wanted.has(s.id));
   // --images-only: every image, or those of the scenarios --only names.
