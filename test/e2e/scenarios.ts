@@ -641,8 +641,10 @@ mode_state() {
   ls -1 /dev/vfio >"$OUT/vfio-$1" 2>/dev/null
   say "$1: drivers $(tr '\\n' ' ' <"$OUT/drivers-$1")| /dev/dri: $(tr '\\n' ' ' <"$OUT/dri-$1")| /dev/vfio: $(tr '\\n' ' ' <"$OUT/vfio-$1")"
 }
-# The display function's DRM nodes as the kernel names them, with their device numbers.
-for n in /sys/bus/pci/devices/"$SLOT".0/drm/*/dev; do
+# The display function's DRM nodes as the kernel names them, with their device numbers (card*
+# and renderD*: Linux 6.1 also lists controlD*, a compatibility name with no /dev node).
+for n in /sys/bus/pci/devices/"$SLOT".0/drm/card[0-9]*/dev /sys/bus/pci/devices/"$SLOT".0/drm/renderD*/dev; do
+  [ -e "$n" ] || continue
   echo "$(basename "$(dirname "$n")") $(cat "$n")"
 done >"$OUT/drm-sysfs"
 say "drm in sysfs: $(tr '\\n' ' ' <"$OUT/drm-sysfs")"
@@ -784,6 +786,12 @@ function verifyAgrees(v: Verdict, b: Boot): void {
       seen ?? j!.functions,
     );
   }
+  // No journal: the expectation is a fresh plan, whose boot-time part mode vm does not make.
+  v.check(
+    r?.rc === 1 && j!.findings.some((f) => f.id === "verify.cmdline" && f.status === "fail"),
+    "verify exits 1 on verify.cmdline: the planned boot parameters are not there (mode vm lasts until the reboot)",
+    r && { rc: r.rc, findings: j!.findings },
+  );
   v.check(
     !j!.findings.some((f) => f.id === "verify.binding" && f.status === "fail"),
     "verify: no verify.binding failure",
