@@ -677,6 +677,61 @@ function driversAt(b: Boot, label: string): Record<string, string> {
   for (const l of (b.text(`drivers-${label}`) ?? "").split("\n")) {
     const [a, d] = l.trim().split(" ");
     if (a && d) m[a] = d;
+// --- issue 16: mode host|vm live, and a container's nodes from the same card ---------------
+// One boot, no reboot: the card moves host -> vm -> host through driver_override/unbind/
+// drivers_probe, then a process holding its DRM node blocks the move. What each step did is
+// read from sysfs and /dev by the script (mode_state), never from passthrough's output. The
+// container part is `ct plan` only: the image has neither pct nor lxc, so there is no container
+// to configure or check; a hand-written /etc/pve/lxc/100.conf and the container's /etc/group
+// under /var/lib/lxc/100/rootfs are enough for plan to read.
+const MODE_SWITCH = `
+facts before
+# NAME: each function's driver link, /dev/dri and /dev/vfio, once udev has made the nodes.
+mode_state() {
+  udevadm settle -t 30
+  local d
+  for d in /sys/bus/pci/devices/"$SLOT".*; do
+    if [ -e "$d/driver" ]; then echo "$(basename "$d") $(basename "$(readlink "$d/driver")")"
+    else echo "$(basename "$d") -"; fi
+  done >"$OUT/drivers-$1"
+  ls -1 /dev/dri >"$OUT/dri-$1" 2>/dev/null
+  ls -1 /dev/vfio >"$OUT/vfio-$1" 2>/dev/null
+  say "$1: drivers $(tr '\\n' ' ' <"$OUT/drivers-$1")| /dev/dri: $(tr '\\n' ' ' <"$OUT/dri-$1")| /dev/vfio: $(tr '\\n' ' ' <"$OUT/vfio-$1")"
+}
+# The display function's DRM nodes as the kernel names them, with their device numbers (card*
+# and renderD*: Linux 6.1 also lists controlD*, a compatibility name with no /dev node).
+for n in /sys/bus/pci/devices/"$SLOT".0/drm/card[0-9]*/dev /sys/bus/pci/devices/"$SLOT".0/drm/renderD*/dev; do
+  [ -e "$n" ] || continue
+  echo "$(basename "$(dirname "$n")") $(cat "$n")"
+done >"$OUT/drm-sysfs"
+say "drm in sysfs: $(tr '\\n' ' ' <"$OUT/drm-sysfs")"
+mkdir -p /etc/pve/lxc /var/lib/lxc/100/rootfs/etc
+printf '%s\\n' 'arch: amd64' 'hostname: media' 'memory: 512' 'ostype: debian' \\
+  'rootfs: local-lvm:vm-100-disk-0,size=8G' 'unprivileged: 1' >/etc/pve/lxc/100.conf
+printf '%s\\n' 'root:x:0:' 'video:x:44:' 'render:x:993:' >/var/lib/lxc/100/rootfs/etc/group
+mode_state host0
+pt ct_plan_host ct plan --ctid 100 --device "$SLOT.0"
+pt mode_vm mode vm --device "$SLOT" --yes
+mode_state vm
+pt verify_vm verify --device "$SLOT" --json
+pt ct_plan_vm ct plan --ctid 100 --device "$SLOT.0"
+pt mode_host mode host --device "$SLOT" --yes
+mode_state host1
+card=$(awk '/^card/ {print $1; exit}' "$OUT/drm-sysfs")
+sleep 600 <"/dev/dri/$card" &
+echo $! >"$OUT/holder-pid"
+say "holder: pid $! has /dev/dri/$card open"
+pt mode_refused mode vm --device "$SLOT" --yes
+mode_state refused
+kill "$(cat "$OUT/holder-pid")"
+`;
+
+/** "ADDR DRIVER" lines a mode_state step wrote, as address -> driver (null: none). */
+function driversAt(b: Boot, step: string): Map<string, string | null> {
+  const m = new Map<string, string | null>();
+  for (const l of (b.text(`drivers-${step}`) ?? "").split("\n").filter(Boolean)) {
+    const [a = "", d = "-"] = l.split(" ");
+    m.set(a, d === "-" ? null : d);
   }
   return m;
 }
@@ -837,6 +892,142 @@ const uefiGrub: Scenario = {
 /** QEMU inside a TCG guest, its own image with libvirt: the slowest part of the lab. */
 const NESTED_OPT_IN = "a nested QEMU and libvirt under TCG, and an image of its own";
 
+const lines = (b: Boot, name: string) => (b.text(name) ?? "").split("\n").filter(Boolean);
+
+function onDrivers(v: Verdict, b: Boot, step: string, want: (f: string) => string): void {
+  const seen = driversAt(b, step);
+  v.note(`${step}: ${[...seen].map(([a, d]) => `${a} on ${d ?? "no driver"}`).join(", ")}`);
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(seen.get(f) ?? null, want(f), `sysfs after ${step}: ${f} driver`);
+}
+
+function stepOk(v: Verdict, b: Boot, name: string, what: string): void {
+  const r = b.run(name);
+  v.must(
+    !!r && r.rc === 0,
+    `${what} exits 0`,
+    r && { rc: r.rc, out: (r.stdout + r.stderr).slice(-600) },
+  );
+}
+
+const modeSwitch: Scenario = {
+  id: "13",
+  title: "mode vm, mode host without a reboot (sysfs shows each driver); a held node refuses",
+  image: "bios",
+  iommu: "intel",
+  async run(m, v) {
+    const b = await m.boot("mode vm, mode host, refusal", MODE_SWITCH);
+    const group = kernelBaseline(v, b, "intel");
+    const native = (f: string) => NATIVE[f]!.driver;
+    onDrivers(v, b, "host0", native);
+    const drm = lines(b, "drm-sysfs").map((l) => l.split(" ") as [string, string]);
+    v.must(
+      drm.some(([n]) => n.startsWith("card")),
+      "sysfs: the display function has a DRM card",
+      drm,
+    );
+    const dri0 = lines(b, "dri-host0");
+    for (const [n] of drm) v.check(dri0.includes(n), `/dev/dri/${n} exists before the switch`);
+
+    // host -> vm
+    stepOk(v, b, "mode_vm", `mode vm --device ${SLOT} --yes`);
+    onDrivers(v, b, "vm", () => "vfio-pci");
+    v.check(
+      group !== null && lines(b, "vfio-vm").includes(group),
+      `/dev/vfio/${group} exists after mode vm`,
+      lines(b, "vfio-vm"),
+    );
+    const driVm = lines(b, "dri-vm");
+    for (const [n] of drm) v.check(!driVm.includes(n), `/dev/dri/${n} is gone after mode vm`);
+    verifyAgrees(v, b);
+    const refusedCt = b.run("ct_plan_vm");
+    v.check(
+      !!refusedCt && refusedCt.rc === 3 && /mode host/.test(refusedCt.stderr),
+      "ct plan while the card is on vfio-pci: exit 3, pointing at mode host",
+      refusedCt && { rc: refusedCt.rc, stderr: refusedCt.stderr.slice(0, 400) },
+    );
+
+    // vm -> host
+    stepOk(v, b, "mode_host", `mode host --device ${SLOT} --yes`);
+    onDrivers(v, b, "host1", native);
+    v.eq(lines(b, "dri-host1"), dri0, "/dev/dri after mode host (card* and renderD* as before)");
+    v.check(
+      group !== null && !lines(b, "vfio-host1").includes(group),
+      `/dev/vfio/${group} is gone after mode host`,
+      lines(b, "vfio-host1"),
+    );
+
+    // A process holds the card's node: refused, nothing moves.
+    const pid = (b.text("holder-pid") ?? "").trim();
+    const r = b.run("mode_refused");
+    v.check(
+      !!r && r.rc === 3,
+      "mode vm while a process holds the card: exit 3",
+      r && { rc: r.rc, stderr: r.stderr.slice(0, 400) },
+    );
+    v.check(
+      pid !== "" && !!r && new RegExp(`\\b${pid}\\b`).test(r.stderr),
+      `the refusal names the holder, pid ${pid}`,
+      r?.stderr.slice(0, 400),
+    );
+    v.note(`refusal: ${r?.stderr.trim().split("\n")[0]}`);
+    onDrivers(v, b, "refused", native);
+
+    ctPlanFromSysfs(v, b, drm);
+  },
+};
+
+/** verify without a journal plans afresh for --device: the binding part must agree with sysfs. */
+function verifyAgrees(v: Verdict, b: Boot): void {
+  const r = b.run("verify_vm");
+  const j = b.json<{
+    ok: boolean;
+    source?: unknown;
+    findings: Array<{ id: string; status: string; subject?: string | null }>;
+    functions: Array<{ address: string; driver: string | null; ok: boolean }>;
+  }>("verify_vm");
+  if (!v.check(j !== null, "verify --json after mode vm prints JSON", r && r.stdout.slice(0, 300)))
+    return;
+  v.note(
+    `verify after mode vm: exit ${r?.rc}, ok ${j!.ok}, findings ${j!.findings.map((f) => `${f.id}:${f.status}${f.subject ? `(${f.subject})` : ""}`).join(", ")}`,
+  );
+  for (const f of [FN_DISPLAY, FN_AUDIO]) {
+    const seen = j!.functions.find((x) => x.address === f);
+    v.check(
+      seen?.driver === "vfio-pci" && seen.ok,
+      `verify: ${f} on vfio-pci, ok`,
+      seen ?? j!.functions,
+    );
+  }
+  // No journal: the expectation is a fresh plan, whose boot-time part mode vm does not make.
+  v.check(
+    r?.rc === 1 && j!.findings.some((f) => f.id === "verify.cmdline" && f.status === "fail"),
+    "verify exits 1 on verify.cmdline: the planned boot parameters are not there (mode vm lasts until the reboot)",
+    r && { rc: r.rc, findings: j!.findings },
+  );
+  v.check(
+    !j!.findings.some((f) => f.id === "verify.binding" && f.status === "fail"),
+    "verify: no verify.binding failure",
+    j!.findings.filter((f) => f.id === "verify.binding"),
+  );
+}
+
+/** ct plan names the card's DRM nodes with the device numbers the kernel gave them. */
+function ctPlanFromSysfs(v: Verdict, b: Boot, drm: Array<[string, string]>): void {
+  const r = b.run("ct_plan_host");
+  v.check(
+    !!r && r.rc === 0,
+    "ct plan --ctid 100 --device 0000:01:00.0 (card on its host driver) exits 0",
+    r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 400) },
+  );
+  const out = r?.stdout ?? "";
+  v.note(`ct plan: ${out.trim().split("\n").join(" | ").slice(0, 600)}`);
+  for (const [n, dev] of drm) {
+    v.check(out.includes(`/dev/dri/${n}`), `ct plan gives /dev/dri/${n}`);
+    v.check(out.includes(`c ${dev} rwm`), `ct plan: cgroup rule c ${dev} rwm (sysfs dev)`, out);
+  }
+}
+
 export const SCENARIOS: Scenario[] = [
   grubIntel,
   grubAmd,
@@ -850,4 +1041,5 @@ export const SCENARIOS: Scenario[] = [
   trixieSystemdBoot,
   { ...nestedVm("11", "trixie-bios", "Debian 13"), optIn: NESTED_OPT_IN },
   uefiGrub,
+  modeSwitch,
 ];
