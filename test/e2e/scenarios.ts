@@ -677,61 +677,6 @@ function driversAt(b: Boot, label: string): Record<string, string> {
   for (const l of (b.text(`drivers-${label}`) ?? "").split("\n")) {
     const [a, d] = l.trim().split(" ");
     if (a && d) m[a] = d;
-// --- issue 16: mode host|vm live, and a container's nodes from the same card ---------------
-// One boot, no reboot: the card moves host -> vm -> host through driver_override/unbind/
-// drivers_probe, then a process holding its DRM node blocks the move. What each step did is
-// read from sysfs and /dev by the script (mode_state), never from passthrough's output. The
-// container part is `ct plan` only: the image has neither pct nor lxc, so there is no container
-// to configure or check; a hand-written /etc/pve/lxc/100.conf and the container's /etc/group
-// under /var/lib/lxc/100/rootfs are enough for plan to read.
-const MODE_SWITCH = `
-facts before
-# NAME: each function's driver link, /dev/dri and /dev/vfio, once udev has made the nodes.
-mode_state() {
-  udevadm settle -t 30
-  local d
-  for d in /sys/bus/pci/devices/"$SLOT".*; do
-    if [ -e "$d/driver" ]; then echo "$(basename "$d") $(basename "$(readlink "$d/driver")")"
-    else echo "$(basename "$d") -"; fi
-  done >"$OUT/drivers-$1"
-  ls -1 /dev/dri >"$OUT/dri-$1" 2>/dev/null
-  ls -1 /dev/vfio >"$OUT/vfio-$1" 2>/dev/null
-  say "$1: drivers $(tr '\\n' ' ' <"$OUT/drivers-$1")| /dev/dri: $(tr '\\n' ' ' <"$OUT/dri-$1")| /dev/vfio: $(tr '\\n' ' ' <"$OUT/vfio-$1")"
-}
-# The display function's DRM nodes as the kernel names them, with their device numbers (card*
-# and renderD*: Linux 6.1 also lists controlD*, a compatibility name with no /dev node).
-for n in /sys/bus/pci/devices/"$SLOT".0/drm/card[0-9]*/dev /sys/bus/pci/devices/"$SLOT".0/drm/renderD*/dev; do
-  [ -e "$n" ] || continue
-  echo "$(basename "$(dirname "$n")") $(cat "$n")"
-done >"$OUT/drm-sysfs"
-say "drm in sysfs: $(tr '\\n' ' ' <"$OUT/drm-sysfs")"
-mkdir -p /etc/pve/lxc /var/lib/lxc/100/rootfs/etc
-printf '%s\\n' 'arch: amd64' 'hostname: media' 'memory: 512' 'ostype: debian' \\
-  'rootfs: local-lvm:vm-100-disk-0,size=8G' 'unprivileged: 1' >/etc/pve/lxc/100.conf
-printf '%s\\n' 'root:x:0:' 'video:x:44:' 'render:x:993:' >/var/lib/lxc/100/rootfs/etc/group
-mode_state host0
-pt ct_plan_host ct plan --ctid 100 --device "$SLOT.0"
-pt mode_vm mode vm --device "$SLOT" --yes
-mode_state vm
-pt verify_vm verify --device "$SLOT" --json
-pt ct_plan_vm ct plan --ctid 100 --device "$SLOT.0"
-pt mode_host mode host --device "$SLOT" --yes
-mode_state host1
-card=$(awk '/^card/ {print $1; exit}' "$OUT/drm-sysfs")
-sleep 600 <"/dev/dri/$card" &
-echo $! >"$OUT/holder-pid"
-say "holder: pid $! has /dev/dri/$card open"
-pt mode_refused mode vm --device "$SLOT" --yes
-mode_state refused
-kill "$(cat "$OUT/holder-pid")"
-`;
-
-/** "ADDR DRIVER" lines a mode_state step wrote, as address -> driver (null: none). */
-function driversAt(b: Boot, step: string): Map<string, string | null> {
-  const m = new Map<string, string | null>();
-  for (const l of (b.text(`drivers-${step}`) ?? "").split("\n").filter(Boolean)) {
-    const [a = "", d = "-"] = l.split(" ");
-    m.set(a, d === "-" ? null : d);
   }
   return m;
 }
@@ -892,10 +837,69 @@ const uefiGrub: Scenario = {
 /** QEMU inside a TCG guest, its own image with libvirt: the slowest part of the lab. */
 const NESTED_OPT_IN = "a nested QEMU and libvirt under TCG, and an image of its own";
 
+// --- issue 16: mode host|vm live, and a container's nodes from the same card ---------------
+// One boot, no reboot: the card moves host -> vm -> host through driver_override/unbind/
+// drivers_probe, then a process holding its DRM node blocks the move. What each step did is
+// read from sysfs and /dev by the script (mode_state), never from passthrough's output. The
+// container part is `ct plan` only: the image has neither pct nor lxc, so there is no container
+// to configure or check; a hand-written /etc/pve/lxc/100.conf and the container's /etc/group
+// under /var/lib/lxc/100/rootfs are enough for plan to read.
+const MODE_SWITCH = `
+facts before
+# NAME: each function's driver link, /dev/dri and /dev/vfio, once udev has made the nodes.
+mode_state() {
+  udevadm settle -t 30
+  local d
+  for d in /sys/bus/pci/devices/"$SLOT".*; do
+    if [ -e "$d/driver" ]; then echo "$(basename "$d") $(basename "$(readlink "$d/driver")")"
+    else echo "$(basename "$d") -"; fi
+  done >"$OUT/drivers-$1"
+  ls -1 /dev/dri >"$OUT/dri-$1" 2>/dev/null
+  ls -1 /dev/vfio >"$OUT/vfio-$1" 2>/dev/null
+  say "$1: drivers $(tr '\\n' ' ' <"$OUT/drivers-$1")| /dev/dri: $(tr '\\n' ' ' <"$OUT/dri-$1")| /dev/vfio: $(tr '\\n' ' ' <"$OUT/vfio-$1")"
+}
+# The display function's DRM nodes as the kernel names them, with their device numbers (card*
+# and renderD*: Linux 6.1 also lists controlD*, a compatibility name with no /dev node).
+for n in /sys/bus/pci/devices/"$SLOT".0/drm/card[0-9]*/dev /sys/bus/pci/devices/"$SLOT".0/drm/renderD*/dev; do
+  [ -e "$n" ] || continue
+  echo "$(basename "$(dirname "$n")") $(cat "$n")"
+done >"$OUT/drm-sysfs"
+say "drm in sysfs: $(tr '\\n' ' ' <"$OUT/drm-sysfs")"
+mkdir -p /etc/pve/lxc /var/lib/lxc/100/rootfs/etc
+printf '%s\\n' 'arch: amd64' 'hostname: media' 'memory: 512' 'ostype: debian' \\
+  'rootfs: local-lvm:vm-100-disk-0,size=8G' 'unprivileged: 1' >/etc/pve/lxc/100.conf
+printf '%s\\n' 'root:x:0:' 'video:x:44:' 'render:x:993:' >/var/lib/lxc/100/rootfs/etc/group
+mode_state host0
+pt ct_plan_host ct plan --ctid 100 --device "$SLOT.0"
+pt mode_vm mode vm --device "$SLOT" --yes
+mode_state vm
+pt verify_vm verify --device "$SLOT" --json
+pt ct_plan_vm ct plan --ctid 100 --device "$SLOT.0"
+pt mode_host mode host --device "$SLOT" --yes
+mode_state host1
+card=$(awk '/^card/ {print $1; exit}' "$OUT/drm-sysfs")
+sleep 600 <"/dev/dri/$card" &
+echo $! >"$OUT/holder-pid"
+say "holder: pid $! has /dev/dri/$card open"
+pt mode_refused mode vm --device "$SLOT" --yes
+mode_state refused
+kill "$(cat "$OUT/holder-pid")"
+`;
+
+/** "ADDR DRIVER" lines a mode_state step wrote, as address -> driver (null: none). */
+function modeDriversAt(b: Boot, step: string): Map<string, string | null> {
+  const m = new Map<string, string | null>();
+  for (const l of (b.text(`drivers-${step}`) ?? "").split("\n").filter(Boolean)) {
+    const [a = "", d = "-"] = l.split(" ");
+    m.set(a, d === "-" ? null : d);
+  }
+  return m;
+}
+
 const lines = (b: Boot, name: string) => (b.text(name) ?? "").split("\n").filter(Boolean);
 
 function onDrivers(v: Verdict, b: Boot, step: string, want: (f: string) => string): void {
-  const seen = driversAt(b, step);
+  const seen = modeDriversAt(b, step);
   v.note(`${step}: ${[...seen].map(([a, d]) => `${a} on ${d ?? "no driver"}`).join(", ")}`);
   for (const f of [FN_DISPLAY, FN_AUDIO])
     v.eq(seen.get(f) ?? null, want(f), `sysfs after ${step}: ${f} driver`);
