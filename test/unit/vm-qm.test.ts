@@ -348,20 +348,8 @@ describe("passthrough vm create --backend qm", () => {
 
 describe("passthrough vm plan|configure --hookscript (Proxmox)", () => {
   const args = (cmd: string, ...extra: string[]) => [
-    "vm",
-    cmd,
-    "--backend",
-    "qm",
-    "--node",
-    "pve",
-    "--snapshot",
-    SNAP,
-    "--vmid",
-    "100",
-    "--device",
-    "01:00",
-    "--hookscript",
-    ...extra,
+    ...`vm ${cmd} --backend qm --node pve --vmid 100 --device 01:00 --hookscript`.split(" "),
+    ...["--snapshot", SNAP, ...extra],
   ];
   const setup = () => {
     host = fakePve({ 100: VM100 });
