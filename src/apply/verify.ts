@@ -266,8 +266,69 @@ export function verifyHost(input: VerifyInput): VerifyReport {
     }
   }
 
+  for (const a of expect.boundToHost ?? []) {
+    const d = byAddr.get(a);
+    functions.push(hostBound(a, d, noReboot, findings));
+  }
+
   const ok = !findings.some((f) => f.status === "fail");
   return { ok, rebooted, findings, functions };
+}
+
+/** `mode host --persist`: the function must be back on its own driver (any driver but vfio-pci). */
+function hostBound(
+  address: PciAddress,
+  d: PciDevice | undefined,
+  noReboot: boolean,
+  findings: Array<Finding<VerifyId>>,
+): VerifiedFunction {
+  const ok = d !== undefined && d.driver !== null && d.driver !== VFIO_DRIVER;
+  const row = (driver: string | null) => ({
+    address,
+    role: "selected" as const,
+    iommuGroup: d?.iommuGroup ?? null,
+    driver,
+    ok,
+  });
+  if (!d) {
+    findings.push(
+      finding(
+        "verify.binding",
+        "fail",
+        address,
+        `${address} is not present on this host`,
+        "the card moved to another slot or was removed: `passthrough list`",
+      ),
+    );
+    return row(null);
+  }
+  if (ok)
+    findings.push(
+      finding(
+        "verify.binding",
+        "pass",
+        address,
+        `${address} is on its host driver ${d.driver}`,
+        null,
+      ),
+    );
+  else
+    findings.push(
+      finding(
+        "verify.binding",
+        "fail",
+        address,
+        d.driver === VFIO_DRIVER
+          ? `${address} is still on vfio-pci${noReboot ? " (no reboot since the apply)" : ""}, not on its host driver`
+          : `${address} has no driver: its host driver did not take it`,
+        d.driver === VFIO_DRIVER
+          ? noReboot
+            ? "reboot (or `passthrough mode host --device ADDR` now), then run `passthrough verify` again"
+            : "`passthrough check` shows what still binds it (ids=, softdep, vfio-pci.ids=); after fixing, rebuild the initramfs and reboot"
+          : "load its driver (modprobe) and check for a blacklist line in /etc/modprobe.d; `passthrough check` lists them",
+      ),
+    );
+  return row(d.driver);
 }
 
 function cmdlineCause(input: VerifyInput, w: CmdlineParam, noReboot: boolean): Finding<VerifyId> {

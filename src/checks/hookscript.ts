@@ -10,18 +10,24 @@ import { finding, type Finding } from "../findings/finding.js";
 export function checkHookscripts(ctx: CheckContext): Finding[] {
   return ctx.state.vms
     .filter((vm) => vm.hookscript?.present === false)
-    .map((vm) => {
-      const h = vm.hookscript!;
-      return finding(
-        "vm.hookscript-missing",
-        "warn",
-        `VM ${vm.vmid}'s hookscript ${h.volume} is missing (/${h.file}): the VM will not start`,
-        {
-          subject: `VM ${vm.vmid}`,
-          fix: /\/passthrough-[0-9a-f-]+\.sh$/.test(h.file ?? "")
-            ? `install it again: \`passthrough mode vm --device SLOT --hookscript --vmid ${vm.vmid}\`, or remove it: qm set ${vm.vmid} --delete hookscript`
-            : `copy the script back to /${h.file} (chmod 0700), or remove it: qm set ${vm.vmid} --delete hookscript`,
-        },
-      );
-    });
+    .map((vm) => hookscriptMissing(vm.vmid, vm.hookscript!.volume, vm.hookscript!.file));
+}
+
+/**
+ * The finding for one VM whose hookscript is not there: `file` is the root-relative path when
+ * known (this host), null when only the storage's content listing said so (the REST API).
+ */
+export function hookscriptMissing(vmid: number, volume: string, file: string | null): Finding {
+  const ours = /\/passthrough-[0-9a-f-]+\.sh$/.test(volume);
+  return finding(
+    "vm.hookscript-missing",
+    "warn",
+    `VM ${vmid}'s hookscript ${volume} is missing (${file !== null ? `/${file}` : "not in its storage's snippets"}): the VM will not start`,
+    {
+      subject: `VM ${vmid}`,
+      fix: ours
+        ? `install it again: \`passthrough mode vm --device SLOT --hookscript --vmid ${vmid}\`, or remove it: qm set ${vmid} --delete hookscript`
+        : `copy the script back${file !== null ? ` to /${file}` : ""} (chmod 0700), or remove it: qm set ${vmid} --delete hookscript`,
+    },
+  );
 }

@@ -203,6 +203,22 @@ export const PLAN_CATALOG = {
     fix: "Nothing to fix; the ids/softdep binding keeps the passed device on vfio-pci without it.",
     sources: [MODPROBE_D],
   },
+  "binding.ids-shared": {
+    title: "Releasing ids another device shares",
+    meaning:
+      "mode host --persist takes a card's vendor:device ids out of vfio-pci's ids=, and another device on this host has the same ids (two identical GPUs), so it is released from vfio-pci at the next boot too.",
+    why: "ids= matches every device with those ids, not one address.",
+    fix: "Bind the device that should stay on vfio-pci by address: passthrough apply --device ADDR (the plan binds by address when the host keeps an identical device).",
+    sources: [MODPROBE_D],
+  },
+  "binding.host-driver-blacklisted": {
+    title: "The card's driver is blacklisted by a file passthrough did not write",
+    meaning:
+      "mode host --persist releases the card from vfio-pci, but a blacklist line in another /etc/modprobe.d file (one a guide had you write, e.g. blacklist nouveau) stops its driver from loading automatically, so after the reboot the card may have no driver at all.",
+    why: "passthrough only removes lines it wrote itself; a blacklist is host-wide and may be there for another reason.",
+    fix: "Remove the line if the host should drive the card, rebuild the initramfs (update-initramfs -u -k all, dracut -f, mkinitcpio -P) and reboot, or load the driver by hand with modprobe.",
+    sources: [MODPROBE_D],
+  },
   "bootloader.unknown": {
     title: "Boot loader not recognised",
     meaning:

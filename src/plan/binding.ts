@@ -39,7 +39,7 @@ import type { ResolvedSelection } from "./selection.js";
 import type { ModuleParam, PlanOptions } from "./types.js";
 
 /** Native drivers a GPU of this vendor may get later even when none is installed now (proprietary driver, KMS). */
-const VENDOR_GPU_MODULES: Record<string, string[]> = {
+export const VENDOR_GPU_MODULES: Record<string, string[]> = {
   "10de": ["nouveau", "nvidia", "nvidia_drm", "nvidia_modeset"],
   "1002": ["amdgpu", "radeon"],
   "8086": ["i915", "xe"],

@@ -50,6 +50,8 @@ export interface Expectation {
   cmdline: string[];
   modulesLoaded: string[];
   boundToVfio: PciAddress[];
+  /** `mode host --persist`: functions that must be back on a host driver, not vfio-pci (absent in older journals). */
+  boundToHost?: PciAddress[];
   /** Module parameters the running kernel must show in /sys/module/M/parameters (absent in older journals). */
   moduleParams?: ModuleParam[];
   /** --reset-method: what sysfs reset_method of each function must read after the reboot. */

@@ -66,6 +66,15 @@ export function hookscriptArgv(vmid: number, volume: string): string[] {
   return ["qm", "set", String(vmid), "--hookscript", volume];
 }
 
+/** The snippet for a card on a snippets storage: its file name, text and volume id. */
+export function hookscriptSnippet(
+  address: string,
+  storage: string,
+): { name: string; text: string; volume: string } {
+  const name = hookscriptName(address);
+  return { name, text: hookscriptText(address), volume: `${storage}:snippets/${name}` };
+}
+
 /**
  * Writes the snippet (0700, atomically, in the storage's snippets folder as pvesm names it),
  * sets it on the VM, and reads the VM config back (`qm config`).
@@ -76,9 +85,8 @@ export async function installHookscript(
   address: string,
   storage: string,
 ): Promise<HookscriptInstall> {
-  const name = hookscriptName(address);
-  const file = await writeLocalSnippet(runner, storage, name, hookscriptText(address), 0o700);
-  const volume = `${storage}:snippets/${name}`;
+  const { name, text, volume } = hookscriptSnippet(address, storage);
+  const file = await writeLocalSnippet(runner, storage, name, text, 0o700);
   const argv = hookscriptArgv(vmid, volume);
   const set = runner.run(argv);
   if (!commandSucceeded(set))

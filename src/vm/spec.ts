@@ -53,6 +53,8 @@ export interface VmOptions {
   virtioIso?: string | null;
   /** --romfile FILE: the GPU's VBIOS as read (absolute path and bytes); checked against the card here. */
   romfile?: RomFileInput | null;
+  /** --hookscript (Proxmox): the snippets storage of a hookscript that switches the GPU at start/stop; null: none. */
+  hookscript?: { storage: string } | null;
 }
 
 /** A new VM (`vm create`): what the guest gets besides the passthrough settings. */

@@ -65,7 +65,7 @@ export interface ProxmoxBackend {
    * include "snippets"; returns where it landed on the node. Only a backend running on the node
    * can: Proxmox's upload API takes iso, vztmpl and import only (guest setup --cloud-init).
    */
-  writeSnippet?(storage: string, filename: string, content: string): Promise<string>;
+  writeSnippet?(storage: string, filename: string, content: string, mode?: number): Promise<string>;
 }
 
 export interface VmSelection {

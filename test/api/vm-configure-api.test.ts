@@ -53,6 +53,22 @@ describe.skipIf(!openssl)("vm configure/create through the REST API", () => {
     noSecrets(r);
   });
 
+  it("refuses --hookscript (exit 3): the REST API cannot upload the snippet", async () => {
+    const r = await vm("configure", [
+      "--node",
+      "pve2",
+      "--vmid",
+      "101",
+      "--device",
+      "01:00",
+      "--hookscript",
+      "--yes",
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("--hookscript: the snippet is written on the node itself");
+    expect(sim.vmConfig(101)!.main.hookscript).toBeUndefined();
+  });
+
   it("passes the device through a mapping: diff, apply with the digest, read back; a second run changes nothing", async () => {
     const m = await cli(
       [

@@ -142,6 +142,31 @@ describe.skipIf(!openssl)("vm mapping commands", () => {
     expect((await run(["check", "--name", "gpu0"])).code).toBe(0);
   });
 
+  it("check reports a VM whose hookscript snippet is not in its storage (vm.hookscript-missing)", async () => {
+    const cluster = threeNodeCluster();
+    const [vm100, vm101] = cluster.vms!;
+    vm100!.config = { ...vm100!.config, hookscript: "local:snippets/passthrough-0000-01-00.sh" };
+    vm101!.config = { ...vm101!.config, hookscript: "local:snippets/passthrough-0000-01-00.sh" };
+    cluster.nodes[1]!.snippets = { local: ["passthrough-0000-01-00.sh"] };
+    await sim.stop();
+    sim = await PveSimulator.start(cluster, { cert: certs.selfSigned, schema });
+    conn = ["--api", sim.url, "--fingerprint", certs.selfSigned.fingerprint];
+    const r = await run(["check"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("Hookscripts: 1 missing (vm.hookscript-missing):");
+    expect(r.stdout).toContain(
+      "WARN  VM 100's hookscript local:snippets/passthrough-0000-01-00.sh is missing (not in its storage's snippets): the VM will not start",
+    );
+    expect(r.stdout).toContain(
+      "fix: install it again: `passthrough mode vm --device SLOT --hookscript --vmid 100`",
+    );
+    expect(r.stdout).not.toContain("VM 101's hookscript");
+    const j = JSON.parse((await run(["check", "--json"])).stdout);
+    expect(j.hookscripts.missing.map((f: { subject: string }) => f.subject)).toEqual(["VM 100"]);
+    // One listing per node and storage.
+    expect(sim.requests.filter((q) => q.path.endsWith("/storage/local/content")).length).toBe(4);
+  });
+
   it("reports offline nodes as not checked (exit 1: not every node is known to be ok)", async () => {
     sim.setNodeOnline("pve3", false);
     const r = await run(["check"]);

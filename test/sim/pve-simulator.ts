@@ -47,6 +47,8 @@ export interface SimNode {
   online?: boolean;
   pci: SimPci[];
   storages?: string[];
+  /** Snippet file names per storage (GET .../storage/STORAGE/content?content=snippets). */
+  snippets?: Record<string, string[]>;
 }
 
 export interface SimToken {
@@ -648,6 +650,32 @@ export class PveSimulator {
     this.route("GET", "/cluster/mapping/pci/{id}", (ctx) => this.getMapping(ctx));
     this.route("PUT", "/cluster/mapping/pci/{id}", (ctx) => this.updateMapping(ctx));
     this.route("DELETE", "/cluster/mapping/pci/{id}", (ctx) => this.deleteMapping(ctx));
+    // Outside the extract; parameters as pve-storage PVE/API2/Storage/Content.pm 'index' declares them.
+    this.route("GET", "/nodes/{node}/storage/{storage}/content", (ctx) => this.content(ctx), {
+      additionalProperties: 0,
+      properties: {
+        node: { type: "string" },
+        storage: { type: "string" },
+        content: { type: "string", optional: 1 },
+        vmid: { type: "integer", optional: 1 },
+      },
+    });
+  }
+
+  /** Content.pm index: Datastore.Audit or Datastore.AllocateSpace on the storage; volids of one content type. */
+  private content(ctx: Ctx): unknown[] {
+    const storage = String(ctx.params.storage);
+    this.check(ctx, `/storage/${storage}`, ["Datastore.Audit", "Datastore.AllocateSpace"], true);
+    const node = this.node(String(ctx.params.node));
+    if (!(node.storages ?? []).includes(storage))
+      throw new SimError(500, `storage '${storage}' does not exist`);
+    if (ctx.params.content !== undefined && ctx.params.content !== "snippets") return [];
+    return (node.snippets?.[storage] ?? []).map((name) => ({
+      volid: `${storage}:snippets/${name}`,
+      content: "snippets",
+      format: "snippet",
+      size: 512,
+    }));
   }
 
   private resources(ctx: Ctx): unknown[] {

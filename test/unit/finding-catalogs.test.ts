@@ -17,6 +17,7 @@ import { GUEST_CATALOG } from "../../src/findings/guest-catalog.js";
 import { CT_CATALOG } from "../../src/findings/ct-catalog.js";
 import type { HostState } from "../../src/host/types.js";
 import { PLAN_CATALOG } from "../../src/findings/plan-catalog.js";
+import { planUnbind } from "../../src/plan/unbinding.js";
 import { planHost } from "../../src/plan/plan.js";
 import type { PlanOptions } from "../../src/plan/types.js";
 import { FIXTURE_SPECS } from "../fixtures/specs/index.js";
@@ -61,6 +62,32 @@ function wellFormed(
 }
 
 /** Plan findings' ids, or [] when the plan is refused (refusals are reasons, not findings). */
+/** mode host --persist (planUnbind) on a host whose card is bound by ids=. */
+function boundByIds(name: string, ids: string): HostState {
+  const s = fixtureState(name);
+  s.configFiles["etc/modprobe.d/vfio.conf"] = `options vfio-pci ids=${ids}\n`;
+  return s;
+}
+
+const UNBIND_CASES: Array<{ id: string; state: () => HostState; devices: string[] }> = [
+  {
+    id: "binding.host-driver-blacklisted",
+    state: () => boundByIds("seed-after", "10de:2206,10de:1aef"),
+    devices: ["0000:01:00"],
+  },
+  {
+    id: "binding.ids-shared",
+    state: () => {
+      const s = fixtureState("two-identical-gpus");
+      const d = s.pci.find((x) => x.classCode.startsWith("03"))!;
+      return boundByIds("two-identical-gpus", `${d.vendorId}:${d.deviceId}`);
+    },
+    devices: [
+      fixtureState("two-identical-gpus").pci.find((x) => x.classCode.startsWith("03"))!.address,
+    ],
+  },
+];
+
 function planIds(state: HostState, over: Partial<PlanOptions>): string[] {
   try {
     return planHost(state, planOpts(over)).findings.map((f) => f.id);
@@ -283,6 +310,13 @@ describe("plan catalog", () => {
     }
     for (const c of PLAN_CASES) {
       const got = planIds(c.state(), c.opts);
+      expect(got, c.id).toContain(c.id);
+      for (const id of got) ids.add(id);
+    }
+    for (const c of UNBIND_CASES) {
+      const got = planUnbind(c.state(), { devices: c.devices, groups: [] }).findings.map(
+        (f) => f.id,
+      );
       expect(got, c.id).toContain(c.id);
       for (const id of got) ids.add(id);
     }

@@ -225,6 +225,25 @@ describe("passthrough mode (fake kernel, fake modprobe)", () => {
     }
   });
 
+  it("--persist --now: the live checks first (a refusal writes no journal), then the config, then the switch", async () => {
+    const h = setup();
+    try {
+      const journal = path.join(h.tree.dir, "var/lib/passthrough/journal");
+      h.hold(5151, "qemu-system-x86", "/dev/vfio/12");
+      const refused = await h.run("host", "01:00.0", "--persist", "--now", "--yes");
+      expect(refused.code).toBe(3);
+      expect(fs.existsSync(journal)).toBe(false);
+      fs.rmSync(path.join(h.tree.dir, "proc/5151"), { recursive: true });
+      const r = await h.run("host", "01:00.0", "--persist", "--now", "--yes");
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("0000:01:00.0: vfio-pci -> nouveau (read back)");
+      expect(h.kernel.bound("0000:01:00.0")).toBe("nouveau");
+    } finally {
+      h.cleanup();
+    }
+  });
+
   it("--dry-run lists the writes and makes none; a bad mode is exit 2", async () => {
     const h = setup();
     try {

@@ -11,7 +11,7 @@ import { parseVmConfig } from "../../src/formats/proxmox-vm-config.js";
 import { ProcessRunner } from "../../src/process/run.js";
 import { QmBackend, qmSetArgv, splitDigest } from "../../src/vm/proxmox/qm-backend.js";
 import { cli } from "../helpers/cli.js";
-import { fixturePath, fixtureState } from "../helpers/fixtures.js";
+import { fixturePath, fixtureState, REPO } from "../helpers/fixtures.js";
 import { fakePve, RecordingRunner, type FakeHost } from "../helpers/fake-tools.js";
 import { GUI_VM_101 } from "../helpers/vm-configs.js";
 
@@ -343,5 +343,44 @@ describe("passthrough vm create --backend qm", () => {
     );
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/VM 130 exists already/);
+  });
+});
+
+describe("passthrough vm plan|configure --hookscript (Proxmox)", () => {
+  const args = (cmd: string, ...extra: string[]) => [
+    ...`vm ${cmd} --backend qm --node pve --vmid 100 --device 01:00 --hookscript`.split(" "),
+    ...["--snapshot", SNAP, ...extra],
+  ];
+  const setup = () => {
+    host = fakePve({ 100: VM100 });
+    const bin = `${host.dir}/bin`;
+    fs.copyFileSync(`${REPO}/test/helpers/fake-pvesm.cjs`, `${bin}/pvesm`);
+    fs.chmodSync(`${bin}/pvesm`, 0o755);
+    fs.mkdirSync(`${host.dir}/storage/local/snippets`, { recursive: true });
+    return host;
+  };
+
+  it("vm plan shows the hookscript line and the snippet in the diff; configure writes the snippet 0700 before qm set", async () => {
+    const h = setup();
+    const plan = await cli(args("plan"), h.env);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain(
+      "# write snippet local:snippets/passthrough-0000-01-00.sh (0700): mode vm at pre-start, mode host at post-stop",
+    );
+    expect(plan.stdout).toContain("+hookscript: local:snippets/passthrough-0000-01-00.sh\n");
+    expect(plan.stdout).toContain("--hookscript");
+    expect(fs.existsSync(`${h.dir}/storage/local/snippets/passthrough-0000-01-00.sh`)).toBe(false);
+
+    const r = await cli(args("configure", "--yes"), h.env);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const file = `${h.dir}/storage/local/snippets/passthrough-0000-01-00.sh`;
+    expect(fs.statSync(file).mode & 0o777).toBe(0o700);
+    expect(fs.readFileSync(file, "utf8")).toContain(
+      "/usr/bin/passthrough mode vm --device 0000:01:00.0 --yes",
+    );
+    expect(parseVmConfig(h.conf(100)!).main.hookscript).toBe(
+      "local:snippets/passthrough-0000-01-00.sh",
+    );
   });
 });

@@ -42,7 +42,7 @@ import {
   type PlanFlags,
 } from "./plan.js";
 
-interface ApplyOptions extends PlanFlags, TargetOptions {
+export interface ApplyOptions extends PlanFlags, TargetOptions {
   yes?: boolean;
 }
 
@@ -75,7 +75,7 @@ Examples:
       "-y, --yes",
       "answer the confirmation (required without a terminal)",
     );
-    cmd.action(run<ApplyOptions>((ctx, opts) => applyCommand(ctx, opts, planner)));
+    cmd.action(run<ApplyOptions>((ctx, opts) => runApply(ctx, opts, planner)));
   };
 }
 
@@ -101,10 +101,16 @@ export function rollbackHint(id: string, target: ApplyTarget, interactive: boole
   );
 }
 
-async function applyCommand(
+/**
+ * Plan, show, confirm and carry out with a journal: `apply` with planHost, and `mode vm|host
+ * --persist` with planHost or planUnbind (the same flow, lock and journal for both).
+ */
+export async function runApply(
   ctx: CommandContext,
   opts: ApplyOptions,
   planner: Planner,
+  /** The functions to plan for, read on the target host (default: --device widened to slots). */
+  devicesOn?: (state: HostState) => string[],
 ): Promise<number> {
   const flagOpts = planOptionsFrom(opts);
   if (flagOpts.devices.length === 0 && flagOpts.groups.length === 0)
@@ -115,7 +121,9 @@ async function applyCommand(
   const lock = ApplyLock.acquire(target.writer, "apply");
   try {
     const state = readTargetHost(target);
-    const planOpts = onHost(ctx, state, flagOpts, opts);
+    const planOpts = devicesOn
+      ? { ...flagOpts, devices: devicesOn(state) }
+      : onHost(ctx, state, flagOpts, opts);
     const plan = planner(state, planOpts);
     const where = target.live ? (state.system.hostname ?? "this host") : target.rootDir;
     const notes = plan.findings.filter(
@@ -254,13 +262,16 @@ function report(ctx: CommandContext, plan: Plan, r: ExecuteResult, target: Apply
   );
   ctx.out("After the reboot, `passthrough verify` checks:");
   if (expect.cmdline.length) ctx.out(`  /proc/cmdline has      ${expect.cmdline.join(" ")}`);
-  ctx.out("  IOMMU                  on, with interrupt remapping (or the opted-in unsafe mode)");
+  if (!expect.boundToHost?.length)
+    ctx.out("  IOMMU                  on, with interrupt remapping (or the opted-in unsafe mode)");
   if (expect.modulesLoaded.length)
     ctx.out(`  modules loaded         ${expect.modulesLoaded.join(", ")}`);
   if (expect.boundToVfio.length)
     ctx.out(
       `  on vfio-pci            ${expect.boundToVfio.join(", ")} and every other endpoint of their IOMMU group${plan.selection.groups.length === 1 ? "" : "s"}`,
     );
+  if (expect.boundToHost?.length)
+    ctx.out(`  on a host driver       ${expect.boundToHost.join(", ")} (not vfio-pci)`);
   if (plan.phase === "enable-iommu") {
     ctx.out(
       "",

@@ -19,6 +19,9 @@ import {
   hookscriptText,
   installHookscript,
 } from "../../vm/hookscript.js";
+import { DEFAULT_PLAN_OPTIONS, planHost } from "../../plan/plan.js";
+import type { Planner } from "../../plan/types.js";
+import { planUnbind } from "../../plan/unbinding.js";
 import { planModeSwitch, vmsPassing, type Mode, type SwitchPlan } from "../../plan/mode-switch.js";
 import { ProcessRunner } from "../../process/run.js";
 import { quoteArgv } from "../../process/quote.js";
@@ -26,6 +29,8 @@ import { confirm } from "../confirm.js";
 import { printJson, type CommandContext } from "../context.js";
 import { collect } from "../options.js";
 import type { RunAction } from "../registration.js";
+import { renderPlanText } from "../render/plan-text.js";
+import { runApply } from "./apply.js";
 
 interface ModeOptions {
   device?: string[];
@@ -33,6 +38,7 @@ interface ModeOptions {
   vmid?: string;
   snippetStorage?: string;
   now?: boolean;
+  persist?: boolean;
   root?: string;
   yes?: boolean;
   dryRun?: boolean;
@@ -54,7 +60,11 @@ export function registerMode(program: Command, run: RunAction): void {
       "the GPU, e.g. 0000:01:00.0 (with the functions of its slot in its IOMMU group; 0000:01:00: every function)",
       collect,
     )
-    .option("--now", "switch the running system (the default)")
+    .option("--now", "switch the running system (the default without --persist)")
+    .option(
+      "--persist",
+      "write the boot-time binding as apply does (journaled, undone by rollback) so the next boot lands in this mode; alone it only writes the configuration, add --now to switch now too",
+    )
     .option(
       "--hookscript",
       "instead: install a Proxmox hookscript that runs mode vm at the VM's pre-start and mode host at its post-stop",
@@ -78,8 +88,18 @@ Otherwise, for every function of the slot: driver_override set to vfio-pci (mode
 cleared (mode host), the address written to /sys/bus/pci/drivers/DRIVER/unbind and to
 /sys/bus/pci/drivers_probe, then each function's driver link read back (sysfs-bus-pci,
 https://github.com/torvalds/linux/blob/v6.8/Documentation/ABI/testing/sysfs-bus-pci). vfio-pci or the host driver is loaded with
-modprobe first when it is not. Nothing here survives a reboot: the boot-time binding is what
-\`passthrough plan\`/\`apply\` write (and \`rollback\` undoes).
+modprobe first when it is not. Without --persist nothing here survives a reboot.
+
+With --persist: the boot-time binding changes the way \`passthrough apply\` changes it, with
+the same plan display, confirmation, lock and journal (\`passthrough rollback\` undoes it,
+\`passthrough verify\` checks it after the reboot). mode vm --persist is apply's plan for
+the card (vfio-pci ids= or per-address binding, softdeps, VFIO modules, initramfs). mode host
+--persist takes the card's ids out of \`options vfio-pci ids=\` (other cards' ids stay) and
+out of the kernel command line's vfio-pci.ids=, its addresses out of passthrough's install
+hook, and the softdep/blacklist lines passthrough wrote for its drivers (never lines another
+bound card needs, never files passthrough did not write: those are reported), then rebuilds
+the initramfs (modprobe.d(5), https://man7.org/linux/man-pages/man5/modprobe.d.5.html).
+--persist alone switches nothing now; --persist --now does both (the live checks first).
 
 With --hookscript --vmid N (mode vm): the switch happens on the VM's own start and stop. A
 script snippets/passthrough-SLOT.sh (0700) is written to the storage's snippets folder
@@ -93,7 +113,8 @@ Examples:
   passthrough mode vm --device 0000:01:00.0 --dry-run
   passthrough mode vm --device 01:00 --hookscript --vmid 100 --yes
   passthrough mode vm --device 01:00 --yes
-  passthrough mode host --device 01:00 --yes`,
+  passthrough mode host --device 01:00 --yes
+  passthrough mode host --device 01:00 --persist --now --yes`,
     )
     .action(run<ModeOptions>(modeCommand));
 }
@@ -182,8 +203,60 @@ async function modeCommand(
   modeArg: string,
 ): Promise<number> {
   const mode = parseMode(modeArg);
+  if (opts.hookscript && opts.persist)
+    throw new InputError(
+      "--hookscript and --persist are two ways to switch: the hookscript at each VM start and stop, --persist at boot; choose one",
+    );
   if (opts.hookscript) return hookscriptCommand(ctx, opts, mode);
   if (opts.vmid !== undefined) throw new InputError("--vmid goes with --hookscript");
+  if (opts.persist) return persistCommand(ctx, opts, mode);
+  return liveCommand(ctx, opts, mode);
+}
+
+/** --persist: apply's flow with apply's planner (mode vm) or the release planner (mode host). */
+async function persistCommand(ctx: CommandContext, opts: ModeOptions, mode: Mode): Promise<number> {
+  if (opts.json)
+    throw new InputError(
+      "--json goes with the live switch; for --persist, `passthrough plan --device ADDR --json` prints the plan",
+    );
+  const planner: Planner = mode === "vm" ? planHost : (s, o) => planUnbind(s, o);
+  const devicesOn = (state: HostState) => slotFunctions(state, opts.device).map((f) => f.address);
+  if (opts.now) {
+    // The live checks first: a refusal there leaves the configuration untouched too.
+    const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+    const state = readHostState(opened.root, { manifest: opened.manifest });
+    const plan = buildSwitch(opened.root, state, mode, slotFunctions(state, opts.device));
+    if (!plan.already && plan.refusals.length) throw refusal(plan, mode);
+  }
+  if (opts.dryRun) {
+    const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+    const state = readHostState(opened.root, { manifest: opened.manifest });
+    const planOpts = { ...DEFAULT_PLAN_OPTIONS, devices: devicesOn(state), groups: [] };
+    ctx.out(
+      `mode ${mode} at boot for ${planOpts.devices.join(", ")}:`,
+      renderPlanText(state, planner(state, planOpts), planOpts, ctx.style).filter(
+        (l) => !l.startsWith("Next: "),
+      ),
+    );
+    if (!opts.now) ctx.out("--dry-run: nothing was changed.");
+    return opts.now ? liveCommand(ctx, opts, mode) : EXIT.ok;
+  }
+  const code = await runApply(
+    ctx,
+    { device: opts.device, root: opts.root, yes: opts.yes },
+    planner,
+    devicesOn,
+  );
+  return opts.now && code === EXIT.ok ? liveCommand(ctx, opts, mode) : code;
+}
+
+function refusal(plan: SwitchPlan, mode: Mode): RefusedError {
+  return new RefusedError(
+    `${plan.slot} stays as it is: ${plan.refusals.join("; ")}; stop those first${mode === "vm" ? `, or bind it at boot instead (\`passthrough mode vm --device ${plan.slot} --persist\`)` : ""}`,
+  );
+}
+
+async function liveCommand(ctx: CommandContext, opts: ModeOptions, mode: Mode): Promise<number> {
   const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
   const rootDir = opts.root ?? "/";
   const state = readHostState(opened.root, { manifest: opened.manifest });
@@ -206,10 +279,7 @@ async function modeCommand(
       );
     return EXIT.ok;
   }
-  if (plan.refusals.length)
-    throw new RefusedError(
-      `${plan.slot} stays as it is: ${plan.refusals.join("; ")}; stop those first${mode === "vm" ? `, or bind it at boot instead (\`passthrough plan --device ${plan.slot}\`)` : ""}`,
-    );
+  if (plan.refusals.length) throw refusal(plan, mode);
   if (!opts.json) ctx.out(`mode ${mode} for ${plan.slot}, now:`, describe(plan));
   if (opts.dryRun) {
     if (opts.json) json({ changed: false });

@@ -28,6 +28,7 @@ import type { PciMapping } from "../../vm/types.js";
 import { collect } from "../options.js";
 import { addApiOptions, apiOptions, connectionFlags, type ApiFlags } from "../api-options.js";
 import { printJson, type CommandContext } from "../context.js";
+import { scanHookscripts, type HookscriptScan } from "../../vm/proxmox/hookscripts.js";
 import type { RunAction } from "../registration.js";
 import { padEnd } from "../render/style.js";
 import { renderTable } from "../render/table.js";
@@ -138,6 +139,12 @@ Every node gets a verdict: ok, mismatch, missing device, offline, or unreachable
 request that failed and why); one node's failure never hides the others'. Exit code 1 when any
 node is not ok (a VM using a mapping there would not start, or it could not be checked), 0
 otherwise. Nodes are read --parallel at a time, within --timeout.
+
+It also reads every VM's config for a \`hookscript:\` and lists each storage's snippets
+(GET /nodes/NODE/storage/STORAGE/content, one request per node and storage): a VM whose
+snippet is not there is reported (vm.hookscript-missing, exit 1), since qemu-server refuses to
+start it (qm(1), "Hookscripts", https://pve.proxmox.com/pve-docs/qm.1.html). On the host
+itself, \`passthrough check\` reports the same from the snippets folder.
 
 Examples:
   passthrough vm mapping check --api https://pve1:8006 --fingerprint AB:CD:...
@@ -395,6 +402,7 @@ function fixLine(fix: MappingFix, mapping: string, flags: string): string {
 async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<number> {
   const backend = connect(ctx, opts, false);
   const check = await checkMappings(backend, opts.name ?? null);
+  const hooks = await scanHookscripts(backend.client);
   const { nodes, skippedNodes } = check;
   const all = check.mappings;
   const flags = connectionFlags(opts);
@@ -405,7 +413,8 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
   const errors = rows.filter((r) => r.status === "error").length;
   const warnings = rows.filter((r) => r.status === "warning").length;
   const notOk = check.verdicts.filter((v) => v.verdict !== "ok");
-  const exit = errors > 0 || notOk.length > 0 ? EXIT.problems : EXIT.ok;
+  const exit =
+    errors > 0 || notOk.length > 0 || hooks.findings.length > 0 ? EXIT.problems : EXIT.ok;
   if (opts.json) {
     printJson(ctx, {
       api: backend.client.origin,
@@ -419,6 +428,7 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
       })),
       results: rows,
       summary: { errors, warnings, skippedNodes, nodesNotOk: notOk.map((v) => v.node) },
+      hookscripts: { missing: hooks.findings, unchecked: hooks.unchecked },
     });
     return exit;
   }
@@ -490,6 +500,7 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
     ctx.out(
       `Every mapping matches its nodes' hardware${warnings > 0 ? ` (${warnings} node${warnings === 1 ? " has" : "s have"} no entry for a mapping: VMs using it cannot start there)` : ""}.`,
     );
+  ctx.out(hookscriptLines(hooks));
   if (notOk.some((v) => v.verdict === "offline" || v.verdict === "unreachable"))
     ctx.out(
       `Not checked: ${notOk
@@ -498,4 +509,19 @@ async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<nu
         .join(", ")}; rerun when ${notOk.length === 1 ? "it is" : "they are"} back.`,
     );
   return exit;
+}
+
+/** VMs whose hookscript snippet is missing (check's vm.hookscript-missing), or why not checked. */
+function hookscriptLines(h: HookscriptScan): string[] {
+  if (h.withHookscript === 0 && h.unchecked.length === 0) return [];
+  return [
+    h.findings.length === 0
+      ? `Hookscripts: ${h.withHookscript} VM${h.withHookscript === 1 ? " has one" : "s have one"}, every snippet is in its storage.`
+      : `Hookscripts: ${h.findings.length} missing (vm.hookscript-missing):`,
+    ...h.findings.flatMap((f) => [
+      `  WARN  ${f.summary}`,
+      ...(f.fix ? [`        fix: ${f.fix}`] : []),
+    ]),
+    ...h.unchecked.map((u) => `  not checked: ${u}`),
+  ];
 }

@@ -39,6 +39,8 @@ export interface VmFlags extends HostOptions, ApiFlags {
   force?: boolean;
   mapping?: string;
   romfile?: string;
+  hookscript?: boolean;
+  snippetStorage?: string;
   os?: string;
   virtioIso?: string;
   yes?: boolean;
@@ -99,6 +101,14 @@ export function addVmOptions(cmd: Command, mode: VmMode): Command {
     .option(
       "--romfile <file>",
       "the GPU's VBIOS for the guest (checked against the card; Proxmox: copied to /usr/share/kvm/)",
+    )
+    .option(
+      "--hookscript",
+      "Proxmox (qm, on the node): a hookscript snippet that moves the GPU to vfio-pci at pre-start and back at post-stop (as `mode vm --hookscript`)",
+    )
+    .option(
+      "--snippet-storage <id>",
+      "with --hookscript: the storage that keeps snippets (default local)",
     )
     .option(
       "--os <os>",
@@ -205,6 +215,7 @@ export function vmOptions(flags: VmFlags): VmOptions {
     force: flags.force === true,
     mappingName: mappingName(flags.mapping),
     romfile: romFile(flags.romfile),
+    hookscript: flags.hookscript ? { storage: flags.snippetStorage ?? "local" } : null,
     os: guestOs(flags.os),
     virtioIso: volumeOrPath(flags.virtioIso, "--virtio-iso", "local:iso/virtio-win.iso"),
   };
@@ -340,6 +351,11 @@ export function nextCommand(flags: VmFlags, o: VmOptions, api: ApiOptions): stri
   if (o.force) parts.push("--force");
   if (o.mappingName) parts.push("--mapping", o.mappingName);
   if (o.romfile) parts.push("--romfile", quoteWord(o.romfile.path));
+  if (o.hookscript)
+    parts.push(
+      "--hookscript",
+      ...(o.hookscript.storage !== "local" ? ["--snippet-storage", o.hookscript.storage] : []),
+    );
   if (o.os) parts.push("--os", o.os);
   if (o.virtioIso) parts.push("--virtio-iso", quoteWord(o.virtioIso));
   if (flags.libvirt) parts.push("--libvirt", flags.libvirt);

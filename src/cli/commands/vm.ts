@@ -137,6 +137,10 @@ async function vmAction(
       env: ctx.io.env,
       connectApi,
     });
+    if (options.hookscript && (backend.kind === "libvirt" || backend.kind === "qemu"))
+      throw new InputError(
+        `--hookscript is a Proxmox VE hookscript (qm(1) "Hookscripts"); the ${backend.kind} backend has none: leave it out`,
+      );
     // The whole-slot rule (host/whole-slot.ts), on the host the devices are read from.
     const devices = selectDevices(ctx, host.state.pci, flags.device).map((d) => d.address);
     const request = vmRequest(mode, flags, { ...options, devices }, backend.defaultBridge);

@@ -177,7 +177,7 @@ export function renderPlanText(
   if (reboot) lines.push(style.bold("Reboot required: ") + reboot.why, "");
 
   const e = plan.expect;
-  if (e.cmdline.length || e.modulesLoaded.length || e.boundToVfio.length) {
+  if (e.cmdline.length || e.modulesLoaded.length || e.boundToVfio.length || e.boundToHost?.length) {
     lines.push(style.bold("After the reboot, `passthrough verify` checks:"));
     lines.push(
       ...renderTable(
@@ -188,6 +188,7 @@ export function renderPlanText(
           ...(e.cmdline.length ? [["/proc/cmdline has:", e.cmdline.join(" ")]] : []),
           ...(e.modulesLoaded.length ? [["modules loaded:", e.modulesLoaded.join(" ")]] : []),
           ...(e.boundToVfio.length ? [["bound to vfio-pci:", e.boundToVfio.join(" ")]] : []),
+          ...(e.boundToHost?.length ? [["on a host driver:", e.boundToHost.join(" ")]] : []),
         ],
         "  ",
       ),

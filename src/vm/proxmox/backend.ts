@@ -26,6 +26,7 @@ import {
 } from "./config-change.js";
 import { hardwareMismatches } from "./hardware-check.js";
 import { FileWriter } from "../../apply/file-writer.js";
+import { hookscriptSnippet } from "../hookscript.js";
 import {
   installRom,
   planRomInstall,
@@ -52,6 +53,8 @@ export interface ProxmoxVmPlan extends VmPlan {
   pciMappings: PlannedMapping[];
   /** --romfile: the copy to /usr/share/kvm made before the config names it. */
   romInstall: { rom: NonNullable<ReturnType<typeof specRom>>; install: RomInstall } | null;
+  /** --hookscript: the snippet written on the node before the config names it. */
+  hookscript: { storage: string; name: string; text: string } | null;
 }
 
 export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan> {
@@ -154,6 +157,7 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
       mappings,
     });
     const rom = this.romInstall(result, request);
+    const hook = this.hookscript(result, request, config, plan);
     const empty = isEmptyChange(plan.change) && !(rom.planned && !rom.planned.install.present);
     const name = config?.name ?? request.create?.name;
     const label = `VM ${vmid}${name ? ` "${name}"` : ""}`;
@@ -167,11 +171,13 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
       digest: current.digest,
       pciMappings: auto.planned,
       romInstall: rom.planned,
+      hookscript: hook.planned,
       action: `${creating ? "create" : "configure"} VM ${vmid}`,
       refusals: [
         ...hwRefusals,
         ...auto.refusals,
         ...rom.refusals,
+        ...hook.refusals,
         ...result.refusals,
         ...plan.refusals,
       ],
@@ -204,6 +210,11 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
                 ...(rom.planned && !rom.planned.install.present
                   ? [`# copy ${rom.planned.rom.path} to ${rom.planned.install.hostPath}`]
                   : []),
+                ...(hook.planned
+                  ? [
+                      `# write snippet ${hook.planned.storage}:snippets/${hook.planned.name} (0700): mode vm at pre-start, mode host at post-stop`,
+                    ]
+                  : []),
                 configText(plan.after),
               ].join("\n"),
             },
@@ -233,6 +244,43 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
     if (blocker) return { planned: null, refusals: [blocker] };
     const { install, refusal } = planRomInstall(new FileWriter(this.romRoot), rom, bytes);
     return { planned: install ? { rom, install } : null, refusals: refusal ? [refusal] : [] };
+  }
+
+  /**
+   * --hookscript: the snippet `mode vm --hookscript` installs (src/vm/hookscript.ts), named in
+   * the config's `hookscript:` key; written by this node's qm backend only (the REST API cannot
+   * upload snippets). A config that names it already gets no step of its own (a missing snippet
+   * is what check and vm mapping check report); with other changes the snippet is rewritten.
+   */
+  private hookscript(
+    result: SpecResult,
+    request: VmRequest,
+    config: VmConfig | null,
+    plan: ReturnType<typeof planProxmoxChange>,
+  ): { planned: ProxmoxVmPlan["hookscript"]; refusals: string[] } {
+    const want = request.options.hookscript;
+    if (!want) return { planned: null, refusals: [] };
+    const gpu = result.spec.pci.find((d) => d.gpu) ?? result.spec.pci[0];
+    if (!gpu) return { planned: null, refusals: ["--hookscript: give the GPU with --device"] };
+    if (this.client && this.client.kind !== "qm")
+      return {
+        planned: null,
+        refusals: [
+          "--hookscript: the snippet is written on the node itself and the REST API cannot upload snippets; run `passthrough vm configure --backend qm ... --hookscript` on the node as root",
+        ],
+      };
+    const snippet = hookscriptSnippet(gpu.functions[0]?.address ?? gpu.host, want.storage);
+    if (config?.hookscript !== snippet.volume) {
+      plan.change.set.hookscript = snippet.volume;
+      plan.after.hookscript = snippet.volume;
+      plan.why.hookscript = `a hookscript moves ${gpu.host} to vfio-pci at pre-start and back to its host driver at post-stop`;
+    }
+    return {
+      planned: this.client
+        ? { storage: want.storage, name: snippet.name, text: snippet.text }
+        : null,
+      refusals: [],
+    };
   }
 
   /** The node's own PCI list, where the client can read it (the REST API). */
@@ -298,6 +346,14 @@ export class ProxmoxVmBackend implements VmBackend<ProxmoxCurrent, ProxmoxVmPlan
         new FileWriter(this.romRoot),
         plan.romInstall.rom,
         plan.romInstall.install,
+      );
+    // The snippet first: qemu-server refuses a hookscript that is not there (check_hookscript).
+    if (plan.hookscript)
+      await client.writeSnippet!(
+        plan.hookscript.storage,
+        plan.hookscript.name,
+        plan.hookscript.text,
+        0o700,
       );
     // The mappings first: the config names them, and Proxmox checks Mapping.Use on them.
     for (const m of plan.pciMappings)

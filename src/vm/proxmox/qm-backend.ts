@@ -86,8 +86,8 @@ export class QmBackend implements ProxmoxBackend {
   }
 
   /** On the node itself: the file `pvesm path STORAGE:snippets/NAME` names (guest setup --cloud-init). */
-  writeSnippet(storage: string, filename: string, content: string): Promise<string> {
-    return writeLocalSnippet(this.runner, storage, filename, content);
+  writeSnippet(storage: string, filename: string, content: string, mode?: number): Promise<string> {
+    return writeLocalSnippet(this.runner, storage, filename, content, mode);
   }
 
   async createVm(vmid: number, config: VmConfig): Promise<void> {
