@@ -40,7 +40,10 @@ describe("processIo", () => {
     const r = sh(
       `bash -c "'${tsx}' '${script}' | head -c 10 >/dev/null; echo \\\${PIPESTATUS[0]}"`,
     );
-    expect(r.stderr).toBe("");
+    // No error and no signal. The script's own stderr line may still come: where the pipe was
+    // left non-blocking (by the tsx parent sharing it) the rest goes through the stream, whose
+    // EPIPE arrives after the script's synchronous last line.
+    expect(r.stderr).not.toMatch(/EPIPE|[Ee]rror/);
     expect(r.stdout.trim()).toBe("0");
   });
 });

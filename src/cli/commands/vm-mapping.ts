@@ -401,8 +401,11 @@ function fixLine(fix: MappingFix, mapping: string, flags: string): string {
 
 async function checkCommand(ctx: CommandContext, opts: CheckOptions): Promise<number> {
   const backend = connect(ctx, opts, false);
-  const check = await checkMappings(backend, opts.name ?? null);
-  const hooks = await scanHookscripts(backend.client);
+  // Side by side: the hookscript scan's requests share the run's deadline with the mappings'.
+  const [check, hooks] = await Promise.all([
+    checkMappings(backend, opts.name ?? null),
+    scanHookscripts(backend.client),
+  ]);
   const { nodes, skippedNodes } = check;
   const all = check.mappings;
   const flags = connectionFlags(opts);

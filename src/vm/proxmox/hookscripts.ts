@@ -41,9 +41,17 @@ async function hookscriptOf(
 }
 
 export async function scanHookscripts(client: PveApiClient): Promise<HookscriptScan> {
-  const res = await client.get<Array<Record<string, unknown>>>("/cluster/resources", {
-    type: "vm",
-  });
+  let res: Array<Record<string, unknown>> | null;
+  try {
+    res = await client.get<Array<Record<string, unknown>>>("/cluster/resources", { type: "vm" });
+  } catch (err) {
+    // Past the run's deadline or a failing endpoint: the mappings are still reported.
+    return {
+      findings: [],
+      unchecked: [`the cluster's VM list: ${reasonOf(err)}`],
+      withHookscript: 0,
+    };
+  }
   const vms = (res ?? []).filter((r) => r.type === "qemu" && typeof r.node === "string");
   const unchecked: string[] = [];
   const refs = (
