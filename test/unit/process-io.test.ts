@@ -40,10 +40,12 @@ describe("processIo", () => {
     const r = sh(
       `bash -c "'${tsx}' '${script}' | head -c 10 >/dev/null; echo \\\${PIPESTATUS[0]}"`,
     );
-    // No error and no signal. The script's own stderr line may still come: where the pipe was
+    // No error message. The script's own stderr line may still come: where the pipe was
     // left non-blocking (by the tsx parent sharing it) the rest goes through the stream, whose
     // EPIPE arrives after the script's synchronous last line.
     expect(r.stderr).not.toMatch(/EPIPE|[Ee]rror/);
-    expect(r.stdout.trim()).toBe("0");
+    // 0 when EPIPE comes during a write (the run has no exit code yet); through the stream it
+    // comes later, with the run's own code (3 here). Never 141 (killed by SIGPIPE).
+    expect(["0", "3"]).toContain(r.stdout.trim());
   });
 });
