@@ -264,4 +264,18 @@ describe("passthrough mode (fake kernel, fake modprobe)", () => {
       h.cleanup();
     }
   });
+
+  it("--json without --yes cannot ask: exit 2 with the way out, nothing written", async () => {
+    const h = setup();
+    try {
+      const r = await h.run("host", "01:00.0", "--json");
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        "error: --json cannot ask for confirmation; add --yes to switch, or --dry-run\n",
+      );
+      expect(h.kernel.writes).toEqual([]);
+    } finally {
+      h.cleanup();
+    }
+  });
 });

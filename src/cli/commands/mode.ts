@@ -281,24 +281,13 @@ async function liveCommand(ctx: CommandContext, opts: ModeOptions, mode: Mode): 
   }
   if (plan.refusals.length) throw refusal(plan, mode);
   if (!opts.json) ctx.out(`mode ${mode} for ${plan.slot}, now:`, describe(plan));
-  if (opts.dryRun) {
-    if (opts.json) json({ changed: false });
-    else ctx.out("", "--dry-run: nothing was changed.");
-    return EXIT.ok;
-  }
-  if (opts.json && !opts.yes)
-    throw new InputError("--json cannot ask for confirmation; add --yes to switch, or --dry-run");
-  if (
-    !(await confirm(
-      ctx.io,
-      `Switch ${plan.slot} to ${mode === "vm" ? "vfio-pci" : "its host driver"} now?`,
-      opts,
-      "switching the card",
-    ))
-  ) {
-    ctx.out("Nothing was changed.");
-    return EXIT.ok;
-  }
+  const go = await mayProceed(ctx, opts, {
+    question: `Switch ${plan.slot} to ${mode === "vm" ? "vfio-pci" : "its host driver"} now?`,
+    doing: "switching the card",
+    yesHint: "add --yes to switch, or --dry-run",
+    dryRunJson: () => json({ changed: false }),
+  });
+  if (!go) return EXIT.ok;
   const overrides = new Map(fns.map((f) => [f.address, f.driverOverride]));
   const result = executeSwitch(rootDir, plan, new ProcessRunner(ctx.io.env), overrides);
   if (opts.json) json({ changed: true, result });
@@ -351,24 +340,13 @@ async function hookscriptCommand(
             `note: VM ${vmid}'s config on ${opened.root.label} passes no function of ${slotOf(address)}; add it with \`passthrough vm configure\``,
           ],
     );
-  if (opts.dryRun) {
-    if (opts.json) printJson(ctx, { vmid, volume, changed: false });
-    else ctx.out("", "--dry-run: nothing was changed.");
-    return EXIT.ok;
-  }
-  if (opts.json && !opts.yes)
-    throw new InputError("--json cannot ask for confirmation; add --yes, or --dry-run");
-  if (
-    !(await confirm(
-      ctx.io,
-      `Install the hookscript on VM ${vmid}?`,
-      opts,
-      "installing the hookscript",
-    ))
-  ) {
-    ctx.out("Nothing was changed.");
-    return EXIT.ok;
-  }
+  const go = await mayProceed(ctx, opts, {
+    question: `Install the hookscript on VM ${vmid}?`,
+    doing: "installing the hookscript",
+    yesHint: "add --yes, or --dry-run",
+    dryRunJson: () => printJson(ctx, { vmid, volume, changed: false }),
+  });
+  if (!go) return EXIT.ok;
   const done = await installHookscript(new ProcessRunner(ctx.io.env), vmid, address, storage);
   if (opts.json)
     printJson(ctx, { vmid, volume, changed: true, file: done.file, undo: quoteArgv(done.undo) });
@@ -381,4 +359,27 @@ async function hookscriptCommand(
       `undo: ${quoteArgv(done.undo)} (and remove ${done.file})`,
     );
   return EXIT.ok;
+}
+
+/**
+ * The steps before a change, for both of mode's changes: --dry-run stops (saying so), --json
+ * needs --yes, and a terminal is asked. False: stop with nothing changed.
+ */
+async function mayProceed(
+  ctx: CommandContext,
+  opts: { dryRun?: boolean; json?: boolean; yes?: boolean },
+  step: { question: string; doing: string; yesHint: string; dryRunJson: () => void },
+): Promise<boolean> {
+  if (opts.dryRun) {
+    if (opts.json) step.dryRunJson();
+    else ctx.out("", "--dry-run: nothing was changed.");
+    return false;
+  }
+  if (opts.json && !opts.yes)
+    throw new InputError(`--json cannot ask for confirmation; ${step.yesHint}`);
+  if (!(await confirm(ctx.io, step.question, opts, step.doing))) {
+    ctx.out("Nothing was changed.");
+    return false;
+  }
+  return true;
 }
