@@ -142,7 +142,8 @@ export function isActive(s: JournalSummary): boolean {
  * every older one not rolled back that was applied in the same boot (none of them had taken
  * effect when the next was made, so undoing only the newest would leave the others' files
  * changed). Rolled-back journals in between are skipped; a journal from another boot, or one
- * without a recorded boot, ends the chain. Unreadable journals stop it with an error.
+ * without a recorded boot, ends the chain, and a `ct configure` journal (a container's config,
+ * which no host apply builds on) is a chain of its own. Unreadable journals stop it with an error.
  */
 export function rollbackChain(entries: readonly HistoryEntry[]): LoadedJournal[] {
   const chain: LoadedJournal[] = [];
@@ -153,7 +154,8 @@ export function rollbackChain(entries: readonly HistoryEntry[]): LoadedJournal[]
         `journal ${e.id} cannot be read (${e.error}); give an id explicitly once it is dealt with`,
       );
     if (!isActive(e.summary)) continue;
-    if (head && !sameBoot(head, e.summary)) break;
+    if (head && (!sameBoot(head, e.summary) || isContainer(chain[0]!) || isContainer(e.journal)))
+      break;
     chain.push(e.journal);
     head ??= e.summary;
   }
@@ -164,6 +166,7 @@ export function rollbackChain(entries: readonly HistoryEntry[]): LoadedJournal[]
 export function chainHeads(entries: readonly HistoryEntry[]): Map<string, string> {
   const heads = new Map<string, string>();
   let head: JournalSummary | null = null;
+  let headAlone = false;
   for (const e of entries) {
     if (!e.ok) {
       head = null;
@@ -174,13 +177,20 @@ export function chainHeads(entries: readonly HistoryEntry[]): Map<string, string
       heads.set(s.id, s.id);
       continue;
     }
-    if (head && sameBoot(head, s)) heads.set(s.id, head.id);
+    if (head && sameBoot(head, s) && !headAlone && !isContainer(e.journal))
+      heads.set(s.id, head.id);
     else {
       head = s;
+      headAlone = isContainer(e.journal);
       heads.set(s.id, s.id);
     }
   }
   return heads;
+}
+
+/** A `ct configure` journal: it changed a container's config, not the host's boot. */
+function isContainer(j: LoadedJournal): boolean {
+  return j.plan.container !== undefined;
 }
 
 /** Both applies recorded their boot and it is the same one (a tree without a boot time counts as one boot). */

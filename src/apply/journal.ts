@@ -10,7 +10,7 @@
 //     before/NNN.bytes its exact bytes (absent when the file did not exist)
 //     steps.log        one JSON object per line, each flushed before the next action:
 //                      start (before a step), command (argv, exit code, output), done,
-//                      failed, end
+//                      read-back (`ct configure`: the container config after), failed, end
 //     rollback.log     the same for `rollback` of this journal
 //     displaced/       files `rollback --force` overwrote (what someone else had written)
 //
@@ -80,6 +80,8 @@ export type StepEvent =
   | { at: string; event: "start"; step: number; kind: "file" | "command" | "reboot"; what: string }
   | ({ at: string; event: "command"; step: number } & CommandFields)
   | { at: string; event: "done"; step: number; result: string }
+  /** `ct configure`: the container config as read back after its step (plan.container). */
+  | { at: string; event: "read-back"; step: number; path: string; digest: string; text: string }
   | { at: string; event: "failed"; step: number; error: string }
   | { at: string; event: "end"; status: "ok" | "failed" };
 

@@ -9,6 +9,7 @@
 //   changed   neither: someone else edited it since — refused unless --force, and then the
 //             displaced bytes are kept in the journal (displaced/)
 // Because of that, a rollback is idempotent: a killed rollback is finished by running it again.
+// A `ct configure` journal has a container config instead of files: container-undo.ts.
 
 import { undoOf } from "../boot/undo.js";
 import { RefusedError, UserError, describeFsError } from "../errors.js";
@@ -20,6 +21,7 @@ import {
   type CommandResult,
   type CommandRunner,
 } from "../process/run.js";
+import { classifyContainer, readBackOf, type ContainerRollbackItem } from "./container-undo.js";
 import { commandFields } from "./executor.js";
 import { sameContent, type FileState, type FileWriter } from "./file-writer.js";
 import { JournalWriter, type BeforeImage, type LoadedJournal } from "./journal.js";
@@ -43,6 +45,8 @@ export interface RollbackPlan {
   notUndone: Array<{ argv: string[]; why: string }>;
   /** Folders the run created (host paths), deepest first: removed when empty. */
   dirs: string[];
+  /** A `ct configure` journal: its container config, classified (container-undo.ts). */
+  container: ContainerRollbackItem | null;
   /** True when there is nothing left to do (every file original and a rollback already finished). */
   nothingToDo: boolean;
 }
@@ -78,8 +82,17 @@ export function planRollback(
   const notUndone: RollbackPlan["notUndone"] = [];
   const key = (a: readonly string[]) => JSON.stringify(a);
   const seen = new Set<string>();
+  const container = journal.plan.container
+    ? classifyContainer(
+        journal.plan.container,
+        textOf(read(journal.plan.container.file)),
+        readBackOf(journal),
+      )
+    : null;
+  // Its `pct set` is undone by the container's own undo (below), from the config as it is now.
+  if (container?.undo.length) commands.push(container.undo);
   journal.plan.steps.forEach((s, i) => {
-    if (s.kind !== "command") return;
+    if (s.kind !== "command" || container) return;
     let cmd: string[] | null = null;
     const undo = undoOf(s.argv); // src/boot/: the boot loader and initramfs tables
     if (undo && "rerun" in undo) cmd = [...s.argv];
@@ -112,13 +125,16 @@ export function planRollback(
   const interrupted = lastRollback?.event === "start";
   // Refresh only when it can matter: a file comes back, or boot files may have been rebuilt
   // from the changed config (a command of the run started) and no rollback has finished since.
-  const needCommands = filesToRestore || (anyCommandRan && (!finished || interrupted));
+  const needCommands = container
+    ? container.undo.length > 0
+    : filesToRestore || (anyCommandRan && (!finished || interrupted));
   return {
     journal,
     files,
     commands: needCommands ? commands : [],
     notUndone,
     dirs,
+    container,
     nothingToDo:
       !filesToRestore &&
       !needCommands &&
@@ -152,6 +168,10 @@ export function planChainRollback(
   });
 }
 
+function textOf(state: FileState): string | null {
+  return state.exists ? state.bytes.toString("utf8") : null;
+}
+
 /** A file as a journal's before-image says it was. */
 function savedState(record: BeforeImage): FileState {
   return record.existed
@@ -170,6 +190,12 @@ export function conflicts(rp: RollbackPlan): FileRollbackItem[] {
 }
 
 export function assertNoConflicts(rp: RollbackPlan, force: boolean, rollbackCommand: string): void {
+  const ct = rp.container;
+  if (ct?.state === "changed" && !force)
+    throw new RefusedError(
+      `container ${ct.change.ctid}'s config ${ct.change.file} was changed since journal ${rp.journal.id} (${ct.differences.join("; ")}); nothing was undone — review it (\`pct config ${ct.change.ctid}\`), then \`${rollbackCommand} --force\` to take back the keys that still hold what \`ct configure\` set`,
+      [ct.change.file],
+    );
   const changed = conflicts(rp);
   if (changed.length === 0 || force) return;
   const names = changed.map((f) => f.record.path).join(", ");
@@ -198,6 +224,11 @@ export type RollbackProgress =
 export interface ExecuteRollbackOptions {
   writer: FileWriter;
   runner: CommandRunner;
+  /**
+   * Runs a container's `pct set` undo (default: runner). `ct configure` ran pct on this host
+   * even with --root (the config is the cluster's, not the tree's), and so does its undo.
+   */
+  containerRunner?: CommandRunner;
   force: boolean;
   /** The command a person would type, for the refusal message. */
   rollbackCommand: string;
@@ -208,7 +239,8 @@ export interface ExecuteRollbackOptions {
 /** Restore; the caller holds the lock. */
 export function executeRollback(rp: RollbackPlan, opts: ExecuteRollbackOptions): RollbackResult {
   assertNoConflicts(rp, opts.force, opts.rollbackCommand);
-  const { writer, runner } = opts;
+  const { writer } = opts;
+  const runner = rp.container ? (opts.containerRunner ?? opts.runner) : opts.runner;
   const now = opts.now ?? (() => new Date());
   const journal = new JournalWriter(writer, rp.journal.id, now);
   const result: RollbackResult = {

@@ -4,6 +4,8 @@
 // come after the sorted keys when written), "[pve:pending]" holds pending changes and any
 // other "[name]" starts a snapshot. Blank lines separate sections and mean nothing else.
 
+import type * as Crypto from "node:crypto";
+
 export interface CtConfigSection {
   /** "key" -> "value", one per key (a later line replaces an earlier one, as in Perl). */
   keys: Record<string, string>;
@@ -99,4 +101,13 @@ export function freeDevIndex(
 ): number {
   for (let i = 0; i < 256; i++) if (!(`dev${i}` in section.keys) && !taken.has(i)) return i;
   return -1;
+}
+
+/** PVE's config digest: SHA-1 of the file's bytes (parse_pct_config's "digest", what `--digest` compares). */
+export function ctConfigDigest(text: string): string {
+  // node:crypto on first use, as journal.ts: loading it costs every command's start-up.
+  return (require("node:crypto") as typeof Crypto)
+    .createHash("sha1")
+    .update(text, "utf8")
+    .digest("hex");
 }

@@ -80,6 +80,25 @@ export interface Plan {
   phase: "enable-iommu" | "bind" | "complete";
   /** The kernel parameters this host needs and why (also those already in place), for people. */
   cmdline?: Array<{ param: string; why: string }>;
+  /** `ct configure`: the container config change its one `pct set` step makes (apply/container-undo.ts). */
+  container?: ContainerConfigChange;
+}
+
+/**
+ * What `ct configure` changes in a Proxmox container's config, recorded in its journal so that
+ * `rollback` can take exactly those keys back out with `pct set` (the config is the cluster's,
+ * written by pct, so there are no file bytes to restore).
+ */
+export interface ContainerConfigChange {
+  ctid: number;
+  /** Host path of the config: "/etc/pve/lxc/101.conf". */
+  file: string;
+  /** Keys set, with their values: {"dev0": "/dev/dri/card0,gid=44,mode=0660"}. */
+  set: Record<string, string>;
+  /** The value each of those keys had before (null: absent). */
+  previous: Record<string, string | null>;
+  /** SHA-1 of the config before: the digest `pct set` was given. */
+  digestBefore: string;
 }
 
 /** What the user asked `plan`/`apply` for (flags of those commands). */

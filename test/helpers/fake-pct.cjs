@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // A fake `pct` for tests (first on PATH). Container configs live in $FAKE_PCT_LXC_DIR/<ctid>.conf
 // in the real file format; every call is appended to $FAKE_PCT_LXC_DIR/calls.jsonl. Only
-// `pct set CTID [--devN VALUE]... [--delete KEYS] [--digest SHA1]`, following pve-container:
-// devN property-string checks, --digest compared with the SHA-1 of the file, keys written
-// sorted with raw lxc.* keys after them and the other sections kept; with $FAKE_PCT_RUNNING=1
-// the change goes to [pve:pending], as for a running container. Errors exit 255 like a Perl die.
+// `pct set CTID [--devN VALUE]... [--delete KEYS] [--revert KEYS] [--digest SHA1]`, following
+// pve-container: devN property-string checks, --digest compared with the SHA-1 of the file,
+// keys written sorted with raw lxc.* keys after them and the other sections kept; --revert
+// drops pending values; with $FAKE_PCT_RUNNING=1 the change goes to [pve:pending] (deletes as
+// its "delete:" list), as for a running container. Errors exit 255 like a Perl die.
 // `pct exec CTID -- CMD...` (only with $FAKE_PCT_RUNNING=1, as pct refuses a stopped container)
 // runs CMD against the container described by $FAKE_PCT_LXC_DIR/<ctid>.inside.json:
 // {"nodes": {"/dev/dri/renderD128": {"major": 226, "minor": 128, "gid": 104, "mode": "660"}},
@@ -27,9 +28,15 @@ function die(msg, code = 255) {
 
 const DEV = /^(path=)?\/dev\/[^,]+(,(gid|uid)=\d+|,mode=0?[0-7]{3,4}|,deny-write=[01])*$/;
 
+/** [main, pending section body or "", the other sections]. */
 function splitSections(text) {
   const i = text.search(/^\[/m);
-  return i < 0 ? [text, ""] : [text.slice(0, i), text.slice(i)];
+  if (i < 0) return [text, "", ""];
+  const [main, rest] = [text.slice(0, i), text.slice(i)];
+  if (!rest.startsWith("[pve:pending]\n")) return [main, "", rest];
+  const body = rest.slice("[pve:pending]\n".length);
+  const j = body.search(/^\[/m);
+  return j < 0 ? [main, body, ""] : [main, body.slice(0, j), body.slice(j)];
 }
 
 function parseMain(text) {
@@ -63,11 +70,13 @@ if (!fs.existsSync(file)) die(`Configuration file 'nodes/pve/lxc/${ctid}.conf' d
 const text = fs.readFileSync(file, "utf8");
 const changes = {};
 const deletes = [];
+const reverts = [];
 let digest = null;
 for (let i = 2; i < args.length; i += 2) {
   const [opt, value] = [args[i], args[i + 1]];
   if (opt === "--digest") digest = value;
   else if (opt === "--delete") deletes.push(...value.split(","));
+  else if (opt === "--revert") reverts.push(...value.split(","));
   else if (/^--dev\d+$/.test(opt)) {
     if (!DEV.test(value ?? ""))
       die(`400 Parameter verification failed.\n${opt.slice(2)}: invalid format - ${value}\n`);
@@ -77,18 +86,31 @@ for (let i = 2; i < args.length; i += 2) {
 }
 if (digest !== null && digest !== createHash("sha1").update(text).digest("hex"))
   die("detected modified configuration - file changed by other user? Try again.");
-const [mainText, rest] = splitSections(text);
+const [mainText, pendingText, rest] = splitSections(text);
 const main = parseMain(mainText);
-if (process.env.FAKE_PCT_RUNNING === "1") {
-  const pending = Object.entries(changes)
-    .map(([k, v]) => `${k}: ${v}\n`)
-    .join("");
-  fs.writeFileSync(file, `${print(main)}\n[pve:pending]\n${pending}${rest ? `\n${rest}` : ""}`);
-} else {
-  for (const k of deletes) delete main.keys[k];
-  Object.assign(main.keys, changes);
-  fs.writeFileSync(file, `${print(main)}${rest ? `\n${rest}` : ""}`);
+const pending = parseMain(pendingText);
+const pendingDeletes = (pending.keys.delete ?? "").split(",").filter(Boolean);
+delete pending.keys.delete;
+for (const k of reverts) {
+  delete pending.keys[k];
+  pendingDeletes.splice(0, pendingDeletes.length, ...pendingDeletes.filter((d) => d !== k));
 }
+if (process.env.FAKE_PCT_RUNNING === "1") {
+  for (const k of deletes) {
+    if (!(k in main.keys)) delete pending.keys[k];
+    else if (!pendingDeletes.includes(k)) pendingDeletes.push(k);
+  }
+  Object.assign(pending.keys, changes);
+} else {
+  for (const k of deletes) {
+    delete main.keys[k];
+    delete pending.keys[k];
+  }
+  Object.assign(main.keys, changes);
+}
+if (pendingDeletes.length) pending.keys.delete = pendingDeletes.join(",");
+const pendingOut = Object.keys(pending.keys).length ? `\n[pve:pending]\n${print(pending)}` : "";
+fs.writeFileSync(file, `${print(main)}${pendingOut}${rest ? `\n${rest}` : ""}`);
 
 function pctExec(ctid, argv) {
   if (!fs.existsSync(path.join(dir, `${ctid}.conf`)))

@@ -249,7 +249,9 @@ describe("passthrough ct configure (fake pct)", () => {
       expect(h.calls()).toHaveLength(1);
       expect(h.calls()[0]).toMatch(/"--digest","[0-9a-f]{40}"/);
       expect(r.stdout).toMatch(/read back \/etc\/pve\/lxc\/101\.conf: dev0, dev1, dev2, dev3 set/);
-      expect(r.stdout).toContain("undo: pct set 101 --delete dev0,dev1,dev2,dev3");
+      expect(r.stdout).toMatch(
+        /undo: passthrough rollback \S+ --root \S+ \(runs pct set 101 --delete dev0,dev1,dev2,dev3\)/,
+      );
       const again = await h.run("--yes");
       expect(again.code).toBe(0);
       expect(again.stdout).toContain("nothing to change");

@@ -1,6 +1,7 @@
 // `passthrough ct plan` and `ct configure`: the change that gives a Proxmox container a host
 // GPU's device nodes, shown as a diff of /etc/pve/lxc/<ctid>.conf (vm/container/device-plan.ts);
-// configure makes it with `pct set` and reads the config back (vm/container/configure.ts);
+// configure makes it with `pct set` through apply's journal and reads the config back
+// (vm/container/configure.ts; `rollback` undoes it, apply/container-undo.ts);
 // `ct check` looks inside the running container (vm/container/inside.ts, check.ts).
 
 import type { Command } from "commander";
@@ -17,11 +18,12 @@ import type { HostState, PciDevice } from "../../host/types.js";
 import { ProcessRunner } from "../../process/run.js";
 import { quoteArgv } from "../../process/quote.js";
 import { unifiedDiff } from "../../vm/diff.js";
+import { FileWriter } from "../../apply/file-writer.js";
 import {
-  checkReadBack,
   configDigest,
+  configureContainer,
+  journalPlan,
   pctSetArgv,
-  runPctSet,
   undoArgv,
 } from "../../vm/container/configure.js";
 import { givenPaths, planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
@@ -110,9 +112,11 @@ Examples:
       `
 Runs \`pct set CTID --devN ... --digest D\`: pct checks every entry, and the digest makes it
 refuse if the config changed since it was read. The config is then read back; entries a
-running container holds as pending apply at its next start. Undo with the printed
-\`pct set CTID --delete devN,...\`. Before Proxmox VE 8.1 there are no devN keys: refused
-(exit 3), add the lines \`ct plan\` shows by hand.
+running container holds as pending apply at its next start. The change is journaled as
+\`apply\` journals (/var/lib/passthrough/journal): \`passthrough rollback\` takes the entries
+back out with \`pct set CTID --delete devN,...\` (--revert while still pending), and refuses
+when the config changed since (--force: only the entries still as set). Before Proxmox VE
+8.1 there are no devN keys: refused (exit 3), add the lines \`ct plan\` shows by hand.
 
 Examples:
   passthrough ct configure --ctid 101 --device 0000:00:02.0 --dry-run
@@ -289,18 +293,45 @@ async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions)
     ctx.out("Nothing was changed.");
     return EXIT.ok;
   }
-  runPctSet(new ProcessRunner(ctx.io.env), argv);
-  const fileText = b.root.readText(b.read.file);
-  const back = checkReadBack(b.plan, fileText.ok ? fileText.value : "", `/${b.read.file}`);
+  const done = configureContainer({
+    plan: journalPlan({
+      ctid: b.ctid,
+      device: b.card.address,
+      plan: b.plan,
+      file: `/${b.read.file}`,
+      beforeText: b.read.text,
+    }),
+    // The journal goes where apply's does: /var/lib/passthrough/journal (under --root DIR).
+    writer: new FileWriter(opts.root ?? "/"),
+    runner: new ProcessRunner(ctx.io.env),
+    readConfig: () => {
+      const r = b.root.readText(b.read.file);
+      return r.ok ? r.value : null;
+    },
+  });
+  const back = done.readBack;
+  const rollback = quoteArgv([
+    "passthrough",
+    "rollback",
+    done.journalId,
+    ...(opts.root !== undefined ? ["--root", path.resolve(opts.root)] : []),
+  ]);
   const undo = quoteArgv(undoArgv(b.ctid, b.plan));
   if (opts.json) {
-    printJson(ctx, { ...planJson(b), applied: true, readBack: back, undo });
+    printJson(ctx, {
+      ...planJson(b),
+      applied: true,
+      journal: done.journalId,
+      readBack: back,
+      rollback,
+      undo,
+    });
     return EXIT.ok;
   }
   ctx.out(
     `ran: ${quoteArgv(argv.slice(0, -2))} --digest ...`,
     `read back ${path.posix.join("/", b.read.file)}: ${back.set.length ? `${back.set.join(", ")} set` : ""}${back.pending.length ? `${back.set.length ? "; " : ""}${back.pending.join(", ")} pending until the container restarts` : ""}`,
-    `undo: ${undo}`,
+    `journal ${done.journalId}; undo: ${rollback} (runs ${undo})`,
   );
   return EXIT.ok;
 }

@@ -3,7 +3,7 @@
 
 import type { Command } from "commander";
 import { quoteArgv } from "../../process/quote.js";
-import { describeOutcome } from "../../process/run.js";
+import { describeOutcome, ProcessRunner } from "../../process/run.js";
 import { listJournals, rollbackChain } from "../../apply/history.js";
 import { readJournal, writerSource, type LoadedJournal } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
@@ -49,6 +49,11 @@ proxmox-boot-tool refresh, update-initramfs ...) so the next boot uses the resto
 
 A file someone else changed since the apply is not overwritten: rollback refuses (exit 3)
 and names it. --force overwrites it and keeps the displaced content in the journal.
+
+A \`ct configure\` journal is undone with \`pct set CTID --delete devN,...\` (\`--revert\` for
+entries a running container still holds as pending; \`--digest\` so a concurrent edit fails).
+A container config changed since (its digest differs) is refused (exit 3); --force then
+takes back only the entries that still hold what ct configure set.
 A rollback that was interrupted is finished by running it again.
 
 Examples:
@@ -105,7 +110,14 @@ async function rollbackCommand(
     for (const rp of plans) assertNoConflicts(rp, opts.force === true, again);
     showRollback(ctx, target, plans);
     const n = plans.flatMap((rp) => rp.files).filter((f) => f.state !== "original").length;
-    const question = `Restore ${n} file${n === 1 ? "" : "s"} from ${journalNames(plans.map((rp) => rp.journal))}?`;
+    const cts = plans.flatMap((rp) => (rp.container ? [rp.container.change.ctid] : []));
+    const what = [
+      ...(n || cts.length === 0 ? [`Restore ${n} file${n === 1 ? "" : "s"}`] : []),
+      ...(cts.length
+        ? [`${n ? "undo" : "Undo"} the config change of container ${cts.join(", ")}`]
+        : []),
+    ];
+    const question = `${what.join(" and ")} from ${journalNames(plans.map((rp) => rp.journal))}?`;
     if (!(await confirmed(ctx.io, opts.yes, question, "rolling back"))) {
       ctx.out("Not rolled back; nothing was changed.");
       return EXIT.ok;
@@ -146,18 +158,30 @@ function showRollback(
       ),
     );
     for (const f of rp.files) ctx.out(fileLine(ctx, f));
+    if (rp.container) ctx.out(containerLine(ctx, rp.container));
     if (rp.files.length === 0 && rp.commands.length === 0)
       ctx.out(
         style.dim("  no file of its own; its refresh commands run once, with the journal below"),
       );
     for (const c of rp.commands)
       ctx.out(
-        `  run       ${quoteArgv(c)}${target.live || target.flags.includes("--run-commands") ? "" : style.dim(" (listed, not run: --root)")}`,
+        `  run       ${quoteArgv(c)}${target.live || rp.container || target.flags.includes("--run-commands") ? "" : style.dim(" (listed, not run: --root)")}`,
       );
     for (const u of rp.notUndone)
       ctx.out(style.yellow(`  not undone: ${quoteArgv(u.argv)} — ${u.why}`));
     ctx.out("");
   }
+}
+
+function containerLine(ctx: CommandContext, c: NonNullable<RollbackPlan["container"]>): string {
+  const keys = Object.keys(c.change.set).join(", ");
+  const extra =
+    c.state === "changed"
+      ? ctx.style.yellow(
+          ` (changed since: ${c.differences.join("; ")}; --force takes back what still holds ct configure's values)`,
+        )
+      : "";
+  return `  undo      container ${c.change.ctid}: ${keys} in ${c.change.file}${extra}`;
 }
 
 function fileLine(ctx: CommandContext, f: RollbackPlan["files"][number]): string {
@@ -191,6 +215,8 @@ function runOne(
   const result = executeRollback(rp, {
     writer: target.writer,
     runner: target.runner,
+    // pct as `ct configure` ran it: on this host, with the caller's PATH (also with --root).
+    containerRunner: new ProcessRunner(ctx.io.env),
     force: opts.force === true,
     rollbackCommand: again,
     onProgress: (p) => progress(ctx, p),
@@ -230,7 +256,12 @@ function reportEnd(ctx: CommandContext, target: ApplyTarget, plans: readonly Rol
     ctx.out(
       `Back to the state before ${plans[plans.length - 1]!.journal.id}${target.live ? "" : ` under ${target.rootDir}`}.`,
     );
-  ctx.out("Reboot for the restored configuration to take effect.");
+  const cts = plans.flatMap((rp) => (rp.container ? [rp.container.change.ctid] : []));
+  if (cts.length)
+    ctx.out(
+      `Container ${cts.join(", ")}: the device entries are gone from its config; a running container keeps the nodes until it restarts.`,
+    );
+  if (cts.length < plans.length) ctx.out("Reboot for the restored configuration to take effect.");
 }
 
 function progress(ctx: CommandContext, p: RollbackProgress): void {
