@@ -18,7 +18,9 @@
 //   - async config writes and VM creation return a UPID; the task finishes after `taskPolls`
 //     status polls (or never), and fails with Proxmox's exit status text when its work dies;
 //   - cluster PCI mappings in a SectionConfig pci.cfg with its own digest, `check-node`
-//     diagnostics like assert_valid, duplicate/missing/digest errors with Proxmox's words.
+//     diagnostics like assert_valid, duplicate/missing/digest errors with Proxmox's words;
+//   - container configs (pve-container API2/LXC/Config.pm vm_config): GET with VM.Audit, the
+//     pending values unless `current`, raw lxc.* keys as `lxc` pairs, `digest` of the file.
 //
 // Deliberately independent of src/: the simulator is the oracle the client is tested against,
 // so it shares no parsing or checking code with it.
@@ -82,7 +84,15 @@ export interface SimCluster {
   nodes: SimNode[];
   tokens: SimToken[];
   vms?: SimVm[];
+  /** Containers: a whole /etc/pve/lxc/<vmid>.conf each. */
+  cts?: SimCt[];
   mappings?: SimMapping[];
+}
+
+export interface SimCt {
+  vmid: number;
+  node: string;
+  raw: string;
 }
 
 export interface SimOptions {
@@ -290,6 +300,7 @@ export class PveSimulator {
   private readonly nodes: Map<string, SimNode>;
   private readonly tokens: SimToken[];
   private readonly vms = new Map<number, { node: string; running: boolean; text: string }>();
+  private readonly cts = new Map<number, SimCt>();
   private pciCfg: string;
   private readonly tasks = new Map<string, SimTask>();
   private readonly routes: Route[] = [];
@@ -317,6 +328,7 @@ export class PveSimulator {
         });
       this.vms.set(vm.vmid, { node: vm.node, running: vm.running ?? false, text });
     }
+    for (const ct of cluster.cts ?? []) this.cts.set(ct.vmid, ct);
     this.pciCfg = printPciCfg(
       (cluster.mappings ?? []).map((m) => ({ id: m.id, props: mappingProps(m) })),
     );
@@ -645,6 +657,16 @@ export class PveSimulator {
     this.route("PUT", "/nodes/{node}/qemu/{vmid}/config", (ctx) => this.updateConfig(ctx, true));
     this.route("POST", "/nodes/{node}/qemu", (ctx) => this.createVm(ctx));
     this.route("GET", "/nodes/{node}/tasks/{upid}/status", (ctx) => this.taskStatus(ctx));
+    // Outside the extract; parameters as pve-container API2/LXC/Config.pm 'vm_config' declares them.
+    this.route("GET", "/nodes/{node}/lxc/{vmid}/config", (ctx) => this.getCtConfig(ctx), {
+      additionalProperties: 0,
+      properties: {
+        node: { type: "string" },
+        vmid: { type: "integer", minimum: 100, maximum: 999999999 },
+        current: { type: "boolean", optional: 1 },
+        snapshot: { type: "string", optional: 1 },
+      },
+    });
     this.route("GET", "/cluster/mapping/pci", (ctx) => this.listMappings(ctx));
     this.route("POST", "/cluster/mapping/pci", (ctx) => this.createMapping(ctx));
     this.route("GET", "/cluster/mapping/pci/{id}", (ctx) => this.getMapping(ctx));
@@ -782,6 +804,40 @@ export class PveSimulator {
           : v;
     }
     out.digest = sha1(vm.text);
+    return out;
+  }
+
+  /**
+   * vm_config: VM.Audit on /vms/VMID; load_current_config applies [pve:pending] (its "delete"
+   * list too) unless `current`; raw lxc.* keys come as [[key, value], ...]; the digest is the
+   * SHA-1 of the whole file.
+   */
+  private getCtConfig(ctx: Ctx): Record<string, unknown> {
+    const vmid = Number(ctx.params.vmid);
+    this.check(ctx, `/vms/${vmid}`, ["VM.Audit"]);
+    const node = this.node(String(ctx.params.node));
+    const ct = this.cts.get(vmid);
+    if (!ct || ct.node !== node.name)
+      throw new SimError(
+        500,
+        `Configuration file 'nodes/${node.name}/lxc/${vmid}.conf' does not exist`,
+      );
+    if (ctx.params.snapshot !== undefined)
+      throw new SimError(500, "snapshot reads are not simulated");
+    const conf = parseCtConf(ct.raw);
+    const current = String(ctx.params.current ?? "0") === "1" || ctx.params.current === true;
+    const out: Record<string, unknown> = { ...conf.main };
+    if (!current) {
+      const { delete: deleted, ...pending } = conf.pending;
+      for (const k of splitList(deleted ?? "")) delete out[k];
+      Object.assign(out, pending);
+    }
+    if (conf.description.length) out.description = conf.description.join("\n");
+    if (conf.lxc.length) out.lxc = conf.lxc;
+    // Integer-typed options come out of Perl as numbers.
+    for (const k of ["memory", "swap", "cores", "cpuunits", "unprivileged", "onboot", "tty"])
+      if (typeof out[k] === "string" && /^\d+$/.test(out[k])) out[k] = Number(out[k]);
+    out.digest = sha1(ct.raw);
     return out;
   }
 
@@ -1440,3 +1496,34 @@ function printConf(conf: ConfFile): string {
 }
 
 export type { SchemaProp };
+
+/** An LXC config as pve-container's parse_pct_config reads it (independent of src/formats). */
+function parseCtConf(text: string): {
+  main: Record<string, string>;
+  pending: Record<string, string>;
+  lxc: Array<[string, string]>;
+  description: string[];
+} {
+  const out = { main: {}, pending: {}, lxc: [], description: [] } as ReturnType<typeof parseCtConf>;
+  let section: Record<string, string> | null = out.main;
+  for (const line of text.split("\n")) {
+    const sec = /^\[([^\]]+)\]\s*$/.exec(line);
+    if (sec) {
+      section = sec[1] === "pve:pending" ? out.pending : null;
+      continue;
+    }
+    if (section === null || line.trim() === "") continue;
+    if (line.startsWith("#")) {
+      if (section === out.main) out.description.push(decodeURIComponent(line.slice(1)));
+      continue;
+    }
+    const raw = /^(lxc\.[a-z0-9_.-]+)(?::|\s*=)\s*(.*?)\s*$/.exec(line);
+    if (raw) {
+      if (section === out.main) out.lxc.push([raw[1]!, raw[2]!]);
+      continue;
+    }
+    const kv = /^([a-z][a-z_]*\d*):\s*(.+?)\s*$/.exec(line);
+    if (kv) section[kv[1]!] = kv[2]!;
+  }
+  return out;
+}

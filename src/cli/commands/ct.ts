@@ -20,7 +20,6 @@ import { quoteArgv } from "../../process/quote.js";
 import { unifiedDiff } from "../../vm/diff.js";
 import { FileWriter } from "../../apply/file-writer.js";
 import {
-  configDigest,
   configureContainer,
   journalPlan,
   pctSetArgv,
@@ -35,12 +34,20 @@ import {
   readContainerGroups,
   type ContainerConfigRead,
 } from "../../vm/container/read-container.js";
+import {
+  apiConfigureRefusal,
+  cardOnNode,
+  readContainerConfigApi,
+} from "../../vm/container/api-config.js";
+import { apiConnector } from "../../vm/proxmox/connect.js";
+import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
+import { addApiOptions, apiOptions, type ApiFlags } from "../api-options.js";
 import { confirm } from "../confirm.js";
 import { printJson, type CommandContext } from "../context.js";
 import { collect } from "../options.js";
 import type { RunAction } from "../registration.js";
 
-interface CtPlanOptions {
+interface CtPlanOptions extends ApiFlags {
   ctid: string;
   device?: string[];
   gid?: string;
@@ -65,7 +72,8 @@ export function registerCt(program: Command, run: RunAction): void {
   const ct = program
     .command("ct")
     .description("give a Proxmox container a host GPU's device nodes (the card stays on the host)");
-  ct.command("plan")
+  const plan = ct
+    .command("plan")
     .description(
       "show the change to /etc/pve/lxc/CTID.conf that gives the container the card's device nodes",
     )
@@ -95,10 +103,19 @@ Refused (exit 3) when the card is bound to vfio-pci: a VM owns it, and it has no
 
 Examples:
   passthrough ct plan --ctid 101 --device 0000:00:02.0
-  passthrough ct plan --ctid 101 --device 01:00.0 --gid 104`,
-    )
-    .action(run<CtPlanOptions>(ctPlanCommand));
-  ct.command("configure")
+  passthrough ct plan --ctid 101 --device 01:00.0 --gid 104
+  passthrough ct plan --api https://pve:8006 --node pve --ctid 101 --device 01:00.0 --gid 104 \\
+      --snapshot pve.tar.gz
+
+Through the REST API (--api, --node; the token from $PASSTHROUGH_PVE_TOKEN or --token-file)
+the config and its digest come from GET /nodes/NODE/lxc/CTID/config (VM.Audit on /vms/CTID),
+and the device nodes from the host read here, which must be NODE (run there, or --snapshot of
+it; its hardware list must show the card). The API cannot read the container's /etc/group:
+--gid is required.`,
+    );
+  addApiOptions(plan).action(run<CtPlanOptions>(ctPlanCommand));
+  const configure = ct
+    .command("configure")
     .description("make the `ct plan` change with pct set, then read the container config back")
     .requiredOption("--ctid <n>", "the container's id (pct list)")
     .requiredOption("--device <addr>", "the GPU function, e.g. 0000:01:00.0", collect)
@@ -106,7 +123,8 @@ Examples:
     .option("--root <dir>", "a tree with the layout of / (a test tree) instead of this host")
     .option("--yes", "do not ask (needed without a terminal)")
     .option("--dry-run", "show the change and stop")
-    .option("--json", "print one JSON object (with --yes or --dry-run)")
+    .option("--json", "print one JSON object (with --yes or --dry-run)");
+  addApiOptions(configure)
     .addHelpText(
       "after",
       `
@@ -120,7 +138,11 @@ when the config changed since (--force: only the entries still as set). Before P
 
 Examples:
   passthrough ct configure --ctid 101 --device 0000:00:02.0 --dry-run
-  passthrough ct configure --ctid 101 --device 0000:00:02.0 --yes`,
+  passthrough ct configure --ctid 101 --device 0000:00:02.0 --yes
+
+With --api it shows the diff against the config the API answers, then refuses (exit 3):
+pve-container lets only root@pam add or remove devN entries, and an API token never is
+root@pam. It names the command to run on the node instead.`,
     )
     .action(run<CtConfigureOptions>(ctConfigureCommand));
   ct.command("check")
@@ -177,6 +199,10 @@ function findCard(state: HostState, values: string[] | undefined): PciDevice {
 interface BuiltPlan {
   ctid: number;
   root: HostRoot;
+  /** "this host", the snapshot, or "node pve (REST API)": where the config was read. */
+  where: string;
+  /** Through the API: the node. */
+  node: string | null;
   card: PciDevice;
   read: ContainerConfigRead;
   nodes: DeviceNode[];
@@ -189,14 +215,43 @@ function openTree(opts: CtPlanOptions): OpenedRoot {
   return opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(opts.snapshot);
 }
 
-function buildPlan(ctx: CommandContext, opts: CtPlanOptions): BuiltPlan {
+/** The container config: from the tree, or through the REST API from the node (closed after). */
+async function readConfig(
+  ctx: CommandContext,
+  opts: CtPlanOptions,
+  root: HostRoot,
+  ctid: number,
+  card: PciDevice,
+): Promise<{ read: ContainerConfigRead; node: string | null }> {
+  if (opts.api === undefined) {
+    if (opts.node !== undefined) throw new InputError("--node goes with --api https://HOST:8006");
+    return { read: readContainerConfig(root, ctid), node: null };
+  }
+  if (opts.gid === undefined)
+    throw new InputError(
+      `--gid is needed with --api: the Proxmox API has no call that reads the container's /etc/group; give the id of the container's render group (on the node: \`pct exec ${ctid} -- getent group render\`)`,
+    );
+  let backend: ApiBackend | null = null;
+  try {
+    backend = await apiConnector(apiOptions(opts), ctx.io.env, (l) => ctx.err(l));
+    cardOnNode(card, await backend.hardwarePci(backend.node), backend.node, root.label);
+    return {
+      read: await readContainerConfigApi(backend.client, backend.node, ctid),
+      node: backend.node,
+    };
+  } finally {
+    backend?.client.close();
+  }
+}
+
+async function buildPlan(ctx: CommandContext, opts: CtPlanOptions): Promise<BuiltPlan> {
   const ctid = parseId(opts.ctid, "--ctid", 999_999_999);
   const gid = opts.gid === undefined ? undefined : parseId(opts.gid, "--gid", 2 ** 32 - 2);
   const opened = openTree(opts);
   const root = opened.root;
   const state = readHostState(root, { manifest: opened.manifest });
   const card = findCard(state, opts.device);
-  const read = readContainerConfig(root, ctid);
+  const { read, node } = await readConfig(ctx, opts, root, ctid, card);
   const nodes = readCardNodes(root, card).nodes;
   const plan = planContainerDevices({
     ctid,
@@ -215,14 +270,15 @@ function buildPlan(ctx: CommandContext, opts: CtPlanOptions): BuiltPlan {
     ...(gid !== undefined ? { gid } : {}),
     vmsUsing: vmsPassing(state, [card.address]).map((v) => v.line),
   });
-  return { ctid, root, card, read, nodes, plan };
+  const where = node === null ? root.label : `node ${node} (REST API)`;
+  return { ctid, root, where, node, card, read, nodes, plan };
 }
 
 function showPlan(ctx: CommandContext, b: BuiltPlan): void {
   const { read, card, plan } = b;
   const keys = read.config.main.keys;
   ctx.out(
-    `container ${b.ctid} (${keys["hostname"] ?? "no hostname"}, ${keys["unprivileged"] === "1" ? "unprivileged" : "privileged"}) on ${b.root.label}: ${card.deviceName ?? `${card.vendorId}:${card.deviceId}`} at ${card.address} (driver ${card.driver})`,
+    `container ${b.ctid} (${keys["hostname"] ?? "no hostname"}, ${keys["unprivileged"] === "1" ? "unprivileged" : "privileged"}) on ${b.where}: ${card.deviceName ?? `${card.vendorId}:${card.deviceId}`} at ${card.address} (driver ${card.driver})`,
     "device nodes (from sysfs and the driver):",
     b.nodes.map(nodeLine),
     "",
@@ -259,8 +315,8 @@ function planJson(b: BuiltPlan): Record<string, unknown> {
   };
 }
 
-function ctPlanCommand(ctx: CommandContext, opts: CtPlanOptions): number {
-  const b = buildPlan(ctx, opts);
+async function ctPlanCommand(ctx: CommandContext, opts: CtPlanOptions): Promise<number> {
+  const b = await buildPlan(ctx, opts);
   if (opts.json) {
     printJson(ctx, planJson(b));
     return EXIT.ok;
@@ -277,14 +333,15 @@ function ctPlanCommand(ctx: CommandContext, opts: CtPlanOptions): number {
 }
 
 async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions): Promise<number> {
-  const b = buildPlan(ctx, opts);
-  const argv = b.plan.added.length ? pctSetArgv(b.ctid, b.plan, configDigest(b.read.text)) : [];
+  const b = await buildPlan(ctx, opts);
+  const argv = b.plan.added.length ? pctSetArgv(b.ctid, b.plan, b.read.digest) : [];
   if (!opts.json) showPlan(ctx, b);
   if (argv.length === 0 || opts.dryRun) {
     if (opts.json) printJson(ctx, { ...planJson(b), applied: false });
     else if (argv.length) ctx.out("", "--dry-run: nothing was changed.");
     return EXIT.ok;
   }
+  if (b.node !== null) throw apiConfigureRefusal(b.ctid, b.node, b.card.address, argv);
   if (opts.json && !opts.yes)
     throw new InputError("--json cannot ask for confirmation; add --yes to apply, or --dry-run");
   if (!opts.json) ctx.out("");

@@ -18,8 +18,6 @@ import { firstErrorLine, type CommandRunner } from "../../process/run.js";
 import { VERSION } from "../../version.js";
 import type { CtPlan } from "./device-plan.js";
 
-export { ctConfigDigest as configDigest };
-
 /** "dev0: /dev/dri/card0,gid=44" -> ["dev0", "/dev/dri/card0,gid=44"]. */
 function splitLine(line: string): [string, string] {
   const i = line.indexOf(": ");

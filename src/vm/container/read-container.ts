@@ -5,7 +5,11 @@
 
 import { InputError } from "../../errors.js";
 import { parseGroupFile } from "../../formats/etc-group.js";
-import { parseCtConfig, type CtConfigFile } from "../../formats/proxmox-ct-config.js";
+import {
+  ctConfigDigest,
+  parseCtConfig,
+  type CtConfigFile,
+} from "../../formats/proxmox-ct-config.js";
 import { commandSucceeded, firstErrorLine, type CommandRunner } from "../../process/run.js";
 import type { HostRoot } from "../../host/root.js";
 import type { GroupSource } from "./device-plan.js";
@@ -13,8 +17,10 @@ import type { GroupSource } from "./device-plan.js";
 export interface ContainerConfigRead {
   /** Root-relative: "etc/pve/lxc/101.conf". */
   file: string;
-  /** The file as read (its SHA-1 is the digest pct set --digest compares). */
+  /** The file as read (through the API: as printed from the answer). */
   text: string;
+  /** The digest `pct set --digest` compares: SHA-1 of the file (through the API: its answer's). */
+  digest: string;
   config: CtConfigFile;
 }
 
@@ -25,7 +31,7 @@ export function readContainerConfig(root: HostRoot, ctid: number): ContainerConf
     throw new InputError(
       `container ${ctid}: no /${file} on ${root.label} (${r.reason}); \`pct list\` shows the containers`,
     );
-  return { file, text: r.value, config: parseCtConfig(r.value) };
+  return { file, text: r.value, digest: ctConfigDigest(r.value), config: parseCtConfig(r.value) };
 }
 
 export function readContainerGroups(
