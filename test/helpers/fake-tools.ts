@@ -34,19 +34,28 @@ function install(
   return {
     dir,
     env,
-    calls: () => {
-      const f = path.join(dir, "calls.jsonl");
-      return fs.existsSync(f)
-        ? fs
-            .readFileSync(f, "utf8")
-            .trim()
-            .split("\n")
-            .filter(Boolean)
-            .map((l) => JSON.parse(l) as string[])
-        : [];
-    },
+    calls: () => readCalls(dir),
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The argv arrays a fake appended to DIR/calls.jsonl. */
+function readCalls(dir: string): string[][] {
+  const f = path.join(dir, "calls.jsonl");
+  return fs.existsSync(f)
+    ? fs
+        .readFileSync(f, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as string[])
+    : [];
+}
+
+/** Proxmox containers: fake `pct` (fake-pct.cjs) acting on the configs in lxcDir, where it logs its calls. */
+export function fakePct(lxcDir: string): FakeHost {
+  const h = install({ pct: "fake-pct.cjs" }, () => ({ FAKE_PCT_LXC_DIR: lxcDir }));
+  return { ...h, calls: () => readCalls(lxcDir) };
 }
 
 /** A Proxmox node: VM configs (file text) by vmid, on `node`. */

@@ -16,26 +16,16 @@ import { ctConfigDigest } from "../../src/formats/proxmox-ct-config.js";
 import type { ContainerConfigChange, Plan } from "../../src/plan/types.js";
 import { ctNvidiaNoUvm } from "../fixtures/specs/containers.js";
 import { cli } from "../helpers/cli.js";
-import { REPO, writeSpec } from "../helpers/fixtures.js";
+import { writeSpec } from "../helpers/fixtures.js";
+import { fakePct } from "../helpers/fake-tools.js";
 
 function setup(extraEnv: NodeJS.ProcessEnv = {}) {
   const tree = writeSpec(ctNvidiaNoUvm);
   const lxcDir = path.join(tree.dir, "etc/pve/nodes/pve/lxc");
-  const bin = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-fake-pct-"));
-  fs.copyFileSync(path.join(REPO, "test/helpers/fake-pct.cjs"), path.join(bin, "pct"));
-  fs.chmodSync(path.join(bin, "pct"), 0o755);
-  const env = { PATH: `${bin}:${process.env.PATH}`, FAKE_PCT_LXC_DIR: lxcDir, ...extraEnv };
+  const pct = fakePct(lxcDir);
+  const env = { ...pct.env, ...extraEnv };
   const file = path.join(lxcDir, "101.conf");
-  const calls = () => {
-    const f = path.join(lxcDir, "calls.jsonl");
-    return fs.existsSync(f)
-      ? fs
-          .readFileSync(f, "utf8")
-          .trim()
-          .split("\n")
-          .map((l) => JSON.parse(l) as string[])
-      : [];
-  };
+  const calls = pct.calls;
   return {
     tree,
     env,
@@ -48,7 +38,7 @@ function setup(extraEnv: NodeJS.ProcessEnv = {}) {
         { ...env, ...more },
       ),
     rollback: (...flags: string[]) => cli(["rollback", "--root", tree.dir, "--yes", ...flags], env),
-    cleanup: () => (tree.cleanup(), fs.rmSync(bin, { recursive: true })),
+    cleanup: () => (tree.cleanup(), pct.cleanup()),
   };
 }
 
