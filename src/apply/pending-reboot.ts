@@ -26,7 +26,10 @@ export function alreadyAppliedAwaitingReboot(
     .map((s) => (s.kind === "command" ? s.argv.join("\u0000") : ""));
   if (commands.length === 0) return null;
   // The newest journal that is still in effect decides; an older one was superseded.
-  const latest = journals.find((e) => e.ok && e.summary.status !== "rolled-back");
+  // (A `ct configure` journal changed a container, not the host's boot: it does not count.)
+  const latest = journals.find(
+    (e) => e.ok && e.summary.status !== "rolled-back" && !e.journal.plan.container,
+  );
   if (!latest || !latest.ok || latest.summary.status !== "applied" || !latest.summary.finishedAt)
     return null;
   const finished = new Date(latest.summary.finishedAt);

@@ -12,6 +12,8 @@ import {
   type JournalSummary,
 } from "../../src/apply/history.js";
 import type { LoadedJournal } from "../../src/apply/journal.js";
+import { alreadyAppliedAwaitingReboot } from "../../src/apply/pending-reboot.js";
+import type { HostState } from "../../src/host/types.js";
 import { ctConfigDigest } from "../../src/formats/proxmox-ct-config.js";
 import type { ContainerConfigChange, Plan } from "../../src/plan/types.js";
 import { ctNvidiaNoUvm } from "../fixtures/specs/containers.js";
@@ -74,7 +76,9 @@ describe("ct configure -> rollback (fake pct)", () => {
       );
 
       const hist = await cli(["history", "--root", h.tree.dir], h.env);
-      expect(hist.stdout).toContain(id);
+      expect(hist.stdout).toMatch(
+        new RegExp(`${id} .* applied +- +container 101: dev0, dev1, dev2, dev3`),
+      );
 
       const back = await h.rollback();
       expect(back.stderr).toBe("");
@@ -272,5 +276,29 @@ describe("rollback chains and ct configure journals", () => {
       ["B", "B"],
       ["A", "A"],
     ]);
+  });
+});
+
+describe("apply's 'only the reboot is pending' and a later ct configure", () => {
+  it("looks past the container journal to the host apply before it", () => {
+    const refresh = ["update-initramfs", "-u", "-k", "all"];
+    const step = { kind: "command" as const, argv: refresh, why: "" };
+    const host = {
+      ok: true,
+      journal: {
+        id: "A",
+        plan: { steps: [step] },
+        events: [{ event: "command", argv: refresh, ran: true, exitCode: 0 }],
+      } as unknown as LoadedJournal,
+      summary: { id: "A", status: "applied", finishedAt: "2026-12-06T08:00:00.000Z" },
+    } as HistoryEntry;
+    const ct = {
+      ok: true,
+      journal: { id: "B", plan: { steps: [], container: {} }, events: [] },
+      summary: { id: "B", status: "applied", finishedAt: "2026-12-06T09:00:00.000Z" },
+    } as unknown as HistoryEntry;
+    const plan = { steps: [step] } as unknown as Plan;
+    const state = { configFiles: {} } as unknown as HostState;
+    expect(alreadyAppliedAwaitingReboot(plan, state, [ct, host], null)?.journalId).toBe("A");
   });
 });

@@ -75,7 +75,9 @@ function historyCommand(ctx: CommandContext, opts: HistoryOptions): number {
       when,
       colour(s.statusText + chained),
       s.devices.join(" ") || "-",
-      `${s.files.length} file${s.files.length === 1 ? "" : "s"}, ${s.commands.length} command${s.commands.length === 1 ? "" : "s"}`,
+      e.journal.plan.container
+        ? `container ${e.journal.plan.container.ctid}: ${Object.keys(e.journal.plan.container.set).join(", ")}`
+        : `${s.files.length} file${s.files.length === 1 ? "" : "s"}, ${s.commands.length} command${s.commands.length === 1 ? "" : "s"}`,
     ]);
   }
   ctx.out(renderTable(rows));
