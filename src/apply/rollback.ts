@@ -138,6 +138,8 @@ export function planRollback(
     nothingToDo:
       !filesToRestore &&
       !needCommands &&
+      // A config gone from this node is said (and --force marks the journal undone), not skipped.
+      !(container?.state === "gone" && !finished) &&
       journal.before.every((r) => writer.leftovers(r.path).length === 0) &&
       dirs.every((d) => (writer.list(d)?.length ?? 1) > 0),
   };
@@ -191,6 +193,11 @@ export function conflicts(rp: RollbackPlan): FileRollbackItem[] {
 
 export function assertNoConflicts(rp: RollbackPlan, force: boolean, rollbackCommand: string): void {
   const ct = rp.container;
+  if (ct?.state === "gone" && !force)
+    throw new RefusedError(
+      `container ${ct.change.ctid}'s config ${ct.change.file} is not on this node (the container was destroyed, or migrated: on its node run \`pct set ${ct.change.ctid} --delete ${Object.keys(ct.change.set).join(",")}\`); nothing was undone — \`${rollbackCommand} --force\` marks journal ${rp.journal.id} rolled back`,
+      [ct.change.file],
+    );
   if (ct?.state === "changed" && !force)
     throw new RefusedError(
       `container ${ct.change.ctid}'s config ${ct.change.file} was changed since journal ${rp.journal.id} (${ct.differences.join("; ")}); nothing was undone — review it (\`pct config ${ct.change.ctid}\`), then \`${rollbackCommand} --force\` to take back the keys that still hold what \`ct configure\` set`,

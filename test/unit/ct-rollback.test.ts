@@ -302,3 +302,28 @@ describe("apply's 'only the reboot is pending' and a later ct configure", () => 
     expect(alreadyAppliedAwaitingReboot(plan, state, [ct, host], null)?.journalId).toBe("A");
   });
 });
+
+describe("rollback of a container that is gone from this node", () => {
+  it("refuses (exit 3) with the pct set to run where it went; --force marks the journal rolled back", async () => {
+    const h = setup();
+    try {
+      const r = await h.configure();
+      expect(r.code).toBe(0);
+      const moved = h.conf();
+      fs.rmSync(path.join(h.tree.dir, "etc/pve/nodes/pve/lxc/101.conf"));
+      const back = await h.rollback();
+      expect(back.code).toBe(3);
+      expect(back.stderr).toMatch(
+        /container 101's config \/etc\/pve\/lxc\/101\.conf is not on this node .*`pct set 101 --delete dev0,dev1,dev2,dev3`.*--force` marks journal/,
+      );
+      const forced = await h.rollback("--force");
+      expect(forced.code).toBe(0);
+      expect(h.calls()).toHaveLength(1); // pct set of configure only
+      const hist = await cli(["history", "--root", h.tree.dir], h.env);
+      expect(hist.stdout).toMatch(/rolled back/);
+      expect(moved).toContain("dev0:");
+    } finally {
+      h.cleanup();
+    }
+  });
+});

@@ -180,7 +180,9 @@ function containerLine(ctx: CommandContext, c: NonNullable<RollbackPlan["contain
       ? ctx.style.yellow(
           ` (changed since: ${c.differences.join("; ")}; --force takes back what still holds ct configure's values)`,
         )
-      : "";
+      : c.state === "gone"
+        ? ctx.style.yellow(" (not on this node any more: nothing to run)")
+        : "";
   return `  undo      container ${c.change.ctid}: ${keys} in ${c.change.file}${extra}`;
 }
 
