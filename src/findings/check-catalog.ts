@@ -59,6 +59,7 @@ import {
   PVE_KERNEL_PIN,
   DKMS_MAN,
   KERNEL_PCI_QUIRKS,
+  KERNEL_PCI_QUIRKS_GIT,
   GRUB_SET_DEFAULT,
   GRUB_REBOOT,
   BOOT_LOADER_SPEC,
@@ -282,6 +283,14 @@ export const CHECK_CATALOG = {
     why: "Between VM runs the device must be reset; with no method it may stay in the state the guest left it, and the next VM start fails or shows nothing until the host reboots.",
     fix: "Test a VM stop/start cycle; pass all functions of the slot; a host reboot recovers the device. For a device whose FLR is known to hang it (AMD Starship/Matisse audio, USB and crypto functions, the AMD FCH SATA controller, Intel 82579; the kernel's quirk_no_flr) on a kernel that still lists flr first, plan with `--reset-method bus`.",
     sources: [SYSFS_PCI, KERNEL_PCI_QUIRKS],
+  },
+  "reset.no-bus-reset": {
+    title: "Device that does not survive a bus reset",
+    meaning:
+      "A function the kernel marks as not to be reset with a secondary bus reset (drivers/pci/quirks.c quirk_no_bus_reset and quirk_nvidia_no_bus_reset): Qualcomm Atheros AR9xxx/QCA9xxx Wi-Fi (168c:0030, 0032, 0033, 0034, 003c, 003e), NVIDIA GH100-based GPUs (10de:2340-237f), the NVIDIA Tesla T4 (10de:1eb8), TI KeyStone C667X (104c:b005) and the ASMedia ASM1164 SATA controller (1b21:1164). As a warning: this kernel still lists bus in reset_method (it predates the quirk), or the function has no reset method at all, so nothing resets it between VM runs.",
+    why: "After a bus reset these devices drop their link: config space reads nothing, AER reports Link Down, and touching the device can hang the host. With the quirk the kernel refuses the bus reset instead, so vfio cannot reset the device with its slot either and one VM's state is still in it when the next starts.",
+    fix: "When another method is listed (flr, pm), plan it with `passthrough plan --device SLOT --reset-method METHOD` (a udev rule that writes reset_method) or write it now: `echo METHOD > /sys/bus/pci/devices/ADDR/reset_method`. Without one, update the kernel so it carries the quirk, give the device to one VM only and reboot the host when it misbehaves after a VM restart.",
+    sources: [KERNEL_PCI_QUIRKS_GIT, SYSFS_PCI],
   },
   "reset.vendor-reset": {
     title: "AMD card needs vendor-reset",

@@ -238,6 +238,9 @@ export const DKMS_MAN = "https://manpages.debian.org/bookworm/dkms/dkms.8.en.htm
 export const UDEV_MAN = "https://man7.org/linux/man-pages/man7/udev.7.html";
 /** The kernel's PCI quirks: quirk_no_flr (devices whose FLR hangs them), quirk_no_bus_reset. */
 export const KERNEL_PCI_QUIRKS = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/quirks.c";
+/** quirks.c as it is now (kernel.org): quirk_no_bus_reset, quirk_nvidia_no_bus_reset and their device lists. */
+export const KERNEL_PCI_QUIRKS_GIT =
+  "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/drivers/pci/quirks.c";
 
 // Containers and switching a card between drivers.
 /** pct(1): container config, devN entries ("Device Passthrough"), pct exec. */
