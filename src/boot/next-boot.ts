@@ -50,7 +50,7 @@ export function nextBoot(state: HostState): NextBoot {
   if (kind === "systemd-boot") return systemdBootNextBoot(k.bootMenu);
   return unknown(
     kind === "kernelstub"
-      ? "kernelstub copies whichever kernel /boot/vmlinuz points to onto the ESP at each update"
+      ? "kernelstub boots the copy of the kernel the /vmlinuz link named at the last kernel update, which is not read here"
       : "the boot loader is unknown",
   );
 }

@@ -250,6 +250,12 @@ describe("systemd-boot", () => {
     expect(nextBoot(s).release).toBe(OLD);
   });
 
+  it("kernelstub (Pop!_OS) is unknown, and said so", () => {
+    const r = nextBoot(fixtureState("popos-kernelstub"));
+    expect(r).toMatchObject({ release: null, via: null });
+    expect(r.why).toMatch(/^kernelstub boots the copy of the kernel the \/vmlinuz link named/);
+  });
+
   it("an unversioned kernel image (Arch's /vmlinuz-linux) is unknown, and said so", () => {
     const r = nextBoot(fixtureState("arch-booster"));
     expect(r.release).toBeNull();
