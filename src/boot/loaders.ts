@@ -93,7 +93,7 @@ export const KERNELSTUB = {
 } satisfies CmdlineEditor;
 
 /** grub-mkconfig writes grub.cfg from /etc/default/grub (+ grub.d on Debian), per distribution. */
-const GRUB_MKCONFIG: Record<Exclude<GrubFlavor, "grubby">, Argv> = {
+export const GRUB_MKCONFIG: Record<Exclude<GrubFlavor, "grubby">, Argv> = {
   "update-grub": ["update-grub"], // Debian, Ubuntu, Proxmox: grub-mkconfig -o /boot/grub/grub.cfg
   "grub-mkconfig": ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"], // Arch
   "grub2-mkconfig": ["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"], // openSUSE

@@ -17,6 +17,7 @@ import type { CheckContext } from "./context.js";
 import { joinList, namedFunctions, shortFunction, targetFunctions } from "./context.js";
 import { finding } from "../findings/finding.js";
 import type { Finding } from "../findings/finding.js";
+import { brokenFlr, noBusReset, type NoBusReset } from "./reset-quirks.js";
 
 const VENDOR_RESET_FAMILIES: Array<{ family: string; ids: string[] }> = [
   {
@@ -102,30 +103,6 @@ const VENDOR_RESET_FAMILIES: Array<{ family: string; ids: string[] }> = [
   },
 ];
 
-/**
- * Devices whose Function Level Reset hangs them or leaves them unusable in the next VM, which
- * the kernel's quirk_no_flr marks so it never uses FLR (drivers/pci/quirks.c; 1022:7901 from
- * 6.3 and the stable kernels, where `echo bus > reset_method` was the reported workaround). A
- * kernel without the quirk still lists flr first: the plan's --reset-method bus avoids it.
- */
-const FLR_BROKEN: Record<string, string> = {
-  "1022:1486": "AMD Starship/Matisse Cryptographic Coprocessor",
-  "1022:1487": "AMD Starship/Matisse HD Audio Controller",
-  "1022:148c": "AMD Starship USB 3.0 Host Controller",
-  "1022:149c": "AMD Matisse USB 3.0 Host Controller",
-  "1022:7901": "AMD FCH SATA Controller (AHCI)",
-  "8086:1502": "Intel 82579LM Gigabit Ethernet",
-  "8086:1503": "Intel 82579V Gigabit Ethernet",
-};
-
-/** The device's name when its FLR is known broken and the kernel still tries FLR first. */
-export function brokenFlr(
-  d: Pick<PciDevice, "vendorId" | "deviceId" | "resetMethods">,
-): string | null {
-  if (d.resetMethods?.[0] !== "flr") return null;
-  return FLR_BROKEN[`${d.vendorId}:${d.deviceId}`] ?? null;
-}
-
 /** "Navi 1x" when the device is an AMD GPU that needs vendor-reset, else null. */
 export function vendorResetFamily(d: Pick<PciDevice, "vendorId" | "deviceId">): string | null {
   if (d.vendorId !== "1002") return null;
@@ -204,6 +181,15 @@ export function checkReset(ctx: CheckContext): Finding[] {
     const flr = rest.filter((d) => brokenFlr(d) !== null);
     if (flr.length > 0) {
       out.push(brokenFlrFinding(c.address, subject, flr));
+      continue;
+    }
+    // A bus reset the kernel would (older kernels) or could not (quirk_no_bus_reset) use.
+    const noBus = rest.filter(
+      (d) =>
+        noBusReset(d) !== null && (d.resetMethods?.length === 0 || d.resetMethods?.includes("bus")),
+    );
+    if (noBus.length > 0) {
+      out.push(...noBus.map((d) => noBusResetFinding(c.address, d, noBusReset(d)!)));
       continue;
     }
     // From 5.15 the kernel hides reset_method when a device has no method at all
@@ -286,6 +272,33 @@ function brokenFlrFinding(slot: string, subject: string, devs: PciDevice[]): Fin
       fix: bus
         ? `use the bus reset: \`passthrough plan --device ${slot} --reset-method bus\` (a udev rule), or now: ${devs.map((d) => `echo bus > /sys/bus/pci/devices/${d.address}/reset_method`).join("; ")}`
         : "update the kernel (it carries the quirk), or pass the whole slot so vfio can reset it with its bridge",
+    },
+  );
+}
+
+function noBusResetFinding(slot: string, d: PciDevice, q: NoBusReset): Finding {
+  const methods = d.resetMethods ?? [];
+  const other = methods.filter((m) => m !== "bus");
+  const head = `${d.address} (${q.name}, ${d.vendorId}:${d.deviceId}): ${q.why}`;
+  if (methods.includes("bus"))
+    return finding(
+      "reset.no-bus-reset",
+      "warn",
+      `${head}, yet this kernel lists bus in reset_method (${methods.join(" ")}); kernels with the quirk (${q.quirk}) never use it`,
+      {
+        subject: d.address,
+        fix: other.length
+          ? `keep the kernel off the bus reset: \`passthrough plan --device ${slot} --reset-method ${other[0]}\` (a udev rule), or now: echo ${other.join(" ")} > /sys/bus/pci/devices/${d.address}/reset_method`
+          : `update the kernel (it carries the quirk); until then avoid restarting the VM: a bus reset can take the device, or the host, down until a power cycle`,
+      },
+    );
+  return finding(
+    "reset.no-bus-reset",
+    "warn",
+    `${head}, so the kernel does not reset it with its slot either (${q.quirk}) and it has no other reset method: state stays in the device between VM runs`,
+    {
+      subject: d.address,
+      fix: "reboot the host between VM runs when the device misbehaves after a VM restart, and give it to one VM only: what one guest leaves in it the next one sees",
     },
   );
 }

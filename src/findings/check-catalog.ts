@@ -59,6 +59,12 @@ import {
   PVE_KERNEL_PIN,
   DKMS_MAN,
   KERNEL_PCI_QUIRKS,
+  KERNEL_PCI_QUIRKS_GIT,
+  GRUB_SET_DEFAULT,
+  GRUB_REBOOT,
+  BOOT_LOADER_SPEC,
+  LOADER_CONF,
+  BOOTCTL,
 } from "./sources.js";
 
 export interface CatalogEntry {
@@ -278,6 +284,14 @@ export const CHECK_CATALOG = {
     fix: "Test a VM stop/start cycle; pass all functions of the slot; a host reboot recovers the device. For a device whose FLR is known to hang it (AMD Starship/Matisse audio, USB and crypto functions, the AMD FCH SATA controller, Intel 82579; the kernel's quirk_no_flr) on a kernel that still lists flr first, plan with `--reset-method bus`.",
     sources: [SYSFS_PCI, KERNEL_PCI_QUIRKS],
   },
+  "reset.no-bus-reset": {
+    title: "Device that does not survive a bus reset",
+    meaning:
+      "A function the kernel marks as not to be reset with a secondary bus reset (drivers/pci/quirks.c quirk_no_bus_reset and quirk_nvidia_no_bus_reset): Qualcomm Atheros AR9xxx/QCA9xxx Wi-Fi (168c:0030, 0032, 0033, 0034, 003c, 003e), NVIDIA GH100-based GPUs (10de:2340-237f), the NVIDIA Tesla T4 (10de:1eb8), TI KeyStone C667X (104c:b005) and the ASMedia ASM1164 SATA controller (1b21:1164). As a warning: this kernel still lists bus in reset_method (it predates the quirk), or the function has no reset method at all, so nothing resets it between VM runs.",
+    why: "After a bus reset these devices drop their link: config space reads nothing, AER reports Link Down, and touching the device can hang the host. With the quirk the kernel refuses the bus reset instead, so vfio cannot reset the device with its slot either and one VM's state is still in it when the next starts.",
+    fix: "When another method is listed (flr, pm), plan it with `passthrough plan --device SLOT --reset-method METHOD` (a udev rule that writes reset_method) or write it now: `echo METHOD > /sys/bus/pci/devices/ADDR/reset_method`. Without one, update the kernel so it carries the quirk, give the device to one VM only and reboot the host when it misbehaves after a VM restart.",
+    sources: [KERNEL_PCI_QUIRKS_GIT, SYSFS_PCI],
+  },
   "reset.vendor-reset": {
     title: "AMD card needs vendor-reset",
     meaning:
@@ -289,10 +303,20 @@ export const CHECK_CATALOG = {
   "kernel.modules": {
     title: "Out-of-tree modules for the next kernel",
     meaning:
-      "The kernels installed under /lib/modules, the one the next boot starts (a next-boot pin or the pinned kernel of `proxmox-boot-tool kernel list`, else the newest installed), and whether each out-of-tree module the setup relies on has a module file for it (/lib/modules/RELEASE/updates/dkms, updates or extra; DKMS's builds under /var/lib/dkms/MODULE/VERSION/RELEASE/ARCH). The modules: vendor-reset when a card to pass needs it for its reset, and nvidia, amdgpu or i915 when the running kernel has them from outside the kernel package.",
+      "The kernels installed under /lib/modules, the one the next boot starts, and whether each out-of-tree module the setup relies on has a module file for it (/lib/modules/RELEASE/updates/dkms, updates or extra; DKMS's builds under /var/lib/dkms/MODULE/VERSION/RELEASE/ARCH). The next boot's kernel comes from the boot loader's own files: on Proxmox VE a pin of `proxmox-boot-tool kernel pin` (else the newest kernel on proxmox-boot-tool hosts); with GRUB the `set default` of grub.cfg (GRUB_DEFAULT: an index, a title, an id or a \"submenu>entry\" path) or, for GRUB_DEFAULT=saved, saved_entry in grubenv, and grub-reboot's next_entry before either (Fedora's BootLoaderSpec entries count newest first); with systemd-boot the LoaderEntryOneShot and LoaderEntryDefault EFI variables, then loader.conf's `default`, else the first entry, newest version first. When those files do not tell, the finding says so instead of guessing. The modules: vendor-reset when a card to pass needs it for its reset, and nvidia, amdgpu or i915 when the running kernel has them from outside the kernel package.",
     why: "A kernel update installs a new kernel that boots by default; DKMS builds a module for it only when its headers are installed, and a module built by hand exists only for the kernel it was built against. The next boot then comes up without vendor-reset (the AMD card no longer resets between VM runs) or without the GPU driver.",
-    fix: "On Proxmox VE keep the kernel that has the modules with `proxmox-boot-tool kernel pin RELEASE` (`proxmox-boot-tool kernel unpin` undoes it), or install the new kernel's headers (proxmox-headers-RELEASE) and run `dkms autoinstall -k RELEASE`; elsewhere install linux-headers-RELEASE and run `dkms autoinstall -k RELEASE` before rebooting. The finding names the exact release.",
-    sources: [PVE_KERNEL_PIN, DKMS_MAN, VENDOR_RESET],
+    fix: "Build the module for the kernel that boots next (install its headers, e.g. linux-headers-RELEASE, proxmox-headers-RELEASE or kernel-devel-RELEASE, then `dkms autoinstall -k RELEASE`), or keep booting a kernel that has it: `proxmox-boot-tool kernel pin RELEASE` on Proxmox VE (`proxmox-boot-tool kernel unpin` undoes it), `grub-set-default` with the entry's id path (after GRUB_DEFAULT=saved and update-grub), `grubby --set-default /boot/vmlinuz-RELEASE` on Fedora, `bootctl set-default ENTRY` with systemd-boot. The finding names the exact release and command for this host.",
+    sources: [
+      PVE_KERNEL_PIN,
+      DKMS_MAN,
+      VENDOR_RESET,
+      GRUB_CONFIG,
+      GRUB_SET_DEFAULT,
+      GRUB_REBOOT,
+      BOOT_LOADER_SPEC,
+      LOADER_CONF,
+      BOOTCTL,
+    ],
   },
   "gpu.only-gpu": {
     title: "The host's only GPU",

@@ -221,12 +221,26 @@ export const VFIO_PCI_IDLE_D3 =
 export const KERNEL_PCI_POWER_UP = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/pci.c";
 /** pve-docs, Host Bootloader: "Kernel Management", proxmox-boot-tool kernel list / pin / unpin. */
 export const PVE_KERNEL_PIN = "https://pve.proxmox.com/wiki/Host_Bootloader#sysboot_kernel_pin";
+/** grub-set-default(8): the saved default entry (needs GRUB_DEFAULT=saved). */
+export const GRUB_SET_DEFAULT =
+  "https://manpages.debian.org/bookworm/grub2-common/grub-set-default.8.en.html";
+/** grub-reboot(8): next_entry, the entry for the next boot only. */
+export const GRUB_REBOOT =
+  "https://manpages.debian.org/bookworm/grub2-common/grub-reboot.8.en.html";
+/** loader.conf(5): systemd-boot's `default` glob and "@saved". */
+export const LOADER_CONF =
+  "https://www.freedesktop.org/software/systemd/man/latest/loader.conf.html";
+/** bootctl(1): set-default and set-oneshot (LoaderEntryDefault, LoaderEntryOneShot). */
+export const BOOTCTL = "https://www.freedesktop.org/software/systemd/man/latest/bootctl.html";
 /** dkms(8): status, autoinstall -k, the module trees it builds and installs. */
 export const DKMS_MAN = "https://manpages.debian.org/bookworm/dkms/dkms.8.en.html";
 /** udev(7): rules, ACTION/SUBSYSTEM/KERNEL matches and ATTR{file}="value" assignments. */
 export const UDEV_MAN = "https://man7.org/linux/man-pages/man7/udev.7.html";
 /** The kernel's PCI quirks: quirk_no_flr (devices whose FLR hangs them), quirk_no_bus_reset. */
 export const KERNEL_PCI_QUIRKS = "https://github.com/torvalds/linux/blob/v6.8/drivers/pci/quirks.c";
+/** quirks.c as it is now (kernel.org): quirk_no_bus_reset, quirk_nvidia_no_bus_reset and their device lists. */
+export const KERNEL_PCI_QUIRKS_GIT =
+  "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/drivers/pci/quirks.c";
 
 // Containers and switching a card between drivers.
 /** pct(1): container config, devN entries ("Device Passthrough"), pct exec. */

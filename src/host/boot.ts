@@ -14,6 +14,7 @@ import {
   parseShellFile,
   type ParsedShellFile,
 } from "../formats/shell-assignments.js";
+import { LOADER_ENTRY_DIRS, readLoaderVariable } from "./boot-menu.js";
 import type { HostRoot } from "./root.js";
 import type {
   CmdlineParam,
@@ -34,10 +35,7 @@ export const SECURE_BOOT_VAR =
 
 /** The string systemd-boot stored in LoaderInfo ("systemd-boot 252.22"), or null. */
 export function readLoaderInfo(root: HostRoot): string | null {
-  const r = root.readBytes(LOADER_INFO_VAR);
-  if (!r.ok || r.value.length <= 4) return null;
-  // efivarfs: 4 bytes of attributes, then the UTF-16LE value.
-  return r.value.subarray(4).toString("utf16le").replace(/\0+$/, "").trim() || null;
+  return readLoaderVariable(root, "LoaderInfo");
 }
 
 export function secureBootEnabled(root: HostRoot): boolean | null {
@@ -221,12 +219,7 @@ export function grubConfigFiles(root: HostRoot, flavor: GrubFlavor | null): stri
   return files;
 }
 
-/** Where Boot Loader Specification entries live: $BOOT mounted at /boot, /boot/efi or /efi. */
-export const LOADER_ENTRY_DIRS = [
-  "boot/loader/entries",
-  "boot/efi/loader/entries",
-  "efi/loader/entries",
-];
+export { LOADER_ENTRY_DIRS } from "./boot-menu.js";
 
 function loaderEntryFiles(root: HostRoot): string[] {
   for (const dir of LOADER_ENTRY_DIRS) {

@@ -9,8 +9,10 @@
 //   "INSTALL_MOD_DIR").
 // - DKMS builds: /var/lib/dkms/MODULE/VERSION/RELEASE/ARCH/ (dkms(8) "dkms status").
 // - Proxmox: `proxmox-boot-tool kernel list` (a pinned kernel, a next-boot pin).
+// - The boot menu files that choose the next boot's kernel (boot-menu.ts).
 
 import { parseProxmoxKernelList, type ProxmoxKernelList } from "../formats/proxmox-kernel-list.js";
+import { readBootMenu, type BootMenuFiles } from "./boot-menu.js";
 import type { HostRoot } from "./root.js";
 
 export interface DkmsBuild {
@@ -29,6 +31,8 @@ export interface KernelsState {
   dkms: DkmsBuild[];
   /** `proxmox-boot-tool kernel list`, where it ran or a snapshot carries it. */
   proxmox: ProxmoxKernelList | null;
+  /** What the boot loader reads to choose the next boot's entry (src/boot/next-boot.ts). */
+  bootMenu: BootMenuFiles;
 }
 
 const OUT_OF_TREE_DIRS = ["updates/dkms", "updates", "extra"];
@@ -95,5 +99,6 @@ export function readKernels(root: HostRoot): KernelsState {
     outOfTree,
     dkms: readDkms(root),
     proxmox: list.ok ? parseProxmoxKernelList(list.value) : null,
+    bootMenu: readBootMenu(root),
   };
 }

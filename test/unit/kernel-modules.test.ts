@@ -3,7 +3,7 @@
 // on the kernel-* fixtures (test/fixtures/specs/kernel-updates.ts) and edited states.
 import { describe, expect, it } from "vitest";
 import { runChecks } from "../../src/checks/run-checks.js";
-import { nextBootKernel } from "../../src/checks/kernel-modules.js";
+import { nextBoot } from "../../src/boot/next-boot.js";
 import { parseProxmoxKernelList } from "../../src/formats/proxmox-kernel-list.js";
 import { compareReleases } from "../../src/host/kernels.js";
 import type { HostState } from "../../src/host/types.js";
@@ -30,10 +30,14 @@ describe("proxmox-boot-tool kernel list", () => {
       "6.8.12-9-pve",
       "6.8.12-10-pve",
     ]);
-    const k = fixtureState("kernel-pinned").kernels;
-    expect(nextBootKernel(k)).toEqual({ release: "6.8.12-4-pve", why: "pinned" });
-    k.proxmox!.nextBoot = "6.8.12-8-pve";
-    expect(nextBootKernel(k)).toEqual({ release: "6.8.12-8-pve", why: "pinned for the next boot" });
+    const s = fixtureState("kernel-pinned");
+    expect(nextBoot(s)).toEqual({ release: "6.8.12-4-pve", why: "pinned", via: "proxmox" });
+    s.kernels.proxmox!.nextBoot = "6.8.12-8-pve";
+    expect(nextBoot(s)).toEqual({
+      release: "6.8.12-8-pve",
+      why: "pinned for the next boot",
+      via: "proxmox",
+    });
   });
 });
 

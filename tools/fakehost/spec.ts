@@ -109,6 +109,8 @@ export interface FakeHostSpec {
   };
   uefi: boolean;
   loaderInfo?: string;
+  /** Other Boot Loader Interface variables by name (LoaderEntryDefault, LoaderEntryOneShot ...). */
+  loaderVars?: Record<string, string>;
   secureBoot?: boolean;
   efibootmgr?: string;
   cmdline: string;

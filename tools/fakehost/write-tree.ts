@@ -278,6 +278,11 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
         "sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f",
         efiVar(spec.loaderInfo),
       );
+    for (const [name, value] of Object.entries(spec.loaderVars ?? {}))
+      w.file(
+        `sys/firmware/efi/efivars/${name}-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f`,
+        efiVar(value),
+      );
     if (spec.secureBoot !== undefined)
       w.file(
         "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c",

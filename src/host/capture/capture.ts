@@ -22,6 +22,12 @@ import { MODPROBE_DIRS } from "../../formats/modprobe-conf.js";
 import { MODULES_LOAD_DIRS } from "../modules.js";
 import { isPassthroughUdevRule } from "../config-files.js";
 import { pciIdsSubset } from "../../formats/pci-ids.js";
+import {
+  GRUB_CFG_FILES,
+  GRUBENV_FILES,
+  LOADER_CONF_FILES,
+  LOADER_ENTRY_VARIABLES,
+} from "../boot-menu.js";
 import { filterModulesAlias } from "../pci/modules-alias.js";
 import type { SnapshotManifest } from "../open-root.js";
 import { SnapshotEntries } from "./entries.js";
@@ -280,6 +286,10 @@ const CONFIG_FILES = [
   "etc/booster.yaml",
   "etc/pve/mapping/pci.cfg",
   "etc/pve/mapping/usb.cfg",
+  // Which entry the next boot starts (src/host/boot-menu.ts).
+  ...GRUB_CFG_FILES,
+  ...GRUBENV_FILES,
+  ...LOADER_CONF_FILES,
 ];
 
 /** Folders whose regular files are all configuration (one level deep). */
@@ -305,6 +315,14 @@ const CONFIG_DIRS = [
 function wantedConfig(dir: string, name: string): boolean {
   if (dir === "etc/udev/rules.d") return isPassthroughUdevRule(name);
   return true;
+}
+
+/** grub.cfg keeps the menu; `password`/`password_pbkdf2` lines (GRUB manual "Security") lose their secret. */
+export function withoutGrubPasswords(text: string): string {
+  return text.replace(
+    /^(\s*password(?:_pbkdf2)?\s+\S+\s+)\S+/gm,
+    "$1(removed by passthrough snapshot)",
+  );
 }
 
 export interface CaptureOptions {
@@ -639,9 +657,13 @@ class Capturer {
     if ((await this.scan("sys/firmware/efi")) !== null) {
       this.entries.dir("sys/firmware/efi");
       await this.file("sys/firmware/efi/fw_platform_size");
-      // Only the variables discovery reads: which loader booted (systemd-boot's LoaderInfo) and Secure Boot.
+      // Only the variables discovery reads: which loader booted (systemd-boot's LoaderInfo),
+      // Secure Boot, and systemd-boot's choice of the next entry.
+      const wanted = new RegExp(
+        `^(LoaderInfo|SecureBoot|${LOADER_ENTRY_VARIABLES.join("|")})-[0-9a-f-]+$`,
+      );
       await this.folder("sys/firmware/efi/efivars", {
-        files: (n) => /^(LoaderInfo|SecureBoot)-[0-9a-f-]+$/.test(n),
+        files: (n) => wanted.test(n),
       });
     }
   }
@@ -650,6 +672,10 @@ class Capturer {
 
   private async config(): Promise<void> {
     await Promise.all(CONFIG_FILES.map((f) => this.file(f, TEXT_MAX)));
+    for (const cfg of GRUB_CFG_FILES) {
+      const text = this.entries.text(cfg);
+      if (text !== null) this.entries.file(cfg, withoutGrubPasswords(text));
+    }
     await Promise.all(
       CONFIG_DIRS.map(async (dir) => {
         const entries = await this.scan(dir);
