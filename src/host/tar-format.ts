@@ -59,10 +59,50 @@ export const zlib = (): typeof Zlib => require("node:zlib") as typeof Zlib;
  */
 export const MAX_UNPACKED_BYTES = 128 * 2 ** 20;
 
+/**
+ * Deflate's theoretical limit: a length/distance pair (at least 2 bits) gives at most 258 bytes,
+ * so 1032:1 (zlib's technical details, https://zlib.net/zlib_tech.html, "Maximum Compression
+ * Factor"). A gzip file this many times smaller than MAX_UNPACKED_BYTES cannot unpack to more.
+ */
+const DEFLATE_MAX_RATIO = 1032;
+
+/** The Bun runtime's own gzip, present only in the standalone executable. */
+interface BunZlib {
+  gunzipSync(data: Uint8Array): Uint8Array;
+  hash: { crc32(data: Uint8Array): number };
+}
+
 export function gunzipTar(gz: Buffer): TarEntry[] {
-  let raw: Buffer;
+  return parseTar(bunGunzip(gz) ?? nodeGunzip(gz));
+}
+
+/**
+ * Bun.gunzipSync, which the standalone executable has without loading node:zlib (a large part
+ * of its start-up, as the Bun runtime builds that module from JavaScript). It takes no output
+ * limit, so it is used only where deflate's ratio already bounds the output by
+ * MAX_UNPACKED_BYTES. It reads the first gzip member only and ignores what follows it, where
+ * node:zlib reads every member and refuses trailing bytes; so its result counts only when the
+ * trailer at the end of the file (CRC-32 and length, RFC 1952 section 2.3.1) is that member's
+ * own. Anything else (an error included) goes to node:zlib, whose result or message stands.
+ */
+function bunGunzip(gz: Buffer): Buffer | null {
+  const bun = (globalThis as { Bun?: BunZlib }).Bun;
+  if (!bun || gz.length < 18 || gz.length * DEFLATE_MAX_RATIO > MAX_UNPACKED_BYTES) return null;
+  let out: Uint8Array;
   try {
-    raw = zlib().gunzipSync(gz, {
+    out = bun.gunzipSync(gz);
+  } catch {
+    return null;
+  }
+  const ownTrailer =
+    gz.readUInt32LE(gz.length - 4) === out.length % 2 ** 32 &&
+    gz.readUInt32LE(gz.length - 8) === bun.hash.crc32(out) >>> 0;
+  return ownTrailer ? Buffer.from(out.buffer, out.byteOffset, out.length) : null;
+}
+
+function nodeGunzip(gz: Buffer): Buffer {
+  try {
+    return zlib().gunzipSync(gz, {
       maxOutputLength: MAX_UNPACKED_BYTES,
       chunkSize: unpackedSizeHint(gz),
     });
@@ -72,7 +112,6 @@ export function gunzipTar(gz: Buffer): TarEntry[] {
       throw new TarFormatError(`larger than ${MAX_UNPACKED_BYTES / 2 ** 20} MiB unpacked`);
     throw new TarFormatError(`gzip: ${(err as Error).message}`);
   }
-  return parseTar(raw);
 }
 
 /**
@@ -84,7 +123,7 @@ export function gunzipTar(gz: Buffer): TarEntry[] {
  */
 function unpackedSizeHint(gz: Buffer): number {
   const isize = gz.length >= 18 ? gz.readUInt32LE(gz.length - 4) : 0;
-  return Math.min(Math.max(isize, 16 * 1024), 1032 * gz.length, MAX_UNPACKED_BYTES);
+  return Math.min(Math.max(isize, 16 * 1024), DEFLATE_MAX_RATIO * gz.length, MAX_UNPACKED_BYTES);
 }
 
 export function parseTar(buf: Buffer): TarEntry[] {
