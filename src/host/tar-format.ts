@@ -133,11 +133,14 @@ export function parseTar(buf: Buffer): TarEntry[] {
   let longPath: string | undefined;
   let longLink: string | undefined;
   let off = 0;
+  // One view of the whole archive for checksumByWords, where its start is 4-byte aligned.
+  const words =
+    buf.byteOffset % 4 === 0 ? new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2) : null;
   while (off + 512 <= buf.length) {
     const h = buf.subarray(off, off + 512);
     if (isZeroBlock(h)) return entries; // end-of-archive marker
     const stored = readNumber(h, 148, 8);
-    if (stored !== checksum(h))
+    if (stored !== (words ? checksumByWords(words, off >>> 2) : checksum(h)))
       throw new TarFormatError(
         `bad header checksum at byte ${off}: not a tar archive, or a damaged one`,
       );
@@ -327,13 +330,25 @@ function readNumber(h: Buffer, off: number, len: number): number {
     for (let i = 1; i < len; i++) n = n * 256 + h[off + i]!;
     return n;
   }
-  const s = h
-    .toString("latin1", off, off + len)
-    .replace(/[\0 ]+$/, "")
-    .trim();
-  if (s === "") return 0;
-  if (!/^[0-7]+$/.test(s)) return -1;
-  return parseInt(s, 8);
+  // Byte by byte (two numbers in every header): trailing NULs and spaces end the field, white
+  // space around the digits is allowed, anything else but octal digits is malformed.
+  let start = off;
+  let end = off + len;
+  while (end > start && (h[end - 1] === 0 || h[end - 1] === 0x20)) end--;
+  while (end > start && isSpace(h[end - 1]!)) end--;
+  while (start < end && isSpace(h[start]!)) start++;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = h[i]! - 0x30;
+    if (d < 0 || d > 7) return -1;
+    n = n * 8 + d;
+  }
+  return n;
+}
+
+/** What String.prototype.trim removes among Latin-1 bytes: tab to carriage return, space, NBSP. */
+function isSpace(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d) || b === 0xa0;
 }
 
 function writeOctal(b: Buffer, off: number, len: number, n: number): void {
@@ -346,6 +361,22 @@ function checksum(h: Buffer): number {
   for (let i = 0; i < 148; i++) sum += h[i]!;
   for (let i = 156; i < 512; i++) sum += h[i]!;
   return sum;
+}
+
+/**
+ * The same sum, four bytes at a time: each 32-bit word's bytes are added as two pairs of 16-bit
+ * lanes (128 words of at most 2 x 255 per lane stay below 2^16, so no lane overflows). A
+ * snapshot's thousand-odd headers are summed on every start, before the JIT has warmed up, where
+ * a quarter of the loop iterations is a quarter of the time. Byte order does not matter to a sum.
+ */
+function checksumByWords(words: Uint32Array, first: number): number {
+  let lanes = 0;
+  for (let i = 0; i < 128; i++) {
+    if (i === 37) i = 39; // bytes 148-155: the checksum field itself
+    const w = words[first + i]!;
+    lanes += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+  }
+  return 8 * 0x20 + (lanes & 0xffff) + (lanes >>> 16);
 }
 
 function isZeroBlock(b: Buffer): boolean {
