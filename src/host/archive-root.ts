@@ -48,7 +48,7 @@ export class ArchiveRoot implements HostRoot {
       );
     }
     for (const e of entries) {
-      const p = e.path.replace(/\/+$/, "");
+      const p = e.path.endsWith("/") ? e.path.replace(/\/+$/, "") : e.path;
       const problem = archiveEntryProblem(e.path, e);
       if (problem) {
         refused.push(problem);
@@ -77,7 +77,7 @@ export class ArchiveRoot implements HostRoot {
       if (prefix && !p.startsWith(prefix)) continue;
       const rel = prefix ? p.slice(prefix.length) : p;
       if (rel === "" || rel === ".") continue;
-      root.add(rel.replace(/^\.\//, ""), node);
+      root.add(rel.startsWith("./") ? rel.slice(2) : rel, node);
     }
     return root;
   }
@@ -228,25 +228,28 @@ export class ArchiveRoot implements HostRoot {
   }
 }
 
-/** "top/" when every entry sits below one folder that is not itself a snapshot folder. */
+const SNAPSHOT_TOP = new Set(["sys", "proc", "etc", "cmd", "manifest.json"]);
+
+/**
+ * "" when snapshot folders sit at the top; "top/" when every entry sits below one folder that
+ * holds them; null when neither. One pass over the paths with indexOf (a snapshot has a
+ * thousand entries or more, and this runs on every start).
+ */
 function topFolderPrefix(raw: Map<string, Node>): string | null {
-  const markers = new Set(["sys", "proc", "etc", "cmd", "manifest.json"]);
-  const firsts = new Set(
-    [...raw.keys()]
-      .map((k) => k.replace(/^\.\//, "").split("/")[0]!)
-      .filter((k) => k !== "" && k !== "."),
-  );
-  if ([...firsts].some((f) => markers.has(f))) return "";
-  if (firsts.size === 1) {
-    const top = [...firsts][0]!;
-    const seconds = new Set(
-      [...raw.keys()]
-        .map((k) => k.replace(/^\.\//, "").split("/")[1])
-        .filter((x): x is string => !!x),
-    );
-    if ([...seconds].some((s) => markers.has(s))) return `${top}/`;
+  const firsts = new Set<string>();
+  let snapshotBelow = false;
+  for (const k of raw.keys()) {
+    const key = k.startsWith("./") ? k.slice(2) : k;
+    const slash = key.indexOf("/");
+    const first = slash === -1 ? key : key.slice(0, slash);
+    if (SNAPSHOT_TOP.has(first)) return "";
+    if (first !== "" && first !== ".") firsts.add(first);
+    if (slash !== -1 && !snapshotBelow) {
+      const end = key.indexOf("/", slash + 1);
+      snapshotBelow = SNAPSHOT_TOP.has(key.slice(slash + 1, end === -1 ? undefined : end));
+    }
   }
-  return null;
+  return firsts.size === 1 && snapshotBelow ? `${[...firsts][0]!}/` : null;
 }
 
 /** Why an archive entry is unsafe to read, or null when it is fine. */
@@ -255,7 +258,8 @@ export function archiveEntryProblem(
   entry: { type: string; linkpath?: string },
 ): string | null {
   if (p.startsWith("/") || /^[A-Za-z]:/.test(p)) return `entry ${p} has an absolute path`;
-  if (p.split("/").includes("..")) return `entry ${p} climbs out of the snapshot with ".."`;
+  if (p.includes("..") && p.split("/").includes(".."))
+    return `entry ${p} climbs out of the snapshot with ".."`;
   switch (entry.type) {
     case "File":
     case "OldFile":

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import * as zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO, fixturePath } from "../helpers/fixtures.js";
 import { haveOpenssl, testCerts } from "../sim/certs.js";
@@ -63,6 +64,17 @@ async function candidate(snap: string): Promise<string> {
     REPO,
   );
   return (JSON.parse(r.stdout).candidates[0]?.address as string | undefined) ?? "0000:01:00";
+}
+
+/** The offset of the first tar header at or after `near` (a 512-byte block with a valid checksum). */
+function tarHeaderNear(tar: Buffer, near: number): number {
+  for (let off = Math.ceil(near / 512) * 512; off + 512 <= tar.length; off += 512) {
+    const h = tar.subarray(off, off + 512);
+    let sum = 8 * 0x20;
+    for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += h[i]!;
+    if (h[0] !== 0 && parseInt(h.toString("latin1", 148, 156), 8) === sum) return off;
+  }
+  throw new Error("no tar header after the middle");
 }
 
 let tmp: string;
@@ -140,6 +152,35 @@ describe.skipIf(!built)("standalone executable = Node.js bundle", () => {
     expect((await both(["list", "--snapshot", path.join(tmp, "broken.tar.gz")])).code).toBe(2);
     // Colour on request of the environment is the same too.
     await both(["check", "--snapshot", fixturePath("seed-before")], { NO_COLOR: "1" });
+  });
+
+  // The executable unpacks small snapshots with the Bun runtime's own gunzip, which reads only
+  // the first gzip member and ignores what follows; node:zlib reads every member and refuses
+  // trailing bytes. Odd and damaged files must read, or fail, alike.
+  it("odd and damaged .tar.gz snapshots read the same", { timeout: 120_000 }, async () => {
+    const gz = fs.readFileSync(fixturePath("seed-before"));
+    const tar = zlib.gunzipSync(gz);
+    const half = tarHeaderNear(tar, tar.length / 2);
+    const flipped = Buffer.from(gz);
+    flipped[gz.length - 6]! ^= 1; // the CRC-32 in the trailer
+    const files: Record<string, Buffer> = {
+      "trailing-garbage": Buffer.concat([gz, Buffer.from("garbage!")]),
+      "trailing-zeros": Buffer.concat([gz, Buffer.alloc(64)]),
+      // Two members, the first ending mid-archive: only both together hold the whole host.
+      "two-members": Buffer.concat([
+        zlib.gzipSync(tar.subarray(0, half)),
+        zlib.gzipSync(tar.subarray(half)),
+      ]),
+      truncated: gz.subarray(0, gz.length - 100),
+      "bad-crc": flipped,
+    };
+    for (const [name, data] of Object.entries(files)) {
+      const file = path.join(tmp, `${name}.tar.gz`);
+      fs.writeFileSync(file, data);
+      await both(["list", "--json", "--snapshot", file]);
+    }
+    expect((await both(["list", "--snapshot", path.join(tmp, "two-members.tar.gz")])).code).toBe(0);
+    expect((await both(["list", "--snapshot", path.join(tmp, "truncated.tar.gz")])).code).toBe(2);
   });
 
   it("a reader that closes the pipe early ends the command quietly (EPIPE), exit 0", async () => {

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ArchiveRoot } from "../../src/host/archive-root.js";
 import { openSnapshot } from "../../src/host/open-root.js";
 import { DirectoryRoot } from "../../src/host/root.js";
+import { encodeTar, type TarInput } from "../../src/host/tar-format.js";
 import { InputError } from "../../src/errors.js";
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "passthrough-roots-"));
@@ -91,6 +92,48 @@ describe("ArchiveRoot over a .tar.gz", () => {
     fs.writeFileSync(file, zlib.gzipSync(body));
     expect(() => openSnapshot(file)).toThrow(InputError);
     expect(() => openSnapshot(file)).toThrow(/climbs out of the snapshot/);
+  });
+
+  // Links are followed inside the archive up to 40 of them per read, as the kernel's
+  // path walk allows (path_resolution(7)): loops end, long chains past the limit are absent.
+  it("resolves link loops, chains and the link limit alike on repeated reads", () => {
+    const mtime = new Date(0);
+    const entries: TarInput[] = [
+      { path: "sys/", type: "Directory", mode: 0o755, mtime },
+      { path: "sys/real/", type: "Directory", mode: 0o755, mtime },
+      { path: "sys/real/attr", type: "File", data: Buffer.from("1\n"), mode: 0o644, mtime },
+      { path: "sys/loop-a", type: "SymbolicLink", linkpath: "loop-b", mode: 0o777, mtime },
+      { path: "sys/loop-b", type: "SymbolicLink", linkpath: "loop-a", mode: 0o777, mtime },
+      // c0 -> c1 -> ... -> c30 -> real: 31 links to the folder
+      ...Array.from({ length: 31 }, (_, i) => ({
+        path: `sys/c${i}`,
+        type: "SymbolicLink" as const,
+        linkpath: i === 30 ? "real" : `c${i + 1}`,
+        mode: 0o777,
+        mtime,
+      })),
+      // f0 -> ... -> f9 -> attr inside real: 10 links to a file
+      ...Array.from({ length: 10 }, (_, i) => ({
+        path: `sys/real/f${i}`,
+        type: "SymbolicLink" as const,
+        linkpath: i === 9 ? "attr" : `f${i + 1}`,
+        mode: 0o777,
+        mtime,
+      })),
+    ];
+    const file = path.join(base, "links.tar.gz");
+    fs.writeFileSync(file, zlib.gzipSync(encodeTar(entries)));
+    const root = ArchiveRoot.load(file);
+    for (let round = 0; round < 2; round++) {
+      expect(root.readText("sys/loop-a/attr").ok).toBe(false);
+      expect(root.resolve("sys/loop-b")).toBeNull();
+      expect(root.readText("sys/c0/attr")).toEqual({ ok: true, value: "1\n" }); // 31 links
+      expect(root.readText("sys/c20/f0")).toEqual({ ok: true, value: "1\n" }); // 11 + 10
+      expect(root.readText("sys/c0/f0").ok).toBe(false); // 31 + 10 = 41: over the limit
+      expect(root.readText("sys/c0/f1")).toEqual({ ok: true, value: "1\n" }); // 31 + 9 = 40
+      expect(root.isLink("sys/c0/f0")).toBe(true); // the last link not followed: 31
+      expect(root.list("sys/c0")).toContain("attr");
+    }
   });
 
   it("refuses something that is not a snapshot", () => {

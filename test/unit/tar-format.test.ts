@@ -127,4 +127,24 @@ describe("tar-format", () => {
     expect(() => gunzipTar(Buffer.from("not gzip"))).toThrow(/^gzip: /);
     expect(() => parseTar(Buffer.from("x".repeat(512)))).toThrow(/bad header checksum/);
   });
+
+  // Header checksums are summed four bytes at a time where the archive is 4-byte aligned.
+  it("verifies checksums of headers full of high bytes, aligned or not", () => {
+    const h = Buffer.alloc(512, 0xff);
+    h.fill(0, 100, 257); // mode .. linkname: no numbers of 0xff
+    h.write("0000644\0", 100, "latin1");
+    h.write("00000000000\0", 124, "latin1"); // size 0
+    h.write("0", 156, "latin1"); // a regular file
+    let sum = 8 * 0x20;
+    for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += h[i]!;
+    h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+    const archive = Buffer.concat([h, Buffer.alloc(1024)]);
+    for (const offset of [0, 1, 2, 4]) {
+      const buf = Buffer.alloc(archive.length + offset).subarray(offset);
+      archive.copy(buf);
+      expect(parseTar(buf).map((e) => e.type)).toEqual(["File"]);
+      buf[511] = 0xfe; // one bit off, in the last word
+      expect(() => parseTar(buf)).toThrow(/bad header checksum at byte 0/);
+    }
+  });
 });
