@@ -18,7 +18,7 @@ import { vmsPassing } from "../../plan/mode-switch.js";
 import { ProcessRunner } from "../../process/run.js";
 import { VERSION } from "../../version.js";
 import { unifiedDiff } from "../../vm/diff.js";
-import { checkContainer, type ContainerRef } from "../../vm/container/check.js";
+import type { ContainerRef } from "../../vm/container/check.js";
 import { probeWith } from "../../vm/container/inside.js";
 import { parseLxcConfig, valuesOf } from "../../vm/container/lxc-config.js";
 import { planLxcDevices, type LxcPlan } from "../../vm/container/lxc-plan.js";
@@ -40,7 +40,7 @@ import {
   nodeLine,
   openTree,
   parseId,
-  reportCheck,
+  finishCheck,
   type CtCheckOptions,
   type CtConfigureOptions,
   type CtPlanOptions,
@@ -266,26 +266,16 @@ export function lxcCheckCommand(ctx: CommandContext, opts: CtCheckOptions): numb
     nodes.map((n) => n.path),
     nvidia,
   );
-  const hostVersion = root.readText("sys/module/nvidia/version");
-  const findings = checkContainer({
-    ctid: 0,
-    ref,
-    nodes,
-    stats: probe.stats,
-    groups: probe.groups,
-    nvidia: nvidia
-      ? {
-          hostVersion: hostVersion.ok ? hostVersion.value.trim() : null,
-          libraries: probe.libraries ?? [],
-        }
-      : null,
-  });
-  return reportCheck(
+  return finishCheck(
     ctx,
-    opts.json,
-    { name: ct.name },
-    `container ${ct.name} (plain LXC) on ${root.label}`,
+    {
+      root,
+      json: opts.json,
+      id: { name: ct.name },
+      headline: `container ${ct.name} (plain LXC) on ${root.label}`,
+    },
+    ref,
     cards,
-    findings,
+    probe,
   );
 }

@@ -7,7 +7,8 @@ import { readCardNodes, type DeviceNode } from "../../host/device-nodes.js";
 import { openHostRoot, openRootTree, type OpenedRoot } from "../../host/open-root.js";
 import type { HostRoot } from "../../host/root.js";
 import type { HostState, PciDevice } from "../../host/types.js";
-import type { ContainerRef, CtFinding } from "../../vm/container/check.js";
+import { checkContainer, type ContainerRef, type CtFinding } from "../../vm/container/check.js";
+import type { ContainerProbe } from "../../vm/container/inside.js";
 import { printJson, type CommandContext } from "../context.js";
 import { renderFinding } from "../render/finding-line.js";
 
@@ -85,26 +86,40 @@ export function cardsGiven(
   return out;
 }
 
-/** ct check's output for both kinds of container: JSON, or the findings and a verdict; the exit code. */
-export function reportCheck(
+/** ct check's findings from the probes, and its output (JSON, or the findings and a verdict); the exit code. */
+export function finishCheck(
   ctx: CommandContext,
-  json: boolean | undefined,
-  id: Record<string, unknown>,
-  headline: string,
-  cards: Array<{ card: PciDevice }>,
-  findings: CtFinding[],
+  o: { root: HostRoot; json?: boolean; id: Record<string, unknown>; headline: string },
+  ref: ContainerRef,
+  cards: Array<{ card: PciDevice; nodes: DeviceNode[] }>,
+  probe: ContainerProbe,
 ): number {
+  const nvidia = cards.some((c) => c.card.driver === "nvidia");
+  const hostVersion = o.root.readText("sys/module/nvidia/version");
+  const findings = checkContainer({
+    ctid: 0,
+    ref,
+    nodes: cards.flatMap((c) => c.nodes),
+    stats: probe.stats,
+    groups: probe.groups,
+    nvidia: nvidia
+      ? {
+          hostVersion: hostVersion.ok ? hostVersion.value.trim() : null,
+          libraries: probe.libraries ?? [],
+        }
+      : null,
+  });
   const ok = !findings.some((f) => f.status === "fail");
-  if (json) {
+  if (o.json) {
     printJson(ctx, {
-      ...id,
+      ...o.id,
       ok,
       devices: cards.map((c) => ({ address: c.card.address, driver: c.card.driver })),
       findings,
     });
   } else {
     ctx.out(
-      `${headline}: ${cards.map((c) => `${c.card.address} (driver ${c.card.driver})`).join(", ")}`,
+      `${o.headline}: ${cards.map((c) => `${c.card.address} (driver ${c.card.driver})`).join(", ")}`,
       findings.flatMap((f: CtFinding) => renderFinding(f, ctx.style, 16)),
       ok
         ? "every check passed"

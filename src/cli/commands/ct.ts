@@ -25,7 +25,7 @@ import {
   undoArgv,
 } from "../../vm/container/configure.js";
 import { givenPaths, planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
-import { checkContainer, pveRef } from "../../vm/container/check.js";
+import { pveRef } from "../../vm/container/check.js";
 import { probeContainer } from "../../vm/container/inside.js";
 import {
   readContainerConfig,
@@ -47,7 +47,7 @@ import {
   nodeLine,
   openTree,
   parseId,
-  reportCheck,
+  finishCheck,
 } from "./ct-shared.js";
 
 export function registerCt(program: Command, run: RunAction): void {
@@ -328,30 +328,20 @@ function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
     nodes.map((n) => n.path),
     nvidia,
   );
-  const hostVersion = root.readText("sys/module/nvidia/version");
-  const findings = checkContainer({
-    ctid,
-    nodes,
-    stats: probe.stats,
-    groups: probe.groups,
-    nvidia: nvidia
-      ? {
-          hostVersion: hostVersion.ok ? hostVersion.value.trim() : null,
-          libraries: probe.libraries ?? [],
-        }
-      : null,
-  });
-  return reportCheck(
+  return finishCheck(
     ctx,
-    opts.json,
-    { ctid },
-    `container ${ctid} (${read.config.main.keys["hostname"] ?? "no hostname"}) on ${root.label}`,
+    {
+      root,
+      json: opts.json,
+      id: { ctid },
+      headline: `container ${ctid} (${read.config.main.keys["hostname"] ?? "no hostname"}) on ${root.label}`,
+    },
+    pveRef(ctid),
     cards,
-    findings,
+    probe,
   );
 }
 
-/** devN entries through `pct set` (which checks them); raw lxc.* keys only by editing the file. */
 function applyCommands(ctid: number, plan: CtPlan): string[] {
   if (plan.added.length === 0) return [];
   if (plan.style === "lxc")
