@@ -79,6 +79,7 @@ const WEIGHT: Record<string, number> = {
   "10": 4,
   "11": 8,
   "12": 4,
+  "13": 7,
 };
 
 interface Options {

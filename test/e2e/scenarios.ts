@@ -857,7 +857,8 @@ const NESTED_OPT_IN = "a second nested-VM image (Debian 13); scenario 8 runs by 
 // container part is `ct plan` only: the image has neither pct nor lxc, so there is no container
 // to configure or check; a hand-written /etc/pve/lxc/100.conf and the container's /etc/group
 // under /var/lib/lxc/100/rootfs are enough for plan to read.
-const MODE_SWITCH = `
+/** Both boots of scenario 13: mode_state NAME, and the display function's DRM nodes in drm-sysfs. */
+const MODE_PRELUDE = `
 facts before
 # NAME: each function's driver link, /dev/dri and /dev/vfio, once udev has made the nodes.
 mode_state() {
@@ -878,6 +879,9 @@ for n in /sys/bus/pci/devices/"$SLOT".0/drm/card[0-9]*/dev /sys/bus/pci/devices/
   echo "$(basename "$(dirname "$n")") $(cat "$n")"
 done >"$OUT/drm-sysfs"
 say "drm in sysfs: $(tr '\\n' ' ' <"$OUT/drm-sysfs")"
+`;
+
+const MODE_SWITCH = `${MODE_PRELUDE}
 mkdir -p /etc/pve/lxc /var/lib/lxc/100/rootfs/etc
 printf '%s\\n' 'arch: amd64' 'hostname: media' 'memory: 512' 'ostype: debian' \\
   'rootfs: local-lvm:vm-100-disk-0,size=8G' 'unprivileged: 1' >/etc/pve/lxc/100.conf
@@ -897,6 +901,67 @@ say "holder: pid $! has /dev/dri/$card open"
 pt mode_refused mode vm --device "$SLOT" --yes
 mode_state refused
 kill "$(cat "$OUT/holder-pid")"
+`;
+
+// Boot 2 of 13 (issue 16 without Proxmox): a plain LXC container given the card's DRM node by
+// ct configure, started, probed by ct check and from inside, the config rolled back; then the
+// hookscript round trip. The image has LXC (lxc, busybox-static: LXC's own busybox template,
+// no network) but no Proxmox: pvesm and qm are lab stand-ins for the install only (the
+// snippet's volume path, and the VM config's hookscript line), and the snippet is then run as
+// qemu-server runs it, SCRIPT VMID PHASE.
+const LXC_AND_HOOK = `${MODE_PRELUDE}
+# Boot 1's hand-written /etc/pve made this look like a Proxmox host; plain LXC is the subject now.
+rm -rf /etc/pve /var/lib/lxc/100
+mode_state lxc0
+card=$(awk '/^card/ {print $1; exit}' "$OUT/drm-sysfs")
+getent group video render >"$OUT/host-groups"
+printf '%s\\n' 'lxc.idmap = u 0 100000 65536' 'lxc.idmap = g 0 100000 65536' \\
+  'lxc.net.0.type = empty' 'lxc.apparmor.profile = unconfined' >/root/media.conf
+sh_step lxc_create lxc-create -n media -t busybox -f /root/media.conf
+printf '%s\\n' 'video:x:44:' 'render:x:107:' >>/var/lib/lxc/media/rootfs/etc/group
+cp /var/lib/lxc/media/config "$OUT/lxc-config-before"
+# Running: LXC reads its config at start, so ct configure refuses and changes nothing.
+sh_step lxc_start0 systemctl start lxc@media
+lxc-wait -n media -s RUNNING -t 60
+pt lxc_refused ct configure --name media --device "$SLOT.0" --yes
+cp /var/lib/lxc/media/config "$OUT/lxc-config-refused"
+lxc-stop -n media -k; systemctl stop lxc@media; systemctl reset-failed lxc@media 2>/dev/null
+pt lxc_plan ct plan --name media --device "$SLOT.0"
+pt lxc_configure ct configure --name media --device "$SLOT.0" --yes --json
+cp /var/lib/lxc/media/config "$OUT/lxc-config-after"
+sh_step lxc_start systemctl start lxc@media
+lxc-wait -n media -s RUNNING -t 60
+lxc-attach -n media -- stat -c '%n %t:%T %g %a' "/dev/dri/$card" >"$OUT/lxc-inside" 2>&1
+# An ordinary user (uid 1000) of the container's video group opens the node read-write.
+sh_step lxc_open lxc-attach -n media -u 1000 -g 44 -- sh -c "exec 3<>/dev/dri/$card && echo opened"
+pt lxc_check ct check --name media --json
+lxc-stop -n media -k; systemctl stop lxc@media; systemctl reset-failed lxc@media 2>/dev/null
+id=$(grep -o '"journal": "[0-9a-f-]*"' "$OUT/lxc_configure.stdout" | cut -d'"' -f4)
+pt lxc_rollback rollback "$id" --yes
+cp /var/lib/lxc/media/config "$OUT/lxc-config-rolled-back"
+
+mkdir -p /root/pve-bin /var/lib/vz/snippets
+printf '%s\\n' '#!/bin/sh' '# lab stand-in for pvesm(1): storage local keeps snippets in /var/lib/vz/snippets' \\
+  'case "$1" in' \\
+  '  status) echo "Name Type Status Total Used Available %"; echo "local dir active 1 0 1 0%" ;;' \\
+  '  path) echo "/var/lib/vz/snippets/\${2#local:snippets/}" ;;' \\
+  '  *) exit 2 ;;' 'esac' >/root/pve-bin/pvesm
+printf '%s\\n' '#!/bin/sh' '# lab stand-in for qm(1): set VMID --hookscript VOLUME, config VMID' \\
+  'case "$1" in' '  set) echo "hookscript: $4" >"/root/qm-$2.conf" ;;' \\
+  '  config) cat "/root/qm-$2.conf" ;;' '  *) exit 2 ;;' 'esac' >/root/pve-bin/qm
+chmod 755 /root/pve-bin/pvesm /root/pve-bin/qm
+export PATH="/root/pve-bin:$PATH"
+pt hook_install mode vm --device "$SLOT.0" --hookscript --vmid 100 --yes
+hook=/var/lib/vz/snippets/passthrough-\${SLOT//:/-}.sh
+stat -c '%A %U' "$hook" >"$OUT/hook-file" 2>&1
+for round in 1 2; do
+  sh_step hook_pre$round "$hook" 100 pre-start
+  mode_state hook-vm$round
+  sh_step hook_again$round "$hook" 100 pre-start
+  sh_step hook_post$round "$hook" 100 post-stop
+  mode_state hook-host$round
+done
+journalctl -t passthrough-hook --no-pager -o cat >"$OUT/hook-journal"
 `;
 
 /** "ADDR DRIVER" lines a mode_state step wrote, as address -> driver (null: none). */
@@ -929,8 +994,10 @@ function stepOk(v: Verdict, b: Boot, name: string, what: string): void {
 
 const modeSwitch: Scenario = {
   id: "13",
-  title: "mode vm, mode host without a reboot (sysfs shows each driver); a held node refuses",
-  image: "bios",
+  title:
+    "mode vm, mode host without a reboot (sysfs shows each driver); a held node refuses; plain LXC; the hookscript",
+  // bios-nested: the image with LXC (the plain-LXC container round trip).
+  image: "bios-nested",
   iommu: "intel",
   async run(m, v) {
     const b = await m.boot("mode vm, mode host, refusal", MODE_SWITCH);
@@ -991,8 +1058,113 @@ const modeSwitch: Scenario = {
     onDrivers(v, b, "refused", native);
 
     ctPlanFromSysfs(v, b, drm);
+
+    const b2 = await m.boot("plain LXC container, hookscript round trip", LXC_AND_HOOK);
+    lxcRoundTrip(v, b2);
+    hookRoundTrip(v, b2, native);
   },
 };
+
+/** Plain LXC: refused while running, configured (journal), the node inside, ct check, rollback. */
+function lxcRoundTrip(v: Verdict, b: Boot): void {
+  stepOk(v, b, "lxc_create", "lxc-create -n media -t busybox (unprivileged: lxc.idmap)");
+  const [card, dev] = (lines(b, "drm-sysfs").find((l) => l.startsWith("card")) ?? "").split(" ");
+  const video = /^video:x:(\d+):/m.exec(b.text("host-groups") ?? "")?.[1];
+  v.note(`boot 2: ${card} ${dev}, host video gid ${video}`);
+  const before = b.text("lxc-config-before");
+  const refused = b.run("lxc_refused");
+  v.check(
+    refused?.rc === 3 &&
+      /is running, and LXC reads its config only when it starts/.test(refused.stderr),
+    "ct configure --name media while it runs: exit 3, saying LXC reads its config at start",
+    refused && { rc: refused.rc, stderr: refused.stderr.slice(0, 300) },
+  );
+  v.eq(b.text("lxc-config-refused"), before, "the refused configure left the config as it was");
+  const plan = b.run("lxc_plan")?.stdout ?? "";
+  v.check(
+    plan.includes(`+lxc.cgroup2.devices.allow = c ${dev} rwm`),
+    `ct plan --name media: cgroup rule c ${dev} rwm (sysfs dev)`,
+    plan.slice(0, 800),
+  );
+  stepOk(v, b, "lxc_configure", "ct configure --name media --yes");
+  const cfg = b.json<{ applied: boolean; journal: string }>("lxc_configure");
+  v.check(
+    !!cfg?.applied && /^\d{8}-\d{6}-[0-9a-f]{4}$/.test(cfg.journal),
+    "configure: applied, with a journal id",
+    cfg,
+  );
+  const after = b.text("lxc-config-after") ?? "";
+  for (const line of [
+    `lxc.mount.entry = /dev/dri/${card} dev/dri/${card} none bind,optional,create=file`,
+    `lxc.idmap = g ${video} ${video} 1`,
+  ])
+    v.check(after.split("\n").includes(line), `config after configure has "${line}"`, after);
+  stepOk(v, b, "lxc_start", "systemctl start lxc@media (configured)");
+  // stat inside: %t:%T are hex; the sysfs dev file is decimal.
+  const hex = (dev ?? "")
+    .split(":")
+    .map((n) => Number(n).toString(16))
+    .join(":");
+  // lxc-attach's own warnings share the file (2>&1): the line stat wrote.
+  v.eq(
+    lines(b, "lxc-inside").find((l) => l.startsWith("/dev/")) ?? null,
+    `/dev/dri/${card} ${hex} ${video} 660`,
+    "inside the container: the node with the host's major:minor, group video (mapped), mode 0660",
+  );
+  const open = b.run("lxc_open");
+  v.check(
+    open?.rc === 0 && open.stdout.includes("opened"),
+    `uid 1000 of the container's video group opens /dev/dri/${card} read-write`,
+    open && { rc: open.rc, out: (open.stdout + open.stderr).slice(0, 300) },
+  );
+  const check = b.json<{ ok: boolean; findings: Array<{ id: string; status: string }> }>(
+    "lxc_check",
+  );
+  v.check(
+    b.run("lxc_check")?.rc === 0 && !!check?.ok,
+    "ct check --name media exits 0 (lxc-attach probes)",
+    check ?? b.run("lxc_check")?.stderr,
+  );
+  for (const id of ["ct.node", "ct.node-access"])
+    v.check(
+      !!check?.findings.some((f) => f.id === id && f.status === "pass"),
+      `ct check: ${id} PASS`,
+      check?.findings,
+    );
+  stepOk(v, b, "lxc_rollback", `rollback ${cfg?.journal ?? "ID"} --yes`);
+  v.eq(b.text("lxc-config-rolled-back"), before, "rollback: the config byte for byte as before");
+}
+
+/** The hookscript as qemu-server calls it: pre-start puts the slot on vfio-pci, post-stop back; twice. */
+function hookRoundTrip(v: Verdict, b: Boot, native: (f: string) => string): void {
+  stepOk(v, b, "hook_install", "mode vm --hookscript --vmid 100 --yes (pvesm, qm: lab stand-ins)");
+  v.eq((b.text("hook-file") ?? "").trim(), "-rwx------ root", "the snippet is 0700, root's");
+  for (const round of [1, 2]) {
+    stepOk(v, b, `hook_pre${round}`, `round ${round}: SNIPPET 100 pre-start`);
+    onDrivers(v, b, `hook-vm${round}`, () => "vfio-pci");
+    const again = b.run(`hook_again${round}`);
+    v.check(
+      again?.rc === 0 && /in mode vm already/.test(again.stdout),
+      `round ${round}: pre-start again changes nothing (exit 0, "in mode vm already")`,
+      again && { rc: again.rc, out: again.stdout.slice(0, 300) },
+    );
+    stepOk(v, b, `hook_post${round}`, `round ${round}: SNIPPET 100 post-stop`);
+    onDrivers(v, b, `hook-host${round}`, native);
+  }
+  const log = lines(b, "hook-journal");
+  v.note(`hook journal: ${log.length} lines`);
+  const count = (re: RegExp) => log.filter((l) => re.test(l)).length;
+  v.eq(
+    count(/^VM 100 pre-start: \/usr\/bin\/passthrough mode vm --device 0000:01:00\.0 --yes$/),
+    4,
+    "journal: 4 pre-start lines (logger -t passthrough-hook)",
+  );
+  v.eq(
+    count(/^VM 100 post-stop: \/usr\/bin\/passthrough mode host --device 0000:01:00\.0 --yes$/),
+    2,
+    "journal: 2 post-stop lines",
+  );
+}
 
 /** verify without a journal plans afresh for --device: the binding part must agree with sysfs. */
 function verifyAgrees(v: Verdict, b: Boot): void {

@@ -3,18 +3,18 @@
 // configure makes it with `pct set` through apply's journal and reads the config back
 // (vm/container/configure.ts; `rollback` undoes it, apply/container-undo.ts);
 // `ct check` looks inside the running container (vm/container/inside.ts, check.ts).
+// --name NAME: a plain LXC container instead (ct-lxc.ts).
 
 import type { Command } from "commander";
 import * as path from "node:path";
 import { EXIT, InputError } from "../../errors.js";
 import { vmsPassing } from "../../plan/mode-switch.js";
-import { parseSingleDevice, quoteInput } from "../../formats/device-selection.js";
 import { printCtConfig } from "../../formats/proxmox-ct-config.js";
 import { readCardNodes, type DeviceNode } from "../../host/device-nodes.js";
-import { openHostRoot, openRootTree, type OpenedRoot } from "../../host/open-root.js";
+import { openHostRoot, openRootTree } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostRoot } from "../../host/root.js";
-import type { HostState, PciDevice } from "../../host/types.js";
+import type { PciDevice } from "../../host/types.js";
 import { ProcessRunner } from "../../process/run.js";
 import { quoteArgv } from "../../process/quote.js";
 import { unifiedDiff } from "../../vm/diff.js";
@@ -26,9 +26,8 @@ import {
   undoArgv,
 } from "../../vm/container/configure.js";
 import { givenPaths, planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
-import { checkContainer, type CtFinding } from "../../vm/container/check.js";
+import { pveRef } from "../../vm/container/check.js";
 import { probeContainer } from "../../vm/container/inside.js";
-import { renderFinding } from "../render/finding-line.js";
 import {
   readContainerConfig,
   readContainerGroups,
@@ -41,43 +40,38 @@ import {
 } from "../../vm/container/api-config.js";
 import { apiConnector } from "../../vm/proxmox/connect.js";
 import type { ApiBackend } from "../../vm/proxmox/api-backend.js";
-import { addApiOptions, apiOptions, type ApiFlags } from "../api-options.js";
+import { addApiOptions, apiOptions } from "../api-options.js";
 import { confirm } from "../confirm.js";
 import { printJson, type CommandContext } from "../context.js";
 import { collect } from "../options.js";
 import type { RunAction } from "../registration.js";
-
-interface CtPlanOptions extends ApiFlags {
-  ctid: string;
-  device?: string[];
-  gid?: string;
-  snapshot?: string;
-  root?: string;
-  json?: boolean;
-}
-
-interface CtCheckOptions {
-  ctid: string;
-  device?: string[];
-  root?: string;
-  json?: boolean;
-}
-
-interface CtConfigureOptions extends CtPlanOptions {
-  yes?: boolean;
-  dryRun?: boolean;
-}
+import { lxcCheckCommand, lxcConfigureCommand, lxcPlanCommand } from "./ct-lxc.js";
+import {
+  cardsGiven,
+  findCard,
+  type CtCheckOptions,
+  type CtConfigureOptions,
+  type CtPlanOptions,
+  NAME_HELP,
+  nodeLine,
+  openTree,
+  parseId,
+  finishCheck,
+} from "./ct-shared.js";
 
 export function registerCt(program: Command, run: RunAction): void {
   const ct = program
     .command("ct")
-    .description("give a Proxmox container a host GPU's device nodes (the card stays on the host)");
+    .description(
+      "give a Proxmox or plain LXC container a host GPU's device nodes (the card stays on the host)",
+    );
   const plan = ct
     .command("plan")
     .description(
       "show the change to /etc/pve/lxc/CTID.conf that gives the container the card's device nodes",
     )
-    .requiredOption("--ctid <n>", "the container's id (pct list)")
+    .option("--ctid <n>", "the Proxmox container's id (pct list)")
+    .option("--name <name>", NAME_HELP)
     .requiredOption("--device <addr>", "the GPU function, e.g. 0000:01:00.0", collect)
     .option(
       "--gid <n>",
@@ -98,12 +92,21 @@ group, read from its /etc/group (mounted by \`pct mount CTID\`, or through \`pct
 runs); older versions get lxc.cgroup2.devices.allow and lxc.mount.entry lines (pct(1),
 "Device Passthrough"; lxc.container.conf(5)).
 
+--name NAME (a host without Proxmox): the diff of LXCPATH/NAME/config (/var/lib/lxc unless
+lxc.lxcpath in /etc/lxc/lxc.conf says otherwise) with an lxc.cgroup2.devices.allow rule and
+an lxc.mount.entry bind mount per node (lxc.container.conf(5)). A bind-mounted node keeps its
+host owner (udev: render for renderD* and kfd, video for card*), so in an unprivileged
+container (lxc.idmap lines) the container's own render/video group, read from its root file
+system's /etc/group, is mapped onto that host group (user_namespaces(7)); with newgidmap on
+the host, /etc/subgid gets root:GID:1 for it (subgid(5)).
+
 Refused (exit 3) when the card is bound to vfio-pci: a VM owns it, and it has no nodes;
 \`passthrough mode host --device ADDR\` gives it back to its host driver.
 
 Examples:
   passthrough ct plan --ctid 101 --device 0000:00:02.0
   passthrough ct plan --ctid 101 --device 01:00.0 --gid 104
+  passthrough ct plan --name media --device 0000:00:02.0
   passthrough ct plan --api https://pve:8006 --node pve --ctid 101 --device 01:00.0 --gid 104 \\
       --snapshot pve.tar.gz
 
@@ -116,8 +119,11 @@ it; its hardware list must show the card). The API cannot read the container's /
   addApiOptions(plan).action(run<CtPlanOptions>(ctPlanCommand));
   const configure = ct
     .command("configure")
-    .description("make the `ct plan` change with pct set, then read the container config back")
-    .requiredOption("--ctid <n>", "the container's id (pct list)")
+    .description(
+      "make the `ct plan` change (pct set, or LXC's config file through apply's journal), then read the config back",
+    )
+    .option("--ctid <n>", "the Proxmox container's id (pct list)")
+    .option("--name <name>", NAME_HELP)
     .requiredOption("--device <addr>", "the GPU function, e.g. 0000:01:00.0", collect)
     .option("--gid <n>", "group id for the DRM and kfd nodes (default: the container's own)")
     .option("--root <dir>", "a tree with the layout of / (a test tree) instead of this host")
@@ -136,20 +142,27 @@ back out with \`pct set CTID --delete devN,...\` (--revert while still pending),
 when the config changed since (--force: only the entries still as set). Before Proxmox VE
 8.1 there are no devN keys: refused (exit 3), add the lines \`ct plan\` shows by hand.
 
+--name NAME (plain LXC): the config file (and /etc/subgid when a group map needs it) is
+written the way \`passthrough apply\` writes: journal first, atomic replace, lock; undo
+with the printed \`passthrough rollback ID\`. LXC reads the config only when the container
+starts: a running container is refused (exit 3) until it is stopped (lxc-stop -n NAME).
+
 Examples:
   passthrough ct configure --ctid 101 --device 0000:00:02.0 --dry-run
   passthrough ct configure --ctid 101 --device 0000:00:02.0 --yes
 
 With --api it shows the diff against the config the API answers, then refuses (exit 3):
 pve-container lets only root@pam add or remove devN entries, and an API token never is
-root@pam. It names the command to run on the node instead.`,
+root@pam. It names the command to run on the node instead.
+  passthrough ct configure --name media --device 0000:00:02.0 --yes`,
     )
     .action(run<CtConfigureOptions>(ctConfigureCommand));
   ct.command("check")
     .description(
       "inside the running container: the card's nodes exist, its render/video group can open them, NVIDIA's driver matches the host",
     )
-    .requiredOption("--ctid <n>", "the container's id (pct list); it must be running")
+    .option("--ctid <n>", "the Proxmox container's id (pct list); it must be running")
+    .option("--name <name>", `${NAME_HELP}; it must be running`)
     .option(
       "--device <addr>",
       "only this GPU function (default: every GPU whose nodes the config gives)",
@@ -167,33 +180,40 @@ video (card*) group, or everyone, open it. For NVIDIA, the version of the contai
 libnvidia-ml.so.VERSION must be the host module's (/sys/module/nvidia/version); a host
 driver update without the container's is what makes nvidia-smi say "Driver/library version
 mismatch". \`passthrough explain ct.node\` (ct.node-access, ct.nvidia-driver) tells more.
+With --name NAME (plain LXC) the probes run through \`lxc-attach -n NAME --\` and the nodes
+are those its lxc.mount.entry lines bind.
 
 Exit codes: 0 every check passes, 1 a FAIL line says what is wrong and how to fix it, 2 bad
 input or the container is not running.
 
 Examples:
   passthrough ct check --ctid 101
-  passthrough ct check --ctid 101 --device 0000:01:00.0 --json`,
+  passthrough ct check --ctid 101 --device 0000:01:00.0 --json
+  passthrough ct check --name media`,
     )
     .action(run<CtCheckOptions>(ctCheckCommand));
 }
 
-function parseId(value: string, flag: string, max: number): number {
-  if (!/^\d+$/.test(value) || Number(value) > max)
-    throw new InputError(`${flag} ${quoteInput(value)}: not a number from 0 to ${max}`);
-  return Number(value);
+/** --ctid or --name, one of them: Proxmox containers have ids, plain LXC ones names. */
+/** Plain LXC has no REST API: --api and --node belong to Proxmox containers. */
+function lxcOnly<T extends CtPlanOptions>(opts: T): T {
+  if (opts.api !== undefined || opts.node !== undefined)
+    throw new InputError(
+      "--name is a plain LXC container, which has no REST API; --api and --node go with --ctid",
+    );
+  return opts;
 }
 
-function findCard(state: HostState, values: string[] | undefined): PciDevice {
-  const ref = parseSingleDevice(values, "ct plan");
-  if (!ref) throw new InputError("give --device with the GPU function, e.g. --device 0000:01:00.0");
-  const address = ref.isFunction ? ref.address : `${ref.address}.0`;
-  const dev = state.pci.find((d) => d.address === address);
-  if (!dev)
+function ctidOf(opts: { ctid?: string; name?: string }): number {
+  if (opts.ctid !== undefined && opts.name !== undefined)
     throw new InputError(
-      `--device ${quoteInput(values!.join(","))}: no PCI function ${address} on this host; \`passthrough list\` shows them`,
+      "--ctid and --name: give one (--ctid for a Proxmox container, --name for plain LXC)",
     );
-  return dev;
+  if (opts.ctid === undefined)
+    throw new InputError(
+      "give the container: --ctid N (Proxmox, pct list) or --name NAME (plain LXC, lxc-ls)",
+    );
+  return parseId(opts.ctid, "--ctid", 999_999_999);
 }
 
 interface BuiltPlan {
@@ -207,12 +227,6 @@ interface BuiltPlan {
   read: ContainerConfigRead;
   nodes: DeviceNode[];
   plan: CtPlan;
-}
-
-function openTree(opts: CtPlanOptions): OpenedRoot {
-  if (opts.root !== undefined && opts.snapshot !== undefined)
-    throw new InputError("--root and --snapshot: give one of them");
-  return opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(opts.snapshot);
 }
 
 /** The container config: from the tree, or through the REST API from the node (closed after). */
@@ -245,7 +259,7 @@ async function readConfig(
 }
 
 async function buildPlan(ctx: CommandContext, opts: CtPlanOptions): Promise<BuiltPlan> {
-  const ctid = parseId(opts.ctid, "--ctid", 999_999_999);
+  const ctid = ctidOf(opts);
   const gid = opts.gid === undefined ? undefined : parseId(opts.gid, "--gid", 2 ** 32 - 2);
   const opened = openTree(opts);
   const root = opened.root;
@@ -316,6 +330,7 @@ function planJson(b: BuiltPlan): Record<string, unknown> {
 }
 
 async function ctPlanCommand(ctx: CommandContext, opts: CtPlanOptions): Promise<number> {
+  if (opts.name !== undefined && opts.ctid === undefined) return lxcPlanCommand(ctx, lxcOnly(opts));
   const b = await buildPlan(ctx, opts);
   if (opts.json) {
     printJson(ctx, planJson(b));
@@ -333,6 +348,8 @@ async function ctPlanCommand(ctx: CommandContext, opts: CtPlanOptions): Promise<
 }
 
 async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions): Promise<number> {
+  if (opts.name !== undefined && opts.ctid === undefined)
+    return lxcConfigureCommand(ctx, lxcOnly(opts));
   const b = await buildPlan(ctx, opts);
   const argv = b.plan.added.length ? pctSetArgv(b.ctid, b.plan, b.read.digest) : [];
   if (!opts.json) showPlan(ctx, b);
@@ -393,37 +410,14 @@ async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions)
   return EXIT.ok;
 }
 
-/** The cards whose nodes the container's config gives it, with those nodes. */
-function cardsGiven(
-  root: HostRoot,
-  state: HostState,
-  ctid: number,
-  given: Set<string>,
-  device: string[] | undefined,
-): Array<{ card: PciDevice; nodes: DeviceNode[] }> {
-  const cards = device
-    ? [findCard(state, device)]
-    : state.pci.filter((d) => d.classCode.startsWith("03"));
-  const out = cards
-    .map((card) => ({
-      card,
-      nodes: readCardNodes(root, card).nodes.filter((n) => given.has(n.path)),
-    }))
-    .filter((c) => c.nodes.length > 0);
-  if (out.length === 0)
-    throw new InputError(
-      `container ${ctid}: its config gives it none of ${device ? `${device.join(",")}'s` : "this host's GPU"} device nodes; \`passthrough ct plan --ctid ${ctid} --device ADDR\` shows the change that does`,
-    );
-  return out;
-}
-
 function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
-  const ctid = parseId(opts.ctid, "--ctid", 999_999_999);
+  if (opts.name !== undefined && opts.ctid === undefined) return lxcCheckCommand(ctx, opts);
+  const ctid = ctidOf(opts);
   const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
   const root = opened.root;
   const state = readHostState(root, { manifest: opened.manifest });
   const read = readContainerConfig(root, ctid);
-  const cards = cardsGiven(root, state, ctid, givenPaths(read.config.main), opts.device);
+  const cards = cardsGiven(root, state, pveRef(ctid), givenPaths(read.config.main), opts.device);
   const nodes = cards.flatMap((c) => c.nodes);
   const nvidia = cards.some((c) => c.card.driver === "nvidia");
   const probe = probeContainer(
@@ -432,45 +426,20 @@ function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
     nodes.map((n) => n.path),
     nvidia,
   );
-  const hostVersion = root.readText("sys/module/nvidia/version");
-  const findings = checkContainer({
-    ctid,
-    nodes,
-    stats: probe.stats,
-    groups: probe.groups,
-    nvidia: nvidia
-      ? {
-          hostVersion: hostVersion.ok ? hostVersion.value.trim() : null,
-          libraries: probe.libraries ?? [],
-        }
-      : null,
-  });
-  const ok = !findings.some((f) => f.status === "fail");
-  if (opts.json) {
-    printJson(ctx, {
-      ctid,
-      ok,
-      devices: cards.map((c) => ({ address: c.card.address, driver: c.card.driver })),
-      findings,
-    });
-  } else {
-    ctx.out(
-      `container ${ctid} (${read.config.main.keys["hostname"] ?? "no hostname"}) on ${root.label}: ${cards.map((c) => `${c.card.address} (driver ${c.card.driver})`).join(", ")}`,
-      findings.flatMap((f: CtFinding) => renderFinding(f, ctx.style, 16)),
-      ok
-        ? "every check passed"
-        : `${findings.filter((f) => f.status === "fail").length} problem(s) found`,
-    );
-  }
-  return ok ? EXIT.ok : EXIT.problems;
+  return finishCheck(
+    ctx,
+    {
+      root,
+      json: opts.json,
+      id: { ctid },
+      headline: `container ${ctid} (${read.config.main.keys["hostname"] ?? "no hostname"}) on ${root.label}`,
+    },
+    pveRef(ctid),
+    cards,
+    probe,
+  );
 }
 
-function nodeLine(n: DeviceNode): string {
-  const numbers = n.major === null ? "?:?" : `${n.major}:${n.minor}`;
-  return `  ${n.path.padEnd(30)} ${numbers.padEnd(8)} ${n.why}`;
-}
-
-/** devN entries through `pct set` (which checks them); raw lxc.* keys only by editing the file. */
 function applyCommands(ctid: number, plan: CtPlan): string[] {
   if (plan.added.length === 0) return [];
   if (plan.style === "lxc")

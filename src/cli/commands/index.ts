@@ -86,7 +86,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: "ct",
     term: "ct",
-    summary: "give a Proxmox container a host GPU's device nodes (the card stays on the host)",
+    summary:
+      "give a Proxmox or plain LXC container a host GPU's device nodes (the card stays on the host)",
     load: async () => [(await import("./ct.js")).registerCt],
   },
   {

@@ -53,8 +53,31 @@ export function nvmlVersions(paths: string[]): string[] {
   return [...new Set(versions)].sort();
 }
 
+/** How messages name the container and its commands: Proxmox (pct) or plain LXC. */
+export interface ContainerRef {
+  /** "container 101", "container media" */
+  label: string;
+  /** The flag that names it: "--ctid 101", "--name media". */
+  flag: string;
+  /** How it restarts: "pct reboot 101", "lxc-stop -n media -r". */
+  restart: string;
+  /** Plain LXC: the config maps groups with lxc.idmap, it has no devN entries. */
+  lxc: boolean;
+}
+
+export function pveRef(ctid: number): ContainerRef {
+  return {
+    label: `container ${ctid}`,
+    flag: `--ctid ${ctid}`,
+    restart: `pct reboot ${ctid}`,
+    lxc: false,
+  };
+}
+
 export interface CtCheckInput {
   ctid: number;
+  /** Default: the Proxmox container ctid. */
+  ref?: ContainerRef;
   /** The host's nodes of the card that the container's config gives it. */
   nodes: DeviceNode[];
   stats: Map<string, NodeStat>;
@@ -69,13 +92,14 @@ const OVERFLOW_GID = 65534;
 
 export function checkContainer(input: CtCheckInput): CtFinding[] {
   const findings: CtFinding[] = [];
+  const ref = input.ref ?? pveRef(input.ctid);
   for (const node of input.nodes) {
     const seen = input.stats.get(node.path);
-    const kind = nodeFinding(input.ctid, node, seen);
+    const kind = nodeFinding(ref, node, seen);
     findings.push(kind);
-    if (seen && kind.status === "pass") findings.push(accessFinding(input, node, seen));
+    if (seen && kind.status === "pass") findings.push(accessFinding(input, ref, node, seen));
   }
-  if (input.nvidia) findings.push(nvidiaFinding(input.ctid, input.nvidia));
+  if (input.nvidia) findings.push(nvidiaFinding(ref, input.nvidia));
   return findings;
 }
 
@@ -90,22 +114,16 @@ function f(
   return { id, status, subject, summary, fix, ...(detail.length ? { detail } : {}) };
 }
 
-function nodeFinding(ctid: number, node: DeviceNode, seen: NodeStat | undefined): CtFinding {
-  const restart = `\`passthrough ct plan --ctid ${ctid} --device ADDR\` shows the entries for the card's current nodes; then \`pct reboot ${ctid}\``;
+function nodeFinding(ref: ContainerRef, node: DeviceNode, seen: NodeStat | undefined): CtFinding {
+  const restart = `\`passthrough ct plan ${ref.flag} --device ADDR\` shows the entries for the card's current nodes; then \`${ref.restart}\``;
   if (!seen)
-    return f(
-      "ct.node",
-      "fail",
-      node.path,
-      `${node.path} is missing inside container ${ctid}`,
-      restart,
-    );
+    return f("ct.node", "fail", node.path, `${node.path} is missing inside ${ref.label}`, restart);
   if (!seen.charDevice)
     return f(
       "ct.node",
       "fail",
       node.path,
-      `${node.path} inside container ${ctid} is a ${seen.type}, not a character device`,
+      `${node.path} inside ${ref.label} is a ${seen.type}, not a character device`,
       restart,
     );
   const want = node.major === null ? null : `${node.major}:${node.minor}`;
@@ -115,18 +133,23 @@ function nodeFinding(ctid: number, node: DeviceNode, seen: NodeStat | undefined)
       "ct.node",
       "fail",
       node.path,
-      `${node.path} inside container ${ctid} is device ${got}, the host's is ${want}: another device`,
+      `${node.path} inside ${ref.label} is device ${got}, the host's is ${want}: another device`,
       restart,
     );
   return f("ct.node", "pass", node.path, `${node.path} is there, character device ${got}`);
 }
 
 /** The groups that should own a node: render for renderD* and kfd, video for card* (udev's 50-udev-default.rules). */
-function ownerGroups(nodePath: string): string[] {
+export function ownerGroups(nodePath: string): string[] {
   return /\/(renderD\d+|kfd)$/.test(nodePath) ? ["render", "video"] : ["video"];
 }
 
-function accessFinding(input: CtCheckInput, node: DeviceNode, seen: NodeStat): CtFinding {
+function accessFinding(
+  input: CtCheckInput,
+  ref: ContainerRef,
+  node: DeviceNode,
+  seen: NodeStat,
+): CtFinding {
   const mode = seen.mode.toString(8).padStart(4, "0");
   if ((seen.mode & 0o006) === 0o006)
     return f(
@@ -156,16 +179,18 @@ function accessFinding(input: CtCheckInput, node: DeviceNode, seen: NodeStat): C
     "ct.node-access",
     "fail",
     node.path,
-    `${node.path} inside container ${input.ctid} is gid ${seen.gid} (${ownerName}), mode ${mode}: its ${names.join("/")} group cannot open it`,
-    wanted.length
-      ? `give it as a devN entry with gid=${input.groups.get(names.find((n) => input.groups.has(n))!)} (\`passthrough ct configure --ctid ${input.ctid} --device ADDR\` after removing the old entry), then \`pct reboot ${input.ctid}\``
-      : `create the group inside (groupadd -r render), then \`passthrough ct configure --ctid ${input.ctid} --device ADDR\``,
+    `${node.path} inside ${ref.label} is gid ${seen.gid} (${ownerName}), mode ${mode}: its ${names.join("/")} group cannot open it`,
+    !wanted.length
+      ? `create the group inside (groupadd -r render), then \`passthrough ct configure ${ref.flag} --device ADDR\``
+      : ref.lxc
+        ? `map its group onto the node's host group with lxc.idmap (\`passthrough ct configure ${ref.flag} --device ADDR\` after removing the node's lines), then \`${ref.restart}\``
+        : `give it as a devN entry with gid=${input.groups.get(names.find((n) => input.groups.has(n))!)} (\`passthrough ct configure ${ref.flag} --device ADDR\` after removing the old entry), then \`${ref.restart}\``,
     wanted.length ? [`the container's groups: ${wanted.join(", ")}`] : [],
   );
 }
 
 function nvidiaFinding(
-  ctid: number,
+  ref: ContainerRef,
   nv: { hostVersion: string | null; libraries: string[] },
 ): CtFinding {
   const inside = nvmlVersions(nv.libraries);
@@ -182,7 +207,7 @@ function nvidiaFinding(
       "ct.nvidia-driver",
       "fail",
       null,
-      `container ${ctid} has no NVIDIA user-space driver (no libnvidia-ml.so.VERSION in its library folders); the host runs ${nv.hostVersion}`,
+      `${ref.label} has no NVIDIA user-space driver (no libnvidia-ml.so.VERSION in its library folders); the host runs ${nv.hostVersion}`,
       `install NVIDIA's ${nv.hostVersion} user-space driver inside: sh NVIDIA-Linux-x86_64-${nv.hostVersion}.run --no-kernel-module`,
     );
   if (inside.length === 1 && inside[0] === nv.hostVersion)
@@ -196,7 +221,7 @@ function nvidiaFinding(
     "ct.nvidia-driver",
     "fail",
     null,
-    `container ${ctid} has user-space driver ${inside.join(", ")}, the host module is ${nv.hostVersion}: nvidia-smi fails with "Driver/library version mismatch"`,
+    `${ref.label} has user-space driver ${inside.join(", ")}, the host module is ${nv.hostVersion}: nvidia-smi fails with "Driver/library version mismatch"`,
     `install NVIDIA's ${nv.hostVersion} user-space driver inside (sh NVIDIA-Linux-x86_64-${nv.hostVersion}.run --no-kernel-module) and remove the others`,
     nv.libraries.map((l) => l.trim()).filter(Boolean),
   );

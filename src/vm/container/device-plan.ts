@@ -72,7 +72,8 @@ export function planContainerDevices(input: CtPlanInput): CtPlan {
   return { style, ...result, after, notes };
 }
 
-function refuseUnusable(input: CtPlanInput): void {
+/** A card on vfio-pci, or one without nodes, cannot be shared (also plain LXC's plan, lxc-plan.ts). */
+export function refuseUnusable(input: Pick<CtPlanInput, "card" | "nodes" | "vmsUsing">): void {
   const { card } = input;
   if (card.driver === "vfio-pci") {
     const owners = input.vmsUsing.length ? ` (${input.vmsUsing.join("; ")})` : "";

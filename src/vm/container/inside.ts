@@ -34,17 +34,18 @@ export function probeContainer(
   paths: string[],
   nvidia: boolean,
 ): ContainerProbe {
-  const groups = parseGroupFile(pctExec(runner, ctid, ["cat", "/etc/group"], [0]));
-  const stats = parseStatOutput(
-    pctExec(runner, ctid, ["stat", "-L", "-c", STAT_FORMAT, "--", ...paths], [0, 1]),
-  );
+  return probeWith((argv, ok) => pctExec(runner, ctid, argv, ok), paths, nvidia);
+}
+
+/** Runs argv inside a container and returns its stdout; throws when its status is not in okCodes. */
+export type ContainerExec = (argv: string[], okCodes: number[]) => string;
+
+/** The probes through any way in: `pct exec` here, `lxc-attach` for plain LXC (lxc-inside.ts). */
+export function probeWith(exec: ContainerExec, paths: string[], nvidia: boolean): ContainerProbe {
+  const groups = parseGroupFile(exec(["cat", "/etc/group"], [0]));
+  const stats = parseStatOutput(exec(["stat", "-L", "-c", STAT_FORMAT, "--", ...paths], [0, 1]));
   const libraries = nvidia
-    ? pctExec(
-        runner,
-        ctid,
-        ["find", ...LIBRARY_DIRS, "-maxdepth", "2", "-name", "libnvidia-ml.so.*"],
-        [0, 1],
-      )
+    ? exec(["find", ...LIBRARY_DIRS, "-maxdepth", "2", "-name", "libnvidia-ml.so.*"], [0, 1])
         .split("\n")
         .filter(Boolean)
     : null;

@@ -43,6 +43,12 @@ export interface ImageSpec {
 const NESTED_PACKAGES =
   "qemu-system-x86,qemu-utils,ovmf,libvirt-daemon-system,libvirt-clients,jq,dbus,libpam-systemd";
 
+/**
+ * LXC for scenario 13's plain-LXC container round trip (a busybox container from LXC's own
+ * lxc-busybox template: the lab has no network). Only in bios-nested, which 13 shares with 8.
+ */
+const LXC_PACKAGES = "lxc,busybox-static";
+
 function extraPackages(variant: Variant): string {
   const { nested, suite, boot } = IMAGES[variant];
   // debootstrap does not resolve alternatives of virtual packages (the package stays
@@ -52,6 +58,7 @@ function extraPackages(variant: Variant): string {
   const trixie = suite === "trixie";
   return [
     nested ? NESTED_PACKAGES : "",
+    variant === "bios-nested" ? LXC_PACKAGES : "",
     trixie && boot === "systemd-boot" ? "systemd-boot-efi" : "",
   ]
     .filter(Boolean)
