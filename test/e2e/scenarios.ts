@@ -639,8 +639,11 @@ sh_step hand_update_initramfs update-initramfs -u -k all
 //   L2's RAM in L1, which has 1.5 GiB.
 // QEMU runs with -S (devices realised, CPUs stopped) and an HMP monitor on a local TCP port
 // that bash's /dev/tcp talks to; libvirt starts its domain for real and is asked through
-// `virsh qemu-monitor-command`.
+// `virsh qemu-monitor-command`. Both show L2 the card's own ROM, dumped in L1 (issue 15):
+// `--romfile`, QEMU's vfio-pci romfile= and libvirt's <rom file=.../>.
 const L2_CREATE = `vm create --device "$SLOT" --name l2 --disk default:1 --memory 256 --cores 1`;
+/** The card's ROM for L2, on L1's disk. */
+const L2_ROM = "/var/tmp/l2-vbios.rom";
 
 const NESTED_BEFORE = `source /mnt/lab/nested.sh
 facts before
@@ -658,10 +661,12 @@ pt apply apply --device "$SLOT" --yes
 const NESTED_AFTER = `source /mnt/lab/nested.sh
 facts after
 pt verify verify --device "$SLOT"
-pt vm_qemu ${L2_CREATE} --emit qemu --json
+${ROM_DUMP.trim()}
+cp "$OUT/vbios.rom" ${L2_ROM}
+pt vm_qemu ${L2_CREATE} --romfile ${L2_ROM} --emit qemu --json
 l2_qemu l2_qemu "$OUT/vm_qemu.stdout"
 drivers after-qemu
-pt vm_libvirt ${L2_CREATE} --emit libvirt
+pt vm_libvirt ${L2_CREATE} --romfile ${L2_ROM} --emit libvirt
 l2_libvirt "$OUT/vm_libvirt.stdout"
 `;
 
@@ -681,31 +686,43 @@ function driversAt(b: Boot, label: string): Record<string, string> {
   return m;
 }
 
-/** QEMU's device tree (HMP "info qtree") has both functions as vfio-pci on their host addresses. */
+/**
+ * QEMU's device tree (HMP "info qtree") has both functions as vfio-pci on their host addresses,
+ * the display function with the ROM file passthrough was given (romfile = "PATH").
+ */
 function vfioInQtree(v: Verdict, qtree: string, who: string): void {
-  const hosts = vfioHosts(qtree);
+  const devs = vfioDevices(qtree);
+  const hosts = devs.map((d) => d.host);
   for (const f of [FN_DISPLAY, FN_AUDIO])
     v.check(
       hosts.includes(f),
       `${who}: info qtree has vfio-pci with host = "${f}"`,
       `vfio-pci hosts in info qtree: ${hosts.join(", ") || "none"}`,
     );
+  v.eq(
+    devs.find((d) => d.host === FN_DISPLAY)?.romfile ?? null,
+    L2_ROM,
+    `${who}: info qtree: vfio-pci ${FN_DISPLAY} has romfile = "${L2_ROM}"`,
+  );
 }
 
 /**
- * The host = "ADDR" of every vfio-pci device in HMP `info qtree`, read line by line: each
- * "dev: TYPE, id ..." line opens a device, whose properties follow on deeper-indented lines.
+ * Every vfio-pci device in HMP `info qtree` with its host and romfile properties, read line by
+ * line: each "dev: TYPE, id ..." line opens a device, whose properties follow on
+ * deeper-indented lines.
  */
-export function vfioHosts(qtree: string): string[] {
-  const hosts: string[] = [];
-  let inVfio = false;
+export function vfioDevices(qtree: string): Array<{ host: string; romfile: string | null }> {
+  const devs: Array<{ host: string; romfile: string | null }> = [];
+  let cur: { host: string; romfile: string | null } | null = null;
   for (const line of qtree.split(/\r?\n/)) {
     const dev = /^\s*dev: ([^,]+),/.exec(line);
-    if (dev) inVfio = dev[1] === "vfio-pci";
-    const host = inVfio ? /^\s*host = "([^"]+)"/.exec(line) : null;
-    if (host) hosts.push(host[1]!);
+    if (dev) cur = dev[1] === "vfio-pci" ? { host: "", romfile: null } : null;
+    if (!cur) continue;
+    const prop = /^\s*(host|romfile) = "([^"]*)"/.exec(line);
+    if (prop?.[1] === "host" && !cur.host) devs.push(Object.assign(cur, { host: prop[2]! }));
+    else if (prop?.[1] === "romfile") cur.romfile = prop[2]!;
   }
-  return hosts;
+  return devs;
 }
 
 function nestedVm(id: string, image: Variant, release: string): Scenario {
@@ -723,6 +740,7 @@ function nestedVm(id: string, image: Variant, release: string): Scenario {
       const after = await m.boot("verify, L2 by QEMU and by libvirt", NESTED_AFTER);
       const plan = planOf(v, after);
       boundAfterReboot(v, before, after, plan, group);
+      romDumped(v, after);
       nestedQemu(v, after);
       nestedLibvirt(v, after);
     },
@@ -777,6 +795,13 @@ function nestedQemu(v: Verdict, b: Boot): void {
       `argv: -device vfio-pci,host=${f}`,
       j?.argv,
     );
+  v.check(
+    (j?.argv ?? []).some(
+      (a) => a.startsWith(`vfio-pci,host=${FN_DISPLAY},`) && a.endsWith(`,romfile=${L2_ROM}`),
+    ),
+    `argv: vfio-pci,host=${FN_DISPLAY} with romfile=${L2_ROM}`,
+    j?.argv,
+  );
   const q = b.run("l2_qemu");
   v.eq(q?.rc, 0, "L2 QEMU: started (-S), answered the monitor and quit, exit 0");
   vfioInQtree(v, b.text("l2_qemu.monitor") ?? "", "L2 QEMU");
@@ -801,6 +826,11 @@ function nestedLibvirt(v: Verdict, b: Boot): void {
     (xml.match(/<hostdev mode=.subsystem. type=.pci. managed=.yes.>/g) ?? []).length,
     2,
     "virsh dumpxml: two managed PCI hostdevs",
+  );
+  v.check(
+    new RegExp(`<rom file=.${L2_ROM.replace(/\./g, "\\.")}./>`).test(xml),
+    `virsh dumpxml: <rom file="${L2_ROM}"/> (--romfile)`,
+    xml.match(/<hostdev[\s\S]*?<\/hostdev>/g),
   );
   v.eq(b.run("lv_destroy")?.rc, 0, "virsh destroy exits 0");
   // managed='yes' gives back what libvirt took: it found both functions on vfio-pci already

@@ -11,26 +11,35 @@ drivers() {
   say "drivers ($1): $(tr '\n' ' ' <"$OUT/drivers-$1")"
 }
 
-# l2_qemu NAME JSON: run the argv of `vm create --emit qemu --json` (file JSON) as printed,
-# after its "prepare" commands, with the lab's replacements; keep the argv, QEMU's output and
-# exit code, and the HMP monitor's answers to "info qtree" and "info pci" as NAME.*.
-l2_qemu() {
-  local name=$1 json=$2 dir=/var/tmp/$1 port=4444 t0=$SECONDS
-  rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return 0
+# l2_argv NAME JSON: in a fresh /var/tmp/NAME (the working directory after it), run the
+# "prepare" commands of `vm create --emit qemu --json` (file JSON) and set L2_ARGV to its argv
+# with the lab's replacements.
+l2_argv() {
+  local name=$1 json=$2 dir=/var/tmp/$1
+  rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return 1
   local c a
   while read -r c; do
     mapfile -t a < <(jq -r '.[]' <<<"$c")
     "${a[@]}" >>"$OUT/$name.prepare" 2>&1
   done < <(jq -c '.prepare[]' "$json")
-  local argv out=() i word
+  local argv i word
   mapfile -t argv < <(jq -r '.argv[]' "$json")
+  L2_ARGV=()
   for ((i = 0; i < ${#argv[@]}; i++)); do
     word=${argv[i]}
     if [ "$word" = -nic ] && [[ ${argv[i + 1]} == bridge,* ]]; then i=$((i + 1)); continue; fi
-    if [ "$word" = -cpu ] && [ "${argv[i + 1]}" = host ]; then out+=(-cpu max); i=$((i + 1)); continue; fi
-    out+=("${word/accel=kvm/accel=tcg}")
+    if [ "$word" = -cpu ] && [ "${argv[i + 1]}" = host ]; then L2_ARGV+=(-cpu max); i=$((i + 1)); continue; fi
+    L2_ARGV+=("${word/accel=kvm/accel=tcg}")
   done
-  out+=(-S -monitor "tcp:127.0.0.1:$port,server=on,wait=off")
+}
+
+# l2_qemu NAME JSON: run the argv of `vm create --emit qemu --json` (file JSON) as printed,
+# after its "prepare" commands, with the lab's replacements; keep the argv, QEMU's output and
+# exit code, and the HMP monitor's answers to "info qtree" and "info pci" as NAME.*.
+l2_qemu() {
+  local name=$1 json=$2 port=4444 t0=$SECONDS
+  l2_argv "$name" "$json" || return 0
+  local out=("${L2_ARGV[@]}" -S -monitor "tcp:127.0.0.1:$port,server=on,wait=off")
   printf '%s\n' "${out[@]}" >"$OUT/$name.argv"
   "${out[@]}" </dev/null >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" &
   local pid=$! w
