@@ -63,6 +63,55 @@ l2_qemu() {
   cd / || true
 }
 
+# l2_initramfs FILE: the nested VM's initramfs as an uncompressed cpio (newc), built from what
+# L1 has: /init (l2-init.sh, bash), the programs it runs with the shared libraries ldd names for
+# them at the same paths, /usr/bin/passthrough among them, and the modules of the card's two
+# drivers with their dependencies (modprobe --show-depends) and the kernel's module index.
+# Uncompressed: L2 runs under emulation inside emulation, where inflating ~120 MB would cost
+# minutes; the cpio is only copied (L2 gets the RAM for it).
+l2_initramfs() {
+  local img=$1 root=/var/tmp/l2-root kver t0=$SECONDS p f lib kind mod
+  kver=$(uname -r)
+  rm -rf "$root" "$img" && mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,"lib/modules/$kver"}
+  for p in bash mount cat sleep lspci kmod /usr/bin/passthrough; do
+    if ! f=$(command -v "$p"); then say "l2_initramfs: no $p in L1"; return 0; fi
+    f=$(readlink -f "$f")
+    cp "$f" "$root/bin/${p##*/}"
+    for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+      [ -e "$root$lib" ] || { mkdir -p "$root${lib%/*}" && cp -L "$lib" "$root$lib"; }
+    done
+  done
+  ln -s kmod "$root/bin/modprobe"
+  cp "/lib/modules/$kver"/modules.* "$root/lib/modules/$kver/"
+  while read -r kind mod _; do
+    [ "$kind" = insmod ] || continue
+    mkdir -p "$root${mod%/*}" && cp "$mod" "$root$mod"
+  done < <(modprobe -a --show-depends bochs snd_hda_intel)
+  install -m 0755 /mnt/lab/l2-init.sh "$root/init"
+  (cd "$root" && find . | cpio -o -H newc --quiet) >"$img"
+  say "l2_initramfs: $img $(du -m "$img" | cut -f 1) MiB, $(find "$root" -name '*.ko*' | wc -l) modules ($((SECONDS - t0)) s)"
+  rm -rf "$root"
+}
+
+# l2_boot NAME JSON INITRD: L2 booted for real from the argv of `vm create --emit qemu --json`
+# (file JSON), with L1's own kernel and INITRD (l2_initramfs): its /init reports on the serial
+# console, which the argv's "-serial mon:stdio" puts into NAME.stdout, and powers L2 off.
+# -no-reboot turns a panic (panic=-1 reboots at once) into QEMU's exit.
+l2_boot() {
+  local name=$1 json=$2 initrd=$3 t0=$SECONDS
+  l2_argv "$name" "$json" || return 0
+  local out=("${L2_ARGV[@]}" -kernel "/boot/vmlinuz-$(uname -r)" -initrd "$initrd"
+    -append "console=ttyS0 panic=-1" -no-reboot)
+  printf '%s\n' "${out[@]}" >"$OUT/$name.argv"
+  timeout "${L2_BOOT_TIMEOUT:-1000}" "${out[@]}" </dev/null >"$OUT/$name.stdout" 2>"$OUT/$name.stderr"
+  echo $? >"$OUT/$name.rc"
+  echo $((SECONDS - t0)) >"$OUT/$name.seconds"
+  say "L2 boot ($name) -> exit $(cat "$OUT/$name.rc") ($((SECONDS - t0)) s)"
+  grep -a '^l2: ' "$OUT/$name.stdout" | grep -av 'l2: gc ' | sed 's/^/e2e: /; s/\r$//'
+  sed -n '1,5s/^/e2e:   /p' "$OUT/$name.stderr"
+  cd / || true
+}
+
 # l2_libvirt XML: the domain of `vm create --emit libvirt` (file XML) defined, started, asked
 # and destroyed with virsh, its disk in a directory pool "default" as virt-manager makes it.
 l2_libvirt() {

@@ -54,6 +54,8 @@ export class Machine {
     copyFileSync(o.guestLib, join(this.share, "lib.sh"));
     // The nested-VM helpers beside it (guest/nested.sh), sourced by the scenarios that use them.
     copyFileSync(join(dirname(o.guestLib), "nested.sh"), join(this.share, "nested.sh"));
+    // And the nested VM's /init (guest/l2-init.sh), which nested.sh puts into L2's initramfs.
+    copyFileSync(join(dirname(o.guestLib), "l2-init.sh"), join(this.share, "l2-init.sh"));
     this.disk = join(o.runDir, "disk.qcow2");
     execFileSync("qemu-img", [
       "create",
