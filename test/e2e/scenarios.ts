@@ -849,9 +849,10 @@ function nestedLibvirt(v: Verdict, b: Boot): void {
 // their drivers and `passthrough guest check --expect 1234:1111 --json` runs; everything comes
 // back on L2's serial console. L2 gets 768 MiB: the initramfs (~130 MiB, uncompressed, as
 // inflating it inside emulation inside emulation would cost minutes) is unpacked into RAM,
-// and passthrough needs its own; with 512 MiB OVMF could not always place the initrd and
-// passthrough died of SIGBUS. Opt-in: software emulation inside software emulation makes this
-// one boot take longer than the default run can afford (README "End-to-end tests").
+// and passthrough needs its own; with 512 MiB passthrough died of SIGBUS and, in one try, the
+// kernel's EFI stub could not load the initrd. Opt-in: software emulation inside software
+// emulation makes this one boot take longer than the default run can afford (README
+// "End-to-end tests").
 const L2_BOOT_CREATE = `vm create --device "$SLOT" --name l2 --disk default:1 --memory 768 --cores 1 --romfile ${L2_ROM}`;
 const L2_INITRD = "/var/tmp/l2-initrd.cpio";
 
