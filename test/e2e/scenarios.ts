@@ -795,6 +795,17 @@ function nestedQemu(v: Verdict, b: Boot): void {
       `argv: -device vfio-pci,host=${f}`,
       j?.argv,
     );
+  romfileInArgv(v, j);
+  const q = b.run("l2_qemu");
+  v.eq(q?.rc, 0, "L2 QEMU: started (-S), answered the monitor and quit, exit 0");
+  vfioInQtree(v, b.text("l2_qemu.monitor") ?? "", "L2 QEMU");
+  const d = driversAt(b, "after-qemu");
+  for (const f of [FN_DISPLAY, FN_AUDIO])
+    v.eq(d[f] ?? null, "vfio-pci", `kernel: ${f} on vfio-pci after QEMU quit`);
+}
+
+/** --romfile made it into the argv: romfile= on the display function's vfio-pci device. */
+function romfileInArgv(v: Verdict, j: VmCreateJson | null): void {
   v.check(
     (j?.argv ?? []).some(
       (a) => a.startsWith(`vfio-pci,host=${FN_DISPLAY},`) && a.endsWith(`,romfile=${L2_ROM}`),
@@ -802,12 +813,6 @@ function nestedQemu(v: Verdict, b: Boot): void {
     `argv: vfio-pci,host=${FN_DISPLAY} with romfile=${L2_ROM}`,
     j?.argv,
   );
-  const q = b.run("l2_qemu");
-  v.eq(q?.rc, 0, "L2 QEMU: started (-S), answered the monitor and quit, exit 0");
-  vfioInQtree(v, b.text("l2_qemu.monitor") ?? "", "L2 QEMU");
-  const d = driversAt(b, "after-qemu");
-  for (const f of [FN_DISPLAY, FN_AUDIO])
-    v.eq(d[f] ?? null, "vfio-pci", `kernel: ${f} on vfio-pci after QEMU quit`);
 }
 
 /** libvirt: define, start (managed hostdevs), the monitor, dumpxml, destroy. */
@@ -915,13 +920,7 @@ function nestedBoot(id: string, continues: string): Scenario {
 function l2Booted(v: Verdict, b: Boot): void {
   const j = b.json<VmCreateJson>("vm_boot");
   v.eq(b.run("vm_boot")?.rc, 0, "vm create --memory 768 --romfile --emit qemu --json exits 0");
-  v.check(
-    (j?.argv ?? []).some(
-      (a) => a.startsWith(`vfio-pci,host=${FN_DISPLAY},`) && a.endsWith(`,romfile=${L2_ROM}`),
-    ),
-    `argv: vfio-pci,host=${FN_DISPLAY} with romfile=${L2_ROM}`,
-    j?.argv,
-  );
+  romfileInArgv(v, j);
   const q = b.run("l2_boot");
   const lines = l2Lines(q?.stdout ?? "");
   v.note(`L2: ${b.text("l2_boot.seconds")?.trim() ?? "?"} s from QEMU's start to its exit in L1`);
