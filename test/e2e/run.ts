@@ -2,7 +2,7 @@
 //
 //   npm run test:e2e                    # everything: host packages, images, all scenarios
 //   npm run test:e2e -- --only 1,4      # some scenarios (4 brings 1, which it continues)
-//   npm run test:e2e -- --all           # the opt-in scenarios too (9, 11: Debian 13 BIOS images)
+//   npm run test:e2e -- --all           # the opt-in scenarios too (9, 11: Debian 13 BIOS images; 14)
 //   npm run test:e2e -- --images-only   # build (or find cached) guest images and stop
 //   npm run test:e2e -- --jobs 1        # one guest at a time (default 2, -smp 1 each)
 //

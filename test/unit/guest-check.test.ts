@@ -199,6 +199,15 @@ describe("guest check rules", () => {
     });
   });
 
+  it("takes --expect at its word for a vendor QEMU emulates (a nested VM's passed bochs-display)", () => {
+    const r = check("guest-no-gpu", "1234:1111");
+    expect(r.ok).toBe(true);
+    expect(r.gpus).toMatchObject([{ address: "0000:00:01.0", driver: "bochs-drm" }]);
+    expect(status(r, "guest.gpu.present")).toEqual(["pass"]);
+    expect(status(r, "guest.gpu.driver")).toEqual(["warn"]);
+    expect(check("guest-no-gpu", "1234:1112").ok).toBe(false);
+  });
+
   it("says bare metal is not a guest and checks nothing else there", () => {
     const r = check("seed-after");
     expect(r.ok).toBe(false);

@@ -43,8 +43,9 @@ export function registerGuestCheck(program: Command, run: RunAction): void {
       "after",
       `
 Checks, from inside the guest: the CPU reports a hypervisor; the expected GPU is on the
-guest's PCI bus (QEMU's emulated displays do not count); a real driver (nvidia, amdgpu, i915,
-nouveau) is bound to it, not vfio-pci or nothing; nvidia-smi answers and the DRM nodes exist
+guest's PCI bus (QEMU's emulated displays count only when --expect names one); a real
+driver (nvidia, amdgpu, i915, nouveau) is bound to it, not vfio-pci or nothing (another
+driver is a WARN); nvidia-smi answers and the DRM nodes exist
 where they apply; sshd is listening; Tailscale is connected when installed. Linux guests
 only: elsewhere (a Windows guest) it says what to check in Device Manager instead, exit 2.
 

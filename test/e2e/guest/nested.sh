@@ -11,26 +11,35 @@ drivers() {
   say "drivers ($1): $(tr '\n' ' ' <"$OUT/drivers-$1")"
 }
 
-# l2_qemu NAME JSON: run the argv of `vm create --emit qemu --json` (file JSON) as printed,
-# after its "prepare" commands, with the lab's replacements; keep the argv, QEMU's output and
-# exit code, and the HMP monitor's answers to "info qtree" and "info pci" as NAME.*.
-l2_qemu() {
-  local name=$1 json=$2 dir=/var/tmp/$1 port=4444 t0=$SECONDS
-  rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return 0
+# l2_argv NAME JSON: in a fresh /var/tmp/NAME (the working directory after it), run the
+# "prepare" commands of `vm create --emit qemu --json` (file JSON) and set L2_ARGV to its argv
+# with the lab's replacements.
+l2_argv() {
+  local name=$1 json=$2 dir=/var/tmp/$1
+  rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || return 1
   local c a
   while read -r c; do
     mapfile -t a < <(jq -r '.[]' <<<"$c")
     "${a[@]}" >>"$OUT/$name.prepare" 2>&1
   done < <(jq -c '.prepare[]' "$json")
-  local argv out=() i word
+  local argv i word
   mapfile -t argv < <(jq -r '.argv[]' "$json")
+  L2_ARGV=()
   for ((i = 0; i < ${#argv[@]}; i++)); do
     word=${argv[i]}
     if [ "$word" = -nic ] && [[ ${argv[i + 1]} == bridge,* ]]; then i=$((i + 1)); continue; fi
-    if [ "$word" = -cpu ] && [ "${argv[i + 1]}" = host ]; then out+=(-cpu max); i=$((i + 1)); continue; fi
-    out+=("${word/accel=kvm/accel=tcg}")
+    if [ "$word" = -cpu ] && [ "${argv[i + 1]}" = host ]; then L2_ARGV+=(-cpu max); i=$((i + 1)); continue; fi
+    L2_ARGV+=("${word/accel=kvm/accel=tcg}")
   done
-  out+=(-S -monitor "tcp:127.0.0.1:$port,server=on,wait=off")
+}
+
+# l2_qemu NAME JSON: run the argv of `vm create --emit qemu --json` (file JSON) as printed,
+# after its "prepare" commands, with the lab's replacements; keep the argv, QEMU's output and
+# exit code, and the HMP monitor's answers to "info qtree" and "info pci" as NAME.*.
+l2_qemu() {
+  local name=$1 json=$2 port=4444 t0=$SECONDS
+  l2_argv "$name" "$json" || return 0
+  local out=("${L2_ARGV[@]}" -S -monitor "tcp:127.0.0.1:$port,server=on,wait=off")
   printf '%s\n' "${out[@]}" >"$OUT/$name.argv"
   "${out[@]}" </dev/null >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" &
   local pid=$! w
@@ -50,6 +59,55 @@ l2_qemu() {
   wait "$pid"
   echo $? >"$OUT/$name.rc"
   say "L2 QEMU ($name) -> exit $(cat "$OUT/$name.rc") ($((SECONDS - t0)) s)"
+  sed -n '1,5s/^/e2e:   /p' "$OUT/$name.stderr"
+  cd / || true
+}
+
+# l2_initramfs FILE: the nested VM's initramfs as an uncompressed cpio (newc), built from what
+# L1 has: /init (l2-init.sh, bash), the programs it runs with the shared libraries ldd names for
+# them at the same paths, /usr/bin/passthrough among them, and the modules of the card's two
+# drivers with their dependencies (modprobe --show-depends) and the kernel's module index.
+# Uncompressed: L2 runs under emulation inside emulation, where inflating ~120 MB would cost
+# minutes; the cpio is only copied (L2 gets the RAM for it).
+l2_initramfs() {
+  local img=$1 root=/var/tmp/l2-root kver t0=$SECONDS p f lib kind mod
+  kver=$(uname -r)
+  rm -rf "$root" "$img" && mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,"lib/modules/$kver"}
+  for p in bash mount cat sleep lspci kmod /usr/bin/passthrough; do
+    if ! f=$(command -v "$p"); then say "l2_initramfs: no $p in L1"; return 0; fi
+    f=$(readlink -f "$f")
+    cp "$f" "$root/bin/${p##*/}"
+    for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+      [ -e "$root$lib" ] || { mkdir -p "$root${lib%/*}" && cp -L "$lib" "$root$lib"; }
+    done
+  done
+  ln -s kmod "$root/bin/modprobe"
+  cp "/lib/modules/$kver"/modules.* "$root/lib/modules/$kver/"
+  while read -r kind mod _; do
+    [ "$kind" = insmod ] || continue
+    mkdir -p "$root${mod%/*}" && cp "$mod" "$root$mod"
+  done < <(modprobe -a --show-depends bochs snd_hda_intel)
+  install -m 0755 /mnt/lab/l2-init.sh "$root/init"
+  (cd "$root" && find . | cpio -o -H newc --quiet) >"$img"
+  say "l2_initramfs: $img $(du -m "$img" | cut -f 1) MiB, $(find "$root" -name '*.ko*' | wc -l) modules ($((SECONDS - t0)) s)"
+  rm -rf "$root"
+}
+
+# l2_boot NAME JSON INITRD: L2 booted for real from the argv of `vm create --emit qemu --json`
+# (file JSON), with L1's own kernel and INITRD (l2_initramfs): its /init reports on the serial
+# console, which the argv's "-serial mon:stdio" puts into NAME.stdout, and powers L2 off.
+# -no-reboot turns a panic (panic=-1 reboots at once) into QEMU's exit.
+l2_boot() {
+  local name=$1 json=$2 initrd=$3 t0=$SECONDS
+  l2_argv "$name" "$json" || return 0
+  local out=("${L2_ARGV[@]}" -kernel "/boot/vmlinuz-$(uname -r)" -initrd "$initrd"
+    -append "console=ttyS0 panic=-1" -no-reboot)
+  printf '%s\n' "${out[@]}" >"$OUT/$name.argv"
+  timeout "${L2_BOOT_TIMEOUT:-1000}" "${out[@]}" </dev/null >"$OUT/$name.stdout" 2>"$OUT/$name.stderr"
+  echo $? >"$OUT/$name.rc"
+  echo $((SECONDS - t0)) >"$OUT/$name.seconds"
+  say "L2 boot ($name) -> exit $(cat "$OUT/$name.rc") ($((SECONDS - t0)) s)"
+  grep -a '^l2: ' "$OUT/$name.stdout" | grep -av 'l2: gc ' | sed 's/^/e2e: /; s/\r$//'
   sed -n '1,5s/^/e2e:   /p' "$OUT/$name.stderr"
   cd / || true
 }

@@ -34,6 +34,8 @@ export interface MachineOptions {
 export interface BootOptions {
   /** Cut the power (kill QEMU) as soon as this file appears in the boot's output folder. */
   powerCutOn?: string;
+  /** A longer hard limit for this boot than the run's --boot-timeout (never a shorter one). */
+  timeoutS?: number;
 }
 
 export class BootError extends Error {}
@@ -54,6 +56,8 @@ export class Machine {
     copyFileSync(o.guestLib, join(this.share, "lib.sh"));
     // The nested-VM helpers beside it (guest/nested.sh), sourced by the scenarios that use them.
     copyFileSync(join(dirname(o.guestLib), "nested.sh"), join(this.share, "nested.sh"));
+    // And the nested VM's /init (guest/l2-init.sh), which nested.sh puts into L2's initramfs.
+    copyFileSync(join(dirname(o.guestLib), "l2-init.sh"), join(this.share, "l2-init.sh"));
     this.disk = join(o.runDir, "disk.qcow2");
     execFileSync("qemu-img", [
       "create",
@@ -98,8 +102,9 @@ export class Machine {
     const cut = opts.powerCutOn ? join(out, opts.powerCutOn) : null;
     // A panicked kernel just sits there: stop at once instead of waiting for the timeout.
     let panicked = false;
+    const timeoutS = Math.max(this.o.bootTimeoutS, opts.timeoutS ?? 0);
     const r = await runQemu(args, {
-      timeoutS: this.o.bootTimeoutS,
+      timeoutS,
       stderrLog: join(this.o.logDir, `boot-${n}.qemu-stderr.log`),
       stopWhen: () => {
         if (serialShows(serial, "Kernel panic - not syncing")) return (panicked = true);
@@ -113,7 +118,7 @@ export class Machine {
     if (panicked) throw new BootError(`boot ${n} (${label}): kernel panic; serial log: ${serial}`);
     if (r.timedOut)
       throw new BootError(
-        `boot ${n} (${label}) timed out after ${this.o.bootTimeoutS} s; serial log: ${serial}`,
+        `boot ${n} (${label}) timed out after ${timeoutS} s; serial log: ${serial}`,
       );
     if (r.stopped) return boot;
     if (r.code !== 0)
