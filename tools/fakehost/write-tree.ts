@@ -174,7 +174,9 @@ export function writeFakeHost(spec: FakeHostSpec, dir: string): void {
         `MODALIAS=pci:v0000${f.vendor.toUpperCase()}d0000${f.device.toUpperCase()}sv0000${subV}sd0000${subD}bc${f.class.slice(0, 2).toUpperCase()}sc${f.class.slice(2, 4).toUpperCase()}i${f.class.slice(4, 6).toUpperCase()}`,
       ].join("\n") + "\n",
     );
-    if (f.class.startsWith("03")) w.file(`${p}/boot_vga`, f.bootVga ? "1\n" : "0\n");
+    // The kernel makes boot_vga for VGA-class functions only (pci_is_vga: 0300, or 0001).
+    if (f.class.startsWith("0300") || f.class.startsWith("0001"))
+      w.file(`${p}/boot_vga`, f.bootVga ? "1\n" : "0\n");
     if (f.resetMethod !== undefined)
       w.file(`${p}/reset_method`, f.resetMethod === "" ? "" : `${f.resetMethod}\n`);
     if (!f.conventional) {

@@ -56,6 +56,7 @@ export const TRACKED_TOOLS = [
   "lsusb",
   "mkinitcpio",
   "modprobe",
+  "newgidmap",
   "nvidia-smi",
   "pct",
   "proxmox-boot-tool",
