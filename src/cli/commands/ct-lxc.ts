@@ -44,6 +44,7 @@ import {
   type CtCheckOptions,
   type CtConfigureOptions,
   type CtPlanOptions,
+  printNotes,
 } from "./ct-shared.js";
 
 interface BuiltLxcPlan {
@@ -116,11 +117,7 @@ function showLxcPlan(ctx: CommandContext, b: BuiltLxcPlan): void {
   if (plan.steps.length === 0) ctx.out("nothing to change: the container has every node already");
   for (const s of plan.steps)
     ctx.out(unifiedDiff(`a${s.path}`, `b${s.path}`, s.before ?? "", s.after ?? "", ctx.style));
-  if (plan.notes.length)
-    ctx.out(
-      "",
-      plan.notes.map((n) => `note: ${n}`),
-    );
+  printNotes(ctx, plan.notes);
 }
 
 function lxcPlanJson(b: BuiltLxcPlan): Record<string, unknown> {

@@ -134,3 +134,12 @@ export function nodeLine(n: DeviceNode): string {
   const numbers = n.major === null ? "?:?" : `${n.major}:${n.minor}`;
   return `  ${n.path.padEnd(30)} ${numbers.padEnd(8)} ${n.why}`;
 }
+
+/** The plan's notes under the diff, one "note:" line each. */
+export function printNotes(ctx: CommandContext, notes: string[]): void {
+  if (notes.length)
+    ctx.out(
+      "",
+      notes.map((n) => `note: ${n}`),
+    );
+}

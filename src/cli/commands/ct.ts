@@ -57,6 +57,7 @@ import {
   openTree,
   parseId,
   finishCheck,
+  printNotes,
 } from "./ct-shared.js";
 
 export function registerCt(program: Command, run: RunAction): void {
@@ -308,11 +309,7 @@ function showPlan(ctx: CommandContext, b: BuiltPlan): void {
         ctx.style,
       ),
     );
-  if (plan.notes.length)
-    ctx.out(
-      "",
-      plan.notes.map((n) => `note: ${n}`),
-    );
+  printNotes(ctx, plan.notes);
 }
 
 function planJson(b: BuiltPlan): Record<string, unknown> {
