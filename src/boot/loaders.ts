@@ -11,7 +11,7 @@
 // applies nothing; the only proof of a parameter is /proc/cmdline after the reboot.
 
 import * as path from "node:path";
-import { LOADER_ENTRY_DIRS } from "../host/boot.js";
+import { LOADER_ENTRY_DIRS } from "../host/boot-menu.js";
 import type { BootloaderInfo, BootloaderKind, GrubFlavor } from "../host/types.js";
 
 /** A command line to run: the program, then its arguments. */

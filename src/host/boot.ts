@@ -28,8 +28,6 @@ import type {
   Unknown,
 } from "./types.js";
 
-export const LOADER_INFO_VAR =
-  "sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 export const SECURE_BOOT_VAR =
   "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
 
@@ -218,8 +216,6 @@ export function grubConfigFiles(root: HostRoot, flavor: GrubFlavor | null): stri
   }
   return files;
 }
-
-export { LOADER_ENTRY_DIRS } from "./boot-menu.js";
 
 function loaderEntryFiles(root: HostRoot): string[] {
   for (const dir of LOADER_ENTRY_DIRS) {

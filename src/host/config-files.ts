@@ -3,6 +3,7 @@
 // text; apply re-checks the bytes before writing). Only files under etc/ (and boot loader
 // entries) are candidates: passthrough never edits /usr or /lib.
 
+import { LOADER_ENTRY_DIRS } from "./boot-menu.js";
 import { MODULES_LOAD_DIRS } from "./modules.js";
 import type { HostRoot } from "./root.js";
 
@@ -27,9 +28,7 @@ const FOLDERS = [
   "etc/udev/rules.d",
   "etc/initramfs-tools/scripts/init-top",
   // Boot Loader Specification entries (systemd-boot): their `options` line is the command line.
-  "boot/loader/entries",
-  "boot/efi/loader/entries",
-  "efi/loader/entries",
+  ...LOADER_ENTRY_DIRS,
   // driverctl's persistent per-address overrides: one file per device ("pci-0000:01:00.0"),
   // holding the driver name.
   "etc/driverctl.d",

@@ -8,7 +8,7 @@
 
 import type { ConfigProblem } from "../checks/types.js";
 import type { PlanFinding } from "../findings/plan-catalog.js";
-import { LOADER_ENTRY_DIRS } from "../host/boot.js";
+import { LOADER_ENTRY_DIRS } from "../host/boot-menu.js";
 import type { HostState } from "../host/types.js";
 import { removeGrubToken } from "./bootloaders/grub.js";
 import { FILE as KERNEL_CMDLINE, removeKernelCmdlineToken } from "./bootloaders/kernel-cmdline.js";

@@ -26,6 +26,7 @@ import {
   GRUB_CFG_FILES,
   GRUBENV_FILES,
   LOADER_CONF_FILES,
+  LOADER_ENTRY_DIRS,
   LOADER_ENTRY_VARIABLES,
 } from "../boot-menu.js";
 import { filterModulesAlias } from "../pci/modules-alias.js";
@@ -301,9 +302,7 @@ const CONFIG_DIRS = [
   "etc/initramfs-tools/conf.d",
   "etc/dracut.conf.d",
   "etc/mkinitcpio.conf.d",
-  "boot/loader/entries",
-  "boot/efi/loader/entries",
-  "efi/loader/entries",
+  ...LOADER_ENTRY_DIRS,
   "etc/initramfs-tools/scripts/init-top",
   "etc/udev/rules.d",
 ];

@@ -6,7 +6,7 @@
 
 import type { PlanFinding } from "../../findings/plan-catalog.js";
 import { editCmdline, parseCmdline } from "../../formats/kernel-cmdline.js";
-import { LOADER_ENTRY_DIRS } from "../../host/boot.js";
+import { LOADER_ENTRY_DIRS } from "../../host/boot-menu.js";
 import type { HostState } from "../../host/types.js";
 import { satisfied } from "../cmdline.js";
 import type { PlanFiles } from "../files.js";
