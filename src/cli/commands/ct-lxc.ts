@@ -19,7 +19,6 @@ import { ProcessRunner } from "../../process/run.js";
 import { VERSION } from "../../version.js";
 import { unifiedDiff } from "../../vm/diff.js";
 import type { ContainerRef } from "../../vm/container/check.js";
-import { probeWith } from "../../vm/container/inside.js";
 import { parseLxcConfig, valuesOf } from "../../vm/container/lxc-config.js";
 import { planLxcDevices, type LxcPlan } from "../../vm/container/lxc-plan.js";
 import {
@@ -256,13 +255,6 @@ export function lxcCheckCommand(ctx: CommandContext, opts: CtCheckOptions): numb
   const given = new Set(valuesOf(ct.entries, "lxc.mount.entry").map((v) => v.split(/\s+/)[0]!));
   const ref = lxcRef(ct.name);
   const cards = cardsGiven(root, host, ref, given, opts.device);
-  const nodes = cards.flatMap((c) => c.nodes);
-  const nvidia = cards.some((c) => c.card.driver === "nvidia");
-  const probe = probeWith(
-    lxcAttachExec(runner, ct),
-    nodes.map((n) => n.path),
-    nvidia,
-  );
   return finishCheck(
     ctx,
     {
@@ -273,6 +265,6 @@ export function lxcCheckCommand(ctx: CommandContext, opts: CtCheckOptions): numb
     },
     ref,
     cards,
-    probe,
+    lxcAttachExec(runner, ct),
   );
 }

@@ -8,7 +8,7 @@ import { openHostRoot, openRootTree, type OpenedRoot } from "../../host/open-roo
 import type { HostRoot } from "../../host/root.js";
 import type { HostState, PciDevice } from "../../host/types.js";
 import { checkContainer, type ContainerRef, type CtFinding } from "../../vm/container/check.js";
-import type { ContainerProbe } from "../../vm/container/inside.js";
+import { probeWith, type ContainerExec } from "../../vm/container/inside.js";
 import type { ApiFlags } from "../api-options.js";
 import { printJson, type CommandContext } from "../context.js";
 import { renderFinding } from "../render/finding-line.js";
@@ -93,14 +93,20 @@ export function finishCheck(
   o: { root: HostRoot; json?: boolean; id: Record<string, unknown>; headline: string },
   ref: ContainerRef,
   cards: Array<{ card: PciDevice; nodes: DeviceNode[] }>,
-  probe: ContainerProbe,
+  exec: ContainerExec,
 ): number {
+  const nodes = cards.flatMap((c) => c.nodes);
   const nvidia = cards.some((c) => c.card.driver === "nvidia");
+  const probe = probeWith(
+    exec,
+    nodes.map((n) => n.path),
+    nvidia,
+  );
   const hostVersion = o.root.readText("sys/module/nvidia/version");
   const findings = checkContainer({
     ctid: 0,
     ref,
-    nodes: cards.flatMap((c) => c.nodes),
+    nodes,
     stats: probe.stats,
     groups: probe.groups,
     nvidia: nvidia

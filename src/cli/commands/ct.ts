@@ -27,7 +27,7 @@ import {
 } from "../../vm/container/configure.js";
 import { givenPaths, planContainerDevices, type CtPlan } from "../../vm/container/device-plan.js";
 import { pveRef } from "../../vm/container/check.js";
-import { probeContainer } from "../../vm/container/inside.js";
+import { pctExecIn } from "../../vm/container/inside.js";
 import {
   readContainerConfig,
   readContainerGroups,
@@ -415,14 +415,6 @@ function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
   const state = readHostState(root, { manifest: opened.manifest });
   const read = readContainerConfig(root, ctid);
   const cards = cardsGiven(root, state, pveRef(ctid), givenPaths(read.config.main), opts.device);
-  const nodes = cards.flatMap((c) => c.nodes);
-  const nvidia = cards.some((c) => c.card.driver === "nvidia");
-  const probe = probeContainer(
-    new ProcessRunner(ctx.io.env),
-    ctid,
-    nodes.map((n) => n.path),
-    nvidia,
-  );
   return finishCheck(
     ctx,
     {
@@ -433,7 +425,7 @@ function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
     },
     pveRef(ctid),
     cards,
-    probe,
+    pctExecIn(new ProcessRunner(ctx.io.env), ctid),
   );
 }
 

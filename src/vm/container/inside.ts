@@ -28,17 +28,13 @@ function pctExec(runner: CommandRunner, ctid: number, argv: string[], okCodes: n
   return r.stdout;
 }
 
-export function probeContainer(
-  runner: CommandRunner,
-  ctid: number,
-  paths: string[],
-  nvidia: boolean,
-): ContainerProbe {
-  return probeWith((argv, ok) => pctExec(runner, ctid, argv, ok), paths, nvidia);
-}
-
 /** Runs argv inside a container and returns its stdout; throws when its status is not in okCodes. */
 export type ContainerExec = (argv: string[], okCodes: number[]) => string;
+
+/** The way into a Proxmox container: `pct exec CTID --`. */
+export function pctExecIn(runner: CommandRunner, ctid: number): ContainerExec {
+  return (argv, ok) => pctExec(runner, ctid, argv, ok);
+}
 
 /** The probes through any way in: `pct exec` here, `lxc-attach` for plain LXC (lxc-inside.ts). */
 export function probeWith(exec: ContainerExec, paths: string[], nvidia: boolean): ContainerProbe {
