@@ -30,6 +30,11 @@ export function openLiveRoot(): OpenedRoot {
   return { root: new DirectoryRoot("/", { kind: "live" }), manifest: null };
 }
 
+/** `--root DIR` when given, else the live host (commands that change a host take no snapshot). */
+export function openLiveOrTree(rootDir: string | undefined): OpenedRoot {
+  return rootDir !== undefined ? openRootTree(rootDir) : openLiveRoot();
+}
+
 export function openHostRoot(snapshot: string | undefined): OpenedRoot {
   if (snapshot === undefined) return openLiveRoot();
   return openSnapshot(snapshot);

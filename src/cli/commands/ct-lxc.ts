@@ -8,7 +8,7 @@ import { executePlan } from "../../apply/executor.js";
 import { writerSource } from "../../apply/journal.js";
 import { ApplyLock } from "../../apply/lock.js";
 import { readCardNodes, type DeviceNode } from "../../host/device-nodes.js";
-import { openRootTree, openHostRoot } from "../../host/open-root.js";
+import { openLiveOrTree } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostRoot } from "../../host/root.js";
 import { bootTimeOf } from "../../host/system.js";
@@ -241,7 +241,7 @@ function readBack(b: BuiltLxcPlan): void {
 }
 
 export function lxcCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
-  const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+  const opened = openLiveOrTree(opts.root);
   const root = opened.root;
   const host = readHostState(root, { manifest: opened.manifest });
   refuseProxmox(host, opts.name!);

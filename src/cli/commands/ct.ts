@@ -11,7 +11,7 @@ import { EXIT, InputError } from "../../errors.js";
 import { vmsPassing } from "../../plan/mode-switch.js";
 import { printCtConfig } from "../../formats/proxmox-ct-config.js";
 import { readCardNodes, type DeviceNode } from "../../host/device-nodes.js";
-import { openHostRoot, openRootTree } from "../../host/open-root.js";
+import { openLiveOrTree } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostRoot } from "../../host/root.js";
 import type { PciDevice } from "../../host/types.js";
@@ -410,7 +410,7 @@ async function ctConfigureCommand(ctx: CommandContext, opts: CtConfigureOptions)
 function ctCheckCommand(ctx: CommandContext, opts: CtCheckOptions): number {
   if (opts.name !== undefined && opts.ctid === undefined) return lxcCheckCommand(ctx, opts);
   const ctid = ctidOf(opts);
-  const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+  const opened = openLiveOrTree(opts.root);
   const root = opened.root;
   const state = readHostState(root, { manifest: opened.manifest });
   const read = readContainerConfig(root, ctid);

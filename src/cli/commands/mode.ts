@@ -8,7 +8,7 @@ import { parseSingleDevice, quoteInput } from "../../formats/device-selection.js
 import { slotOf } from "../../formats/pci-address.js";
 import { readCardNodes, readSoundNodes } from "../../host/device-nodes.js";
 import { findHolders } from "../../host/holders.js";
-import { openHostRoot, openRootTree } from "../../host/open-root.js";
+import { openLiveOrTree } from "../../host/open-root.js";
 import { readHostState } from "../../host/read-host.js";
 import type { HostRoot } from "../../host/root.js";
 import type { HostState, PciDevice } from "../../host/types.js";
@@ -223,13 +223,13 @@ async function persistCommand(ctx: CommandContext, opts: ModeOptions, mode: Mode
   const devicesOn = (state: HostState) => slotFunctions(state, opts.device).map((f) => f.address);
   if (opts.now) {
     // The live checks first: a refusal there leaves the configuration untouched too.
-    const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+    const opened = openLiveOrTree(opts.root);
     const state = readHostState(opened.root, { manifest: opened.manifest });
     const plan = buildSwitch(opened.root, state, mode, slotFunctions(state, opts.device));
     if (!plan.already && plan.refusals.length) throw refusal(plan, mode);
   }
   if (opts.dryRun) {
-    const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+    const opened = openLiveOrTree(opts.root);
     const state = readHostState(opened.root, { manifest: opened.manifest });
     const planOpts = { ...DEFAULT_PLAN_OPTIONS, devices: devicesOn(state), groups: [] };
     ctx.out(
@@ -257,7 +257,7 @@ function refusal(plan: SwitchPlan, mode: Mode): RefusedError {
 }
 
 async function liveCommand(ctx: CommandContext, opts: ModeOptions, mode: Mode): Promise<number> {
-  const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+  const opened = openLiveOrTree(opts.root);
   const rootDir = opts.root ?? "/";
   const state = readHostState(opened.root, { manifest: opened.manifest });
   const fns = slotFunctions(state, opts.device);
@@ -315,7 +315,7 @@ async function hookscriptCommand(
       `--vmid ${quoteInput(opts.vmid ?? "")}: give the VM's id (100 or more; qm list shows them)`,
     );
   const vmid = Number(opts.vmid);
-  const opened = opts.root !== undefined ? openRootTree(opts.root) : openHostRoot(undefined);
+  const opened = openLiveOrTree(opts.root);
   const state = readHostState(opened.root, { manifest: opened.manifest });
   const fns = slotFunctions(state, opts.device);
   const address = fns[0]!.address;
