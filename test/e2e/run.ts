@@ -2,9 +2,9 @@
 //
 //   npm run test:e2e                    # everything: host packages, images, all scenarios
 //   npm run test:e2e -- --only 1,4      # some scenarios (4 brings 1, which it continues)
-//   npm run test:e2e -- --all           # the opt-in scenarios too (9, 11: Debian 13 BIOS images; 14)
+//   npm run test:e2e -- --all           # the opt-in scenarios too (11: Debian 13 nested VM; 14: L2 boots)
 //   npm run test:e2e -- --images-only   # build (or find cached) guest images and stop
-//   npm run test:e2e -- --jobs 1        # one guest at a time (default 2, -smp 1 each)
+//   npm run test:e2e -- --jobs 1        # one guest or build at a time (default 2, -smp 1 each)
 //
 // Prints one line per scenario (PASS/FAIL and its time) and the time of each part. Serial
 // logs, QEMU argv, the guest's reports and passthrough's output stay in e2e-logs/ (git
@@ -25,6 +25,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { debianMirror, readAptSources } from "./lib/apt-sources.js";
 import { ensureImage, IMAGES, type ImageResult, type Variant } from "./lib/image.js";
+import { Slots } from "./lib/slots.js";
 import { BootError, Machine } from "./lib/machine.js";
 import { killAll } from "./lib/qemu.js";
 import { ScenarioAbort, Verdict } from "./lib/verdict.js";
@@ -150,7 +151,7 @@ boots each scenario from a fresh overlay and asserts on what the guest kernel re
 
   --only 1,4            run these scenarios (one that continues another brings it along)
   --all                 the opt-in scenarios too (marked below; --only names them one by one)
-  --jobs N              guests at a time, one emulated CPU each (default 2)
+  --jobs N              guests or image builds at a time, one emulated CPU each (default 2)
   --images-only         build or find the cached guest images (with --only: theirs), then stop
   --boot-timeout S      hard limit for one boot, in seconds (default 1200)
   --capture-fixture     save scenario 1's pristine guest as test/fixtures/hosts/e2e-qemu-intel.tar.gz
@@ -203,18 +204,14 @@ interface Outcome {
   reason: string;
 }
 
-async function runChain(
-  chain: Scenario[],
-  images: Map<Variant, ImageResult>,
-  o: Options,
-): Promise<Outcome[]> {
+async function runChain(chain: Scenario[], image: ImageResult, o: Options): Promise<Outcome[]> {
   const head = chain[0]!;
   const name = `scenario-${chain.map((s) => s.id).join("+")}`;
   const machineLog = (line: string) =>
     console.log(`[${stamp()}] [${chain.map((s) => s.id).join("+")}] ${line}`);
   const m = new Machine({
     name,
-    baseImage: images.get(head.image)!.path,
+    baseImage: image.path,
     firmware: IMAGES[head.image].firmware,
     iommu: head.iommu,
     logDir: join(LOGS, name),
@@ -265,6 +262,18 @@ async function runChain(
     m.dispose();
   }
   return outcomes;
+}
+
+/** Scenarios wait behind image builds for a slot (Slots: a lower rank goes first). */
+const SCENARIO_RANK = 1;
+
+function logImage(b: ImageResult): void {
+  const detail = b.cached
+    ? "cached"
+    : `built in ${fmt(b.seconds)}: ${Object.entries(b.parts)
+        .map(([k, s]) => `${k} ${fmt(s)}`)
+        .join(", ")}`;
+  console.log(`[${stamp()}] image ${b.variant}: ${b.path} (${detail})`);
 }
 
 /** Scenarios grouped into chains (one that continues another runs after it on its disk). */
@@ -338,11 +347,16 @@ async function main(): Promise<void> {
   for (const n of readdirSync(LOGS))
     if (/^scenario-|^summary\.txt$|^evidence\.txt$/.test(n))
       rmSync(join(LOGS, n), { recursive: true, force: true });
+  // One pool of CPU slots for everything heavy (debootstraps, provisioning boots, scenario
+  // guests), and each scenario starts as soon as its image is there: the images still being
+  // built and the scenarios whose images are ready share the cores instead of taking turns.
+  const slots = new Slots(o.jobs);
+  const suiteLocks = { bookworm: new Slots(1), trixie: new Slots(1) };
   t = Date.now();
   console.log(`[${stamp()}] guest images (${variants.join(", ")}) from ${mirror}`);
-  // One image that fails to build fails its scenarios, not the others (allSettled).
-  const settled = await Promise.allSettled(
-    variants.map((variant) =>
+  const imageRuns = new Map(
+    variants.map((variant) => [
+      variant,
       ensureImage({
         variant,
         mirror: mirrors[IMAGES[variant].suite]!,
@@ -351,53 +365,65 @@ async function main(): Promise<void> {
         logDir: LOGS,
         bootTimeoutS: o.bootTimeoutS,
         log: (l) => console.log(`[${stamp()}] ${l}`),
-      }),
-    ),
+        slots,
+        suiteLock: suiteLocks[IMAGES[variant].suite],
+      }).then(
+        (b) => {
+          logImage(b);
+          return b;
+        },
+        (e: unknown) => {
+          const msg = (e as Error).message ?? String(e);
+          console.log(`[${stamp()}] image ${variant}: FAILED: ${msg}`);
+          throw new Error(`image ${variant} failed to build: ${msg}`);
+        },
+      ),
+    ]),
   );
-  const built = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-  const imageErrors = new Map<Variant, string>();
-  settled.forEach((r, i) => {
-    if (r.status === "rejected") {
-      imageErrors.set(variants[i]!, (r.reason as Error).message ?? String(r.reason));
-      console.log(`[${stamp()}] image ${variants[i]}: FAILED: ${imageErrors.get(variants[i]!)}`);
-    }
+  // One image that fails to build fails its scenarios, not the others (allSettled).
+  const imagesDone = Promise.allSettled(imageRuns.values()).then((settled) => {
+    const built = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    parts.push([
+      `guest images (${built.map((b) => `${b.variant}${b.cached ? " cached" : ""}`).join(", ")})`,
+      (Date.now() - t) / 1000,
+    ]);
+    return settled.some((r) => r.status === "rejected");
   });
-  const images = new Map(built.map((b) => [b.variant, b]));
-  for (const b of built) {
-    const detail = b.cached
-      ? "cached"
-      : `built in ${fmt(b.seconds)}: ${Object.entries(b.parts)
-          .map(([k, s]) => `${k} ${fmt(s)}`)
-          .join(", ")}`;
-    console.log(`[${stamp()}] image ${b.variant}: ${b.path} (${detail})`);
-  }
-  parts.push([
-    `guest images (${built.map((b) => `${b.variant}${b.cached ? " cached" : ""}`).join(", ")})`,
-    (Date.now() - t) / 1000,
-  ]);
 
   const outcomes: Outcome[] = [];
   if (!o.imagesOnly) {
-    t = Date.now();
-    const queue = chains(selected.filter((s) => !imageErrors.has(s.image)));
-    for (const s of selected.filter((x) => imageErrors.has(x.image)))
-      outcomes.push({
-        scenario: s,
-        logDir: LOGS,
-        passed: false,
-        seconds: 0,
-        reason: `image ${s.image} failed to build: ${imageErrors.get(s.image)}`,
-      });
+    const queue = chains(selected);
     console.log(
-      `[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`,
+      `[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} guests or builds at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`,
     );
-    const worker = async () => {
-      for (let c = queue.shift(); c; c = queue.shift())
-        outcomes.push(...(await runChain(c, images, o)));
+    let firstStart = 0;
+    const runOne = async (chain: Scenario[]) => {
+      const image = await imageRuns.get(chain[0]!.image)!.catch((e: unknown) => e as Error);
+      if (image instanceof Error) {
+        for (const s of chain)
+          outcomes.push({
+            scenario: s,
+            logDir: LOGS,
+            passed: false,
+            seconds: 0,
+            reason: image.message,
+          });
+        return;
+      }
+      outcomes.push(
+        ...(await slots.run(() => {
+          firstStart ||= Date.now();
+          return runChain(chain, image, o);
+        }, SCENARIO_RANK)),
+      );
     };
-    await Promise.all(Array.from({ length: o.jobs }, worker));
-    parts.push(["scenarios", (Date.now() - t) / 1000]);
+    await Promise.all(queue.map(runOne));
+    parts.push([
+      "scenarios (from the first start)",
+      (Date.now() - (firstStart || Date.now())) / 1000,
+    ]);
   }
+  const imageFailed = await imagesDone;
 
   const first = outcomes.find((x) => x.scenario.id === "1");
   const ev = first ? evidence(first.logDir) : null;
@@ -417,7 +443,7 @@ async function main(): Promise<void> {
   writeFileSync(join(LOGS, "summary.txt"), summary);
   console.log(`\n${summary}logs: ${LOGS}`);
   const failed = outcomes.filter((x) => !x.passed).length;
-  process.exitCode = failed > 0 || imageErrors.size > 0 ? 1 : 0;
+  process.exitCode = failed > 0 || imageFailed ? 1 : 0;
 }
 
 main().catch((e: unknown) => {

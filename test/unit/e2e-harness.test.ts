@@ -1,5 +1,5 @@
 // The pure parts of the e2e harness (test/e2e): where the guest image's packages come from,
-// the QEMU machine it boots, and the image cache key.
+// the QEMU machine it boots, the image cache key, and the CPU slots builds and guests share.
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { debianMirror, readAptSources } from "../e2e/lib/apt-sources.js";
 import { IMAGES, imageKey, provisionScript, type Variant } from "../e2e/lib/image.js";
 import { qemuArgs, type MachineSpec } from "../e2e/lib/qemu.js";
+import { Slots } from "../e2e/lib/slots.js";
 
 describe("e2e: Debian mirror from the machine's apt configuration", () => {
   const deb822 = `Types: deb
@@ -187,7 +188,70 @@ describe("e2e: image cache key", () => {
   it("gives every image its own key: release, boot loader and packages are part of it", () => {
     const keys = (Object.keys(IMAGES) as Variant[]).map((v) => imageKey(v, dir));
     expect(new Set(keys).size).toBe(keys.length);
-    expect(IMAGES["trixie-bios"].suite).toBe("trixie");
+    expect(IMAGES["trixie-bios"]).toMatchObject({ suite: "trixie", nested: false });
+    expect(IMAGES["trixie-bios-nested"]).toMatchObject({ suite: "trixie", nested: true });
     expect(IMAGES["uefi-grub"]).toMatchObject({ firmware: "uefi", boot: "grub-efi" });
+  });
+});
+
+describe("e2e: CPU slots shared by image builds and scenarios", () => {
+  /** A task that records when it starts and ends and finishes when told to. */
+  function recorder() {
+    const events: string[] = [];
+    const finish = new Map<string, () => void>();
+    const task = (name: string) => () =>
+      new Promise<string>((resolve) => {
+        events.push(`start ${name}`);
+        finish.set(name, () => {
+          events.push(`end ${name}`);
+          resolve(name);
+        });
+      });
+    const tick = () => new Promise((r) => setImmediate(r));
+    return { events, finish, task, tick };
+  }
+
+  it("runs no more tasks at once than it has slots", async () => {
+    const { events, finish, task, tick } = recorder();
+    const slots = new Slots(2);
+    const all = ["a", "b", "c"].map((n) => slots.run(task(n)));
+    await tick();
+    expect(events).toEqual(["start a", "start b"]);
+    finish.get("b")!();
+    await tick();
+    expect(events).toEqual(["start a", "start b", "end b", "start c"]);
+    finish.get("a")!();
+    finish.get("c")!();
+    expect(await Promise.all(all)).toEqual(["a", "b", "c"]);
+  });
+
+  it("gives a freed slot to the lowest rank waiting, equal ranks in arrival order", async () => {
+    const { events, finish, task, tick } = recorder();
+    const slots = new Slots(1);
+    const all = [
+      slots.run(task("first"), 0),
+      slots.run(task("scenario 1"), 1),
+      slots.run(task("scenario 2"), 1),
+      slots.run(task("image"), 0),
+    ];
+    for (const n of ["first", "image", "scenario 1", "scenario 2"]) {
+      await tick();
+      finish.get(n)!();
+    }
+    await Promise.all(all);
+    expect(events.filter((e) => e.startsWith("start"))).toEqual([
+      "start first",
+      "start image",
+      "start scenario 1",
+      "start scenario 2",
+    ]);
+  });
+
+  it("frees the slot when a task fails", async () => {
+    const slots = new Slots(1);
+    await expect(slots.run(() => Promise.reject(new Error("boot timed out")))).rejects.toThrow(
+      "boot timed out",
+    );
+    expect(await slots.run(() => Promise.resolve("next"))).toBe("next");
   });
 });

@@ -22,9 +22,17 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { OVMF_VARS, qemuArgs, runQemu } from "./qemu.js";
+import type { Slots } from "./slots.js";
 
 /** The guest images: firmware, boot loader and Debian release of each. */
-export type Variant = "bios" | "uefi" | "bios-nested" | "trixie-bios" | "trixie-uefi" | "uefi-grub";
+export type Variant =
+  | "bios"
+  | "uefi"
+  | "bios-nested"
+  | "trixie-bios"
+  | "trixie-bios-nested"
+  | "trixie-uefi"
+  | "uefi-grub";
 
 export interface ImageSpec {
   firmware: "bios" | "uefi";
@@ -69,8 +77,9 @@ export const IMAGES: Record<Variant, ImageSpec> = {
   bios: { firmware: "bios", boot: "grub-pc", suite: "bookworm", nested: false },
   uefi: { firmware: "uefi", boot: "systemd-boot", suite: "bookworm", nested: false },
   "bios-nested": { firmware: "bios", boot: "grub-pc", suite: "bookworm", nested: true },
-  // Debian 13, what Proxmox VE 9 is built on: one image serves scenario 1's flow and the nested VM.
-  "trixie-bios": { firmware: "bios", boot: "grub-pc", suite: "trixie", nested: true },
+  // Debian 13, what Proxmox VE 9 is built on: scenario 1's flow, and (opt-in) the nested VM.
+  "trixie-bios": { firmware: "bios", boot: "grub-pc", suite: "trixie", nested: false },
+  "trixie-bios-nested": { firmware: "bios", boot: "grub-pc", suite: "trixie", nested: true },
   "trixie-uefi": { firmware: "uefi", boot: "systemd-boot", suite: "trixie", nested: false },
   // UEFI with GRUB on ext4: how the Proxmox VE installer sets up most hosts.
   "uefi-grub": { firmware: "uefi", boot: "grub-efi", suite: "bookworm", nested: false },
@@ -171,7 +180,7 @@ function run(
   });
 }
 
-export async function ensureImage(o: {
+export interface ImageBuild {
   variant: Variant;
   mirror: string;
   recipeDir: string;
@@ -179,7 +188,16 @@ export async function ensureImage(o: {
   logDir: string;
   bootTimeoutS: number;
   log: (line: string) => void;
-}): Promise<ImageResult> {
+  /** The lab's CPU slots: the debootstrap and the provisioning boot each take one. */
+  slots: Slots;
+  /**
+   * One debootstrap at a time per Debian release: images of one release share a package
+   * cache (debs-SUITE), so the first downloads and the others reuse it instead of racing it.
+   */
+  suiteLock: Slots;
+}
+
+export async function ensureImage(o: ImageBuild): Promise<ImageResult> {
   const t0 = Date.now();
   const key = imageKey(o.variant, o.recipeDir);
   const imagesDir = join(o.cacheDir, "images");
@@ -202,44 +220,38 @@ export async function ensureImage(o: {
   const parts: Record<string, number> = {};
   const buildLog = join(logDir, "build-disk.log");
 
-  let t = Date.now();
-  o.log(`image ${o.variant}: debootstrap and disk (log ${buildLog})`);
   const spec = IMAGES[o.variant];
-  const extra = extraPackages(o.variant);
-  await run(
-    "bash",
-    [join(o.recipeDir, "build-disk.sh"), spec.boot, spec.suite, o.mirror, work, extra],
-    buildLog,
-    { E2E_DEB_CACHE: join(o.cacheDir, `debs-${o.variant}`) },
+  let t = Date.now();
+  await o.suiteLock.run(() =>
+    o.slots.run(() => {
+      o.log(`image ${o.variant}: debootstrap and disk (log ${buildLog})`);
+      t = Date.now();
+      return run(
+        "bash",
+        [
+          join(o.recipeDir, "build-disk.sh"),
+          spec.boot,
+          spec.suite,
+          o.mirror,
+          work,
+          extraPackages(o.variant),
+        ],
+        buildLog,
+        { E2E_DEB_CACHE: join(o.cacheDir, `debs-${spec.suite}`) },
+      );
+    }),
   );
   parts["debootstrap+disk"] = (Date.now() - t) / 1000;
 
-  t = Date.now();
   const share = join(logDir, "share");
   mkdirSync(share, { recursive: true });
   writeFileSync(join(share, "boot.sh"), provisionScript(o.variant));
-  const vars = join(work, "OVMF_VARS.fd");
-  if (spec.firmware === "uefi") copyFileSync(OVMF_VARS, vars);
   const serial = join(logDir, "provision.serial.log");
-  o.log(`image ${o.variant}: provisioning boot (serial log ${serial})`);
-  const r = await runQemu(
-    qemuArgs({
-      firmware: spec.firmware,
-      iommu: "none",
-      gpu: false,
-      disk: join(work, "disk.raw"),
-      diskFormat: "raw",
-      share,
-      serialLog: serial,
-      ...(spec.firmware === "uefi" ? { ovmfVars: vars } : {}),
-      directKernel: {
-        kernel: join(work, "vmlinuz"),
-        initrd: join(work, "initrd.img"),
-        append: `root=LABEL=labroot ro ${CONSOLE}`,
-      },
-    }),
-    { timeoutS: o.bootTimeoutS, stderrLog: join(logDir, "provision.qemu-stderr.log") },
-  );
+  const r = await o.slots.run(() => {
+    o.log(`image ${o.variant}: provisioning boot (serial log ${serial})`);
+    t = Date.now();
+    return provisioningBoot(o, work, share, serial);
+  });
   parts["provisioning boot"] = (Date.now() - t) / 1000;
   const ok = existsSync(join(share, "provisioned"));
   if (r.timedOut || !ok) {
@@ -255,4 +267,32 @@ export async function ensureImage(o: {
   parts["flatten"] = (Date.now() - t) / 1000;
   rmSync(work, { recursive: true, force: true });
   return { variant: o.variant, path, cached: false, seconds: (Date.now() - t0) / 1000, parts };
+}
+
+/** The guest's first boot, straight into the new root's kernel: it installs its boot loader. */
+function provisioningBoot(o: ImageBuild, work: string, share: string, serial: string) {
+  const spec = IMAGES[o.variant];
+  const vars = join(work, "OVMF_VARS.fd");
+  if (spec.firmware === "uefi") copyFileSync(OVMF_VARS, vars);
+  return runQemu(
+    qemuArgs({
+      firmware: spec.firmware,
+      iommu: "none",
+      gpu: false,
+      disk: join(work, "disk.raw"),
+      diskFormat: "raw",
+      share,
+      serialLog: serial,
+      ...(spec.firmware === "uefi" ? { ovmfVars: vars } : {}),
+      directKernel: {
+        kernel: join(work, "vmlinuz"),
+        initrd: join(work, "initrd.img"),
+        append: `root=LABEL=labroot ro ${CONSOLE}`,
+      },
+    }),
+    {
+      timeoutS: o.bootTimeoutS,
+      stderrLog: join(o.logDir, `image-${o.variant}`, "provision.qemu-stderr.log"),
+    },
+  );
 }
