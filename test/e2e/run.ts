@@ -24,7 +24,13 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { debianMirror, readAptSources } from "./lib/apt-sources.js";
-import { ensureImage, IMAGES, type ImageResult, type Variant } from "./lib/image.js";
+import {
+  ensureImage,
+  IMAGES,
+  type ImageResult,
+  type ImageSpec,
+  type Variant,
+} from "./lib/image.js";
 import { Slots } from "./lib/slots.js";
 import { BootError, Machine } from "./lib/machine.js";
 import { killAll } from "./lib/qemu.js";
@@ -267,6 +273,69 @@ async function runChain(chain: Scenario[], image: ImageResult, o: Options): Prom
 /** Scenarios wait behind image builds for a slot (Slots: a lower rank goes first). */
 const SCENARIO_RANK = 1;
 
+/** Every image the run needs, building side by side within the slots; one promise each. */
+function startImages(
+  variants: Variant[],
+  mirrors: Record<ImageSpec["suite"], string>,
+  slots: Slots,
+  o: Options,
+): Map<Variant, Promise<ImageResult>> {
+  const suiteLocks = { bookworm: new Slots(1), trixie: new Slots(1) };
+  const build = (variant: Variant) =>
+    ensureImage({
+      variant,
+      mirror: mirrors[IMAGES[variant].suite],
+      recipeDir: join(HERE, "image"),
+      cacheDir: CACHE,
+      logDir: LOGS,
+      bootTimeoutS: o.bootTimeoutS,
+      log: (l) => console.log(`[${stamp()}] ${l}`),
+      slots,
+      suiteLock: suiteLocks[IMAGES[variant].suite],
+    }).then(
+      (b) => {
+        logImage(b);
+        return b;
+      },
+      (e: unknown) => {
+        const msg = (e as Error).message ?? String(e);
+        console.log(`[${stamp()}] image ${variant}: FAILED: ${msg}`);
+        throw new Error(`image ${variant} failed to build: ${msg}`);
+      },
+    );
+  return new Map(variants.map((v) => [v, build(v)]));
+}
+
+/** Each chain waits for its image, then for a slot (behind image work); longest chains first. */
+async function runScenarios(
+  selected: Scenario[],
+  imageRuns: Map<Variant, Promise<ImageResult>>,
+  slots: Slots,
+  o: Options,
+): Promise<{ outcomes: Outcome[]; seconds: number }> {
+  const queue = chains(selected);
+  console.log(
+    `[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} guests or builds at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`,
+  );
+  const outcomes: Outcome[] = [];
+  let firstStart = 0;
+  const runOne = async (chain: Scenario[]) => {
+    const image = await imageRuns.get(chain[0]!.image)!.catch((e: unknown) => e as Error);
+    if (image instanceof Error) {
+      for (const scenario of chain)
+        outcomes.push({ scenario, logDir: LOGS, passed: false, seconds: 0, reason: image.message });
+      return;
+    }
+    const done = await slots.run(() => {
+      firstStart ||= Date.now();
+      return runChain(chain, image, o);
+    }, SCENARIO_RANK);
+    outcomes.push(...done);
+  };
+  await Promise.all(queue.map(runOne));
+  return { outcomes, seconds: (Date.now() - (firstStart || Date.now())) / 1000 };
+}
+
 function logImage(b: ImageResult): void {
   const detail = b.cached
     ? "cached"
@@ -351,35 +420,9 @@ async function main(): Promise<void> {
   // guests), and each scenario starts as soon as its image is there: the images still being
   // built and the scenarios whose images are ready share the cores instead of taking turns.
   const slots = new Slots(o.jobs);
-  const suiteLocks = { bookworm: new Slots(1), trixie: new Slots(1) };
   t = Date.now();
   console.log(`[${stamp()}] guest images (${variants.join(", ")}) from ${mirror}`);
-  const imageRuns = new Map(
-    variants.map((variant) => [
-      variant,
-      ensureImage({
-        variant,
-        mirror: mirrors[IMAGES[variant].suite]!,
-        recipeDir: join(HERE, "image"),
-        cacheDir: CACHE,
-        logDir: LOGS,
-        bootTimeoutS: o.bootTimeoutS,
-        log: (l) => console.log(`[${stamp()}] ${l}`),
-        slots,
-        suiteLock: suiteLocks[IMAGES[variant].suite],
-      }).then(
-        (b) => {
-          logImage(b);
-          return b;
-        },
-        (e: unknown) => {
-          const msg = (e as Error).message ?? String(e);
-          console.log(`[${stamp()}] image ${variant}: FAILED: ${msg}`);
-          throw new Error(`image ${variant} failed to build: ${msg}`);
-        },
-      ),
-    ]),
-  );
+  const imageRuns = startImages(variants, mirrors, slots, o);
   // One image that fails to build fails its scenarios, not the others (allSettled).
   const imagesDone = Promise.allSettled(imageRuns.values()).then((settled) => {
     const built = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
@@ -389,39 +432,11 @@ async function main(): Promise<void> {
     ]);
     return settled.some((r) => r.status === "rejected");
   });
-
   const outcomes: Outcome[] = [];
   if (!o.imagesOnly) {
-    const queue = chains(selected);
-    console.log(
-      `[${stamp()}] ${selected.length} scenario(s) on ${SLOT}, ${o.jobs} guests or builds at a time: ${queue.map((c) => c.map((s) => s.id).join("+")).join(", ")}`,
-    );
-    let firstStart = 0;
-    const runOne = async (chain: Scenario[]) => {
-      const image = await imageRuns.get(chain[0]!.image)!.catch((e: unknown) => e as Error);
-      if (image instanceof Error) {
-        for (const s of chain)
-          outcomes.push({
-            scenario: s,
-            logDir: LOGS,
-            passed: false,
-            seconds: 0,
-            reason: image.message,
-          });
-        return;
-      }
-      outcomes.push(
-        ...(await slots.run(() => {
-          firstStart ||= Date.now();
-          return runChain(chain, image, o);
-        }, SCENARIO_RANK)),
-      );
-    };
-    await Promise.all(queue.map(runOne));
-    parts.push([
-      "scenarios (from the first start)",
-      (Date.now() - (firstStart || Date.now())) / 1000,
-    ]);
+    const run = await runScenarios(selected, imageRuns, slots, o);
+    outcomes.push(...run.outcomes);
+    parts.push(["scenarios (from the first start)", run.seconds]);
   }
   const imageFailed = await imagesDone;
 
