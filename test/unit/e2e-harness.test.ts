@@ -247,6 +247,26 @@ describe("e2e: CPU slots shared by image builds and scenarios", () => {
     ]);
   });
 
+  it("lets a holder keep its slot across steps, so a waiting scenario cannot slip in between", async () => {
+    const { events, finish, task, tick } = recorder();
+    const slots = new Slots(1);
+    const release = await slots.take();
+    const scenario = slots.run(task("scenario"), 1);
+    await tick();
+    expect(events).toEqual([]); // debootstrap done, provisioning next: still held
+    release();
+    release(); // a second call frees nothing more
+    await tick();
+    expect(events).toEqual(["start scenario"]);
+    const other = slots.run(task("other"), 1);
+    await tick();
+    expect(events).toEqual(["start scenario"]);
+    finish.get("scenario")!();
+    await tick();
+    finish.get("other")!();
+    await Promise.all([scenario, other]);
+  });
+
   it("frees the slot when a task fails", async () => {
     const slots = new Slots(1);
     await expect(slots.run(() => Promise.reject(new Error("boot timed out")))).rejects.toThrow(

@@ -188,7 +188,7 @@ export interface ImageBuild {
   logDir: string;
   bootTimeoutS: number;
   log: (line: string) => void;
-  /** The lab's CPU slots: the debootstrap and the provisioning boot each take one. */
+  /** The lab's CPU slots: the build holds one from its debootstrap to its provisioning boot. */
   slots: Slots;
   /**
    * One debootstrap at a time per Debian release: images of one release share a package
@@ -221,37 +221,36 @@ export async function ensureImage(o: ImageBuild): Promise<ImageResult> {
   const buildLog = join(logDir, "build-disk.log");
 
   const spec = IMAGES[o.variant];
+  // One slot from debootstrap to the end of the provisioning boot; the release's package cache
+  // only while debootstrap runs.
   let t = Date.now();
-  await o.suiteLock.run(() =>
-    o.slots.run(() => {
-      o.log(`image ${o.variant}: debootstrap and disk (log ${buildLog})`);
-      t = Date.now();
-      return run(
-        "bash",
-        [
-          join(o.recipeDir, "build-disk.sh"),
-          spec.boot,
-          spec.suite,
-          o.mirror,
-          work,
-          extraPackages(o.variant),
-        ],
-        buildLog,
-        { E2E_DEB_CACHE: join(o.cacheDir, `debs-${spec.suite}`) },
-      );
-    }),
-  );
+  const release = await o.suiteLock.run(async () => {
+    const slot = await o.slots.take();
+    o.log(`image ${o.variant}: debootstrap and disk (log ${buildLog})`);
+    t = Date.now();
+    const args = [spec.boot, spec.suite, o.mirror, work, extraPackages(o.variant)];
+    await run("bash", [join(o.recipeDir, "build-disk.sh"), ...args], buildLog, {
+      E2E_DEB_CACHE: join(o.cacheDir, `debs-${spec.suite}`),
+    }).catch((e: unknown) => {
+      slot();
+      throw e;
+    });
+    return slot;
+  });
   parts["debootstrap+disk"] = (Date.now() - t) / 1000;
 
   const share = join(logDir, "share");
-  mkdirSync(share, { recursive: true });
-  writeFileSync(join(share, "boot.sh"), provisionScript(o.variant));
   const serial = join(logDir, "provision.serial.log");
-  const r = await o.slots.run(() => {
+  let r: Awaited<ReturnType<typeof provisioningBoot>>;
+  try {
+    mkdirSync(share, { recursive: true });
+    writeFileSync(join(share, "boot.sh"), provisionScript(o.variant));
     o.log(`image ${o.variant}: provisioning boot (serial log ${serial})`);
     t = Date.now();
-    return provisioningBoot(o, work, share, serial);
-  });
+    r = await provisioningBoot(o, work, share, serial);
+  } finally {
+    release();
+  }
   parts["provisioning boot"] = (Date.now() - t) / 1000;
   const ok = existsSync(join(share, "provisioned"));
   if (r.timedOut || !ok) {
@@ -270,7 +269,7 @@ export async function ensureImage(o: ImageBuild): Promise<ImageResult> {
 }
 
 /** The guest's first boot, straight into the new root's kernel: it installs its boot loader. */
-function provisioningBoot(o: ImageBuild, work: string, share: string, serial: string) {
+async function provisioningBoot(o: ImageBuild, work: string, share: string, serial: string) {
   const spec = IMAGES[o.variant];
   const vars = join(work, "OVMF_VARS.fd");
   if (spec.firmware === "uefi") copyFileSync(OVMF_VARS, vars);

@@ -17,12 +17,25 @@ export class Slots {
   }
 
   async run<T>(task: () => Promise<T>, rank = 0): Promise<T> {
-    await this.acquire(rank);
+    const release = await this.take(rank);
     try {
       return await task();
     } finally {
-      this.release();
+      release();
     }
+  }
+
+  /**
+   * A slot to hold across several steps (an image build keeps its slot from debootstrap to
+   * provisioning boot, so a waiting scenario cannot slip in between); call the result once.
+   */
+  async take(rank = 0): Promise<() => void> {
+    await this.acquire(rank);
+    let held = true;
+    return () => {
+      if (held) this.release();
+      held = false;
+    };
   }
 
   private acquire(rank: number): Promise<void> {
