@@ -1512,6 +1512,13 @@ const persistSwitch: Scenario = {
       third.cmdline,
     );
     v.note(`/proc/cmdline at boot 3: ${third.cmdline}`);
+    // mode host releases the card, not the IOMMU settings mode vm will need again.
+    for (const t of plan.expect!.cmdline!)
+      v.check(
+        third.cmdlineTokens.includes(t),
+        `kernel: /proc/cmdline still carries ${t}`,
+        third.cmdline,
+      );
     verifyFromJournal(v, third, hostJournal, native);
   },
 };
