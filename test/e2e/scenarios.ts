@@ -1392,29 +1392,25 @@ function ctPlanFromSysfs(v: Verdict, b: Boot, drm: Array<[string, string]>): voi
 // --persist writes the boot-time binding through apply's flow (plan, journal); alone it moves
 // nothing now. Each reboot must land in the mode written, and verify (reading the newest
 // journal: the persist's own) must agree with sysfs.
-const PERSIST_VM = `
-facts pristine
-${MODE_STATE}
-mode_state native
-pt persist_vm mode vm --device "$SLOT" --persist --yes
-mode_state persisted-vm
-`;
+/** A boot of scenario 15: facts LABEL, mode_state STATE, then the steps. */
+const persistBoot = (label: string, state: string, ...steps: string[]) =>
+  [`facts ${label}`, MODE_STATE, `mode_state ${state}`, ...steps, ""].join("\n");
+const VERIFY_JSON = `pt verify verify --device "$SLOT" --json`;
 
-const PERSIST_HOST = `
-facts vm-at-boot
-${MODE_STATE}
-mode_state boot-vm
-pt verify verify --device "$SLOT" --json
-pt persist_host mode host --device "$SLOT" --persist --yes
-mode_state persisted-host
-`;
-
-const HOST_AT_BOOT = `
-facts host-at-boot
-${MODE_STATE}
-mode_state boot-host
-pt verify verify --device "$SLOT" --json
-`;
+const PERSIST_VM = persistBoot(
+  "pristine",
+  "native",
+  `pt persist_vm mode vm --device "$SLOT" --persist --yes`,
+  "mode_state persisted-vm",
+);
+const PERSIST_HOST = persistBoot(
+  "vm-at-boot",
+  "boot-vm",
+  VERIFY_JSON,
+  `pt persist_host mode host --device "$SLOT" --persist --yes`,
+  "mode_state persisted-host",
+);
+const HOST_AT_BOOT = persistBoot("host-at-boot", "boot-host", VERIFY_JSON);
 
 /** A --persist step exits 0 and names its journal ("Journal ID: PATH"). */
 function persisted(v: Verdict, b: Boot, name: string, what: string): string | null {
