@@ -221,7 +221,9 @@ export function planUnbind(state: HostState, opts: Pick<PlanOptions, "devices" |
   findings.push(...foreignBlacklists(state, files, sel.devices));
   cmdlineIds(state, ids, edit);
   if (twins.length && (released || edit.remove.length > 0)) findings.push(sharedIds(twins, ids));
-  const boot = planBootloader(state, files, edit, findings);
+  // The boot planners write the whole parameter set passthrough adds: with nothing to take off
+  // the command line, an empty edit would drop iommu=pt and the IOMMU switch with the binding.
+  const boot = edit.remove.length ? planBootloader(state, files, edit, findings) : { commands: [] };
 
   const commands: CommandStep[] = [];
   const initramfsFiles = [...files.changed().keys()].filter(affectsInitramfs);

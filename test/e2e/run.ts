@@ -87,6 +87,7 @@ const WEIGHT: Record<string, number> = {
   "11": 8,
   "12": 4,
   "13": 7,
+  "15": 6,
 };
 
 interface Options {

@@ -1023,9 +1023,8 @@ const NESTED_OPT_IN = "a second nested-VM image (Debian 13); scenario 8 runs by 
 // container part is `ct plan` only: the image has neither pct nor lxc, so there is no container
 // to configure or check; a hand-written /etc/pve/lxc/100.conf and the container's /etc/group
 // under /var/lib/lxc/100/rootfs are enough for plan to read.
-/** Both boots of scenario 13: mode_state NAME, and the display function's DRM nodes in drm-sysfs. */
-const MODE_PRELUDE = `
-facts before
+/** mode_state NAME (scenarios 13 and 15). */
+const MODE_STATE = `
 # NAME: each function's driver link, /dev/dri and /dev/vfio, once udev has made the nodes.
 mode_state() {
   udevadm settle -t 30
@@ -1038,7 +1037,11 @@ mode_state() {
   ls -1 /dev/vfio >"$OUT/vfio-$1" 2>/dev/null
   say "$1: drivers $(tr '\\n' ' ' <"$OUT/drivers-$1")| /dev/dri: $(tr '\\n' ' ' <"$OUT/dri-$1")| /dev/vfio: $(tr '\\n' ' ' <"$OUT/vfio-$1")"
 }
-# The display function's DRM nodes as the kernel names them, with their device numbers (card*
+`;
+/** Both boots of scenario 13: mode_state, and the display function's DRM nodes in drm-sysfs. */
+const MODE_PRELUDE = `
+facts before
+${MODE_STATE}# The display function's DRM nodes as the kernel names them, with their device numbers (card*
 # and renderD*: Linux 6.1 also lists controlD*, a compatibility name with no /dev node).
 for n in /sys/bus/pci/devices/"$SLOT".0/drm/card[0-9]*/dev /sys/bus/pci/devices/"$SLOT".0/drm/renderD*/dev; do
   [ -e "$n" ] || continue
@@ -1332,15 +1335,17 @@ function hookRoundTrip(v: Verdict, b: Boot, native: (f: string) => string): void
   );
 }
 
+interface VerifyJson {
+  ok: boolean;
+  source?: unknown;
+  findings: Array<{ id: string; status: string; subject?: string | null }>;
+  functions: Array<{ address: string; driver: string | null; ok: boolean }>;
+}
+
 /** verify without a journal plans afresh for --device: the binding part must agree with sysfs. */
 function verifyAgrees(v: Verdict, b: Boot): void {
   const r = b.run("verify_vm");
-  const j = b.json<{
-    ok: boolean;
-    source?: unknown;
-    findings: Array<{ id: string; status: string; subject?: string | null }>;
-    functions: Array<{ address: string; driver: string | null; ok: boolean }>;
-  }>("verify_vm");
+  const j = b.json<VerifyJson>("verify_vm");
   if (!v.check(j !== null, "verify --json after mode vm prints JSON", r && r.stdout.slice(0, 300)))
     return;
   v.note(
@@ -1383,6 +1388,137 @@ function ctPlanFromSysfs(v: Verdict, b: Boot, drm: Array<[string, string]>): voi
   }
 }
 
+// --- issue 16: mode vm|host --persist across reboots -----------------------------------------
+// --persist writes the boot-time binding through apply's flow (plan, journal); alone it moves
+// nothing now. Each reboot must land in the mode written, and verify (reading the newest
+// journal: the persist's own) must agree with sysfs.
+/** A boot of scenario 15: facts LABEL, mode_state STATE, then the steps. */
+const persistBoot = (label: string, state: string, ...steps: string[]) =>
+  [`facts ${label}`, MODE_STATE, `mode_state ${state}`, ...steps, ""].join("\n");
+const VERIFY_JSON = `pt verify verify --device "$SLOT" --json`;
+
+const PERSIST_VM = persistBoot(
+  "pristine",
+  "native",
+  `pt persist_vm mode vm --device "$SLOT" --persist --yes`,
+  "mode_state persisted-vm",
+);
+const PERSIST_HOST = persistBoot(
+  "vm-at-boot",
+  "boot-vm",
+  VERIFY_JSON,
+  `pt persist_host mode host --device "$SLOT" --persist --yes`,
+  "mode_state persisted-host",
+);
+const HOST_AT_BOOT = persistBoot("host-at-boot", "boot-host", VERIFY_JSON);
+
+/** A --persist step exits 0 and names its journal ("Journal ID: PATH"). */
+function persisted(v: Verdict, b: Boot, name: string, what: string): string | null {
+  stepOk(v, b, name, what);
+  const id = /Journal (\d{8}-\d{6}-[0-9a-f]{4}): /.exec(b.run(name)?.stdout ?? "")?.[1] ?? null;
+  v.check(id !== null, `${what}: names its journal`, b.run(name)?.stdout.slice(-600));
+  v.note(`${what}: journal ${id}`);
+  return id;
+}
+
+/** verify --json after a persist: exit 0, from that journal, verify.binding PASS on each function. */
+function verifyFromJournal(
+  v: Verdict,
+  b: Boot,
+  journal: string | null,
+  driver: (f: string) => string,
+): void {
+  const r = b.run("verify");
+  const j = b.json<VerifyJson & { source?: { kind?: string; id?: string } }>("verify");
+  v.note(
+    `verify: exit ${r?.rc}, findings ${(j?.findings ?? []).map((f) => `${f.id}:${f.status}${f.subject ? `(${f.subject})` : ""}`).join(", ")}`,
+  );
+  v.check(
+    r?.rc === 0 && !!j?.ok,
+    `verify --device ${SLOT} --json exits 0, ok`,
+    r && { rc: r.rc, out: (r.stdout + r.stderr).slice(0, 800) },
+  );
+  v.eq(j?.source?.id ?? null, journal, "verify: the expectation comes from the persist's journal");
+  for (const f of [FN_DISPLAY, FN_AUDIO]) {
+    v.check(
+      !!j?.findings.some(
+        (x) => x.id === "verify.binding" && x.status === "pass" && x.subject === f,
+      ),
+      `verify: verify.binding PASS for ${f}`,
+      j?.findings.filter((x) => x.id === "verify.binding"),
+    );
+    const seen = j?.functions.find((x) => x.address === f);
+    v.check(
+      seen?.driver === driver(f) && seen.ok,
+      `verify: ${f} on ${driver(f)}, ok`,
+      seen ?? j?.functions,
+    );
+  }
+}
+
+const persistSwitch: Scenario = {
+  id: "15",
+  title:
+    "mode vm --persist, reboot, verify; mode host --persist, reboot, verify: the switch survives reboots",
+  image: "bios",
+  iommu: "intel",
+  async run(m, v) {
+    const native = (f: string) => NATIVE[f]!.driver;
+    const first = await m.boot("mode vm --persist", PERSIST_VM);
+    const group = kernelBaseline(v, first, "intel");
+    onDrivers(v, first, "native", native);
+    const vmJournal = persisted(v, first, "persist_vm", `mode vm --device ${SLOT} --persist --yes`);
+    // --persist alone writes the configuration only: nothing moves before the reboot.
+    onDrivers(v, first, "persisted-vm", native);
+    v.note(`mode vm --persist printed:\n${first.run("persist_vm")?.stdout.trim()}`);
+
+    const second = await m.boot("vm at boot: verify, mode host --persist", PERSIST_HOST);
+    const plan = planOf(v, second);
+    v.eq(second.journalPlan()?.id ?? null, vmJournal, "the journal read back is mode vm's");
+    onDrivers(v, second, "boot-vm", () => "vfio-pci");
+    boundAfterReboot(v, first, second, plan, group);
+    for (const f of [...second.fileHashes.keys()].filter((p) => p.startsWith("/etc/modprobe.d/")))
+      v.note(`${f} after mode vm --persist:\n${second.file(f)?.trim()}`);
+    v.note(
+      `/etc/default/grub: ${(second.file("/etc/default/grub") ?? "")
+        .split("\n")
+        .filter((l) => l.startsWith("GRUB_CMDLINE_LINUX"))
+        .join(" | ")}`,
+    );
+    verifyFromJournal(v, second, vmJournal, () => "vfio-pci");
+    const hostJournal = persisted(
+      v,
+      second,
+      "persist_host",
+      `mode host --device ${SLOT} --persist --yes`,
+    );
+    onDrivers(v, second, "persisted-host", () => "vfio-pci");
+
+    const third = await m.boot("host driver at boot: verify", HOST_AT_BOOT);
+    v.eq(third.journalPlan()?.id ?? null, hostJournal, "the newest journal is mode host's");
+    onDrivers(v, third, "boot-host", native);
+    v.check(
+      group !== null && !third.devVfio.includes(group),
+      `kernel: no /dev/vfio/${group} after the reboot`,
+      third.devVfio,
+    );
+    v.check(
+      !third.cmdlineTokens.some((t) => t.startsWith("vfio-pci.ids=")),
+      "kernel: no vfio-pci.ids= in /proc/cmdline",
+      third.cmdline,
+    );
+    v.note(`/proc/cmdline at boot 3: ${third.cmdline}`);
+    // mode host releases the card, not the IOMMU settings mode vm will need again.
+    for (const t of plan.expect!.cmdline!)
+      v.check(
+        third.cmdlineTokens.includes(t),
+        `kernel: /proc/cmdline still carries ${t}`,
+        third.cmdline,
+      );
+    verifyFromJournal(v, third, hostJournal, native);
+  },
+};
+
 export const SCENARIOS: Scenario[] = [
   grubIntel,
   grubAmd,
@@ -1398,4 +1534,5 @@ export const SCENARIOS: Scenario[] = [
   uefiGrub,
   modeSwitch,
   nestedBoot("14", "8"),
+  persistSwitch,
 ];

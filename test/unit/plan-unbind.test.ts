@@ -94,6 +94,22 @@ describe("planUnbind", () => {
     expect(p.expect.cmdline).toEqual(["vfio-pci.ids=1002:73bf"]);
   });
 
+  it("leaves the boot loader alone when the command line does not bind the card: iommu=pt stays", () => {
+    // The lab guest's own snapshot (e2e scenario 15 found this on a real kernel): mode vm's plan
+    // binds by ids= in modprobe.d and adds iommu=pt in a GRUB drop-in that releasing must keep.
+    const s = bound(fixtureState("e2e-qemu-intel"));
+    const dropin = s.configFiles["etc/default/grub.d/passthrough.cfg"];
+    expect(dropin).toMatch(/iommu=pt/);
+    const p = planUnbind(s, CARD);
+    expect(file(p, OWN)?.after).toBeNull();
+    expect(file(p, "/etc/default/grub.d/passthrough.cfg")).toBeUndefined();
+    expect(p.steps.some((x) => x.kind === "command" && x.argv[0] === "update-grub")).toBe(false);
+    expect(p.steps.some((x) => x.kind === "command" && x.argv[0] === "update-initramfs")).toBe(
+      true,
+    );
+    expect(p.expect.cmdline).toEqual([]);
+  });
+
   it("plans nothing for a card the configuration does not bind", () => {
     const p = planUnbind(fixtureState("seed-before"), CARD);
     expect(p.steps).toEqual([]);
