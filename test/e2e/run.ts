@@ -72,22 +72,26 @@ const HOST_PACKAGES = [
   "fdisk",
   "kmod",
 ];
-/** Rough minutes per scenario under emulation, to start the longest first. */
+/**
+ * Minutes per scenario under emulation (the full run of 2026-12-06 on a loaded 2-core machine),
+ * to start the longest first.
+ */
 const WEIGHT: Record<string, number> = {
-  "1": 4,
-  "4": 3,
+  "1": 8,
   "2": 4,
-  "3": 4,
-  "5": 6,
-  "6": 6,
-  "7": 6,
-  "8": 8,
-  "9": 4,
-  "10": 4,
-  "11": 8,
-  "12": 4,
-  "13": 7,
-  "15": 6,
+  "3": 8,
+  "4": 8,
+  "5": 12,
+  "6": 12,
+  "7": 11,
+  "8": 11,
+  "9": 9,
+  "10": 9,
+  "11": 20,
+  "12": 8,
+  "13": 8,
+  "14": 20,
+  "15": 11,
 };
 
 interface Options {
@@ -271,8 +275,12 @@ async function runChain(chain: Scenario[], image: ImageResult, o: Options): Prom
   return outcomes;
 }
 
-/** Scenarios wait behind image builds for a slot (Slots: a lower rank goes first). */
-const SCENARIO_RANK = 1;
+/**
+ * A chain's place in the slot queue (Slots: a lower rank goes first): behind every image build
+ * (rank 0), and among the chains whose images are ready, the longest first, so a long chain
+ * whose image came last does not run alone at the end.
+ */
+const scenarioRank = (chain: Scenario[]) => 1000 - chainWeight(chain);
 
 /** Every image the run needs, building side by side within the slots; one promise each. */
 function startImages(
@@ -330,7 +338,7 @@ async function runScenarios(
     const done = await slots.run(() => {
       firstStart ||= Date.now();
       return runChain(chain, image, o);
-    }, SCENARIO_RANK);
+    }, scenarioRank(chain));
     outcomes.push(...done);
   };
   await Promise.all(queue.map(runOne));
@@ -344,6 +352,11 @@ function logImage(b: ImageResult): void {
         .map(([k, s]) => `${k} ${fmt(s)}`)
         .join(", ")}`;
   console.log(`[${stamp()}] image ${b.variant}: ${b.path} (${detail})`);
+}
+
+/** Rough minutes a chain takes (WEIGHT). */
+function chainWeight(chain: Scenario[]): number {
+  return chain.reduce((n, s) => n + (WEIGHT[s.id] ?? 4), 0);
 }
 
 /** Scenarios grouped into chains (one that continues another runs after it on its disk). */
@@ -360,8 +373,7 @@ function chains(selected: Scenario[]): Scenario[][] {
       chain.push(next);
     out.push(chain);
   }
-  const w = (c: Scenario[]) => c.reduce((n, s) => n + (WEIGHT[s.id] ?? 4), 0);
-  return out.sort((a, b) => w(b) - w(a));
+  return out.sort((a, b) => chainWeight(b) - chainWeight(a));
 }
 
 /**
